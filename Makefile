@@ -1,0 +1,31 @@
+# The two commands of the quick start. Both install what is missing first (scripts/install-deps).
+.PHONY: run test build bench fuzz format clean
+
+run:
+	@scripts/install-deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release --target strongroom
+	@scripts/dev-serve build/release/strongroom
+
+test:
+	@scripts/install-deps --test
+	cmake --preset dev
+	cmake --build --preset dev
+	cmake --preset asan-ubsan
+	cmake --build --preset asan-ubsan --target strongroom_unit_tests
+	ctest --preset asan-ubsan
+	ctest --preset dev
+
+build:
+	@scripts/install-deps
+	cmake --preset dev
+	cmake --build --preset dev
+
+bench:
+	bench/http_health.sh
+
+format:
+	find src tests -name '*.h' -o -name '*.cc' | xargs clang-format -i
+
+clean:
+	rm -rf build

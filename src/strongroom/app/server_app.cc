@@ -1,0 +1,121 @@
+#include "strongroom/app/server_app.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+
+#include "strongroom/api/health.h"
+#include "strongroom/app/vault_init.h"
+#include "strongroom/base/build_info.h"
+#include "strongroom/base/time.h"
+#include "strongroom/http/http_metrics.h"
+#include "strongroom/http/server.h"
+#include "strongroom/http/tls_context.h"
+#include "strongroom/observe/log.h"
+#include "strongroom/observe/metrics.h"
+#include "strongroom/observe/process_metrics.h"
+
+namespace strongroom::app {
+namespace {
+
+http::ServerOptions ServerOptionsFrom(const config::Config& c) {
+  using std::chrono::milliseconds;
+  http::ServerOptions o;
+  o.io_threads = static_cast<std::size_t>(c.server.io_threads);
+  o.worker_threads = static_cast<std::size_t>(c.server.worker_threads);
+  o.max_connections = static_cast<std::size_t>(c.server.max_connections);
+  o.max_body_bytes = static_cast<std::size_t>(c.limits.max_body_bytes);
+  o.max_header_bytes = static_cast<std::size_t>(c.limits.max_header_bytes);
+  o.max_header_count = static_cast<std::size_t>(c.limits.max_header_count);
+  o.handshake_timeout = milliseconds(c.limits.handshake_timeout_ms);
+  o.header_timeout = milliseconds(c.limits.header_timeout_ms);
+  o.body_timeout = milliseconds(c.limits.body_timeout_ms);
+  o.idle_timeout = milliseconds(c.limits.idle_timeout_ms);
+  o.shutdown_grace = milliseconds(c.server.shutdown_grace_ms);
+  o.access_log = c.log.access_log;
+  return o;
+}
+
+}  // namespace
+
+int RunServer(const config::Config& config) {
+  if (auto initialized = CheckVaultInitialized(config); !initialized) {
+    observe::Error("server.start_failed", {{"reason", initialized.error().message()}});
+    return 1;
+  }
+  auto tls = http::TlsContextStore::Load(config.cert_path(), config.key_path());
+  if (!tls) {
+    observe::Error("server.start_failed", {{"reason", tls.error().message()}});
+    return 1;
+  }
+
+  observe::MetricsRegistry registry;
+  observe::RegisterProcessMetrics(registry, kVersion);
+  http::Router router;
+  // The server is created after the router is complete (metrics are sized from its routes), but
+  // the readiness check must ask it whether it is draining: hence this late-bound pointer.
+  std::shared_ptr<http::HttpServer*> server_ref = std::make_shared<http::HttpServer*>(nullptr);
+  const std::string data_dir = config.server.data_dir;
+  http::TlsContextStore* tls_store = tls->get();
+  api::AddHealthRoutes(
+      router,
+      {
+          {"server",
+           [server_ref] {
+             const bool draining = *server_ref != nullptr && (*server_ref)->draining();
+             return api::DependencyStatus{!draining, draining ? "draining" : "ok", ""};
+           }},
+          {"data_dir",
+           [data_dir] {
+             const bool writable = ::access(data_dir.c_str(), R_OK | W_OK | X_OK) == 0;
+             return api::DependencyStatus{writable, writable ? "ok" : "not_writable", ""};
+           }},
+          {"tls_certificate",
+           [tls_store] {
+             const auto not_after = tls_store->certificate().not_after;
+             const bool valid = std::chrono::system_clock::now() < not_after;
+             return api::DependencyStatus{valid, valid ? "ok" : "expired",
+                                          "expires " + FormatRfc3339(not_after)};
+           }},
+      });
+
+  http::HttpMetrics http_metrics(registry, router);
+  http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);
+  *server_ref = &server;
+  auto api_address = server.ListenApi(config.server.listen);
+  if (!api_address) {
+    observe::Error("server.start_failed", {{"reason", api_address.error().message()}});
+    return 1;
+  }
+  auto metrics_address = server.ListenMetrics(config.server.metrics_listen);
+  if (!metrics_address) {
+    observe::Error("server.start_failed", {{"reason", metrics_address.error().message()}});
+    return 1;
+  }
+  // This must stay the first line the server logs: scripts and tests read the chosen ports here.
+  observe::Info("server.listening",
+                {{"api", "https://" + api_address->ToString()},
+                 {"metrics", "http://" + metrics_address->ToString() + "/metrics"},
+                 {"version", kVersion},
+                 {"pid", static_cast<std::int64_t>(::getpid())}});
+  if (config.uses_development_certificate()) {
+    observe::Warn("tls.development_certificate",
+                  {{"cert_file", config.cert_path().string()},
+                   {"advice", "self-signed, for development only; set tls.cert_file and "
+                              "tls.key_file for production"}});
+  }
+
+  server.Run([tls_store] {
+    if (auto reloaded = tls_store->Reload(); reloaded) {
+      observe::Info("tls.reloaded", {{"sha256", tls_store->certificate().sha256_fingerprint}});
+    } else {
+      observe::Error("tls.reload_failed", {{"reason", reloaded.error().message()}});
+    }
+  });
+  *server_ref = nullptr;
+  observe::Info("server.stopped");
+  return 0;
+}
+
+}  // namespace strongroom::app

@@ -1,0 +1,71 @@
+#pragma once
+// The one error vocabulary of Strongroom.
+//
+// Every fallible function returns `Result<T>` (std::expected<T, Error>). An Error carries a code
+// (what kind of failure, chosen by the rules below) and a message meant for operators' logs. The
+// message must never contain personal data or secrets: callers describe *what* failed ("field
+// 'email' is not a valid email address"), never the offending value.
+//
+// Choosing a code (after absl::StatusCode):
+//   invalid_argument     the request itself is wrong, whatever the system's state
+//   unauthenticated      no valid credential (HTTP 401)
+//   permission_denied    a valid credential that may not do this (HTTP 403)
+//   not_found / already_exists
+//   failed_precondition  the system is not in the state the call needs (do not retry blindly)
+//   resource_exhausted   a quota or rate limit; retrying later may work (HTTP 429)
+//   unavailable          transient; retrying the same call is safe (HTTP 503)
+//   data_loss            stored data failed integrity checks (tampered, moved, truncated)
+//   internal             a bug or broken invariant
+// plus the protocol-level codes the HTTP layer needs to be precise about (405, 413, 415, 431).
+//
+// Error is a small value type; copying it is cheap enough for the error path. Thread-safe as any
+// value type (no shared state).
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace strongroom {
+
+enum class ErrorCode {
+  kInvalidArgument,
+  kUnauthenticated,
+  kPermissionDenied,
+  kNotFound,
+  kAlreadyExists,
+  kFailedPrecondition,
+  kResourceExhausted,
+  kUnavailable,
+  kDataLoss,
+  kInternal,
+  kMethodNotAllowed,
+  kPayloadTooLarge,
+  kHeadersTooLarge,
+  kUnsupportedMediaType,
+};
+
+// The stable wire name of a code ("invalid_argument"), used in JSON error envelopes and logs.
+std::string_view ErrorCodeName(ErrorCode code);
+
+class Error {
+ public:
+  Error(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+ private:
+  ErrorCode code_;
+  std::string message_;
+};
+
+template <typename T>
+using Result = std::expected<T, Error>;
+
+// Shorthand for the failure side: `return Fail(ErrorCode::kNotFound, "no such collection");`
+inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
+  return std::unexpected<Error>(std::in_place, code, std::move(message));
+}
+
+}  // namespace strongroom

@@ -1,0 +1,24 @@
+#include "strongroom/base/error.h"
+
+#include <gtest/gtest.h>
+
+namespace strongroom {
+namespace {
+
+TEST(ErrorTest, CodeNamesAreTheWireVocabulary) {
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kInvalidArgument), "invalid_argument");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kPermissionDenied), "permission_denied");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kDataLoss), "data_loss");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kHeadersTooLarge), "headers_too_large");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kUnsupportedMediaType), "unsupported_media_type");
+}
+
+TEST(ErrorTest, FailBuildsTheUnexpectedSide) {
+  Result<int> result = Fail(ErrorCode::kNotFound, "no such collection");
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(result.error().message(), "no such collection");
+}
+
+}  // namespace
+}  // namespace strongroom

@@ -1,0 +1,12 @@
+#pragma once
+// Time formatting shared by logs, files and API bodies. Stateless; thread-safe.
+
+#include <chrono>
+#include <string>
+
+namespace strongroom {
+
+// "2026-11-22T06:30:00Z" (RFC 3339, UTC, whole seconds).
+std::string FormatRfc3339(std::chrono::system_clock::time_point time);
+
+}  // namespace strongroom

@@ -1,0 +1,202 @@
+// `strongroom`: init, serve, config check, version. Exit codes: 0 success; 2 a usage,
+// configuration or missing-file error (one line on stderr naming the problem); 1 a failure at run
+// time (e.g. the listen port is taken).
+#include <CLI/CLI.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "strongroom/app/server_app.h"
+#include "strongroom/app/vault_init.h"
+#include "strongroom/base/build_info.h"
+#include "strongroom/config/config.h"
+#include "strongroom/observe/log.h"
+
+extern char** environ;
+
+namespace strongroom::cli {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+int UsageError(std::string_view message) {
+  std::cerr << "strongroom: error: " << message << "\n";
+  return kExitUsage;
+}
+
+std::string TypeName(config::SettingKind kind) {
+  switch (kind) {
+    case config::SettingKind::kInteger: return "INT";
+    case config::SettingKind::kBool: return "true|false";
+    case config::SettingKind::kAddress: return "HOST:PORT";
+    case config::SettingKind::kLogLevel: return "LEVEL";
+    case config::SettingKind::kPath: return "DIR";
+    case config::SettingKind::kString: return "TEXT";
+  }
+  return "TEXT";
+}
+
+// The settings flags shared by `serve` and `init`, collected in command-line order.
+struct SettingsFlags {
+  std::string config_file;
+  std::vector<std::pair<std::string, std::string>> overrides;  // key, value
+};
+
+void AddSettingsFlags(CLI::App* command, SettingsFlags& flags) {
+  command->add_option("--config", flags.config_file,
+                      "TOML configuration file (default: $STRONGROOM_CONFIG, else none)");
+  for (const auto& setting : config::AllSettings()) {
+    const std::string key(setting.key);
+    command
+        ->add_option_function<std::string>(
+            "--" + config::FlagFor(setting),
+            [&flags, key](const std::string& value) { flags.overrides.emplace_back(key, value); },
+            std::string(setting.help) + " [" + key + "]")
+        ->type_name(TypeName(setting.kind));
+  }
+}
+
+Result<config::Config> BuildConfig(const SettingsFlags& flags) {
+  config::ConfigBuilder builder;
+  std::string file = flags.config_file;
+  if (file.empty()) {
+    if (const char* from_env = std::getenv("STRONGROOM_CONFIG")) file = from_env;
+  }
+  if (!file.empty()) {
+    if (auto applied = builder.ApplyFile(file); !applied) return std::unexpected(applied.error());
+  }
+  if (auto applied = builder.ApplyEnvironment(environ); !applied) {
+    return std::unexpected(applied.error());
+  }
+  for (const auto& [key, value] : flags.overrides) {
+    const auto* setting = &*std::find_if(config::AllSettings().begin(), config::AllSettings().end(),
+                                         [&](const auto& s) { return s.key == key; });
+    if (auto applied = builder.ApplyText(key, value, "--" + config::FlagFor(*setting)); !applied) {
+      return std::unexpected(applied.error());
+    }
+  }
+  return builder.Finish();
+}
+
+int RunInit(const SettingsFlags& flags, const std::string& output) {
+  auto config = BuildConfig(flags);
+  if (!config) return UsageError(config.error().message());
+  auto outcome = app::InitializeVault(*config);
+  if (!outcome) {
+    const bool usage = outcome.error().code() == ErrorCode::kAlreadyExists;
+    std::cerr << "strongroom: error: " << outcome.error().message() << "\n";
+    return usage ? kExitUsage : kExitRuntime;
+  }
+  if (outcome->created_development_certificate) {
+    std::cerr << "WARNING: created a SELF-SIGNED DEVELOPMENT certificate at "
+              << outcome->cert_file.string()
+              << ".\nWARNING: clients must be told to trust it; for production set tls.cert_file "
+                 "and tls.key_file.\n";
+  }
+  if (output == "json") {
+    boost::json::object out;
+    out["admin_token"] = outcome->admin_token.reveal_as_text();
+    out["admin_token_id"] = outcome->admin_token_id;
+    out["data_dir"] = outcome->data_dir.string();
+    out["tls_certificate"] = outcome->cert_file.string();
+    out["tls_certificate_sha256"] = outcome->cert_sha256;
+    out["development_certificate"] = outcome->created_development_certificate;
+    std::cout << boost::json::serialize(out) << "\n";
+  } else {
+    std::cout << "Vault initialised in " << outcome->data_dir.string() << "\n"
+              << "Bootstrap admin token (shown once; keep it in a password manager):\n  "
+              << outcome->admin_token.reveal_as_text() << "\n"
+              << "TLS certificate: " << outcome->cert_file.string() << "\n"
+              << "  SHA-256 " << outcome->cert_sha256 << "\n";
+  }
+  return kExitOk;
+}
+
+int RunServe(const SettingsFlags& flags) {
+  auto config = BuildConfig(flags);
+  if (!config) return UsageError(config.error().message());
+  const auto level = observe::ParseLogLevel(config->log.level);
+  if (auto logging = observe::InitLogging({*level, config->log.file, /*async=*/true}); !logging) {
+    return UsageError(logging.error().message());
+  }
+  const int code = app::RunServer(*config);
+  observe::ShutdownLogging();
+  return code;
+}
+
+int RunConfigCheck(const std::string& file) {
+  config::ConfigBuilder builder;
+  if (auto applied = builder.ApplyFile(file); !applied) return UsageError(applied.error().message());
+  if (auto applied = builder.ApplyEnvironment(environ); !applied) {
+    return UsageError(applied.error().message());
+  }
+  if (auto finished = builder.Finish(); !finished) return UsageError(finished.error().message());
+  std::cout << file << ": ok\n";
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"Strongroom: a self-hosted personal-data vault.", "strongroom"};
+  app.set_version_flag("--version", std::string("strongroom ") + kVersion);
+  app.require_subcommand(1);
+
+  app.add_subcommand("version", "Print the version and exit.");
+
+  SettingsFlags serve_flags;
+  auto* serve = app.add_subcommand("serve", "Run the HTTPS API server until SIGTERM or SIGINT.");
+  AddSettingsFlags(serve, serve_flags);
+
+  SettingsFlags init_flags;
+  std::string output = "text";
+  auto* init = app.add_subcommand(
+      "init", "Create a vault: data directory, development TLS certificate (unless one is "
+              "configured) and the bootstrap administrator's API token (printed once).");
+  AddSettingsFlags(init, init_flags);
+  init->add_option("--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  auto* config_command = app.add_subcommand("config", "Configuration tools.");
+  config_command->require_subcommand(1);
+  std::string check_file;
+  auto* check = config_command->add_subcommand(
+      "check", "Validate a configuration file (and STRONGROOM_* variables) without starting.");
+  check->add_option("FILE", check_file, "the TOML file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return UsageError(std::string(e.what()) + " (see 'strongroom --help')");
+  }
+
+  if (app.got_subcommand("version")) {
+    std::cout << "strongroom " << kVersion << "\n";
+    return kExitOk;
+  }
+  if (serve->parsed()) return RunServe(serve_flags);
+  if (init->parsed()) return RunInit(init_flags, output);
+  if (check->parsed()) return RunConfigCheck(check_file);
+  return UsageError("no command given (see 'strongroom --help')");
+}
+
+}  // namespace
+}  // namespace strongroom::cli
+
+int main(int argc, char** argv) {
+  // Writes to a closed socket must fail with EPIPE, not kill the server.
+  std::signal(SIGPIPE, SIG_IGN);
+  return strongroom::cli::Main(argc, argv);
+}

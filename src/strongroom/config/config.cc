@@ -1,0 +1,304 @@
+#include "strongroom/config/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include "strongroom/observe/log.h"
+
+namespace strongroom::config {
+namespace {
+
+template <auto Section, auto Member>
+void* FieldOf(Config& config) {
+  return &((config.*Section).*Member);
+}
+
+using K = SettingKind;
+constexpr std::int64_t kMaxMillis = 24LL * 3600 * 1000;
+
+const SettingInfo kSettings[] = {
+    {"server.data_dir", "directory holding the vault's files", K::kPath, 0, 0,
+     &FieldOf<&Config::server, &ServerSettings::data_dir>},
+    {"server.listen", "HTTPS API listen address HOST:PORT (port 0: any free port)", K::kAddress, 0, 0,
+     &FieldOf<&Config::server, &ServerSettings::listen>},
+    {"server.metrics_listen", "Prometheus metrics listen address HOST:PORT (plain HTTP)",
+     K::kAddress, 0, 0, &FieldOf<&Config::server, &ServerSettings::metrics_listen>},
+    {"server.io_threads", "threads running network I/O", K::kInteger, 1, 64,
+     &FieldOf<&Config::server, &ServerSettings::io_threads>},
+    {"server.worker_threads", "threads for blocking or CPU-heavy request work", K::kInteger, 1, 256,
+     &FieldOf<&Config::server, &ServerSettings::worker_threads>},
+    {"server.max_connections", "open API connections at most; more are closed at once",
+     K::kInteger, 1, 1'000'000, &FieldOf<&Config::server, &ServerSettings::max_connections>},
+    {"server.shutdown_grace_ms", "on SIGTERM, how long in-flight requests may take to finish",
+     K::kInteger, 0, kMaxMillis, &FieldOf<&Config::server, &ServerSettings::shutdown_grace_ms>},
+    {"tls.cert_file", "PEM certificate chain (empty: the development certificate)", K::kString, 0,
+     0, &FieldOf<&Config::tls, &TlsSettings::cert_file>},
+    {"tls.key_file", "PEM private key for tls.cert_file", K::kString, 0, 0,
+     &FieldOf<&Config::tls, &TlsSettings::key_file>},
+    {"limits.max_body_bytes", "largest request body accepted (413 above)", K::kInteger, 1024,
+     1LL << 30, &FieldOf<&Config::limits, &LimitsSettings::max_body_bytes>},
+    {"limits.max_header_bytes", "largest request line + headers accepted (431 above)", K::kInteger,
+     1024, 1 << 20, &FieldOf<&Config::limits, &LimitsSettings::max_header_bytes>},
+    {"limits.max_header_count", "most header fields accepted (431 above)", K::kInteger, 1, 10'000,
+     &FieldOf<&Config::limits, &LimitsSettings::max_header_count>},
+    {"limits.handshake_timeout_ms", "time allowed for the TLS handshake", K::kInteger, 100,
+     kMaxMillis, &FieldOf<&Config::limits, &LimitsSettings::handshake_timeout_ms>},
+    {"limits.header_timeout_ms", "time allowed to receive a request's headers", K::kInteger, 100,
+     kMaxMillis, &FieldOf<&Config::limits, &LimitsSettings::header_timeout_ms>},
+    {"limits.body_timeout_ms", "time allowed to receive a request's body", K::kInteger, 100,
+     kMaxMillis, &FieldOf<&Config::limits, &LimitsSettings::body_timeout_ms>},
+    {"limits.idle_timeout_ms", "how long an idle keep-alive connection stays open", K::kInteger,
+     100, kMaxMillis, &FieldOf<&Config::limits, &LimitsSettings::idle_timeout_ms>},
+    {"log.level", "debug, info, warn or error", K::kLogLevel, 0, 0,
+     &FieldOf<&Config::log, &LogSettings::level>},
+    {"log.file", "append JSON log lines to this file (empty: standard error)", K::kString, 0, 0,
+     &FieldOf<&Config::log, &LogSettings::file>},
+    {"log.access_log", "log one line per request (route, status, duration; never content)",
+     K::kBool, 0, 0, &FieldOf<&Config::log, &LogSettings::access_log>},
+};
+
+// STRONGROOM_* variables read elsewhere, not settings.
+constexpr std::string_view kOtherVariables[] = {"STRONGROOM_CONFIG", "STRONGROOM_UNSEAL_PASSPHRASE"};
+
+const SettingInfo* FindSetting(std::string_view key) {
+  for (const auto& s : kSettings) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string Suggestion(std::string_view key) {
+  const SettingInfo* best = nullptr;
+  std::size_t best_distance = 4;  // suggest only near misses
+  for (const auto& s : kSettings) {
+    const std::size_t d = EditDistance(key, s.key);
+    if (d < best_distance) best = &s, best_distance = d;
+  }
+  return best ? " (did you mean '" + std::string(best->key) + "'?)" : "";
+}
+
+std::string_view KindDescription(const SettingInfo& s) {
+  switch (s.kind) {
+    case K::kInteger: return "an integer";
+    case K::kBool: return "a boolean (true or false)";
+    case K::kAddress: return "a string HOST:PORT";
+    case K::kLogLevel: return "a string (debug, info, warn or error)";
+    case K::kString:
+    case K::kPath: return "a string";
+  }
+  return "a value";
+}
+
+// Parses `text` for `s` and stores it. The message of a failure omits the origin; the caller adds it.
+Result<void> Store(Config& config, const SettingInfo& s, std::string_view text) {
+  void* field = s.field(config);
+  switch (s.kind) {
+    case K::kString:
+      *static_cast<std::string*>(field) = std::string(text);
+      return {};
+    case K::kPath:
+      if (text.empty()) return Fail(ErrorCode::kInvalidArgument, "must not be empty");
+      *static_cast<std::string*>(field) = std::string(text);
+      return {};
+    case K::kInteger: {
+      std::int64_t value = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (text.empty() || ec == std::errc::invalid_argument || end != text.data() + text.size()) {
+        return Fail(ErrorCode::kInvalidArgument, "expected an integer");
+      }
+      if (ec == std::errc::result_out_of_range || value < s.min || value > s.max) {
+        return Fail(ErrorCode::kInvalidArgument, "must be between " + std::to_string(s.min) +
+                                                     " and " + std::to_string(s.max));
+      }
+      *static_cast<std::int64_t*>(field) = value;
+      return {};
+    }
+    case K::kBool:
+      if (text == "true" || text == "false") {
+        *static_cast<bool*>(field) = text == "true";
+        return {};
+      }
+      return Fail(ErrorCode::kInvalidArgument, "expected true or false");
+    case K::kAddress: {
+      auto address = ParseNetAddress(text);
+      if (!address) return std::unexpected(address.error());
+      *static_cast<NetAddress*>(field) = *address;
+      return {};
+    }
+    case K::kLogLevel: {
+      if (auto level = observe::ParseLogLevel(text); !level) return std::unexpected(level.error());
+      *static_cast<std::string*>(field) = std::string(text);
+      return {};
+    }
+  }
+  return Fail(ErrorCode::kInternal, "unknown setting kind");
+}
+
+std::string Where(const std::filesystem::path& file, const toml::source_region& region) {
+  return file.string() + ":" + std::to_string(region.begin.line) + ":" +
+         std::to_string(region.begin.column);
+}
+
+}  // namespace
+
+std::filesystem::path Config::cert_path() const {
+  return tls.cert_file.empty() ? std::filesystem::path(server.data_dir) / "tls" / "server.crt"
+                               : std::filesystem::path(tls.cert_file);
+}
+
+std::filesystem::path Config::key_path() const {
+  return tls.key_file.empty() ? std::filesystem::path(server.data_dir) / "tls" / "server.key"
+                              : std::filesystem::path(tls.key_file);
+}
+
+std::span<const SettingInfo> AllSettings() { return kSettings; }
+
+std::string EnvironmentVariableFor(const SettingInfo& setting) {
+  std::string name = "STRONGROOM_";
+  for (char c : setting.key) name.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(c)));
+  return name;
+}
+
+std::string FlagFor(const SettingInfo& setting) {
+  std::string_view key = setting.key;
+  if (key.starts_with("server.")) key.remove_prefix(7);
+  std::string flag;
+  for (char c : key) flag.push_back(c == '.' || c == '_' ? '-' : c);
+  return flag;
+}
+
+Result<void> ConfigBuilder::ApplyFile(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "cannot read config file " + file.string() + ": " + std::strerror(errno));
+  }
+  std::stringstream content;
+  content << in.rdbuf();
+  toml::table root;
+  try {
+    root = toml::parse(content.str(), file.string());
+  } catch (const toml::parse_error& e) {
+    return Fail(ErrorCode::kInvalidArgument, Where(file, e.source()) + ": invalid TOML: " +
+                                                 std::string(e.description()));
+  }
+  for (const auto& [section_key, section_node] : root) {
+    const std::string section(section_key.str());
+    const auto* section_table = section_node.as_table();
+    if (section_table == nullptr) {
+      const bool known = std::any_of(std::begin(kSettings), std::end(kSettings), [&](auto& s) {
+        return s.key.starts_with(section + ".");
+      });
+      return Fail(ErrorCode::kInvalidArgument,
+                  Where(file, section_key.source()) + ": " +
+                      (known ? "'" + section + "' must be a table ([" + section + "])"
+                             : "unknown key '" + section + "'" + Suggestion(section)));
+    }
+    for (const auto& [name_key, node] : *section_table) {
+      const std::string key = section + "." + std::string(name_key.str());
+      const SettingInfo* s = FindSetting(key);
+      if (s == nullptr) {
+        return Fail(ErrorCode::kInvalidArgument, Where(file, name_key.source()) +
+                                                     ": unknown key '" + key + "'" + Suggestion(key));
+      }
+      const std::string where = Where(file, node.source());
+      std::string text;
+      bool type_ok = false;
+      if (s->kind == K::kInteger) {
+        if (const auto* v = node.as_integer()) text = std::to_string(v->get()), type_ok = true;
+      } else if (s->kind == K::kBool) {
+        if (const auto* v = node.as_boolean()) text = v->get() ? "true" : "false", type_ok = true;
+      } else if (const auto* v = node.as_string()) {
+        text = v->get(), type_ok = true;
+      }
+      if (!type_ok) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    where + ": " + key + ": expected " + std::string(KindDescription(*s)));
+      }
+      if (auto stored = Store(config_, *s, text); !stored) {
+        return Fail(ErrorCode::kInvalidArgument, where + ": " + key + ": " + stored.error().message());
+      }
+      origins_[key] = where;
+    }
+  }
+  return {};
+}
+
+Result<void> ConfigBuilder::ApplyEnvironment(char** envp) {
+  for (char** entry = envp; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view pair(*entry);
+    if (!pair.starts_with("STRONGROOM_")) continue;
+    const auto eq = pair.find('=');
+    const std::string_view name = pair.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+    if (std::find(std::begin(kOtherVariables), std::end(kOtherVariables), name) !=
+        std::end(kOtherVariables)) {
+      continue;
+    }
+    const SettingInfo* match = nullptr;
+    for (const auto& s : kSettings) {
+      if (EnvironmentVariableFor(s) == name) match = &s;
+    }
+    if (match == nullptr) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "environment " + std::string(name) + ": not a Strongroom setting");
+    }
+    if (auto applied = ApplyText(match->key, value, "environment " + std::string(name)); !applied) {
+      return applied;
+    }
+  }
+  return {};
+}
+
+Result<void> ConfigBuilder::ApplyText(std::string_view key, std::string_view text,
+                                      std::string origin) {
+  const SettingInfo* s = FindSetting(key);
+  if (s == nullptr) return Fail(ErrorCode::kInvalidArgument, origin + ": unknown setting");
+  if (auto stored = Store(config_, *s, text); !stored) {
+    return Fail(ErrorCode::kInvalidArgument, origin + ": " + stored.error().message());
+  }
+  origins_[std::string(key)] = std::move(origin);
+  return {};
+}
+
+Result<Config> ConfigBuilder::Finish() const {
+  const auto origin = [this](std::string_view key) {
+    const auto it = origins_.find(key);
+    return it == origins_.end() ? std::string("default") : it->second;
+  };
+  const Config& c = config_;
+  if (c.tls.cert_file.empty() != c.tls.key_file.empty()) {
+    const std::string set = c.tls.cert_file.empty() ? "tls.key_file" : "tls.cert_file";
+    const std::string unset = c.tls.cert_file.empty() ? "tls.cert_file" : "tls.key_file";
+    return Fail(ErrorCode::kInvalidArgument, origin(set) + ": " + set + " is set but " + unset +
+                                                 " is not; set both or neither");
+  }
+  if (c.server.listen == c.server.metrics_listen && c.server.listen.port != 0) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("server.metrics_listen") + ": server.metrics_listen must differ from "
+                                                  "server.listen (" + c.server.listen.ToString() + ")");
+  }
+  return c;
+}
+
+}  // namespace strongroom::config

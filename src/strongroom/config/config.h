@@ -1,0 +1,103 @@
+#pragma once
+// Strongroom's configuration: defaults, overridden by a TOML file, then by STRONGROOM_*
+// environment variables, then by command-line flags; validated as a whole before anything starts.
+//
+// One table (AllSettings) names every setting once: its TOML key ("limits.max_body_bytes"),
+// environment variable (STRONGROOM_LIMITS_MAX_BODY_BYTES), flag (--limits-max-body-bytes; the
+// [server] section drops its prefix: --listen, --data-dir) and valid range, so the three sources
+// cannot drift apart. Errors name where the bad value came from: "strongroom.toml:7:18:
+// limits.max_body_bytes: ...", "environment STRONGROOM_SERVER_LISTEN: ...", "--listen: ...".
+//
+// ConfigBuilder is a single-threaded, short-lived value used at start-up; Config is a plain value.
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "strongroom/base/error.h"
+#include "strongroom/base/net_address.h"
+
+namespace strongroom::config {
+
+struct ServerSettings {
+  std::string data_dir = ".strongroom";
+  NetAddress listen{"127.0.0.1", 8443};
+  NetAddress metrics_listen{"127.0.0.1", 9464};
+  std::int64_t io_threads = 2;
+  std::int64_t worker_threads = 2;
+  std::int64_t max_connections = 1024;
+  std::int64_t shutdown_grace_ms = 10'000;
+};
+
+struct TlsSettings {
+  // Empty: the development certificate `init` created in <data_dir>/tls/.
+  std::string cert_file;
+  std::string key_file;
+};
+
+struct LimitsSettings {
+  std::int64_t max_body_bytes = 1 << 20;
+  std::int64_t max_header_bytes = 16 << 10;
+  std::int64_t max_header_count = 100;
+  std::int64_t handshake_timeout_ms = 10'000;
+  std::int64_t header_timeout_ms = 10'000;
+  std::int64_t body_timeout_ms = 30'000;
+  std::int64_t idle_timeout_ms = 60'000;
+};
+
+struct LogSettings {
+  std::string level = "info";
+  std::string file;  // empty: standard error
+  bool access_log = true;
+};
+
+struct Config {
+  ServerSettings server;
+  TlsSettings tls;
+  LimitsSettings limits;
+  LogSettings log;
+
+  // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they
+  // are the development pair inside the data directory.
+  std::filesystem::path cert_path() const;
+  std::filesystem::path key_path() const;
+  bool uses_development_certificate() const { return tls.cert_file.empty(); }
+};
+
+enum class SettingKind { kString, kPath, kInteger, kBool, kAddress, kLogLevel };
+
+struct SettingInfo {
+  std::string_view key;   // "section.name", as in the TOML file
+  std::string_view help;  // one line, for --help and docs
+  SettingKind kind;
+  std::int64_t min = 0;  // kInteger only
+  std::int64_t max = 0;
+  void* (*field)(Config&);  // where the parsed value goes
+};
+
+std::span<const SettingInfo> AllSettings();
+std::string EnvironmentVariableFor(const SettingInfo& setting);
+std::string FlagFor(const SettingInfo& setting);  // without the leading "--"
+
+class ConfigBuilder {
+ public:
+  // Reads and applies a TOML file. Unknown sections and keys are errors (a typo must not
+  // silently leave a default in force).
+  Result<void> ApplyFile(const std::filesystem::path& file);
+  // Applies every STRONGROOM_* variable in `environ`-style `envp`. Variables that are not
+  // settings are errors, except those other parts of Strongroom read (STRONGROOM_CONFIG, ...).
+  Result<void> ApplyEnvironment(char** envp);
+  // Applies one value given as text (a flag); `origin` names it in errors ("--listen").
+  Result<void> ApplyText(std::string_view key, std::string_view text, std::string origin);
+  // Cross-setting validation; returns the final configuration.
+  Result<Config> Finish() const;
+
+ private:
+  Config config_;
+  std::map<std::string, std::string, std::less<>> origins_;  // key -> where its value came from
+};
+
+}  // namespace strongroom::config

@@ -1,0 +1,18 @@
+#pragma once
+// Hex and unpadded base64url (RFC 4648 §5) for tokens and ids. Stateless; thread-safe.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strongroom::crypto {
+
+std::string HexEncode(std::span<const std::uint8_t> bytes);
+std::string Base64UrlEncode(std::span<const std::uint8_t> bytes);
+// nullopt for any character outside the base64url alphabet, padding, or an impossible length.
+std::optional<std::vector<std::uint8_t>> Base64UrlDecode(std::string_view text);
+
+}  // namespace strongroom::crypto

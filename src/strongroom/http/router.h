@@ -1,0 +1,57 @@
+#pragma once
+// Router: maps (method, path) to a handler. Patterns are literal segments and `{name}` segments
+// ("/v1/collections/{collection}/records/{id}"); a literal segment beats a parameter at the same
+// position, so "/v1/subjects/search" is never taken for "/v1/subjects/{id}".
+//
+// Built once by the composition root, then only read: Find() is safe from any number of threads
+// once no more routes are added.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strongroom/http/types.h"
+
+namespace strongroom::http {
+
+enum class Execution {
+  kInline,  // cheap and non-blocking: runs on the I/O thread
+  kWorker,  // may block or burn CPU (disk, Argon2, crypto on large data): runs on the worker pool
+};
+
+enum class BodyPolicy {
+  kJson,  // a body, if any, must be application/json (415 otherwise)
+  kAny,   // any media type (document uploads)
+};
+
+struct Route {
+  Method method;
+  std::string pattern;
+  Execution execution;
+  BodyPolicy body_policy;
+  Handler handler;
+  std::size_t index;  // position in routes(), stable: used by metrics
+  std::vector<std::string> segments;
+};
+
+class Router {
+ public:
+  void Add(Method method, std::string pattern, Execution execution, Handler handler,
+           BodyPolicy body_policy = BodyPolicy::kJson);
+
+  struct Lookup {
+    const Route* route = nullptr;  // set when matched
+    std::vector<std::pair<std::string_view, std::string_view>> params;
+    bool path_matched = false;  // some route has this path (so: 405, not 404)
+    std::string allow;          // "GET, POST" when path_matched but method not
+  };
+  Lookup Find(Method method, std::string_view path) const;
+
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace strongroom::http

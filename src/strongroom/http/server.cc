@@ -1,0 +1,675 @@
+// The only translation unit that instantiates Beast/Asio's HTTP and TLS templates: everything
+// else sees types.h. Keeping them here is what keeps a one-line handler change a fast rebuild.
+#include "strongroom/http/server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "strongroom/crypto/encoding.h"
+#include "strongroom/crypto/random.h"
+#include "strongroom/http/error_response.h"
+#include "strongroom/observe/log.h"
+
+namespace strongroom::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kReadChunk = 4096;
+constexpr auto kCloseTimeout = std::chrono::milliseconds(1000);
+constexpr std::size_t kLingerDiscardBytes = 256 << 10;
+
+Method FromVerb(bhttp::verb verb) {
+  switch (verb) {
+    case bhttp::verb::get: return Method::kGet;
+    case bhttp::verb::head: return Method::kHead;
+    case bhttp::verb::post: return Method::kPost;
+    case bhttp::verb::put: return Method::kPut;
+    case bhttp::verb::patch: return Method::kPatch;
+    case bhttp::verb::delete_: return Method::kDelete;
+    case bhttp::verb::options: return Method::kOptions;
+    default: return Method::kOther;
+  }
+}
+
+std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
+// True for errors that mean the client went away; there is nobody left to answer.
+bool ClientGone(const beast::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+         ec == asio::error::broken_pipe || ec == ssl::error::stream_truncated;
+}
+
+class BeastHeaderView final : public HeaderView {
+ public:
+  void Reset(const bhttp::fields* fields) { fields_ = fields; }
+  std::optional<std::string_view> Get(std::string_view name) const override {
+    const auto it = fields_->find(beast::string_view(name.data(), name.size()));
+    if (it == fields_->end()) return std::nullopt;
+    return View(it->value());
+  }
+
+ private:
+  const bhttp::fields* fields_ = nullptr;
+};
+
+// Request ids: a random per-process prefix and a counter. Unique within and (with overwhelming
+// probability) across processes, cheap, and never derived from anything the client sent.
+class RequestIds {
+ public:
+  RequestIds() {
+    std::uint8_t prefix[4] = {};
+    (void)crypto::FillRandom(prefix);  // a zero prefix on failure only costs cross-process uniqueness
+    prefix_ = crypto::HexEncode(prefix);
+  }
+  std::string Next() {
+    char buffer[32];
+    const auto n = counter_.fetch_add(1, std::memory_order_relaxed);
+    std::snprintf(buffer, sizeof buffer, "%s%012llx", prefix_.c_str(),
+                  static_cast<unsigned long long>(n));
+    return buffer;
+  }
+
+ private:
+  std::string prefix_;
+  std::atomic<std::uint64_t> counter_{1};
+};
+
+class ApiSession;
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(ServerOptions opts, const Router& r, HttpMetrics& m, TlsContextStore& t,
+       observe::MetricsRegistry& reg)
+      : options(opts),
+        router(r),
+        metrics(m),
+        tls(t),
+        registry(reg),
+        io(static_cast<int>(opts.io_threads)),
+        workers(opts.worker_threads),
+        signals(io),
+        drain_timer(io),
+        accept_retry_timer(io) {}
+
+  ~Impl() { stopped.store(true); }
+
+  Result<NetAddress> Listen(std::optional<tcp::acceptor>& acceptor, const NetAddress& address);
+  void AcceptApi();
+  void AcceptMetrics();
+  void WaitSignal();
+  void BeginDrain();
+  void Stop();
+  void SessionClosed(ApiSession* session);
+
+  const ServerOptions options;
+  const Router& router;
+  HttpMetrics& metrics;
+  TlsContextStore& tls;
+  observe::MetricsRegistry& registry;
+  std::function<void()> on_reload;
+
+  // Declared before `io` so they outlive it: destroying io destroys pending handlers, which
+  // destroys sessions, which report here.
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopped{false};
+  std::atomic<std::size_t> open_connections{0};
+  std::mutex sessions_mutex;
+  std::unordered_map<ApiSession*, std::weak_ptr<ApiSession>> sessions;
+  RequestIds request_ids;
+
+  asio::io_context io;
+  // Declared after `io`: destroyed (with any queued handlers) while io still exists.
+  asio::thread_pool workers;
+  std::optional<tcp::acceptor> api_acceptor;
+  std::optional<tcp::acceptor> metrics_acceptor;
+  asio::signal_set signals;
+  asio::steady_timer drain_timer;
+  asio::steady_timer accept_retry_timer;
+};
+
+namespace {
+
+// One TLS client connection. Lives as long as an asynchronous operation holds a shared_ptr to
+// it; all of its work runs on its strand, so its members need no locks.
+class ApiSession : public std::enable_shared_from_this<ApiSession> {
+ public:
+  ApiSession(HttpServer::Impl& server, tcp::socket socket, std::shared_ptr<ssl::context> context)
+      : server_(server), options_(server.options), context_(std::move(context)),
+        stream_(std::move(socket), *context_) {}
+  ~ApiSession() { server_.SessionClosed(this); }
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Handshake(); });
+  }
+
+  // Called when the server starts draining: an idle connection closes now; a busy one finishes
+  // its request and then closes (Finish() sees `draining`).
+  void Drain() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->state_ == State::kIdle || self->state_ == State::kHandshake) self->Lowest().cancel();
+    });
+  }
+
+ private:
+  enum class State { kHandshake, kIdle, kReadingHeader, kReadingBody, kProcessing, kWriting, kClosing };
+
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void Handshake() {
+    state_ = State::kHandshake;
+    Lowest().expires_after(options_.handshake_timeout);
+    stream_.async_handshake(ssl::stream_base::server,
+                            [self = shared_from_this()](beast::error_code ec) {
+                              self->OnHandshake(ec);
+                            });
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      if (server_.draining.load() && ec == asio::error::operation_aborted) return;
+      server_.metrics.handshake_failures().Increment();
+      if (ec == beast::error::timeout) server_.metrics.RecordTimeout(TimeoutPhase::kHandshake);
+      observe::Debug("tls.handshake_failed", {{"reason", ec.message()}});
+      return;  // non-TLS bytes, old protocol versions, no shared cipher: just close
+    }
+    ReadNext();
+  }
+
+  // Waits for the first byte of the next request under the idle (or, for a connection's first
+  // request, the header) timeout; the header timeout then bounds the rest of the header.
+  void ReadNext() {
+    if (server_.draining.load()) return Close();
+    if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+    state_ = State::kIdle;
+    Lowest().expires_after(first_request_ ? options_.header_timeout : options_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) {
+                                if (ec == beast::error::timeout) {
+                                  self->server_.metrics.RecordTimeout(
+                                      self->first_request_ ? TimeoutPhase::kHeader
+                                                           : TimeoutPhase::kIdle);
+                                }
+                                return;
+                              }
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    state_ = State::kReadingHeader;
+    started_ = Clock::now();
+    request_id_ = server_.request_ids.Next();
+    route_ = nullptr;
+    method_ = Method::kOther;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    parser_->body_limit(options_.max_body_bytes);
+    Lowest().expires_after(options_.header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               self->OnHeader(ec);
+                             });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec == bhttp::error::header_limit) {
+      return Reject(ErrorCode::kHeadersTooLarge,
+                    "request line and headers exceed " + std::to_string(options_.max_header_bytes) +
+                        " bytes");
+    }
+    if (ec == beast::error::timeout) return server_.metrics.RecordTimeout(TimeoutPhase::kHeader);
+    if (ClientGone(ec)) return;
+    if (ec) return Reject(ErrorCode::kInvalidArgument, "malformed HTTP request");
+
+    const auto& header = parser_->get();
+    method_ = FromVerb(header.method());
+    const auto field_count = static_cast<std::size_t>(std::distance(header.begin(), header.end()));
+    if (field_count > options_.max_header_count) {
+      return Reject(ErrorCode::kHeadersTooLarge,
+                    "more than " + std::to_string(options_.max_header_count) + " header fields");
+    }
+    const std::string_view target = View(header.target());
+    if (!target.starts_with('/')) {
+      return Reject(ErrorCode::kInvalidArgument, "request target must be an absolute path");
+    }
+    const auto question = target.find('?');
+    path_ = target.substr(0, question);
+    query_ = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+
+    lookup_ = server_.router.Find(method_, path_);
+    if (lookup_.route == nullptr) {
+      if (lookup_.path_matched) {
+        Response response = ErrorResponse(
+            Error(ErrorCode::kMethodNotAllowed,
+                  std::string(MethodName(method_)) + " is not allowed here; allowed: " + lookup_.allow),
+            request_id_);
+        response.headers.emplace_back("Allow", lookup_.allow);
+        return Finish(std::move(response), parser_->is_done());
+      }
+      return Finish(ErrorResponse(Error(ErrorCode::kNotFound, "no such endpoint"), request_id_),
+                    parser_->is_done());
+    }
+    route_ = lookup_.route;
+
+    const auto length = parser_->content_length();
+    if (length && *length > options_.max_body_bytes) {
+      return Reject(ErrorCode::kPayloadTooLarge, "request body exceeds " +
+                                                     std::to_string(options_.max_body_bytes) +
+                                                     " bytes");
+    }
+    const bool has_body = parser_->chunked() || length.value_or(0) > 0;
+    if (has_body && route_->body_policy == BodyPolicy::kJson &&
+        !IsJsonMediaType(View(header[bhttp::field::content_type]))) {
+      return Reject(ErrorCode::kUnsupportedMediaType, "request body must be application/json");
+    }
+    if (parser_->is_done()) return Dispatch();
+    if (beast::iequals(header[bhttp::field::expect], "100-continue")) return SendContinue();
+    ReadBody();
+  }
+
+  void SendContinue() {
+    continue_.emplace(bhttp::status::continue_, parser_->get().version());
+    Lowest().expires_after(options_.body_timeout);
+    bhttp::async_write(stream_, *continue_,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         if (ec) return;
+                         self->ReadBody();
+                       });
+  }
+
+  void ReadBody() {
+    state_ = State::kReadingBody;
+    Lowest().expires_after(options_.body_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->OnBody(ec);
+                      });
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      return Reject(ErrorCode::kPayloadTooLarge, "request body exceeds " +
+                                                     std::to_string(options_.max_body_bytes) +
+                                                     " bytes");
+    }
+    if (ec == beast::error::timeout) return server_.metrics.RecordTimeout(TimeoutPhase::kBody);
+    if (ClientGone(ec)) return;
+    if (ec) return Reject(ErrorCode::kInvalidArgument, "malformed HTTP request body");
+    Dispatch();
+  }
+
+  void Dispatch() {
+    state_ = State::kProcessing;
+    auto& message = parser_->get();
+    header_view_.Reset(&message.base());
+    request_.method = method_;
+    request_.path = path_;
+    request_.query = query_;
+    request_.headers = &header_view_;
+    request_.body = std::move(message.body());
+    request_.request_id = request_id_;
+    request_.path_params = std::move(lookup_.params);
+    if (route_->execution == Execution::kInline) return Finish(Invoke(), true);
+    asio::post(server_.workers, [self = shared_from_this()] {
+      Response response = self->Invoke();
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response)]() mutable {
+                   self->Finish(std::move(response), true);
+                 });
+    });
+  }
+
+  Response Invoke() {
+    try {
+      return route_->handler(request_);
+    } catch (const std::exception&) {
+      // The exception text is not logged: it could quote request content.
+      observe::Error("http.handler_threw",
+                     {{"route", route_->pattern}, {"request_id", request_id_}});
+      return ErrorResponse(Error(ErrorCode::kInternal, "handler threw"), request_id_);
+    }
+  }
+
+  void Reject(ErrorCode code, std::string message) {
+    Finish(ErrorResponse(Error(code, std::move(message)), request_id_), /*can_keep_alive=*/false);
+  }
+
+  // Writes `response`. The connection stays open only if the request was read completely, the
+  // client asked for keep-alive, and the server is not draining.
+  void Finish(Response response, bool can_keep_alive) {
+    state_ = State::kWriting;
+    status_ = response.status;
+    const auto& request = parser_->get();
+    const bool header_done = parser_->is_header_done();
+    const bool keep_alive = can_keep_alive && header_done && request.keep_alive() &&
+                            !server_.draining.load();
+    response_.emplace(static_cast<bhttp::status>(response.status),
+                      header_done ? request.version() : 11);
+    response_->set(bhttp::field::content_type, response.content_type);
+    response_->set("X-Request-Id", request_id_);
+    response_->set(bhttp::field::cache_control, "no-store");
+    response_->set("X-Content-Type-Options", "nosniff");
+    response_->set(bhttp::field::strict_transport_security, "max-age=31536000");
+    for (auto& [name, value] : response.headers) response_->set(name, value);
+    response_->body() = std::move(response.body);
+    response_->keep_alive(keep_alive);
+    response_->prepare_payload();
+    Lowest().expires_after(options_.body_timeout);  // a client that stops reading is cut off
+    bhttp::async_write(stream_, *response_,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->OnWrite(ec);
+                       });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    const auto elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
+    server_.metrics.RecordRequest(route_, method_, status_, elapsed);
+    if (options_.access_log) {
+      observe::Info("http.request",
+                    {{"request_id", request_id_},
+                     {"method", MethodName(method_)},
+                     {"route", route_ ? std::string_view(route_->pattern) : "unmatched"},
+                     {"status", status_},
+                     {"duration_us", static_cast<std::int64_t>(elapsed * 1e6)}});
+    }
+    if (ec) {
+      if (ec == beast::error::timeout) server_.metrics.RecordTimeout(TimeoutPhase::kWrite);
+      return;
+    }
+    const bool keep_alive = response_->keep_alive();
+    response_.reset();
+    request_ = Request{};
+    if (!keep_alive) return Close();
+    parser_.reset();
+    first_request_ = false;
+    ReadNext();
+  }
+
+  // TLS close_notify, then a lingering close: half-close and discard what the client is still
+  // sending (e.g. the body of a rejected upload) for a bounded time, so the kernel does not answer
+  // it with a RST that could destroy our response before the client reads it.
+  void Close() {
+    state_ = State::kClosing;
+    Lowest().expires_after(kCloseTimeout);
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      beast::error_code ignored;
+      self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->Linger();
+    });
+  }
+
+  void Linger() {
+    if (discarded_ >= kLingerDiscardBytes) return;
+    Lowest().expires_after(kCloseTimeout);
+    Lowest().async_read_some(asio::buffer(scratch_),
+                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                               if (ec) return;
+                               self->discarded_ += n;
+                               self->Linger();
+                             });
+  }
+
+  HttpServer::Impl& server_;
+  const ServerOptions& options_;
+  std::shared_ptr<ssl::context> context_;  // before stream_: the stream's SSL refers to it
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  std::optional<bhttp::response<bhttp::string_body>> response_;
+  BeastHeaderView header_view_;
+  Request request_;
+  Router::Lookup lookup_;
+  const Route* route_ = nullptr;
+  Method method_ = Method::kOther;
+  std::string_view path_;
+  std::string_view query_;
+  std::string request_id_;
+  int status_ = 0;
+  State state_ = State::kHandshake;
+  bool first_request_ = true;
+  Clock::time_point started_;
+  std::size_t discarded_ = 0;
+  std::array<char, 4096> scratch_;
+};
+
+// The plain-HTTP metrics listener: GET /metrics and nothing else.
+class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
+ public:
+  MetricsSession(HttpServer::Impl& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)) {}
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(8192);
+    parser_->body_limit(4096);
+    stream_.expires_after(server_.options.header_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->OnRead(ec);
+                      });
+  }
+
+ private:
+  void OnRead(beast::error_code ec) {
+    if (ec) return;
+    const auto& request = parser_->get();
+    const std::string request_id = server_.request_ids.Next();
+    Response response;
+    if (View(request.target()) != "/metrics") {
+      response = ErrorResponse(Error(ErrorCode::kNotFound, "only /metrics is served here"), request_id);
+    } else if (request.method() != bhttp::verb::get) {
+      response = ErrorResponse(Error(ErrorCode::kMethodNotAllowed, "only GET is allowed"), request_id);
+      response.headers.emplace_back("Allow", "GET");
+    } else {
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = server_.registry.RenderText();
+    }
+    response_.emplace(static_cast<bhttp::status>(response.status), request.version());
+    response_->set(bhttp::field::content_type, response.content_type);
+    for (auto& [name, value] : response.headers) response_->set(name, value);
+    response_->body() = std::move(response.body);
+    response_->keep_alive(request.keep_alive() && !server_.draining.load());
+    response_->prepare_payload();
+    bhttp::async_write(stream_, *response_,
+                       [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+                         if (write_ec) return;
+                         if (self->response_->keep_alive()) return self->Read();
+                         beast::error_code ignored;
+                         self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                       });
+  }
+
+  HttpServer::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::string_body>> response_;
+};
+
+}  // namespace
+
+Result<NetAddress> HttpServer::Impl::Listen(std::optional<tcp::acceptor>& acceptor,
+                                            const NetAddress& address) {
+  beast::error_code ec;
+  const auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) return Fail(ErrorCode::kInvalidArgument, "not an IP address: " + address.host);
+  const tcp::endpoint endpoint(ip, address.port);
+  acceptor.emplace(io);
+  const auto failed = [&](const char* step) {
+    return Fail(ErrorCode::kUnavailable,
+                std::string("cannot listen on ") + address.ToString() + " (" + step + "): " + ec.message());
+  };
+  if (acceptor->open(endpoint.protocol(), ec); ec) return failed("open");
+  if (acceptor->set_option(asio::socket_base::reuse_address(true), ec); ec) return failed("option");
+  if (ip.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+  if (acceptor->bind(endpoint, ec); ec) return failed("bind");
+  if (acceptor->listen(asio::socket_base::max_listen_connections, ec); ec) return failed("listen");
+  const auto bound = acceptor->local_endpoint(ec);
+  if (ec) return failed("local_endpoint");
+  return NetAddress{bound.address().to_string(), bound.port()};
+}
+
+void HttpServer::Impl::AcceptApi() {
+  api_acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec,
+                                                           tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || draining.load()) return;
+    if (ec) {
+      // Typically EMFILE: back off briefly instead of spinning on a failing accept.
+      observe::Warn("http.accept_failed", {{"reason", ec.message()}});
+      accept_retry_timer.expires_after(std::chrono::milliseconds(50));
+      accept_retry_timer.async_wait([this](beast::error_code e) {
+        if (!e) AcceptApi();
+      });
+      return;
+    }
+    if (open_connections.load() >= options.max_connections) {
+      metrics.rejected_connections().Increment();
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      socket.set_option(tcp::no_delay(true), ec);
+      const auto open = open_connections.fetch_add(1) + 1;
+      metrics.open_connections().Set(static_cast<double>(open));
+      auto session = std::make_shared<ApiSession>(*this, std::move(socket), tls.Current());
+      {
+        std::lock_guard lock(sessions_mutex);
+        sessions.emplace(session.get(), session);
+      }
+      session->Start();
+    }
+    AcceptApi();
+  });
+}
+
+void HttpServer::Impl::AcceptMetrics() {
+  metrics_acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec,
+                                                               tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || draining.load()) return;
+    if (!ec) std::make_shared<MetricsSession>(*this, std::move(socket))->Read();
+    AcceptMetrics();
+  });
+}
+
+void HttpServer::Impl::SessionClosed(ApiSession* session) {
+  {
+    std::lock_guard lock(sessions_mutex);
+    sessions.erase(session);
+  }
+  const auto open = open_connections.fetch_sub(1) - 1;
+  metrics.open_connections().Set(static_cast<double>(open));
+  if (open == 0 && draining.load() && !stopped.load()) asio::post(io, [this] { Stop(); });
+}
+
+void HttpServer::Impl::WaitSignal() {
+  signals.async_wait([this](beast::error_code ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      asio::post(workers, [this] {
+        if (on_reload) on_reload();
+      });
+    } else if (draining.load()) {
+      observe::Warn("server.forced_stop", {{"open_connections", open_connections.load()}});
+      return Stop();
+    } else {
+      BeginDrain();
+    }
+    WaitSignal();
+  });
+}
+
+void HttpServer::Impl::BeginDrain() {
+  if (draining.exchange(true)) return;
+  observe::Info("server.draining",
+                {{"open_connections", open_connections.load()},
+                 {"grace_ms", static_cast<std::int64_t>(options.shutdown_grace.count())}});
+  beast::error_code ignored;
+  if (api_acceptor) api_acceptor->close(ignored);
+  if (metrics_acceptor) metrics_acceptor->close(ignored);
+  accept_retry_timer.cancel();
+  std::vector<std::shared_ptr<ApiSession>> live;
+  {
+    std::lock_guard lock(sessions_mutex);
+    for (auto& [raw, weak] : sessions) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) session->Drain();
+  live.clear();  // outside the lock: releasing the last reference runs SessionClosed
+  drain_timer.expires_after(options.shutdown_grace);
+  drain_timer.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    observe::Warn("server.drain_deadline", {{"open_connections", open_connections.load()}});
+    Stop();
+  });
+  if (open_connections.load() == 0) Stop();
+}
+
+void HttpServer::Impl::Stop() {
+  if (stopped.exchange(true)) return;
+  drain_timer.cancel();
+  signals.cancel();
+  io.stop();
+}
+
+HttpServer::HttpServer(ServerOptions options, const Router& router, HttpMetrics& metrics,
+                       TlsContextStore& tls, observe::MetricsRegistry& registry)
+    : impl_(std::make_unique<Impl>(options, router, metrics, tls, registry)) {}
+
+HttpServer::~HttpServer() = default;
+
+Result<NetAddress> HttpServer::ListenApi(const NetAddress& address) {
+  return impl_->Listen(impl_->api_acceptor, address);
+}
+
+Result<NetAddress> HttpServer::ListenMetrics(const NetAddress& address) {
+  return impl_->Listen(impl_->metrics_acceptor, address);
+}
+
+bool HttpServer::draining() const { return impl_->draining.load(); }
+
+void HttpServer::Run(std::function<void()> on_reload) {
+  Impl& s = *impl_;
+  s.on_reload = std::move(on_reload);
+  s.signals.add(SIGINT);
+  s.signals.add(SIGTERM);
+  s.signals.add(SIGHUP);
+  s.WaitSignal();
+  if (s.api_acceptor) s.AcceptApi();
+  if (s.metrics_acceptor) s.AcceptMetrics();
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < s.options.io_threads; ++i) threads.emplace_back([&s] { s.io.run(); });
+  s.io.run();
+  for (auto& thread : threads) thread.join();
+  s.workers.join();
+}
+
+}  // namespace strongroom::http

@@ -1,0 +1,69 @@
+#pragma once
+// HttpServer: the TLS API listener and the plain-HTTP metrics listener, on Boost.Beast/Asio.
+//
+// Each API connection runs: TLS handshake -> read headers -> checks (limits, route, media type)
+// -> read body -> handler (on the I/O thread if the route is kInline, else on the worker pool)
+// -> write -> keep-alive or close. Every phase has a timeout, so a slow or stuck client costs
+// one socket for a bounded time; at most `max_connections` are open.
+//
+// Signals: SIGTERM/SIGINT start a drain (stop accepting, close idle connections, let in-flight
+// requests finish, up to `shutdown_grace`; a second signal stops at once); SIGHUP calls the
+// reload hook on the worker pool.
+//
+// Ownership: the server borrows the router, metrics, TLS store and metrics registry, which must
+// outlive it. Threads: Run() blocks the caller, which becomes one of the I/O threads. Listen*()
+// must be called before Run(); draining() is safe from any thread.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "strongroom/base/error.h"
+#include "strongroom/base/net_address.h"
+#include "strongroom/http/http_metrics.h"
+#include "strongroom/http/router.h"
+#include "strongroom/http/tls_context.h"
+#include "strongroom/observe/metrics.h"
+
+namespace strongroom::http {
+
+struct ServerOptions {
+  std::size_t io_threads = 2;
+  std::size_t worker_threads = 2;
+  std::size_t max_connections = 1024;
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_header_bytes = 16 << 10;
+  std::size_t max_header_count = 100;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+  bool access_log = true;
+};
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, const Router& router, HttpMetrics& metrics,
+             TlsContextStore& tls, observe::MetricsRegistry& registry);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds; returns the bound address (the chosen port when asked for port 0).
+  Result<NetAddress> ListenApi(const NetAddress& address);
+  Result<NetAddress> ListenMetrics(const NetAddress& address);
+
+  // Serves until a drain completes. `on_reload` runs on a worker thread for each SIGHUP.
+  void Run(std::function<void()> on_reload);
+
+  bool draining() const;
+
+  struct Impl;  // opaque: defined in server.cc, next to the connection classes that use it
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strongroom::http

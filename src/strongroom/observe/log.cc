@@ -1,0 +1,240 @@
+#include "strongroom/observe/log.h"
+
+#include <spdlog/async.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <memory>
+#include <mutex>
+
+namespace strongroom::observe {
+namespace {
+
+std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::mutex g_logger_mutex;  // guards replacing g_logger; logging takes a copy of the pointer
+std::shared_ptr<spdlog::logger> g_logger;
+
+std::shared_ptr<spdlog::logger> MakeStderrLogger() {
+  auto logger = std::make_shared<spdlog::logger>("strongroom",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_pattern("%v");
+  logger->set_level(spdlog::level::trace);
+  logger->flush_on(spdlog::level::trace);
+  return logger;
+}
+
+std::shared_ptr<spdlog::logger> CurrentLogger() {
+  std::lock_guard lock(g_logger_mutex);
+  if (!g_logger) g_logger = MakeStderrLogger();
+  return g_logger;
+}
+
+std::string_view LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+spdlog::level::level_enum ToSpdlog(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return spdlog::level::debug;
+    case LogLevel::kInfo: return spdlog::level::info;
+    case LogLevel::kWarn: return spdlog::level::warn;
+    case LogLevel::kError: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+template <typename T>
+void AppendNumber(std::string& out, T value) {
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, ec == std::errc() ? end : buffer);
+}
+
+void AppendTimestamp(std::string& out, std::int64_t unix_micros) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_micros / 1'000'000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[40];
+  const auto n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
+  out.append(buffer, n);
+  const auto micros = static_cast<unsigned>(unix_micros % 1'000'000);
+  char fraction[16];
+  std::snprintf(fraction, sizeof fraction, ".%06uZ", micros);
+  out.append(fraction);
+}
+
+// Length of the valid UTF-8 sequence at text[i], or 0 when the bytes there are not valid UTF-8
+// (overlongs, surrogates and code points above U+10FFFF included).
+std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = byte(i);
+  std::size_t len = 0;
+  std::uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+  else return 0;
+  if (i + len > text.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+      (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
+    return 0;
+  }
+  return len;
+}
+
+}  // namespace
+
+Result<LogLevel> ParseLogLevel(std::string_view text) {
+  if (text == "debug") return LogLevel::kDebug;
+  if (text == "info") return LogLevel::kInfo;
+  if (text == "warn") return LogLevel::kWarn;
+  if (text == "error") return LogLevel::kError;
+  return Fail(ErrorCode::kInvalidArgument, "expected one of debug, info, warn, error");
+}
+
+// Hand-written: spdlog formats text, not JSON, and escaping per field into one reused buffer is
+// what keeps logging off the allocator on hot paths. Boost.JSON would build a DOM per line.
+void AppendJsonEscaped(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      const std::size_t len = Utf8SequenceLength(text, i);
+      if (len == 0) {
+        out.append("\\ufffd");
+        ++i;
+      } else {
+        out.append(text.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          out.append("\\u00");
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+}
+
+void FormatLogLine(std::string& out, std::int64_t unix_micros, LogLevel level, EventName event,
+                   std::initializer_list<Field> fields) {
+  out.append("{\"ts\":\"");
+  AppendTimestamp(out, unix_micros);
+  out.append("\",\"level\":\"");
+  out.append(LevelName(level));
+  out.append("\",\"event\":\"");
+  AppendJsonEscaped(out, event.view());
+  out.push_back('"');
+  for (const Field& field : fields) {
+    out.append(",\"");
+    AppendJsonEscaped(out, field.name);
+    out.append("\":");
+    std::visit(
+        [&out](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, bool>) {
+            out.append(v ? "true" : "false");
+          } else if constexpr (std::is_same_v<T, std::string_view>) {
+            out.push_back('"');
+            AppendJsonEscaped(out, v);
+            out.push_back('"');
+          } else if constexpr (std::is_same_v<T, LogValue::Redacted>) {
+            out.append("\"<redacted>\"");
+          } else if constexpr (std::is_same_v<T, double>) {
+            if (std::isfinite(v)) AppendNumber(out, v);
+            else out.append("null");
+          } else {
+            AppendNumber(out, v);
+          }
+        },
+        field.value.get());
+  }
+  out.push_back('}');
+}
+
+Result<void> InitLogging(const LogOptions& options) {
+  std::shared_ptr<spdlog::logger> logger;
+  try {
+    spdlog::sink_ptr sink;
+    if (options.file.empty()) {
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, /*truncate=*/false);
+    }
+    if (options.async) {
+      // One background writer with a bounded queue; when it is full the oldest line is dropped
+      // rather than stalling an I/O thread (a full queue means the disk cannot keep up).
+      static std::once_flag pool_once;
+      std::call_once(pool_once, [] { spdlog::init_thread_pool(8192, 1); });
+      logger = std::make_shared<spdlog::async_logger>("strongroom", sink, spdlog::thread_pool(),
+                                                      spdlog::async_overflow_policy::overrun_oldest);
+    } else {
+      logger = std::make_shared<spdlog::logger>("strongroom", sink);
+    }
+  } catch (const spdlog::spdlog_ex& e) {
+    return Fail(ErrorCode::kFailedPrecondition, std::string("cannot open log: ") + e.what());
+  }
+  logger->set_pattern("%v");
+  logger->set_level(spdlog::level::trace);
+  logger->flush_on(spdlog::level::trace);
+  g_level.store(options.level, std::memory_order_relaxed);
+  std::lock_guard lock(g_logger_mutex);
+  g_logger = std::move(logger);
+  return {};
+}
+
+void ShutdownLogging() {
+  std::shared_ptr<spdlog::logger> old;
+  {
+    std::lock_guard lock(g_logger_mutex);
+    old = std::exchange(g_logger, MakeStderrLogger());
+  }
+  if (old) old->flush();
+  old.reset();
+  spdlog::shutdown();
+}
+
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= static_cast<int>(g_level.load(std::memory_order_relaxed));
+}
+
+void Log(LogLevel level, EventName event, std::initializer_list<Field> fields) {
+  if (!LogEnabled(level)) return;
+  thread_local std::string line;
+  line.clear();
+  const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now());
+  FormatLogLine(line, now.time_since_epoch().count(), level, event, fields);
+  CurrentLogger()->log(ToSpdlog(level), spdlog::string_view_t(line.data(), line.size()));
+}
+
+}  // namespace strongroom::observe

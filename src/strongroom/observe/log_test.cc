@@ -1,0 +1,49 @@
+#include "strongroom/observe/log.h"
+
+#include <gtest/gtest.h>
+
+namespace strongroom::observe {
+namespace {
+
+constexpr std::int64_t kTime = 1795328581'123456;  // 2026-11-22T06:23:01.123456Z
+
+TEST(LogFormatTest, OneJsonObjectWithTypedFields) {
+  std::string line;
+  FormatLogLine(line, kTime, LogLevel::kInfo, "server.listening",
+                {{"api", "https://127.0.0.1:8443"}, {"pid", 42}, {"tls", true}, {"ratio", 0.5}});
+  EXPECT_EQ(line,
+            R"({"ts":"2026-11-22T06:23:01.123456Z","level":"info","event":"server.listening",)"
+            R"("api":"https://127.0.0.1:8443","pid":42,"tls":true,"ratio":0.5})");
+}
+
+TEST(LogFormatTest, SecretsAreRedacted) {
+  SecretBytes token(std::string_view("srt_supersecretvalue"));
+  std::string line;
+  FormatLogLine(line, kTime, LogLevel::kWarn, "auth.token", {{"token", token}});
+  EXPECT_EQ(line.find("supersecret"), std::string::npos);
+  EXPECT_NE(line.find(R"("token":"<redacted>")"), std::string::npos);
+}
+
+TEST(LogFormatTest, EscapesControlCharactersQuotesAndInvalidUtf8) {
+  std::string out;
+  AppendJsonEscaped(out, "a\"b\\c\nd\x01\x7f");
+  EXPECT_EQ(out, R"(a\"b\\c\nd\u0001\u007f)");
+  out.clear();
+  AppendJsonEscaped(out, "caf\xc3\xa9 \xff \xed\xa0\x80 \xc0\xaf");  // valid, bad, surrogate, overlong
+  EXPECT_EQ(out, "caf\xc3\xa9 \\ufffd \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd");
+}
+
+TEST(LogFormatTest, NonFiniteNumbersBecomeNull) {
+  std::string line;
+  FormatLogLine(line, kTime, LogLevel::kError, "x", {{"v", 1.0 / 0.0}});
+  EXPECT_NE(line.find(R"("v":null)"), std::string::npos);
+}
+
+TEST(LogLevelTest, ParsesKnownLevelsOnly) {
+  EXPECT_EQ(*ParseLogLevel("warn"), LogLevel::kWarn);
+  EXPECT_FALSE(ParseLogLevel("verbose"));
+  EXPECT_FALSE(ParseLogLevel("INFO"));
+}
+
+}  // namespace
+}  // namespace strongroom::observe
