@@ -19,6 +19,9 @@
 namespace strongroom::app {
 namespace {
 
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
 http::ServerOptions ServerOptionsFrom(const config::Config& c) {
   using std::chrono::milliseconds;
   http::ServerOptions o;
@@ -40,14 +43,15 @@ http::ServerOptions ServerOptionsFrom(const config::Config& c) {
 }  // namespace
 
 int RunServer(const config::Config& config) {
+  // Missing or unusable files are the operator's to fix: the same exit code as a bad flag.
   if (auto initialized = CheckVaultInitialized(config); !initialized) {
     observe::Error("server.start_failed", {{"reason", initialized.error().message()}});
-    return 1;
+    return kExitUsage;
   }
   auto tls = http::TlsContextStore::Load(config.cert_path(), config.key_path());
   if (!tls) {
     observe::Error("server.start_failed", {{"reason", tls.error().message()}});
-    return 1;
+    return kExitUsage;
   }
 
   observe::MetricsRegistry registry;
@@ -86,12 +90,12 @@ int RunServer(const config::Config& config) {
   auto api_address = server.ListenApi(config.server.listen);
   if (!api_address) {
     observe::Error("server.start_failed", {{"reason", api_address.error().message()}});
-    return 1;
+    return kExitRuntime;
   }
   auto metrics_address = server.ListenMetrics(config.server.metrics_listen);
   if (!metrics_address) {
     observe::Error("server.start_failed", {{"reason", metrics_address.error().message()}});
-    return 1;
+    return kExitRuntime;
   }
   // This must stay the first line the server logs: scripts and tests read the chosen ports here.
   observe::Info("server.listening",

@@ -6,8 +6,9 @@
 
 namespace strongroom::app {
 
-// Returns the process exit code: 0 after a clean drain, 1 when the server could not start
-// (a configuration the file system contradicts, a port in use), with the reason logged.
+// Returns the process exit code, with the reason logged: 0 after a clean drain; 2 when files the
+// configuration names are missing or unusable (no vault, unreadable certificate); 1 when the
+// server could not start for another reason (a port in use).
 int RunServer(const config::Config& config);
 
 }  // namespace strongroom::app

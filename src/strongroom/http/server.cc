@@ -245,6 +245,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                     "request line and headers exceed " + std::to_string(options_.max_header_bytes) +
                         " bytes");
     }
+    if (ec == bhttp::error::body_limit) return RejectBodyTooLarge();  // Content-Length too big
     if (ec == beast::error::timeout) return server_.metrics.RecordTimeout(TimeoutPhase::kHeader);
     if (ClientGone(ec)) return;
     if (ec) return Reject(ErrorCode::kInvalidArgument, "malformed HTTP request");
@@ -280,11 +281,6 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     route_ = lookup_.route;
 
     const auto length = parser_->content_length();
-    if (length && *length > options_.max_body_bytes) {
-      return Reject(ErrorCode::kPayloadTooLarge, "request body exceeds " +
-                                                     std::to_string(options_.max_body_bytes) +
-                                                     " bytes");
-    }
     const bool has_body = parser_->chunked() || length.value_or(0) > 0;
     if (has_body && route_->body_policy == BodyPolicy::kJson &&
         !IsJsonMediaType(View(header[bhttp::field::content_type]))) {
@@ -315,11 +311,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   }
 
   void OnBody(beast::error_code ec) {
-    if (ec == bhttp::error::body_limit) {
-      return Reject(ErrorCode::kPayloadTooLarge, "request body exceeds " +
-                                                     std::to_string(options_.max_body_bytes) +
-                                                     " bytes");
-    }
+    if (ec == bhttp::error::body_limit) return RejectBodyTooLarge();  // chunked past the limit
     if (ec == beast::error::timeout) return server_.metrics.RecordTimeout(TimeoutPhase::kBody);
     if (ClientGone(ec)) return;
     if (ec) return Reject(ErrorCode::kInvalidArgument, "malformed HTTP request body");
@@ -356,6 +348,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                      {{"route", route_->pattern}, {"request_id", request_id_}});
       return ErrorResponse(Error(ErrorCode::kInternal, "handler threw"), request_id_);
     }
+  }
+
+  void RejectBodyTooLarge() {
+    Reject(ErrorCode::kPayloadTooLarge,
+           "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes");
   }
 
   void Reject(ErrorCode code, std::string message) {

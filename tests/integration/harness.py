@@ -1,0 +1,214 @@
+"""Test harness: runs the real `strongroom` binary on loopback and talks to it over real TLS.
+
+Every wait here is bounded; every server is stopped in tearDown even when a test fails.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+BIN = os.environ.get("STRONGROOM_BIN", "../../build/dev/strongroom")
+START_TIMEOUT = 20.0
+
+
+def run_cli(*args, env=None, timeout=30):
+    """Runs `strongroom ARGS` to completion; returns CompletedProcess with text output."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    full_env.update(env or {})
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
+                          env=full_env, stdin=subprocess.DEVNULL)
+
+
+class Server:
+    """A `strongroom serve` process with its own initialised data directory."""
+
+    def __init__(self, workdir, *extra_args, init=True, env=None):
+        self.workdir = workdir
+        self.data_dir = os.path.join(workdir, "vault")
+        self.cert = os.path.join(self.data_dir, "tls", "server.crt")
+        self.init_output = None
+        if init:
+            done = run_cli("init", "--data-dir", self.data_dir, "--output", "json")
+            assert done.returncode == 0, done.stderr
+            self.init_output = json.loads(done.stdout)
+        self.args = ["serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
+                     "--metrics-listen", "127.0.0.1:0", *extra_args]
+        self.env = env or {}
+        self.lines = []
+        self._lines_lock = threading.Lock()
+        self._first_line = threading.Event()
+        self.proc = None
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+        env.update(self.env)
+        self.proc = subprocess.Popen([BIN, *self.args], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        if not self._first_line.wait(START_TIMEOUT):
+            self.kill()
+            raise AssertionError("server printed nothing within %.0fs" % START_TIMEOUT)
+        first = json.loads(self.lines[0])
+        if first.get("event") != "server.listening":
+            self.proc.wait(timeout=10)
+            raise AssertionError("server did not start: %s" % self.lines)
+        self.first_log = first
+        self.port = int(first["api"].rsplit(":", 1)[1])
+        self.metrics_port = int(first["metrics"].rsplit(":", 1)[1].split("/")[0])
+        return self
+
+    def _read_stderr(self):
+        for raw in self.proc.stderr:
+            with self._lines_lock:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+            self._first_line.set()
+        self._first_line.set()
+
+    def log_text(self):
+        with self._lines_lock:
+            return "\n".join(self.lines)
+
+    def events(self, name):
+        with self._lines_lock:
+            lines = list(self.lines)
+        return [e for e in (json.loads(l) for l in lines if l.startswith("{")) if e["event"] == name]
+
+    def wait_for_event(self, name, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.events(name)
+            if found:
+                return found
+            time.sleep(0.05)
+        raise AssertionError("no %s event within %.0fs; log:\n%s" % (name, timeout, self.log_text()))
+
+    # --- clients ---------------------------------------------------------------------------
+    def tls_context(self, cafile=None):
+        return ssl.create_default_context(cafile=cafile or self.cert)
+
+    def https(self, timeout=10):
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.tls_context(),
+                                           timeout=timeout)
+
+    def request(self, method, path, body=None, headers=None):
+        """One request on a fresh connection; returns (status, headers dict, body bytes)."""
+        conn = self.https()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def tls_socket(self, timeout=10):
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return self.tls_context().wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def raw_exchange(self, payload, timeout=10):
+        """Sends raw bytes over TLS; returns everything the server sends until it closes."""
+        with self.tls_socket(timeout) as s:
+            s.sendall(payload)
+            return read_until_closed(s, timeout)
+
+    def metrics_text(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            assert response.status == 200, response.status
+            return response.read().decode()
+        finally:
+            conn.close()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+        if self.proc:
+            self._close_reader()
+            return self.proc.returncode
+        return None
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if self.proc:
+            self._close_reader()
+
+    def _close_reader(self):
+        self._reader.join(timeout=5)
+        if not self._reader.is_alive():
+            self.proc.stderr.close()
+
+
+def read_until_closed(sock, timeout=10):
+    sock.settimeout(timeout)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except (ssl.SSLError, ConnectionResetError, socket.timeout, OSError):
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_response(raw):
+    """Splits a raw HTTP/1.1 response into (status, headers dict lower-cased, body bytes)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+class ServerTestCase(unittest.TestCase):
+    """Gives each test a scratch directory; servers made with make_server() stop afterwards."""
+
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="sr-it-")
+        self._servers = []
+
+    def tearDown(self):
+        for server in self._servers:
+            server.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def make_server(self, *extra_args, start=True, **kwargs):
+        server = Server(os.path.join(self.workdir, "s%d" % len(self._servers)), *extra_args,
+                        **kwargs)
+        self._servers.append(server)
+        return server.start() if start else server
+
+    def assert_error(self, status, body, expected_status, expected_code):
+        self.assertEqual(status, expected_status, body)
+        envelope = json.loads(body)
+        self.assertEqual(set(envelope), {"error"})
+        self.assertEqual(set(envelope["error"]), {"code", "message", "request_id"})
+        self.assertEqual(envelope["error"]["code"], expected_code)
+        self.assertTrue(envelope["error"]["message"])
+        return envelope["error"]
