@@ -1,0 +1,150 @@
+"""The `strongroom` command line: commands, help, exit codes, configuration layering."""
+import json
+import os
+import socket
+import unittest
+
+from harness import ServerTestCase, run_cli
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+class CliTest(ServerTestCase):
+    def assert_usage_error(self, done, *needles):
+        self.assertEqual(done.returncode, 2, done.stderr)
+        lines = done.stderr.strip().split("\n")
+        self.assertEqual(len(lines), 1, done.stderr)
+        for needle in needles:
+            self.assertIn(needle, lines[0])
+        return lines[0]
+
+    def test_version(self):
+        for args in (["version"], ["--version"]):
+            done = run_cli(*args)
+            self.assertEqual(done.returncode, 0)
+            self.assertEqual(done.stdout.strip(), "strongroom 0.1.0")
+
+    def test_help_on_every_command(self):
+        expectations = {
+            (): ["init", "serve", "config", "version"],
+            ("serve",): ["--config", "--listen", "--data-dir", "--metrics-listen",
+                         "--limits-max-body-bytes", "--tls-cert-file"],
+            ("init",): ["--data-dir", "--output"],
+            ("config",): ["check"],
+            ("config", "check"): ["FILE"],
+            ("version",): ["version"],
+        }
+        for command, needles in expectations.items():
+            done = run_cli(*command, "--help")
+            self.assertEqual(done.returncode, 0, command)
+            for needle in needles:
+                self.assertIn(needle, done.stdout, command)
+
+    def test_unknown_flag(self):
+        self.assert_usage_error(run_cli("serve", "--bogus"), "strongroom: error:", "--bogus")
+
+    def test_no_command(self):
+        self.assert_usage_error(run_cli(), "strongroom: error:", "subcommand")
+
+    def test_bad_flag_value(self):
+        self.assert_usage_error(run_cli("serve", "--listen", "nope"),
+                                "--listen: expected HOST:PORT")
+        self.assert_usage_error(run_cli("serve", "--io-threads", "0"),
+                                "--io-threads: must be between 1 and 64")
+        self.assert_usage_error(run_cli("init", "--output", "yaml"), "--output")
+
+    def test_missing_config_file(self):
+        self.assert_usage_error(run_cli("serve", "--config", "/nonexistent/x.toml"),
+                                "cannot read config file /nonexistent/x.toml")
+        self.assert_usage_error(run_cli("serve", env={"STRONGROOM_CONFIG": "/nonexistent/y.toml"}),
+                                "/nonexistent/y.toml")
+
+    def test_bad_environment_variable(self):
+        self.assert_usage_error(run_cli("serve", env={"STRONGROOM_SERVER_IO_THREADS": "0"}),
+                                "environment STRONGROOM_SERVER_IO_THREADS: must be between 1 and 64")
+        self.assert_usage_error(run_cli("serve", env={"STRONGROOM_LISTEN": "127.0.0.1:1"}),
+                                "environment STRONGROOM_LISTEN: not a Strongroom setting")
+
+    def test_config_check(self):
+        done = run_cli("config", "check", os.path.join(REPO, "strongroom.toml"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertTrue(done.stdout.strip().endswith("strongroom.toml: ok"))
+        bad = os.path.join(self.workdir, "bad.toml")
+        with open(bad, "w") as f:
+            f.write("[server]\nlisten = \"127.0.0.1:8443\"\n\n[limits]\nmax_body_bytes = -5\n")
+        self.assert_usage_error(run_cli("config", "check", bad),
+                                bad + ":5:18: limits.max_body_bytes: must be between 1024 and")
+        with open(bad, "w") as f:
+            f.write("[server]\nlisten = \"127.0.0.1:8443\"\nmetrics_listen = \"127.0.0.1:8443\"\n")
+        self.assert_usage_error(run_cli("config", "check", bad),
+                                bad + ":3:18: server.metrics_listen must differ from server.listen")
+
+    def test_init_json_and_refusal_to_reinitialise(self):
+        data_dir = os.path.join(self.workdir, "vault")
+        done = run_cli("init", "--data-dir", data_dir, "--output", "json")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        out = json.loads(done.stdout)
+        self.assertRegex(out["admin_token"], r"^srt_[A-Za-z0-9_-]{43}$")
+        self.assertRegex(out["admin_token_id"], r"^tok_[0-9a-f]{12}$")
+        self.assertEqual(out["data_dir"], data_dir)
+        self.assertTrue(out["development_certificate"])
+        self.assertEqual(out["tls_certificate"], os.path.join(data_dir, "tls", "server.crt"))
+        self.assertIn("SELF-SIGNED DEVELOPMENT", done.stderr)
+        # The token is shown once and stored nowhere in the clear.
+        for root, _, files in os.walk(data_dir):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    self.assertNotIn(out["admin_token"][4:].encode(), f.read())
+        self.assert_usage_error(run_cli("init", "--data-dir", data_dir), "already holds a vault")
+
+    def test_init_text_output(self):
+        done = run_cli("init", "--data-dir", os.path.join(self.workdir, "v"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertRegex(done.stdout, r"Bootstrap admin token .*\n  srt_[A-Za-z0-9_-]{43}\n")
+
+    def test_serve_refuses_uninitialised_data_dir(self):
+        done = run_cli("serve", "--data-dir", os.path.join(self.workdir, "empty"),
+                       "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
+        self.assertEqual(done.returncode, 2)
+        line = json.loads(done.stderr.strip())
+        self.assertEqual(line["event"], "server.start_failed")
+        self.assertIn("strongroom init --data-dir", line["reason"])
+
+    def test_serve_reports_port_in_use(self):
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        try:
+            server = self.make_server(start=False)
+            server.args[server.args.index("--listen") + 1] = "127.0.0.1:%d" % taken.getsockname()[1]
+            done = run_cli(*server.args)
+        finally:
+            taken.close()
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("Address already in use", json.loads(done.stderr.strip())["reason"])
+
+    def test_port_zero_is_named_in_the_first_log_line(self):
+        server = self.make_server()
+        self.assertEqual(server.first_log["event"], "server.listening")
+        self.assertRegex(server.first_log["api"], r"^https://127\.0\.0\.1:\d+$")
+        self.assertNotEqual(server.port, 0)
+        self.assertEqual(server.request("GET", "/v1/health")[0], 200)
+
+    def test_layering_file_then_environment_then_flags(self):
+        config = os.path.join(self.workdir, "s.toml")
+        with open(config, "w") as f:
+            f.write("[limits]\nmax_body_bytes = 2048\n")
+        body = b'"' + b"x" * 3000 + b'"'
+        headers = {"Content-Type": "application/json"}
+        from_file = self.make_server("--config", config)
+        self.assertEqual(from_file.request("GET", "/v1/ready", body, headers)[0], 413)
+        from_env = self.make_server("--config", config,
+                                    env={"STRONGROOM_LIMITS_MAX_BODY_BYTES": "4096"})
+        self.assertEqual(from_env.request("GET", "/v1/ready", body, headers)[0], 200)
+        from_flag = self.make_server("--config", config, "--limits-max-body-bytes", "2048",
+                                     env={"STRONGROOM_LIMITS_MAX_BODY_BYTES": "4096"})
+        self.assertEqual(from_flag.request("GET", "/v1/ready", body, headers)[0], 413)
+
+
+if __name__ == "__main__":
+    unittest.main()
