@@ -1,5 +1,5 @@
 # The two commands of the quick start. Both install what is missing first (scripts/install-deps).
-.PHONY: run test build bench fuzz format clean
+.PHONY: run test build bench format clean
 
 run:
 	@scripts/install-deps
@@ -13,7 +13,10 @@ test:
 	cmake --build --preset dev
 	cmake --preset asan-ubsan
 	cmake --build --preset asan-ubsan --target strongroom_unit_tests
+	cmake --preset fuzz
+	cmake --build --preset fuzz
 	ctest --preset asan-ubsan
+	ctest --preset fuzz
 	ctest --preset dev
 
 build:

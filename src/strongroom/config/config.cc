@@ -195,9 +195,14 @@ Result<void> ConfigBuilder::ApplyFile(const std::filesystem::path& file) {
   }
   std::stringstream content;
   content << in.rdbuf();
+  return ApplyToml(content.str(), file.string());
+}
+
+Result<void> ConfigBuilder::ApplyToml(std::string_view content, const std::string& source_name) {
+  const std::filesystem::path file = source_name;
   toml::table root;
   try {
-    root = toml::parse(content.str(), file.string());
+    root = toml::parse(content, source_name);
   } catch (const toml::parse_error& e) {
     return Fail(ErrorCode::kInvalidArgument, Where(file, e.source()) + ": invalid TOML: " +
                                                  std::string(e.description()));

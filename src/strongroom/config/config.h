@@ -87,6 +87,8 @@ class ConfigBuilder {
   // Reads and applies a TOML file. Unknown sections and keys are errors (a typo must not
   // silently leave a default in force).
   Result<void> ApplyFile(const std::filesystem::path& file);
+  // The same for TOML text already in memory; `source_name` stands for the file in errors.
+  Result<void> ApplyToml(std::string_view content, const std::string& source_name);
   // Applies every STRONGROOM_* variable in `environ`-style `envp`. Variables that are not
   // settings are errors, except those other parts of Strongroom read (STRONGROOM_CONFIG, ...).
   Result<void> ApplyEnvironment(char** envp);
