@@ -7,7 +7,7 @@ namespace {
 constexpr const char* kRequests = "strongroom_http_requests_total";
 constexpr const char* kRequestsHelp = "HTTP requests answered, by route pattern, method and status";
 constexpr const char* kDuration = "strongroom_http_request_duration_seconds";
-constexpr const char* kDurationHelp = "Time from a request's first byte to its response written";
+constexpr const char* kDurationHelp = "Time from a request's first byte until its response is sent";
 }  // namespace
 
 HttpMetrics::HttpMetrics(observe::MetricsRegistry& registry, const Router& router)

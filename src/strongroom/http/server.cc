@@ -9,8 +9,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -37,6 +37,15 @@ namespace bhttp = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+
+// Each I/O thread runs its own io_context, and a connection lives on exactly one of them (the
+// model of nginx's workers): a connection's handlers are serialised without a strand, and no
+// operation wakes another thread. The hot types name that context's executor concretely, so
+// Asio's type-erased any_io_executor stays off the per-request path.
+using Executor = asio::io_context::executor_type;
+using Socket = tcp::socket::rebind_executor<Executor>::other;
+using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
+using TlsStream = beast::ssl_stream<Stream>;
 
 constexpr std::size_t kReadChunk = 4096;
 constexpr auto kCloseTimeout = std::chrono::milliseconds(1000);
@@ -86,12 +95,14 @@ class RequestIds {
     (void)crypto::FillRandom(prefix);  // a zero prefix on failure only costs cross-process uniqueness
     prefix_ = crypto::HexEncode(prefix);
   }
-  std::string Next() {
-    char buffer[32];
+  static constexpr std::size_t kLength = 20;
+  using Buffer = std::array<char, kLength + 1>;
+  // Writes the next id into `out` (no allocation: ids are made for every request).
+  std::string_view Next(Buffer& out) {
     const auto n = counter_.fetch_add(1, std::memory_order_relaxed);
-    std::snprintf(buffer, sizeof buffer, "%s%012llx", prefix_.c_str(),
-                  static_cast<unsigned long long>(n));
-    return buffer;
+    std::snprintf(out.data(), out.size(), "%s%012llx", prefix_.c_str(),
+                  static_cast<unsigned long long>(n & 0xFFFFFFFFFFFFull));
+    return {out.data(), kLength};
   }
 
  private:
@@ -111,13 +122,25 @@ struct HttpServer::Impl {
         metrics(m),
         tls(t),
         registry(reg),
-        io(static_cast<int>(opts.io_threads)),
+        contexts(MakeContexts(opts.io_threads)),
         workers(opts.worker_threads),
-        signals(io),
-        drain_timer(io),
-        accept_retry_timer(io) {}
+        signals(*contexts[0]),
+        drain_timer(*contexts[0]),
+        accept_retry_timer(*contexts[0]) {}
 
   ~Impl() { stopped.store(true); }
+
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(std::size_t count) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (std::size_t i = 0; i < count; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
+  // Round-robin: new connections spread evenly over the I/O threads.
+  asio::io_context& NextContext() {
+    return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
+  }
+  // Listeners, signals and the shutdown sequence live on the first context.
+  asio::io_context& main_context() { return *contexts[0]; }
 
   Result<NetAddress> Listen(std::optional<tcp::acceptor>& acceptor, const NetAddress& address);
   void AcceptApi();
@@ -134,17 +157,18 @@ struct HttpServer::Impl {
   observe::MetricsRegistry& registry;
   std::function<void()> on_reload;
 
-  // Declared before `io` so they outlive it: destroying io destroys pending handlers, which
-  // destroys sessions, which report here.
+  // Declared before `contexts` so they outlive them: destroying a context destroys its pending
+  // handlers, which destroys sessions, which report here.
   std::atomic<bool> draining{false};
   std::atomic<bool> stopped{false};
   std::atomic<std::size_t> open_connections{0};
   std::mutex sessions_mutex;
   std::unordered_map<ApiSession*, std::weak_ptr<ApiSession>> sessions;
   RequestIds request_ids;
+  std::atomic<std::size_t> next_context{0};
 
-  asio::io_context io;
-  // Declared after `io`: destroyed (with any queued handlers) while io still exists.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;  // one per I/O thread
+  // Declared after `contexts`: destroyed (with any queued handlers) while they still exist.
   asio::thread_pool workers;
   std::optional<tcp::acceptor> api_acceptor;
   std::optional<tcp::acceptor> metrics_acceptor;
@@ -156,10 +180,11 @@ struct HttpServer::Impl {
 namespace {
 
 // One TLS client connection. Lives as long as an asynchronous operation holds a shared_ptr to
-// it; all of its work runs on its strand, so its members need no locks.
+// it; all of its work runs on its io_context's single thread, so its members need no locks (the
+// worker pool only reads request_ while the connection waits in kProcessing).
 class ApiSession : public std::enable_shared_from_this<ApiSession> {
  public:
-  ApiSession(HttpServer::Impl& server, tcp::socket socket, std::shared_ptr<ssl::context> context)
+  ApiSession(HttpServer::Impl& server, Socket socket, std::shared_ptr<ssl::context> context)
       : server_(server), options_(server.options), context_(std::move(context)),
         stream_(std::move(socket), *context_) {}
   ~ApiSession() { server_.SessionClosed(this); }
@@ -179,7 +204,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
  private:
   enum class State { kHandshake, kIdle, kReadingHeader, kReadingBody, kProcessing, kWriting, kClosing };
 
-  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  Stream& Lowest() { return beast::get_lowest_layer(stream_); }
 
   void Handshake() {
     state_ = State::kHandshake;
@@ -226,7 +251,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   void ReadHeader() {
     state_ = State::kReadingHeader;
     started_ = Clock::now();
-    request_id_ = server_.request_ids.Next();
+    request_id_ = server_.request_ids.Next(request_id_buffer_);
     route_ = nullptr;
     method_ = Method::kOther;
     parser_.emplace();
@@ -379,6 +404,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     response_->body() = std::move(response.body);
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
+    // Counted before the first byte leaves, so a client that has seen its response also sees it
+    // in the next metrics scrape.
+    elapsed_seconds_ = std::chrono::duration<double>(Clock::now() - started_).count();
+    server_.metrics.RecordRequest(route_, method_, status_, elapsed_seconds_);
     Lowest().expires_after(options_.body_timeout);  // a client that stops reading is cut off
     bhttp::async_write(stream_, *response_,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -387,15 +416,14 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   }
 
   void OnWrite(beast::error_code ec) {
-    const auto elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
-    server_.metrics.RecordRequest(route_, method_, status_, elapsed);
     if (options_.access_log) {
       observe::Info("http.request",
                     {{"request_id", request_id_},
                      {"method", MethodName(method_)},
                      {"route", route_ ? std::string_view(route_->pattern) : "unmatched"},
                      {"status", status_},
-                     {"duration_us", static_cast<std::int64_t>(elapsed * 1e6)}});
+                     {"duration_us", static_cast<std::int64_t>(elapsed_seconds_ * 1e6)},
+                     {"write_ok", !ec}});
     }
     if (ec) {
       if (ec == beast::error::timeout) server_.metrics.RecordTimeout(TimeoutPhase::kWrite);
@@ -437,7 +465,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   HttpServer::Impl& server_;
   const ServerOptions& options_;
   std::shared_ptr<ssl::context> context_;  // before stream_: the stream's SSL refers to it
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  TlsStream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
@@ -449,11 +477,13 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   Method method_ = Method::kOther;
   std::string_view path_;
   std::string_view query_;
-  std::string request_id_;
+  RequestIds::Buffer request_id_buffer_{};
+  std::string_view request_id_;  // into request_id_buffer_
   int status_ = 0;
   State state_ = State::kHandshake;
   bool first_request_ = true;
   Clock::time_point started_;
+  double elapsed_seconds_ = 0;  // first byte to response ready
   std::size_t discarded_ = 0;
   std::array<char, 4096> scratch_;
 };
@@ -461,7 +491,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 // The plain-HTTP metrics listener: GET /metrics and nothing else.
 class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
  public:
-  MetricsSession(HttpServer::Impl& server, tcp::socket socket)
+  MetricsSession(HttpServer::Impl& server, Socket socket)
       : server_(server), stream_(std::move(socket)) {}
 
   void Read() {
@@ -479,7 +509,8 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
   void OnRead(beast::error_code ec) {
     if (ec) return;
     const auto& request = parser_->get();
-    const std::string request_id = server_.request_ids.Next();
+    RequestIds::Buffer id_buffer;
+    const std::string_view request_id = server_.request_ids.Next(id_buffer);
     Response response;
     if (View(request.target()) != "/metrics") {
       response = ErrorResponse(Error(ErrorCode::kNotFound, "only /metrics is served here"), request_id);
@@ -506,7 +537,7 @@ class MetricsSession : public std::enable_shared_from_this<MetricsSession> {
   }
 
   HttpServer::Impl& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
@@ -520,7 +551,7 @@ Result<NetAddress> HttpServer::Impl::Listen(std::optional<tcp::acceptor>& accept
   const auto ip = asio::ip::make_address(address.host, ec);
   if (ec) return Fail(ErrorCode::kInvalidArgument, "not an IP address: " + address.host);
   const tcp::endpoint endpoint(ip, address.port);
-  acceptor.emplace(io);
+  acceptor.emplace(main_context());
   const auto failed = [&](const char* step) {
     return Fail(ErrorCode::kUnavailable,
                 std::string("cannot listen on ") + address.ToString() + " (" + step + "): " + ec.message());
@@ -536,8 +567,7 @@ Result<NetAddress> HttpServer::Impl::Listen(std::optional<tcp::acceptor>& accept
 }
 
 void HttpServer::Impl::AcceptApi() {
-  api_acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec,
-                                                           tcp::socket socket) {
+  api_acceptor->async_accept(NextContext(), [this](beast::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted || draining.load()) return;
     if (ec) {
       // Typically EMFILE: back off briefly instead of spinning on a failing accept.
@@ -568,8 +598,7 @@ void HttpServer::Impl::AcceptApi() {
 }
 
 void HttpServer::Impl::AcceptMetrics() {
-  metrics_acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec,
-                                                               tcp::socket socket) {
+  metrics_acceptor->async_accept(main_context(), [this](beast::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted || draining.load()) return;
     if (!ec) std::make_shared<MetricsSession>(*this, std::move(socket))->Read();
     AcceptMetrics();
@@ -583,7 +612,9 @@ void HttpServer::Impl::SessionClosed(ApiSession* session) {
   }
   const auto open = open_connections.fetch_sub(1) - 1;
   metrics.open_connections().Set(static_cast<double>(open));
-  if (open == 0 && draining.load() && !stopped.load()) asio::post(io, [this] { Stop(); });
+  if (open == 0 && draining.load() && !stopped.load()) {
+    asio::post(main_context(), [this] { Stop(); });
+  }
 }
 
 void HttpServer::Impl::WaitSignal() {
@@ -634,7 +665,7 @@ void HttpServer::Impl::Stop() {
   if (stopped.exchange(true)) return;
   drain_timer.cancel();
   signals.cancel();
-  io.stop();
+  for (auto& context : contexts) context->stop();
 }
 
 HttpServer::HttpServer(ServerOptions options, const Router& router, HttpMetrics& metrics,
@@ -662,9 +693,14 @@ void HttpServer::Run(std::function<void()> on_reload) {
   s.WaitSignal();
   if (s.api_acceptor) s.AcceptApi();
   if (s.metrics_acceptor) s.AcceptMetrics();
+  // Contexts other than the first have no work until a connection arrives: keep them running.
+  std::vector<asio::executor_work_guard<Executor>> keep_running;
+  for (auto& context : s.contexts) keep_running.push_back(asio::make_work_guard(*context));
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < s.options.io_threads; ++i) threads.emplace_back([&s] { s.io.run(); });
-  s.io.run();
+  for (std::size_t i = 1; i < s.contexts.size(); ++i) {
+    threads.emplace_back([&s, i] { s.contexts[i]->run(); });
+  }
+  s.contexts[0]->run();
   for (auto& thread : threads) thread.join();
   s.workers.join();
 }

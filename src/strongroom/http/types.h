@@ -44,7 +44,9 @@ struct Request {
 
 struct Response {
   int status = 200;
-  std::string content_type = "application/json";
+  // A view, because it is almost always a constant: the referenced text must outlive the
+  // response (use a literal or a static string).
+  std::string_view content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
 };

@@ -9,8 +9,9 @@
 // String fields are for identifiers the code controls (routes, error codes, file paths), never
 // for request content; request and response bodies are never logged. SecretBytes fields print as
 // "<redacted>". The logger is process-wide (set up once by the composition root, before any
-// thread starts) and thread-safe; with `async`, formatting happens on the caller and writing on
-// spdlog's background thread, so I/O threads never wait for the disk.
+// thread starts) and thread-safe. With `async`, formatting happens on the caller and writing on a
+// background thread in batches (every 100 ms, or at once for warnings and errors), so I/O threads
+// never wait for the disk; a crash can lose at most the last 100 ms of info lines.
 
 #include <cstdint>
 #include <initializer_list>

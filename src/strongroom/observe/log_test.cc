@@ -1,6 +1,10 @@
 #include "strongroom/observe/log.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace strongroom::observe {
 namespace {
@@ -43,6 +47,41 @@ TEST(LogLevelTest, ParsesKnownLevelsOnly) {
   EXPECT_EQ(*ParseLogLevel("warn"), LogLevel::kWarn);
   EXPECT_FALSE(ParseLogLevel("verbose"));
   EXPECT_FALSE(ParseLogLevel("INFO"));
+}
+
+}  // namespace
+}  // namespace strongroom::observe
+
+namespace strongroom::observe {
+namespace {
+
+TEST(BatchedLoggingTest, EveryLineReachesTheFileInOrderByShutdown) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("sr-log-" + std::to_string(::getpid()) + ".jsonl");
+  std::filesystem::remove(path);
+  ASSERT_TRUE(InitLogging({LogLevel::kInfo, path.string(), /*async=*/true}));
+  for (int i = 0; i < 5000; ++i) Info("test.line", {{"n", i}});
+  Debug("test.filtered_out");
+  ShutdownLogging();
+  std::ifstream in(path);
+  std::string line;
+  int expected = 0;
+  while (std::getline(in, line)) {
+    ASSERT_NE(line.find("\"event\":\"test.line\",\"n\":" + std::to_string(expected) + "}"),
+              std::string::npos)
+        << line;
+    ++expected;
+  }
+  EXPECT_EQ(expected, 5000);
+  std::filesystem::remove(path);
+}
+
+// (A missing directory is not an error: spdlog creates it. A path under a file cannot be made.)
+TEST(BatchedLoggingTest, UnopenableFileIsAClearError) {
+  const auto result = InitLogging({LogLevel::kInfo, "/etc/hostname/x.log", true});
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(result.error().message().find("cannot open log"), std::string::npos);
 }
 
 }  // namespace
