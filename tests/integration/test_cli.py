@@ -97,6 +97,13 @@ class CliTest(ServerTestCase):
                     self.assertNotIn(out["admin_token"][4:].encode(), f.read())
         self.assert_usage_error(run_cli("init", "--data-dir", data_dir), "already holds a vault")
 
+    def test_init_with_missing_configured_certificate(self):
+        done = run_cli("init", "--data-dir", os.path.join(self.workdir, "v"),
+                       "--tls-cert-file", "/nonexistent/cert.pem",
+                       "--tls-key-file", "/nonexistent/key.pem")
+        self.assert_usage_error(done, "cannot read certificate /nonexistent/cert.pem")
+        self.assertFalse(os.path.exists(os.path.join(self.workdir, "v", "vault.json")))
+
     def test_init_text_output(self):
         done = run_cli("init", "--data-dir", os.path.join(self.workdir, "v"))
         self.assertEqual(done.returncode, 0, done.stderr)

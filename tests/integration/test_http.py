@@ -215,6 +215,33 @@ class LimitsTest(ServerTestCase):
         self.assertGreaterEqual(values[("strongroom_http_timeouts_total",
                                         frozenset({"phase": "header"}.items()))], 1)
 
+    def test_stalled_body_is_cut_off(self):
+        server = self.make_server("--limits-body-timeout-ms", "1000")
+        with server.tls_socket() as s:
+            s.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{")  # 99 bytes never come
+            start = time.monotonic()
+            self.assertEqual(read_until_closed(s, 10), b"")  # closed without a response
+            self.assertLess(time.monotonic() - start, 5.0)
+        values = samples(server.metrics_text())
+        self.assertEqual(values[("strongroom_http_timeouts_total",
+                                 frozenset({"phase": "body"}.items()))], 1)
+
+    def test_idle_keep_alive_connection_is_closed(self):
+        server = self.make_server("--limits-idle-timeout-ms", "1000")
+        with server.tls_socket() as s:
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = s.recv(4096)
+            self.assertTrue(first.startswith(b"HTTP/1.1 200"), first)
+            start = time.monotonic()
+            self.assertEqual(read_until_closed(s, 10), b"")  # then silence until the idle cut
+            elapsed = time.monotonic() - start
+            self.assertGreater(elapsed, 0.5)
+            self.assertLess(elapsed, 5.0)
+        values = samples(server.metrics_text())
+        self.assertEqual(values[("strongroom_http_timeouts_total",
+                                 frozenset({"phase": "idle"}.items()))], 1)
+
     def test_idle_handshake_is_cut_off(self):
         server = self.make_server("--limits-handshake-timeout-ms", "500")
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:

@@ -69,6 +69,28 @@ class DrainTest(ServerTestCase):
         self.assertLess(time.monotonic() - start, 5.0)
         conn.close()
 
+    def test_sigint_drains_like_sigterm(self):
+        server = self.make_server()
+        self.assertEqual(server.request("GET", "/v1/health")[0], 200)
+        server.signal(signal.SIGINT)
+        self.assertEqual(server.proc.wait(timeout=15), 0)
+        self.assertEqual(len(server.events("server.draining")), 1)
+        self.assertEqual(len(server.events("server.stopped")), 1)
+
+    def test_second_signal_stops_at_once(self):
+        server = self.make_server("--shutdown-grace-ms", "60000")
+        with server.tls_socket() as s:
+            s.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100\r\n\r\n{")  # stuck in flight
+            time.sleep(0.2)
+            server.signal(signal.SIGTERM)
+            server.wait_for_event("server.draining")
+            start = time.monotonic()
+            server.signal(signal.SIGTERM)
+            self.assertEqual(server.proc.wait(timeout=15), 0)
+            self.assertLess(time.monotonic() - start, 5.0)
+        self.assertEqual(server.events("server.forced_stop")[0]["open_connections"], 1)
+
     def test_grace_period_bounds_a_stuck_request(self):
         server = self.make_server("--shutdown-grace-ms", "1000")
         with server.tls_socket() as s:

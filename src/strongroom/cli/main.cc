@@ -92,7 +92,11 @@ int RunInit(const SettingsFlags& flags, const std::string& output) {
   if (!config) return UsageError(config.error().message());
   auto outcome = app::InitializeVault(*config);
   if (!outcome) {
-    const bool usage = outcome.error().code() == ErrorCode::kAlreadyExists;
+    // An existing vault, a missing or unusable file or directory: the operator's to fix (2).
+    const ErrorCode code = outcome.error().code();
+    const bool usage = code == ErrorCode::kAlreadyExists ||
+                       code == ErrorCode::kFailedPrecondition ||
+                       code == ErrorCode::kInvalidArgument;
     std::cerr << "strongroom: error: " << outcome.error().message() << "\n";
     return usage ? kExitUsage : kExitRuntime;
   }

@@ -584,8 +584,8 @@ void HttpServer::Impl::AcceptApi() {
       socket.close(ignored);
     } else {
       socket.set_option(tcp::no_delay(true), ec);
-      const auto open = open_connections.fetch_add(1) + 1;
-      metrics.open_connections().Set(static_cast<double>(open));
+      open_connections.fetch_add(1);
+      metrics.open_connections().Add(1);
       auto session = std::make_shared<ApiSession>(*this, std::move(socket), tls.Current());
       {
         std::lock_guard lock(sessions_mutex);
@@ -611,7 +611,7 @@ void HttpServer::Impl::SessionClosed(ApiSession* session) {
     sessions.erase(session);
   }
   const auto open = open_connections.fetch_sub(1) - 1;
-  metrics.open_connections().Set(static_cast<double>(open));
+  metrics.open_connections().Add(-1);  // Add, not Set: racing threads must not leave it stale
   if (open == 0 && draining.load() && !stopped.load()) {
     asio::post(main_context(), [this] { Stop(); });
   }
