@@ -1,5 +1,5 @@
 # The two commands of the quick start. Both install what is missing first (scripts/install-deps).
-.PHONY: run test build bench format clean
+.PHONY: run test build lint bench format clean
 
 run:
 	@scripts/install-deps
@@ -11,6 +11,7 @@ test:
 	@scripts/install-deps --test
 	cmake --preset dev
 	cmake --build --preset dev
+	scripts/lint
 	cmake --preset asan-ubsan
 	cmake --build --preset asan-ubsan --target strongroom_unit_tests
 	cmake --preset fuzz
@@ -23,6 +24,10 @@ build:
 	@scripts/install-deps
 	cmake --preset dev
 	cmake --build --preset dev
+
+lint:
+	@scripts/install-deps --test
+	scripts/lint
 
 bench:
 	bench/http_health.sh

@@ -1,5 +1,7 @@
 #include "strongroom/base/error.h"
 
+#include <string.h>
+
 namespace strongroom {
 
 std::string_view ErrorCodeName(ErrorCode code) {
@@ -20,6 +22,11 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnsupportedMediaType: return "unsupported_media_type";
   }
   return "internal";
+}
+
+std::string ErrnoMessage(int err) {
+  char buffer[128];
+  return strerror_r(err, buffer, sizeof buffer);  // the GNU variant returns the text
 }
 
 }  // namespace strongroom

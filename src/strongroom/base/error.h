@@ -63,6 +63,9 @@ class Error {
 template <typename T>
 using Result = std::expected<T, Error>;
 
+// strerror(err) without strerror's shared buffer (safe from any thread).
+std::string ErrnoMessage(int err);
+
 // Shorthand for the failure side: `return Fail(ErrorCode::kNotFound, "no such collection");`
 inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
   return std::unexpected<Error>(std::in_place, code, std::move(message));

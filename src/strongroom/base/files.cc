@@ -11,7 +11,7 @@ namespace strongroom {
 namespace {
 
 Result<void> Errno(const std::string& what, const std::filesystem::path& path) {
-  return Fail(ErrorCode::kFailedPrecondition, what + " " + path.string() + ": " + std::strerror(errno));
+  return Fail(ErrorCode::kFailedPrecondition, what + " " + path.string() + ": " + ErrnoMessage(errno));
 }
 
 }  // namespace

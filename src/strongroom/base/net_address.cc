@@ -12,7 +12,7 @@ std::string NetAddress::ToString() const {
 }
 
 Result<NetAddress> ParseNetAddress(std::string_view text) {
-  const auto bad = [](std::string why) {
+  const auto bad = [](const std::string& why) {
     return Fail(ErrorCode::kInvalidArgument, "expected HOST:PORT (e.g. 127.0.0.1:8443 or [::1]:8443): " + why);
   };
   std::string_view host;

@@ -1,6 +1,8 @@
 // `strongroom`: init, serve, config check, version. Exit codes: 0 success; 2 a usage,
 // configuration or missing-file error (one line on stderr naming the problem); 1 a failure at run
 // time (e.g. the listen port is taken).
+#include <unistd.h>  // environ
+
 #include <CLI/CLI.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -18,8 +20,6 @@
 #include "strongroom/base/build_info.h"
 #include "strongroom/config/config.h"
 #include "strongroom/observe/log.h"
-
-extern char** environ;
 
 namespace strongroom::cli {
 namespace {
@@ -69,7 +69,10 @@ Result<config::Config> BuildConfig(const SettingsFlags& flags) {
   config::ConfigBuilder builder;
   std::string file = flags.config_file;
   if (file.empty()) {
-    if (const char* from_env = std::getenv("STRONGROOM_CONFIG")) file = from_env;
+    // Start-up runs before any other thread exists.
+    if (const char* from_env = std::getenv("STRONGROOM_CONFIG")) {  // NOLINT(concurrency-mt-unsafe)
+      file = from_env;
+    }
   }
   if (!file.empty()) {
     if (auto applied = builder.ApplyFile(file); !applied) return std::unexpected(applied.error());
@@ -201,6 +204,13 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   // Writes to a closed socket must fail with EPIPE, not kill the server.
-  std::signal(SIGPIPE, SIG_IGN);
-  return strongroom::cli::Main(argc, argv);
+  (void)std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return strongroom::cli::Main(argc, argv);
+  } catch (const std::exception&) {
+    // Nothing is expected to throw this far; say so in one line without echoing details that
+    // could contain input.
+    std::cerr << "strongroom: internal error: unexpected exception\n";
+    return 1;
+  }
 }

@@ -191,7 +191,7 @@ Result<void> ConfigBuilder::ApplyFile(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     return Fail(ErrorCode::kInvalidArgument,
-                "cannot read config file " + file.string() + ": " + std::strerror(errno));
+                "cannot read config file " + file.string() + ": " + ErrnoMessage(errno));
   }
   std::stringstream content;
   content << in.rdbuf();

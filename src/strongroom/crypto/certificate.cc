@@ -24,7 +24,9 @@ struct Deleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
   void operator()(X509* p) const { X509_free(p); }
   void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(std::FILE* f) const { std::fclose(f); }
+  // Files written here are flushed and fsynced explicitly before success is reported, so a
+  // failing fclose cannot lose acknowledged data.
+  void operator()(std::FILE* f) const { (void)std::fclose(f); }
 };
 template <typename T>
 using Owned = std::unique_ptr<T, Deleter>;
@@ -34,7 +36,7 @@ Result<Owned<std::FILE>> CreateExclusive(const std::filesystem::path& path, mode
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) {
     return Fail(errno == EEXIST ? ErrorCode::kAlreadyExists : ErrorCode::kFailedPrecondition,
-                "cannot create " + path.string() + ": " + std::strerror(errno));
+                "cannot create " + path.string() + ": " + ErrnoMessage(errno));
   }
   std::FILE* file = ::fdopen(fd, "w");
   if (file == nullptr) {
@@ -118,7 +120,7 @@ Result<CertificateInfo> InspectCertificateFile(const std::filesystem::path& cert
   Owned<std::FILE> file(std::fopen(cert_file.c_str(), "re"));
   if (!file) {
     return Fail(ErrorCode::kFailedPrecondition,
-                "cannot read certificate " + cert_file.string() + ": " + std::strerror(errno));
+                "cannot read certificate " + cert_file.string() + ": " + ErrnoMessage(errno));
   }
   Owned<X509> cert(PEM_read_X509(file.get(), nullptr, nullptr, nullptr));
   if (!cert) {

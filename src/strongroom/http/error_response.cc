@@ -15,7 +15,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kFailedPrecondition: return 412;
     case ErrorCode::kResourceExhausted: return 429;
     case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kDataLoss: return 500;
+    case ErrorCode::kDataLoss:
     case ErrorCode::kInternal: return 500;
     case ErrorCode::kMethodNotAllowed: return 405;
     case ErrorCode::kPayloadTooLarge: return 413;

@@ -44,8 +44,9 @@ int MatchScore(const Route& route, const std::vector<std::string_view>& parts) {
 
 void Router::Add(Method method, std::string pattern, Execution execution, Handler handler,
                  BodyPolicy body_policy) {
-  Route route{method, pattern, execution, body_policy, std::move(handler), routes_.size(), {}};
-  for (std::string_view segment : SplitPath(pattern)) route.segments.emplace_back(segment);
+  Route route{method, std::move(pattern), execution, body_policy, std::move(handler),
+              routes_.size(), {}};
+  for (std::string_view segment : SplitPath(route.pattern)) route.segments.emplace_back(segment);
   routes_.push_back(std::move(route));
 }
 

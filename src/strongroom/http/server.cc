@@ -100,7 +100,7 @@ class RequestIds {
   // Writes the next id into `out` (no allocation: ids are made for every request).
   std::string_view Next(Buffer& out) {
     const auto n = counter_.fetch_add(1, std::memory_order_relaxed);
-    std::snprintf(out.data(), out.size(), "%s%012llx", prefix_.c_str(),
+    (void)std::snprintf(out.data(), out.size(), "%s%012llx", prefix_.c_str(),  // always fits
                   static_cast<unsigned long long>(n & 0xFFFFFFFFFFFFull));
     return {out.data(), kLength};
   }
@@ -187,7 +187,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   ApiSession(HttpServer::Impl& server, Socket socket, std::shared_ptr<ssl::context> context)
       : server_(server), options_(server.options), context_(std::move(context)),
         stream_(std::move(socket), *context_) {}
-  ~ApiSession() { server_.SessionClosed(this); }
+  // Only a failing mutex or allocation can throw here; terminating then is the right outcome.
+  ~ApiSession() { server_.SessionClosed(this); }  // NOLINT(bugprone-exception-escape)
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Handshake(); });
@@ -695,6 +696,7 @@ void HttpServer::Run(std::function<void()> on_reload) {
   if (s.metrics_acceptor) s.AcceptMetrics();
   // Contexts other than the first have no work until a connection arrives: keep them running.
   std::vector<asio::executor_work_guard<Executor>> keep_running;
+  keep_running.reserve(s.contexts.size());
   for (auto& context : s.contexts) keep_running.push_back(asio::make_work_guard(*context));
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < s.contexts.size(); ++i) {

@@ -172,7 +172,7 @@ void AppendTimestamp(std::string& out, std::int64_t unix_micros) {
   out.append(buffer, n);
   const auto micros = static_cast<unsigned>(unix_micros % 1'000'000);
   char fraction[16];
-  std::snprintf(fraction, sizeof fraction, ".%06uZ", micros);
+  (void)std::snprintf(fraction, sizeof fraction, ".%06uZ", micros);  // always fits
   out.append(fraction);
 }
 
