@@ -30,7 +30,7 @@ def run_cli(*args, env=None, timeout=30):
 class Server:
     """A `strongroom serve` process with its own initialised data directory."""
 
-    def __init__(self, workdir, *extra_args, init=True, env=None):
+    def __init__(self, workdir, *extra_args, init=True, env=None, preexec_fn=None):
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "vault")
         self.cert = os.path.join(self.data_dir, "tls", "server.crt")
@@ -42,6 +42,7 @@ class Server:
         self.args = ["serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
                      "--metrics-listen", "127.0.0.1:0", *extra_args]
         self.env = env or {}
+        self.preexec_fn = preexec_fn
         self.lines = []
         self._lines_lock = threading.Lock()
         self._first_line = threading.Event()
@@ -51,7 +52,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
         env.update(self.env)
         self.proc = subprocess.Popen([BIN, *self.args], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                                     preexec_fn=self.preexec_fn)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         if not self._first_line.wait(START_TIMEOUT):

@@ -137,6 +137,20 @@ class CliTest(ServerTestCase):
         self.assertNotEqual(server.port, 0)
         self.assertEqual(server.request("GET", "/v1/health")[0], 200)
 
+    def test_warns_when_open_file_limit_cannot_fit_max_connections(self):
+        import resource
+
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+        server = self.make_server("--max-connections", "1024", preexec_fn=low_limit)
+        warning = server.wait_for_event("server.fd_limit_low")[0]
+        self.assertEqual(warning["open_file_limit"], 256)
+        self.assertEqual(warning["max_connections"], 1024)
+        fits = self.make_server("--max-connections", "100", preexec_fn=low_limit)
+        self.assertEqual(fits.request("GET", "/v1/health")[0], 200)
+        self.assertEqual(fits.events("server.fd_limit_low"), [])
+
     def test_layering_file_then_environment_then_flags(self):
         config = os.path.join(self.workdir, "s.toml")
         with open(config, "w") as f:

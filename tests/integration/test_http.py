@@ -187,6 +187,46 @@ class HttpApiTest(ServerTestCase):
             self.assertEqual(status, 200)
 
 
+class ProtocolEdgesTest(ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.server = self.make_server()
+
+    def test_head_answer_has_no_body(self):
+        # Raw bytes: http.client would hide a stray body by discarding its read buffer.
+        raw = self.server.raw_exchange(b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                                       b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 405"), head)
+        self.assertIn(b"Content-Length: 126", head)  # what GET's answer would carry...
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200 OK\r\n"), rest[:60])  # ...but no body
+
+    def test_endless_chunk_size_line_is_refused_promptly(self):
+        start = time.monotonic()
+        raw = self.server.raw_exchange(
+            b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n1;" + b"a" * 300000)
+        status, _, body = parse_response(raw)
+        self.assert_error(status, body, 400, "invalid_argument")
+        self.assertLess(time.monotonic() - start, 10.0)  # not held for the body timeout
+
+    def test_trailer_fields_are_refused(self):
+        raw = self.server.raw_exchange(
+            b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Smuggled: 1\r\n\r\n")
+        status, _, body = parse_response(raw)
+        error = self.assert_error(status, body, 400, "invalid_argument")
+        self.assertEqual(error["message"], "trailer fields are not accepted")
+
+    def test_http10_gets_no_100_continue(self):
+        with self.server.tls_socket() as s:
+            s.sendall(b"GET /v1/ready HTTP/1.0\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 2\r\nExpect: 100-continue\r\n\r\n{}")
+            raw = read_until_closed(s)
+        self.assertTrue(raw.startswith(b"HTTP/1.0 200"), raw[:40])
+        self.assertNotIn(b"100 Continue", raw)
+
+
 class LimitsTest(ServerTestCase):
     def test_slow_header_client_is_cut_off(self):
         server = self.make_server("--limits-header-timeout-ms", "2000")
@@ -241,6 +281,30 @@ class LimitsTest(ServerTestCase):
         values = samples(server.metrics_text())
         self.assertEqual(values[("strongroom_http_timeouts_total",
                                  frozenset({"phase": "idle"}.items()))], 1)
+
+    def test_trickling_client_cannot_stretch_the_lingering_close(self):
+        server = self.make_server()
+        s = server.tls_socket()
+        raw = socket.fromfd(s.fileno(), socket.AF_INET, socket.SOCK_STREAM)  # beneath TLS
+        s.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 5000000\r\n\r\n")
+        status, _, _ = parse_response(s.recv(65536))
+        self.assertEqual(status, 413)
+        start = time.monotonic()
+        open_connections = None
+        while time.monotonic() - start < 8:  # one byte every 0.2 s, as a slow-drip attacker would
+            try:
+                raw.send(b"x")  # below TLS: the server only discards what it reads now
+            except OSError:
+                pass
+            time.sleep(0.2)
+            open_connections = samples(server.metrics_text())[
+                ("strongroom_http_open_connections", frozenset())]
+            if open_connections == 0:
+                break
+        self.assertEqual(open_connections, 0)
+        self.assertLess(time.monotonic() - start, 4.0)  # one linger deadline, about 1 s
+        raw.close()
 
     def test_idle_handshake_is_cut_off(self):
         server = self.make_server("--limits-handshake-timeout-ms", "500")

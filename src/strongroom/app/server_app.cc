@@ -1,5 +1,6 @@
 #include "strongroom/app/server_app.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -38,6 +39,27 @@ http::ServerOptions ServerOptionsFrom(const config::Config& c) {
   o.shutdown_grace = milliseconds(c.server.shutdown_grace_ms);
   o.access_log = c.log.access_log;
   return o;
+}
+
+// Raises the soft open-file limit to the hard one (as nginx's worker_rlimit_nofile does): every
+// connection is a descriptor, and running out turns into accept() failing for everyone. Warns
+// when server.max_connections still cannot fit.
+void RaiseOpenFileLimit(std::int64_t max_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &limit);
+    (void)::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  constexpr std::int64_t kReserve = 64;  // listeners, log, data files, metrics connections
+  if (limit.rlim_cur != RLIM_INFINITY &&
+      static_cast<std::int64_t>(limit.rlim_cur) < max_connections + kReserve) {
+    observe::Warn("server.fd_limit_low",
+                  {{"max_connections", max_connections},
+                   {"open_file_limit", static_cast<std::uint64_t>(limit.rlim_cur)},
+                   {"advice", "raise the open-file limit (ulimit -n) or lower server.max_connections"}});
+  }
 }
 
 }  // namespace
@@ -98,11 +120,13 @@ int RunServer(const config::Config& config) {
     return kExitRuntime;
   }
   // This must stay the first line the server logs: scripts and tests read the chosen ports here.
+  // (The fd-limit warning below it is deliberately logged after.)
   observe::Info("server.listening",
                 {{"api", "https://" + api_address->ToString()},
                  {"metrics", "http://" + metrics_address->ToString() + "/metrics"},
                  {"version", kVersion},
                  {"pid", static_cast<std::int64_t>(::getpid())}});
+  RaiseOpenFileLimit(config.server.max_connections);
   if (config.uses_development_certificate()) {
     observe::Warn("tls.development_certificate",
                   {{"cert_file", config.cert_path().string()},

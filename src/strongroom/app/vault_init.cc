@@ -18,20 +18,42 @@ constexpr auto kDevCertificateLifetime = std::chrono::hours(24 * 365);
 
 std::string NowRfc3339() { return FormatRfc3339(std::chrono::system_clock::now()); }
 
+// std::filesystem's throwing overloads would turn a permission problem into an exception far
+// from here; these turn it into an Error that names the path.
+Result<bool> Exists(const std::filesystem::path& path) {
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) return Fail(ErrorCodeForErrno(ec.value()), "cannot access " + path.string() + ": " + ec.message());
+  return exists;
+}
+
+Result<std::filesystem::path> Absolute(const std::filesystem::path& path) {
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec);
+  if (ec) return Fail(ErrorCodeForErrno(ec.value()), "cannot resolve " + path.string() + ": " + ec.message());
+  return absolute;
+}
+
 }  // namespace
 
 Result<InitOutcome> InitializeVault(const config::Config& config) {
   const std::filesystem::path dir = config.server.data_dir;
   const auto marker = dir / "vault.json";
-  if (std::filesystem::exists(marker)) {
-    return Fail(ErrorCode::kAlreadyExists, dir.string() + " already holds a vault");
-  }
+  auto marker_exists = Exists(marker);
+  if (!marker_exists) return std::unexpected(marker_exists.error());
+  if (*marker_exists) return Fail(ErrorCode::kAlreadyExists, dir.string() + " already holds a vault");
   if (auto made = CreatePrivateDirectory(dir); !made) return std::unexpected(made.error());
 
   InitOutcome outcome;
-  outcome.data_dir = std::filesystem::absolute(dir);
-  outcome.cert_file = std::filesystem::absolute(config.cert_path());
-  if (config.uses_development_certificate() && !std::filesystem::exists(config.cert_path())) {
+  auto data_dir = Absolute(dir);
+  if (!data_dir) return std::unexpected(data_dir.error());
+  auto cert_file = Absolute(config.cert_path());
+  if (!cert_file) return std::unexpected(cert_file.error());
+  outcome.data_dir = std::move(*data_dir);
+  outcome.cert_file = std::move(*cert_file);
+  auto cert_exists = Exists(config.cert_path());
+  if (!cert_exists) return std::unexpected(cert_exists.error());
+  if (config.uses_development_certificate() && !*cert_exists) {
     if (auto made = CreatePrivateDirectory(dir / "tls"); !made) return std::unexpected(made.error());
     if (auto created = crypto::CreateDevelopmentCertificate(config.cert_path(), config.key_path(),
                                                             kDevCertificateLifetime);
@@ -73,7 +95,9 @@ Result<InitOutcome> InitializeVault(const config::Config& config) {
 
 Result<void> CheckVaultInitialized(const config::Config& config) {
   const std::filesystem::path dir = config.server.data_dir;
-  if (!std::filesystem::exists(dir / "vault.json")) {
+  auto exists = Exists(dir / "vault.json");
+  if (!exists) return std::unexpected(exists.error());
+  if (!*exists) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "data directory " + dir.string() +
                     " is not an initialised vault; run: strongroom init --data-dir " + dir.string());

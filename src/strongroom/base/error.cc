@@ -1,5 +1,6 @@
 #include "strongroom/base/error.h"
 
+#include <errno.h>
 #include <string.h>
 
 namespace strongroom {
@@ -22,6 +23,21 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kUnsupportedMediaType: return "unsupported_media_type";
   }
   return "internal";
+}
+
+ErrorCode ErrorCodeForErrno(int err) {
+  switch (err) {
+    case EEXIST: return ErrorCode::kAlreadyExists;
+    case EACCES:
+    case EPERM:
+    case ENOENT:
+    case ENOTDIR:
+    case EISDIR:
+    case ELOOP:
+    case EROFS:
+    case ENAMETOOLONG: return ErrorCode::kFailedPrecondition;
+    default: return ErrorCode::kUnavailable;  // ENOSPC, EDQUOT, EIO, ...
+  }
 }
 
 std::string ErrnoMessage(int err) {

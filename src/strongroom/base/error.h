@@ -66,6 +66,11 @@ using Result = std::expected<T, Error>;
 // strerror(err) without strerror's shared buffer (safe from any thread).
 std::string ErrnoMessage(int err);
 
+// The code for a failed file-system call: what the operator must fix (a missing path, a
+// permission, an existing file) is failed_precondition / already_exists; what may pass (a full
+// disk, an I/O error) is unavailable.
+ErrorCode ErrorCodeForErrno(int err);
+
 // Shorthand for the failure side: `return Fail(ErrorCode::kNotFound, "no such collection");`
 inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
   return std::unexpected<Error>(std::in_place, code, std::move(message));

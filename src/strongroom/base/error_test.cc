@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 namespace strongroom {
 namespace {
 
@@ -11,6 +13,15 @@ TEST(ErrorTest, CodeNamesAreTheWireVocabulary) {
   EXPECT_EQ(ErrorCodeName(ErrorCode::kDataLoss), "data_loss");
   EXPECT_EQ(ErrorCodeName(ErrorCode::kHeadersTooLarge), "headers_too_large");
   EXPECT_EQ(ErrorCodeName(ErrorCode::kUnsupportedMediaType), "unsupported_media_type");
+}
+
+TEST(ErrorTest, ErrnoCodesSeparateOperatorFixesFromTransientFailures) {
+  EXPECT_EQ(ErrorCodeForErrno(EEXIST), ErrorCode::kAlreadyExists);
+  EXPECT_EQ(ErrorCodeForErrno(EACCES), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorCodeForErrno(ENOENT), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorCodeForErrno(ENOSPC), ErrorCode::kUnavailable);
+  EXPECT_EQ(ErrorCodeForErrno(EIO), ErrorCode::kUnavailable);
+  EXPECT_EQ(ErrnoMessage(ENOENT), "No such file or directory");
 }
 
 TEST(ErrorTest, FailBuildsTheUnexpectedSide) {

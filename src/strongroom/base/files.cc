@@ -11,7 +11,8 @@ namespace strongroom {
 namespace {
 
 Result<void> Errno(const std::string& what, const std::filesystem::path& path) {
-  return Fail(ErrorCode::kFailedPrecondition, what + " " + path.string() + ": " + ErrnoMessage(errno));
+  const int err = errno;
+  return Fail(ErrorCodeForErrno(err), what + " " + path.string() + ": " + ErrnoMessage(err));
 }
 
 }  // namespace
@@ -51,7 +52,8 @@ Result<void> CreatePrivateDirectory(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return Fail(ErrorCode::kFailedPrecondition, "cannot create directory " + dir.string() + ": " + ec.message());
+    return Fail(ErrorCodeForErrno(ec.value()),
+                "cannot create directory " + dir.string() + ": " + ec.message());
   }
   if (::chmod(dir.c_str(), 0700) != 0) return Errno("cannot chmod", dir);
   return {};

@@ -35,8 +35,8 @@ using Owned = std::unique_ptr<T, Deleter>;
 Result<Owned<std::FILE>> CreateExclusive(const std::filesystem::path& path, mode_t mode) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) {
-    return Fail(errno == EEXIST ? ErrorCode::kAlreadyExists : ErrorCode::kFailedPrecondition,
-                "cannot create " + path.string() + ": " + ErrnoMessage(errno));
+    const int err = errno;
+    return Fail(ErrorCodeForErrno(err), "cannot create " + path.string() + ": " + ErrnoMessage(err));
   }
   std::FILE* file = ::fdopen(fd, "w");
   if (file == nullptr) {
@@ -101,17 +101,50 @@ Result<void> CreateDevelopmentCertificate(const std::filesystem::path& cert_file
     return Fail(ErrorCode::kInternal, "certificate signing failed");
   }
 
-  auto key_out = CreateExclusive(key_file, 0600);
-  if (!key_out) return std::unexpected(key_out.error());
-  if (PEM_write_PrivateKey(key_out->get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
-      std::fflush(key_out->get()) != 0 || ::fsync(::fileno(key_out->get())) != 0) {
-    return Fail(ErrorCode::kInternal, "cannot write " + key_file.string());
+  // Both files are written under temporary names and renamed into place only when both are
+  // complete, so a failure (a full disk) leaves nothing behind and init can simply run again.
+  for (const auto* final_path : {&key_file, &cert_file}) {
+    std::error_code ec;
+    if (std::filesystem::exists(*final_path, ec) || ec) {
+      return Fail(ErrorCode::kAlreadyExists, "refusing to overwrite " + final_path->string());
+    }
   }
-  auto cert_out = CreateExclusive(cert_file, 0644);
-  if (!cert_out) return std::unexpected(cert_out.error());
-  if (PEM_write_X509(cert_out->get(), cert.get()) != 1 || std::fflush(cert_out->get()) != 0 ||
-      ::fsync(::fileno(cert_out->get())) != 0) {
-    return Fail(ErrorCode::kInternal, "cannot write " + cert_file.string());
+  const std::filesystem::path key_temp = key_file.string() + ".tmp";
+  const std::filesystem::path cert_temp = cert_file.string() + ".tmp";
+  ::unlink(key_temp.c_str());
+  ::unlink(cert_temp.c_str());
+  const auto discard = [&] {
+    ::unlink(key_temp.c_str());
+    ::unlink(cert_temp.c_str());
+  };
+  {
+    auto key_out = CreateExclusive(key_temp, 0600);
+    if (!key_out) return std::unexpected(key_out.error());
+    if (PEM_write_PrivateKey(key_out->get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
+        std::fflush(key_out->get()) != 0 || ::fsync(::fileno(key_out->get())) != 0) {
+      const int err = errno;
+      discard();
+      return Fail(ErrorCodeForErrno(err), "cannot write " + key_file.string());
+    }
+    auto cert_out = CreateExclusive(cert_temp, 0644);
+    if (!cert_out) {
+      discard();
+      return std::unexpected(cert_out.error());
+    }
+    if (PEM_write_X509(cert_out->get(), cert.get()) != 1 || std::fflush(cert_out->get()) != 0 ||
+        ::fsync(::fileno(cert_out->get())) != 0) {
+      const int err = errno;
+      discard();
+      return Fail(ErrorCodeForErrno(err), "cannot write " + cert_file.string());
+    }
+  }
+  if (::rename(key_temp.c_str(), key_file.c_str()) != 0 ||
+      ::rename(cert_temp.c_str(), cert_file.c_str()) != 0) {
+    const int err = errno;
+    discard();
+    ::unlink(key_file.c_str());
+    return Fail(ErrorCodeForErrno(err), "cannot rename certificate files into place: " +
+                                            ErrnoMessage(err));
   }
   return {};
 }

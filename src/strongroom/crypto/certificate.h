@@ -11,8 +11,9 @@
 namespace strongroom::crypto {
 
 // Writes a fresh P-256 (prime256v1) key and a self-signed certificate valid for `valid_for`,
-// with subjectAltName localhost, 127.0.0.1 and ::1. The key file is created with mode 0600 and
-// the call fails rather than overwrite either file.
+// with subjectAltName localhost, 127.0.0.1 and ::1. The key file is created with mode 0600; the
+// call fails (already_exists) rather than overwrite either file, and on any failure leaves
+// neither file behind.
 Result<void> CreateDevelopmentCertificate(const std::filesystem::path& cert_file,
                                           const std::filesystem::path& key_file,
                                           std::chrono::seconds valid_for);

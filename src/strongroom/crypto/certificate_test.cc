@@ -51,6 +51,21 @@ TEST_F(CertificateTest, NeverOverwritesExistingFiles) {
   EXPECT_EQ(content, "operator's key");
 }
 
+TEST_F(CertificateTest, FailureLeavesNoFilesSoARetryWorks) {
+  const auto cert = dir_ / "server.crt";
+  const auto key = dir_ / "server.key";
+  std::filesystem::create_directory(dir_ / "server.crt.tmp");  // makes writing the cert fail
+  const auto failed = CreateDevelopmentCertificate(cert, key, std::chrono::hours(1));
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_FALSE(std::filesystem::exists(key));
+  EXPECT_FALSE(std::filesystem::exists(key.string() + ".tmp"));
+  EXPECT_FALSE(std::filesystem::exists(cert));
+  std::filesystem::remove(dir_ / "server.crt.tmp");
+  ASSERT_TRUE(CreateDevelopmentCertificate(cert, key, std::chrono::hours(1)));
+  EXPECT_TRUE(InspectCertificateFile(cert));
+}
+
 TEST_F(CertificateTest, InspectRefusesNonCertificates) {
   const auto path = dir_ / "junk.pem";
   std::ofstream(path) << "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";

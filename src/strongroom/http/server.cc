@@ -48,6 +48,9 @@ using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
 using TlsStream = beast::ssl_stream<Stream>;
 
 constexpr std::size_t kReadChunk = 4096;
+// The read buffer holds at most a full header plus this much: Beast bounds the header and the
+// body, but not a chunk-size line or trailers, which would otherwise grow the buffer unbounded.
+constexpr std::size_t kReadSlack = 64 << 10;
 constexpr auto kCloseTimeout = std::chrono::milliseconds(1000);
 constexpr std::size_t kLingerDiscardBytes = 256 << 10;
 
@@ -126,7 +129,8 @@ struct HttpServer::Impl {
         workers(opts.worker_threads),
         signals(*contexts[0]),
         drain_timer(*contexts[0]),
-        accept_retry_timer(*contexts[0]) {}
+        accept_retry_timer(*contexts[0]),
+        metrics_retry_timer(*contexts[0]) {}
 
   ~Impl() { stopped.store(true); }
 
@@ -175,6 +179,7 @@ struct HttpServer::Impl {
   asio::signal_set signals;
   asio::steady_timer drain_timer;
   asio::steady_timer accept_retry_timer;
+  asio::steady_timer metrics_retry_timer;
 };
 
 namespace {
@@ -186,7 +191,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
  public:
   ApiSession(HttpServer::Impl& server, Socket socket, std::shared_ptr<ssl::context> context)
       : server_(server), options_(server.options), context_(std::move(context)),
-        stream_(std::move(socket), *context_) {}
+        stream_(std::move(socket), *context_),
+        buffer_(options_.max_header_bytes + kReadSlack) {}
   // Only a failing mutex or allocation can throw here; terminating then is the right outcome.
   ~ApiSession() { server_.SessionClosed(this); }  // NOLINT(bugprone-exception-escape)
 
@@ -279,6 +285,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     const auto& header = parser_->get();
     method_ = FromVerb(header.method());
     const auto field_count = static_cast<std::size_t>(std::distance(header.begin(), header.end()));
+    header_field_count_ = field_count;
     if (field_count > options_.max_header_count) {
       return Reject(ErrorCode::kHeadersTooLarge,
                     "more than " + std::to_string(options_.max_header_count) + " header fields");
@@ -313,7 +320,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       return Reject(ErrorCode::kUnsupportedMediaType, "request body must be application/json");
     }
     if (parser_->is_done()) return Dispatch();
-    if (beast::iequals(header[bhttp::field::expect], "100-continue")) return SendContinue();
+    if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      return SendContinue();  // HTTP/1.0 clients do not know 100 (RFC 9110 §10.1.1)
+    }
     ReadBody();
   }
 
@@ -341,6 +350,12 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     if (ec == beast::error::timeout) return server_.metrics.RecordTimeout(TimeoutPhase::kBody);
     if (ClientGone(ec)) return;
     if (ec) return Reject(ErrorCode::kInvalidArgument, "malformed HTTP request body");
+    // Beast merges chunked trailer fields into the headers, after our header checks ran.
+    const auto& message = parser_->get();
+    if (static_cast<std::size_t>(std::distance(message.begin(), message.end())) !=
+        header_field_count_) {
+      return Reject(ErrorCode::kInvalidArgument, "trailer fields are not accepted");
+    }
     Dispatch();
   }
 
@@ -405,6 +420,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     response_->body() = std::move(response.body);
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
+    if (method_ == Method::kHead) {  // same headers as GET would have, never a body (RFC 9110)
+      const auto length = response_->body().size();
+      response_->body().clear();
+      response_->content_length(length);
+    }
     // Counted before the first byte leaves, so a client that has seen its response also sees it
     // in the next metrics scrape.
     elapsed_seconds_ = std::chrono::duration<double>(Clock::now() - started_).count();
@@ -448,13 +468,15 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
       beast::error_code ignored;
       self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      // One deadline for the whole linger, not one per read: a client trickling a byte a
+      // second must not keep the socket (and its max_connections slot) for days.
+      self->Lowest().expires_after(kCloseTimeout);
       self->Linger();
     });
   }
 
   void Linger() {
     if (discarded_ >= kLingerDiscardBytes) return;
-    Lowest().expires_after(kCloseTimeout);
     Lowest().async_read_some(asio::buffer(scratch_),
                              [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                                if (ec) return;
@@ -481,6 +503,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   RequestIds::Buffer request_id_buffer_{};
   std::string_view request_id_;  // into request_id_buffer_
   int status_ = 0;
+  std::size_t header_field_count_ = 0;
   State state_ = State::kHandshake;
   bool first_request_ = true;
   Clock::time_point started_;
@@ -601,7 +624,14 @@ void HttpServer::Impl::AcceptApi() {
 void HttpServer::Impl::AcceptMetrics() {
   metrics_acceptor->async_accept(main_context(), [this](beast::error_code ec, Socket socket) {
     if (ec == asio::error::operation_aborted || draining.load()) return;
-    if (!ec) std::make_shared<MetricsSession>(*this, std::move(socket))->Read();
+    if (ec) {  // e.g. EMFILE: the listening socket stays readable, so back off instead of spinning
+      metrics_retry_timer.expires_after(std::chrono::milliseconds(50));
+      metrics_retry_timer.async_wait([this](beast::error_code e) {
+        if (!e) AcceptMetrics();
+      });
+      return;
+    }
+    std::make_shared<MetricsSession>(*this, std::move(socket))->Read();
     AcceptMetrics();
   });
 }
@@ -644,6 +674,7 @@ void HttpServer::Impl::BeginDrain() {
   if (api_acceptor) api_acceptor->close(ignored);
   if (metrics_acceptor) metrics_acceptor->close(ignored);
   accept_retry_timer.cancel();
+  metrics_retry_timer.cancel();
   std::vector<std::shared_ptr<ApiSession>> live;
   {
     std::lock_guard lock(sessions_mutex);
