@@ -2,6 +2,7 @@
 
 #include <string.h>  // explicit_bzero: glibc's wipe that the optimiser may not remove
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -10,6 +11,11 @@
 
 namespace strongroom {
 namespace {
+
+// The raw syscalls, not the libc wrappers: AddressSanitizer intercepts mlock() and turns it into
+// a no-op that reports success, which would make locked() lie in the sanitizer build.
+bool LockPages(void* data, std::size_t size) { return ::syscall(SYS_mlock, data, size) == 0; }
+void UnlockPages(void* data, std::size_t size) { (void)::syscall(SYS_munlock, data, size); }
 
 std::size_t PageSize() {
   static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -25,12 +31,12 @@ SecretBytes::SecretBytes(std::size_t size) {
   if (memory == MAP_FAILED) throw std::bad_alloc();
   data_ = static_cast<std::uint8_t*>(memory);  // anonymous mappings start zero-filled
   size_ = size;
-  locked_ = ::mlock(data_, mapped_) == 0;
+  locked_ = LockPages(data_, mapped_);
   (void)::madvise(data_, mapped_, MADV_DONTDUMP);  // best effort, like mlock
 }
 
 SecretBytes::SecretBytes(std::span<const std::uint8_t> bytes) : SecretBytes(bytes.size()) {
-  if (!bytes.empty()) std::memcpy(data_, bytes.data(), bytes.size());
+  if (data_ != nullptr) std::memcpy(data_, bytes.data(), bytes.size());
 }
 
 SecretBytes::SecretBytes(std::string_view text)
@@ -59,7 +65,7 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
 void SecretBytes::Release() {
   if (data_ == nullptr) return;
   explicit_bzero(data_, mapped_);
-  if (locked_) ::munlock(data_, mapped_);
+  if (locked_) UnlockPages(data_, mapped_);
   ::munmap(data_, mapped_);
   data_ = nullptr;
   size_ = mapped_ = 0;
