@@ -39,12 +39,20 @@ Result<FieldCipher> FieldCipher::Create(std::span<const std::uint8_t> key, std::
 
 Result<std::vector<std::uint8_t>> FieldCipher::Encrypt(const FieldLocation& location,
                                                        std::span<const std::uint8_t> plaintext) {
+  std::vector<std::uint8_t> out;
+  if (auto done = EncryptTo(location, plaintext, out); !done) return std::unexpected(done.error());
+  return out;
+}
+
+Result<void> FieldCipher::EncryptTo(const FieldLocation& location,
+                                    std::span<const std::uint8_t> plaintext,
+                                    std::vector<std::uint8_t>& out) {
   if (encryptions_ >= kMaxEncryptionsPerKey) {
     return Fail(ErrorCode::kResourceExhausted,
                 "data key version " + std::to_string(key_version_) +
                     " reached its encryption limit; rotate it");
   }
-  std::vector<std::uint8_t> out(kFieldOverhead + plaintext.size());
+  out.resize(kFieldOverhead + plaintext.size());
   out[0] = kFieldFormatV1;
   PutU32(out.data() + 1, key_version_);
   auto nonce = std::span(out).subspan<5, crypto::Aes256Gcm::kNonceSize>();
@@ -57,7 +65,7 @@ Result<std::vector<std::uint8_t>> FieldCipher::Encrypt(const FieldLocation& loca
     return std::unexpected(sealed.error());
   }
   ++encryptions_;
-  return out;
+  return {};
 }
 
 Result<std::uint32_t> FieldCipher::KeyVersionOf(std::span<const std::uint8_t> ciphertext) {

@@ -42,6 +42,9 @@ class FieldCipher {
 
   Result<std::vector<std::uint8_t>> Encrypt(const FieldLocation& location,
                                             std::span<const std::uint8_t> plaintext);
+  // The same into a caller's buffer (resized to fit), so a batch can reuse one allocation.
+  Result<void> EncryptTo(const FieldLocation& location, std::span<const std::uint8_t> plaintext,
+                         std::vector<std::uint8_t>& out);
   // data_loss for anything that does not authenticate: tampered, truncated, moved, wrong key.
   Result<SecretBytes> Decrypt(const FieldLocation& location,
                               std::span<const std::uint8_t> ciphertext);
