@@ -1,0 +1,25 @@
+#pragma once
+// The SQLite backend of Store: one database file per store (the records issue gives each kind of
+// data, profiles, activity, documents and metadata, its own). WAL journal with synchronous=FULL,
+// so a commit returns only after the WAL is fsynced; secure_delete, so deleted ciphertext is
+// overwritten rather than left in free pages. Files are created with mode 0600.
+//
+// Group commit: Write() hands its batch to a single committer thread and waits. The committer
+// takes every batch queued at that moment, applies each inside its own SAVEPOINT (a failing batch
+// is rolled back alone), and commits them all with one transaction, hence one fsync, before
+// acknowledging any of them. Reads use their own connection and run alongside (WAL).
+
+#include <filesystem>
+#include <memory>
+
+#include "strongroom/storage/store.h"
+
+namespace strongroom::storage {
+
+// Values above this are refused (invalid_argument), by every backend: the conformance suite
+// checks it, and it keeps one batch from monopolising a commit. Documents are chunked below it.
+inline constexpr std::size_t kMaxValueBytes = 4 << 20;
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file);
+
+}  // namespace strongroom::storage

@@ -1,0 +1,165 @@
+// The conformance suite every Store backend must pass (SQLite now; PostgreSQL joins the list
+// when it exists). Tests use only the Store interface.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "strongroom/storage/sqlite_store.h"
+#include "strongroom/storage/store.h"
+
+namespace strongroom::storage {
+namespace {
+
+Bytes B(std::string_view s) { return {s.begin(), s.end()}; }
+
+struct Backend {
+  std::string name;
+  // Opens (or reopens) the store kept under `dir`.
+  std::function<Result<std::unique_ptr<Store>>(const std::filesystem::path& dir)> open;
+};
+
+class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("sr-store-" + std::to_string(::getpid()) + "-" +
+            std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen() {
+    store_.reset();
+    auto opened = GetParam().open(dir_);
+    ASSERT_TRUE(opened) << opened.error().message();
+    store_ = std::move(*opened);
+  }
+  void Put(std::string_view space, std::string_view key, std::string_view value) {
+    WriteBatch batch;
+    batch.Put(space, key, B(value));
+    ASSERT_TRUE(store_->Write(std::move(batch)));
+  }
+  std::string GetText(std::string_view space, std::string_view key) {
+    auto value = store_->Get(space, key);
+    EXPECT_TRUE(value);
+    return *value ? std::string((*value)->begin(), (*value)->end()) : "<none>";
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreConformanceTest, PutGetOverwriteDelete) {
+  EXPECT_EQ(GetText("records", "k1"), "<none>");
+  Put("records", "k1", "v1");
+  EXPECT_EQ(GetText("records", "k1"), "v1");
+  Put("records", "k1", "v2");
+  EXPECT_EQ(GetText("records", "k1"), "v2");
+  WriteBatch del;
+  del.Delete("records", "k1");
+  del.Delete("records", "never-existed");  // deleting a missing key is not an error
+  ASSERT_TRUE(store_->Write(std::move(del)));
+  EXPECT_EQ(GetText("records", "k1"), "<none>");
+}
+
+TEST_P(StoreConformanceTest, SpacesAreSeparate) {
+  Put("records", "k", "in records");
+  Put("index", "k", "in index");
+  EXPECT_EQ(GetText("records", "k"), "in records");
+  EXPECT_EQ(GetText("index", "k"), "in index");
+}
+
+TEST_P(StoreConformanceTest, ScanIsByteOrderedAndPaginates) {
+  const std::string keys[] = {std::string("\xff", 1), "b", std::string("a\0z", 3), "a", "c"};
+  for (const auto& k : keys) Put("s", k, "v" + k);
+  Put("other", "a0", "not in s");
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto entries = store_->Scan("s", after, 2);
+    ASSERT_TRUE(entries);
+    if (entries->empty()) break;
+    for (const auto& e : *entries) seen.push_back(e.key);
+    after = entries->back().key;
+  }
+  const std::vector<std::string> expected = {"a", std::string("a\0z", 3), "b", "c",
+                                             std::string("\xff", 1)};
+  EXPECT_EQ(seen, expected);
+}
+
+TEST_P(StoreConformanceTest, BatchesAreAllOrNothing) {
+  WriteBatch bad;
+  bad.Put("s", "first", B("would be written"));
+  bad.Put("s", "second", Bytes(kMaxValueBytes + 1, 'x'));  // refused inside the batch
+  const auto result = store_->Write(std::move(bad));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(GetText("s", "first"), "<none>");
+  Put("s", "after", "ok");  // the store is still usable
+  EXPECT_EQ(GetText("s", "after"), "ok");
+}
+
+TEST_P(StoreConformanceTest, AcknowledgedWritesSurviveReopen) {
+  WriteBatch batch;
+  for (int i = 0; i < 100; ++i) batch.Put("s", "k" + std::to_string(i), B("v" + std::to_string(i)));
+  ASSERT_TRUE(store_->Write(std::move(batch)));
+  Reopen();
+  EXPECT_EQ(GetText("s", "k0"), "v0");
+  EXPECT_EQ(GetText("s", "k99"), "v99");
+  auto all = store_->Scan("s", "", 1000);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 100u);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentWritersShareCommitsAndLoseNothing) {
+  constexpr int kThreads = 8;
+  constexpr int kWritesPerThread = 40;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kWritesPerThread; ++i) {
+        WriteBatch batch;
+        batch.Put("s", "t" + std::to_string(t) + "-" + std::to_string(i), B("x"));
+        if (!store_->Write(std::move(batch))) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(failures.load(), 0);
+  const auto stats = store_->stats();
+  EXPECT_EQ(stats.batches, static_cast<std::uint64_t>(kThreads * kWritesPerThread));
+  // Group commit: writers that arrive during an fsync share the next one.
+  EXPECT_LT(stats.commits, stats.batches);
+  Reopen();
+  auto all = store_->Scan("s", "", 10000);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), static_cast<std::size_t>(kThreads * kWritesPerThread));
+}
+
+TEST_P(StoreConformanceTest, FilesArePrivate) {
+  Put("s", "k", "v");
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    struct stat st {};
+    ASSERT_EQ(::stat(entry.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0077, 0u) << entry.path();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, StoreConformanceTest,
+    ::testing::Values(Backend{"sqlite",
+                              [](const std::filesystem::path& dir) {
+                                return OpenSqliteStore(dir / "store.db");
+                              }}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+}  // namespace
+}  // namespace strongroom::storage
