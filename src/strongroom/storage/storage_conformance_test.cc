@@ -22,6 +22,9 @@ struct Backend {
   std::function<Result<std::unique_ptr<Store>>(const std::filesystem::path& dir)> open;
 };
 
+// Names the backend in test output (gtest would otherwise dump the struct's bytes).
+void PrintTo(const Backend& backend, std::ostream* out) { *out << backend.name; }
+
 class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
