@@ -11,13 +11,7 @@
 namespace strongroom::crypto {
 namespace {
 
-std::vector<std::uint8_t> Unhex(std::string_view hex) {
-  std::vector<std::uint8_t> out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
+std::vector<std::uint8_t> Unhex(std::string_view hex) { return HexDecode(hex).value(); }
 
 struct GcmVector {
   const char* name;

@@ -11,6 +11,8 @@
 namespace strongroom::crypto {
 
 std::string HexEncode(std::span<const std::uint8_t> bytes);
+// nullopt for an odd length or any character that is not a hex digit (either case).
+std::optional<std::vector<std::uint8_t>> HexDecode(std::string_view hex);
 std::string Base64UrlEncode(std::span<const std::uint8_t> bytes);
 // nullopt for any character outside the base64url alphabet, padding, or an impossible length.
 std::optional<std::vector<std::uint8_t>> Base64UrlDecode(std::string_view text);

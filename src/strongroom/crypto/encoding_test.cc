@@ -36,6 +36,16 @@ TEST(Base64UrlTest, RefusesNonCanonicalAndForeignInput) {
 TEST(HexTest, LowercaseTwoDigitsPerByte) {
   const std::uint8_t bytes[] = {0x00, 0x0f, 0xa5, 0xff};
   EXPECT_EQ(HexEncode(bytes), "000fa5ff");
+  EXPECT_EQ(*HexDecode("000fa5ff"), std::vector<std::uint8_t>(std::begin(bytes), std::end(bytes)));
+  EXPECT_EQ(*HexDecode("000FA5FF"), std::vector<std::uint8_t>(std::begin(bytes), std::end(bytes)));
+  EXPECT_EQ(*HexDecode(""), std::vector<std::uint8_t>());
+}
+
+TEST(HexTest, DecodeRefusesOddLengthsAndNonDigits) {
+  EXPECT_FALSE(HexDecode("abc"));
+  EXPECT_FALSE(HexDecode("zz"));
+  EXPECT_FALSE(HexDecode("0x"));
+  EXPECT_FALSE(HexDecode(" 0"));
 }
 
 }  // namespace
