@@ -7,27 +7,22 @@
 #include <sstream>
 
 #include "strongroom/auth/api_token.h"
+#include "support/scratch_dir.h"
 
 namespace strongroom::app {
 namespace {
 
 class VaultInitTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() /
-            ("sr-init-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(root_);
-    config_.server.data_dir = (root_ / "vault").string();
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
+  void SetUp() override { config_.server.data_dir = (root_ / "vault").string(); }
   static std::string Read(const std::filesystem::path& p) {
     std::ifstream in(p);
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
   }
-  std::filesystem::path root_;
+  testing::ScratchDir scratch_;
+  const std::filesystem::path& root_ = scratch_.path();
   config::Config config_;
 };
 

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <vector>
 
+#include "support/scratch_dir.h"
+
 namespace strongroom::keys {
 namespace {
 
@@ -18,13 +20,6 @@ constexpr crypto::Argon2idParams kFast{.iterations = 1, .memory_bytes = 8ull << 
 
 class SealedKeyFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() /
-            ("sr-sealed-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove(path_);
-  }
-  void TearDown() override { std::filesystem::remove(path_); }
   std::vector<std::uint8_t> ReadFile() {
     std::ifstream in(path_, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -33,7 +28,8 @@ class SealedKeyFileTest : public ::testing::Test {
     std::ofstream(path_, std::ios::binary | std::ios::trunc)
         .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
-  std::filesystem::path path_;
+  testing::ScratchDir scratch_;
+  const std::filesystem::path path_ = scratch_ / "root.sealed";
   const std::vector<std::uint8_t> passphrase_ = Bytes("correct horse battery staple");
 };
 

@@ -10,6 +10,7 @@
 
 #include "strongroom/storage/sqlite_store.h"
 #include "strongroom/storage/store.h"
+#include "support/scratch_dir.h"
 
 namespace strongroom::storage {
 namespace {
@@ -27,18 +28,8 @@ void PrintTo(const Backend& backend, std::ostream* out) { *out << backend.name; 
 
 class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("sr-store-" + std::to_string(::getpid()) + "-" +
-            std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    Reopen();
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void SetUp() override { Reopen(); }
+  void TearDown() override { store_.reset(); }  // close before the directory goes
   void Reopen() {
     store_.reset();
     auto opened = GetParam().open(dir_);
@@ -55,7 +46,8 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
     EXPECT_TRUE(value);
     return *value ? std::string((*value)->begin(), (*value)->end()) : "<none>";
   }
-  std::filesystem::path dir_;
+  testing::ScratchDir scratch_;
+  const std::filesystem::path& dir_ = scratch_.path();
   std::unique_ptr<Store> store_;
 };
 
