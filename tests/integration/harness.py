@@ -17,6 +17,10 @@ import unittest
 
 BIN = os.environ.get("STRONGROOM_BIN", "../../build/dev/strongroom")
 START_TIMEOUT = 20.0
+# Headers and the first byte of a 100-byte JSON body whose rest never comes: a request that stays
+# in flight until a timeout, a drain deadline or a forced stop ends it.
+STUCK_REQUEST = (b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{")
 
 
 def run_cli(*args, env=None, timeout=30):

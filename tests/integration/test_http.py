@@ -9,7 +9,7 @@ import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import ServerTestCase, parse_response, read_until_closed
+from harness import STUCK_REQUEST, ServerTestCase, parse_response, read_until_closed
 
 
 def samples(metrics_text):
@@ -258,8 +258,7 @@ class LimitsTest(ServerTestCase):
     def test_stalled_body_is_cut_off(self):
         server = self.make_server("--limits-body-timeout-ms", "1000")
         with server.tls_socket() as s:
-            s.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 100\r\n\r\n{")  # 99 bytes never come
+            s.sendall(STUCK_REQUEST)
             start = time.monotonic()
             self.assertEqual(read_until_closed(s, 10), b"")  # closed without a response
             self.assertLess(time.monotonic() - start, 5.0)

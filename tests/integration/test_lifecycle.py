@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import ServerTestCase, parse_response, read_until_closed
+from harness import STUCK_REQUEST, ServerTestCase, parse_response, read_until_closed
 
 
 def make_certificate(directory, name):
@@ -80,8 +80,7 @@ class DrainTest(ServerTestCase):
     def test_second_signal_stops_at_once(self):
         server = self.make_server("--shutdown-grace-ms", "60000")
         with server.tls_socket() as s:
-            s.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 100\r\n\r\n{")  # stuck in flight
+            s.sendall(STUCK_REQUEST)
             time.sleep(0.2)
             server.signal(signal.SIGTERM)
             server.wait_for_event("server.draining")
@@ -94,8 +93,7 @@ class DrainTest(ServerTestCase):
     def test_grace_period_bounds_a_stuck_request(self):
         server = self.make_server("--shutdown-grace-ms", "1000")
         with server.tls_socket() as s:
-            s.sendall(b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 100\r\n\r\n{")  # the rest never comes
+            s.sendall(STUCK_REQUEST)
             time.sleep(0.2)
             start = time.monotonic()
             server.signal(signal.SIGTERM)

@@ -31,10 +31,14 @@ void EncodeFieldAad(const FieldLocation& location, std::uint8_t format,
   AppendPart(out, location.field);
 }
 
-Result<FieldCipher> FieldCipher::Create(std::span<const std::uint8_t> key, std::uint32_t key_version) {
+Result<FieldCipher> FieldCipher::Create(std::span<const std::uint8_t> key, std::uint32_t key_version,
+                                        std::uint64_t max_encryptions) {
+  if (max_encryptions > kMaxEncryptionsPerKey) {
+    return Fail(ErrorCode::kInvalidArgument, "encryption budget above the safe maximum");
+  }
   auto aead = crypto::Aes256Gcm::Create(key);
   if (!aead) return std::unexpected(aead.error());
-  return FieldCipher(std::move(*aead), key_version);
+  return FieldCipher(std::move(*aead), key_version, max_encryptions);
 }
 
 Result<std::vector<std::uint8_t>> FieldCipher::Encrypt(const FieldLocation& location,
@@ -47,7 +51,7 @@ Result<std::vector<std::uint8_t>> FieldCipher::Encrypt(const FieldLocation& loca
 Result<void> FieldCipher::EncryptTo(const FieldLocation& location,
                                     std::span<const std::uint8_t> plaintext,
                                     std::vector<std::uint8_t>& out) {
-  if (encryptions_ >= kMaxEncryptionsPerKey) {
+  if (encryptions_ >= max_encryptions_) {
     return Fail(ErrorCode::kResourceExhausted,
                 "data key version " + std::to_string(key_version_) +
                     " reached its encryption limit; rotate it");

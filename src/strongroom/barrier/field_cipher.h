@@ -38,7 +38,9 @@ inline constexpr std::uint64_t kMaxEncryptionsPerKey = std::uint64_t{1} << 30;
 
 class FieldCipher {
  public:
-  static Result<FieldCipher> Create(std::span<const std::uint8_t> key, std::uint32_t key_version);
+  // `max_encryptions` is the budget for this key in this instance; only tests lower it.
+  static Result<FieldCipher> Create(std::span<const std::uint8_t> key, std::uint32_t key_version,
+                                    std::uint64_t max_encryptions = kMaxEncryptionsPerKey);
 
   Result<std::vector<std::uint8_t>> Encrypt(const FieldLocation& location,
                                             std::span<const std::uint8_t> plaintext);
@@ -56,11 +58,12 @@ class FieldCipher {
   std::uint64_t encryptions() const { return encryptions_; }
 
  private:
-  FieldCipher(crypto::Aes256Gcm aead, std::uint32_t key_version)
-      : aead_(std::move(aead)), key_version_(key_version) {}
+  FieldCipher(crypto::Aes256Gcm aead, std::uint32_t key_version, std::uint64_t max_encryptions)
+      : aead_(std::move(aead)), key_version_(key_version), max_encryptions_(max_encryptions) {}
 
   crypto::Aes256Gcm aead_;
   std::uint32_t key_version_;
+  std::uint64_t max_encryptions_;
   std::uint64_t encryptions_ = 0;
   std::vector<std::uint8_t> aad_;  // reused buffer: no allocation per value once warm
 };

@@ -80,6 +80,22 @@ TEST_F(FieldCipherTest, WrongKeyOrVersionFails) {
   EXPECT_EQ(other_version->Decrypt(here_, ct).error().code(), ErrorCode::kDataLoss);
 }
 
+TEST_F(FieldCipherTest, KeyRefusesToEncryptBeyondItsBudgetButStillDecrypts) {
+  auto limited = FieldCipher::Create(key_, 7, 3);
+  ASSERT_TRUE(limited);
+  std::vector<std::uint8_t> last;
+  for (int i = 0; i < 3; ++i) last = *limited->Encrypt(here_, Bytes(value_));
+  const auto refused = limited->Encrypt(here_, Bytes(value_));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(refused.error().message(),
+            "data key version 7 reached its encryption limit; rotate it");
+  EXPECT_EQ(limited->encryptions(), 3u);
+  ASSERT_TRUE(limited->Decrypt(here_, last));  // old values stay readable until re-encrypted
+  EXPECT_EQ(FieldCipher::Create(key_, 7, kMaxEncryptionsPerKey + 1).error().code(),
+            ErrorCode::kInvalidArgument);
+}
+
 TEST_F(FieldCipherTest, EmptyValuesAreSupported) {
   const auto ct = *cipher_->Encrypt(here_, {});
   EXPECT_EQ(ct.size(), kFieldOverhead);

@@ -27,6 +27,11 @@ constexpr std::uint32_t kMaxIterations = 16;
 constexpr std::uint32_t kMinMemoryKiB = 8;
 constexpr std::uint32_t kMaxMemoryKiB = 1u << 20;  // 1 GiB
 
+bool WithinBounds(std::uint64_t iterations, std::uint64_t memory_kib) {
+  return iterations >= 1 && iterations <= kMaxIterations && memory_kib >= kMinMemoryKiB &&
+         memory_kib <= kMaxMemoryKiB;
+}
+
 void PutU32(std::uint8_t* out, std::uint32_t v) {
   out[0] = static_cast<std::uint8_t>(v >> 24);
   out[1] = static_cast<std::uint8_t>(v >> 16);
@@ -55,8 +60,7 @@ Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
                                         const crypto::Argon2idParams& params) {
   if (passphrase.empty()) return Fail(ErrorCode::kInvalidArgument, "the unseal passphrase is empty");
   const std::uint64_t memory_kib = params.memory_bytes >> 10;
-  if (params.iterations < 1 || params.iterations > kMaxIterations || memory_kib < kMinMemoryKiB ||
-      memory_kib > kMaxMemoryKiB) {
+  if (!WithinBounds(params.iterations, memory_kib)) {
     return Fail(ErrorCode::kInvalidArgument, "sealing parameters outside the accepted bounds");
   }
   std::error_code ec;
@@ -106,8 +110,7 @@ Result<SecretBytes> UnsealKeyFile(const std::filesystem::path& path,
   }
   const std::uint32_t iterations = GetU32(file.data() + kIterationsAt);
   const std::uint32_t memory_kib = GetU32(file.data() + kMemoryAt);
-  if (iterations < 1 || iterations > kMaxIterations || memory_kib < kMinMemoryKiB ||
-      memory_kib > kMaxMemoryKiB) {
+  if (!WithinBounds(iterations, memory_kib)) {
     return Fail(ErrorCode::kDataLoss, path.string() + " has key-derivation parameters outside safe bounds");
   }
   auto wrapping_key = WrappingKey(passphrase, file.data());
