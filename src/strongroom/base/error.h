@@ -14,6 +14,7 @@
 //   failed_precondition  the system is not in the state the call needs (do not retry blindly)
 //   resource_exhausted   a quota or rate limit; retrying later may work (HTTP 429)
 //   unavailable          transient; retrying the same call is safe (HTTP 503)
+//   sealed               the vault's keys are not loaded: unseal it (HTTP 503)
 //   data_loss            stored data failed integrity checks (tampered, moved, truncated)
 //   internal             a bug or broken invariant
 // plus the protocol-level codes the HTTP layer needs to be precise about (405, 413, 415, 431).
@@ -37,6 +38,7 @@ enum class ErrorCode {
   kFailedPrecondition,
   kResourceExhausted,
   kUnavailable,
+  kSealed,
   kDataLoss,
   kInternal,
   kMethodNotAllowed,
@@ -55,9 +57,21 @@ class Error {
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
 
+  // Where in the request the problem is and which rule it broke, for invalid_argument errors
+  // about a JSON body: path "$.fields.email", rule "format". Never the offending value.
+  Error& At(std::string path, std::string rule) {
+    path_ = std::move(path);
+    rule_ = std::move(rule);
+    return *this;
+  }
+  const std::string& path() const { return path_; }
+  const std::string& rule() const { return rule_; }
+
  private:
   ErrorCode code_;
   std::string message_;
+  std::string path_;
+  std::string rule_;
 };
 
 template <typename T>
@@ -74,6 +88,13 @@ ErrorCode ErrorCodeForErrno(int err);
 // Shorthand for the failure side: `return Fail(ErrorCode::kNotFound, "no such collection");`
 inline std::unexpected<Error> Fail(ErrorCode code, std::string message) {
   return std::unexpected<Error>(std::in_place, code, std::move(message));
+}
+
+// An invalid_argument about the value at `path` of a JSON body, naming the `rule` it broke.
+inline std::unexpected<Error> FailAt(std::string path, std::string rule, std::string message) {
+  Error error(ErrorCode::kInvalidArgument, std::move(message));
+  error.At(std::move(path), std::move(rule));
+  return std::unexpected<Error>(std::move(error));
 }
 
 }  // namespace strongroom

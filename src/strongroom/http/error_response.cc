@@ -14,7 +14,8 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kAlreadyExists: return 409;
     case ErrorCode::kFailedPrecondition: return 412;
     case ErrorCode::kResourceExhausted: return 429;
-    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kSealed: return 503;
     case ErrorCode::kDataLoss:
     case ErrorCode::kInternal: return 500;
     case ErrorCode::kMethodNotAllowed: return 405;
@@ -33,6 +34,9 @@ Response ErrorResponse(const Error& error, std::string_view request_id) {
   inner["code"] = ErrorCodeName(error.code());
   inner["message"] = opaque ? std::string_view("internal error; see the server log for this request id")
                             : std::string_view(error.message());
+  if (!error.path().empty()) {
+    inner["details"] = {{"path", error.path()}, {"rule", error.rule()}};
+  }
   inner["request_id"] = request_id;
   boost::json::object envelope;
   envelope["error"] = std::move(inner);

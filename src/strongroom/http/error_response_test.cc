@@ -14,6 +14,7 @@ TEST(ErrorResponseTest, MapsEveryCodeToItsStatus) {
       {ErrorCode::kUnsupportedMediaType, 415}, {ErrorCode::kResourceExhausted, 429},
       {ErrorCode::kHeadersTooLarge, 431},   {ErrorCode::kInternal, 500},
       {ErrorCode::kDataLoss, 500},          {ErrorCode::kUnavailable, 503},
+      {ErrorCode::kSealed, 503},
   };
   for (const auto& [code, status] : expected) EXPECT_EQ(HttpStatusFor(code), status);
 }
@@ -24,6 +25,15 @@ TEST(ErrorResponseTest, EnvelopeCarriesCodeMessageAndRequestId) {
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_EQ(r.body,
             R"({"error":{"code":"not_found","message":"no such \"endpoint\"","request_id":"req-1"}})");
+}
+
+TEST(ErrorResponseTest, ValidationErrorsNameThePathAndRule) {
+  const Response r =
+      ErrorResponse(FailAt("$.fields.email", "format", "not an email address").error(), "r2");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body,
+            R"({"error":{"code":"invalid_argument","message":"not an email address",)"
+            R"("details":{"path":"$.fields.email","rule":"format"},"request_id":"r2"}})");
 }
 
 TEST(ErrorResponseTest, InternalDetailsStayOnTheServer) {

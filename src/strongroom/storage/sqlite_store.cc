@@ -176,7 +176,14 @@ class SqliteStore final : public Store {
       BindText(stmt, 1, m.space);
       BindText(stmt, 2, m.key);
       if (!m.is_delete) {
-        sqlite3_bind_blob(stmt, 3, m.value.data(), static_cast<int>(m.value.size()), SQLITE_STATIC);
+        // An empty vector's data() may be null, which SQLite would store as NULL: bind an empty
+        // blob instead (empty values are legal: index entries are keys with no value).
+        if (m.value.empty()) {
+          sqlite3_bind_zeroblob(stmt, 3, 0);
+        } else {
+          sqlite3_bind_blob(stmt, 3, m.value.data(), static_cast<int>(m.value.size()),
+                            SQLITE_STATIC);
+        }
       }
       const int rc = sqlite3_step(stmt);
       sqlite3_reset(stmt);

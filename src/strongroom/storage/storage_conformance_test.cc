@@ -64,6 +64,19 @@ TEST_P(StoreConformanceTest, PutGetOverwriteDelete) {
   EXPECT_EQ(GetText("records", "k1"), "<none>");
 }
 
+TEST_P(StoreConformanceTest, EmptyValuesAreValuesNotAbsence) {
+  WriteBatch batch;
+  batch.Put("index", "present-but-empty", {});
+  ASSERT_TRUE(store_->Write(std::move(batch)));
+  auto value = store_->Get("index", "present-but-empty");
+  ASSERT_TRUE(value && *value);
+  EXPECT_TRUE((*value)->empty());
+  auto scanned = store_->Scan("index", "", 10);
+  ASSERT_TRUE(scanned);
+  ASSERT_EQ(scanned->size(), 1u);
+  EXPECT_TRUE((*scanned)[0].value.empty());
+}
+
 TEST_P(StoreConformanceTest, SpacesAreSeparate) {
   Put("records", "k", "in records");
   Put("index", "k", "in index");
