@@ -56,6 +56,10 @@ class FieldCipher {
 
   std::uint32_t key_version() const { return key_version_; }
   std::uint64_t encryptions() const { return encryptions_; }
+  std::uint64_t max_encryptions() const { return max_encryptions_; }
+  // Lets this instance encrypt up to `max_encryptions` values in all. The keyring raises it one
+  // persisted reservation at a time, so the count survives restarts (keys/keyring.h).
+  void set_max_encryptions(std::uint64_t max_encryptions) { max_encryptions_ = max_encryptions; }
 
  private:
   FieldCipher(crypto::Aes256Gcm aead, std::uint32_t key_version, std::uint64_t max_encryptions)

@@ -1,0 +1,199 @@
+#include "strongroom/barrier/data_barrier.h"
+
+#include <algorithm>
+
+#include "strongroom/crypto/encoding.h"
+#include "strongroom/crypto/hmac.h"
+
+namespace strongroom::barrier {
+
+struct DataBarrier::SubjectCipher {
+  SubjectCipher(keys::DataKey k, FieldCipher c, std::uint64_t b)
+      : key(std::move(k)), cipher(std::move(c)), base(b) {}
+  std::mutex mu;
+  keys::DataKey key;   // kept to rewrap the key when its reservation grows
+  FieldCipher cipher;  // counts encryptions since `base`
+  std::uint64_t base;  // reservation when loaded: every use before it counts as spent
+};
+
+struct DataBarrier::Indexer {
+  explicit Indexer(crypto::HmacSha256 h) : hmac(std::move(h)) {}
+  std::mutex mu;
+  crypto::HmacSha256 hmac;
+  std::vector<std::uint8_t> buffer;
+};
+
+namespace {
+
+std::string CacheKey(std::string_view tenant, std::string_view subject, std::uint32_t version) {
+  std::string key;
+  key.reserve(tenant.size() + subject.size() + 12);
+  key.append(tenant).push_back('/');
+  key.append(subject).push_back('/');
+  key.append(std::to_string(version));
+  return key;
+}
+
+void AppendPart(std::vector<std::uint8_t>& out, std::string_view part) {
+  const auto n = static_cast<std::uint32_t>(part.size());
+  out.insert(out.end(), {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                         static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)});
+  out.insert(out.end(), part.begin(), part.end());
+}
+
+}  // namespace
+
+DataBarrier::DataBarrier(keys::Keyring& keyring, std::size_t cache_capacity,
+                         std::uint64_t max_encryptions_per_key)
+    : keyring_(keyring),
+      cache_capacity_(std::max<std::size_t>(cache_capacity, 1)),
+      max_encryptions_(max_encryptions_per_key) {}
+
+DataBarrier::~DataBarrier() = default;
+
+DataBarrier::Stats DataBarrier::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+Result<keys::DataKey> DataBarrier::NewSubjectKey(std::string_view tenant, std::string_view subject,
+                                                 storage::WriteBatch& batch) {
+  return keyring_.NewSubjectKey(tenant, subject, std::min(kReservationBlock, max_encryptions_),
+                                batch);
+}
+
+void DataBarrier::InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher) {
+  if (current_.size() >= cache_capacity_) {
+    previous_ = std::move(current_);
+    current_.clear();
+  }
+  current_.insert_or_assign(std::move(key), std::move(cipher));
+}
+
+void DataBarrier::Adopt(std::string_view tenant, std::string_view subject, keys::DataKey key) {
+  auto cipher = FieldCipher::Create(key.key.reveal(), key.version, key.reserved);
+  if (!cipher) return;  // only a broken OpenSSL gets here; the key is simply loaded on first use
+  const std::uint32_t version = key.version;
+  auto entry = std::make_shared<SubjectCipher>(std::move(key), std::move(*cipher), /*base=*/0);
+  std::lock_guard lock(mu_);
+  InsertLocked(CacheKey(tenant, subject, version), std::move(entry));
+}
+
+Result<std::shared_ptr<DataBarrier::SubjectCipher>> DataBarrier::Find(std::string_view tenant,
+                                                                      std::string_view subject,
+                                                                      std::uint32_t version,
+                                                                      bool create_if_missing) {
+  std::string cache_key = CacheKey(tenant, subject, version);
+  std::lock_guard lock(mu_);
+  if (auto it = current_.find(cache_key); it != current_.end()) return it->second;
+  if (auto it = previous_.find(cache_key); it != previous_.end()) {
+    auto found = std::move(it->second);
+    previous_.erase(it);
+    InsertLocked(std::move(cache_key), found);
+    return found;
+  }
+  // A miss: loads under the cache lock so that two threads never hold two ciphers (and two
+  // reservations) for one key.
+  auto loaded = keyring_.LoadSubjectKey(tenant, subject, version);
+  if (!loaded) return std::unexpected(loaded.error());
+  if (!*loaded) {
+    if (!create_if_missing) {
+      return Fail(ErrorCode::kDataLoss, "subject key version " + std::to_string(version) +
+                                            " named by a ciphertext does not exist");
+    }
+    // The tenant's KEK was rotated after this subject's last key was made: a new DEK under it.
+    storage::WriteBatch batch;
+    auto made = keyring_.NewSubjectKey(tenant, subject, 0, batch);
+    if (!made) return std::unexpected(made.error());
+    if (auto written = keyring_.SaveReservation(tenant, subject, *made); !written) {
+      return std::unexpected(written.error());
+    }
+    loaded->emplace(std::move(*made));
+  }
+  ++stats_.key_loads;
+  keys::DataKey key = std::move(**loaded);
+  // Everything up to the persisted reservation may already have been used by an earlier run.
+  auto cipher = FieldCipher::Create(key.key.reveal(), key.version, 0);
+  if (!cipher) return std::unexpected(cipher.error());
+  const std::uint64_t base = key.reserved;
+  auto entry = std::make_shared<SubjectCipher>(std::move(key), std::move(*cipher), base);
+  InsertLocked(std::move(cache_key), entry);
+  return entry;
+}
+
+Result<void> DataBarrier::Encrypt(std::string_view tenant, std::string_view subject,
+                                  std::span<const EncryptItem> items) {
+  auto version = keyring_.CurrentKekVersion(tenant);
+  if (!version) return std::unexpected(version.error());
+  auto found = Find(tenant, subject, *version, /*create_if_missing=*/true);
+  if (!found) return std::unexpected(found.error());
+  SubjectCipher& entry = **found;
+  std::lock_guard lock(entry.mu);
+  const std::uint64_t used = entry.base + entry.cipher.encryptions();
+  if (used + items.size() > entry.key.reserved) {
+    const std::uint64_t wanted = used + std::max<std::uint64_t>(kReservationBlock, items.size());
+    const std::uint64_t reserved = std::min(wanted, max_encryptions_);
+    if (used + items.size() > reserved) {
+      return Fail(ErrorCode::kResourceExhausted,
+                  "the subject's data key reached its encryption budget; rotate the tenant KEK");
+    }
+    const std::uint64_t previous = entry.key.reserved;
+    entry.key.reserved = reserved;
+    if (auto saved = keyring_.SaveReservation(tenant, subject, entry.key); !saved) {
+      entry.key.reserved = previous;
+      return std::unexpected(saved.error());
+    }
+    entry.cipher.set_max_encryptions(reserved - entry.base);
+    std::lock_guard stats_lock(mu_);
+    ++stats_.reservations;
+  }
+  for (const auto& item : items) {
+    if (auto done = entry.cipher.EncryptTo(item.location, item.plaintext, *item.out); !done) {
+      return std::unexpected(done.error());
+    }
+  }
+  return {};
+}
+
+Result<SecretBytes> DataBarrier::Decrypt(std::string_view tenant, std::string_view subject,
+                                         const FieldLocation& location,
+                                         std::span<const std::uint8_t> ciphertext) {
+  auto version = FieldCipher::KeyVersionOf(ciphertext);
+  if (!version) return std::unexpected(version.error());
+  auto found = Find(tenant, subject, *version, /*create_if_missing=*/false);
+  if (!found) return std::unexpected(found.error());
+  std::lock_guard lock((*found)->mu);
+  return (*found)->cipher.Decrypt(location, ciphertext);
+}
+
+Result<std::string> DataBarrier::BlindIndex(std::string_view tenant, std::string_view collection,
+                                            std::string_view field,
+                                            std::string_view normalized_value) {
+  std::shared_ptr<Indexer> indexer;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = indexers_.find(std::string(tenant)); it != indexers_.end()) indexer = it->second;
+  }
+  if (!indexer) {
+    auto key = keyring_.BlindIndexKey(tenant);
+    if (!key) return std::unexpected(key.error());
+    auto hmac = crypto::HmacSha256::Create(key->reveal());
+    if (!hmac) return std::unexpected(hmac.error());
+    auto made = std::make_shared<Indexer>(std::move(*hmac));
+    std::lock_guard lock(mu_);
+    indexer = indexers_.try_emplace(std::string(tenant), std::move(made)).first->second;
+  }
+  std::lock_guard lock(indexer->mu);
+  auto& buffer = indexer->buffer;
+  buffer.clear();
+  AppendPart(buffer, collection);
+  AppendPart(buffer, field);
+  AppendPart(buffer, normalized_value);
+  auto digest = indexer->hmac.Compute(buffer);
+  // The buffer held a plaintext value: wipe it rather than leave it in a long-lived allocation.
+  std::fill(buffer.begin(), buffer.end(), std::uint8_t{0});
+  if (!digest) return std::unexpected(digest.error());
+  return crypto::Base64UrlEncode(*digest);
+}
+
+}  // namespace strongroom::barrier

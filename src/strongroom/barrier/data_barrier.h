@@ -1,0 +1,90 @@
+#pragma once
+// DataBarrier: the door between plaintext and storage for personal data. Services above it hand
+// it plaintext field values and get ciphertext (and keyed blind-index hashes) to store; storage
+// below it never sees anything else.
+//
+// It keeps one FieldCipher per (tenant, subject, key version) in a bounded cache, created from
+// the subject's DEK (keys/keyring.h), and counts every encryption against the key's persisted
+// reservation: before a cipher goes past its reservation, a larger one (kReservationBlock more)
+// is written to the keyring, so the budget of kMaxEncryptionsPerKey holds across restarts. A
+// ciphertext that fails to authenticate is data_loss and is logged as a security event (ids only,
+// never values) by the caller.
+//
+// Thread-safe. Each cached cipher has its own mutex (FieldCipher is single-threaded), so
+// different subjects encrypt in parallel. Borrows the keyring, which must outlive it.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "strongroom/barrier/field_cipher.h"
+#include "strongroom/keys/keyring.h"
+
+namespace strongroom::barrier {
+
+// Encryptions reserved (and persisted) at a time per subject key.
+inline constexpr std::uint64_t kReservationBlock = 4096;
+
+struct EncryptItem {
+  FieldLocation location;
+  std::span<const std::uint8_t> plaintext;
+  std::vector<std::uint8_t>* out;
+};
+
+class DataBarrier {
+ public:
+  // `cache_capacity`: subject keys kept unwrapped (two generations of this size at most).
+  // `max_encryptions_per_key` exists for tests of the budget.
+  DataBarrier(keys::Keyring& keyring, std::size_t cache_capacity = 50'000,
+              std::uint64_t max_encryptions_per_key = kMaxEncryptionsPerKey);
+  ~DataBarrier();
+
+  // Creates a new subject's DEK into `batch`; call Adopt() once the batch is durable so the
+  // first writes for that subject need no key lookup.
+  Result<keys::DataKey> NewSubjectKey(std::string_view tenant, std::string_view subject,
+                                      storage::WriteBatch& batch);
+  void Adopt(std::string_view tenant, std::string_view subject, keys::DataKey key);
+
+  // Encrypts every item under the subject's current key (one lock, one reservation check).
+  Result<void> Encrypt(std::string_view tenant, std::string_view subject,
+                       std::span<const EncryptItem> items);
+  // data_loss if the ciphertext does not authenticate at `location` under the subject's key.
+  Result<SecretBytes> Decrypt(std::string_view tenant, std::string_view subject,
+                              const FieldLocation& location,
+                              std::span<const std::uint8_t> ciphertext);
+
+  // The blind index of an (already normalised) value of an indexed field: base64url of
+  // HMAC-SHA-256 under the tenant's index key, over the collection, field and value.
+  Result<std::string> BlindIndex(std::string_view tenant, std::string_view collection,
+                                 std::string_view field, std::string_view normalized_value);
+
+  struct Stats {
+    std::uint64_t key_loads = 0;     // cache misses that unwrapped a DEK
+    std::uint64_t reservations = 0;  // reservations written
+  };
+  Stats stats() const;
+
+ private:
+  struct SubjectCipher;
+  struct Indexer;
+  Result<std::shared_ptr<SubjectCipher>> Find(std::string_view tenant, std::string_view subject,
+                                              std::uint32_t version, bool create_if_missing);
+  void InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher);
+
+  keys::Keyring& keyring_;
+  const std::size_t cache_capacity_;
+  const std::uint64_t max_encryptions_;
+  mutable std::mutex mu_;
+  // Two generations: a hit in `previous_` moves to `current_`; when `current_` is full it
+  // becomes `previous_` and the old previous is dropped (an LRU approximation in O(1)).
+  std::unordered_map<std::string, std::shared_ptr<SubjectCipher>> current_, previous_;
+  std::unordered_map<std::string, std::shared_ptr<Indexer>> indexers_;
+  Stats stats_;
+};
+
+}  // namespace strongroom::barrier

@@ -1,0 +1,214 @@
+#include "strongroom/barrier/data_barrier.h"
+
+#include <gtest/gtest.h>
+
+#include "strongroom/barrier/seal_state.h"
+#include "strongroom/crypto/random.h"
+#include "strongroom/keys/sealed_key_file.h"
+#include "strongroom/storage/sqlite_store.h"
+#include "support/scratch_dir.h"
+
+namespace strongroom::barrier {
+namespace {
+
+std::span<const std::uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+class DataBarrierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::OpenSqliteStore(scratch_ / "metadata.db");
+    ASSERT_TRUE(store);
+    store_ = std::move(*store);
+    root_ = std::move(*crypto::RandomSecret(32));
+    Reopen();
+    storage::WriteBatch batch;
+    ASSERT_TRUE(ring_->AddTenantKeys("acme", batch));
+    ASSERT_TRUE(ring_->AddTenantKeys("beta", batch));
+    ASSERT_TRUE(store_->Write(std::move(batch)));
+    NewSubject("acme", "sub_a");
+    NewSubject("acme", "sub_b");
+  }
+  // A restart: a new keyring and barrier over the same store.
+  void Reopen(std::uint64_t max_encryptions = kMaxEncryptionsPerKey) {
+    barrier_.reset();
+    ring_ = std::move(*keys::Keyring::Create(SecretBytes(root_.reveal()), *store_));
+    barrier_ = std::make_unique<DataBarrier>(*ring_, 1000, max_encryptions);
+  }
+  void NewSubject(std::string_view tenant, std::string_view subject) {
+    storage::WriteBatch batch;
+    auto key = barrier_->NewSubjectKey(tenant, subject, batch);
+    ASSERT_TRUE(key);
+    ASSERT_TRUE(store_->Write(std::move(batch)));
+    barrier_->Adopt(tenant, subject, std::move(*key));
+  }
+  Result<std::vector<std::uint8_t>> Seal(std::string_view subject, const FieldLocation& at,
+                                         std::string_view value) {
+    std::vector<std::uint8_t> out;
+    const EncryptItem item{at, Bytes(value), &out};
+    if (auto done = barrier_->Encrypt("acme", subject, {&item, 1}); !done) {
+      return std::unexpected(done.error());
+    }
+    return out;
+  }
+  std::uint64_t Reserved(std::string_view subject, std::uint32_t version = 1) {
+    return (*ring_->LoadSubjectKey("acme", subject, version))->reserved;
+  }
+
+  strongroom::testing::ScratchDir scratch_;
+  std::unique_ptr<storage::Store> store_;
+  SecretBytes root_;
+  std::unique_ptr<keys::Keyring> ring_;
+  std::unique_ptr<DataBarrier> barrier_;
+  const FieldLocation email_{"acme", "patients", "rec_1", "email"};
+};
+
+TEST_F(DataBarrierTest, RoundTripsAndSurvivesARestart) {
+  auto sealed = Seal("sub_a", email_, "alice@example.com");
+  ASSERT_TRUE(sealed);
+  Reopen();
+  auto opened = barrier_->Decrypt("acme", "sub_a", email_, *sealed);
+  ASSERT_TRUE(opened) << opened.error().message();
+  EXPECT_EQ(opened->reveal_as_text(), "alice@example.com");
+}
+
+TEST_F(DataBarrierTest, MovedCiphertextIsDataLossNeverGarbage) {
+  auto sealed = Seal("sub_a", email_, "alice@example.com");
+  ASSERT_TRUE(sealed);
+  const FieldLocation other_record{"acme", "patients", "rec_2", "email"};
+  const FieldLocation other_field{"acme", "patients", "rec_1", "phone"};
+  for (const auto& at : {other_record, other_field}) {
+    auto opened = barrier_->Decrypt("acme", "sub_a", at, *sealed);
+    ASSERT_FALSE(opened);
+    EXPECT_EQ(opened.error().code(), ErrorCode::kDataLoss);
+  }
+  // Another subject's key: moved between subjects' records.
+  auto foreign = barrier_->Decrypt("acme", "sub_b", email_, *sealed);
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().code(), ErrorCode::kDataLoss);
+  // A key version that does not exist.
+  auto relabelled = *sealed;
+  relabelled[4] = 9;
+  auto missing = barrier_->Decrypt("acme", "sub_a", email_, relabelled);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kDataLoss);
+}
+
+TEST_F(DataBarrierTest, ReservationsArePersistedBeforeUseAndNeverGoBack) {
+  // A new subject starts with one block reserved: no write needed for its first values.
+  EXPECT_EQ(Reserved("sub_a"), kReservationBlock);
+  ASSERT_TRUE(Seal("sub_a", email_, "x"));
+  EXPECT_EQ(barrier_->stats().reservations, 0u);
+  Reopen();
+  // After a restart everything reserved counts as used: the first value reserves a new block.
+  ASSERT_TRUE(Seal("sub_a", email_, "x"));
+  EXPECT_EQ(Reserved("sub_a"), 2 * kReservationBlock);
+  EXPECT_EQ(barrier_->stats().reservations, 1u);
+  Reopen();
+  ASSERT_TRUE(Seal("sub_a", email_, "x"));
+  EXPECT_EQ(Reserved("sub_a"), 3 * kReservationBlock);
+}
+
+TEST_F(DataBarrierTest, TheBudgetRefusesFurtherEncryptionAndKeepsValuesReadable) {
+  Reopen(/*max_encryptions=*/kReservationBlock + 3);
+  // sub_a has kReservationBlock counted as used after the restart: 3 more are allowed.
+  std::vector<std::vector<std::uint8_t>> sealed;
+  for (int i = 0; i < 3; ++i) {
+    auto s = Seal("sub_a", email_, "value");
+    ASSERT_TRUE(s) << i << ": " << s.error().message();
+    sealed.push_back(std::move(*s));
+  }
+  auto refused = Seal("sub_a", email_, "value");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kResourceExhausted);
+  for (const auto& s : sealed) EXPECT_TRUE(barrier_->Decrypt("acme", "sub_a", email_, s));
+}
+
+TEST_F(DataBarrierTest, KekRotationGivesTheSubjectANewKeyAndOldValuesStayReadable) {
+  auto before = Seal("sub_a", email_, "old");
+  ASSERT_TRUE(before);
+  ASSERT_TRUE(ring_->RotateKek("acme"));
+  auto after = Seal("sub_a", email_, "new");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(*FieldCipher::KeyVersionOf(*before), 1u);
+  EXPECT_EQ(*FieldCipher::KeyVersionOf(*after), 2u);
+  Reopen();
+  EXPECT_EQ(barrier_->Decrypt("acme", "sub_a", email_, *before)->reveal_as_text(), "old");
+  EXPECT_EQ(barrier_->Decrypt("acme", "sub_a", email_, *after)->reveal_as_text(), "new");
+}
+
+TEST_F(DataBarrierTest, BlindIndexesAreKeyedPerTenantAndField) {
+  auto a1 = barrier_->BlindIndex("acme", "patients", "email", "alice@example.com");
+  auto a2 = barrier_->BlindIndex("acme", "patients", "email", "alice@example.com");
+  auto other_field = barrier_->BlindIndex("acme", "patients", "contact", "alice@example.com");
+  auto other_tenant = barrier_->BlindIndex("beta", "patients", "email", "alice@example.com");
+  ASSERT_TRUE(a1 && a2 && other_field && other_tenant);
+  EXPECT_EQ(*a1, *a2);
+  EXPECT_EQ(a1->size(), 43u);  // base64url of 32 bytes
+  EXPECT_NE(*a1, *other_field);
+  EXPECT_NE(*a1, *other_tenant);
+  Reopen();
+  EXPECT_EQ(*barrier_->BlindIndex("acme", "patients", "email", "alice@example.com"), *a1);
+}
+
+class SealStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = storage::OpenSqliteStore(scratch_ / "metadata.db");
+    ASSERT_TRUE(store);
+    store_ = std::move(*store);
+    ASSERT_TRUE(keys::CreateSealedKeyFile(scratch_ / "root.sealed", Bytes(kRight),
+                                          {.iterations = 1, .memory_bytes = 8ull << 20}));
+  }
+  SealState Make(int per_minute) {
+    SealState::Options options;
+    options.attempts_per_minute = per_minute;
+    options.clock = [this] { return now_; };
+    return SealState(std::make_unique<keys::SealedFileRootKeyProvider>(scratch_ / "root.sealed"),
+                     *store_, options);
+  }
+  static constexpr std::string_view kRight = "correct horse battery staple";
+  strongroom::testing::ScratchDir scratch_;
+  std::unique_ptr<storage::Store> store_;
+  std::chrono::steady_clock::time_point now_{};
+};
+
+TEST_F(SealStateTest, StartsSealedUnsealsAndSealsAgain) {
+  SealState seal = Make(5);
+  EXPECT_TRUE(seal.sealed());
+  EXPECT_EQ(seal.keys(), nullptr);
+  ASSERT_TRUE(seal.Unseal(Bytes(kRight)));
+  EXPECT_FALSE(seal.sealed());
+  auto in_flight = seal.keys();
+  ASSERT_NE(in_flight, nullptr);
+  seal.Seal();
+  EXPECT_TRUE(seal.sealed());
+  // A request that started unsealed keeps its reference until it finishes; then the keys go.
+  std::weak_ptr<VaultKeys> watch = in_flight;
+  in_flight.reset();
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST_F(SealStateTest, WrongPassphrasesAreRefusedAndRateLimited) {
+  SealState seal = Make(2);
+  for (int i = 0; i < 2; ++i) {
+    auto refused = seal.Unseal(Bytes("wrong passphrase!"));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kPermissionDenied);
+    EXPECT_EQ(refused.error().message(), "unseal refused");
+  }
+  // Out of attempts: even the right passphrase waits, and the wait is announced.
+  auto limited = seal.Unseal(Bytes(kRight));
+  ASSERT_FALSE(limited);
+  EXPECT_EQ(limited.error().code(), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(seal.retry_after(), std::chrono::seconds(30));
+  EXPECT_TRUE(seal.sealed());
+  now_ += std::chrono::seconds(30);
+  EXPECT_EQ(seal.retry_after(), std::chrono::seconds(0));
+  ASSERT_TRUE(seal.Unseal(Bytes(kRight)));
+  EXPECT_FALSE(seal.sealed());
+}
+
+}  // namespace
+}  // namespace strongroom::barrier

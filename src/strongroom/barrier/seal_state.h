@@ -1,0 +1,69 @@
+#pragma once
+// SealState: whether the vault's keys are in memory. Sealed, nothing personal can be read or
+// written (the API answers 503 `sealed`); unsealing asks the root key provider for the root key
+// with the operator's passphrase and builds the keyring and the data barrier on it; sealing
+// drops them, so every key leaves memory once the requests still using them finish.
+//
+// Wrong passphrases are rate limited with a token bucket (`attempts_per_minute`, burst of the
+// same size): each failure takes a token, an attempt without a token is refused with
+// resource_exhausted before any work, and only one unseal runs at a time (Argon2id costs 64 MiB
+// and ~0.5 s). A refusal never says whether the passphrase was close, or anything about the key.
+//
+// Thread-safe. keys() hands out a shared reference, so a request that started unsealed finishes
+// with the keys it started with even if the vault is sealed meanwhile.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+
+#include "strongroom/barrier/data_barrier.h"
+#include "strongroom/keys/keyring.h"
+#include "strongroom/keys/root_key_provider.h"
+
+namespace strongroom::barrier {
+
+struct VaultKeys {
+  std::unique_ptr<keys::Keyring> keyring;
+  std::unique_ptr<DataBarrier> barrier;
+};
+
+class SealState {
+ public:
+  struct Options {
+    int attempts_per_minute = 5;
+    std::size_t cache_capacity = 50'000;
+    std::uint64_t max_encryptions_per_key = kMaxEncryptionsPerKey;
+    // Injectable for tests of the rate limit.
+    std::function<std::chrono::steady_clock::time_point()> clock = std::chrono::steady_clock::now;
+  };
+  SealState(std::unique_ptr<keys::RootKeyProvider> provider, storage::Store& metadata,
+            Options options);
+
+  // OK (also when already unsealed); permission_denied for a wrong passphrase; resource_exhausted
+  // when rate limited or another attempt is running (see retry_after()).
+  Result<void> Unseal(std::span<const std::uint8_t> passphrase);
+  void Seal();
+  // Null when sealed.
+  std::shared_ptr<VaultKeys> keys() const;
+  bool sealed() const { return keys() == nullptr; }
+  // How long until the next attempt may be made (zero if it may be made now).
+  std::chrono::seconds retry_after() const;
+  std::string_view provider_kind() const { return provider_->kind(); }
+
+ private:
+  void RefillLocked(std::chrono::steady_clock::time_point now) const;
+
+  const std::unique_ptr<keys::RootKeyProvider> provider_;
+  storage::Store& metadata_;
+  const Options options_;
+  std::mutex unseal_mu_;  // one attempt at a time (try_lock)
+  mutable std::mutex mu_;
+  std::shared_ptr<VaultKeys> keys_;
+  mutable double tokens_;
+  mutable std::chrono::steady_clock::time_point refilled_at_;
+};
+
+}  // namespace strongroom::barrier
