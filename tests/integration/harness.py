@@ -17,6 +17,8 @@ import unittest
 
 BIN = os.environ.get("STRONGROOM_BIN", "../../build/dev/strongroom")
 START_TIMEOUT = 20.0
+# The unseal passphrase of every test vault (given through the environment, as an operator may).
+PASSPHRASE = "integration-test passphrase"
 # Headers and the first byte of a 100-byte JSON body whose rest never comes: a request that stays
 # in flight until a timeout, a drain deadline or a forced stop ends it.
 STUCK_REQUEST = (b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -24,9 +26,13 @@ STUCK_REQUEST = (b"GET /v1/ready HTTP/1.1\r\nHost: x\r\nContent-Type: applicatio
 
 
 def run_cli(*args, env=None, timeout=30):
-    """Runs `strongroom ARGS` to completion; returns CompletedProcess with text output."""
+    """Runs `strongroom ARGS` to completion; returns CompletedProcess with text output.
+
+    The test passphrase is in the environment unless `env` maps it to None."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    full_env["STRONGROOM_UNSEAL_PASSPHRASE"] = PASSPHRASE
     full_env.update(env or {})
+    full_env = {k: v for k, v in full_env.items() if v is not None}
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
                           env=full_env, stdin=subprocess.DEVNULL)
 
@@ -34,7 +40,7 @@ def run_cli(*args, env=None, timeout=30):
 class Server:
     """A `strongroom serve` process with its own initialised data directory."""
 
-    def __init__(self, workdir, *extra_args, init=True, env=None, preexec_fn=None):
+    def __init__(self, workdir, *extra_args, init=True, env=None, preexec_fn=None, sealed=False):
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "vault")
         self.cert = os.path.join(self.data_dir, "tls", "server.crt")
@@ -45,7 +51,9 @@ class Server:
             self.init_output = json.loads(done.stdout)
         self.args = ["serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
                      "--metrics-listen", "127.0.0.1:0", *extra_args]
-        self.env = env or {}
+        # Unsealed at start through the environment, unless the test wants a sealed server.
+        self.env = {} if sealed else {"STRONGROOM_UNSEAL_PASSPHRASE": PASSPHRASE}
+        self.env.update(env or {})
         self.preexec_fn = preexec_fn
         self.lines = []
         self._lines_lock = threading.Lock()
@@ -53,6 +61,10 @@ class Server:
         self.proc = None
 
     def start(self):
+        """Starts (or restarts) the process; the log of a previous run is discarded."""
+        with self._lines_lock:
+            self.lines = []
+        self._first_line = threading.Event()
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
         env.update(self.env)
         self.proc = subprocess.Popen([BIN, *self.args], stdin=subprocess.DEVNULL,
@@ -104,6 +116,24 @@ class Server:
     def https(self, timeout=10):
         return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.tls_context(),
                                            timeout=timeout)
+
+    @property
+    def admin_token(self):
+        return self.init_output["admin_token"]
+
+    def api(self, method, path, body=None, token=None, raw=None, headers=None):
+        """A JSON API call as the admin (or `token`); returns (status, parsed JSON or None).
+
+        `body` is serialised to JSON; `raw` (bytes or str) is sent as it is instead."""
+        h = {"Authorization": "Bearer " + (token or self.admin_token)}
+        payload = raw
+        if body is not None:
+            payload = json.dumps(body)
+        if payload is not None:
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        status, _, data = self.request(method, path, body=payload, headers=h)
+        return status, (json.loads(data) if data else None)
 
     def request(self, method, path, body=None, headers=None):
         """One request on a fresh connection; returns (status, headers dict, body bytes)."""
@@ -214,7 +244,8 @@ class ServerTestCase(unittest.TestCase):
         self.assertEqual(status, expected_status, body)
         envelope = json.loads(body)
         self.assertEqual(set(envelope), {"error"})
-        self.assertEqual(set(envelope["error"]), {"code", "message", "request_id"})
+        self.assertLessEqual({"code", "message", "request_id"}, set(envelope["error"]))
+        self.assertLessEqual(set(envelope["error"]), {"code", "message", "request_id", "details"})
         self.assertEqual(envelope["error"]["code"], expected_code)
         self.assertTrue(envelope["error"]["message"])
         return envelope["error"]

@@ -26,10 +26,11 @@ class CliTest(ServerTestCase):
 
     def test_help_on_every_command(self):
         expectations = {
-            (): ["init", "serve", "config", "version"],
+            (): ["init", "serve", "unseal", "config", "version"],
             ("serve",): ["--config", "--listen", "--data-dir", "--metrics-listen",
                          "--limits-max-body-bytes", "--tls-cert-file"],
-            ("init",): ["--data-dir", "--output"],
+            ("init",): ["--data-dir", "--output", "--keys-unseal-passphrase-file"],
+            ("unseal",): ["--listen", "--ca-file", "--keys-unseal-passphrase-file"],
             ("config",): ["check"],
             ("config", "check"): ["FILE"],
             ("version",): ["version"],

@@ -4,9 +4,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include "strongroom/api/health.h"
+#include "strongroom/api/openapi_document.h"
+#include "strongroom/api/vault_api.h"
+#include "strongroom/auth/token_registry.h"
+#include "strongroom/barrier/seal_state.h"
+#include "strongroom/keys/root_key_provider.h"
+#include "strongroom/records/vault_service.h"
+#include "strongroom/storage/sqlite_store.h"
 #include "strongroom/app/vault_init.h"
 #include "strongroom/base/build_info.h"
 #include "strongroom/base/time.h"
@@ -62,7 +71,33 @@ void RaiseOpenFileLimit(std::int64_t max_connections) {
   }
 }
 
+std::optional<SecretBytes>& CapturedPassphrase() {
+  static std::optional<SecretBytes> captured;
+  return captured;
+}
+
 }  // namespace
+
+void CapturePassphraseEnvironment() {
+  // Start-up runs before any other thread exists.
+  char* value = std::getenv("STRONGROOM_UNSEAL_PASSPHRASE");  // NOLINT(concurrency-mt-unsafe)
+  if (value == nullptr) return;
+  CapturedPassphrase().emplace(std::string_view(value));
+  std::memset(value, 0, std::strlen(value));
+  ::unsetenv("STRONGROOM_UNSEAL_PASSPHRASE");  // NOLINT(concurrency-mt-unsafe)
+}
+
+Result<std::optional<SecretBytes>> ConfiguredPassphrase(const config::Config& config) {
+  if (!config.keys.unseal_passphrase_file.empty()) {
+    auto read = keys::ReadPassphraseFile(config.keys.unseal_passphrase_file);
+    if (!read) return std::unexpected(read.error());
+    return std::optional<SecretBytes>(std::move(*read));
+  }
+  if (CapturedPassphrase() && !CapturedPassphrase()->empty()) {
+    return std::optional<SecretBytes>(SecretBytes(CapturedPassphrase()->reveal()));
+  }
+  return std::optional<SecretBytes>();
+}
 
 int RunServer(const config::Config& config) {
   // Missing or unusable files are the operator's to fix: the same exit code as a bad flag.
@@ -75,6 +110,47 @@ int RunServer(const config::Config& config) {
     observe::Error("server.start_failed", {{"reason", tls.error().message()}});
     return kExitUsage;
   }
+
+  // Each kind of data in its own store (docs/architecture.md, "Data at rest").
+  std::unique_ptr<storage::Store> stores[3];
+  const char* kinds[] = {"metadata", "profiles", "activity"};
+  for (int i = 0; i < 3; ++i) {
+    auto opened = storage::OpenSqliteStore(StorePath(config, kinds[i]));
+    if (!opened) {
+      observe::Error("server.start_failed", {{"reason", opened.error().message()}});
+      return kExitUsage;
+    }
+    stores[i] = std::move(*opened);
+  }
+  storage::Store& metadata = *stores[0];
+  barrier::SealState::Options seal_options;
+  seal_options.attempts_per_minute = static_cast<int>(config.keys.unseal_attempts_per_minute);
+  barrier::SealState seal(
+      std::make_unique<keys::SealedFileRootKeyProvider>(SealedKeyPath(config)), metadata,
+      seal_options);
+  auto passphrase = ConfiguredPassphrase(config);
+  if (!passphrase) {
+    observe::Error("server.start_failed", {{"reason", passphrase.error().message()}});
+    return kExitUsage;
+  }
+  if (*passphrase) {
+    // Before listening: a server told how to unseal either serves unsealed or does not start.
+    if (auto unsealed = seal.Unseal((*passphrase)->reveal()); !unsealed) {
+      observe::Error("server.start_failed",
+                     {{"reason", unsealed.error().code() == ErrorCode::kPermissionDenied
+                                     ? std::string("unseal failed: wrong passphrase (or the "
+                                                   "sealed key file was altered)")
+                                     : unsealed.error().message()}});
+      return kExitUsage;
+    }
+    passphrase->reset();
+  }
+  auto tokens = auth::TokenRegistry::Open(metadata, BootstrapAdminPath(config));
+  if (!tokens) {
+    observe::Error("server.start_failed", {{"reason", tokens.error().message()}});
+    return kExitUsage;
+  }
+  records::VaultService service({metadata, *stores[1], *stores[2]}, seal);
 
   observe::MetricsRegistry registry;
   observe::RegisterProcessMetrics(registry, kVersion);
@@ -97,6 +173,13 @@ int RunServer(const config::Config& config) {
              const bool writable = ::access(data_dir.c_str(), R_OK | W_OK | X_OK) == 0;
              return api::DependencyStatus{writable, writable ? "ok" : "not_writable", ""};
            }},
+          {"vault",
+           [&seal] {
+             const bool sealed = seal.sealed();
+             return api::DependencyStatus{!sealed, sealed ? "sealed" : "ok",
+                                          sealed ? "POST /v1/sys/unseal or run: strongroom unseal"
+                                                 : ""};
+           }},
           {"tls_certificate",
            [tls_store] {
              const auto not_after = tls_store->certificate().not_after;
@@ -105,6 +188,8 @@ int RunServer(const config::Config& config) {
                                           "expires " + FormatRfc3339(not_after)};
            }},
       });
+
+  api::AddVaultRoutes(router, {seal, **tokens, service, api::OpenApiDocument()});
 
   http::HttpMetrics http_metrics(registry, router);
   http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);
@@ -127,6 +212,12 @@ int RunServer(const config::Config& config) {
                  {"version", kVersion},
                  {"pid", static_cast<std::int64_t>(::getpid())}});
   RaiseOpenFileLimit(config.server.max_connections);
+  if (seal.sealed()) {
+    observe::Warn("vault.sealed", {{"advice", "data endpoints answer 503 until unsealed: POST "
+                                              "/v1/sys/unseal or run: strongroom unseal"}});
+  } else {
+    observe::Info("vault.unsealed", {{"provider", seal.provider_kind()}});
+  }
   if (config.uses_development_certificate()) {
     observe::Warn("tls.development_certificate",
                   {{"cert_file", config.cert_path().string()},

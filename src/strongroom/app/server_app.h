@@ -2,6 +2,10 @@
 // The composition root of `strongroom serve`: builds every part from the validated Config, wires
 // them explicitly (no static registration), serves until drained, and tears down in order.
 
+#include <optional>
+
+#include "strongroom/base/error.h"
+#include "strongroom/base/secret.h"
 #include "strongroom/config/config.h"
 
 namespace strongroom::app {
@@ -9,6 +13,19 @@ namespace strongroom::app {
 // Returns the process exit code, with the reason logged: 0 after a clean drain; 2 when files the
 // configuration names are missing or unusable (no vault, unreadable certificate); 1 when the
 // server could not start for another reason (a port in use).
+// Starts unsealed when a passphrase is configured (ConfiguredPassphrase) and it opens the sealed
+// key (a wrong one: exit 2); sealed otherwise.
 int RunServer(const config::Config& config);
+
+// The unseal passphrase the configuration provides: keys.unseal_passphrase_file if set, else the
+// STRONGROOM_UNSEAL_PASSPHRASE variable captured by CapturePassphraseEnvironment(); nullopt
+// if neither.
+Result<std::optional<SecretBytes>> ConfiguredPassphrase(const config::Config& config);
+
+// Moves STRONGROOM_UNSEAL_PASSPHRASE out of the environment into locked memory, so that child
+// processes never inherit it and /proc/<pid>/environ stops showing it (the bytes are overwritten in
+// place). Call once at start-up,
+// before any thread exists.
+void CapturePassphraseEnvironment();
 
 }  // namespace strongroom::app

@@ -9,6 +9,9 @@
 #include "strongroom/base/files.h"
 #include "strongroom/base/time.h"
 #include "strongroom/crypto/certificate.h"
+#include "strongroom/keys/keyring.h"
+#include "strongroom/keys/root_key_provider.h"
+#include "strongroom/storage/sqlite_store.h"
 
 namespace strongroom::app {
 namespace {
@@ -34,14 +37,60 @@ Result<std::filesystem::path> Absolute(const std::filesystem::path& path) {
   return absolute;
 }
 
+// The root key (created, or unsealed when an interrupted init already created it), the tenant
+// "default" and its keys in metadata.db.
+Result<void> CreateKeysAndDefaultTenant(const config::Config& config,
+                                        std::span<const std::uint8_t> passphrase,
+                                        const crypto::Argon2idParams& sealing) {
+  const std::filesystem::path dir = config.server.data_dir;
+  if (auto made = CreatePrivateDirectory(dir / "keys"); !made) return std::unexpected(made.error());
+  auto sealed_exists = Exists(SealedKeyPath(config));
+  if (!sealed_exists) return std::unexpected(sealed_exists.error());
+  auto root = *sealed_exists ? keys::UnsealKeyFile(SealedKeyPath(config), passphrase)
+                             : keys::CreateSealedKeyFile(SealedKeyPath(config), passphrase, sealing);
+  if (!root) return std::unexpected(root.error());
+  auto metadata = storage::OpenSqliteStore(StorePath(config, "metadata"));
+  if (!metadata) return std::unexpected(metadata.error());
+  auto tenant = (*metadata)->Get("tenants", "default");
+  if (!tenant) return std::unexpected(tenant.error());
+  if (*tenant) return {};
+  auto keyring = keys::Keyring::Create(std::move(*root), **metadata);
+  if (!keyring) return std::unexpected(keyring.error());
+  storage::WriteBatch batch;
+  if (auto added = (*keyring)->AddTenantKeys("default", batch); !added) {
+    return std::unexpected(added.error());
+  }
+  boost::json::object record{{"id", "default"}, {"name", "default"}, {"created_at", NowRfc3339()}};
+  const std::string serialized = boost::json::serialize(record);
+  batch.Put("tenants", "default", storage::Bytes(serialized.begin(), serialized.end()));
+  return (*metadata)->Write(std::move(batch));
+}
+
 }  // namespace
 
-Result<InitOutcome> InitializeVault(const config::Config& config) {
+std::filesystem::path SealedKeyPath(const config::Config& config) {
+  return std::filesystem::path(config.server.data_dir) / "keys" / "root.sealed";
+}
+std::filesystem::path BootstrapAdminPath(const config::Config& config) {
+  return std::filesystem::path(config.server.data_dir) / "auth" / "bootstrap-admin.json";
+}
+std::filesystem::path StorePath(const config::Config& config, std::string_view kind) {
+  return std::filesystem::path(config.server.data_dir) / (std::string(kind) + ".db");
+}
+
+Result<InitOutcome> InitializeVault(const config::Config& config,
+                                    std::span<const std::uint8_t> passphrase,
+                                    const crypto::Argon2idParams& sealing) {
   const std::filesystem::path dir = config.server.data_dir;
   const auto marker = dir / "vault.json";
   auto marker_exists = Exists(marker);
   if (!marker_exists) return std::unexpected(marker_exists.error());
   if (*marker_exists) return Fail(ErrorCode::kAlreadyExists, dir.string() + " already holds a vault");
+  if (passphrase.size() < keys::kMinPassphraseLength) {
+    return Fail(ErrorCode::kInvalidArgument, "the unseal passphrase must be at least " +
+                                                 std::to_string(keys::kMinPassphraseLength) +
+                                                 " characters long");
+  }
   if (auto made = CreatePrivateDirectory(dir); !made) return std::unexpected(made.error());
 
   InitOutcome outcome;
@@ -76,10 +125,13 @@ Result<InitOutcome> InitializeVault(const config::Config& config) {
   admin["token_id"] = token->token_id;
   admin["token_sha256"] = token->sha256_hex;
   admin["created_at"] = NowRfc3339();
-  if (auto written = WriteFileAtomically(dir / "auth" / "bootstrap-admin.json",
+  if (auto written = WriteFileAtomically(BootstrapAdminPath(config),
                                          boost::json::serialize(admin), 0600);
       !written) {
     return std::unexpected(written.error());
+  }
+  if (auto made = CreateKeysAndDefaultTenant(config, passphrase, sealing); !made) {
+    return std::unexpected(made.error());
   }
   // The marker goes last: a crash part-way leaves no vault.json, and init can simply run again.
   boost::json::object vault;

@@ -5,6 +5,10 @@
 //   vault.json                 format version and creation time: marks an initialised vault
 //   tls/server.crt, server.key the development certificate, when no certificate is configured
 //   auth/bootstrap-admin.json  the bootstrap administrator's token, as a SHA-256 (mode 0600)
+//   keys/root.sealed           the root key, sealed under the unseal passphrase (0600)
+//   metadata.db                tenants, collections, subjects, tokens, wrapped keys (SQLite)
+//   profiles.db, activity.db   records and activity events: ciphertext only (created by serve)
+// `init` also creates the tenant "default" (with its KEK) for the bootstrap administrator.
 // Stateless; not safe to run twice at once on the same directory (init is a one-off step).
 
 #include <filesystem>
@@ -13,6 +17,8 @@
 #include "strongroom/base/error.h"
 #include "strongroom/base/secret.h"
 #include "strongroom/config/config.h"
+#include "strongroom/crypto/kdf.h"
+#include "strongroom/keys/sealed_key_file.h"
 
 namespace strongroom::app {
 
@@ -25,8 +31,17 @@ struct InitOutcome {
   bool created_development_certificate = false;
 };
 
-// Fails with already_exists if the directory already holds a vault.
-Result<InitOutcome> InitializeVault(const config::Config& config);
+// Fails with already_exists if the directory already holds a vault. A run that failed part-way
+// may be repeated (with the same passphrase once the sealed key exists). `sealing` is lowered
+// only by tests.
+Result<InitOutcome> InitializeVault(const config::Config& config,
+                                    std::span<const std::uint8_t> passphrase,
+                                    const crypto::Argon2idParams& sealing = keys::kDefaultSealingParams);
+
+// Files of a vault, from its data directory.
+std::filesystem::path SealedKeyPath(const config::Config& config);
+std::filesystem::path BootstrapAdminPath(const config::Config& config);
+std::filesystem::path StorePath(const config::Config& config, std::string_view kind);
 
 // Fails with failed_precondition, naming the command to run, if `init` has not been run.
 Result<void> CheckVaultInitialized(const config::Config& config);

@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "strongroom/auth/api_token.h"
+#include "strongroom/keys/sealed_key_file.h"
+#include "strongroom/storage/sqlite_store.h"
 #include "support/scratch_dir.h"
 
 namespace strongroom::app {
@@ -21,6 +23,14 @@ class VaultInitTest : public ::testing::Test {
     s << in.rdbuf();
     return s.str();
   }
+  Result<InitOutcome> Init() { return InitializeVault(config_, Passphrase(), kFastSealing); }
+  static std::span<const std::uint8_t> Passphrase() {
+    static constexpr std::string_view kText = "correct horse battery staple";
+    return {reinterpret_cast<const std::uint8_t*>(kText.data()), kText.size()};
+  }
+  // Argon2id at its floor: these tests are about the layout, not the KDF.
+  static constexpr crypto::Argon2idParams kFastSealing{.iterations = 1,
+                                                       .memory_bytes = 8ull << 20};
   testing::ScratchDir scratch_;
   const std::filesystem::path& root_ = scratch_.path();
   config::Config config_;
@@ -28,7 +38,7 @@ class VaultInitTest : public ::testing::Test {
 
 TEST_F(VaultInitTest, CreatesPrivateLayoutAndStoresOnlyTheTokenHash) {
   EXPECT_FALSE(CheckVaultInitialized(config_));
-  auto outcome = InitializeVault(config_);
+  auto outcome = Init();
   ASSERT_TRUE(outcome) << outcome.error().message();
   EXPECT_TRUE(CheckVaultInitialized(config_));
   EXPECT_TRUE(outcome->created_development_certificate);
@@ -49,9 +59,35 @@ TEST_F(VaultInitTest, CreatesPrivateLayoutAndStoresOnlyTheTokenHash) {
   EXPECT_TRUE(auth::TokenMatches(token, stored.substr(at + 16, 64)));
 }
 
+TEST_F(VaultInitTest, SealsTheRootKeyAndCreatesTheDefaultTenant) {
+  ASSERT_TRUE(Init());
+  const auto sealed = root_ / "vault" / "keys" / "root.sealed";
+  struct stat st {};
+  ASSERT_EQ(::stat(sealed.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  EXPECT_TRUE(keys::UnsealKeyFile(sealed, Passphrase()));
+  auto metadata = storage::OpenSqliteStore(root_ / "vault" / "metadata.db");
+  ASSERT_TRUE(metadata);
+  auto tenant = (*metadata)->Get("tenants", "default");
+  ASSERT_TRUE(tenant && *tenant);
+  auto kek = (*metadata)->Get("keys", "kek/default/0000000001");
+  ASSERT_TRUE(kek && *kek);
+  EXPECT_EQ((*kek)->size(), 61u);  // format byte, nonce, wrapped 32-byte key, tag
+}
+
+TEST_F(VaultInitTest, RefusesAShortPassphrase) {
+  constexpr std::string_view kShort = "too short";
+  auto outcome = InitializeVault(
+      config_, {reinterpret_cast<const std::uint8_t*>(kShort.data()), kShort.size()}, kFastSealing);
+  ASSERT_FALSE(outcome);
+  EXPECT_EQ(outcome.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(outcome.error().message().find("at least 12"), std::string::npos);
+  EXPECT_FALSE(CheckVaultInitialized(config_));
+}
+
 TEST_F(VaultInitTest, RefusesToInitialiseTwice) {
-  ASSERT_TRUE(InitializeVault(config_));
-  const auto again = InitializeVault(config_);
+  ASSERT_TRUE(Init());
+  const auto again = Init();
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
 }

@@ -1,4 +1,4 @@
-// `strongroom`: init, serve, config check, version. Exit codes: 0 success; 2 a usage,
+// `strongroom`: init, serve, unseal, config check, version. Exit codes: 0 success; 2 a usage,
 // configuration or missing-file error (one line on stderr naming the problem); 1 a failure at run
 // time (e.g. the listen port is taken).
 #include <unistd.h>  // environ
@@ -18,6 +18,9 @@
 #include "strongroom/app/server_app.h"
 #include "strongroom/app/vault_init.h"
 #include "strongroom/base/build_info.h"
+#include "strongroom/cli/passphrase.h"
+#include "strongroom/cli/unseal_client.h"
+#include "strongroom/keys/root_key_provider.h"
 #include "strongroom/config/config.h"
 #include "strongroom/observe/log.h"
 
@@ -90,10 +93,35 @@ Result<config::Config> BuildConfig(const SettingsFlags& flags) {
   return builder.Finish();
 }
 
+constexpr std::string_view kPassphraseSources =
+    "set STRONGROOM_UNSEAL_PASSPHRASE, pass --keys-unseal-passphrase-file FILE (mode 0600), or run "
+    "in a terminal to be asked";
+
+// The configured passphrase, else one typed at the terminal (twice when `confirm`).
+Result<SecretBytes> ObtainPassphrase(const config::Config& config, bool confirm) {
+  auto configured = app::ConfiguredPassphrase(config);
+  if (!configured) return std::unexpected(configured.error());
+  if (*configured) return std::move(**configured);
+  auto typed = PromptPassphrase(confirm ? "New unseal passphrase: " : "Unseal passphrase: ");
+  if (!typed) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "no unseal passphrase given: " + std::string(kPassphraseSources));
+  }
+  if (confirm) {
+    auto again = PromptPassphrase("Repeat it: ");
+    if (!again || again->reveal_as_text() != typed->reveal_as_text()) {
+      return Fail(ErrorCode::kInvalidArgument, "the two passphrases differ");
+    }
+  }
+  return std::move(*typed);
+}
+
 int RunInit(const SettingsFlags& flags, const std::string& output) {
   auto config = BuildConfig(flags);
   if (!config) return UsageError(config.error().message());
-  auto outcome = app::InitializeVault(*config);
+  auto passphrase = ObtainPassphrase(*config, /*confirm=*/true);
+  if (!passphrase) return UsageError(passphrase.error().message());
+  auto outcome = app::InitializeVault(*config, passphrase->reveal());
   if (!outcome) {
     // An existing vault, a missing or unusable file or directory: the operator's to fix (2).
     const ErrorCode code = outcome.error().code();
@@ -140,6 +168,33 @@ int RunServe(const SettingsFlags& flags) {
   return code;
 }
 
+int RunUnseal(const SettingsFlags& flags, std::string ca_file) {
+  auto config = BuildConfig(flags);
+  if (!config) return UsageError(config.error().message());
+  NetAddress server = config->server.listen;
+  if (server.host == "0.0.0.0") server.host = "127.0.0.1";
+  if (server.host == "::") server.host = "::1";
+  if (ca_file.empty()) ca_file = config->cert_path().string();
+  auto passphrase = ObtainPassphrase(*config, /*confirm=*/false);
+  if (!passphrase) return UsageError(passphrase.error().message());
+  auto reply = PostUnseal(server, ca_file, *passphrase);
+  if (!reply) {
+    std::cerr << "strongroom: error: " << reply.error().message() << "\n";
+    return reply.error().code() == ErrorCode::kFailedPrecondition ? kExitUsage : kExitRuntime;
+  }
+  switch (reply->status) {
+    case 200: std::cout << "Vault unsealed.\n"; return kExitOk;
+    case 403: std::cerr << "strongroom: unseal refused: wrong passphrase\n"; return kExitRuntime;
+    case 429:
+      std::cerr << "strongroom: unseal refused: too many attempts; retry in "
+                << (reply->retry_after.empty() ? "a minute" : reply->retry_after + " s") << "\n";
+      return kExitRuntime;
+    default:
+      std::cerr << "strongroom: unseal failed: HTTP " << reply->status << " " << reply->body << "\n";
+      return kExitRuntime;
+  }
+}
+
 int RunConfigCheck(const std::string& file) {
   config::ConfigBuilder builder;
   if (auto applied = builder.ApplyFile(file); !applied) return UsageError(applied.error().message());
@@ -170,6 +225,15 @@ int Main(int argc, char** argv) {
   AddSettingsFlags(init, init_flags);
   init->add_option("--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
 
+  SettingsFlags unseal_flags;
+  std::string ca_file;
+  auto* unseal = app.add_subcommand(
+      "unseal", "Unseal a running server (POST /v1/sys/unseal at --listen). The passphrase comes "
+                "from --keys-unseal-passphrase-file, $STRONGROOM_UNSEAL_PASSPHRASE, or a prompt.");
+  AddSettingsFlags(unseal, unseal_flags);
+  unseal->add_option("--ca-file", ca_file,
+                     "CA certificate to verify the server with (default: the vault's certificate)");
+
   auto* config_command = app.add_subcommand("config", "Configuration tools.");
   config_command->require_subcommand(1);
   std::string check_file;
@@ -195,6 +259,7 @@ int Main(int argc, char** argv) {
   }
   if (serve->parsed()) return RunServe(serve_flags);
   if (init->parsed()) return RunInit(init_flags, output);
+  if (unseal->parsed()) return RunUnseal(unseal_flags, ca_file);
   if (check->parsed()) return RunConfigCheck(check_file);
   return UsageError("no command given (see 'strongroom --help')");
 }
@@ -205,6 +270,7 @@ int Main(int argc, char** argv) {
 int main(int argc, char** argv) {
   // Writes to a closed socket must fail with EPIPE, not kill the server.
   (void)std::signal(SIGPIPE, SIG_IGN);
+  strongroom::app::CapturePassphraseEnvironment();
   try {
     return strongroom::cli::Main(argc, argv);
   } catch (const std::exception&) {

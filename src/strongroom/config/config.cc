@@ -54,6 +54,12 @@ const SettingInfo kSettings[] = {
      kMaxMillis, &FieldOf<&Config::limits, &LimitsSettings::body_timeout_ms>},
     {"limits.idle_timeout_ms", "how long an idle keep-alive connection stays open", K::kInteger,
      100, kMaxMillis, &FieldOf<&Config::limits, &LimitsSettings::idle_timeout_ms>},
+    {"keys.unseal_passphrase_file",
+     "file holding the unseal passphrase (mode 0600); empty: $STRONGROOM_UNSEAL_PASSPHRASE, or "
+     "start sealed",
+     K::kString, 0, 0, &FieldOf<&Config::keys, &KeysSettings::unseal_passphrase_file>},
+    {"keys.unseal_attempts_per_minute", "failed unseal attempts allowed per minute (burst)",
+     K::kInteger, 1, 600, &FieldOf<&Config::keys, &KeysSettings::unseal_attempts_per_minute>},
     {"log.level", "debug, info, warn or error", K::kLogLevel, 0, 0,
      &FieldOf<&Config::log, &LogSettings::level>},
     {"log.file", "append JSON log lines to this file (empty: standard error)", K::kString, 0, 0,

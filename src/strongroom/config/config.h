@@ -48,6 +48,11 @@ struct LimitsSettings {
   std::int64_t idle_timeout_ms = 60'000;
 };
 
+struct KeysSettings {
+  std::string unseal_passphrase_file;
+  std::int64_t unseal_attempts_per_minute = 5;
+};
+
 struct LogSettings {
   std::string level = "info";
   std::string file;  // empty: standard error
@@ -58,6 +63,7 @@ struct Config {
   ServerSettings server;
   TlsSettings tls;
   LimitsSettings limits;
+  KeysSettings keys;
   LogSettings log;
 
   // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they

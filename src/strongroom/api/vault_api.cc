@@ -1,0 +1,448 @@
+#include "strongroom/api/vault_api.h"
+
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <charconv>
+
+#include "strongroom/http/error_response.h"
+#include "strongroom/observe/log.h"
+#include "strongroom/records/json_input.h"
+
+namespace strongroom::api {
+namespace {
+
+namespace json = boost::json;
+using http::Method;
+using http::Request;
+using http::Response;
+
+struct Answer {
+  int status = 200;
+  json::object body;
+};
+using Call = std::function<Result<Answer>(const Request&, const auth::Principal&)>;
+
+Response Json(int status, const json::object& body) {
+  Response r;
+  r.status = status;
+  r.body = json::serialize(body);
+  return r;
+}
+
+Response Failure(const Request& request, const Error& error) {
+  if (error.code() == ErrorCode::kInternal || error.code() == ErrorCode::kUnavailable) {
+    // Error messages name what failed, never values (base/error.h), so they may be logged.
+    observe::Error("api.request_failed", {{"request_id", request.request_id},
+                                          {"code", ErrorCodeName(error.code())},
+                                          {"reason", error.message()}});
+  }
+  return http::ErrorResponse(error, request.request_id);
+}
+
+Result<json::value> Body(const Request& request) {
+  if (request.body.empty()) return FailAt("$", "required", "a JSON body is required");
+  return records::ParseStrictJson(request.body);
+}
+
+enum class Access { kAdmin, kData };
+
+// The common prologue of every authenticated endpoint.
+http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call) {
+  return [api, access, needs_keys, call = std::move(call)](const Request& request) -> Response {
+    if (needs_keys && api.seal.sealed()) {
+      return Failure(request, Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"));
+    }
+    auto principal = api.tokens.Authenticate(request.headers->Get("authorization"));
+    if (!principal) {
+      Response r = Failure(request, principal.error());
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
+    }
+    const bool allowed = access == Access::kAdmin
+                             ? principal->HasRole("admin")
+                             : principal->HasRole("admin") || principal->HasRole("service");
+    if (!allowed) {
+      return Failure(request, Error(ErrorCode::kPermissionDenied,
+                                    access == Access::kAdmin ? "this call needs the admin role"
+                                                             : "this call needs the service role"));
+    }
+    auto answer = call(request, *principal);
+    if (!answer) return Failure(request, answer.error());
+    if (answer->status == 204) {
+      Response r;
+      r.status = 204;
+      return r;
+    }
+    return Json(answer->status, answer->body);
+  };
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Result<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out.push_back(' ');
+    } else if (text[i] == '%') {
+      if (i + 2 >= text.size()) {
+        return FailAt("query", "format", "bad percent-escape in the query string");
+      }
+      const int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
+      if (hi < 0 || lo < 0)
+        return FailAt("query", "format", "bad percent-escape in the query string");
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+Result<records::Page> PageFrom(const std::vector<std::pair<std::string, std::string>>& query) {
+  records::Page page;
+  for (const auto& [name, value] : query) {
+    if (name == "limit") {
+      std::size_t limit = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (ec != std::errc() || end != value.data() + value.size()) {
+        return FailAt("limit", "type", "limit must be an integer");
+      }
+      page.limit = limit;
+    } else if (name == "cursor") {
+      page.cursor = value;
+    }
+  }
+  return page;
+}
+
+std::string_view QueryValue(const std::vector<std::pair<std::string, std::string>>& query,
+                            std::string_view name) {
+  for (const auto& [n, v] : query) {
+    if (n == name) return v;
+  }
+  return {};
+}
+
+json::object PrincipalJson(const auth::Principal& p) {
+  json::array roles;
+  for (const auto& r : p.roles) roles.emplace_back(r);
+  return json::object{
+      {"token_id", p.token_id},    {"tenant", p.tenant},         {"name", p.name},
+      {"roles", std::move(roles)}, {"created_at", p.created_at}, {"bootstrap", p.bootstrap}};
+}
+
+// Wraps a service call that returns an object: 200 (or `status`) with it.
+template <typename F>
+Call Returning(int status, F f) {
+  return [status, f = std::move(f)](const Request& request,
+                                    const auth::Principal& principal) -> Result<Answer> {
+    auto result = f(request, principal);
+    if (!result) return std::unexpected(result.error());
+    return Answer{status, std::move(*result)};
+  };
+}
+
+void AddSysRoutes(http::Router& router, const VaultApi& api) {
+  router.Add(Method::kGet, "/v1/sys/seal-status", http::Execution::kInline, [api](const Request&) {
+    return Json(200, {{"sealed", api.seal.sealed()}, {"provider", api.seal.provider_kind()}});
+  });
+  router.Add(
+      Method::kPost, "/v1/sys/unseal", http::Execution::kWorker,
+      [api](const Request& request) -> Response {
+        auto body = Body(request);
+        if (!body) return Failure(request, body.error());
+        if (!body->is_object()) {
+          return Failure(request, FailAt("$", "type", "must be an object").error());
+        }
+        auto& o = body->get_object();
+        for (const auto& [key, value] : o) {
+          if (key != "passphrase") {
+            return Failure(request, FailAt(records::JsonPathKey("$", key), "unknown_field",
+                                           "is not a known member")
+                                        .error());
+          }
+        }
+        auto* passphrase = o.if_contains("passphrase");
+        if (passphrase == nullptr || !passphrase->is_string() || passphrase->get_string().empty()) {
+          return Failure(
+              request,
+              FailAt("$.passphrase", "required", "a non-empty string is required").error());
+        }
+        SecretBytes secret(std::string_view(passphrase->get_string()));
+        auto& text = passphrase->get_string();
+        std::fill(text.begin(), text.end(), '\0');
+        auto unsealed = api.seal.Unseal(secret.reveal());
+        if (!unsealed) {
+          observe::Warn("security.unseal_refused",
+                        {{"request_id", request.request_id},
+                         {"code", ErrorCodeName(unsealed.error().code())}});
+          Response r = Failure(request, unsealed.error());
+          if (unsealed.error().code() == ErrorCode::kResourceExhausted) {
+            const auto wait = std::max<std::int64_t>(api.seal.retry_after().count(), 1);
+            r.headers.emplace_back("Retry-After", std::to_string(wait));
+          }
+          return r;
+        }
+        observe::Info("vault.unsealed", {{"request_id", request.request_id}});
+        return Json(200, {{"sealed", false}});
+      });
+  router.Add(Method::kPost, "/v1/sys/seal", http::Execution::kWorker,
+             Guarded(api, Access::kAdmin, false,
+                     [api](const Request& request, const auth::Principal& who) -> Result<Answer> {
+                       api.seal.Seal();
+                       observe::Warn("vault.sealed", {{"request_id", request.request_id},
+                                                      {"token_id", who.token_id}});
+                       return Answer{200, {{"sealed", true}}};
+                     }));
+}
+
+void AddAdminRoutes(http::Router& router, const VaultApi& api) {
+  router.Add(
+      Method::kPost, "/v1/tenants", http::Execution::kWorker,
+      Guarded(api, Access::kAdmin, true, Returning(201, [api](const Request& r, const auto&) {
+                auto body = Body(r);
+                if (!body) return Result<json::object>(std::unexpected(body.error()));
+                return api.service.CreateTenant(*body);
+              })));
+  router.Add(Method::kGet, "/v1/tenants", http::Execution::kWorker,
+             Guarded(api, Access::kAdmin, false, Returning(200, [api](const Request&, const auto&) {
+                       return api.service.ListTenants();
+                     })));
+  router.Add(
+      Method::kPost, "/v1/tokens", http::Execution::kWorker,
+      Guarded(api, Access::kAdmin, false,
+              [api](const Request& request, const auth::Principal& who) -> Result<Answer> {
+                auto body = Body(request);
+                if (!body) return std::unexpected(body.error());
+                if (!body->is_object()) return FailAt("$", "type", "must be an object");
+                const auto& o = body->get_object();
+                for (const auto& [key, value] : o) {
+                  if (key != "name" && key != "roles" && key != "tenant") {
+                    return FailAt(records::JsonPathKey("$", key), "unknown_field",
+                                  "is not a known member");
+                  }
+                }
+                std::string tenant = who.tenant;
+                if (const auto* t = o.if_contains("tenant")) {
+                  if (!t->is_string()) return FailAt("$.tenant", "type", "must be a string");
+                  tenant = std::string(t->get_string());
+                }
+                auto exists = api.service.TenantExists(tenant);
+                if (!exists) return std::unexpected(exists.error());
+                if (!*exists) return FailAt("$.tenant", "exists", "names no tenant");
+                const auto* name = o.if_contains("name");
+                if (name == nullptr) return FailAt("$.name", "required", "is required");
+                if (!name->is_string()) return FailAt("$.name", "type", "must be a string");
+                std::vector<std::string> roles;
+                const auto* role_list = o.if_contains("roles");
+                if (role_list == nullptr) return FailAt("$.roles", "required", "is required");
+                if (!role_list->is_array()) return FailAt("$.roles", "type", "must be an array");
+                for (std::size_t i = 0; i < role_list->get_array().size(); ++i) {
+                  const auto& role = role_list->get_array()[i];
+                  if (!role.is_string()) {
+                    return FailAt(records::JsonPathIndex("$.roles", i), "type", "must be a string");
+                  }
+                  roles.emplace_back(role.get_string());
+                }
+                auto created = api.tokens.Create(tenant, name->get_string(), std::move(roles));
+                if (!created) return std::unexpected(created.error());
+                json::object out = PrincipalJson(created->principal);
+                out["token"] = created->token.token.reveal_as_text();
+                observe::Info("auth.token_created", {{"request_id", request.request_id},
+                                                     {"token_id", created->principal.token_id},
+                                                     {"tenant", created->principal.tenant},
+                                                     {"by", who.token_id}});
+                return Answer{201, std::move(out)};
+              }));
+  router.Add(Method::kGet, "/v1/tokens", http::Execution::kWorker,
+             Guarded(api, Access::kAdmin, false,
+                     [api](const Request&, const auth::Principal&) -> Result<Answer> {
+                       json::array list;
+                       for (const auto& p : api.tokens.List("")) list.push_back(PrincipalJson(p));
+                       return Answer{200, {{"tokens", std::move(list)}}};
+                     }));
+  router.Add(Method::kDelete, "/v1/tokens/{id}", http::Execution::kWorker,
+             Guarded(api, Access::kAdmin, false,
+                     [api](const Request& request, const auth::Principal& who) -> Result<Answer> {
+                       auto revoked = api.tokens.Revoke(request.PathParam("id"));
+                       if (!revoked) return std::unexpected(revoked.error());
+                       observe::Info("auth.token_revoked", {{"request_id", request.request_id},
+                                                            {"token_id", request.PathParam("id")},
+                                                            {"by", who.token_id}});
+                       return Answer{204, {}};
+                     }));
+}
+
+// A data call with a JSON body: f(tenant, body, request).
+template <typename F>
+http::Handler WithBody(const VaultApi& api, int status, F f) {
+  return Guarded(
+      api, Access::kData, true,
+      Returning(status, [f = std::move(f)](const Request& request, const auth::Principal& who) {
+        auto body = Body(request);
+        if (!body) return Result<json::object>(std::unexpected(body.error()));
+        return f(std::string_view(who.tenant), *body, request);
+      }));
+}
+
+// A data call without a body: f(tenant, request) after checking the query parameters.
+template <typename F>
+http::Handler WithQuery(const VaultApi& api, std::initializer_list<std::string_view> allowed, F f) {
+  std::vector<std::string_view> names(allowed);
+  return Guarded(
+      api, Access::kData, true,
+      Returning(200, [names, f = std::move(f)](const Request& request, const auth::Principal& who) {
+        Result<std::vector<std::pair<std::string, std::string>>> query =
+            std::vector<std::pair<std::string, std::string>>{};
+        if (!request.query.empty()) {
+          query = ParseQuery(request.query, {});
+          if (query) {
+            for (const auto& [name, value] : *query) {
+              if (std::find(names.begin(), names.end(), name) == names.end()) {
+                query = FailAt(name, "unknown_parameter", "unknown query parameter");
+                break;
+              }
+            }
+          }
+        }
+        if (!query) return Result<json::object>(std::unexpected(query.error()));
+        return f(std::string_view(who.tenant), *query, request);
+      }));
+}
+
+void AddDataRoutes(http::Router& router, const VaultApi& api) {
+  using Query = std::vector<std::pair<std::string, std::string>>;
+  auto& s = api.service;
+  router.Add(Method::kPost, "/v1/collections", http::Execution::kWorker,
+             WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request&) {
+               return s.CreateCollection(t, b);
+             }));
+  router.Add(
+      Method::kGet, "/v1/collections", http::Execution::kWorker,
+      WithQuery(api, {"limit", "cursor"}, [&s](std::string_view t, const Query& q, const Request&) {
+        auto page = PageFrom(q);
+        if (!page) return Result<json::object>(std::unexpected(page.error()));
+        return s.ListCollections(t, *page);
+      }));
+  router.Add(Method::kGet, "/v1/collections/{collection}", http::Execution::kWorker,
+             WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
+               return s.GetCollection(t, r.PathParam("collection"));
+             }));
+  router.Add(Method::kPatch, "/v1/collections/{collection}", http::Execution::kWorker,
+             WithBody(api, 200, [&s](std::string_view t, const json::value& b, const Request& r) {
+               return s.EvolveCollection(t, r.PathParam("collection"), b);
+             }));
+  router.Add(Method::kPost, "/v1/collections/{collection}/records", http::Execution::kWorker,
+             WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request& r) {
+               return s.CreateRecord(t, r.PathParam("collection"), b);
+             }));
+  router.Add(Method::kPost, "/v1/collections/{collection}/records/batch", http::Execution::kWorker,
+             WithBody(api, 200, [&s](std::string_view t, const json::value& b, const Request& r) {
+               return s.CreateRecords(t, r.PathParam("collection"), b);
+             }));
+  router.Add(Method::kPost, "/v1/collections/{collection}/records/search", http::Execution::kWorker,
+             WithBody(api, 200, [&s](std::string_view t, const json::value& b, const Request& r) {
+               return s.SearchRecords(t, r.PathParam("collection"), b);
+             }));
+  router.Add(Method::kGet, "/v1/collections/{collection}/records", http::Execution::kWorker,
+             WithQuery(api, {"limit", "cursor"},
+                       [&s](std::string_view t, const Query& q, const Request& r) {
+                         auto page = PageFrom(q);
+                         if (!page) return Result<json::object>(std::unexpected(page.error()));
+                         return s.ListRecords(t, r.PathParam("collection"), *page);
+                       }));
+  router.Add(Method::kGet, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
+             WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
+               return s.GetRecord(t, r.PathParam("collection"), r.PathParam("id"));
+             }));
+  router.Add(Method::kPatch, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
+             WithBody(api, 200, [&s](std::string_view t, const json::value& b, const Request& r) {
+               return s.UpdateRecord(t, r.PathParam("collection"), r.PathParam("id"), b);
+             }));
+  router.Add(Method::kDelete, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
+             Guarded(api, Access::kData, true,
+                     [&s](const Request& r, const auth::Principal& who) -> Result<Answer> {
+                       auto deleted =
+                           s.DeleteRecord(who.tenant, r.PathParam("collection"), r.PathParam("id"));
+                       if (!deleted) return std::unexpected(deleted.error());
+                       return Answer{204, {}};
+                     }));
+  router.Add(Method::kPost, "/v1/subjects", http::Execution::kWorker,
+             WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request&) {
+               return s.CreateSubject(t, b);
+             }));
+  router.Add(
+      Method::kGet, "/v1/subjects", http::Execution::kWorker,
+      WithQuery(api, {"limit", "cursor"}, [&s](std::string_view t, const Query& q, const Request&) {
+        auto page = PageFrom(q);
+        if (!page) return Result<json::object>(std::unexpected(page.error()));
+        return s.ListSubjects(t, *page);
+      }));
+  router.Add(Method::kGet, "/v1/subjects/{id}", http::Execution::kWorker,
+             WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
+               return s.GetSubject(t, r.PathParam("id"));
+             }));
+  router.Add(Method::kPost, "/v1/subjects/{id}/activity", http::Execution::kWorker,
+             WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request& r) {
+               return s.AppendActivity(t, r.PathParam("id"), b);
+             }));
+  router.Add(Method::kGet, "/v1/subjects/{id}/activity", http::Execution::kWorker,
+             WithQuery(api, {"from", "to", "limit", "cursor"},
+                       [&s](std::string_view t, const Query& q, const Request& r) {
+                         auto page = PageFrom(q);
+                         if (!page) return Result<json::object>(std::unexpected(page.error()));
+                         return s.ListActivity(t, r.PathParam("id"), QueryValue(q, "from"),
+                                               QueryValue(q, "to"), *page);
+                       }));
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(
+    std::string_view query, std::initializer_list<std::string_view> allowed) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    const auto eq = part.find('=');
+    auto name = PercentDecode(part.substr(0, eq));
+    if (!name) return std::unexpected(name.error());
+    auto value =
+        PercentDecode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
+    if (!value) return std::unexpected(value.error());
+    if (allowed.size() != 0 &&
+        std::find(allowed.begin(), allowed.end(), std::string_view(*name)) == allowed.end()) {
+      return FailAt(*name, "unknown_parameter", "unknown query parameter");
+    }
+    for (const auto& [seen, v] : out) {
+      if (seen == *name) return FailAt(*name, "repeated_parameter", "query parameter given twice");
+    }
+    out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
+void AddVaultRoutes(http::Router& router, const VaultApi& api) {
+  AddSysRoutes(router, api);
+  AddAdminRoutes(router, api);
+  AddDataRoutes(router, api);
+  router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
+    Response r;
+    r.content_type = "application/yaml";
+    r.body = std::string(api.openapi_yaml);
+    return r;
+  });
+}
+
+}  // namespace strongroom::api

@@ -1,0 +1,37 @@
+#pragma once
+// The v1 data and administration endpoints (thin: HTTP in, service calls, HTTP out). The full
+// contract is docs/api/openapi.yaml, served at GET /v1/openapi.yaml.
+//
+//   /v1/sys/seal-status, /v1/sys/unseal, /v1/sys/seal     seal state (unseal needs no token)
+//   /v1/tenants, /v1/tokens                               administration (role admin)
+//   /v1/collections[...], /v1/subjects[...]               personal data (role admin or service),
+//                                                         always in the caller's own tenant
+//
+// Order of checks for a data call: sealed (503 `sealed`) -> token (401) -> role (403) -> body
+// (strict JSON, 400 with a JSON path) -> the service. Handlers run on the worker pool.
+// Borrows everything it is given; all of it must outlive the router. Thread-safe.
+
+#include <string_view>
+
+#include "strongroom/auth/token_registry.h"
+#include "strongroom/barrier/seal_state.h"
+#include "strongroom/http/router.h"
+#include "strongroom/records/vault_service.h"
+
+namespace strongroom::api {
+
+struct VaultApi {
+  barrier::SealState& seal;
+  auth::TokenRegistry& tokens;
+  records::VaultService& service;
+  std::string_view openapi_yaml;
+};
+
+void AddVaultRoutes(http::Router& router, const VaultApi& api);
+
+// Query strings ("limit=10&cursor=abc"), percent-decoded. invalid_argument for bad escapes,
+// repeated or unknown parameters (those not in `allowed`).
+Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(
+    std::string_view query, std::initializer_list<std::string_view> allowed);
+
+}  // namespace strongroom::api

@@ -1,0 +1,22 @@
+#pragma once
+// Strict JSON for request bodies: RFC 8259 only (no comments, no trailing commas), valid UTF-8,
+// at most 32 levels deep, and no object with the same key twice: a duplicate is refused with the
+// JSON path of the object and the key, because two parsers could disagree about which value wins
+// (a classic request-smuggling trick). Errors are invalid_argument with details (path, rule);
+// they describe the problem, never echo values. Stateless; thread-safe.
+
+#include <boost/json/value.hpp>
+#include <string_view>
+
+#include "strongroom/base/error.h"
+
+namespace strongroom::records {
+
+Result<boost::json::value> ParseStrictJson(std::string_view text);
+
+// "$.fields.email", "$.records[3]": appends one step of a JSON path, quoting keys that are not
+// plain identifiers ("$['a b']").
+std::string JsonPathKey(std::string_view parent, std::string_view key);
+std::string JsonPathIndex(std::string_view parent, std::size_t index);
+
+}  // namespace strongroom::records

@@ -1,0 +1,96 @@
+#pragma once
+// Collections' schemas: each field's semantic type (with its validation and its normalisation for
+// blind indexes), whether it is required or indexed, and its classification (grade + category),
+// which later layers use for policy, masking, retention and log redaction.
+//
+// Definitions arrive as JSON (POST /v1/collections) and are stored as JSON in the metadata store;
+// both use the same shape (docs/api/openapi.yaml, CollectionDefinition). Every error is
+// invalid_argument with the JSON path of the offending value and the rule it broke. Schema is a
+// plain value, immutable once built (evolution makes a new version); thread-safe to share.
+
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strongroom/base/error.h"
+
+namespace strongroom::records {
+
+enum class FieldType {
+  kString,
+  kInteger,
+  kNumber,
+  kBoolean,
+  kDate,
+  kDatetime,
+  kEmail,
+  kPhone,
+  kName,
+  kAddress,
+  kNationalId,
+  kJson,
+};
+enum class Grade { kPublic, kInternal, kConfidential, kRestricted };
+enum class Category {
+  kContact,
+  kIdentity,
+  kHealth,
+  kFinancial,
+  kLocation,
+  kBiometric,
+  kBehavioural,
+  kDemographic,
+  kCredential,
+  kOther,
+};
+
+std::string_view FieldTypeName(FieldType type);
+std::string_view GradeName(Grade grade);
+std::string_view CategoryName(Category category);
+
+struct FieldSpec {
+  std::string name;
+  FieldType type = FieldType::kString;
+  bool required = false;
+  bool indexed = false;
+  Grade grade = Grade::kConfidential;
+  Category category = Category::kOther;
+  std::size_t max_length = 0;  // characters for text types, serialised bytes for json
+  bool deprecated = false;
+  std::uint32_t added_in = 1;  // schema version that introduced the field
+};
+
+struct Schema {
+  std::string collection;
+  std::uint32_t version = 1;
+  std::vector<FieldSpec> fields;
+  std::string created_at;
+  std::string updated_at;
+
+  const FieldSpec* Find(std::string_view name) const;
+};
+
+inline constexpr std::size_t kMaxFieldsPerCollection = 256;
+
+// Names of collections and fields: [a-z][a-z0-9_]{0,62}.
+bool IsValidName(std::string_view name);
+
+// {"name": "...", "fields": [FieldDefinition, ...]} from POST /v1/collections.
+Result<Schema> ParseCollectionDefinition(const boost::json::value& body);
+// {"add_fields": [FieldDefinition...], "deprecate_fields": ["name"...]}: a new version.
+Result<Schema> EvolveSchema(const Schema& current, const boost::json::value& patch);
+boost::json::object SchemaToJson(const Schema& schema);
+// The stored form (as SchemaToJson wrote it); data_loss if it does not parse.
+Result<Schema> SchemaFromJson(const boost::json::value& stored);
+
+// Checks one value against its field's rules; `path` names it in errors ("$.fields.email").
+Result<void> ValidateFieldValue(const FieldSpec& field, const boost::json::value& value,
+                                const std::string& path);
+// The canonical text of a *valid* value for its blind index: emails lower-cased, phone numbers
+// as +digits, national ids upper-cased without separators, names lower-cased with single spaces.
+std::string NormalizeForIndex(const FieldSpec& field, const boost::json::value& value);
+
+}  // namespace strongroom::records

@@ -1,0 +1,123 @@
+#pragma once
+// VaultService: the personal-data service above the barrier. Tenants, collections (schemas),
+// data subjects, records (with blind-index search) and activity events, each kind in its own
+// store (docs/architecture.md, "Data at rest"):
+//
+//   metadata  tenants, collections, subjects, wrapped keys  (metadata.db)
+//   profiles  records, blind indexes, subject->record links  (profiles.db)
+//   activity  time-stamped events per subject                (activity.db)
+//
+// Requests arrive as parsed JSON and answers leave as JSON (the API layer is thin). Every value
+// of a record field or event is encrypted by the DataBarrier under its subject's key before it
+// reaches a store, bound to (tenant, collection, record, field); the stores see ids, schema
+// names, timestamps, ciphertext and keyed hashes only. Errors are invalid_argument with a JSON
+// path for bad input; data_loss (logged as the security event `security.ciphertext_rejected`,
+// with ids only) for ciphertext that fails to authenticate; sealed when the keys are not loaded.
+//
+// Thread-safe. Record updates and deletes are serialised per record (striped locks) so two
+// concurrent PATCHes cannot lose each other's fields. Borrows the stores and the seal state.
+
+#include <array>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include "strongroom/barrier/seal_state.h"
+#include "strongroom/records/schema.h"
+#include "strongroom/storage/store.h"
+
+namespace strongroom::records {
+
+struct Stores {
+  storage::Store& metadata;
+  storage::Store& profiles;
+  storage::Store& activity;
+};
+
+struct Page {
+  std::size_t limit = 50;
+  std::string cursor;  // opaque, from a previous page's next_cursor
+};
+
+inline constexpr std::size_t kMaxPageSize = 200;
+inline constexpr std::size_t kMaxBatchItems = 100;
+
+class VaultService {
+ public:
+  VaultService(Stores stores, barrier::SealState& seal);
+
+  // Tenants. Creating one also creates its KEK and index key (so the vault must be unsealed).
+  Result<boost::json::object> CreateTenant(const boost::json::value& body);
+  Result<boost::json::object> ListTenants();
+  Result<bool> TenantExists(std::string_view tenant);
+
+  Result<boost::json::object> CreateCollection(std::string_view tenant,
+                                               const boost::json::value& body);
+  Result<boost::json::object> GetCollection(std::string_view tenant, std::string_view name);
+  Result<boost::json::object> ListCollections(std::string_view tenant, const Page& page);
+  Result<boost::json::object> EvolveCollection(std::string_view tenant, std::string_view name,
+                                               const boost::json::value& body);
+
+  Result<boost::json::object> CreateSubject(std::string_view tenant,
+                                            const boost::json::value& body);
+  Result<boost::json::object> GetSubject(std::string_view tenant, std::string_view id);
+  Result<boost::json::object> ListSubjects(std::string_view tenant, const Page& page);
+
+  Result<boost::json::object> CreateRecord(std::string_view tenant, std::string_view collection,
+                                           const boost::json::value& body);
+  // {"records": [...]}: each item is validated and written whole or not at all; the answer
+  // lists a status (and the record or the error) per item, in order.
+  Result<boost::json::object> CreateRecords(std::string_view tenant, std::string_view collection,
+                                            const boost::json::value& body);
+  Result<boost::json::object> GetRecord(std::string_view tenant, std::string_view collection,
+                                        std::string_view id);
+  Result<boost::json::object> UpdateRecord(std::string_view tenant, std::string_view collection,
+                                           std::string_view id, const boost::json::value& body);
+  Result<void> DeleteRecord(std::string_view tenant, std::string_view collection,
+                            std::string_view id);
+  Result<boost::json::object> ListRecords(std::string_view tenant, std::string_view collection,
+                                          const Page& page);
+  // {"field": "email", "value": "..."}: exact match on an indexed field through its blind index.
+  Result<boost::json::object> SearchRecords(std::string_view tenant, std::string_view collection,
+                                            const boost::json::value& body);
+
+  // One event {"type", "occurred_at"?, "data"?} or {"events": [...]} (all or nothing).
+  Result<boost::json::object> AppendActivity(std::string_view tenant, std::string_view subject,
+                                             const boost::json::value& body);
+  // Events with from <= occurred_at < to (RFC 3339; either may be empty), oldest first.
+  Result<boost::json::object> ListActivity(std::string_view tenant, std::string_view subject,
+                                           std::string_view from, std::string_view to,
+                                           const Page& page);
+
+ private:
+  struct PreparedRecord;
+  Result<std::shared_ptr<barrier::VaultKeys>> Keys() const;
+  Result<std::shared_ptr<const Schema>> LoadSchema(std::string_view tenant, std::string_view name);
+  Result<void> RequireSubject(std::string_view tenant, std::string_view subject,
+                              const std::string& path);
+  Result<PreparedRecord> PrepareRecord(barrier::VaultKeys& keys, std::string_view tenant,
+                                       const Schema& schema, const boost::json::value& body);
+  // Validates, encrypts and adds one new record to `batch`; returns the answer for it.
+  Result<boost::json::object> CreateOne(barrier::VaultKeys& keys, std::string_view tenant,
+                                        const Schema& schema, const boost::json::value& body,
+                                        storage::WriteBatch& batch);
+  Result<boost::json::object> DecryptRecord(barrier::VaultKeys& keys, std::string_view tenant,
+                                            std::string_view collection, std::string_view id,
+                                            const storage::Bytes& stored);
+  std::mutex& RecordLock(std::string_view id);
+
+  Stores stores_;
+  barrier::SealState& seal_;
+  std::shared_mutex schemas_mu_;
+  std::map<std::string, std::shared_ptr<const Schema>, std::less<>> schemas_;
+  std::mutex schema_write_mu_;  // collection creation and evolution
+  std::array<std::mutex, 64> record_locks_;
+};
+
+}  // namespace strongroom::records

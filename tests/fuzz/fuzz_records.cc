@@ -1,0 +1,40 @@
+// Fuzzes the parsers of untrusted record input: strict JSON (duplicate keys, depth, UTF-8), then
+// the collection-definition and schema-evolution parsers, and every field type's validation and
+// index normalisation on whatever values the input holds. Nothing may crash, hang or leak, and a
+// value that validates must normalise.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "strongroom/records/json_input.h"
+#include "strongroom/records/schema.h"
+
+using namespace strongroom::records;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto parsed = ParseStrictJson(text);
+  if (!parsed) return 0;
+  auto schema = ParseCollectionDefinition(*parsed);
+  if (schema) {
+    (void)SchemaFromJson(SchemaToJson(*schema));
+    (void)EvolveSchema(*schema, *parsed);
+  }
+  constexpr FieldType kTypes[] = {FieldType::kString,  FieldType::kInteger,    FieldType::kNumber,
+                                  FieldType::kBoolean, FieldType::kDate,       FieldType::kDatetime,
+                                  FieldType::kEmail,   FieldType::kPhone,      FieldType::kName,
+                                  FieldType::kAddress, FieldType::kNationalId, FieldType::kJson};
+  const auto check = [&](const boost::json::value& value) {
+    for (FieldType type : kTypes) {
+      FieldSpec field{.name = "f", .type = type, .max_length = 4096};
+      if (ValidateFieldValue(field, value, "$")) (void)NormalizeForIndex(field, value);
+    }
+  };
+  check(*parsed);
+  if (parsed->is_object()) {
+    for (const auto& [key, value] : parsed->get_object()) check(value);
+  } else if (parsed->is_array()) {
+    for (const auto& value : parsed->get_array()) check(value);
+  }
+  return 0;
+}
