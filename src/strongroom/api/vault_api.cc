@@ -164,12 +164,8 @@ void AddSysRoutes(http::Router& router, const VaultApi& api) {
           return Failure(request, FailAt("$", "type", "must be an object").error());
         }
         auto& o = body->get_object();
-        for (const auto& [key, value] : o) {
-          if (key != "passphrase") {
-            return Failure(request, FailAt(records::JsonPathKey("$", key), "unknown_field",
-                                           "is not a known member")
-                                        .error());
-          }
+        if (auto known = records::RefuseUnknownMembers(o, {"passphrase"}, "$"); !known) {
+          return Failure(request, known.error());
         }
         auto* passphrase = o.if_contains("passphrase");
         if (passphrase == nullptr || !passphrase->is_string() || passphrase->get_string().empty()) {
@@ -225,11 +221,9 @@ void AddAdminRoutes(http::Router& router, const VaultApi& api) {
                 if (!body) return std::unexpected(body.error());
                 if (!body->is_object()) return FailAt("$", "type", "must be an object");
                 const auto& o = body->get_object();
-                for (const auto& [key, value] : o) {
-                  if (key != "name" && key != "roles" && key != "tenant") {
-                    return FailAt(records::JsonPathKey("$", key), "unknown_field",
-                                  "is not a known member");
-                  }
+                if (auto known = records::RefuseUnknownMembers(o, {"name", "roles", "tenant"}, "$");
+                    !known) {
+                  return std::unexpected(known.error());
                 }
                 std::string tenant = who.tenant;
                 if (const auto* t = o.if_contains("tenant")) {

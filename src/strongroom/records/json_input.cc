@@ -149,6 +149,17 @@ std::string JsonPathIndex(std::string_view parent, std::size_t index) {
   return std::string(parent) + "[" + std::to_string(index) + "]";
 }
 
+Result<void> RefuseUnknownMembers(const boost::json::object& object,
+                                  std::initializer_list<std::string_view> allowed,
+                                  const std::string& path) {
+  for (const auto& [key, value] : object) {
+    bool known = false;
+    for (auto name : allowed) known = known || name == std::string_view(key);
+    if (!known) return FailAt(JsonPathKey(path, key), "unknown_field", "is not a known member");
+  }
+  return {};
+}
+
 Result<boost::json::value> ParseStrictJson(std::string_view text) {
   boost::json::parse_options options;
   options.max_depth = kMaxDepth;

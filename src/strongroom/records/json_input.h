@@ -19,4 +19,10 @@ Result<boost::json::value> ParseStrictJson(std::string_view text);
 std::string JsonPathKey(std::string_view parent, std::string_view key);
 std::string JsonPathIndex(std::string_view parent, std::size_t index);
 
+// invalid_argument (rule "unknown_field", path of the member) for the first member of `object`
+// (at `path`) not in `allowed`: a typo must not be silently ignored.
+Result<void> RefuseUnknownMembers(const boost::json::object& object,
+                                  std::initializer_list<std::string_view> allowed,
+                                  const std::string& path);
+
 }  // namespace strongroom::records

@@ -222,16 +222,6 @@ Result<bool> BoolAt(const boost::json::object& o, std::string_view key, const st
   return v->get_bool();
 }
 
-Result<void> OnlyKeys(const boost::json::object& o, std::initializer_list<std::string_view> allowed,
-                      const std::string& path) {
-  for (const auto& [key, value] : o) {
-    bool known = false;
-    for (auto a : allowed) known = known || a == std::string_view(key);
-    if (!known) return FailAt(JsonPathKey(path, key), "unknown_field", "is not a known member");
-  }
-  return {};
-}
-
 template <typename Enum, std::size_t N>
 Result<Enum> EnumAt(const boost::json::object& o, std::string_view key, const std::string& path,
                     const std::array<std::string_view, N>& names) {
@@ -247,7 +237,7 @@ Result<FieldSpec> ParseField(const boost::json::value& v, const std::string& pat
                              std::uint32_t version) {
   auto o = ObjectAt(v, path);
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(
+  if (auto only = RefuseUnknownMembers(
           **o, {"name", "type", "required", "indexed", "classification", "max_length"}, path);
       !only) {
     return std::unexpected(only.error());
@@ -288,7 +278,7 @@ Result<FieldSpec> ParseField(const boost::json::value& v, const std::string& pat
   }
   auto c = ObjectAt(*classification, classification_path);
   if (!c) return std::unexpected(c.error());
-  if (auto only = OnlyKeys(**c, {"grade", "category"}, classification_path); !only) {
+  if (auto only = RefuseUnknownMembers(**c, {"grade", "category"}, classification_path); !only) {
     return std::unexpected(only.error());
   }
   auto grade = EnumAt<Grade>(**c, "grade", classification_path, kGrades);
@@ -363,7 +353,7 @@ const FieldSpec* Schema::Find(std::string_view name) const {
 Result<Schema> ParseCollectionDefinition(const boost::json::value& body) {
   auto o = ObjectAt(body, "$");
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"name", "fields"}, "$"); !only)
+  if (auto only = RefuseUnknownMembers(**o, {"name", "fields"}, "$"); !only)
     return std::unexpected(only.error());
   Schema schema;
   auto name = StringAt(**o, "name", "$", true);
@@ -381,7 +371,7 @@ Result<Schema> ParseCollectionDefinition(const boost::json::value& body) {
 Result<Schema> EvolveSchema(const Schema& current, const boost::json::value& patch) {
   auto o = ObjectAt(patch, "$");
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"add_fields", "deprecate_fields"}, "$"); !only) {
+  if (auto only = RefuseUnknownMembers(**o, {"add_fields", "deprecate_fields"}, "$"); !only) {
     return std::unexpected(only.error());
   }
   Schema next = current;

@@ -83,16 +83,6 @@ Result<const json::object*> BodyObject(const json::value& body) {
   return &body.get_object();
 }
 
-Result<void> OnlyKeys(const json::object& o, std::initializer_list<std::string_view> allowed,
-                      const std::string& path) {
-  for (const auto& [key, value] : o) {
-    bool known = false;
-    for (auto a : allowed) known = known || a == std::string_view(key);
-    if (!known) return FailAt(JsonPathKey(path, key), "unknown_field", "is not a known member");
-  }
-  return {};
-}
-
 // Scans `space` for keys starting with `prefix`, after `prefix + after` (or from the start of the
 // prefix), calling `visit(key_suffix, value)` until it returns false or `limit` entries are seen.
 Result<void> ScanPrefix(storage::Store& store, std::string_view space, const std::string& prefix,
@@ -121,6 +111,41 @@ Result<std::size_t> PageLimit(const Page& page) {
   }
   return page.limit;
 }
+
+// A page of the JSON objects stored under `prefix` in `space`: {"<name>": [...], "next_cursor"}.
+// The cursor is the key suffix of the last item; `valid_cursor` refuses ones we never issued.
+Result<json::object> StoredObjectPage(storage::Store& store, std::string_view space,
+                                      const std::string& prefix, const Page& page,
+                                      std::string_view name,
+                                      bool (*valid_cursor)(std::string_view)) {
+  auto limit = PageLimit(page);
+  if (!limit) return std::unexpected(limit.error());
+  if (!page.cursor.empty() && !valid_cursor(page.cursor)) {
+    return FailAt("cursor", "format", "cursor is not one this API issued");
+  }
+  json::array items;
+  std::string last;
+  Result<void> failure;
+  auto scanned = ScanPrefix(store, space, prefix, page.cursor, *limit,
+                            [&](std::string_view suffix, const storage::Bytes& value) {
+                              auto parsed = ParseStored(value, name);
+                              if (!parsed) {
+                                failure = std::unexpected(parsed.error());
+                                return false;
+                              }
+                              items.push_back(std::move(*parsed));
+                              last = suffix;
+                              return true;
+                            });
+  if (!scanned) return std::unexpected(scanned.error());
+  if (!failure) return std::unexpected(failure.error());
+  const bool full = items.size() == *limit;
+  json::object out{{name, std::move(items)}};
+  out["next_cursor"] = full ? json::value(last) : nullptr;
+  return out;
+}
+
+bool IsSubjectId(std::string_view id) { return IsId(id, "sub_"); }
 
 // RFC 3339 -> microseconds since the epoch (UTC). Only after the value passed validation.
 std::optional<std::int64_t> Rfc3339Micros(std::string_view s) {
@@ -220,7 +245,8 @@ Result<boost::json::object> VaultService::CreateTenant(const json::value& body) 
   if (!keys) return std::unexpected(keys.error());
   auto o = BodyObject(body);
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"id", "name"}, "$"); !only) return std::unexpected(only.error());
+  if (auto only = RefuseUnknownMembers(**o, {"id", "name"}, "$"); !only)
+    return std::unexpected(only.error());
   const auto* id = (*o)->if_contains("id");
   if (id == nullptr) return FailAt("$.id", "required", "is required");
   if (!id->is_string()) return FailAt("$.id", "type", "must be a string");
@@ -328,28 +354,8 @@ Result<boost::json::object> VaultService::GetCollection(std::string_view tenant,
 
 Result<boost::json::object> VaultService::ListCollections(std::string_view tenant,
                                                           const Page& page) {
-  auto limit = PageLimit(page);
-  if (!limit) return std::unexpected(limit.error());
-  json::array items;
-  std::string last;
-  Result<void> failure;
-  auto scanned = ScanPrefix(stores_.metadata, kCollections, std::string(tenant) + "/", page.cursor,
-                            *limit, [&](std::string_view name, const storage::Bytes& value) {
-                              auto parsed = ParseStored(value, "schema");
-                              if (!parsed) {
-                                failure = std::unexpected(parsed.error());
-                                return false;
-                              }
-                              items.push_back(std::move(*parsed));
-                              last = name;
-                              return true;
-                            });
-  if (!scanned) return std::unexpected(scanned.error());
-  if (!failure) return std::unexpected(failure.error());
-  json::object out{{"collections", std::move(items)}};
-  out["next_cursor"] =
-      out["collections"].get_array().size() == *limit ? json::value(last) : nullptr;
-  return out;
+  return StoredObjectPage(stores_.metadata, kCollections, std::string(tenant) + "/", page,
+                          "collections", &IsValidName);
 }
 
 Result<boost::json::object> VaultService::EvolveCollection(std::string_view tenant,
@@ -390,7 +396,7 @@ Result<boost::json::object> VaultService::CreateSubject(std::string_view tenant,
   if (!keys) return std::unexpected(keys.error());
   auto o = BodyObject(body);
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"minor", "guardians"}, "$"); !only) {
+  if (auto only = RefuseUnknownMembers(**o, {"minor", "guardians"}, "$"); !only) {
     return std::unexpected(only.error());
   }
   bool minor = false;
@@ -444,28 +450,8 @@ Result<boost::json::object> VaultService::GetSubject(std::string_view tenant, st
 }
 
 Result<boost::json::object> VaultService::ListSubjects(std::string_view tenant, const Page& page) {
-  auto limit = PageLimit(page);
-  if (!limit) return std::unexpected(limit.error());
-  json::array items;
-  std::string last;
-  Result<void> failure;
-  auto scanned = ScanPrefix(stores_.metadata, kSubjects, std::string(tenant) + "/", page.cursor,
-                            *limit, [&](std::string_view id, const storage::Bytes& value) {
-                              auto parsed = ParseStored(value, "subject");
-                              if (!parsed) {
-                                failure = std::unexpected(parsed.error());
-                                return false;
-                              }
-                              items.push_back(std::move(*parsed));
-                              last = id;
-                              return true;
-                            });
-  if (!scanned) return std::unexpected(scanned.error());
-  if (!failure) return std::unexpected(failure.error());
-  const bool full = items.size() == *limit;
-  json::object out{{"subjects", std::move(items)}};
-  out["next_cursor"] = full ? json::value(last) : nullptr;
-  return out;
+  return StoredObjectPage(stores_.metadata, kSubjects, std::string(tenant) + "/", page, "subjects",
+                          &IsSubjectId);
 }
 
 // --- records ---------------------------------------------------------------------------------
@@ -476,7 +462,7 @@ Result<VaultService::PreparedRecord> VaultService::PrepareRecord(barrier::VaultK
                                                                  const json::value& body) {
   auto o = BodyObject(body);
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"subject_id", "fields"}, "$"); !only) {
+  if (auto only = RefuseUnknownMembers(**o, {"subject_id", "fields"}, "$"); !only) {
     return std::unexpected(only.error());
   }
   PreparedRecord record;
@@ -617,7 +603,8 @@ Result<boost::json::object> VaultService::CreateRecords(std::string_view tenant,
   if (!schema) return std::unexpected(schema.error());
   auto o = BodyObject(body);
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"records"}, "$"); !only) return std::unexpected(only.error());
+  if (auto only = RefuseUnknownMembers(**o, {"records"}, "$"); !only)
+    return std::unexpected(only.error());
   const auto* list = (*o)->if_contains("records");
   if (list == nullptr) return FailAt("$.records", "required", "is required");
   if (!list->is_array()) return FailAt("$.records", "type", "must be an array");
@@ -731,7 +718,8 @@ Result<boost::json::object> VaultService::UpdateRecord(std::string_view tenant,
   if (!IsId(id, "rec_")) return Fail(ErrorCode::kNotFound, "no such record");
   auto o = BodyObject(body);
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"fields"}, "$"); !only) return std::unexpected(only.error());
+  if (auto only = RefuseUnknownMembers(**o, {"fields"}, "$"); !only)
+    return std::unexpected(only.error());
   const auto* changes = (*o)->if_contains("fields");
   if (changes == nullptr) return FailAt("$.fields", "required", "is required");
   if (!changes->is_object()) return FailAt("$.fields", "type", "must be an object");
@@ -880,7 +868,7 @@ Result<boost::json::object> VaultService::SearchRecords(std::string_view tenant,
   if (!schema) return std::unexpected(schema.error());
   auto o = BodyObject(body);
   if (!o) return std::unexpected(o.error());
-  if (auto only = OnlyKeys(**o, {"field", "value", "limit"}, "$"); !only) {
+  if (auto only = RefuseUnknownMembers(**o, {"field", "value", "limit"}, "$"); !only) {
     return std::unexpected(only.error());
   }
   const auto* field = (*o)->if_contains("field");
@@ -942,7 +930,8 @@ Result<boost::json::object> VaultService::AppendActivity(std::string_view tenant
   // One event, or {"events": [...]}: both become a list of (path, event).
   std::vector<std::pair<std::string, const json::object*>> events;
   if ((*o)->contains("events")) {
-    if (auto only = OnlyKeys(**o, {"events"}, "$"); !only) return std::unexpected(only.error());
+    if (auto only = RefuseUnknownMembers(**o, {"events"}, "$"); !only)
+      return std::unexpected(only.error());
     const auto& list = (*o)->at("events");
     if (!list.is_array()) return FailAt("$.events", "type", "must be an array");
     if (list.get_array().empty()) {
@@ -971,7 +960,7 @@ Result<boost::json::object> VaultService::AppendActivity(std::string_view tenant
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();
   for (const auto& [path, event] : events) {
-    if (auto only = OnlyKeys(*event, {"type", "occurred_at", "data"}, path); !only) {
+    if (auto only = RefuseUnknownMembers(*event, {"type", "occurred_at", "data"}, path); !only) {
       return std::unexpected(only.error());
     }
     const auto* type = event->if_contains("type");
