@@ -166,6 +166,18 @@ Result<SecretBytes> DataBarrier::Decrypt(std::string_view tenant, std::string_vi
   return (*found)->cipher.Decrypt(location, ciphertext);
 }
 
+Result<void> DataBarrier::DecryptTo(std::string_view tenant, std::string_view subject,
+                                   const FieldLocation& location,
+                                   std::span<const std::uint8_t> ciphertext,
+                                   std::vector<std::uint8_t>& out) {
+  auto version = FieldCipher::KeyVersionOf(ciphertext);
+  if (!version) return std::unexpected(version.error());
+  auto found = Find(tenant, subject, *version, /*create_if_missing=*/false);
+  if (!found) return std::unexpected(found.error());
+  std::lock_guard lock((*found)->mu);
+  return (*found)->cipher.DecryptTo(location, ciphertext, out);
+}
+
 Result<std::string> DataBarrier::BlindIndex(std::string_view tenant, std::string_view collection,
                                             std::string_view field,
                                             std::string_view normalized_value) {

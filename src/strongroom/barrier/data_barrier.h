@@ -58,6 +58,11 @@ class DataBarrier {
                               const FieldLocation& location,
                               std::span<const std::uint8_t> ciphertext);
 
+  // The same into a caller's buffer (see FieldCipher::DecryptTo): the read path of records.
+  Result<void> DecryptTo(std::string_view tenant, std::string_view subject,
+                         const FieldLocation& location, std::span<const std::uint8_t> ciphertext,
+                         std::vector<std::uint8_t>& out);
+
   // The blind index of an (already normalised) value of an indexed field: base64url of
   // HMAC-SHA-256 under the tenant's index key, over the collection, field and value.
   Result<std::string> BlindIndex(std::string_view tenant, std::string_view collection,

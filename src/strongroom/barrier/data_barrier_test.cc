@@ -83,6 +83,14 @@ TEST_F(DataBarrierTest, MovedCiphertextIsDataLossNeverGarbage) {
     ASSERT_FALSE(opened);
     EXPECT_EQ(opened.error().code(), ErrorCode::kDataLoss);
   }
+  // The hot-path form says the same, and leaves no bytes behind.
+  std::vector<std::uint8_t> out(5, 0xAA);
+  auto into = barrier_->DecryptTo("acme", "sub_a", other_record, *sealed, out);
+  ASSERT_FALSE(into);
+  EXPECT_EQ(into.error().code(), ErrorCode::kDataLoss);
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(barrier_->DecryptTo("acme", "sub_a", email_, *sealed, out));
+  EXPECT_EQ(std::string(out.begin(), out.end()), "alice@example.com");
   // Another subject's key: moved between subjects' records.
   auto foreign = barrier_->Decrypt("acme", "sub_b", email_, *sealed);
   ASSERT_FALSE(foreign);

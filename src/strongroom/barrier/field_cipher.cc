@@ -82,6 +82,28 @@ Result<std::uint32_t> FieldCipher::KeyVersionOf(std::span<const std::uint8_t> ci
 
 Result<SecretBytes> FieldCipher::Decrypt(const FieldLocation& location,
                                          std::span<const std::uint8_t> ciphertext) {
+  if (ciphertext.size() < kFieldOverhead) {
+    return Fail(ErrorCode::kDataLoss, "not a field ciphertext of format v1");
+  }
+  SecretBytes plaintext(ciphertext.size() - kFieldOverhead);
+  if (auto opened = DecryptInto(location, ciphertext, plaintext.mutable_bytes()); !opened) {
+    return std::unexpected(opened.error());
+  }
+  return plaintext;
+}
+
+Result<void> FieldCipher::DecryptTo(const FieldLocation& location,
+                                    std::span<const std::uint8_t> ciphertext,
+                                    std::vector<std::uint8_t>& out) {
+  out.resize(ciphertext.size() < kFieldOverhead ? 0 : ciphertext.size() - kFieldOverhead);
+  auto opened = DecryptInto(location, ciphertext, out);
+  if (!opened) out.clear();  // Open() has already zeroed what it wrote
+  return opened;
+}
+
+Result<void> FieldCipher::DecryptInto(const FieldLocation& location,
+                                      std::span<const std::uint8_t> ciphertext,
+                                      std::span<std::uint8_t> out) {
   auto version = KeyVersionOf(ciphertext);
   if (!version) return std::unexpected(version.error());
   if (*version != key_version_) {
@@ -91,15 +113,12 @@ Result<SecretBytes> FieldCipher::Decrypt(const FieldLocation& location,
   }
   EncodeFieldAad(location, kFieldFormatV1, aad_);
   aad_.insert(aad_.end(), ciphertext.begin() + 1, ciphertext.begin() + 5);
-  SecretBytes plaintext(ciphertext.size() - kFieldOverhead);
   const auto nonce = ciphertext.subspan<5, crypto::Aes256Gcm::kNonceSize>();
-  if (auto opened = aead_.Open(nonce, aad_, ciphertext.subspan(kFieldHeaderSize),
-                               plaintext.mutable_bytes());
-      !opened) {
+  if (auto opened = aead_.Open(nonce, aad_, ciphertext.subspan(kFieldHeaderSize), out); !opened) {
     return Fail(ErrorCode::kDataLoss,
                 "field ciphertext failed authentication (altered, truncated, or moved)");
   }
-  return plaintext;
+  return {};
 }
 
 }  // namespace strongroom::barrier

@@ -50,6 +50,11 @@ class FieldCipher {
   // data_loss for anything that does not authenticate: tampered, truncated, moved, wrong key.
   Result<SecretBytes> Decrypt(const FieldLocation& location,
                               std::span<const std::uint8_t> ciphertext);
+  // The same into a caller's buffer, for the hot path: a SecretBytes costs its own mapping (four
+  // system calls), too much per field of every record read. The caller wipes `out` after use;
+  // on failure it is left empty.
+  Result<void> DecryptTo(const FieldLocation& location, std::span<const std::uint8_t> ciphertext,
+                         std::vector<std::uint8_t>& out);
 
   // The key version a ciphertext names, so callers can pick the right DEK before decrypting.
   static Result<std::uint32_t> KeyVersionOf(std::span<const std::uint8_t> ciphertext);
@@ -62,6 +67,8 @@ class FieldCipher {
   void set_max_encryptions(std::uint64_t max_encryptions) { max_encryptions_ = max_encryptions; }
 
  private:
+  Result<void> DecryptInto(const FieldLocation& location,
+                           std::span<const std::uint8_t> ciphertext, std::span<std::uint8_t> out);
   FieldCipher(crypto::Aes256Gcm aead, std::uint32_t key_version, std::uint64_t max_encryptions)
       : aead_(std::move(aead)), key_version_(key_version), max_encryptions_(max_encryptions) {}
 

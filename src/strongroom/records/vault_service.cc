@@ -668,6 +668,8 @@ Result<boost::json::object> VaultService::DecryptRecord(barrier::VaultKeys& keys
     return Fail(ErrorCode::kDataLoss, "stored record envelope is malformed");
   }
   json::object plain;
+  std::vector<std::uint8_t> buffer;  // one plaintext buffer for every field, wiped at the end
+  const auto wipe = [&buffer] { std::fill(buffer.begin(), buffer.end(), std::uint8_t{0}); };
   for (const auto& [name, encoded] : fields->get_object()) {
     std::optional<std::vector<std::uint8_t>> ciphertext;
     if (encoded.is_string()) ciphertext = crypto::Base64UrlDecode(encoded.get_string());
@@ -676,16 +678,20 @@ Result<boost::json::object> VaultService::DecryptRecord(barrier::VaultKeys& keys
       return Fail(ErrorCode::kDataLoss, "stored field is not a ciphertext");
     }
     auto value =
-        keys.barrier->Decrypt(tenant, subject->get_string(),
-                              {tenant, collection, id, std::string_view(name)}, *ciphertext);
+        keys.barrier->DecryptTo(tenant, subject->get_string(),
+                                {tenant, collection, id, std::string_view(name)}, *ciphertext,
+                                buffer);
     if (!value) {
       if (value.error().code() == ErrorCode::kDataLoss) {
         LogRejectedCiphertext(tenant, collection, id, name);
       }
+      wipe();
       return std::unexpected(value.error());
     }
     boost::system::error_code ec;
-    json::value parsed = json::parse(value->reveal_as_text(), ec);
+    json::value parsed = json::parse(
+        std::string_view(reinterpret_cast<const char*>(buffer.data()), buffer.size()), ec);
+    wipe();
     if (ec) return Fail(ErrorCode::kDataLoss, "decrypted field is not JSON");
     plain[name] = std::move(parsed);
   }
@@ -1089,17 +1095,20 @@ Result<boost::json::object> VaultService::ListActivity(std::string_view tenant,
           failure = Fail(ErrorCode::kDataLoss, "stored event is not a ciphertext");
           return false;
         }
-        auto plain = (*keys)->barrier->Decrypt(tenant, subject, {tenant, "$activity", id, time_key},
-                                               *ciphertext);
-        if (!plain) {
-          if (plain.error().code() == ErrorCode::kDataLoss) {
+        std::vector<std::uint8_t> plain;
+        auto opened = (*keys)->barrier->DecryptTo(
+            tenant, subject, {tenant, "$activity", id, time_key}, *ciphertext, plain);
+        if (!opened) {
+          if (opened.error().code() == ErrorCode::kDataLoss) {
             LogRejectedCiphertext(tenant, "$activity", id, "payload");
           }
-          failure = std::unexpected(plain.error());
+          failure = std::unexpected(opened.error());
           return false;
         }
         boost::system::error_code ec;
-        json::value parsed = json::parse(plain->reveal_as_text(), ec);
+        json::value parsed = json::parse(
+            std::string_view(reinterpret_cast<const char*>(plain.data()), plain.size()), ec);
+        std::fill(plain.begin(), plain.end(), std::uint8_t{0});
         if (ec || !parsed.is_object()) {
           failure = Fail(ErrorCode::kDataLoss, "decrypted event is not JSON");
           return false;
