@@ -40,7 +40,8 @@ def run_cli(*args, env=None, timeout=30):
 class Server:
     """A `strongroom serve` process with its own initialised data directory."""
 
-    def __init__(self, workdir, *extra_args, init=True, env=None, preexec_fn=None, sealed=False):
+    def __init__(self, workdir, *extra_args, init=True, env=None, preexec_fn=None, sealed=False,
+                 wrapper=None):
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "vault")
         self.cert = os.path.join(self.data_dir, "tls", "server.crt")
@@ -55,6 +56,7 @@ class Server:
         self.env = {} if sealed else {"STRONGROOM_UNSEAL_PASSPHRASE": PASSPHRASE}
         self.env.update(env or {})
         self.preexec_fn = preexec_fn
+        self.wrapper = list(wrapper or [])  # e.g. ["strace", ...]: the server runs under it
         self.lines = []
         self._lines_lock = threading.Lock()
         self._first_line = threading.Event()
@@ -67,7 +69,7 @@ class Server:
         self._first_line = threading.Event()
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
         env.update(self.env)
-        self.proc = subprocess.Popen([BIN, *self.args], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([*self.wrapper, BIN, *self.args], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
                                      preexec_fn=self.preexec_fn)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)

@@ -2,9 +2,13 @@
 killed mid-flight, restarted, and every acknowledged record must be there and decrypt to exactly
 what was sent, and no batch may be half there. Bounded: a fixed number of rounds, each killed
 after a fraction of a second; every wait has a deadline. (That each acknowledgement follows an
-fsync is proven for the store in test_storage_crash.py; the service acknowledges only after the
-store's Write returns.)"""
+fsync is proven for the whole server by ServerFsyncTest below, and for the store alone in
+test_storage_crash.py.)"""
+import json
+import os
 import random
+import re
+import shutil
 import signal
 import threading
 import time
@@ -84,3 +88,94 @@ class ServerCrashTest(ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ServerFsyncTest(ServerTestCase):
+    """kill -9 cannot catch a missing fsync (the page cache survives a killed process), so this
+    traces the real server: every response sent for a record write must come after an fsync that
+    completed after its request was read."""
+
+    @staticmethod
+    def events_after(trace, mark):
+        """(kind, fd) in kernel order for syscalls after `mark`: recv/send on sockets, sync."""
+        events, accepted = [], []
+        pattern = re.compile(r"^\d+\s+(\d+\.\d+)\s+(\w+)\((\d+)?")
+        with open(trace) as f:
+            lines = f.readlines()
+        for line in lines:
+            m = pattern.match(line)
+            if not m:
+                continue
+            when, call, fd = float(m.group(1)), m.group(2), m.group(3)
+            if call in ("accept", "accept4") and re.search(r"=\s+(\d+)$", line):
+                accepted.append(re.search(r"=\s+(\d+)$", line).group(1))
+            if when < mark:
+                continue
+            if call in ("fsync", "fdatasync") and (re.search(r"\)\s+=\s+0$", line)):
+                events.append(("sync", fd))
+            elif "resumed>" in line and re.search(r"f(data)?sync resumed>\)\s+=\s+0", line):
+                events.append(("sync", None))
+            elif call in ("recvmsg", "recvfrom", "read") and fd is not None:
+                if not line.rstrip().endswith("EAGAIN (Resource temporarily unavailable)"):
+                    events.append(("recv", fd))
+            elif call in ("sendmsg", "sendto", "write", "writev") and fd is not None:
+                events.append(("send", fd))
+        return events, accepted
+
+    @staticmethod
+    def unsynced_sends(events, connection_fd):
+        """How many sends on the connection had no completed sync since the last receive."""
+        synced, sends, unsynced = True, 0, 0
+        for kind, fd in events:
+            if kind == "sync":
+                synced = True
+            elif kind == "recv" and fd == connection_fd:
+                synced = False
+            elif kind == "send" and fd == connection_fd:
+                sends += 1
+                unsynced += 0 if synced else 1
+        return sends, unsynced
+
+    @unittest.skipUnless(shutil.which("strace"), "strace is installed by scripts/install-deps --test")
+    def test_every_write_acknowledgement_follows_an_fsync(self):
+        trace = os.path.join(self.workdir, "trace")
+        server = self.make_server(wrapper=[
+            "strace", "-f", "-qq", "-ttt", "-o", trace, "-e", "signal=none", "-e",
+            "trace=accept,accept4,read,recvmsg,recvfrom,write,writev,sendmsg,sendto,fsync,fdatasync"])
+        self.assertEqual(server.api("POST", "/v1/collections", COLLECTION)[0], 201)
+        subject = server.api("POST", "/v1/subjects", {})[1]["id"]
+        conn = server.https()
+        headers = {"Authorization": "Bearer " + server.admin_token,
+                   "Content-Type": "application/json"}
+
+        def call(method, path, body=None):
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            self.assertLess(response.status, 300, data)
+            return json.loads(data)
+
+        call("GET", "/v1/collections/crash")  # handshake and warm-up
+        writes_from = time.time()
+        for n in range(20):
+            call("POST", "/v1/collections/crash/records",
+                 json.dumps({"subject_id": subject, "fields": {"tag": "fsync-%d" % n, "body": "x"}}))
+        reads_from = time.time()
+        for n in range(20):
+            call("GET", "/v1/collections/crash")
+        conn.close()
+        os.kill(server.first_log["pid"], signal.SIGTERM)  # the traced server, not strace
+        server.proc.wait(timeout=30)
+
+        events, accepted = self.events_after(trace, writes_from)
+        connection = accepted[-1]  # our keep-alive connection is the last one accepted
+        # The write phase alone: the read phase's events are a suffix of these.
+        read_events, _ = self.events_after(trace, reads_from)
+        write_events = events[:len(events) - len(read_events)]
+        sends, unsynced = self.unsynced_sends(write_events, connection)
+        self.assertGreaterEqual(sends, 20, "too few responses traced to judge")
+        self.assertEqual(unsynced, 0, "a record write was acknowledged before an fsync")
+        # The check can fail: reads are answered without any fsync, and it says so.
+        sends, unsynced = self.unsynced_sends(read_events, connection)
+        self.assertGreaterEqual(sends, 20)
+        self.assertEqual(unsynced, sends)
