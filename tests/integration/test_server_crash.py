@@ -97,28 +97,40 @@ class ServerFsyncTest(ServerTestCase):
 
     @staticmethod
     def events_after(trace, mark):
-        """(kind, fd) in kernel order for syscalls after `mark`: recv/send on sockets, sync."""
-        events, accepted = [], []
-        pattern = re.compile(r"^\d+\s+(\d+\.\d+)\s+(\w+)\((\d+)?")
+        """(kind, fd) in kernel order for syscalls after `mark`: recv/send on sockets, sync.
+
+        A receive counts where it *returned data*: with -f, strace splits a call that another
+        thread interrupts into "recvmsg(26, <unfinished ...>" and "<... recvmsg resumed> ... = N",
+        and a receive that found nothing (EAGAIN) is no request. A send counts where it starts
+        (the earliest its bytes can leave); a sync where it completes."""
+        events, accepted, pending = [], [], {}
+        pattern = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(<\.\.\. )?(\w+)(?:\((\d+)?| resumed>)")
         with open(trace) as f:
             lines = f.readlines()
         for line in lines:
             m = pattern.match(line)
             if not m:
                 continue
-            when, call, fd = float(m.group(1)), m.group(2), m.group(3)
-            if call in ("accept", "accept4") and re.search(r"=\s+(\d+)$", line):
-                accepted.append(re.search(r"=\s+(\d+)$", line).group(1))
+            pid, when, resumed, call, fd = m.group(1), float(m.group(2)), m.group(3), m.group(4), m.group(5)
+            result = re.search(r"=\s+(-?\d+)(?:\s+\w+.*)?$", line.rstrip())
+            returned = int(result.group(1)) if result else None
+            if call in ("accept", "accept4") and returned is not None and returned >= 0:
+                accepted.append(str(returned))
+            if call in ("recvmsg", "recvfrom", "read"):
+                if resumed:
+                    fd = pending.pop(pid, None)
+                elif "<unfinished ...>" in line:
+                    pending[pid] = fd
+                    continue
             if when < mark:
                 continue
-            if call in ("fsync", "fdatasync") and (re.search(r"\)\s+=\s+0$", line)):
-                events.append(("sync", fd))
-            elif "resumed>" in line and re.search(r"f(data)?sync resumed>\)\s+=\s+0", line):
-                events.append(("sync", None))
-            elif call in ("recvmsg", "recvfrom", "read") and fd is not None:
-                if not line.rstrip().endswith("EAGAIN (Resource temporarily unavailable)"):
+            if call in ("fsync", "fdatasync"):
+                if returned == 0:
+                    events.append(("sync", None))
+            elif call in ("recvmsg", "recvfrom", "read"):
+                if fd is not None and returned is not None and returned > 0:
                     events.append(("recv", fd))
-            elif call in ("sendmsg", "sendto", "write", "writev") and fd is not None:
+            elif call in ("sendmsg", "sendto", "write", "writev") and not resumed and fd is not None:
                 events.append(("send", fd))
         return events, accepted
 

@@ -27,7 +27,9 @@ struct ServerSettings {
   NetAddress listen{"127.0.0.1", 8443};
   NetAddress metrics_listen{"127.0.0.1", 9464};
   std::int64_t io_threads = 2;
-  std::int64_t worker_threads = 2;
+  // Many more than cores: a worker waiting for its write's fsync holds no CPU, and the store's
+  // group commit can only share an fsync among writes that are waiting at the same time.
+  std::int64_t worker_threads = 16;
   std::int64_t max_connections = 1024;
   std::int64_t shutdown_grace_ms = 10'000;
 };
