@@ -296,6 +296,24 @@ class RecordsTest(ServerTestCase):
         status, body = self.server.api("POST", "/v1/tokens", {"name": "x", "roles": ["admin"]}, token=b)
         self.assertEqual((status, body["error"]["code"]), (403, "permission_denied"))
         self.assertEqual(self.server.api("POST", "/v1/sys/seal", token=b)[0], 403)
+        # An administrator of another tenant manages only its own tenant.
+        status, b_admin = self.server.api("POST", "/v1/tokens", {"name": "clinic-b admin",
+                                                                 "roles": ["admin"], "tenant": "clinic-b"})
+        self.assertEqual(status, 201, b_admin)
+        ba = b_admin["token"]
+        self.assertEqual(self.server.api("POST", "/v1/tokens", {"name": "x", "roles": ["service"]},
+                                         token=ba)[0], 201)
+        status, body = self.server.api("POST", "/v1/tokens", {"name": "x", "roles": ["admin"],
+                                                              "tenant": "default"}, token=ba)
+        self.assertEqual((status, body["error"]["code"]), (403, "permission_denied"))
+        self.assertEqual(self.server.api("POST", "/v1/tenants", {"id": "clinic-c"}, token=ba)[0], 403)
+        self.assertEqual(self.server.api("GET", "/v1/tenants", token=ba)[0], 403)
+        _, listed = self.server.api("GET", "/v1/tokens", token=ba)
+        self.assertEqual({t["tenant"] for t in listed["tokens"]}, {"clinic-b"})
+        admin_id = self.server.init_output["admin_token_id"]
+        self.assertEqual(self.server.api("DELETE", "/v1/tokens/" + admin_id, token=ba)[0], 404)
+        _, everything = self.server.api("GET", "/v1/tokens")
+        self.assertEqual({t["tenant"] for t in everything["tokens"]}, {"default", "clinic-b"})
         # Revocation takes effect on the very next request.
         self.assertEqual(self.server.api("DELETE", "/v1/tokens/" + token["token_id"])[0], 204)
         self.assertEqual(self.server.api("GET", records, token=b)[0], 401)

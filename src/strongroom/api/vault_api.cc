@@ -201,16 +201,34 @@ void AddSysRoutes(http::Router& router, const VaultApi& api) {
                      }));
 }
 
+// The vault's operators: administrators of the tenant `init` created. They manage tenants and
+// every tenant's tokens; an administrator of another tenant manages only its own tenant's tokens.
+// (The policy issue replaces this with roles x scopes.)
+bool IsOperator(const auth::Principal& who) {
+  return who.HasRole("admin") && who.tenant == auth::kDefaultTenant;
+}
+
+Error OperatorsOnly() {
+  return Error(ErrorCode::kPermissionDenied,
+               "only an administrator of the operator tenant 'default' may do this");
+}
+
 void AddAdminRoutes(http::Router& router, const VaultApi& api) {
   router.Add(
       Method::kPost, "/v1/tenants", http::Execution::kWorker,
-      Guarded(api, Access::kAdmin, true, Returning(201, [api](const Request& r, const auto&) {
+      Guarded(api, Access::kAdmin, true,
+              Returning(201, [api](const Request& r, const auth::Principal& who) {
+                if (!IsOperator(who)) return Result<json::object>(std::unexpected(OperatorsOnly()));
                 auto body = Body(r);
                 if (!body) return Result<json::object>(std::unexpected(body.error()));
                 return api.service.CreateTenant(*body);
               })));
   router.Add(Method::kGet, "/v1/tenants", http::Execution::kWorker,
-             Guarded(api, Access::kAdmin, false, Returning(200, [api](const Request&, const auto&) {
+             Guarded(api, Access::kAdmin, false,
+                     Returning(200, [api](const Request&, const auth::Principal& who) {
+                       if (!IsOperator(who)) {
+                         return Result<json::object>(std::unexpected(OperatorsOnly()));
+                       }
                        return api.service.ListTenants();
                      })));
   router.Add(
@@ -229,6 +247,9 @@ void AddAdminRoutes(http::Router& router, const VaultApi& api) {
                 if (const auto* t = o.if_contains("tenant")) {
                   if (!t->is_string()) return FailAt("$.tenant", "type", "must be a string");
                   tenant = std::string(t->get_string());
+                  if (tenant != who.tenant && !IsOperator(who)) {
+                    return std::unexpected(OperatorsOnly());
+                  }
                 }
                 auto exists = api.service.TenantExists(tenant);
                 if (!exists) return std::unexpected(exists.error());
@@ -259,15 +280,18 @@ void AddAdminRoutes(http::Router& router, const VaultApi& api) {
               }));
   router.Add(Method::kGet, "/v1/tokens", http::Execution::kWorker,
              Guarded(api, Access::kAdmin, false,
-                     [api](const Request&, const auth::Principal&) -> Result<Answer> {
+                     [api](const Request&, const auth::Principal& who) -> Result<Answer> {
                        json::array list;
-                       for (const auto& p : api.tokens.List("")) list.push_back(PrincipalJson(p));
+                       for (const auto& p : api.tokens.List(IsOperator(who) ? "" : who.tenant)) {
+                         list.push_back(PrincipalJson(p));
+                       }
                        return Answer{200, {{"tokens", std::move(list)}}};
                      }));
   router.Add(Method::kDelete, "/v1/tokens/{id}", http::Execution::kWorker,
              Guarded(api, Access::kAdmin, false,
                      [api](const Request& request, const auth::Principal& who) -> Result<Answer> {
-                       auto revoked = api.tokens.Revoke(request.PathParam("id"));
+                       auto revoked = api.tokens.Revoke(request.PathParam("id"),
+                                                        IsOperator(who) ? "" : who.tenant);
                        if (!revoked) return std::unexpected(revoked.error());
                        observe::Info("auth.token_revoked", {{"request_id", request.request_id},
                                                             {"token_id", request.PathParam("id")},

@@ -176,12 +176,12 @@ Result<TokenRegistry::Created> TokenRegistry::Create(std::string_view tenant, st
   return Created{std::move(*issued), std::move(principal)};
 }
 
-Result<void> TokenRegistry::Revoke(std::string_view token_id) {
+Result<void> TokenRegistry::Revoke(std::string_view token_id, std::string_view tenant_scope) {
   std::string hash;
   {
     std::shared_lock lock(mu_);
     for (const auto& [h, p] : by_hash_) {
-      if (p.token_id == token_id) {
+      if (p.token_id == token_id && (tenant_scope.empty() || p.tenant == tenant_scope)) {
         if (p.bootstrap) {
           return Fail(ErrorCode::kFailedPrecondition,
                       "the bootstrap admin token cannot be revoked "

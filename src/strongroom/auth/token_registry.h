@@ -53,8 +53,9 @@ class TokenRegistry {
   // invalid_argument (with a path) for a bad name or role.
   Result<Created> Create(std::string_view tenant, std::string_view name,
                          std::vector<std::string> roles);
-  // not_found if there is no such token; failed_precondition for the bootstrap token.
-  Result<void> Revoke(std::string_view token_id);
+  // not_found if there is no such token in `tenant_scope` ("" = any tenant);
+  // failed_precondition for the bootstrap token.
+  Result<void> Revoke(std::string_view token_id, std::string_view tenant_scope);
   std::vector<Principal> List(std::string_view tenant) const;
 
  private:
