@@ -145,6 +145,8 @@ int RunServer(const config::Config& config) {
     }
     passphrase->reset();
   }
+  // Needed only to start: the server never keeps the passphrase for later.
+  CapturedPassphrase().reset();
   auto tokens = auth::TokenRegistry::Open(metadata, BootstrapAdminPath(config));
   if (!tokens) {
     observe::Error("server.start_failed", {{"reason", tokens.error().message()}});
