@@ -76,8 +76,13 @@ class SqliteStore final : public Store {
     store->writer_ = std::move(*writer);
     for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                             "PRAGMA secure_delete=ON",
+                            // A rowid table, not WITHOUT ROWID: values are records of ~1.5 KB,
+                            // far above the ~200 bytes (1/20 of a page) SQLite recommends for
+                            // WITHOUT ROWID rows. Rows now append to the table's last page and
+                            // only the small (space, key) entry lands at a random index position:
+                            // 25% fewer page writes per record (docs/performance.md).
                             "CREATE TABLE IF NOT EXISTS kv (space BLOB NOT NULL, key BLOB NOT NULL,"
-                            " value BLOB NOT NULL, PRIMARY KEY (space, key)) WITHOUT ROWID"}) {
+                            " value BLOB NOT NULL, UNIQUE (space, key))"}) {
       if (auto done = Exec(store->writer_.get(), sql); !done) return std::unexpected(done.error());
     }
     auto reader = OpenDb(file, SQLITE_OPEN_READONLY);
