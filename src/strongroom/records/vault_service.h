@@ -1,5 +1,7 @@
 #pragma once
-// VaultService: the personal-data service above the barrier. Tenants, collections (schemas),
+// VaultService: the personal-data service above the barrier (vault_service.cc: tenants,
+// collections, subjects; vault_records.cc: records; vault_activity.cc: activity). Tenants,
+// collections (schemas),
 // data subjects, records (with blind-index search) and activity events, each kind in its own
 // store (docs/architecture.md, "Data at rest"):
 //
@@ -97,7 +99,20 @@ class VaultService {
 
  private:
   struct PreparedRecord;
+  // The keys (sealed: `sealed`) and the collection's schema (not_found): what every record call
+  // needs first.
+  struct CollectionAccess {
+    std::shared_ptr<barrier::VaultKeys> keys;
+    std::shared_ptr<const Schema> schema;
+  };
+  Result<CollectionAccess> OpenCollection(std::string_view tenant, std::string_view collection);
   Result<std::shared_ptr<barrier::VaultKeys>> Keys() const;
+  // The stored subject, or nullopt (also for text that is not a subject id).
+  Result<std::optional<storage::Bytes>> FindSubject(std::string_view tenant, std::string_view id);
+  Result<void> SubjectExists(std::string_view tenant, std::string_view id);  // not_found
+  // Reads and decrypts one record; not_found if there is none.
+  Result<boost::json::object> LoadRecord(barrier::VaultKeys& keys, std::string_view tenant,
+                                         std::string_view collection, std::string_view id);
   Result<std::shared_ptr<const Schema>> LoadSchema(std::string_view tenant, std::string_view name);
   Result<void> RequireSubject(std::string_view tenant, std::string_view subject,
                               const std::string& path);

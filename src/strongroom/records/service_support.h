@@ -1,0 +1,56 @@
+#pragma once
+// Small helpers shared by the translation units of VaultService (vault_service.cc,
+// vault_records.cc, vault_activity.cc): store spaces, ids, stored-JSON pages. Internal to
+// records/; stateless and thread-safe.
+
+#include <boost/json/value.hpp>
+#include <functional>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "strongroom/base/error.h"
+#include "strongroom/records/vault_service.h"
+#include "strongroom/storage/store.h"
+
+namespace strongroom::records::internal {
+
+// Store spaces (docs/architecture.md, "Data at rest").
+inline constexpr std::string_view kTenants = "tenants";          // metadata
+inline constexpr std::string_view kCollections = "collections";  // metadata
+inline constexpr std::string_view kSubjects = "subjects";        // metadata
+inline constexpr std::string_view kRecords = "records";          // profiles
+inline constexpr std::string_view kIndex = "index";              // profiles
+inline constexpr std::string_view kBySubject = "by_subject";     // profiles
+inline constexpr std::string_view kEvents = "events";            // activity
+
+std::string Now();  // RFC 3339, UTC
+Result<std::string> NewId(std::string_view prefix);
+// Ids we issue: prefix + 22 base64url characters. Anything else cannot name a stored object.
+bool IsId(std::string_view id, std::string_view prefix);
+bool IsTenantId(std::string_view id);
+bool IsSubjectId(std::string_view id);
+std::span<const std::uint8_t> AsBytes(std::string_view s);
+storage::Bytes ToBytes(std::string_view text);
+storage::Bytes Serialize(const boost::json::value& value);  // compact JSON
+// data_loss if the stored bytes are not a JSON object.
+Result<boost::json::object> ParseStored(const storage::Bytes& bytes, std::string_view what);
+std::string Join(std::initializer_list<std::string_view> parts);  // "a/b/c"
+Result<const boost::json::object*> BodyObject(const boost::json::value& body);
+// Scans `space` for keys starting with `prefix`, after `prefix + after`, calling
+// `visit(key_suffix, value)` until it returns false or `limit` entries are seen.
+Result<void> ScanPrefix(storage::Store& store, std::string_view space, const std::string& prefix,
+                        std::string_view after, std::size_t limit,
+                        const std::function<bool(std::string_view, const storage::Bytes&)>& visit);
+Result<std::size_t> PageLimit(const Page& page);
+// A page of the JSON objects stored under `prefix`: {"<name>": [...], "next_cursor"}.
+Result<boost::json::object> StoredObjectPage(storage::Store& store, std::string_view space,
+                                             const std::string& prefix, const Page& page,
+                                             std::string_view name,
+                                             bool (*valid_cursor)(std::string_view));
+// The security event for stored ciphertext that fails to authenticate (ids only, never values).
+void LogRejectedCiphertext(std::string_view tenant, std::string_view collection,
+                           std::string_view id, std::string_view field);
+
+}  // namespace strongroom::records::internal
