@@ -21,7 +21,7 @@ class SealTest(ServerTestCase):
 
     def test_sealed_start_serves_no_data_until_unsealed(self):
         server = self.make_server(sealed=True)
-        self.assertTrue(server.events("vault.sealed"))
+        server.wait_for_event("vault.sealed")  # logged just after server.listening
         status, ready = self.ready(server)
         self.assertEqual(status, 503)
         self.assertEqual(ready["dependencies"]["vault"]["state"], "sealed")
@@ -52,6 +52,10 @@ class SealTest(ServerTestCase):
         self.assertGreaterEqual(int(headers["Retry-After"]), 1)
         self.assertLessEqual(int(headers["Retry-After"]), 20)
         self.assertEqual(self.ready(server)[0], 503)
+        # Log lines reach us asynchronously: wait (bounded) for all four.
+        deadline = time.monotonic() + 10
+        while len(server.events("security.unseal_refused")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.assertEqual(len(server.events("security.unseal_refused")), 4)
         # Malformed requests cost nothing and say exactly what is wrong.
         status, body = server.api("POST", "/v1/sys/unseal", {"passphrase": ""})
