@@ -1,11 +1,12 @@
 // Fuzzes the parsers of untrusted record input: strict JSON (duplicate keys, depth, UTF-8), then
 // the collection-definition and schema-evolution parsers, and every field type's validation and
-// index normalisation on whatever values the input holds. Nothing may crash, hang or leak, and a
-// value that validates must normalise.
+// index normalisation on whatever values the input holds; and the input as a document's
+// Content-Type. Nothing may crash, hang or leak, and a value that validates must normalise.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "strongroom/base/media_type.h"
 #include "strongroom/records/json_input.h"
 #include "strongroom/records/schema.h"
 
@@ -13,6 +14,10 @@ using namespace strongroom::records;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  if (strongroom::IsMediaType(text) && (text.size() > strongroom::kMaxMediaTypeLength ||
+                                        text.find_first_of("\r\n") != std::string_view::npos)) {
+    __builtin_trap();  // a stored type must never be able to split a response header
+  }
   auto parsed = ParseStrictJson(text);
   if (!parsed) return 0;
   auto schema = ParseCollectionDefinition(*parsed);

@@ -242,6 +242,22 @@ class ServerTestCase(unittest.TestCase):
         self._servers.append(server)
         return server.start() if start else server
 
+    def assert_nowhere(self, server, needles, min_files):
+        """No needle in any file of the server's data directory (databases, WAL, keys...) nor in
+        its log; at least `min_files` files were scanned."""
+        scanned = 0
+        for root, _, files in os.walk(server.data_dir):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    content = f.read()
+                scanned += 1
+                for needle in needles:
+                    self.assertNotIn(needle, content, "%s holds %r" % (name, needle))
+        self.assertGreaterEqual(scanned, min_files)
+        log = server.log_text().encode()
+        for needle in needles:
+            self.assertNotIn(needle, log)
+
     def assert_error(self, status, body, expected_status, expected_code):
         self.assertEqual(status, expected_status, body)
         envelope = json.loads(body)

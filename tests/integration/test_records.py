@@ -383,19 +383,7 @@ class RecordsTest(ServerTestCase):
             needles += [raw, raw.lower(), base64.b64encode(raw), base64.urlsafe_b64encode(raw).rstrip(b"="),
                         raw.hex().encode(), json.dumps(m).encode()]
         needles.append(b"+447700900123")  # the normalised phone number
-        scanned = 0
-        for root, _, files in os.walk(self.server.data_dir):
-            for name in files:
-                with open(os.path.join(root, name), "rb") as f:
-                    content = f.read()
-                scanned += 1
-                for needle in needles:
-                    self.assertNotIn(needle, content, "%s holds %r" % (name, needle))
-        self.assertGreaterEqual(scanned, 6)
-        # And not in the server's log either.
-        log = self.server.log_text().encode()
-        for needle in needles:
-            self.assertNotIn(needle, log)
+        self.assert_nowhere(self.server, needles, min_files=6)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 
+#include "strongroom/crypto/encoding.h"
 #include "strongroom/http/error_response.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/records/json_input.h"
@@ -18,8 +19,11 @@ using http::Request;
 using http::Response;
 
 struct Answer {
+  Answer(int s, json::object b) : status(s), body(std::move(b)) {}
+  explicit Answer(Response r) : status(r.status), response(std::move(r)) {}  // sent as is
   int status = 200;
   json::object body;
+  std::optional<Response> response;  // streamed documents
 };
 using Call = std::function<Result<Answer>(const Request&, const auth::Principal&)>;
 
@@ -30,14 +34,18 @@ Response Json(int status, const json::object& body) {
   return r;
 }
 
-Response Failure(const Request& request, const Error& error) {
+Response Failure(std::string_view request_id, const Error& error) {
   if (error.code() == ErrorCode::kInternal || error.code() == ErrorCode::kUnavailable) {
     // Error messages name what failed, never values (base/error.h), so they may be logged.
-    observe::Error("api.request_failed", {{"request_id", request.request_id},
+    observe::Error("api.request_failed", {{"request_id", request_id},
                                           {"code", ErrorCodeName(error.code())},
                                           {"reason", error.message()}});
   }
-  return http::ErrorResponse(error, request.request_id);
+  return http::ErrorResponse(error, request_id);
+}
+
+Response Failure(const Request& request, const Error& error) {
+  return Failure(request.request_id, error);
 }
 
 Result<json::value> Body(const Request& request) {
@@ -69,6 +77,7 @@ http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call 
     }
     auto answer = call(request, *principal);
     if (!answer) return Failure(request, answer.error());
+    if (answer->response) return std::move(*answer->response);
     if (answer->status == 204) {
       Response r;
       r.status = 204;
@@ -337,6 +346,93 @@ http::Handler WithQuery(const VaultApi& api, std::initializer_list<std::string_v
       }));
 }
 
+// An upload's body, piece by piece, into its DocumentUpload (on the worker pool).
+class UploadSink final : public http::BodySink {
+ public:
+  UploadSink(std::unique_ptr<records::DocumentUpload> upload, std::string_view request_id)
+      : upload_(std::move(upload)), request_id_(request_id) {}
+  Result<void> Write(std::span<const std::uint8_t> data) override { return upload_->Write(data); }
+  Response Finish(const Error* failure) override {
+    Result<json::object> done =
+        failure != nullptr ? Result<json::object>(std::unexpected(*failure)) : upload_->Commit();
+    upload_.reset();  // a failed upload deletes what it stored, now
+    if (!done) return Failure(request_id_, done.error());
+    return Json(201, *done);
+  }
+
+ private:
+  std::unique_ptr<records::DocumentUpload> upload_;
+  std::string request_id_;  // a copy: the request is gone while the body streams
+};
+
+// A download's body, read and authenticated chunk by chunk (on the worker pool).
+class DocumentSource final : public http::BodySource {
+ public:
+  explicit DocumentSource(std::unique_ptr<records::DocumentReader> reader)
+      : reader_(std::move(reader)) {}
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override { return reader_->Read(out); }
+
+ private:
+  std::unique_ptr<records::DocumentReader> reader_;
+};
+
+void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
+  using Query = std::vector<std::pair<std::string, std::string>>;
+  auto& d = api.documents;
+  router.Add(
+      Method::kPost, "/v1/subjects/{id}/documents", http::Execution::kWorker,
+      Guarded(api, Access::kData, true,
+              [&d](const Request& request, const auth::Principal& who) -> Result<Answer> {
+                if (!request.query.empty()) {
+                  return FailAt("query", "unknown_parameter", "this call takes no query");
+                }
+                auto upload = d.BeginUpload(who.tenant, request.PathParam("id"),
+                                            request.headers->Get("content-type").value_or(""));
+                if (!upload) return std::unexpected(upload.error());
+                Response accepted;
+                accepted.body_sink =
+                    std::make_unique<UploadSink>(std::move(*upload), request.request_id);
+                return Answer(std::move(accepted));
+              }),
+      http::BodyPolicy::kStream, static_cast<std::size_t>(d.max_document_bytes()));
+  router.Add(
+      Method::kGet, "/v1/subjects/{id}/documents", http::Execution::kWorker,
+      WithQuery(api, {"limit", "cursor"}, [&d](std::string_view t, const Query& q, const Request& r) {
+        auto page = PageFrom(q);
+        if (!page) return Result<json::object>(std::unexpected(page.error()));
+        return d.List(t, r.PathParam("id"), *page);
+      }));
+  router.Add(
+      Method::kGet, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
+      Guarded(api, Access::kData, true,
+              [&d](const Request& request, const auth::Principal& who) -> Result<Answer> {
+                if (!request.query.empty()) {
+                  return FailAt("query", "unknown_parameter", "this call takes no query");
+                }
+                auto reader = d.Open(who.tenant, request.PathParam("id"), request.PathParam("doc"));
+                if (!reader) return std::unexpected(reader.error());
+                Response r;
+                // The stored type goes in a header (content_type must be a constant). The file
+                // is an attachment in a sandbox, never rendered as part of a page of ours.
+                r.headers.emplace_back("Content-Type", (*reader)->content_type());
+                r.headers.emplace_back("Content-Disposition", "attachment");
+                r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; sandbox");
+                r.headers.emplace_back(
+                    "Repr-Digest", "sha-256=:" + crypto::Base64Encode((*reader)->sha256()) + ":");
+                r.body_length = (*reader)->size();
+                r.body_source = std::make_unique<DocumentSource>(std::move(*reader));
+                return Answer(std::move(r));
+              }));
+  router.Add(Method::kDelete, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
+             Guarded(api, Access::kData, true,
+                     [&d](const Request& request, const auth::Principal& who) -> Result<Answer> {
+                       auto deleted = d.Delete(who.tenant, request.PathParam("id"),
+                                               request.PathParam("doc"));
+                       if (!deleted) return std::unexpected(deleted.error());
+                       return Answer{204, {}};
+                     }));
+}
+
 void AddDataRoutes(http::Router& router, const VaultApi& api) {
   using Query = std::vector<std::pair<std::string, std::string>>;
   auto& s = api.service;
@@ -421,6 +517,7 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                          return s.ListActivity(t, r.PathParam("id"), QueryValue(q, "from"),
                                                QueryValue(q, "to"), *page);
                        }));
+  AddDocumentRoutes(router, api);
 }
 
 }  // namespace

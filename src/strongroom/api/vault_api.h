@@ -5,7 +5,8 @@
 //   /v1/sys/seal-status, /v1/sys/unseal, /v1/sys/seal     seal state (unseal needs no token)
 //   /v1/tenants, /v1/tokens                               administration (role admin)
 //   /v1/collections[...], /v1/subjects[...]               personal data (role admin or service),
-//                                                         always in the caller's own tenant
+//                                                         always in the caller's own tenant;
+//                                                         documents stream in and out
 //
 // Order of checks for a data call: sealed (503 `sealed`) -> token (401) -> role (403) -> body
 // (strict JSON, 400 with a JSON path) -> the service. Handlers run on the worker pool.
@@ -16,6 +17,7 @@
 #include "strongroom/auth/token_registry.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/http/router.h"
+#include "strongroom/records/document_service.h"
 #include "strongroom/records/vault_service.h"
 
 namespace strongroom::api {
@@ -24,6 +26,7 @@ struct VaultApi {
   barrier::SealState& seal;
   auth::TokenRegistry& tokens;
   records::VaultService& service;
+  records::DocumentService& documents;
   std::string_view openapi_yaml;
 };
 

@@ -112,9 +112,9 @@ int RunServer(const config::Config& config) {
   }
 
   // Each kind of data in its own store (docs/architecture.md, "Data at rest").
-  std::unique_ptr<storage::Store> stores[3];
-  const char* kinds[] = {"metadata", "profiles", "activity"};
-  for (int i = 0; i < 3; ++i) {
+  std::unique_ptr<storage::Store> stores[4];
+  const char* kinds[] = {"metadata", "profiles", "activity", "documents"};
+  for (int i = 0; i < 4; ++i) {
     auto opened = storage::OpenSqliteStore(StorePath(config, kinds[i]));
     if (!opened) {
       observe::Error("server.start_failed", {{"reason", opened.error().message()}});
@@ -153,6 +153,8 @@ int RunServer(const config::Config& config) {
     return kExitUsage;
   }
   records::VaultService service({metadata, *stores[1], *stores[2]}, seal);
+  records::DocumentService documents(metadata, *stores[3], seal,
+                                     static_cast<std::uint64_t>(config.limits.max_document_bytes));
 
   observe::MetricsRegistry registry;
   observe::RegisterProcessMetrics(registry, kVersion);
@@ -191,7 +193,7 @@ int RunServer(const config::Config& config) {
            }},
       });
 
-  api::AddVaultRoutes(router, {seal, **tokens, service, api::OpenApiDocument()});
+  api::AddVaultRoutes(router, {seal, **tokens, service, documents, api::OpenApiDocument()});
 
   http::HttpMetrics http_metrics(registry, router);
   http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);
@@ -214,6 +216,15 @@ int RunServer(const config::Config& config) {
                  {"version", kVersion},
                  {"pid", static_cast<std::int64_t>(::getpid())}});
   RaiseOpenFileLimit(config.server.max_connections);
+  // Uploads a crash cut short left chunks behind (ciphertext, but dead weight): delete them
+  // before the first request is served (and after the first log line, which names the ports).
+  if (auto swept = documents.SweepAbandonedUploads(); !swept) {
+    observe::Error("server.start_failed", {{"reason", swept.error().message()}});
+    return kExitUsage;
+  } else if (*swept > 0) {
+    observe::Warn("documents.abandoned_uploads_deleted",
+                  {{"count", static_cast<std::int64_t>(*swept)}});
+  }
   if (seal.sealed()) {
     observe::Warn("vault.sealed", {{"advice", "data endpoints answer 503 until unsealed: POST "
                                               "/v1/sys/unseal or run: strongroom unseal"}});

@@ -4,6 +4,7 @@
 
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/hmac.h"
+#include "strongroom/crypto/random.h"
 
 namespace strongroom::barrier {
 
@@ -32,13 +33,6 @@ std::string CacheKey(std::string_view tenant, std::string_view subject, std::uin
   key.append(subject).push_back('/');
   key.append(std::to_string(version));
   return key;
-}
-
-void AppendPart(std::vector<std::uint8_t>& out, std::string_view part) {
-  const auto n = static_cast<std::uint32_t>(part.size());
-  out.insert(out.end(), {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-                         static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)});
-  out.insert(out.end(), part.begin(), part.end());
 }
 
 }  // namespace
@@ -155,6 +149,34 @@ Result<void> DataBarrier::Encrypt(std::string_view tenant, std::string_view subj
   return {};
 }
 
+Result<DocumentKey> DataBarrier::NewDocumentKey(std::string_view tenant,
+                                                std::string_view subject,
+                                                std::string_view document_id) {
+  auto key = crypto::RandomSecret(crypto::Aes256Gcm::kKeySize);
+  if (!key) return std::unexpected(key.error());
+  auto cipher = DocumentCipher::Create(key->reveal());
+  if (!cipher) return std::unexpected(cipher.error());
+  DocumentKey out{std::move(*cipher), {}};
+  const EncryptItem item{{tenant, kDocumentsCollection, document_id, "key"}, key->reveal(),
+                         &out.wrapped};
+  if (auto wrapped = Encrypt(tenant, subject, std::span(&item, 1)); !wrapped) {
+    return std::unexpected(wrapped.error());
+  }
+  return out;
+}
+
+Result<DocumentCipher> DataBarrier::OpenDocumentKey(std::string_view tenant,
+                                                    std::string_view subject,
+                                                    std::string_view document_id,
+                                                    std::span<const std::uint8_t> wrapped) {
+  auto key = Decrypt(tenant, subject, {tenant, kDocumentsCollection, document_id, "key"}, wrapped);
+  if (!key) return std::unexpected(key.error());
+  if (key->size() != crypto::Aes256Gcm::kKeySize) {
+    return Fail(ErrorCode::kDataLoss, "a document key of the wrong size");
+  }
+  return DocumentCipher::Create(key->reveal());
+}
+
 Result<SecretBytes> DataBarrier::Decrypt(std::string_view tenant, std::string_view subject,
                                          const FieldLocation& location,
                                          std::span<const std::uint8_t> ciphertext) {
@@ -198,9 +220,9 @@ Result<std::string> DataBarrier::BlindIndex(std::string_view tenant, std::string
   std::lock_guard lock(indexer->mu);
   auto& buffer = indexer->buffer;
   buffer.clear();
-  AppendPart(buffer, collection);
-  AppendPart(buffer, field);
-  AppendPart(buffer, normalized_value);
+  AppendAadPart(buffer, collection);
+  AppendAadPart(buffer, field);
+  AppendAadPart(buffer, normalized_value);
   auto digest = indexer->hmac.Compute(buffer);
   // The buffer held a plaintext value: wipe it rather than leave it in a long-lived allocation.
   std::fill(buffer.begin(), buffer.end(), std::uint8_t{0});

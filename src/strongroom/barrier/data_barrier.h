@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "strongroom/barrier/document_cipher.h"
 #include "strongroom/barrier/field_cipher.h"
 #include "strongroom/keys/keyring.h"
 
@@ -29,6 +30,16 @@ namespace strongroom::barrier {
 
 // Encryptions reserved (and persisted) at a time per subject key.
 inline constexpr std::uint64_t kReservationBlock = 4096;
+
+// The collection name of a document's wrapped key and encrypted metadata in their field
+// locations. User collections cannot have it (names are [a-z][a-z0-9_]*), so these ciphertexts
+// can never be taken for a record's.
+inline constexpr std::string_view kDocumentsCollection = "$documents";
+
+struct DocumentKey {
+  DocumentCipher cipher;
+  std::vector<std::uint8_t> wrapped;  // to store with the document
+};
 
 struct EncryptItem {
   FieldLocation location;
@@ -62,6 +73,15 @@ class DataBarrier {
   Result<void> DecryptTo(std::string_view tenant, std::string_view subject,
                          const FieldLocation& location, std::span<const std::uint8_t> ciphertext,
                          std::vector<std::uint8_t>& out);
+
+  // A new random key for one document, wrapped under the subject's current DEK as the field
+  // (tenant, kDocumentsCollection, document id, "key"): one encryption of the subject's budget.
+  Result<DocumentKey> NewDocumentKey(std::string_view tenant, std::string_view subject,
+                                     std::string_view document_id);
+  // Unwraps a document's key; data_loss if `wrapped` does not belong to that document.
+  Result<DocumentCipher> OpenDocumentKey(std::string_view tenant, std::string_view subject,
+                                         std::string_view document_id,
+                                         std::span<const std::uint8_t> wrapped);
 
   // The blind index of an (already normalised) value of an indexed field: base64url of
   // HMAC-SHA-256 under the tenant's index key, over the collection, field and value.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/crypto/random.h"
 #include "strongroom/keys/sealed_key_file.h"
@@ -101,6 +103,42 @@ TEST_F(DataBarrierTest, MovedCiphertextIsDataLossNeverGarbage) {
   auto missing = barrier_->Decrypt("acme", "sub_a", email_, relabelled);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kDataLoss);
+}
+
+TEST_F(DataBarrierTest, DocumentKeysAreRandomWrappedPerDocumentAndCountAgainstTheBudget) {
+  auto first = barrier_->NewDocumentKey("acme", "sub_a", "doc_1");
+  ASSERT_TRUE(first);
+  auto second = barrier_->NewDocumentKey("acme", "sub_a", "doc_2");
+  ASSERT_TRUE(second);
+  // The wrap is a field ciphertext (fresh nonce) of a random 32-byte key.
+  EXPECT_EQ(first->wrapped.size(), kFieldOverhead + 32);
+  std::vector<std::uint8_t> chunk, opened;
+  const DocumentLocation at{"acme", "sub_a", "doc_1"};
+  ASSERT_TRUE(first->cipher.SealChunk(at, 0, true, Bytes("scan.pdf"), chunk));
+  Reopen();
+  auto reopened = barrier_->OpenDocumentKey("acme", "sub_a", "doc_1", first->wrapped);
+  ASSERT_TRUE(reopened) << reopened.error().message();
+  ASSERT_TRUE(reopened->OpenChunk(at, 0, true, chunk, opened));
+  EXPECT_EQ(std::string(opened.begin(), opened.end()), "scan.pdf");
+  // Another document's key cannot open it, and a wrapped key moved to another document, subject
+  // or tenant does not unwrap.
+  auto other = barrier_->OpenDocumentKey("acme", "sub_a", "doc_2", second->wrapped);
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(other->OpenChunk(at, 0, true, chunk, opened));
+  for (const auto& [tenant, subject, doc] :
+       {std::tuple{"acme", "sub_a", "doc_2"}, std::tuple{"acme", "sub_b", "doc_1"},
+        std::tuple{"beta", "sub_a", "doc_1"}}) {
+    auto moved = barrier_->OpenDocumentKey(tenant, subject, doc, first->wrapped);
+    ASSERT_FALSE(moved) << tenant << "/" << subject << "/" << doc;
+    EXPECT_EQ(moved.error().code(), ErrorCode::kDataLoss);
+  }
+  // Nor is a record's field ciphertext ever taken for a document key.
+  auto field = Seal("sub_a", {"acme", std::string(kDocumentsCollection), "doc_1", "meta"},
+                    std::string(32, 'k'));
+  ASSERT_TRUE(field);
+  auto confused = barrier_->OpenDocumentKey("acme", "sub_a", "doc_1", *field);
+  ASSERT_FALSE(confused);
+  EXPECT_EQ(confused.error().code(), ErrorCode::kDataLoss);
 }
 
 TEST_F(DataBarrierTest, ReservationsArePersistedBeforeUseAndNeverGoBack) {

@@ -12,23 +12,23 @@ void PutU32(std::uint8_t* out, std::uint32_t v) {
   out[3] = static_cast<std::uint8_t>(v);
 }
 
-void AppendPart(std::vector<std::uint8_t>& out, std::string_view part) {
+}  // namespace
+
+void AppendAadPart(std::vector<std::uint8_t>& out, std::string_view part) {
   const std::size_t at = out.size();
   out.resize(at + 4 + part.size());
   PutU32(out.data() + at, static_cast<std::uint32_t>(part.size()));
   if (!part.empty()) std::memcpy(out.data() + at + 4, part.data(), part.size());
 }
 
-}  // namespace
-
 void EncodeFieldAad(const FieldLocation& location, std::uint8_t format,
                     std::vector<std::uint8_t>& out) {
   out.clear();
   out.push_back(format);
-  AppendPart(out, location.tenant);
-  AppendPart(out, location.collection);
-  AppendPart(out, location.record_id);
-  AppendPart(out, location.field);
+  AppendAadPart(out, location.tenant);
+  AppendAadPart(out, location.collection);
+  AppendAadPart(out, location.record_id);
+  AppendAadPart(out, location.field);
 }
 
 Result<FieldCipher> FieldCipher::Create(std::span<const std::uint8_t> key, std::uint32_t key_version,

@@ -86,4 +86,7 @@ class FieldCipher {
 void EncodeFieldAad(const FieldLocation& location, std::uint8_t format,
                     std::vector<std::uint8_t>& out);
 
+// Appends `part` as a 4-byte big-endian length and its bytes (the encoding of every AAD part).
+void AppendAadPart(std::vector<std::uint8_t>& out, std::string_view part);
+
 }  // namespace strongroom::barrier

@@ -42,6 +42,7 @@ struct TlsSettings {
 
 struct LimitsSettings {
   std::int64_t max_body_bytes = 1 << 20;
+  std::int64_t max_document_bytes = 64 << 20;
   std::int64_t max_header_bytes = 16 << 10;
   std::int64_t max_header_count = 100;
   std::int64_t handshake_timeout_ms = 10'000;

@@ -32,11 +32,16 @@ std::optional<std::vector<std::uint8_t>> HexDecode(std::string_view hex) {
   return out;
 }
 
-std::string Base64UrlEncode(std::span<const std::uint8_t> bytes) {
+std::string Base64Encode(std::span<const std::uint8_t> bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
                                 static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string Base64UrlEncode(std::span<const std::uint8_t> bytes) {
+  std::string out = Base64Encode(bytes);
   while (!out.empty() && out.back() == '=') out.pop_back();
   for (char& c : out) {
     if (c == '+') c = '-';

@@ -1,5 +1,6 @@
 #pragma once
-// Hex and unpadded base64url (RFC 4648 §5) for tokens and ids. Stateless; thread-safe.
+// Hex and unpadded base64url (RFC 4648 §5) for tokens and ids; padded standard base64 (RFC 4648
+// §4) for HTTP fields that require it (Repr-Digest). Stateless; thread-safe.
 
 #include <cstdint>
 #include <optional>
@@ -13,6 +14,7 @@ namespace strongroom::crypto {
 std::string HexEncode(std::span<const std::uint8_t> bytes);
 // nullopt for an odd length or any character that is not a hex digit (either case).
 std::optional<std::vector<std::uint8_t>> HexDecode(std::string_view hex);
+std::string Base64Encode(std::span<const std::uint8_t> bytes);
 std::string Base64UrlEncode(std::span<const std::uint8_t> bytes);
 // nullopt for any character outside the base64url alphabet, padding, or an impossible length.
 std::optional<std::vector<std::uint8_t>> Base64UrlDecode(std::string_view text);

@@ -19,6 +19,16 @@ TEST(Base64UrlTest, Rfc4648Vectors) {
   }
 }
 
+// The same vectors padded, in the standard alphabet (RFC 4648 §4).
+TEST(Base64Test, Rfc4648Vectors) {
+  const std::pair<const char*, const char*> vectors[] = {
+      {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+  };
+  for (const auto& [plain, encoded] : vectors) EXPECT_EQ(Base64Encode(Bytes(plain)), encoded);
+  EXPECT_EQ(Base64Encode(std::vector<std::uint8_t>{0xfb, 0xff, 0xbf}), "+/+/");
+}
+
 TEST(Base64UrlTest, UsesTheUrlAlphabet) {
   const std::vector<std::uint8_t> bytes = {0xfb, 0xff, 0xbf};
   EXPECT_EQ(Base64UrlEncode(bytes), "-_-_");

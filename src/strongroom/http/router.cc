@@ -43,9 +43,9 @@ int MatchScore(const Route& route, const std::vector<std::string_view>& parts) {
 }  // namespace
 
 void Router::Add(Method method, std::string pattern, Execution execution, Handler handler,
-                 BodyPolicy body_policy) {
-  Route route{method, std::move(pattern), execution, body_policy, std::move(handler),
-              routes_.size(), {}};
+                 BodyPolicy body_policy, std::size_t max_body_bytes) {
+  Route route{method,         std::move(pattern), execution, body_policy, std::move(handler),
+              max_body_bytes, routes_.size(),     {}};
   for (std::string_view segment : SplitPath(route.pattern)) route.segments.emplace_back(segment);
   routes_.push_back(std::move(route));
 }

@@ -22,7 +22,8 @@ enum class Execution {
 
 enum class BodyPolicy {
   kJson,  // a body, if any, must be application/json (415 otherwise)
-  kAny,   // any media type (document uploads)
+  kAny,   // any media type
+  kStream,  // any media type, streamed to the handler's BodySink (types.h): document uploads
 };
 
 struct Route {
@@ -31,14 +32,15 @@ struct Route {
   Execution execution;
   BodyPolicy body_policy;
   Handler handler;
-  std::size_t index;  // position in routes(), stable: used by metrics
+  std::size_t max_body_bytes;  // 0: the server's limit (ServerOptions::max_body_bytes)
+  std::size_t index;           // position in routes(), stable: used by metrics
   std::vector<std::string> segments;
 };
 
 class Router {
  public:
   void Add(Method method, std::string pattern, Execution execution, Handler handler,
-           BodyPolicy body_policy = BodyPolicy::kJson);
+           BodyPolicy body_policy = BodyPolicy::kJson, std::size_t max_body_bytes = 0);
 
   struct Lookup {
     const Route* route = nullptr;  // set when matched

@@ -48,6 +48,8 @@ using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
 using TlsStream = beast::ssl_stream<Stream>;
 
 constexpr std::size_t kReadChunk = 4096;
+// Streamed bodies move through one buffer of this size per connection (one document chunk).
+constexpr std::size_t kTransferBufferSize = 64 << 10;
 // The read buffer holds at most a full header plus this much: Beast bounds the header and the
 // body, but not a chunk-size line or trailers, which would otherwise grow the buffer unbounded.
 constexpr std::size_t kReadSlack = 64 << 10;
@@ -125,6 +127,7 @@ struct HttpServer::Impl {
         metrics(m),
         tls(t),
         registry(reg),
+        largest_body_limit(LargestBodyLimit(opts, r)),
         contexts(MakeContexts(opts.io_threads)),
         workers(opts.worker_threads),
         signals(*contexts[0]),
@@ -138,6 +141,13 @@ struct HttpServer::Impl {
     std::vector<std::unique_ptr<asio::io_context>> out;
     for (std::size_t i = 0; i < count; ++i) out.push_back(std::make_unique<asio::io_context>(1));
     return out;
+  }
+  // The body limit while headers are parsed (Beast refuses a Content-Length above it before we
+  // know the route); the route's own limit is applied once it is known.
+  static std::size_t LargestBodyLimit(const ServerOptions& opts, const Router& r) {
+    std::size_t largest = opts.max_body_bytes;
+    for (const Route& route : r.routes()) largest = std::max(largest, route.max_body_bytes);
+    return largest;
   }
   // Round-robin: new connections spread evenly over the I/O threads.
   asio::io_context& NextContext() {
@@ -160,6 +170,7 @@ struct HttpServer::Impl {
   TlsContextStore& tls;
   observe::MetricsRegistry& registry;
   std::function<void()> on_reload;
+  const std::size_t largest_body_limit;
 
   // Declared before `contexts` so they outlive them: destroying a context destroys its pending
   // handlers, which destroys sessions, which report here.
@@ -194,7 +205,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
         stream_(std::move(socket), *context_),
         buffer_(options_.max_header_bytes + kReadSlack) {}
   // Only a failing mutex or allocation can throw here; terminating then is the right outcome.
-  ~ApiSession() { server_.SessionClosed(this); }  // NOLINT(bugprone-exception-escape)
+  ~ApiSession() {  // NOLINT(bugprone-exception-escape)
+    AbandonSink();
+    server_.SessionClosed(this);
+  }
 
   void Start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Handshake(); });
@@ -263,7 +277,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     method_ = Method::kOther;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
-    parser_->body_limit(options_.max_body_bytes);
+    body_limit_ = server_.largest_body_limit;
+    parser_->body_limit(body_limit_);
+    header_done_ = false;
     Lowest().expires_after(options_.header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -283,8 +299,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     if (ec) return Reject(ErrorCode::kInvalidArgument, "malformed HTTP request");
 
     const auto& header = parser_->get();
+    header_done_ = true;
+    request_version_ = header.version();
+    request_keep_alive_ = header.keep_alive();
     method_ = FromVerb(header.method());
-    const auto field_count = static_cast<std::size_t>(std::distance(header.begin(), header.end()));
+    const auto field_count = FieldCount(header);
     header_field_count_ = field_count;
     if (field_count > options_.max_header_count) {
       return Reject(ErrorCode::kHeadersTooLarge,
@@ -313,25 +332,33 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     }
     route_ = lookup_.route;
 
+    body_limit_ = route_->max_body_bytes != 0 ? route_->max_body_bytes : options_.max_body_bytes;
     const auto length = parser_->content_length();
+    if (length && *length > body_limit_) return RejectBodyTooLarge();
+    parser_->body_limit(body_limit_);  // no body byte parsed yet: bounds a chunked body too
     const bool has_body = parser_->chunked() || length.value_or(0) > 0;
     if (has_body && route_->body_policy == BodyPolicy::kJson &&
         !IsJsonMediaType(View(header[bhttp::field::content_type]))) {
       return Reject(ErrorCode::kUnsupportedMediaType, "request body must be application/json");
     }
+    if (route_->body_policy == BodyPolicy::kStream) return DispatchStream();
     if (parser_->is_done()) return Dispatch();
-    if (header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue")) {
-      return SendContinue();  // HTTP/1.0 clients do not know 100 (RFC 9110 §10.1.1)
-    }
+    if (ExpectsContinue()) return SendContinue();
     ReadBody();
   }
 
+  bool ExpectsContinue() {  // HTTP/1.0 clients do not know 100 (RFC 9110 §10.1.1)
+    const auto& header = parser_->get();
+    return header.version() >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue");
+  }
+
   void SendContinue() {
-    continue_.emplace(bhttp::status::continue_, parser_->get().version());
+    continue_.emplace(bhttp::status::continue_, request_version_);
     Lowest().expires_after(options_.body_timeout);
     bhttp::async_write(stream_, *continue_,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (ec) return;
+                         if (ec) return self->AbandonSink();
+                         if (self->sink_) return self->ReadStreamChunk();
                          self->ReadBody();
                        });
   }
@@ -351,15 +378,13 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     if (ClientGone(ec)) return;
     if (ec) return Reject(ErrorCode::kInvalidArgument, "malformed HTTP request body");
     // Beast merges chunked trailer fields into the headers, after our header checks ran.
-    const auto& message = parser_->get();
-    if (static_cast<std::size_t>(std::distance(message.begin(), message.end())) !=
-        header_field_count_) {
+    if (FieldCount(parser_->get()) != header_field_count_) {
       return Reject(ErrorCode::kInvalidArgument, "trailer fields are not accepted");
     }
     Dispatch();
   }
 
-  void Dispatch() {
+  void PrepareRequest() {
     state_ = State::kProcessing;
     auto& message = parser_->get();
     header_view_.Reset(&message.base());
@@ -370,6 +395,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     request_.body = std::move(message.body());
     request_.request_id = request_id_;
     request_.path_params = std::move(lookup_.params);
+  }
+
+  void Dispatch() {
+    PrepareRequest();
     if (route_->execution == Execution::kInline) return Finish(Invoke(), true);
     asio::post(server_.workers, [self = shared_from_this()] {
       Response response = self->Invoke();
@@ -378,6 +407,92 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                    self->Finish(std::move(response), true);
                  });
     });
+  }
+
+  // A streamed upload: the handler sees the headers first (so a request it refuses costs no body
+  // bytes), then the body goes to its sink one buffer at a time, each on the worker pool while
+  // the connection waits: memory per upload is one buffer, whatever the body's size.
+  void DispatchStream() {
+    PrepareRequest();
+    asio::post(server_.workers, [self = shared_from_this()] {
+      Response response = self->Invoke();
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->OnStreamAccepted(std::move(response));
+      });
+    });
+  }
+
+  void OnStreamAccepted(Response response) {
+    if (!response.body_sink) return Finish(std::move(response), parser_->is_done());
+    sink_ = std::move(response.body_sink);
+    if (transfer_buffer_.empty()) transfer_buffer_.resize(kTransferBufferSize);
+    const bool expects_continue = !parser_->is_done() && ExpectsContinue();
+    // The string-body parser hands over to a buffer-body one (Beast allows this between header
+    // and body), which reads straight into transfer_buffer_.
+    stream_parser_.emplace(std::move(*parser_));
+    parser_.reset();
+    if (stream_parser_->is_done()) return WriteToSink(0, true);
+    if (expects_continue) return SendContinue();
+    ReadStreamChunk();
+  }
+
+  void ReadStreamChunk() {
+    state_ = State::kReadingBody;
+    auto& body = stream_parser_->get().body();
+    body.data = transfer_buffer_.data();
+    body.size = transfer_buffer_.size();
+    Lowest().expires_after(options_.body_timeout);  // per buffer: a minimum upload rate
+    bhttp::async_read(stream_, buffer_, *stream_parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->OnStreamChunk(ec);
+                      });
+  }
+
+  void OnStreamChunk(beast::error_code ec) {
+    if (ec == bhttp::error::need_buffer) ec = {};  // the buffer is full: not an error
+    if (ec) {
+      AbandonSink();
+      return OnBody(ec);  // the same answers as for a buffered body
+    }
+    const std::size_t filled = transfer_buffer_.size() - stream_parser_->get().body().size;
+    const bool done = stream_parser_->is_done();
+    if (done && FieldCount(stream_parser_->get()) != header_field_count_) {
+      AbandonSink();
+      return Reject(ErrorCode::kInvalidArgument, "trailer fields are not accepted");
+    }
+    WriteToSink(filled, done);
+  }
+
+  void WriteToSink(std::size_t filled, bool done) {
+    state_ = State::kProcessing;
+    asio::post(server_.workers, [self = shared_from_this(), filled, done] {
+      std::optional<Response> answer;
+      auto written = self->sink_->Write({self->transfer_buffer_.data(), filled});
+      if (!written) {
+        answer = self->sink_->Finish(&written.error());
+      } else if (done) {
+        answer = self->sink_->Finish(nullptr);
+      }
+      if (answer) self->sink_.reset();  // here, on the worker: its destructor may use the disk
+      asio::post(self->stream_.get_executor(), [self, done, answer = std::move(answer)]() mutable {
+        if (!answer) return self->ReadStreamChunk();
+        self->Finish(std::move(*answer), done);  // a failure mid-body closes the connection
+      });
+    });
+  }
+
+  // Destroys an unfinished sink on the worker pool (it discards what it stored: disk work).
+  // Once the server has stopped, the pool may be gone (sessions die with their io_context, after
+  // it): then here, on this thread.
+  void AbandonSink() {
+    if (!sink_) return;
+    if (server_.stopped.load()) return sink_.reset();
+    asio::post(server_.workers, [sink = std::move(sink_)] {});
+  }
+
+  template <class Message>
+  static std::size_t FieldCount(const Message& message) {
+    return static_cast<std::size_t>(std::distance(message.begin(), message.end()));
   }
 
   Response Invoke() {
@@ -393,7 +508,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 
   void RejectBodyTooLarge() {
     Reject(ErrorCode::kPayloadTooLarge,
-           "request body exceeds " + std::to_string(options_.max_body_bytes) + " bytes");
+           "request body exceeds " + std::to_string(body_limit_) + " bytes");
   }
 
   void Reject(ErrorCode code, std::string message) {
@@ -405,33 +520,90 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   void Finish(Response response, bool can_keep_alive) {
     state_ = State::kWriting;
     status_ = response.status;
-    const auto& request = parser_->get();
-    const bool header_done = parser_->is_header_done();
-    const bool keep_alive = can_keep_alive && header_done && request.keep_alive() &&
-                            !server_.draining.load();
-    response_.emplace(static_cast<bhttp::status>(response.status),
-                      header_done ? request.version() : 11);
-    response_->set(bhttp::field::content_type, response.content_type);
-    response_->set("X-Request-Id", request_id_);
-    response_->set(bhttp::field::cache_control, "no-store");
-    response_->set("X-Content-Type-Options", "nosniff");
-    response_->set(bhttp::field::strict_transport_security, "max-age=31536000");
-    for (auto& [name, value] : response.headers) response_->set(name, value);
+    keep_alive_ = can_keep_alive && header_done_ && request_keep_alive_ && !server_.draining.load();
+    const unsigned version = header_done_ ? request_version_ : 11;
+    // Counted before the first byte leaves, so a client that has seen its response also sees it
+    // in the next metrics scrape.
+    elapsed_seconds_ = std::chrono::duration<double>(Clock::now() - started_).count();
+    server_.metrics.RecordRequest(route_, method_, status_, elapsed_seconds_);
+    Lowest().expires_after(options_.body_timeout);  // a client that stops reading is cut off
+    if (response.body_source) return FinishStreamed(std::move(response), version);
+    response_.emplace(static_cast<bhttp::status>(response.status), version);
+    SetHeaders(*response_, response);
     response_->body() = std::move(response.body);
-    response_->keep_alive(keep_alive);
     response_->prepare_payload();
     if (method_ == Method::kHead) {  // same headers as GET would have, never a body (RFC 9110)
       const auto length = response_->body().size();
       response_->body().clear();
       response_->content_length(length);
     }
-    // Counted before the first byte leaves, so a client that has seen its response also sees it
-    // in the next metrics scrape.
-    elapsed_seconds_ = std::chrono::duration<double>(Clock::now() - started_).count();
-    server_.metrics.RecordRequest(route_, method_, status_, elapsed_seconds_);
-    Lowest().expires_after(options_.body_timeout);  // a client that stops reading is cut off
     bhttp::async_write(stream_, *response_,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->OnWrite(ec);
+                       });
+  }
+
+  template <class Message>
+  void SetHeaders(Message& message, const Response& response) {
+    message.set(bhttp::field::content_type, response.content_type);
+    message.set("X-Request-Id", request_id_);
+    message.set(bhttp::field::cache_control, "no-store");
+    message.set("X-Content-Type-Options", "nosniff");
+    message.set(bhttp::field::strict_transport_security, "max-age=31536000");
+    for (const auto& [name, value] : response.headers) message.set(name, value);
+    message.keep_alive(keep_alive_);
+  }
+
+  // A streamed response: headers with the announced Content-Length, then the source is read on
+  // the worker pool one buffer at a time, each written before the next is read.
+  void FinishStreamed(Response response, unsigned version) {
+    source_ = std::move(response.body_source);
+    source_remaining_ = response.body_length;
+    streamed_response_.emplace(static_cast<bhttp::status>(response.status), version);
+    SetHeaders(*streamed_response_, response);
+    streamed_response_->content_length(response.body_length);
+    streamed_response_->body().data = nullptr;
+    streamed_response_->body().more = true;
+    if (transfer_buffer_.empty()) transfer_buffer_.resize(kTransferBufferSize);
+    serializer_.emplace(*streamed_response_);
+    bhttp::async_write_header(stream_, *serializer_,
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (ec) return self->OnWrite(ec);
+                                self->PullSource();
+                              });
+  }
+
+  void PullSource() {
+    if (source_remaining_ == 0) return WriteStreamed(0);
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(source_remaining_, transfer_buffer_.size()));
+    asio::post(server_.workers, [self = shared_from_this(), want] {
+      auto read = self->source_->Read({self->transfer_buffer_.data(), want});
+      asio::post(self->stream_.get_executor(), [self, read = std::move(read)] {
+        if (!read || *read == 0 || *read > self->source_remaining_) {
+          // The headers promised more: cut the connection so the client sees a short body.
+          observe::Error("http.stream_aborted",
+                         {{"request_id", self->request_id_},
+                          {"route", self->route_->pattern},
+                          {"code", read ? "short_body" : ErrorCodeName(read.error().code())}});
+          self->source_.reset();
+          return self->Close();
+        }
+        self->WriteStreamed(*read);
+      });
+    });
+  }
+
+  void WriteStreamed(std::size_t size) {
+    source_remaining_ -= size;
+    auto& body = streamed_response_->body();
+    body.data = size == 0 ? nullptr : transfer_buffer_.data();
+    body.size = size;
+    body.more = source_remaining_ > 0;
+    Lowest().expires_after(options_.body_timeout);
+    bhttp::async_write(stream_, *serializer_,
+                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                         if (ec == bhttp::error::need_buffer) return self->PullSource();
                          self->OnWrite(ec);
                        });
   }
@@ -450,11 +622,14 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       if (ec == beast::error::timeout) server_.metrics.RecordTimeout(TimeoutPhase::kWrite);
       return;
     }
-    const bool keep_alive = response_->keep_alive();
     response_.reset();
+    serializer_.reset();
+    streamed_response_.reset();
+    source_.reset();
     request_ = Request{};
-    if (!keep_alive) return Close();
+    if (!keep_alive_) return Close();
     parser_.reset();
+    stream_parser_.reset();
     first_request_ = false;
     ReadNext();
   }
@@ -493,6 +668,14 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
+  // Streaming (document uploads and downloads): one transfer buffer, allocated on first use.
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> stream_parser_;
+  std::unique_ptr<BodySink> sink_;
+  std::optional<bhttp::response<bhttp::buffer_body>> streamed_response_;
+  std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer_;
+  std::unique_ptr<BodySource> source_;
+  std::uint64_t source_remaining_ = 0;
+  std::vector<std::uint8_t> transfer_buffer_;
   BeastHeaderView header_view_;
   Request request_;
   Router::Lookup lookup_;
@@ -504,6 +687,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::string_view request_id_;  // into request_id_buffer_
   int status_ = 0;
   std::size_t header_field_count_ = 0;
+  std::size_t body_limit_ = 0;  // the matched route's (the largest of all before that)
+  bool header_done_ = false;
+  unsigned request_version_ = 11;
+  bool request_keep_alive_ = false;
+  bool keep_alive_ = false;  // of the response being written
   State state_ = State::kHandshake;
   bool first_request_ = true;
   Clock::time_point started_;

@@ -8,11 +8,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "strongroom/base/error.h"
 
 namespace strongroom::http {
 
@@ -42,6 +46,35 @@ struct Request {
   std::string_view PathParam(std::string_view name) const;
 };
 
+struct Response;
+
+// The consumer of a streamed request body (routes with BodyPolicy::kStream). The handler runs
+// first, with the headers only, and either answers at once (the body is then never read) or
+// returns a sink in Response::body_sink. The server then reads the body a piece at a time and
+// hands each piece to Write(), in order, then calls Finish(nullptr) for the answer; if Write()
+// fails, it stops reading and calls Finish(&error) instead. Every call runs on the worker pool,
+// one at a time, never concurrently. A sink destroyed without Finish() was abandoned (the client
+// went away, timed out, or sent too much): its destructor must discard whatever it stored.
+// It must not keep views into the Request, which is gone once the handler returns.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual Result<void> Write(std::span<const std::uint8_t> data) = 0;
+  virtual Response Finish(const Error* failure) = 0;
+};
+
+// The producer of a streamed response body (Response::body_source, worker routes only). The
+// server sends the headers with Content-Length: body_length, then calls Read() on the worker
+// pool for each next piece (one call at a time). An error or a short body after the headers
+// left cuts the connection, so the client sees an incomplete response, never a wrong one.
+// Destroyed on an I/O thread: its destructor must not block.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // Fills a prefix of `out` with the next bytes; returns how many (0 means no more).
+  virtual Result<std::size_t> Read(std::span<std::uint8_t> out) = 0;
+};
+
 struct Response {
   int status = 200;
   // A view, because it is almost always a constant: the referenced text must outlive the
@@ -49,6 +82,9 @@ struct Response {
   std::string_view content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::unique_ptr<BodySink> body_sink;      // set: read the request body into it (see above)
+  std::unique_ptr<BodySource> body_source;  // set: the body is streamed from it, not `body`
+  std::uint64_t body_length = 0;            // with body_source: exactly this many bytes
 };
 
 using Handler = std::function<Response(const Request&)>;

@@ -106,7 +106,8 @@ Result<std::size_t> PageLimit(const Page& page) {
 Result<json::object> StoredObjectPage(storage::Store& store, std::string_view space,
                                       const std::string& prefix, const Page& page,
                                       std::string_view name,
-                                      bool (*valid_cursor)(std::string_view)) {
+                                      bool (*valid_cursor)(std::string_view),
+                                      const Presenter& present) {
   auto limit = PageLimit(page);
   if (!limit) return std::unexpected(limit.error());
   if (!page.cursor.empty() && !valid_cursor(page.cursor)) {
@@ -118,6 +119,7 @@ Result<json::object> StoredObjectPage(storage::Store& store, std::string_view sp
   auto scanned = ScanPrefix(store, space, prefix, page.cursor, *limit,
                             [&](std::string_view suffix, const storage::Bytes& value) {
                               auto parsed = ParseStored(value, name);
+                              if (parsed && present) parsed = present(std::move(*parsed));
                               if (!parsed) {
                                 failure = std::unexpected(parsed.error());
                                 return false;

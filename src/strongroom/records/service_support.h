@@ -24,6 +24,9 @@ inline constexpr std::string_view kRecords = "records";          // profiles
 inline constexpr std::string_view kIndex = "index";              // profiles
 inline constexpr std::string_view kBySubject = "by_subject";     // profiles
 inline constexpr std::string_view kEvents = "events";            // activity
+inline constexpr std::string_view kDocuments = "documents";      // documents
+inline constexpr std::string_view kChunks = "chunks";            // documents
+inline constexpr std::string_view kUploads = "uploads";          // documents
 
 std::string Now();  // RFC 3339, UTC
 Result<std::string> NewId(std::string_view prefix);
@@ -44,11 +47,14 @@ Result<void> ScanPrefix(storage::Store& store, std::string_view space, const std
                         std::string_view after, std::size_t limit,
                         const std::function<bool(std::string_view, const storage::Bytes&)>& visit);
 Result<std::size_t> PageLimit(const Page& page);
-// A page of the JSON objects stored under `prefix`: {"<name>": [...], "next_cursor"}.
+// A page of the JSON objects stored under `prefix`: {"<name>": [...], "next_cursor"}, each
+// passed through `present` when given (to turn a stored object into its public form).
+using Presenter = std::function<Result<boost::json::object>(boost::json::object)>;
 Result<boost::json::object> StoredObjectPage(storage::Store& store, std::string_view space,
                                              const std::string& prefix, const Page& page,
                                              std::string_view name,
-                                             bool (*valid_cursor)(std::string_view));
+                                             bool (*valid_cursor)(std::string_view),
+                                             const Presenter& present = nullptr);
 // The security event for stored ciphertext that fails to authenticate (ids only, never values).
 void LogRejectedCiphertext(std::string_view tenant, std::string_view collection,
                            std::string_view id, std::string_view field);
