@@ -103,6 +103,8 @@ class DocumentsTest(ServerTestCase):
             self.assertEqual(headers["Repr-Digest"],
                              "sha-256=:%s:" % base64.b64encode(hashlib.sha256(data).digest()).decode())
             ids.append(doc["id"])
+        # documents.db has 64 KiB pages (a chunk is one page write, not 16).
+        self.assertEqual(self.documents_db("PRAGMA page_size"), [(65536,)])
         # Stored as ceil(size / 64 KiB) chunks, one for an empty document.
         self.assertEqual(self.count("chunks"), sum(max(1, -(-s // CHUNK)) for s in sizes))
         status, listed = self.server.api("GET", self.path() + "?limit=200")

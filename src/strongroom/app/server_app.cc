@@ -115,7 +115,9 @@ int RunServer(const config::Config& config) {
   std::unique_ptr<storage::Store> stores[4];
   const char* kinds[] = {"metadata", "profiles", "activity", "documents"};
   for (int i = 0; i < 4; ++i) {
-    auto opened = storage::OpenSqliteStore(StorePath(config, kinds[i]));
+    // Documents are stored in 64 KiB chunks: 64 KiB pages make each one page write, not 16.
+    const storage::SqliteOptions options{.page_size = i == 3 ? 65536 : 4096};
+    auto opened = storage::OpenSqliteStore(StorePath(config, kinds[i]), options);
     if (!opened) {
       observe::Error("server.start_failed", {{"reason", opened.error().message()}});
       return kExitUsage;

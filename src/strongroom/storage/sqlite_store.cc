@@ -62,7 +62,8 @@ Bytes ColumnBytes(sqlite3_stmt* stmt, int column) {
 
 class SqliteStore final : public Store {
  public:
-  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& file) {
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& file,
+                                                   const SqliteOptions& options) {
     // Create the file ourselves so it starts 0600; SQLite gives -wal and -shm the same mode.
     const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -74,6 +75,11 @@ class SqliteStore final : public Store {
     auto writer = OpenDb(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     if (!writer) return std::unexpected(writer.error());
     store->writer_ = std::move(*writer);
+    // Before WAL mode is set: in WAL mode the page size of a database can no longer change.
+    const std::string page_size = "PRAGMA page_size=" + std::to_string(options.page_size);
+    if (auto done = Exec(store->writer_.get(), page_size.c_str()); !done) {
+      return std::unexpected(done.error());
+    }
     for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                             "PRAGMA secure_delete=ON",
                             // A rowid table, not WITHOUT ROWID: values are records of ~1.5 KB,
@@ -263,8 +269,13 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file) {
-  auto store = SqliteStore::Open(file);
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file,
+                                               SqliteOptions options) {
+  const int size = options.page_size;
+  if (size < 512 || size > 65536 || (size & (size - 1)) != 0) {
+    return Fail(ErrorCode::kInvalidArgument, "SQLite page size must be a power of two, 512-65536");
+  }
+  auto store = SqliteStore::Open(file, options);
   if (!store) return std::unexpected(store.error());
   return std::unique_ptr<Store>(std::move(*store));
 }

@@ -20,6 +20,14 @@ namespace strongroom::storage {
 // checks it, and it keeps one batch from monopolising a commit. Documents are chunked below it.
 inline constexpr std::size_t kMaxValueBytes = 4 << 20;
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file);
+struct SqliteOptions {
+  // SQLite page size of a new database (a power of two, 512 to 65536); an existing file keeps
+  // the one it was created with. Large pages suit stores of large values: a 64 KiB document chunk
+  // is then one page write to the WAL instead of sixteen.
+  int page_size = 4096;
+};
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file,
+                                               SqliteOptions options = {});
 
 }  // namespace strongroom::storage
