@@ -467,11 +467,17 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     state_ = State::kProcessing;
     asio::post(server_.workers, [self = shared_from_this(), filled, done] {
       std::optional<Response> answer;
-      auto written = self->sink_->Write({self->transfer_buffer_.data(), filled});
-      if (!written) {
-        answer = self->sink_->Finish(&written.error());
-      } else if (done) {
-        answer = self->sink_->Finish(nullptr);
+      try {
+        auto written = self->sink_->Write({self->transfer_buffer_.data(), filled});
+        if (!written) {
+          answer = self->sink_->Finish(&written.error());
+        } else if (done) {
+          answer = self->sink_->Finish(nullptr);
+        }
+      } catch (const std::exception&) {  // as in Invoke(): logged without the exception text
+        observe::Error("http.handler_threw",
+                       {{"route", self->route_->pattern}, {"request_id", self->request_id_}});
+        answer = ErrorResponse(Error(ErrorCode::kInternal, "handler threw"), self->request_id_);
       }
       if (answer) self->sink_.reset();  // here, on the worker: its destructor may use the disk
       asio::post(self->stream_.get_executor(), [self, done, answer = std::move(answer)]() mutable {
@@ -578,7 +584,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     const std::size_t want =
         static_cast<std::size_t>(std::min<std::uint64_t>(source_remaining_, transfer_buffer_.size()));
     asio::post(server_.workers, [self = shared_from_this(), want] {
-      auto read = self->source_->Read({self->transfer_buffer_.data(), want});
+      Result<std::size_t> read = Fail(ErrorCode::kInternal, "body source threw");
+      try {
+        read = self->source_->Read({self->transfer_buffer_.data(), want});
+      } catch (const std::exception&) {  // reported below as an aborted stream
+      }
       asio::post(self->stream_.get_executor(), [self, read = std::move(read)] {
         if (!read || *read == 0 || *read > self->source_remaining_) {
           // The headers promised more: cut the connection so the client sees a short body.
