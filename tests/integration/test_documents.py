@@ -320,6 +320,9 @@ class DocumentsTest(ServerTestCase):
         self.assertEqual(rejected, {(docs[0], "chunk 1"), (docs[1], "chunk 1"), (docs[2], "chunk 3"),
                                     (docs[3], "chunk 0"), (docs[4], "chunk 0"), (docs[5], "chunks")})
         self.assertTrue(events)
+        # Logged asynchronously: the client can see the cut before the line is written.
+        wait_until(lambda: len(self.server.events("http.stream_aborted")) >= 3,
+                   what="three aborted streams logged")
         self.assertEqual(len(self.server.events("http.stream_aborted")), 3)
         # The untouched document still reads in full.
         self.assertEqual(self.download(other)[2], payload(3 * CHUNK + 100, seed=b"other"))

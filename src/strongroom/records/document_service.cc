@@ -25,6 +25,12 @@ std::string ChunkKey(std::string_view tenant, std::string_view id, std::uint64_t
   return Join({tenant, id, digits});  // zero-padded: chunks scan in order
 }
 
+// Adds the deletion of chunks [from, to) of a document to `batch`.
+void DeleteChunks(std::string_view tenant, std::string_view id, std::uint64_t from,
+                  std::uint64_t to, storage::WriteBatch& batch) {
+  for (std::uint64_t i = from; i < to; ++i) batch.Delete(kChunks, ChunkKey(tenant, id, i));
+}
+
 void Wipe(std::vector<std::uint8_t>& buffer) {
   std::fill(buffer.begin(), buffer.end(), std::uint8_t{0});
   buffer.clear();
@@ -148,7 +154,7 @@ Result<json::object> DocumentUpload::Commit() {
 void DocumentUpload::Discard() {
   if (flushed_index_ == 0 && !marker_written_) return;  // nothing of it reached the store
   storage::WriteBatch batch;
-  (void)service_.DeleteChunks(tenant_, id_, 0, flushed_index_, batch);
+  DeleteChunks(tenant_, id_, 0, flushed_index_, batch);
   batch.Delete(kUploads, Join({tenant_, subject_, id_}));
   if (auto written = service_.documents_.Write(std::move(batch)); !written) {
     // The marker stays, so the sweep at the next start finishes the job.
@@ -327,9 +333,9 @@ Result<std::unique_ptr<DocumentReader>> DocumentService::Open(std::string_view t
   }
   std::unique_ptr<DocumentReader> reader(new DocumentReader(
       documents_, std::string(tenant), std::string(subject), std::string(id), std::move(*cipher)));
-  auto description = Describe(**keys, tenant, *manifest, reader.get());
-  if (!description) return std::unexpected(description.error());
-  reader->description_ = std::move(*description);
+  if (auto described = Describe(**keys, tenant, *manifest, reader.get()); !described) {
+    return std::unexpected(described.error());
+  }
   if (auto first = reader->LoadChunk(); !first) return std::unexpected(first.error());
   return reader;
 }
@@ -344,13 +350,6 @@ Result<json::object> DocumentService::List(std::string_view tenant, std::string_
   return StoredObjectPage(
       documents_, kDocuments, Join({tenant, subject}) + "/", page, "documents", &IsDocumentId,
       [&](const json::object& manifest) { return Describe(**keys, tenant, manifest, nullptr); });
-}
-
-Result<void> DocumentService::DeleteChunks(std::string_view tenant, std::string_view id,
-                                           std::uint64_t from, std::uint64_t to,
-                                           storage::WriteBatch& batch) {
-  for (std::uint64_t i = from; i < to; ++i) batch.Delete(kChunks, ChunkKey(tenant, id, i));
-  return {};
 }
 
 Result<void> DocumentService::Delete(std::string_view tenant, std::string_view subject,
@@ -370,7 +369,7 @@ Result<void> DocumentService::Delete(std::string_view tenant, std::string_view s
   }
   storage::WriteBatch batch;
   batch.Delete(kDocuments, key);
-  (void)DeleteChunks(tenant, id, 0, static_cast<std::uint64_t>(chunks->get_int64()), batch);
+  DeleteChunks(tenant, id, 0, static_cast<std::uint64_t>(chunks->get_int64()), batch);
   return documents_.Write(std::move(batch));  // secure_delete: the pages are zeroed
 }
 

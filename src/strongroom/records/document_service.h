@@ -81,12 +81,11 @@ class DocumentUpload {
   bool failed_ = false;
 };
 
-// A document being read: its description, then its plaintext in order. Every chunk is
+// A document being read: its type, size and digest, then its plaintext in order. Every chunk is
 // authenticated before any of its bytes is returned; data_loss (and the security event
 // `security.ciphertext_rejected`) for a chunk that was altered, moved, reordered or removed.
 class DocumentReader {
  public:
-  const boost::json::object& description() const { return description_; }
   const std::string& content_type() const { return content_type_; }
   const crypto::Sha256Digest& sha256() const { return sha256_; }
   std::uint64_t size() const { return size_; }
@@ -108,7 +107,6 @@ class DocumentReader {
   storage::Store& store_;
   std::string tenant_, subject_, id_;
   barrier::DocumentCipher cipher_;
-  boost::json::object description_;
   std::string content_type_;
   crypto::Sha256Digest sha256_{};
   std::uint64_t size_ = 0;
@@ -148,8 +146,6 @@ class DocumentService {
   // Decrypts a manifest's metadata into a description; fills the reader fields if given.
   Result<boost::json::object> Describe(barrier::VaultKeys& keys, std::string_view tenant,
                                        const boost::json::object& manifest, DocumentReader* reader);
-  Result<void> DeleteChunks(std::string_view tenant, std::string_view id, std::uint64_t from,
-                            std::uint64_t to, storage::WriteBatch& batch);
 
   storage::Store& metadata_;
   storage::Store& documents_;
