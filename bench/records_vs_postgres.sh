@@ -102,6 +102,11 @@ request = function()
 end
 LUA
 
+cat >"$work/health.lua" <<LUA
+wrk.path = "/v1/health"
+request = function() return wrk.format("GET", "/v1/health") end
+LUA
+
 # wrk: requests/s, p50, p99 (ms); fails on any non-2xx answer.
 run_wrk() {  # script connections -> "rps p50 p99"
   wrk -t2 -c"$2" -d"${DURATION}s" --latency -s "$work/$1.lua" "$base/v1/collections/people/records" \
@@ -197,6 +202,10 @@ PY
 echo "| operation | connections | strongroom req/s | p50 ms | p99 ms | PostgreSQL plain tps | p50 ms | p99 ms | ratio vs plain | PostgreSQL + pgcrypto tps | p50 ms | p99 ms | ratio vs pgcrypto |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for c in $CONNECTIONS; do
+  # The ceiling of our HTTPS stack on this machine: the same wrk, TLS and connection count on an
+  # endpoint that does no work at all (no authentication, storage or crypto).
+  read -r h_rps h_50 h_99 <<<"$(run_wrk health "$c")"
+  python3 -c "print('| GET /v1/health (ceiling) | $c | %.0f | $h_50 | $h_99 | | | | | | | | |' % $h_rps)"
   for op in create get; do
     if [ $op = create ]; then plain=insert_plain; enc=insert_enc; else plain=select_plain; enc=select_enc; fi
     read -r s_rps s_50 s_99 <<<"$(run_wrk $op "$c")"

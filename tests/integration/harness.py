@@ -15,6 +15,8 @@ import threading
 import time
 import unittest
 
+from prometheus_client.parser import text_string_to_metric_families
+
 BIN = os.environ.get("STRONGROOM_BIN", "../../build/dev/strongroom")
 START_TIMEOUT = 20.0
 # The unseal passphrase of every test vault (given through the environment, as an operator may).
@@ -195,6 +197,15 @@ class Server:
         self._reader.join(timeout=5)
         if not self._reader.is_alive():
             self.proc.stderr.close()
+
+
+def samples(metrics_text):
+    """{(name, frozenset(labels.items())): value} from a Prometheus text exposition."""
+    out = {}
+    for family in text_string_to_metric_families(metrics_text):
+        for sample in family.samples:
+            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return out
 
 
 def read_until_closed(sock, timeout=10):

@@ -7,18 +7,7 @@ import ssl
 import time
 import unittest
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from harness import STUCK_REQUEST, ServerTestCase, parse_response, read_until_closed
-
-
-def samples(metrics_text):
-    """{(name, frozenset(labels.items())): value} from a Prometheus text exposition."""
-    out = {}
-    for family in text_string_to_metric_families(metrics_text):
-        for sample in family.samples:
-            out[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return out
+from harness import STUCK_REQUEST, ServerTestCase, parse_response, read_until_closed, samples
 
 
 class HttpApiTest(ServerTestCase):

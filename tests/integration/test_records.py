@@ -7,7 +7,7 @@ import os
 import sqlite3
 import unittest
 
-from harness import ServerTestCase
+from harness import ServerTestCase, samples
 
 PATIENTS = {
     "name": "patients",
@@ -337,6 +337,50 @@ class RecordsTest(ServerTestCase):
                      "/v1/collections/{collection}/records/{id}", "/v1/subjects",
                      "/v1/subjects/{id}", "/v1/subjects/{id}/activity", "/v1/health", "/v1/ready"):
             self.assertIn("\n  %s:" % path, text, path)
+
+    def inline_retries(self):
+        return samples(self.server.metrics_text())[("strongroom_http_inline_retries_total",
+                                                    frozenset())]
+
+    def store_counter(self, name, store):
+        return samples(self.server.metrics_text())[(name, frozenset({"store": store}.items()))]
+
+    def test_record_reads_from_memory_are_never_stale(self):
+        # A get whose record is in the read cache is answered on the I/O thread; one that needs
+        # the disk runs again on the worker pool (counted). Either way, never an old value.
+        _, rec = self.create({"email": "a@example.com", "visits": 1})
+        path = "/v1/collections/patients/records/" + rec["id"]
+        steps = []
+        def get():
+            before = self.inline_retries()
+            status, body = self.server.api("GET", path)
+            steps.append(self.inline_retries() - before)
+            return status, body
+        self.assertEqual(get()[1]["fields"]["visits"], 1)  # from disk, then cached
+        self.assertEqual(get()[1]["fields"]["visits"], 1)  # from memory
+        status, _ = self.server.api("PATCH", path, {"fields": {"visits": 2}})
+        self.assertEqual(status, 200)
+        self.assertEqual(get()[1]["fields"]["visits"], 2)  # the write dropped the cached copy
+        self.assertEqual(get()[1]["fields"]["visits"], 2)
+        self.assertEqual(self.server.api("DELETE", path)[0], 204)
+        self.assertEqual(get()[0], 404)
+        self.assertEqual(get()[0], 404)  # absence is not cached: the disk says so each time
+        self.assertEqual(steps, [1, 0, 1, 0, 1, 1])
+        self.assertNotIn("a@example.com", self.server.metrics_text())
+        # The two inline gets, and the reads PATCH and DELETE make before they write.
+        self.assertEqual(self.store_counter("strongroom_store_cache_hits_total", "profiles"), 4)
+        self.assertGreaterEqual(self.store_counter("strongroom_store_batches_total", "profiles"),
+                                self.store_counter("strongroom_store_commits_total", "profiles"))
+        # Without a cache every read takes the worker pool, with the same answers.
+        self.server.stop()
+        self.server.args += ["--read-cache-bytes", "0"]
+        self.server.start()
+        _, rec = self.create({"email": "b@example.com", "visits": 7})
+        path = "/v1/collections/patients/records/" + rec["id"]
+        steps.clear()
+        self.assertEqual(get()[1]["fields"]["visits"], 7)
+        self.assertEqual(get()[1]["fields"]["visits"], 7)
+        self.assertEqual(steps, [1, 1])
 
     def test_moved_ciphertext_is_data_loss_and_a_security_event(self):
         _, a = self.create({"email": "a@example.com", "diagnosis": "flu"})

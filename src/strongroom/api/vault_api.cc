@@ -474,7 +474,10 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                          if (!page) return Result<json::object>(std::unexpected(page.error()));
                          return s.ListRecords(t, r.PathParam("collection"), *page);
                        }));
-  router.Add(Method::kGet, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
+  // Inline-first: a record whose ciphertext, key and schema are in memory is answered on the
+  // I/O thread (router.h). The handler only reads.
+  router.Add(Method::kGet, "/v1/collections/{collection}/records/{id}",
+             http::Execution::kInlineFirst,
              WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
                return s.GetRecord(t, r.PathParam("collection"), r.PathParam("id"));
              }));

@@ -116,7 +116,11 @@ int RunServer(const config::Config& config) {
   const char* kinds[] = {"metadata", "profiles", "activity", "documents"};
   for (int i = 0; i < 4; ++i) {
     // Documents are stored in 64 KiB chunks: 64 KiB pages make each one page write, not 16.
-    const storage::SqliteOptions options{.page_size = i == 3 ? 65536 : 4096};
+    // Records and metadata are read often and are small: they get a read cache.
+    const storage::SqliteOptions options{
+        .page_size = i == 3 ? 65536 : 4096,
+        .read_cache_bytes =
+            i <= 1 ? static_cast<std::size_t>(config.server.read_cache_bytes) : std::size_t{0}};
     auto opened = storage::OpenSqliteStore(StorePath(config, kinds[i]), options);
     if (!opened) {
       observe::Error("server.start_failed", {{"reason", opened.error().message()}});
@@ -160,6 +164,22 @@ int RunServer(const config::Config& config) {
 
   observe::MetricsRegistry registry;
   observe::RegisterProcessMetrics(registry, kVersion);
+  for (int i = 0; i < 4; ++i) {
+    storage::Store* store = stores[i].get();
+    const observe::Labels labels{{"store", kinds[i]}};
+    registry.AddCounterCallback("strongroom_store_batches_total", "Write batches acknowledged",
+                                labels, [store] { return static_cast<double>(store->stats().batches); });
+    registry.AddCounterCallback(
+        "strongroom_store_commits_total",
+        "Durable commits (fsyncs); batches / commits is the group-commit factor", labels,
+        [store] { return static_cast<double>(store->stats().commits); });
+    registry.AddCounterCallback("strongroom_store_cache_hits_total",
+                                "Reads answered from the store's read cache", labels,
+                                [store] { return static_cast<double>(store->stats().cache_hits); });
+    registry.AddCounterCallback("strongroom_store_cache_misses_total",
+                                "Reads that went to the database file", labels,
+                                [store] { return static_cast<double>(store->stats().cache_misses); });
+  }
   http::Router router;
   // The server is created after the router is complete (metrics are sized from its routes), but
   // the readiness check must ask it whether it is draining: hence this late-bound pointer.

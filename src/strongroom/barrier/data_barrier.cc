@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "strongroom/base/blocking.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/hmac.h"
 #include "strongroom/crypto/random.h"
@@ -78,7 +79,9 @@ Result<std::shared_ptr<DataBarrier::SubjectCipher>> DataBarrier::Find(std::strin
                                                                       std::uint32_t version,
                                                                       bool create_if_missing) {
   std::string cache_key = CacheKey(tenant, subject, version);
-  std::lock_guard lock(mu_);
+  // May wait for a miss that another thread is loading from disk: only tried on I/O threads.
+  auto lock = LockOrWouldBlock(mu_);
+  if (!lock) return std::unexpected(lock.error());
   if (auto it = current_.find(cache_key); it != current_.end()) return it->second;
   if (auto it = previous_.find(cache_key); it != previous_.end()) {
     auto found = std::move(it->second);
@@ -196,7 +199,9 @@ Result<void> DataBarrier::DecryptTo(std::string_view tenant, std::string_view su
   if (!version) return std::unexpected(version.error());
   auto found = Find(tenant, subject, *version, /*create_if_missing=*/false);
   if (!found) return std::unexpected(found.error());
-  std::lock_guard lock((*found)->mu);
+  // Encrypt() may hold it while it saves a nonce reservation: only tried on I/O threads.
+  auto lock = LockOrWouldBlock((*found)->mu);
+  if (!lock) return std::unexpected(lock.error());
   return (*found)->cipher.DecryptTo(location, ciphertext, out);
 }
 

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "strongroom/barrier/seal_state.h"
+#include "strongroom/base/blocking.h"
 #include "strongroom/crypto/random.h"
 #include "strongroom/keys/sealed_key_file.h"
 #include "strongroom/storage/sqlite_store.h"
@@ -103,6 +104,25 @@ TEST_F(DataBarrierTest, MovedCiphertextIsDataLossNeverGarbage) {
   auto missing = barrier_->Decrypt("acme", "sub_a", email_, relabelled);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), ErrorCode::kDataLoss);
+}
+
+TEST_F(DataBarrierTest, WithoutBlockingOnlyKeysInMemoryDecrypt) {
+  auto sealed = Seal("sub_a", email_, "alice@example.com");
+  ASSERT_TRUE(sealed);
+  Reopen();  // the subject key is now only on disk
+  std::vector<std::uint8_t> out;
+  {
+    NonBlockingScope io_thread;
+    auto refused = barrier_->DecryptTo("acme", "sub_a", email_, *sealed, out);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kWouldBlock);
+    EXPECT_TRUE(out.empty());
+  }
+  ASSERT_TRUE(barrier_->DecryptTo("acme", "sub_a", email_, *sealed, out));  // loads the key
+  out.clear();
+  NonBlockingScope io_thread;
+  ASSERT_TRUE(barrier_->DecryptTo("acme", "sub_a", email_, *sealed, out));
+  EXPECT_EQ(std::string(out.begin(), out.end()), "alice@example.com");
 }
 
 TEST_F(DataBarrierTest, DocumentKeysAreRandomWrappedPerDocumentAndCountAgainstTheBudget) {

@@ -22,6 +22,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kPayloadTooLarge: return "payload_too_large";
     case ErrorCode::kHeadersTooLarge: return "headers_too_large";
     case ErrorCode::kUnsupportedMediaType: return "unsupported_media_type";
+    case ErrorCode::kWouldBlock: return "would_block";
   }
   return "internal";
 }

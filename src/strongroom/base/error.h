@@ -17,6 +17,8 @@
 //   sealed               the vault's keys are not loaded: unseal it (HTTP 503)
 //   data_loss            stored data failed integrity checks (tampered, moved, truncated)
 //   internal             a bug or broken invariant
+//   would_block          internal only: work inside a NonBlockingScope (base/blocking.h) needed
+//                        the disk; the server runs it again on the worker pool. Never answered.
 // plus the protocol-level codes the HTTP layer needs to be precise about (405, 413, 415, 431).
 //
 // Error is a small value type; copying it is cheap enough for the error path. Thread-safe as any
@@ -45,6 +47,7 @@ enum class ErrorCode {
   kPayloadTooLarge,
   kHeadersTooLarge,
   kUnsupportedMediaType,
+  kWouldBlock,
 };
 
 // The stable wire name of a code ("invalid_argument"), used in JSON error envelopes and logs.

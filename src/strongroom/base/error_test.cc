@@ -13,6 +13,7 @@ TEST(ErrorTest, CodeNamesAreTheWireVocabulary) {
   EXPECT_EQ(ErrorCodeName(ErrorCode::kDataLoss), "data_loss");
   EXPECT_EQ(ErrorCodeName(ErrorCode::kHeadersTooLarge), "headers_too_large");
   EXPECT_EQ(ErrorCodeName(ErrorCode::kUnsupportedMediaType), "unsupported_media_type");
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kWouldBlock), "would_block");
   EXPECT_EQ(ErrorCodeName(ErrorCode::kSealed), "sealed");
 }
 

@@ -30,6 +30,10 @@ struct ServerSettings {
   // Many more than cores: a worker waiting for its write's fsync holds no CPU, and the store's
   // group commit can only share an fsync among writes that are waiting at the same time.
   std::int64_t worker_threads = 16;
+  // Each of the profiles and metadata stores keeps this many bytes of recently read entries
+  // (ciphertext, as stored) in memory; reads that find everything there are answered on the
+  // I/O thread (storage/read_cache.h, base/blocking.h).
+  std::int64_t read_cache_bytes = 64 << 20;
   std::int64_t max_connections = 1024;
   std::int64_t shutdown_grace_ms = 10'000;
 };

@@ -15,6 +15,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kFailedPrecondition: return 412;
     case ErrorCode::kResourceExhausted: return 429;
     case ErrorCode::kUnavailable:
+    case ErrorCode::kWouldBlock:  // retried on the worker pool by the server, never answered
     case ErrorCode::kSealed: return 503;
     case ErrorCode::kDataLoss:
     case ErrorCode::kInternal: return 500;
@@ -27,6 +28,12 @@ int HttpStatusFor(ErrorCode code) {
 }
 
 Response ErrorResponse(const Error& error, std::string_view request_id) {
+  if (error.code() == ErrorCode::kWouldBlock) {
+    Response retry;
+    retry.status = 503;
+    retry.would_block = true;  // the server runs the handler again on the worker pool
+    return retry;
+  }
   // Internal and data-loss messages may describe the system's insides; clients get a fixed text
   // and operators find the detail in the log line with the same request id.
   const bool opaque = error.code() == ErrorCode::kInternal || error.code() == ErrorCode::kDataLoss;

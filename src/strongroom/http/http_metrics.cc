@@ -20,7 +20,10 @@ HttpMetrics::HttpMetrics(observe::MetricsRegistry& registry, const Router& route
                                               "TLS handshakes that failed or timed out")),
       rejected_connections_(registry.GetCounter(
           "strongroom_http_connections_rejected_total",
-          "Connections closed on accept because server.max_connections were open")) {
+          "Connections closed on accept because server.max_connections were open")),
+      inline_retries_(registry.GetCounter(
+          "strongroom_http_inline_retries_total",
+          "Inline-first requests that needed the disk and ran again on the worker pool")) {
   for (std::size_t i = 0; i < (route_count_ + kMethodCount) * kStatusSlots; ++i) {
     requests_[i].store(nullptr, std::memory_order_relaxed);
   }

@@ -3,7 +3,7 @@
 // touches only atomics: strongroom_http_requests_total{route,method,code},
 // strongroom_http_request_duration_seconds{route}, strongroom_http_open_connections,
 // strongroom_tls_handshake_failures_total, strongroom_http_connections_rejected_total,
-// strongroom_http_timeouts_total{phase}.
+// strongroom_http_timeouts_total{phase}, strongroom_http_inline_retries_total.
 //
 // Owned by the composition root, outlives the server; thread-safe.
 
@@ -30,6 +30,7 @@ class HttpMetrics {
   observe::Gauge& open_connections() { return open_connections_; }
   observe::Counter& handshake_failures() { return handshake_failures_; }
   observe::Counter& rejected_connections() { return rejected_connections_; }
+  observe::Counter& inline_retries() { return inline_retries_; }
 
  private:
   static constexpr int kStatusSlots = 500;  // codes 100..599
@@ -44,6 +45,7 @@ class HttpMetrics {
   observe::Gauge& open_connections_;
   observe::Counter& handshake_failures_;
   observe::Counter& rejected_connections_;
+  observe::Counter& inline_retries_;
   std::array<observe::Counter*, 5> timeouts_;
 };
 

@@ -18,6 +18,11 @@ namespace strongroom::http {
 enum class Execution {
   kInline,  // cheap and non-blocking: runs on the I/O thread
   kWorker,  // may block or burn CPU (disk, Argon2, crypto on large data): runs on the worker pool
+  // Tried first on the I/O thread inside a NonBlockingScope (base/blocking.h): a read whose data
+  // is all in memory is answered there, without two thread hand-offs; one that needs the disk
+  // fails with would_block and runs again, from the start, on the worker pool. So the handler
+  // must change nothing before it could fail with would_block: reads only.
+  kInlineFirst,
 };
 
 enum class BodyPolicy {

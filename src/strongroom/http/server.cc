@@ -23,6 +23,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "strongroom/base/blocking.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/random.h"
 #include "strongroom/http/error_response.h"
@@ -400,6 +401,15 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   void Dispatch() {
     PrepareRequest();
     if (route_->execution == Execution::kInline) return Finish(Invoke(), true);
+    if (route_->execution == Execution::kInlineFirst) {
+      Response response;
+      {
+        NonBlockingScope on_io_thread;
+        response = Invoke();
+      }
+      if (!response.would_block) return Finish(std::move(response), true);
+      server_.metrics.inline_retries().Increment();
+    }
     asio::post(server_.workers, [self = shared_from_this()] {
       Response response = self->Invoke();
       asio::post(self->stream_.get_executor(),

@@ -85,6 +85,10 @@ struct Response {
   std::unique_ptr<BodySink> body_sink;      // set: read the request body into it (see above)
   std::unique_ptr<BodySource> body_source;  // set: the body is streamed from it, not `body`
   std::uint64_t body_length = 0;            // with body_source: exactly this many bytes
+  // Set (by ErrorResponse, for ErrorCode::kWouldBlock) when an inline-first handler (router.h)
+  // needed the disk on an I/O thread: the server discards this response and runs the handler
+  // again on the worker pool. Never sent.
+  bool would_block = false;
 };
 
 using Handler = std::function<Response(const Request&)>;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "strongroom/base/blocking.h"
 #include "strongroom/crypto/random.h"
 
 namespace strongroom::keys {
@@ -240,7 +241,9 @@ Result<std::optional<DataKey>> Keyring::LoadSubjectKey(std::string_view tenant,
     return Fail(ErrorCode::kDataLoss, "subject key entry has the wrong size");
   }
   const std::uint64_t reserved = ReadU64(**entry);
-  std::lock_guard lock(mu_);
+  // KekLocked may read the store under this lock: only tried on I/O threads (base/blocking.h).
+  auto lock = LockOrWouldBlock(mu_);
+  if (!lock) return std::unexpected(lock.error());
   auto kek = KekLocked(tenant, version);
   if (!kek) return std::unexpected(kek.error());
   auto key = Unwrap(**kek, std::span(**entry).subspan(kReservationSize),

@@ -158,6 +158,12 @@ void MetricsRegistry::AddGaugeCallback(std::string_view name, std::string_view h
   SeriesFor(FamilyFor(name, help, kGauge), {}).metric = std::move(read);
 }
 
+void MetricsRegistry::AddCounterCallback(std::string_view name, std::string_view help,
+                                         const Labels& labels, std::function<double()> read) {
+  std::lock_guard lock(mutex_);
+  SeriesFor(FamilyFor(name, help, kCounter), labels).metric = std::move(read);
+}
+
 std::string MetricsRegistry::RenderText() const {
   std::lock_guard lock(mutex_);
   std::string out;

@@ -78,6 +78,9 @@ class MetricsRegistry {
                           std::span<const double> upper_bounds);
   // A gauge whose value is read when the registry is rendered (e.g. resident memory).
   void AddGaugeCallback(std::string_view name, std::string_view help, std::function<double()> read);
+  // A counter kept elsewhere (e.g. a store's commit count), read when the registry is rendered.
+  void AddCounterCallback(std::string_view name, std::string_view help, const Labels& labels,
+                          std::function<double()> read);
 
   std::string RenderText() const;
 

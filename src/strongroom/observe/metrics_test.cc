@@ -19,6 +19,17 @@ TEST(MetricsTest, RendersCountersAndGaugesInExpositionFormat) {
             "x_open 2\n");
 }
 
+TEST(MetricsTest, CounterCallbacksAreReadAtRenderTime) {
+  MetricsRegistry registry;
+  double commits = 3;
+  registry.AddCounterCallback("store_commits_total", "Commits", {{"store", "profiles"}},
+                              [&] { return commits; });
+  commits = 5;
+  const std::string text = registry.RenderText();
+  EXPECT_NE(text.find("# TYPE store_commits_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("store_commits_total{store=\"profiles\"} 5\n"), std::string::npos) << text;
+}
+
 TEST(MetricsTest, SameLabelsReturnTheSameSeries) {
   MetricsRegistry registry;
   Counter& a = registry.GetCounter("c_total", "c", {{"k", "v"}});

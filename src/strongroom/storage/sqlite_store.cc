@@ -9,6 +9,9 @@
 #include <mutex>
 #include <thread>
 
+#include "strongroom/base/blocking.h"
+#include "strongroom/storage/read_cache.h"
+
 namespace strongroom::storage {
 namespace {
 
@@ -72,6 +75,9 @@ class SqliteStore final : public Store {
     }
     ::close(fd);
     auto store = std::unique_ptr<SqliteStore>(new SqliteStore());
+    if (options.read_cache_bytes > 0) {
+      store->cache_ = std::make_unique<ReadCache>(options.read_cache_bytes);
+    }
     auto writer = OpenDb(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     if (!writer) return std::unexpected(writer.error());
     store->writer_ = std::move(*writer);
@@ -123,6 +129,12 @@ class SqliteStore final : public Store {
   }
 
   Result<std::optional<Bytes>> Get(std::string_view space, std::string_view key) override {
+    std::uint64_t generation = 0;
+    if (cache_) {
+      if (auto hit = cache_->Find(space, key)) return std::optional<Bytes>(std::move(*hit));
+      generation = cache_->Generation(space, key);  // before the read: see read_cache.h
+    }
+    if (!MayBlock()) return std::unexpected(WouldBlock("a store read from disk"));
     std::lock_guard lock(read_mutex_);
     sqlite3_stmt* stmt = get_.get();
     BindText(stmt, 1, space);
@@ -132,11 +144,13 @@ class SqliteStore final : public Store {
     if (rc == SQLITE_ROW) value = ColumnBytes(stmt, 0);
     sqlite3_reset(stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(SqliteError("get", rc));
+    if (cache_ && value) cache_->Insert(space, key, *value, generation);
     return value;
   }
 
   Result<std::vector<Entry>> Scan(std::string_view space, std::string_view after_key,
                                   std::size_t limit) override {
+    if (!MayBlock()) return std::unexpected(WouldBlock("a store scan"));
     std::lock_guard lock(read_mutex_);
     sqlite3_stmt* stmt = scan_.get();
     BindText(stmt, 1, space);
@@ -155,6 +169,7 @@ class SqliteStore final : public Store {
 
   Result<void> Write(WriteBatch batch) override {
     if (batch.empty()) return {};
+    if (!MayBlock()) return std::unexpected(WouldBlock("a store write"));
     Pending pending{&batch};
     std::unique_lock lock(queue_mutex_);
     if (stopping_) return Fail(ErrorCode::kUnavailable, "store is closing");
@@ -165,8 +180,17 @@ class SqliteStore final : public Store {
   }
 
   Stats stats() const override {
-    std::lock_guard lock(queue_mutex_);
-    return stats_;
+    Stats stats;
+    {
+      std::lock_guard lock(queue_mutex_);
+      stats = stats_;
+    }
+    if (cache_) {
+      const ReadCache::Stats cached = cache_->stats();
+      stats.cache_hits = cached.hits;
+      stats.cache_misses = cached.misses;
+    }
+    return stats;
   }
 
  private:
@@ -246,6 +270,13 @@ class SqliteStore final : public Store {
         queue_.clear();
       }
       Commit(group);
+      // Before any writer hears back, so no Get after an acknowledged write sees the old value.
+      // Every key of the group, committed or not: dropping a still-valid entry costs one read.
+      if (cache_) {
+        for (const Pending* p : group) {
+          for (const auto& m : p->batch->mutations()) cache_->Invalidate(m.space, m.key);
+        }
+      }
       {
         std::lock_guard lock(queue_mutex_);
         for (Pending* p : group) p->done = true;
@@ -256,6 +287,7 @@ class SqliteStore final : public Store {
 
   Db writer_;  // used only by the committer thread
   Db reader_;  // guarded by read_mutex_
+  std::unique_ptr<ReadCache> cache_;  // null: no cache; set before any thread starts
   Stmt put_, delete_, get_, scan_;
   std::mutex read_mutex_;
   mutable std::mutex queue_mutex_;

@@ -8,6 +8,11 @@
 // takes every batch queued at that moment, applies each inside its own SAVEPOINT (a failing batch
 // is rolled back alone), and commits them all with one transaction, hence one fsync, before
 // acknowledging any of them. Reads use their own connection and run alongside (WAL).
+//
+// Reads go through a ReadCache (read_cache.h) when SqliteOptions::read_cache_bytes is set: the
+// committer invalidates every key a commit touched before acknowledging it. Inside a
+// NonBlockingScope (base/blocking.h) Get answers only from that cache, and Get misses, Scan and
+// Write fail with would_block.
 
 #include <filesystem>
 #include <memory>
@@ -25,6 +30,8 @@ struct SqliteOptions {
   // the one it was created with. Large pages suit stores of large values: a 64 KiB document chunk
   // is then one page write to the WAL instead of sixteen.
   int page_size = 4096;
+  // Bytes of recently read entries kept in memory (read_cache.h); 0: none.
+  std::size_t read_cache_bytes = 0;
 };
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file,

@@ -166,6 +166,13 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Backend{"sqlite",
                               [](const std::filesystem::path& dir) {
                                 return OpenSqliteStore(dir / "store.db");
+                              }},
+                      // The same contract with a read cache in front (read_cache_test.cc tests
+                      // what the cache adds).
+                      Backend{"sqlite_cached",
+                              [](const std::filesystem::path& dir) {
+                                return OpenSqliteStore(dir / "store.db",
+                                                       {.read_cache_bytes = 1 << 20});
                               }}),
     [](const auto& param_info) { return param_info.param.name; });
 

@@ -9,6 +9,8 @@
 //   - Get sees every acknowledged write. Scan returns a space's keys in byte order.
 //   - Thread-safe: any number of threads may call any method at once; concurrent writers are
 //     committed together (group commit) without giving up per-batch atomicity.
+//   - Inside a NonBlockingScope (base/blocking.h) no call waits for the disk: Get answers from
+//     memory or fails with would_block, and Scan and Write fail with would_block.
 
 #include <cstddef>
 #include <cstdint>
@@ -62,6 +64,8 @@ class Store {
   struct Stats {
     std::uint64_t batches = 0;  // batches acknowledged
     std::uint64_t commits = 0;  // durable commits (fsyncs) that acknowledged them
+    std::uint64_t cache_hits = 0;    // Gets answered from memory
+    std::uint64_t cache_misses = 0;  // Gets that had to read the database
   };
   virtual Stats stats() const = 0;
 };
