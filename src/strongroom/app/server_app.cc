@@ -177,7 +177,9 @@ int RunServer(const config::Config& config) {
                                 "Reads answered from the store's read cache", labels,
                                 [store] { return static_cast<double>(store->stats().cache_hits); });
     registry.AddCounterCallback("strongroom_store_cache_misses_total",
-                                "Reads that went to the database file", labels,
+                                "Reads not answered from the read cache (an inline try that "
+                                "then runs on the worker pool counts twice)",
+                                labels,
                                 [store] { return static_cast<double>(store->stats().cache_misses); });
   }
   http::Router router;
