@@ -139,6 +139,23 @@ class Server:
         status, _, data = self.request(method, path, body=payload, headers=h)
         return status, (json.loads(data) if data else None)
 
+    def principal_token(self, username, roles, tenant=None, kind="service", scopes=None,
+                        token=None):
+        """Creates a principal (as the admin, or `token`) and issues it an API token; returns
+        the token's JSON (with "token", "token_id" and "principal_id")."""
+        body = {"username": username, "kind": kind, "roles": roles}
+        if tenant:
+            body["tenant"] = tenant
+        status, principal = self.api("POST", "/v1/principals", body, token=token)
+        assert status == 201, (status, principal)
+        request = {"name": "integration"}
+        if scopes is not None:
+            request["scopes"] = scopes
+        status, issued = self.api("POST", "/v1/principals/%s/tokens" % principal["id"], request,
+                                  token=token)
+        assert status == 201, (status, issued)
+        return issued
+
     def request(self, method, path, body=None, headers=None):
         """One request on a fresh connection; returns (status, headers dict, body bytes)."""
         conn = self.https()

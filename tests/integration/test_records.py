@@ -277,9 +277,7 @@ class RecordsTest(ServerTestCase):
         self.assertEqual(status, 201, tenant)
         self.assertEqual(self.server.api("POST", "/v1/tenants", {"id": "clinic-b"})[0], 409)
         self.assert_invalid(self.server.api("POST", "/v1/tenants", {"id": "Bad_Id"}), "$.id", "pattern")
-        status, token = self.server.api("POST", "/v1/tokens",
-                                        {"name": "clinic-b app", "roles": ["service"], "tenant": "clinic-b"})
-        self.assertEqual(status, 201, token)
+        token = self.server.principal_token("clinic-b-app", ["service"], tenant="clinic-b")
         self.assertRegex(token["token"], r"^srt_")
         b = token["token"]
         # Tenant B sees nothing of the default tenant, and cannot reach its records by id.
@@ -293,32 +291,34 @@ class RecordsTest(ServerTestCase):
         status, listed = self.server.api("GET", records, token=b)
         self.assertEqual(listed["records"], [])
         # A service token may not administer.
-        status, body = self.server.api("POST", "/v1/tokens", {"name": "x", "roles": ["admin"]}, token=b)
+        status, body = self.server.api("POST", "/v1/principals",
+                                       {"username": "x", "roles": ["admin"]}, token=b)
         self.assertEqual((status, body["error"]["code"]), (403, "permission_denied"))
         self.assertEqual(self.server.api("POST", "/v1/sys/seal", token=b)[0], 403)
         # An administrator of another tenant manages only its own tenant.
-        status, b_admin = self.server.api("POST", "/v1/tokens", {"name": "clinic-b admin",
-                                                                 "roles": ["admin"], "tenant": "clinic-b"})
-        self.assertEqual(status, 201, b_admin)
-        ba = b_admin["token"]
-        self.assertEqual(self.server.api("POST", "/v1/tokens", {"name": "x", "roles": ["service"]},
-                                         token=ba)[0], 201)
-        status, body = self.server.api("POST", "/v1/tokens", {"name": "x", "roles": ["admin"],
-                                                              "tenant": "default"}, token=ba)
+        ba = self.server.principal_token("clinic-b-admin", ["admin"], tenant="clinic-b")["token"]
+        self.server.principal_token("clinic-b-other", ["service"], token=ba)
+        self.assertEqual(self.server.api("POST", "/v1/sys/seal", token=ba)[0], 403)  # operators only
+        status, body = self.server.api("POST", "/v1/principals", {"username": "x", "roles": ["admin"],
+                                                                  "tenant": "default"}, token=ba)
         self.assertEqual((status, body["error"]["code"]), (403, "permission_denied"))
         self.assertEqual(self.server.api("POST", "/v1/tenants", {"id": "clinic-c"}, token=ba)[0], 403)
         self.assertEqual(self.server.api("GET", "/v1/tenants", token=ba)[0], 403)
         _, listed = self.server.api("GET", "/v1/tokens", token=ba)
         self.assertEqual({t["tenant"] for t in listed["tokens"]}, {"clinic-b"})
+        _, principals = self.server.api("GET", "/v1/principals", token=ba)
+        self.assertEqual({p["tenant"] for p in principals["principals"]}, {"clinic-b"})
         admin_id = self.server.init_output["admin_token_id"]
         self.assertEqual(self.server.api("DELETE", "/v1/tokens/" + admin_id, token=ba)[0], 404)
+        self.assertEqual(self.server.api("DELETE", "/v1/tokens/" + admin_id)[0], 412)
         _, everything = self.server.api("GET", "/v1/tokens")
         self.assertEqual({t["tenant"] for t in everything["tokens"]}, {"default", "clinic-b"})
         # Revocation takes effect on the very next request.
         self.assertEqual(self.server.api("DELETE", "/v1/tokens/" + token["token_id"])[0], 204)
         self.assertEqual(self.server.api("GET", records, token=b)[0], 401)
-        self.assert_invalid(self.server.api("POST", "/v1/tokens", {"name": "x", "roles": ["root"]}),
-                            "$.roles[0]", "enum")
+        self.assert_invalid(self.server.api("POST", "/v1/principals",
+                                            {"username": "x", "roles": ["Root"]}),
+                            "$.roles[0]", "format")
 
     def test_openapi_document_is_served_and_names_every_route(self):
         status, headers, body = self.server.request("GET", "/v1/openapi.yaml")
@@ -330,7 +330,12 @@ class RecordsTest(ServerTestCase):
                                "openapi.yaml"), encoding="utf-8") as f:
             self.assertEqual(text, f.read())  # the served document is the one in the repository
         for path in ("/v1/sys/unseal", "/v1/sys/seal", "/v1/sys/seal-status", "/v1/tenants",
-                     "/v1/tokens", "/v1/tokens/{id}", "/v1/collections",
+                     "/v1/tokens", "/v1/tokens/{id}", "/v1/principals", "/v1/principals/{id}",
+                     "/v1/principals/{id}/password", "/v1/principals/{id}/unlock",
+                     "/v1/principals/{id}/sessions", "/v1/principals/{id}/sessions/{session}",
+                     "/v1/principals/{id}/tokens", "/v1/auth/login", "/v1/auth/logout",
+                     "/v1/auth/logout-everywhere", "/v1/auth/session", "/v1/auth/password",
+                     "/v1/collections",
                      "/v1/collections/{collection}", "/v1/collections/{collection}/records",
                      "/v1/collections/{collection}/records/batch",
                      "/v1/collections/{collection}/records/search",

@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 #include <charconv>
 
+#include "strongroom/api/api_support.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/http/error_response.h"
 #include "strongroom/observe/log.h"
@@ -17,75 +18,6 @@ namespace json = boost::json;
 using http::Method;
 using http::Request;
 using http::Response;
-
-struct Answer {
-  Answer(int s, json::object b) : status(s), body(std::move(b)) {}
-  explicit Answer(Response r) : status(r.status), response(std::move(r)) {}  // sent as is
-  int status = 200;
-  json::object body;
-  std::optional<Response> response;  // streamed documents
-};
-using Call = std::function<Result<Answer>(const Request&, const auth::Principal&)>;
-
-Response Json(int status, const json::object& body) {
-  Response r;
-  r.status = status;
-  r.body = json::serialize(body);
-  return r;
-}
-
-Response Failure(std::string_view request_id, const Error& error) {
-  if (error.code() == ErrorCode::kInternal || error.code() == ErrorCode::kUnavailable) {
-    // Error messages name what failed, never values (base/error.h), so they may be logged.
-    observe::Error("api.request_failed", {{"request_id", request_id},
-                                          {"code", ErrorCodeName(error.code())},
-                                          {"reason", error.message()}});
-  }
-  return http::ErrorResponse(error, request_id);
-}
-
-Response Failure(const Request& request, const Error& error) {
-  return Failure(request.request_id, error);
-}
-
-Result<json::value> Body(const Request& request) {
-  if (request.body.empty()) return FailAt("$", "required", "a JSON body is required");
-  return records::ParseStrictJson(request.body);
-}
-
-enum class Access { kAdmin, kData };
-
-// The common prologue of every authenticated endpoint.
-http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call) {
-  return [api, access, needs_keys, call = std::move(call)](const Request& request) -> Response {
-    if (needs_keys && api.seal.sealed()) {
-      return Failure(request, Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"));
-    }
-    auto principal = api.tokens.Authenticate(request.headers->Get("authorization"));
-    if (!principal) {
-      Response r = Failure(request, principal.error());
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return r;
-    }
-    const bool allowed = access == Access::kAdmin
-                             ? principal->HasRole("admin")
-                             : principal->HasRole("admin") || principal->HasRole("service");
-    if (!allowed) {
-      return Failure(request, Error(ErrorCode::kPermissionDenied,
-                                    access == Access::kAdmin ? "this call needs the admin role"
-                                                             : "this call needs the service role"));
-    }
-    auto answer = call(request, *principal);
-    if (!answer) return Failure(request, answer.error());
-    if (answer->response) return std::move(*answer->response);
-    if (answer->status == 204) {
-      Response r;
-      r.status = 204;
-      return r;
-    }
-    return Json(answer->status, answer->body);
-  };
-}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -141,19 +73,11 @@ std::string_view QueryValue(const std::vector<std::pair<std::string, std::string
   return {};
 }
 
-json::object PrincipalJson(const auth::Principal& p) {
-  json::array roles;
-  for (const auto& r : p.roles) roles.emplace_back(r);
-  return json::object{
-      {"token_id", p.token_id},    {"tenant", p.tenant},         {"name", p.name},
-      {"roles", std::move(roles)}, {"created_at", p.created_at}, {"bootstrap", p.bootstrap}};
-}
-
 // Wraps a service call that returns an object: 200 (or `status`) with it.
 template <typename F>
 Call Returning(int status, F f) {
   return [status, f = std::move(f)](const Request& request,
-                                    const auth::Principal& principal) -> Result<Answer> {
+                                    const auth::Caller& principal) -> Result<Answer> {
     auto result = f(request, principal);
     if (!result) return std::unexpected(result.error());
     return Answer{status, std::move(*result)};
@@ -202,31 +126,21 @@ void AddSysRoutes(http::Router& router, const VaultApi& api) {
       });
   router.Add(Method::kPost, "/v1/sys/seal", http::Execution::kWorker,
              Guarded(api, Access::kAdmin, false,
-                     [api](const Request& request, const auth::Principal& who) -> Result<Answer> {
+                     [api](const Request& request, const auth::Caller& who) -> Result<Answer> {
+                       // Sealing stops every tenant: only the vault's operators may.
+                       if (!IsOperator(who)) return std::unexpected(OperatorsOnly());
                        api.seal.Seal();
                        observe::Warn("vault.sealed", {{"request_id", request.request_id},
-                                                      {"token_id", who.token_id}});
+                                                      {"by", who.credential_id}});
                        return Answer{200, {{"sealed", true}}};
                      }));
-}
-
-// The vault's operators: administrators of the tenant `init` created. They manage tenants and
-// every tenant's tokens; an administrator of another tenant manages only its own tenant's tokens.
-// (The policy issue replaces this with roles x scopes.)
-bool IsOperator(const auth::Principal& who) {
-  return who.HasRole("admin") && who.tenant == auth::kDefaultTenant;
-}
-
-Error OperatorsOnly() {
-  return Error(ErrorCode::kPermissionDenied,
-               "only an administrator of the operator tenant 'default' may do this");
 }
 
 void AddAdminRoutes(http::Router& router, const VaultApi& api) {
   router.Add(
       Method::kPost, "/v1/tenants", http::Execution::kWorker,
       Guarded(api, Access::kAdmin, true,
-              Returning(201, [api](const Request& r, const auth::Principal& who) {
+              Returning(201, [api](const Request& r, const auth::Caller& who) {
                 if (!IsOperator(who)) return Result<json::object>(std::unexpected(OperatorsOnly()));
                 auto body = Body(r);
                 if (!body) return Result<json::object>(std::unexpected(body.error()));
@@ -234,87 +148,20 @@ void AddAdminRoutes(http::Router& router, const VaultApi& api) {
               })));
   router.Add(Method::kGet, "/v1/tenants", http::Execution::kWorker,
              Guarded(api, Access::kAdmin, false,
-                     Returning(200, [api](const Request&, const auth::Principal& who) {
+                     Returning(200, [api](const Request&, const auth::Caller& who) {
                        if (!IsOperator(who)) {
                          return Result<json::object>(std::unexpected(OperatorsOnly()));
                        }
                        return api.service.ListTenants();
                      })));
-  router.Add(
-      Method::kPost, "/v1/tokens", http::Execution::kWorker,
-      Guarded(api, Access::kAdmin, false,
-              [api](const Request& request, const auth::Principal& who) -> Result<Answer> {
-                auto body = Body(request);
-                if (!body) return std::unexpected(body.error());
-                if (!body->is_object()) return FailAt("$", "type", "must be an object");
-                const auto& o = body->get_object();
-                if (auto known = records::RefuseUnknownMembers(o, {"name", "roles", "tenant"}, "$");
-                    !known) {
-                  return std::unexpected(known.error());
-                }
-                std::string tenant = who.tenant;
-                if (const auto* t = o.if_contains("tenant")) {
-                  if (!t->is_string()) return FailAt("$.tenant", "type", "must be a string");
-                  tenant = std::string(t->get_string());
-                  if (tenant != who.tenant && !IsOperator(who)) {
-                    return std::unexpected(OperatorsOnly());
-                  }
-                }
-                auto exists = api.service.TenantExists(tenant);
-                if (!exists) return std::unexpected(exists.error());
-                if (!*exists) return FailAt("$.tenant", "exists", "names no tenant");
-                const auto* name = o.if_contains("name");
-                if (name == nullptr) return FailAt("$.name", "required", "is required");
-                if (!name->is_string()) return FailAt("$.name", "type", "must be a string");
-                std::vector<std::string> roles;
-                const auto* role_list = o.if_contains("roles");
-                if (role_list == nullptr) return FailAt("$.roles", "required", "is required");
-                if (!role_list->is_array()) return FailAt("$.roles", "type", "must be an array");
-                for (std::size_t i = 0; i < role_list->get_array().size(); ++i) {
-                  const auto& role = role_list->get_array()[i];
-                  if (!role.is_string()) {
-                    return FailAt(records::JsonPathIndex("$.roles", i), "type", "must be a string");
-                  }
-                  roles.emplace_back(role.get_string());
-                }
-                auto created = api.tokens.Create(tenant, name->get_string(), std::move(roles));
-                if (!created) return std::unexpected(created.error());
-                json::object out = PrincipalJson(created->principal);
-                out["token"] = created->token.token.reveal_as_text();
-                observe::Info("auth.token_created", {{"request_id", request.request_id},
-                                                     {"token_id", created->principal.token_id},
-                                                     {"tenant", created->principal.tenant},
-                                                     {"by", who.token_id}});
-                return Answer{201, std::move(out)};
-              }));
-  router.Add(Method::kGet, "/v1/tokens", http::Execution::kWorker,
-             Guarded(api, Access::kAdmin, false,
-                     [api](const Request&, const auth::Principal& who) -> Result<Answer> {
-                       json::array list;
-                       for (const auto& p : api.tokens.List(IsOperator(who) ? "" : who.tenant)) {
-                         list.push_back(PrincipalJson(p));
-                       }
-                       return Answer{200, {{"tokens", std::move(list)}}};
-                     }));
-  router.Add(Method::kDelete, "/v1/tokens/{id}", http::Execution::kWorker,
-             Guarded(api, Access::kAdmin, false,
-                     [api](const Request& request, const auth::Principal& who) -> Result<Answer> {
-                       auto revoked = api.tokens.Revoke(request.PathParam("id"),
-                                                        IsOperator(who) ? "" : who.tenant);
-                       if (!revoked) return std::unexpected(revoked.error());
-                       observe::Info("auth.token_revoked", {{"request_id", request.request_id},
-                                                            {"token_id", request.PathParam("id")},
-                                                            {"by", who.token_id}});
-                       return Answer{204, {}};
-                     }));
 }
 
 // A data call with a JSON body: f(tenant, body, request).
 template <typename F>
-http::Handler WithBody(const VaultApi& api, int status, F f) {
+http::Handler WithBody(const VaultApi& api, int status, F f, Access access = Access::kWrite) {
   return Guarded(
-      api, Access::kData, true,
-      Returning(status, [f = std::move(f)](const Request& request, const auth::Principal& who) {
+      api, access, true,
+      Returning(status, [f = std::move(f)](const Request& request, const auth::Caller& who) {
         auto body = Body(request);
         if (!body) return Result<json::object>(std::unexpected(body.error()));
         return f(std::string_view(who.tenant), *body, request);
@@ -326,8 +173,8 @@ template <typename F>
 http::Handler WithQuery(const VaultApi& api, std::initializer_list<std::string_view> allowed, F f) {
   std::vector<std::string_view> names(allowed);
   return Guarded(
-      api, Access::kData, true,
-      Returning(200, [names, f = std::move(f)](const Request& request, const auth::Principal& who) {
+      api, Access::kRead, true,
+      Returning(200, [names, f = std::move(f)](const Request& request, const auth::Caller& who) {
         Result<std::vector<std::pair<std::string, std::string>>> query =
             std::vector<std::pair<std::string, std::string>>{};
         if (!request.query.empty()) {
@@ -381,8 +228,8 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
   auto& d = api.documents;
   router.Add(
       Method::kPost, "/v1/subjects/{id}/documents", http::Execution::kWorker,
-      Guarded(api, Access::kData, true,
-              [&d](const Request& request, const auth::Principal& who) -> Result<Answer> {
+      Guarded(api, Access::kWrite, true,
+              [&d](const Request& request, const auth::Caller& who) -> Result<Answer> {
                 if (!request.query.empty()) {
                   return FailAt("query", "unknown_parameter", "this call takes no query");
                 }
@@ -404,8 +251,8 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
       }));
   router.Add(
       Method::kGet, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
-      Guarded(api, Access::kData, true,
-              [&d](const Request& request, const auth::Principal& who) -> Result<Answer> {
+      Guarded(api, Access::kRead, true,
+              [&d](const Request& request, const auth::Caller& who) -> Result<Answer> {
                 if (!request.query.empty()) {
                   return FailAt("query", "unknown_parameter", "this call takes no query");
                 }
@@ -424,8 +271,8 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
                 return Answer(std::move(r));
               }));
   router.Add(Method::kDelete, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
-             Guarded(api, Access::kData, true,
-                     [&d](const Request& request, const auth::Principal& who) -> Result<Answer> {
+             Guarded(api, Access::kWrite, true,
+                     [&d](const Request& request, const auth::Caller& who) -> Result<Answer> {
                        auto deleted = d.Delete(who.tenant, request.PathParam("id"),
                                                request.PathParam("doc"));
                        if (!deleted) return std::unexpected(deleted.error());
@@ -464,9 +311,12 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                return s.CreateRecords(t, r.PathParam("collection"), b);
              }));
   router.Add(Method::kPost, "/v1/collections/{collection}/records/search", http::Execution::kWorker,
-             WithBody(api, 200, [&s](std::string_view t, const json::value& b, const Request& r) {
-               return s.SearchRecords(t, r.PathParam("collection"), b);
-             }));
+             WithBody(
+                 api, 200,
+                 [&s](std::string_view t, const json::value& b, const Request& r) {
+                   return s.SearchRecords(t, r.PathParam("collection"), b);
+                 },
+                 Access::kRead));
   router.Add(Method::kGet, "/v1/collections/{collection}/records", http::Execution::kWorker,
              WithQuery(api, {"limit", "cursor"},
                        [&s](std::string_view t, const Query& q, const Request& r) {
@@ -486,8 +336,8 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                return s.UpdateRecord(t, r.PathParam("collection"), r.PathParam("id"), b);
              }));
   router.Add(Method::kDelete, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
-             Guarded(api, Access::kData, true,
-                     [&s](const Request& r, const auth::Principal& who) -> Result<Answer> {
+             Guarded(api, Access::kWrite, true,
+                     [&s](const Request& r, const auth::Caller& who) -> Result<Answer> {
                        auto deleted =
                            s.DeleteRecord(who.tenant, r.PathParam("collection"), r.PathParam("id"));
                        if (!deleted) return std::unexpected(deleted.error());
@@ -554,6 +404,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(
 void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddSysRoutes(router, api);
   AddAdminRoutes(router, api);
+  AddIdentityRoutes(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

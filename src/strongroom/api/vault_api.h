@@ -3,18 +3,20 @@
 // contract is docs/api/openapi.yaml, served at GET /v1/openapi.yaml.
 //
 //   /v1/sys/seal-status, /v1/sys/unseal, /v1/sys/seal     seal state (unseal needs no token)
-//   /v1/tenants, /v1/tokens                               administration (role admin)
+//   /v1/auth/...                                          sign-in, sessions, own password
+//   /v1/tenants, /v1/principals[...], /v1/tokens[...]     administration (role admin)
 //   /v1/collections[...], /v1/subjects[...]               personal data (role admin or service),
 //                                                         always in the caller's own tenant;
 //                                                         documents stream in and out
 //
-// Order of checks for a data call: sealed (503 `sealed`) -> token (401) -> role (403) -> body
-// (strict JSON, 400 with a JSON path) -> the service. Handlers run on the worker pool.
+// Order of checks for a data call: sealed (503 `sealed`) -> credentials (401; a session's CSRF
+// token, 403) -> role and token scope (403) -> body (strict JSON, 400 with a JSON path) -> the
+// service. Handlers run on the worker pool; those that run Argon2id on the credential pool.
 // Borrows everything it is given; all of it must outlive the router. Thread-safe.
 
 #include <string_view>
 
-#include "strongroom/auth/token_registry.h"
+#include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/http/router.h"
 #include "strongroom/records/document_service.h"
@@ -24,13 +26,15 @@ namespace strongroom::api {
 
 struct VaultApi {
   barrier::SealState& seal;
-  auth::TokenRegistry& tokens;
+  auth::IdentityService& identity;
   records::VaultService& service;
   records::DocumentService& documents;
   std::string_view openapi_yaml;
 };
 
 void AddVaultRoutes(http::Router& router, const VaultApi& api);
+// /v1/auth/... and the administration of principals, tokens and sessions (identity_api.cc).
+void AddIdentityRoutes(http::Router& router, const VaultApi& api);
 
 // Query strings ("limit=10&cursor=abc"), percent-decoded. invalid_argument for bad escapes,
 // repeated or unknown parameters (those not in `allowed`).

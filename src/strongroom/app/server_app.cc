@@ -11,7 +11,7 @@
 #include "strongroom/api/health.h"
 #include "strongroom/api/openapi_document.h"
 #include "strongroom/api/vault_api.h"
-#include "strongroom/auth/token_registry.h"
+#include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/keys/root_key_provider.h"
 #include "strongroom/records/vault_service.h"
@@ -47,7 +47,38 @@ http::ServerOptions ServerOptionsFrom(const config::Config& c) {
   o.idle_timeout = milliseconds(c.limits.idle_timeout_ms);
   o.shutdown_grace = milliseconds(c.server.shutdown_grace_ms);
   o.access_log = c.log.access_log;
+  o.credential_threads = static_cast<std::size_t>(c.auth.credential_threads);
+  o.credential_queue = static_cast<std::size_t>(c.auth.credential_queue);
   return o;
+}
+
+Result<std::unique_ptr<auth::IdentityService>> OpenIdentity(const config::Config& c,
+                                                            storage::Store& metadata,
+                                                            barrier::SealState& seal,
+                                                            observe::MetricsRegistry& registry) {
+  using std::chrono::seconds;
+  auth::IdentitySettings s;
+  s.argon2.memory_bytes = static_cast<std::uint64_t>(c.auth.argon2_memory_kib) * 1024;
+  s.argon2.iterations = static_cast<std::uint64_t>(c.auth.argon2_iterations);
+  s.pepper = c.auth.password_pepper;
+  s.session_idle_timeout = seconds(c.auth.session_idle_timeout_seconds);
+  s.session_absolute_timeout = seconds(c.auth.session_absolute_timeout_seconds);
+  s.account_throttle.max_failures = static_cast<int>(c.auth.lockout_max_failures);
+  s.account_throttle.wait_increment = seconds(c.auth.lockout_wait_seconds);
+  s.account_throttle.max_wait = seconds(c.auth.lockout_max_wait_seconds);
+  s.account_throttle.failure_reset = seconds(c.auth.lockout_reset_seconds);
+  s.source_throttle = s.account_throttle;
+  s.source_throttle.max_failures = static_cast<int>(c.auth.source_lockout_max_failures);
+  std::vector<std::string> blocklist;
+  if (!c.auth.password_blocklist_file.empty()) {
+    auto loaded = auth::PasswordPolicy::LoadBlocklist(c.auth.password_blocklist_file);
+    if (!loaded) return std::unexpected(loaded.error());
+    blocklist = std::move(*loaded);
+  }
+  auth::PasswordPolicySettings policy;
+  policy.min_length = static_cast<int>(c.auth.password_min_length);
+  return auth::IdentityService::Open(metadata, seal, BootstrapAdminPath(c), std::move(s),
+                                     auth::PasswordPolicy(policy, blocklist), &registry);
 }
 
 // Raises the soft open-file limit to the hard one (as nginx's worker_rlimit_nofile does): every
@@ -153,11 +184,6 @@ int RunServer(const config::Config& config) {
   }
   // Needed only to start: the server never keeps the passphrase for later.
   CapturedPassphrase().reset();
-  auto tokens = auth::TokenRegistry::Open(metadata, BootstrapAdminPath(config));
-  if (!tokens) {
-    observe::Error("server.start_failed", {{"reason", tokens.error().message()}});
-    return kExitUsage;
-  }
   records::VaultService service({metadata, *stores[1], *stores[2]}, seal);
   records::DocumentService documents(metadata, *stores[3], seal,
                                      static_cast<std::uint64_t>(config.limits.max_document_bytes));
@@ -181,6 +207,11 @@ int RunServer(const config::Config& config) {
                                 "then runs on the worker pool counts twice)",
                                 labels,
                                 [store] { return static_cast<double>(store->stats().cache_misses); });
+  }
+  auto identity = OpenIdentity(config, metadata, seal, registry);
+  if (!identity) {
+    observe::Error("server.start_failed", {{"reason", identity.error().message()}});
+    return kExitUsage;
   }
   http::Router router;
   // The server is created after the router is complete (metrics are sized from its routes), but
@@ -217,7 +248,7 @@ int RunServer(const config::Config& config) {
            }},
       });
 
-  api::AddVaultRoutes(router, {seal, **tokens, service, documents, api::OpenApiDocument()});
+  api::AddVaultRoutes(router, {seal, **identity, service, documents, api::OpenApiDocument()});
 
   http::HttpMetrics http_metrics(registry, router);
   http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);

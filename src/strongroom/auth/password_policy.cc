@@ -111,6 +111,17 @@ int PasswordPolicy::Strength(std::string_view password, std::span<const std::str
   return 4;
 }
 
+Result<SecretBytes> NormalizePassword(std::string_view password) {
+  if (u8_check(U8(password), password.size()) != nullptr) {
+    return std::unexpected(Refuse("encoding", "the password is not valid UTF-8"));
+  }
+  WipedBuffer normalised;
+  if (!Normalise(password, normalised)) {
+    return Fail(ErrorCode::kResourceExhausted, "cannot normalise the password");
+  }
+  return SecretBytes(normalised.view());
+}
+
 Result<SecretBytes> PasswordPolicy::Check(std::string_view password, std::string_view username,
                                           std::span<const std::string_view> context) const {
   if (u8_check(U8(password), password.size()) != nullptr) {

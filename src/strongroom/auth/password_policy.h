@@ -32,6 +32,10 @@ struct PasswordPolicySettings {
   int min_strength = 3;  // zxcvbn score 0-4
 };
 
+// The password as it is hashed and verified (NFKC), without the policy's checks: what a sign-in
+// compares. invalid_argument (rule "encoding") when it is not valid UTF-8.
+Result<SecretBytes> NormalizePassword(std::string_view password);
+
 class PasswordPolicy {
  public:
   explicit PasswordPolicy(PasswordPolicySettings settings = {},

@@ -69,8 +69,19 @@ void SealState::Seal() {
     std::lock_guard lock(mu_);
     dropped = std::move(keys_);
   }
+  std::vector<std::function<void()>> listeners;
+  {
+    std::lock_guard lock(listeners_mu_);
+    listeners = seal_listeners_;
+  }
+  for (const auto& listener : listeners) listener();
   // `dropped` dies here (or with the last in-flight request): the barrier's ciphers first, then
   // the keyring with the root key.
+}
+
+void SealState::OnSeal(std::function<void()> listener) {
+  std::lock_guard lock(listeners_mu_);
+  seal_listeners_.push_back(std::move(listener));
 }
 
 std::shared_ptr<VaultKeys> SealState::keys() const {

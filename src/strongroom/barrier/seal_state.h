@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <vector>
 
 #include "strongroom/barrier/data_barrier.h"
 #include "strongroom/keys/keyring.h"
@@ -46,6 +47,9 @@ class SealState {
   // when rate limited or another attempt is running (see retry_after()).
   Result<void> Unseal(std::span<const std::uint8_t> passphrase);
   void Seal();
+  // `listener` runs (on the sealing thread, after the keys are gone from here) at every Seal():
+  // whatever holds key-derived material of its own drops it. Add listeners before serving.
+  void OnSeal(std::function<void()> listener);
   // Null when sealed.
   std::shared_ptr<VaultKeys> keys() const;
   bool sealed() const { return keys() == nullptr; }
@@ -64,6 +68,8 @@ class SealState {
   std::shared_ptr<VaultKeys> keys_;
   mutable double tokens_;
   mutable std::chrono::steady_clock::time_point refilled_at_;
+  std::mutex listeners_mu_;
+  std::vector<std::function<void()>> seal_listeners_;
 };
 
 }  // namespace strongroom::barrier

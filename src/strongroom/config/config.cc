@@ -67,6 +67,38 @@ const SettingInfo kSettings[] = {
      K::kString, 0, 0, &FieldOf<&Config::keys, &KeysSettings::unseal_passphrase_file>},
     {"keys.unseal_attempts_per_minute", "failed unseal attempts allowed per minute (burst)",
      K::kInteger, 1, 600, &FieldOf<&Config::keys, &KeysSettings::unseal_attempts_per_minute>},
+    {"auth.argon2_memory_kib", "Argon2id memory per password hash, KiB (OWASP minimum: 19456)",
+     K::kInteger, 19'456, 4LL << 20, &FieldOf<&Config::auth, &AuthSettings::argon2_memory_kib>},
+    {"auth.argon2_iterations", "Argon2id passes per password hash", K::kInteger, 2, 16,
+     &FieldOf<&Config::auth, &AuthSettings::argon2_iterations>},
+    {"auth.password_pepper",
+     "pepper password hashes with a key of the key hierarchy (HMAC-SHA-256 before Argon2id)",
+     K::kBool, 0, 0, &FieldOf<&Config::auth, &AuthSettings::password_pepper>},
+    {"auth.password_min_length", "shortest password accepted, in characters", K::kInteger, 8, 64,
+     &FieldOf<&Config::auth, &AuthSettings::password_min_length>},
+    {"auth.password_blocklist_file",
+     "file of refused passwords, one per line (empty: none besides zxcvbn's own lists)",
+     K::kString, 0, 0, &FieldOf<&Config::auth, &AuthSettings::password_blocklist_file>},
+    {"auth.session_idle_timeout_seconds", "a session ends after this long without a request",
+     K::kInteger, 1, 86'400, &FieldOf<&Config::auth, &AuthSettings::session_idle_timeout_seconds>},
+    {"auth.session_absolute_timeout_seconds", "a session ends this long after sign-in",
+     K::kInteger, 1, 2'592'000, &FieldOf<&Config::auth, &AuthSettings::session_absolute_timeout_seconds>},
+    {"auth.lockout_max_failures",
+     "consecutive failed passwords for one username before it is locked (NIST: at most 100)",
+     K::kInteger, 1, 100, &FieldOf<&Config::auth, &AuthSettings::lockout_max_failures>},
+    {"auth.lockout_wait_seconds", "first lock's length; each further failure doubles it",
+     K::kInteger, 1, 86'400, &FieldOf<&Config::auth, &AuthSettings::lockout_wait_seconds>},
+    {"auth.lockout_max_wait_seconds", "longest lock", K::kInteger, 1, 86'400,
+     &FieldOf<&Config::auth, &AuthSettings::lockout_max_wait_seconds>},
+    {"auth.lockout_reset_seconds", "failures are forgotten after this long without one",
+     K::kInteger, 1, 604'800, &FieldOf<&Config::auth, &AuthSettings::lockout_reset_seconds>},
+    {"auth.source_lockout_max_failures",
+     "consecutive failed passwords from one address before it is locked", K::kInteger, 1, 100'000,
+     &FieldOf<&Config::auth, &AuthSettings::source_lockout_max_failures>},
+    {"auth.credential_threads", "threads verifying and hashing passwords (Argon2id)", K::kInteger,
+     1, 64, &FieldOf<&Config::auth, &AuthSettings::credential_threads>},
+    {"auth.credential_queue", "sign-ins waiting or running at most; more get 503 + Retry-After",
+     K::kInteger, 1, 100'000, &FieldOf<&Config::auth, &AuthSettings::credential_queue>},
     {"log.level", "debug, info, warn or error", K::kLogLevel, 0, 0,
      &FieldOf<&Config::log, &LogSettings::level>},
     {"log.file", "append JSON log lines to this file (empty: standard error)", K::kString, 0, 0,
@@ -315,6 +347,17 @@ Result<Config> ConfigBuilder::Finish() const {
     return Fail(ErrorCode::kInvalidArgument,
                 origin("server.metrics_listen") + ": server.metrics_listen must differ from "
                                                   "server.listen (" + c.server.listen.ToString() + ")");
+  }
+  if (c.auth.lockout_max_wait_seconds < c.auth.lockout_wait_seconds) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("auth.lockout_max_wait_seconds") +
+                    ": auth.lockout_max_wait_seconds must be at least auth.lockout_wait_seconds");
+  }
+  if (c.auth.session_absolute_timeout_seconds < c.auth.session_idle_timeout_seconds) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("auth.session_absolute_timeout_seconds") +
+                    ": auth.session_absolute_timeout_seconds must be at least "
+                    "auth.session_idle_timeout_seconds");
   }
   return c;
 }

@@ -60,6 +60,23 @@ struct KeysSettings {
   std::int64_t unseal_attempts_per_minute = 5;
 };
 
+// Identity (docs/identity.md): password hashing, sessions, brute-force throttling.
+struct AuthSettings {
+  std::int64_t argon2_memory_kib = 19'456;  // OWASP's minimum for t=2: 19 MiB
+  std::int64_t argon2_iterations = 2;
+  bool password_pepper = true;
+  std::int64_t password_min_length = 12;
+  std::string password_blocklist_file;
+  std::int64_t session_idle_timeout_seconds = 900;
+  std::int64_t session_absolute_timeout_seconds = 28'800;
+  std::int64_t lockout_max_failures = 30;  // Keycloak's default; NIST allows at most 100
+  std::int64_t lockout_wait_seconds = 60;
+  std::int64_t lockout_max_wait_seconds = 900;
+  std::int64_t lockout_reset_seconds = 43'200;
+  std::int64_t source_lockout_max_failures = 100;
+  std::int64_t credential_threads = 1;  // Argon2id pool
+  std::int64_t credential_queue = 64;
+};
 struct LogSettings {
   std::string level = "info";
   std::string file;  // empty: standard error
@@ -71,6 +88,7 @@ struct Config {
   TlsSettings tls;
   LimitsSettings limits;
   KeysSettings keys;
+  AuthSettings auth;
   LogSettings log;
 
   // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they

@@ -70,4 +70,23 @@ std::optional<std::vector<std::uint8_t>> Base64UrlDecode(std::string_view text) 
   return out;
 }
 
+std::optional<std::vector<std::uint8_t>> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::size_t pad = 0;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  for (std::size_t i = 0; i < text.size() - pad; ++i) {
+    const char c = text[i];
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '+' || c == '/';
+    if (!ok) return std::nullopt;
+  }
+  std::vector<std::uint8_t> out(text.size() / 4 * 3);
+  const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<std::size_t>(n) - pad);
+  if (Base64Encode(out) != text) return std::nullopt;  // canonical only
+  return out;
+}
+
 }  // namespace strongroom::crypto

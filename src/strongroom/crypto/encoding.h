@@ -18,5 +18,8 @@ std::string Base64Encode(std::span<const std::uint8_t> bytes);
 std::string Base64UrlEncode(std::span<const std::uint8_t> bytes);
 // nullopt for any character outside the base64url alphabet, padding, or an impossible length.
 std::optional<std::vector<std::uint8_t>> Base64UrlDecode(std::string_view text);
+// Padded standard base64 (HTTP Basic credentials). nullopt for a length that is not a multiple of
+// 4, characters outside the alphabet, misplaced padding or a non-canonical encoding.
+std::optional<std::vector<std::uint8_t>> Base64Decode(std::string_view text);
 
 }  // namespace strongroom::crypto

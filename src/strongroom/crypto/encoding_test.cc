@@ -29,6 +29,20 @@ TEST(Base64Test, Rfc4648Vectors) {
   EXPECT_EQ(Base64Encode(std::vector<std::uint8_t>{0xfb, 0xff, 0xbf}), "+/+/");
 }
 
+TEST(Base64Test, DecodesRfc4648VectorsAndRefusesBadInput) {
+  const std::pair<std::string_view, std::string_view> vectors[] = {
+      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    auto decoded = Base64Decode(encoded);
+    ASSERT_TRUE(decoded) << encoded;
+    EXPECT_EQ(std::string(decoded->begin(), decoded->end()), plain);
+  }
+  for (std::string_view bad : {"Zg", "Zg=", "Zh==", "Z===", "Zm9v\n", "Zm-v", "=Zm9", "Zm=v"}) {
+    EXPECT_FALSE(Base64Decode(bad)) << bad;
+  }
+}
+
 TEST(Base64UrlTest, UsesTheUrlAlphabet) {
   const std::vector<std::uint8_t> bytes = {0xfb, 0xff, 0xbf};
   EXPECT_EQ(Base64UrlEncode(bytes), "-_-_");

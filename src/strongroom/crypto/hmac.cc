@@ -41,7 +41,7 @@ Result<HmacSha256> HmacSha256::Create(std::span<const std::uint8_t> key) {
   return HmacSha256(std::move(state));
 }
 
-Result<Sha256Digest> HmacSha256::Compute(std::span<const std::uint8_t> data) {
+Result<Sha256Digest> HmacSha256::Compute(std::span<const std::uint8_t> data) const {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(state_->keyed);
   Sha256Digest out{};
   std::size_t len = 0;

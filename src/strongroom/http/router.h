@@ -23,6 +23,11 @@ enum class Execution {
   // fails with would_block and runs again, from the start, on the worker pool. So the handler
   // must change nothing before it could fail with would_block: reads only.
   kInlineFirst,
+  // Verifies or hashes a password (Argon2id: ~50 ms of CPU and 19+ MiB each): runs on its own
+  // small pool (ServerOptions::credential_threads) behind a bounded queue, so a burst of sign-ins
+  // waits for that pool, or is refused with 503 and Retry-After, while every other route keeps
+  // its threads.
+  kCredential,
 };
 
 enum class BodyPolicy {

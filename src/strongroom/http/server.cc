@@ -131,6 +131,7 @@ struct HttpServer::Impl {
         largest_body_limit(LargestBodyLimit(opts, r)),
         contexts(MakeContexts(opts.io_threads)),
         workers(opts.worker_threads),
+        credential_workers(opts.credential_threads),
         signals(*contexts[0]),
         drain_timer(*contexts[0]),
         accept_retry_timer(*contexts[0]),
@@ -186,6 +187,8 @@ struct HttpServer::Impl {
   std::vector<std::unique_ptr<asio::io_context>> contexts;  // one per I/O thread
   // Declared after `contexts`: destroyed (with any queued handlers) while they still exist.
   asio::thread_pool workers;
+  asio::thread_pool credential_workers;             // kCredential routes
+  std::atomic<std::size_t> credential_pending{0};  // queued or running there
   std::optional<tcp::acceptor> api_acceptor;
   std::optional<tcp::acceptor> metrics_acceptor;
   asio::signal_set signals;
@@ -204,7 +207,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   ApiSession(HttpServer::Impl& server, Socket socket, std::shared_ptr<ssl::context> context)
       : server_(server), options_(server.options), context_(std::move(context)),
         stream_(std::move(socket), *context_),
-        buffer_(options_.max_header_bytes + kReadSlack) {}
+        buffer_(options_.max_header_bytes + kReadSlack) {
+    beast::error_code ec;
+    const auto remote = Lowest().socket().remote_endpoint(ec);
+    if (!ec) peer_ = remote.address().to_string();
+  }
   // Only a failing mutex or allocation can throw here; terminating then is the right outcome.
   ~ApiSession() {  // NOLINT(bugprone-exception-escape)
     AbandonSink();
@@ -395,6 +402,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     request_.headers = &header_view_;
     request_.body = std::move(message.body());
     request_.request_id = request_id_;
+    request_.peer = peer_;
     request_.path_params = std::move(lookup_.params);
   }
 
@@ -410,8 +418,30 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       if (!response.would_block) return Finish(std::move(response), true);
       server_.metrics.inline_retries().Increment();
     }
+    if (route_->execution == Execution::kCredential) return DispatchCredential();
     asio::post(server_.workers, [self = shared_from_this()] {
       Response response = self->Invoke();
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response)]() mutable {
+                   self->Finish(std::move(response), true);
+                 });
+    });
+  }
+
+  // Password work waits for its own pool; past `credential_queue` requests in flight there, the
+  // request is refused at once (its connection stays usable) rather than queued without bound.
+  void DispatchCredential() {
+    if (server_.credential_pending.fetch_add(1) >= options_.credential_queue) {
+      server_.credential_pending.fetch_sub(1);
+      Response busy = ErrorResponse(
+          Error(ErrorCode::kUnavailable, "too many sign-ins in progress; retry shortly"),
+          request_id_);
+      busy.headers.emplace_back("Retry-After", "1");
+      return Finish(std::move(busy), true);
+    }
+    asio::post(server_.credential_workers, [self = shared_from_this()] {
+      Response response = self->Invoke();
+      self->server_.credential_pending.fetch_sub(1);
       asio::post(self->stream_.get_executor(),
                  [self, response = std::move(response)]() mutable {
                    self->Finish(std::move(response), true);
@@ -697,6 +727,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::uint64_t source_remaining_ = 0;
   std::vector<std::uint8_t> transfer_buffer_;
   BeastHeaderView header_view_;
+  std::string peer_;  // the client's address, for requests (throttling, security events)
   Request request_;
   Router::Lookup lookup_;
   const Route* route_ = nullptr;
@@ -944,6 +975,7 @@ void HttpServer::Run(std::function<void()> on_reload) {
   s.contexts[0]->run();
   for (auto& thread : threads) thread.join();
   s.workers.join();
+  s.credential_workers.join();
 }
 
 }  // namespace strongroom::http

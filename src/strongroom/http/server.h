@@ -2,7 +2,8 @@
 // HttpServer: the TLS API listener and the plain-HTTP metrics listener, on Boost.Beast/Asio.
 //
 // Each API connection runs: TLS handshake -> read headers -> checks (limits, route, media type)
-// -> read body -> handler (on the I/O thread if the route is kInline, else on the worker pool)
+// -> read body -> handler (on the I/O thread if the route is kInline, on the credential pool if it
+// is kCredential, else on the worker pool)
 // -> write -> keep-alive or close. Every phase has a timeout, so a slow or stuck client costs
 // one socket for a bounded time; at most `max_connections` are open.
 //
@@ -31,6 +32,8 @@ namespace strongroom::http {
 struct ServerOptions {
   std::size_t io_threads = 2;
   std::size_t worker_threads = 2;
+  std::size_t credential_threads = 1;  // kCredential routes (Argon2id)
+  std::size_t credential_queue = 64;   // kCredential requests waiting or running; more get 503
   std::size_t max_connections = 1024;
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 << 10;

@@ -40,6 +40,7 @@ struct Request {
   const HeaderView* headers = nullptr;
   std::string body;
   std::string_view request_id;
+  std::string_view peer;  // the client's address ("203.0.113.7", "::1"), as the socket saw it
   std::vector<std::pair<std::string_view, std::string_view>> path_params;
 
   // The value of a `{name}` segment of the matched route pattern; empty if there is none.

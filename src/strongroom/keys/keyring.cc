@@ -54,6 +54,13 @@ std::vector<std::uint8_t> IndexKeyAad(std::string_view tenant) {
   return aad;
 }
 
+std::vector<std::uint8_t> SystemKeyAad(std::string_view name) {
+  std::vector<std::uint8_t> aad;
+  AppendPart(aad, "strongroom/system-key/v1");
+  AppendPart(aad, name);
+  return aad;
+}
+
 std::vector<std::uint8_t> DekAad(std::string_view tenant, std::string_view subject,
                                  std::uint32_t version, std::uint64_t reserved) {
   std::vector<std::uint8_t> aad;
@@ -272,6 +279,24 @@ Result<SecretBytes> Keyring::BlindIndexKey(std::string_view tenant) {
   if (!*wrapped) return Fail(ErrorCode::kNotFound, "tenant has no index key");
   std::lock_guard lock(mu_);
   return Unwrap(root_, **wrapped, IndexKeyAad(tenant));
+}
+
+Result<SecretBytes> Keyring::SystemKey(std::string_view name) {
+  const std::string entry = "sys/" + std::string(name);
+  std::lock_guard lock(mu_);
+  auto wrapped = metadata_.Get(kKeysSpace, entry);
+  if (!wrapped) return std::unexpected(wrapped.error());
+  if (*wrapped) return Unwrap(root_, **wrapped, SystemKeyAad(name));
+  auto key = crypto::RandomSecret(kKeySize);
+  if (!key) return std::unexpected(key.error());
+  auto sealed = Wrap(root_, key->reveal(), SystemKeyAad(name));
+  if (!sealed) return std::unexpected(sealed.error());
+  storage::WriteBatch batch;
+  batch.Put(kKeysSpace, entry, std::move(*sealed));
+  if (auto written = metadata_.Write(std::move(batch)); !written) {
+    return std::unexpected(written.error());
+  }
+  return key;
 }
 
 }  // namespace strongroom::keys

@@ -70,6 +70,9 @@ class Keyring {
                                const DataKey& key);
   // The tenant's key for blind indexes (keyed HMACs of indexed values).
   Result<SecretBytes> BlindIndexKey(std::string_view tenant);
+  // A vault-wide 32-byte key for one purpose (`name`: "identity", ...), created at first use.
+  // Concurrent first uses agree on one key (creation is serialised on the keyring's mutex).
+  Result<SecretBytes> SystemKey(std::string_view name);
 
   // Store keys of the "keys" space (exposed for tests that tamper with them).
   static std::string KekEntry(std::string_view tenant, std::uint32_t version);

@@ -145,5 +145,24 @@ TEST_F(KeyringTest, TenantsAreSeparate) {
   EXPECT_FALSE(std::equal(a->reveal().begin(), a->reveal().end(), b->reveal().begin()));
 }
 
+TEST_F(KeyringTest, SystemKeysAreCreatedOnceAndBoundToTheirName) {
+  auto first = ring_->SystemKey("identity");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->size(), 32u);
+  auto again = Open()->SystemKey("identity");  // another keyring over the same store
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(std::equal(first->reveal().begin(), first->reveal().end(), again->reveal().begin()));
+  auto other = ring_->SystemKey("other");
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(std::equal(first->reveal().begin(), first->reveal().end(), other->reveal().begin()));
+  // The identity key's wrapped bytes moved into the slot of another name fail to unwrap.
+  auto wrapped = store_->Get(kKeysSpace, "sys/identity");
+  ASSERT_TRUE(wrapped && *wrapped);
+  Replace("sys/other", **wrapped);
+  auto moved = Open()->SystemKey("other");
+  ASSERT_FALSE(moved);
+  EXPECT_EQ(moved.error().code(), ErrorCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace strongroom::keys

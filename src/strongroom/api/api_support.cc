@@ -1,0 +1,127 @@
+#include "strongroom/api/api_support.h"
+
+#include <boost/json/serialize.hpp>
+
+#include "strongroom/http/error_response.h"
+#include "strongroom/observe/log.h"
+#include "strongroom/records/json_input.h"
+
+namespace strongroom::api {
+
+namespace json = boost::json;
+using http::Method;
+using http::Request;
+using http::Response;
+
+Response Json(int status, const json::object& body) {
+  Response r;
+  r.status = status;
+  r.body = json::serialize(body);
+  return r;
+}
+
+Response Failure(std::string_view request_id, const Error& error) {
+  if (error.code() == ErrorCode::kInternal || error.code() == ErrorCode::kUnavailable) {
+    observe::Error("api.request_failed", {{"request_id", request_id},
+                                          {"code", ErrorCodeName(error.code())},
+                                          {"reason", error.message()}});
+  }
+  return http::ErrorResponse(error, request_id);
+}
+
+Result<json::value> Body(const Request& request) {
+  if (request.body.empty()) return FailAt("$", "required", "a JSON body is required");
+  return records::ParseStrictJson(request.body);
+}
+
+bool IsOperator(const auth::Caller& who) {
+  return who.HasRole("admin") && who.tenant == auth::kDefaultTenant;
+}
+
+Error OperatorsOnly() {
+  return Error(ErrorCode::kPermissionDenied,
+               "only an administrator of the operator tenant 'default' may do this");
+}
+
+std::string_view AdminScope(const auth::Caller& who) {
+  return IsOperator(who) ? std::string_view() : std::string_view(who.tenant);
+}
+
+namespace {
+
+bool StateChanging(Method method) {
+  return method == Method::kPost || method == Method::kPut || method == Method::kPatch ||
+         method == Method::kDelete;
+}
+
+// Role and scope for `access`; the error names what is missing.
+std::optional<Error> Refusal(Access access, const auth::Caller& who) {
+  switch (access) {
+    case Access::kSelf:
+      return std::nullopt;
+    case Access::kAdmin:
+      if (!who.HasRole("admin")) {
+        return Error(ErrorCode::kPermissionDenied, "this call needs the admin role");
+      }
+      if (!who.HasScope(auth::kScopeAdmin)) {
+        return Error(ErrorCode::kPermissionDenied, "this token's scopes do not include admin");
+      }
+      return std::nullopt;
+    case Access::kRead:
+    case Access::kWrite: {
+      if (!who.HasRole("admin") && !who.HasRole("service")) {
+        return Error(ErrorCode::kPermissionDenied, "this call needs the service role");
+      }
+      const auto scope = access == Access::kRead ? auth::kScopeDataRead : auth::kScopeDataWrite;
+      if (!who.HasScope(scope)) {
+        return Error(ErrorCode::kPermissionDenied,
+                     "this token's scopes do not include " + std::string(scope));
+      }
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call) {
+  return [api, access, needs_keys, call = std::move(call)](const Request& request) -> Response {
+    if (needs_keys && api.seal.sealed()) {
+      return Failure(request.request_id,
+                     Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"));
+    }
+    auth::RequestCredentials credentials;
+    credentials.authorization = request.headers->Get("authorization");
+    credentials.cookie = request.headers->Get("cookie");
+    credentials.csrf_token = request.headers->Get(auth::kCsrfHeader);
+    credentials.state_changing = StateChanging(request.method);
+    credentials.source = request.peer;
+    auto caller = api.identity.Authenticate(credentials);
+    if (!caller) {
+      Response r = Failure(request.request_id, caller.error());
+      if (caller.error().code() == ErrorCode::kUnauthenticated) {
+        r.headers.emplace_back("WWW-Authenticate", "Bearer, Basic realm=\"strongroom\"");
+      }
+      return r;
+    }
+    if (caller->password_change_required && access != Access::kSelf) {
+      Error must_change(ErrorCode::kPermissionDenied,
+                        "change your password first: POST /v1/auth/password");
+      must_change.At("auth", "password_change_required");
+      return Failure(request.request_id, must_change);
+    }
+    if (auto refused = Refusal(access, *caller)) return Failure(request.request_id, *refused);
+    auto answer = call(request, *caller);
+    if (!answer) return Failure(request.request_id, answer.error());
+    if (answer->response) return std::move(*answer->response);
+    if (answer->status == 204) {
+      Response r;
+      r.status = 204;
+      return r;
+    }
+    return Json(answer->status, answer->body);
+  };
+}
+
+}  // namespace strongroom::api

@@ -1,0 +1,57 @@
+#pragma once
+// What every v1 handler shares: the authentication prologue (Guarded), JSON answers and error
+// responses. Included only by the handler files (vault_api.cc, identity_api.cc), which already
+// compile Boost.JSON.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "strongroom/api/vault_api.h"
+#include "strongroom/auth/identity.h"
+#include "strongroom/http/types.h"
+
+namespace strongroom::api {
+
+struct Answer {
+  Answer(int s, boost::json::object b) : status(s), body(std::move(b)) {}
+  explicit Answer(http::Response r) : status(r.status), response(std::move(r)) {}  // sent as is
+  int status = 200;
+  boost::json::object body;
+  std::optional<http::Response> response;  // streamed documents, answers with headers
+};
+using Call = std::function<Result<Answer>(const http::Request&, const auth::Caller&)>;
+
+http::Response Json(int status, const boost::json::object& body);
+// The error response; internal and unavailable errors are also logged (messages name what
+// failed, never values).
+http::Response Failure(std::string_view request_id, const Error& error);
+inline http::Response Failure(const http::Request& request, const Error& error) {
+  return Failure(request.request_id, error);
+}
+// The request's body as strict JSON; invalid_argument at "$" for an empty one.
+Result<boost::json::value> Body(const http::Request& request);
+
+// What a route needs of its caller, besides being authenticated.
+enum class Access {
+  kAdmin,  // role admin, token scope "admin"
+  kRead,   // role admin or service, scope "data:read"
+  kWrite,  // role admin or service, scope "data:write"
+  kSelf,   // anyone authenticated, even one who must change their password first
+};
+
+// The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials
+// (401) -> a pending password change (403) -> role and scope (403) -> `call`.
+http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call);
+
+// The vault's operators: administrators of the tenant `init` created. They manage tenants and
+// every tenant's principals; an administrator of another tenant manages only its own tenant.
+// (The policy issue replaces this with roles x scopes.)
+bool IsOperator(const auth::Caller& who);
+Error OperatorsOnly();
+// "" (every tenant) for an operator, else the caller's tenant.
+std::string_view AdminScope(const auth::Caller& who);
+
+}  // namespace strongroom::api

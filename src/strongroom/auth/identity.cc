@@ -1,0 +1,1478 @@
+#include "strongroom/auth/identity.h"
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+
+#include "strongroom/base/blocking.h"
+#include "strongroom/base/time.h"
+#include "strongroom/crypto/aead.h"
+#include "strongroom/crypto/digest.h"
+#include "strongroom/crypto/encoding.h"
+#include "strongroom/crypto/hmac.h"
+#include "strongroom/crypto/password_hash.h"
+#include "strongroom/crypto/random.h"
+#include "strongroom/observe/log.h"
+
+namespace strongroom::auth {
+namespace {
+
+namespace json = boost::json;
+using std::chrono::system_clock;
+
+constexpr std::string_view kPrincipalsSpace = "principals";
+constexpr std::string_view kTokensSpace = "tokens";
+constexpr std::string_view kTokenPrefix = "srt_";
+constexpr std::size_t kMaxUsernameBytes = 128;
+constexpr std::size_t kMaxPasswordBytes = 4096;  // far above the policy's 128 characters
+constexpr std::size_t kMaxTokenBytes = 200;
+constexpr std::int64_t kLastUsePersistSeconds = 60;
+constexpr std::string_view kScopes[] = {kScopeAdmin, kScopeDataRead, kScopeDataWrite};
+constexpr std::array<std::string_view, 6> kResults = {"ok",        "refused", "locked",
+                                                      "malformed", "expired", "csrf"};
+
+// One answer for every credential that does not prove who the caller is.
+Error Refusal() {
+  return Error(ErrorCode::kUnauthenticated,
+               "authentication failed: send a valid API token (Authorization: Bearer), Basic "
+               "credentials, or sign in (POST /v1/auth/login)");
+}
+Error SignInRefusal() {
+  return Error(ErrorCode::kUnauthenticated,
+               "sign-in failed: the username or password is wrong, or sign-in is temporarily "
+               "locked after too many failures");
+}
+Error SealedError() { return Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"); }
+
+std::string Hex(const crypto::Sha256Digest& d) { return crypto::HexEncode(d); }
+std::span<const std::uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string RandomHex(std::size_t bytes) {
+  std::vector<std::uint8_t> raw(bytes);
+  (void)crypto::FillRandom(raw);  // fails only without a kernel CSPRNG; ids need not be secret
+  return crypto::HexEncode(raw);
+}
+
+Result<std::string> RandomText(std::size_t bytes) {
+  auto secret = crypto::RandomSecret(bytes);
+  if (!secret) return std::unexpected(secret.error());
+  return crypto::Base64UrlEncode(secret->reveal());
+}
+
+std::int64_t UnixSeconds(system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+std::string Rfc3339OrEmpty(std::int64_t unix_seconds) {
+  if (unix_seconds <= 0) return {};
+  return FormatRfc3339(system_clock::time_point(std::chrono::seconds(unix_seconds)));
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The value of cookie `name` in a Cookie header (RFC 6265 §4.2.1: "a=b; c=d").
+std::optional<std::string_view> CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const auto semi = header.find(';');
+    std::string_view pair = Trim(header.substr(0, semi));
+    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+    const auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return std::nullopt;
+}
+
+// Usernames: 1-128 of [A-Za-z0-9._@+-] (an email address fits; ':' cannot, as Basic needs).
+// Compared case-insensitively.
+Result<void> ValidateUsername(std::string_view name) {
+  if (name.empty()) return FailAt("$.username", "required", "must not be empty");
+  if (name.size() > kMaxUsernameBytes) {
+    return FailAt("$.username", "max_length", "must be at most 128 characters");
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '@' || c == '+' || c == '-';
+    if (!ok) {
+      return FailAt("$.username", "format",
+                    "may contain only letters, digits and . _ @ + - (no spaces or ':')");
+    }
+  }
+  return {};
+}
+
+Result<void> ValidateRoles(const std::vector<std::string>& roles) {
+  if (roles.empty()) return FailAt("$.roles", "min_items", "needs at least one role");
+  if (roles.size() > 16) return FailAt("$.roles", "max_items", "at most 16 roles");
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    const std::string path = "$.roles[" + std::to_string(i) + "]";
+    const std::string& r = roles[i];
+    bool ok = !r.empty() && r.size() <= 32 && r[0] >= 'a' && r[0] <= 'z';
+    for (char c : r)
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+    if (!ok) return FailAt(path, "format", "a role is 1-32 of a-z 0-9 _ - starting with a letter");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (roles[j] == r) return FailAt(path, "unique", "repeats an earlier role");
+    }
+  }
+  return {};
+}
+
+json::array JsonStrings(const std::vector<std::string>& items) {
+  json::array out;
+  for (const auto& s : items) out.emplace_back(s);
+  return out;
+}
+std::vector<std::string> StringsFrom(const json::value* v) {
+  std::vector<std::string> out;
+  if (v != nullptr && v->is_array()) {
+    for (const auto& item : v->get_array()) {
+      if (item.is_string()) out.emplace_back(item.get_string());
+    }
+  }
+  return out;
+}
+std::string TextOf(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+bool BoolOf(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+std::int64_t IntOf(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v != nullptr && v->is_int64() ? v->get_int64() : 0;
+}
+storage::Bytes ToBytes(const std::string& s) { return storage::Bytes(s.begin(), s.end()); }
+
+struct StoredPrincipal {
+  PrincipalInfo info;
+  std::string password;  // PHC string, empty if none
+  bool peppered = false;
+  std::string name_key;  // hex HMAC of the lowercased username
+};
+
+struct StoredToken {
+  TokenInfo info;
+  std::int64_t expires_unix = 0;  // 0 = never
+  std::atomic<std::int64_t> last_used_unix{0};
+  std::atomic<std::int64_t> persisted_unix{0};
+};
+
+struct LiveSession {
+  std::string id;
+  std::string principal_id;
+  std::string csrf;
+  std::string source;
+  system_clock::time_point created;
+  system_clock::time_point absolute_deadline;
+  std::atomic<std::int64_t> last_seen_ms{0};
+  bool password_change_only = false;
+};
+
+std::int64_t Millis(system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct IdentityService::Directory {
+  std::weak_ptr<barrier::VaultKeys> owner;
+  std::optional<crypto::HmacSha256> pepper_mac;
+  std::optional<crypto::HmacSha256> name_mac;
+  std::optional<crypto::HmacSha256> token_mac;
+  std::mutex secrets_mu;  // Aes256Gcm is not thread-safe
+  std::optional<crypto::Aes256Gcm> secrets;
+  std::map<std::string, StoredPrincipal, std::less<>> principals;             // id ->
+  std::map<std::string, std::string, std::less<>> by_name;                    // name key -> id
+  std::map<std::string, std::unique_ptr<StoredToken>, std::less<>> tokens;    // token MAC hex ->
+  std::map<std::string, std::unique_ptr<LiveSession>, std::less<>> sessions;  // SHA-256(cookie)
+
+  std::string NameKey(std::string_view username) const {
+    std::string lower(username);
+    for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    auto mac = name_mac->Compute(Bytes(lower));
+    return mac ? Hex(*mac) : std::string();
+  }
+  std::string TokenKey(std::string_view token) const {
+    auto mac = token_mac->Compute(Bytes(token));
+    return mac ? Hex(*mac) : std::string();
+  }
+  // The username sealed for the store: base64(nonce | ciphertext | tag), bound to the id.
+  Result<std::string> SealUsername(const std::string& id, std::string_view username) {
+    const std::string aad = "strongroom/principal-username/v1/" + id;
+    std::vector<std::uint8_t> out(crypto::Aes256Gcm::kNonceSize + username.size() +
+                                  crypto::Aes256Gcm::kTagSize);
+    auto nonce = std::span(out).first<crypto::Aes256Gcm::kNonceSize>();
+    if (auto drawn = crypto::NextNonce(nonce); !drawn) return std::unexpected(drawn.error());
+    std::lock_guard lock(secrets_mu);
+    if (auto sealed = secrets->Seal(nonce, Bytes(aad), Bytes(username),
+                                    std::span(out).subspan(crypto::Aes256Gcm::kNonceSize));
+        !sealed) {
+      return std::unexpected(sealed.error());
+    }
+    return crypto::Base64Encode(out);
+  }
+  Result<std::string> OpenUsername(const std::string& id, std::string_view sealed_b64) {
+    auto sealed = crypto::Base64Decode(sealed_b64);
+    constexpr std::size_t kOverhead = crypto::Aes256Gcm::kNonceSize + crypto::Aes256Gcm::kTagSize;
+    if (!sealed || sealed->size() <= kOverhead) {
+      return Fail(ErrorCode::kDataLoss, "a stored principal's username is malformed");
+    }
+    const std::string aad = "strongroom/principal-username/v1/" + id;
+    std::string plain(sealed->size() - kOverhead, '\0');
+    std::lock_guard lock(secrets_mu);
+    auto opened =
+        secrets->Open(std::span(*sealed).first<crypto::Aes256Gcm::kNonceSize>(), Bytes(aad),
+                      std::span(*sealed).subspan(crypto::Aes256Gcm::kNonceSize),
+                      std::span(reinterpret_cast<std::uint8_t*>(plain.data()), plain.size()));
+    if (!opened) return std::unexpected(opened.error());
+    return plain;
+  }
+};
+
+namespace {
+
+using Directory = IdentityService::Directory;
+
+// The password as Argon2id sees it: the NFKC text, or its HMAC under the pepper key.
+Result<SecretBytes> Prepared(const Directory& dir, SecretBytes normalised, bool peppered) {
+  if (!peppered) return normalised;
+  auto mac = dir.pepper_mac->Compute(normalised.reveal());
+  if (!mac) return std::unexpected(mac.error());
+  SecretBytes out{std::span<const std::uint8_t>(*mac)};
+  std::fill(mac->begin(), mac->end(), 0);
+  return out;
+}
+
+// A new stored hash for a password the policy accepted (NFKC), with the current settings.
+Result<std::string> NewHash(const Directory& dir, SecretBytes normalised,
+                            const IdentitySettings& settings) {
+  auto prepared = Prepared(dir, std::move(normalised), settings.pepper);
+  if (!prepared) return std::unexpected(prepared.error());
+  return crypto::HashPassword(prepared->reveal_as_text(), settings.argon2);
+}
+
+Result<SecretBytes> Derive(const SecretBytes& root, std::string_view purpose) {
+  const std::string info = "strongroom/identity/" + std::string(purpose) + "/v1";
+  return crypto::HkdfSha256(root.reveal(), {}, Bytes(info), 32);
+}
+
+std::string PrincipalRecord(const StoredPrincipal& p, const std::string& sealed_username) {
+  json::object o{{"v", 1},
+                 {"id", p.info.id},
+                 {"tenant", p.info.tenant},
+                 {"kind", PrincipalKindName(p.info.kind)},
+                 {"username", sealed_username},
+                 {"roles", JsonStrings(p.info.roles)},
+                 {"disabled", p.info.disabled},
+                 {"must_change_password", p.info.must_change_password},
+                 {"created_at", p.info.created_at},
+                 {"updated_at", p.info.updated_at}};
+  if (!p.password.empty()) {
+    o["password"] = p.password;
+    o["pepper"] = p.peppered;
+  }
+  return json::serialize(o);
+}
+
+std::string TokenRecord(const StoredToken& t) {
+  json::object o{{"v", 1},
+                 {"token_id", t.info.token_id},
+                 {"principal", t.info.principal_id},
+                 {"tenant", t.info.tenant},
+                 {"name", t.info.name},
+                 {"scopes", JsonStrings(t.info.scopes)},
+                 {"created_at", t.info.created_at},
+                 {"expires_unix", t.expires_unix},
+                 {"last_used_unix", t.last_used_unix.load(std::memory_order_relaxed)}};
+  return json::serialize(o);
+}
+
+// Applies `change` to a copy of principal `id` (not_found outside `tenant_scope`), writes the
+// copy, and only then puts it in the directory, ending the principal's sessions when `change`
+// answers true: readers never see a state the store does not hold. The caller holds the
+// service's writer mutex, so the copy cannot go stale between the read and the swap.
+Result<StoredPrincipal> ReplacePrincipal(
+    std::shared_mutex& mu, storage::Store& store, Directory& dir, std::string_view id,
+    std::string_view tenant_scope, const std::function<Result<bool>(StoredPrincipal&)>& change) {
+  StoredPrincipal copy;
+  {
+    std::shared_lock lock(mu);
+    auto it = dir.principals.find(id);
+    if (it == dir.principals.end() ||
+        (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
+      return Fail(ErrorCode::kNotFound, "no such principal");
+    }
+    copy = it->second;
+  }
+  auto end_sessions = change(copy);
+  if (!end_sessions) return std::unexpected(end_sessions.error());
+  auto sealed = dir.SealUsername(copy.info.id, copy.info.username);
+  if (!sealed) return std::unexpected(sealed.error());
+  storage::WriteBatch batch;
+  batch.Put(kPrincipalsSpace, copy.info.id, ToBytes(PrincipalRecord(copy, *sealed)));
+  if (auto written = store.Write(std::move(batch)); !written) {
+    return std::unexpected(written.error());
+  }
+  std::unique_lock lock(mu);
+  dir.principals.insert_or_assign(copy.info.id, copy);
+  if (*end_sessions) {
+    std::erase_if(dir.sessions, [&](const auto& kv) { return kv.second->principal_id == id; });
+  }
+  return copy;
+}
+
+Result<json::object> ParseRecord(const storage::Bytes& value) {
+  boost::system::error_code ec;
+  json::value v =
+      json::parse(std::string_view(reinterpret_cast<const char*>(value.data()), value.size()), ec);
+  if (ec || !v.is_object())
+    return Fail(ErrorCode::kDataLoss, "a stored identity record is malformed");
+  return std::move(v.get_object());
+}
+
+Result<std::vector<storage::Entry>> ScanAll(storage::Store& store, std::string_view space) {
+  std::vector<storage::Entry> all;
+  std::string after;
+  for (;;) {
+    auto page = store.Scan(space, after, 512);
+    if (!page) return std::unexpected(page.error());
+    for (auto& entry : *page) {
+      after = entry.key;
+      all.push_back(std::move(entry));
+    }
+    if (page->size() < 512) return all;
+  }
+}
+
+Result<std::shared_ptr<Directory>> LoadDirectory(storage::Store& metadata,
+                                                 const std::shared_ptr<barrier::VaultKeys>& keys) {
+  auto root = keys->keyring->SystemKey("identity");
+  if (!root) return std::unexpected(root.error());
+  auto dir = std::make_shared<Directory>();
+  dir->owner = keys;
+  auto pepper = Derive(*root, "pepper");
+  auto name = Derive(*root, "username-index");
+  auto token = Derive(*root, "token-hash");
+  auto secrets = Derive(*root, "secrets");
+  if (!pepper || !name || !token || !secrets)
+    return Fail(ErrorCode::kInternal, "key derivation failed");
+  auto pepper_mac = crypto::HmacSha256::Create(pepper->reveal());
+  auto name_mac = crypto::HmacSha256::Create(name->reveal());
+  auto token_mac = crypto::HmacSha256::Create(token->reveal());
+  auto cipher = crypto::Aes256Gcm::Create(secrets->reveal());
+  if (!pepper_mac || !name_mac || !token_mac || !cipher) {
+    return Fail(ErrorCode::kInternal, "identity key setup failed");
+  }
+  dir->pepper_mac.emplace(std::move(*pepper_mac));
+  dir->name_mac.emplace(std::move(*name_mac));
+  dir->token_mac.emplace(std::move(*token_mac));
+  dir->secrets.emplace(std::move(*cipher));
+
+  auto principals = ScanAll(metadata, kPrincipalsSpace);
+  if (!principals) return std::unexpected(principals.error());
+  for (const auto& entry : *principals) {
+    auto o = ParseRecord(entry.value);
+    if (!o) return std::unexpected(o.error());
+    StoredPrincipal p;
+    p.info.id = TextOf(*o, "id");
+    if (p.info.id != entry.key)
+      return Fail(ErrorCode::kDataLoss, "a stored principal is misplaced");
+    p.info.tenant = TextOf(*o, "tenant");
+    p.info.kind = TextOf(*o, "kind") == "service" ? PrincipalKind::kService : PrincipalKind::kUser;
+    auto username = dir->OpenUsername(p.info.id, TextOf(*o, "username"));
+    if (!username) return std::unexpected(username.error());
+    p.info.username = std::move(*username);
+    p.info.roles = StringsFrom(o->if_contains("roles"));
+    p.info.disabled = BoolOf(*o, "disabled");
+    p.info.must_change_password = BoolOf(*o, "must_change_password");
+    p.info.created_at = TextOf(*o, "created_at");
+    p.info.updated_at = TextOf(*o, "updated_at");
+    p.password = TextOf(*o, "password");
+    p.peppered = BoolOf(*o, "pepper");
+    p.info.has_password = !p.password.empty();
+    p.name_key = dir->NameKey(p.info.username);
+    dir->by_name.emplace(p.name_key, p.info.id);
+    dir->principals.emplace(p.info.id, std::move(p));
+  }
+  auto tokens = ScanAll(metadata, kTokensSpace);
+  if (!tokens) return std::unexpected(tokens.error());
+  std::size_t older_format = 0;
+  for (const auto& entry : *tokens) {
+    auto o = ParseRecord(entry.value);
+    if (!o) return std::unexpected(o.error());
+    if (IntOf(*o, "v") != 1) {  // a token of the pre-principal format (no owner): not honoured
+      ++older_format;
+      continue;
+    }
+    auto t = std::make_unique<StoredToken>();
+    t->info.token_id = TextOf(*o, "token_id");
+    t->info.principal_id = TextOf(*o, "principal");
+    t->info.tenant = TextOf(*o, "tenant");
+    t->info.name = TextOf(*o, "name");
+    t->info.scopes = StringsFrom(o->if_contains("scopes"));
+    t->info.created_at = TextOf(*o, "created_at");
+    t->expires_unix = IntOf(*o, "expires_unix");
+    t->last_used_unix = IntOf(*o, "last_used_unix");
+    t->persisted_unix = t->last_used_unix.load();
+    dir->tokens.emplace(entry.key, std::move(t));
+  }
+  if (older_format > 0) {
+    observe::Warn("security.tokens_ignored",
+                  {{"count", older_format},
+                   {"reason",
+                    "tokens of the format before principals existed are not honoured; "
+                    "issue new ones to principals"}});
+  }
+  return dir;
+}
+
+PrincipalInfo WithLock(const StoredPrincipal& p, const FailureThrottle& throttle,
+                       FailureThrottle::Clock::time_point now) {
+  PrincipalInfo info = p.info;
+  info.locked = throttle.LockedFor(p.name_key, now) > FailureThrottle::Clock::duration::zero();
+  return info;
+}
+
+TokenInfo TokenView(const StoredToken& t, std::int64_t now_unix) {
+  TokenInfo info = t.info;
+  info.expires_at = Rfc3339OrEmpty(t.expires_unix);
+  info.last_used_at = Rfc3339OrEmpty(t.last_used_unix.load(std::memory_order_relaxed));
+  info.expired = t.expires_unix != 0 && now_unix >= t.expires_unix;
+  return info;
+}
+
+}  // namespace
+
+std::string_view PrincipalKindName(PrincipalKind kind) {
+  return kind == PrincipalKind::kService ? "service" : "user";
+}
+
+std::string_view AuthMethodName(AuthMethod method) {
+  switch (method) {
+    case AuthMethod::kBootstrap:
+      return "bootstrap";
+    case AuthMethod::kToken:
+      return "token";
+    case AuthMethod::kSession:
+      return "session";
+    case AuthMethod::kBasicPassword:
+      return "basic_password";
+    case AuthMethod::kBasicToken:
+      return "basic_token";
+  }
+  return "token";
+}
+
+bool Caller::HasRole(std::string_view role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+bool Caller::HasScope(std::string_view scope) const {
+  return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
+}
+
+IdentityService::IdentityService(storage::Store& metadata, barrier::SealState& seal,
+                                 IdentitySettings settings, PasswordPolicy policy,
+                                 observe::MetricsRegistry* metrics)
+    : metadata_(metadata),
+      seal_(seal),
+      settings_(std::move(settings)),
+      policy_(std::move(policy)),
+      metrics_(metrics),
+      account_throttle_(settings_.account_throttle),
+      source_throttle_(settings_.source_throttle) {
+  if (metrics_ == nullptr) return;
+  for (std::size_t m = 0; m < attempts_.size(); ++m) {
+    for (std::size_t r = 0; r < kResults.size(); ++r) {
+      attempts_[m][r] = &metrics_->GetCounter(
+          "strongroom_auth_attempts_total",
+          "Authentication attempts by method and result (ok, refused, locked, malformed, "
+          "expired, csrf)",
+          {{"method", std::string(AuthMethodName(static_cast<AuthMethod>(m)))},
+           {"result", std::string(kResults[r])}});
+    }
+  }
+}
+
+IdentityService::~IdentityService() = default;
+
+Result<std::unique_ptr<IdentityService>> IdentityService::Open(
+    storage::Store& metadata, barrier::SealState& seal, const std::filesystem::path& bootstrap_file,
+    IdentitySettings settings, PasswordPolicy policy, observe::MetricsRegistry* metrics) {
+  std::unique_ptr<IdentityService> service(
+      new IdentityService(metadata, seal, std::move(settings), std::move(policy), metrics));
+  std::ifstream in(bootstrap_file, std::ios::binary);
+  if (!in) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "cannot read the bootstrap admin file " + bootstrap_file.string());
+  }
+  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  boost::system::error_code ec;
+  json::value bootstrap = json::parse(content, ec);
+  const json::object* o = ec || !bootstrap.is_object() ? nullptr : &bootstrap.get_object();
+  const std::string hash = o == nullptr ? std::string() : TextOf(*o, "token_sha256");
+  auto decoded = crypto::HexDecode(hash);
+  if (!decoded || decoded->size() != 32 || crypto::HexEncode(*decoded) != hash) {
+    return Fail(ErrorCode::kDataLoss,
+                "bootstrap admin file " + bootstrap_file.string() + " is malformed");
+  }
+  service->bootstrap_sha256_hex_ = hash;
+  service->bootstrap_token_id_ = TextOf(*o, "token_id");
+  if (service->bootstrap_token_id_.empty()) service->bootstrap_token_id_ = "tok_bootstrap";
+  service->bootstrap_created_at_ = TextOf(*o, "created_at");
+  auto dummy_password = RandomText(32);
+  if (!dummy_password) return std::unexpected(dummy_password.error());
+  auto dummy = crypto::HashPassword(*dummy_password, service->settings_.argon2);
+  if (!dummy) return std::unexpected(dummy.error());
+  service->dummy_hash_ = std::move(*dummy);
+  seal.OnSeal([raw = service.get()] {
+    std::unique_lock lock(raw->mu_);
+    raw->dir_.reset();  // derived keys, decrypted usernames and every session go
+  });
+  return service;
+}
+
+void IdentityService::Count(AuthMethod method, std::string_view result) {
+  for (std::size_t r = 0; r < kResults.size(); ++r) {
+    if (kResults[r] == result) {
+      if (auto* counter = attempts_[static_cast<std::size_t>(method)][r]) counter->Increment();
+      return;
+    }
+  }
+}
+
+Result<std::shared_ptr<Directory>> IdentityService::Current() {
+  auto keys = seal_.keys();
+  if (!keys) return std::unexpected(SealedError());
+  const auto same_owner = [&](const std::shared_ptr<Directory>& d) {
+    return d && !d->owner.owner_before(keys) && !keys.owner_before(d->owner);
+  };
+  {
+    std::shared_lock lock(mu_);
+    if (same_owner(dir_)) return dir_;
+  }
+  if (!MayBlock()) return std::unexpected(WouldBlock("loading the identity directory"));
+  std::lock_guard writer(write_mu_);  // no write may land between the scan and the swap
+  {
+    std::shared_lock lock(mu_);
+    if (same_owner(dir_)) return dir_;
+  }
+  auto loaded = LoadDirectory(metadata_, keys);
+  if (!loaded) return std::unexpected(loaded.error());
+  std::unique_lock lock(mu_);
+  if (!seal_.keys()) return std::unexpected(SealedError());  // sealed while loading
+  dir_ = *loaded;
+  return dir_;
+}
+
+// ---- Authentication
+
+Result<Caller> IdentityService::Authenticate(const RequestCredentials& c) {
+  if (c.authorization) {
+    const std::string_view value = Trim(*c.authorization);
+    const auto space = value.find(' ');
+    const std::string_view scheme = value.substr(0, space);
+    const std::string_view rest =
+        space == std::string_view::npos ? std::string_view() : Trim(value.substr(space + 1));
+    if (EqualsIgnoreCase(scheme, "bearer")) return AuthenticateBearer(rest);
+    if (EqualsIgnoreCase(scheme, "basic")) return AuthenticateBasic(rest, c.source);
+    Count(AuthMethod::kToken, "malformed");
+    return std::unexpected(Refusal());
+  }
+  if (c.cookie) {
+    if (auto value = CookieValue(*c.cookie, kSessionCookie)) return AuthenticateSession(c);
+  }
+  return std::unexpected(Refusal());
+}
+
+Result<Caller> IdentityService::AuthenticateBearer(std::string_view token) {
+  if (!token.starts_with(kTokenPrefix) || token.size() > kMaxTokenBytes) {
+    Count(AuthMethod::kToken, "malformed");
+    return std::unexpected(Refusal());
+  }
+  // The bootstrap token is checked by SHA-256 (what `init` could store before any key existed),
+  // in constant time; it works while sealed.
+  const std::string hash = Hex(crypto::Sha256(token));
+  if (crypto::ConstantTimeEqual(Bytes(hash), Bytes(bootstrap_sha256_hex_))) {
+    Count(AuthMethod::kBootstrap, "ok");
+    Caller caller;
+    caller.principal_id = std::string(kBootstrapPrincipalId);
+    caller.tenant = std::string(kDefaultTenant);
+    caller.roles = {"admin"};
+    caller.method = AuthMethod::kBootstrap;
+    caller.credential_id = bootstrap_token_id_;
+    caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
+    return caller;
+  }
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  return VerifyToken(**dir, token, std::nullopt, AuthMethod::kToken);
+}
+
+Result<Caller> IdentityService::VerifyToken(Directory& dir, std::string_view token,
+                                            std::optional<std::string_view> principal_id,
+                                            AuthMethod method) {
+  const std::string key = dir.TokenKey(token);
+  const std::int64_t now = UnixSeconds(settings_.wall_clock());
+  Caller caller;
+  bool persist = false;
+  {
+    std::shared_lock lock(mu_);
+    auto it = dir.tokens.find(key);
+    if (it == dir.tokens.end()) {
+      Count(method, "refused");
+      return std::unexpected(Refusal());
+    }
+    StoredToken& t = *it->second;
+    if (t.expires_unix != 0 && now >= t.expires_unix) {
+      Count(method, "expired");
+      return std::unexpected(Refusal());
+    }
+    auto owner = dir.principals.find(t.info.principal_id);
+    if (owner == dir.principals.end() || owner->second.info.disabled ||
+        (principal_id && *principal_id != t.info.principal_id)) {
+      Count(method, "refused");
+      return std::unexpected(Refusal());
+    }
+    caller.principal_id = t.info.principal_id;
+    caller.tenant = owner->second.info.tenant;
+    caller.roles = owner->second.info.roles;
+    caller.method = method;
+    caller.credential_id = t.info.token_id;
+    caller.scopes = t.info.scopes;
+    if (t.last_used_unix.load(std::memory_order_relaxed) != now) {
+      t.last_used_unix.store(now, std::memory_order_relaxed);
+    }
+    persist = MayBlock() &&
+              now - t.persisted_unix.load(std::memory_order_relaxed) >= kLastUsePersistSeconds;
+  }
+  Count(method, "ok");
+  if (persist) {
+    if (auto saved = PersistLastUse(dir, key); !saved) {
+      observe::Warn("security.token_last_use_not_saved",
+                    {{"token_id", caller.credential_id}, {"reason", saved.error().message()}});
+    }
+  }
+  return caller;
+}
+
+Result<void> IdentityService::PersistLastUse(Directory& dir, std::string_view token_key) {
+  std::lock_guard writer(write_mu_);  // so a revocation cannot be undone by this write
+  std::string record;
+  std::int64_t last_used = 0;
+  {
+    std::shared_lock lock(mu_);
+    auto it = dir.tokens.find(token_key);
+    if (it == dir.tokens.end()) return {};
+    last_used = it->second->last_used_unix.load(std::memory_order_relaxed);
+    if (last_used - it->second->persisted_unix.load() < kLastUsePersistSeconds) return {};
+    record = TokenRecord(*it->second);
+  }
+  storage::WriteBatch batch;
+  batch.Put(kTokensSpace, token_key, ToBytes(record));
+  if (auto written = metadata_.Write(std::move(batch)); !written) return written;
+  std::shared_lock lock(mu_);
+  if (auto it = dir.tokens.find(token_key); it != dir.tokens.end()) {
+    it->second->persisted_unix.store(last_used);
+  }
+  return {};
+}
+
+Result<Caller> IdentityService::AuthenticateBasic(std::string_view encoded,
+                                                  std::string_view source) {
+  auto decoded = crypto::Base64Decode(encoded);
+  const std::string_view text =
+      decoded ? std::string_view(reinterpret_cast<const char*>(decoded->data()), decoded->size())
+              : std::string_view();
+  const auto colon = text.find(':');
+  if (!decoded || colon == std::string_view::npos || colon == 0 || colon + 1 == text.size() ||
+      colon > kMaxUsernameBytes || text.size() - colon - 1 > kMaxPasswordBytes) {
+    Count(AuthMethod::kBasicPassword, "malformed");
+    return std::unexpected(Refusal());
+  }
+  const std::string_view username = text.substr(0, colon);
+  const std::string_view secret = text.substr(colon + 1);
+  const bool is_token = secret.starts_with(kTokenPrefix);
+  if (!is_token && !MayBlock()) return std::unexpected(WouldBlock("Argon2id"));  // Argon2id ahead
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  const std::string name_key = (*dir)->NameKey(username);
+  const std::optional<std::string> principal_id = FindByName(**dir, name_key);
+  if (is_token) {
+    if (!principal_id) {
+      Count(AuthMethod::kBasicToken, "refused");
+      return std::unexpected(Refusal());
+    }
+    return VerifyToken(**dir, secret, *principal_id, AuthMethod::kBasicToken);
+  }
+  auto ok = CheckPassword(**dir, name_key, principal_id ? &*principal_id : nullptr, secret, source);
+  if (!ok) return std::unexpected(ok.error());
+  if (!*ok) return std::unexpected(Refusal());
+  Count(AuthMethod::kBasicPassword, "ok");
+  std::shared_lock lock(mu_);
+  auto it = (*dir)->principals.find(*principal_id);
+  if (it == (*dir)->principals.end()) return std::unexpected(Refusal());  // deleted meanwhile
+  Caller caller;
+  caller.principal_id = *principal_id;
+  caller.tenant = it->second.info.tenant;
+  caller.roles = it->second.info.roles;
+  caller.method = AuthMethod::kBasicPassword;
+  caller.credential_id = *principal_id;
+  caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
+  caller.password_change_required = it->second.info.must_change_password;
+  return caller;
+}
+
+Result<bool> IdentityService::CheckPassword(Directory& dir, std::string_view name_key,
+                                            const std::string* principal_id,
+                                            std::string_view password, std::string_view source) {
+  const AuthMethod method = AuthMethod::kBasicPassword;
+  const auto now = settings_.steady_clock();
+  const std::string_view who = principal_id != nullptr ? std::string_view(*principal_id) : "";
+  if (account_throttle_.LockedFor(name_key, now) > FailureThrottle::Clock::duration::zero() ||
+      source_throttle_.LockedFor(source, now) > FailureThrottle::Clock::duration::zero()) {
+    Count(method, "locked");
+    observe::Warn("security.sign_in",
+                  {{"result", "locked"}, {"principal", who}, {"source", source}});
+    return false;
+  }
+  std::string phc = dummy_hash_;
+  bool peppered = settings_.pepper;
+  bool usable = false;
+  if (principal_id != nullptr) {
+    std::shared_lock lock(mu_);
+    if (auto it = dir.principals.find(*principal_id); it != dir.principals.end()) {
+      if (!it->second.password.empty()) {
+        phc = it->second.password;
+        peppered = it->second.peppered;
+        usable = !it->second.info.disabled;
+      }
+    }
+  }
+  auto normalised = NormalizePassword(password);
+  bool match = false;
+  if (normalised) {
+    auto prepared = Prepared(dir, SecretBytes(normalised->reveal()), peppered);
+    if (!prepared) return std::unexpected(prepared.error());
+    auto verified = crypto::VerifyPassword(phc, prepared->reveal_as_text());
+    if (!verified) {
+      return Fail(ErrorCode::kDataLoss, "a stored password hash is damaged");
+    }
+    match = *verified;
+  }
+  if (!match || !usable) {
+    Count(method, "refused");
+    const bool account_locked = account_throttle_.RecordFailure(name_key, now);
+    const bool source_locked = source_throttle_.RecordFailure(source, now);
+    observe::Warn("security.sign_in", {{"result", "refused"},
+                                       {"principal", who},
+                                       {"source", source},
+                                       {"reason", !match ? "wrong_password" : "disabled"}});
+    if (account_locked) {
+      observe::Warn("security.account_locked",
+                    {{"principal", principal_id != nullptr ? who : std::string_view("unknown")},
+                     {"failures", account_throttle_.Failures(name_key, now)}});
+    }
+    if (source_locked) {
+      observe::Warn("security.source_locked",
+                    {{"source", source}, {"failures", source_throttle_.Failures(source, now)}});
+    }
+    return false;
+  }
+  account_throttle_.RecordSuccess(name_key);
+  // The source's count is kept: one good account must not let an address guess on for others.
+  if (crypto::PasswordHashNeedsUpgrade(phc, settings_.argon2) || peppered != settings_.pepper) {
+    auto rehashed = NewHash(dir, std::move(*normalised), settings_);
+    std::lock_guard writer(write_mu_);
+    auto replaced =
+        !rehashed ? Result<StoredPrincipal>(std::unexpected(rehashed.error()))
+                  : ReplacePrincipal(mu_, metadata_, dir, *principal_id, "",
+                                     [&](StoredPrincipal& p) -> Result<bool> {
+                                       if (p.password != phc) {  // changed meanwhile
+                                         return Fail(ErrorCode::kFailedPrecondition, "changed");
+                                       }
+                                       p.password = std::move(*rehashed);
+                                       p.peppered = settings_.pepper;
+                                       return false;
+                                     });
+    if (replaced) observe::Info("security.password_rehashed", {{"principal", who}});
+  }
+  return true;
+}
+
+Result<Caller> IdentityService::AuthenticateSession(const RequestCredentials& c) {
+  const std::string_view value = *CookieValue(*c.cookie, kSessionCookie);
+  if (value.empty() || value.size() > 100) {
+    Count(AuthMethod::kSession, "malformed");
+    return std::unexpected(Refusal());
+  }
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  const std::string key = Hex(crypto::Sha256(value));
+  const auto now = settings_.wall_clock();
+  Caller caller;
+  bool expired = false;
+  {
+    std::shared_lock lock(mu_);
+    auto it = (*dir)->sessions.find(key);
+    if (it == (*dir)->sessions.end()) {
+      Count(AuthMethod::kSession, "refused");
+      return std::unexpected(Refusal());
+    }
+    LiveSession& s = *it->second;
+    const auto last_seen =
+        system_clock::time_point(std::chrono::milliseconds(s.last_seen_ms.load()));
+    expired = now >= s.absolute_deadline || now - last_seen >= settings_.session_idle_timeout;
+    auto owner = (*dir)->principals.find(s.principal_id);
+    if (!expired) {
+      if (owner == (*dir)->principals.end() || owner->second.info.disabled) {
+        Count(AuthMethod::kSession, "refused");
+        return std::unexpected(Refusal());
+      }
+      if (c.state_changing) {
+        const std::string_view presented = c.csrf_token.value_or("");
+        if (!crypto::ConstantTimeEqual(Bytes(presented), Bytes(s.csrf))) {
+          Count(AuthMethod::kSession, "csrf");
+          observe::Warn("security.csrf_refused", {{"session", s.id}, {"source", c.source}});
+          return Fail(ErrorCode::kPermissionDenied,
+                      "this request needs the session's CSRF token in the X-CSRF-Token header");
+        }
+      }
+      s.last_seen_ms.store(Millis(now), std::memory_order_relaxed);
+      caller.principal_id = s.principal_id;
+      caller.tenant = owner->second.info.tenant;
+      caller.roles = owner->second.info.roles;
+      caller.method = AuthMethod::kSession;
+      caller.credential_id = s.id;
+      caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
+      caller.password_change_required = s.password_change_only;
+    }
+  }
+  if (expired) {
+    Count(AuthMethod::kSession, "expired");
+    std::unique_lock lock(mu_);
+    if (auto it = (*dir)->sessions.find(key); it != (*dir)->sessions.end()) {
+      observe::Info("security.session_expired",
+                    {{"session", it->second->id}, {"principal", it->second->principal_id}});
+      (*dir)->sessions.erase(it);
+    }
+    return std::unexpected(Refusal());
+  }
+  Count(AuthMethod::kSession, "ok");
+  return caller;
+}
+
+// ---- Sign-in and sessions
+
+Result<SignedIn> IdentityService::SignIn(std::string_view username, std::string_view password,
+                                         std::string_view source) {
+  if (username.empty()) return FailAt("$.username", "required", "must not be empty");
+  if (username.size() > kMaxUsernameBytes) {
+    return FailAt("$.username", "max_length", "must be at most 128 characters");
+  }
+  if (password.empty()) return FailAt("$.password", "required", "must not be empty");
+  if (password.size() > kMaxPasswordBytes) {
+    return FailAt("$.password", "max_length", "must be at most 4096 bytes");
+  }
+  if (!MayBlock()) return std::unexpected(WouldBlock("Argon2id"));
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  const std::string name_key = (*dir)->NameKey(username);
+  const std::optional<std::string> principal_id = FindByName(**dir, name_key);
+  auto ok =
+      CheckPassword(**dir, name_key, principal_id ? &*principal_id : nullptr, password, source);
+  if (!ok) return std::unexpected(ok.error());
+  if (!*ok) return std::unexpected(SignInRefusal());
+  auto signed_in = NewSession(**dir, *principal_id, source);
+  if (signed_in) {
+    observe::Info("security.sign_in", {{"result", "ok"},
+                                       {"principal", *principal_id},
+                                       {"session", signed_in->session.session_id},
+                                       {"source", source}});
+  }
+  return signed_in;
+}
+
+Result<SignedIn> IdentityService::NewSession(Directory& dir, const std::string& principal_id,
+                                             std::string_view source) {
+  auto cookie = crypto::RandomSecret(32);
+  auto csrf = RandomText(32);
+  if (!cookie || !csrf) return Fail(ErrorCode::kInternal, "cannot draw random session values");
+  SignedIn out;
+  out.cookie_value = SecretBytes(std::string_view(crypto::Base64UrlEncode(cookie->reveal())));
+  out.csrf_token = *csrf;
+  const auto now = settings_.wall_clock();
+  auto session = std::make_unique<LiveSession>();
+  session->id = "ses_" + RandomHex(8);
+  session->principal_id = principal_id;
+  session->csrf = *csrf;
+  session->source = std::string(source);
+  session->created = now;
+  session->absolute_deadline = now + settings_.session_absolute_timeout;
+  session->last_seen_ms = Millis(now);
+  std::unique_lock lock(mu_);
+  auto owner = dir.principals.find(principal_id);
+  if (owner == dir.principals.end()) return std::unexpected(SignInRefusal());
+  session->password_change_only = owner->second.info.must_change_password;
+  // Forget expired sessions, and the principal's oldest beyond the cap.
+  const auto idle = settings_.session_idle_timeout;
+  std::erase_if(dir.sessions, [&](const auto& kv) {
+    const auto seen =
+        system_clock::time_point(std::chrono::milliseconds(kv.second->last_seen_ms.load()));
+    return now >= kv.second->absolute_deadline || now - seen >= idle;
+  });
+  for (;;) {
+    std::size_t count = 0;
+    auto oldest = dir.sessions.end();
+    for (auto it = dir.sessions.begin(); it != dir.sessions.end(); ++it) {
+      if (it->second->principal_id != principal_id) continue;
+      ++count;
+      if (oldest == dir.sessions.end() || it->second->created < oldest->second->created)
+        oldest = it;
+    }
+    if (count < settings_.max_sessions_per_principal || oldest == dir.sessions.end()) break;
+    dir.sessions.erase(oldest);
+  }
+  out.caller.principal_id = principal_id;
+  out.caller.tenant = owner->second.info.tenant;
+  out.caller.roles = owner->second.info.roles;
+  out.caller.method = AuthMethod::kSession;
+  out.caller.credential_id = session->id;
+  out.caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
+  out.caller.password_change_required = session->password_change_only;
+  out.session.session_id = session->id;
+  out.session.principal_id = principal_id;
+  out.session.created_at = FormatRfc3339(now);
+  out.session.last_seen_at = out.session.created_at;
+  out.session.expires_at = FormatRfc3339(std::min(now + idle, session->absolute_deadline));
+  out.session.password_change_only = session->password_change_only;
+  dir.sessions.emplace(Hex(crypto::Sha256(out.cookie_value.reveal())), std::move(session));
+  return out;
+}
+
+void IdentityService::SignOut(const Caller& caller) {
+  if (caller.method != AuthMethod::kSession) return;
+  std::shared_ptr<Directory> dir;
+  {
+    std::shared_lock lock(mu_);
+    dir = dir_;
+  }
+  if (!dir) return;
+  std::unique_lock lock(mu_);
+  std::erase_if(dir->sessions,
+                [&](const auto& kv) { return kv.second->id == caller.credential_id; });
+  observe::Info("security.signed_out",
+                {{"principal", caller.principal_id}, {"session", caller.credential_id}});
+}
+
+std::optional<std::string> IdentityService::FindByName(const Directory& dir,
+                                                       std::string_view name_key) const {
+  std::shared_lock lock(mu_);
+  auto it = dir.by_name.find(name_key);
+  if (it == dir.by_name.end()) return std::nullopt;
+  return it->second;
+}
+
+void IdentityService::DropSessionsLocked(Directory& dir, std::string_view principal_id) {
+  std::erase_if(dir.sessions,
+                [&](const auto& kv) { return kv.second->principal_id == principal_id; });
+}
+
+Result<std::size_t> IdentityService::SignOutEverywhere(std::string_view principal_id) {
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::unique_lock lock(mu_);
+  const std::size_t ended = std::erase_if(
+      (*dir)->sessions, [&](const auto& kv) { return kv.second->principal_id == principal_id; });
+  observe::Info("security.signed_out_everywhere",
+                {{"principal", principal_id}, {"sessions", ended}});
+  return ended;
+}
+
+std::optional<SessionInfo> IdentityService::SessionOf(const Caller& caller,
+                                                      std::string* csrf_token) const {
+  if (caller.method != AuthMethod::kSession) return std::nullopt;
+  std::shared_lock lock(mu_);
+  if (!dir_) return std::nullopt;
+  for (const auto& [key, s] : dir_->sessions) {
+    if (s->id != caller.credential_id) continue;
+    SessionInfo info;
+    info.session_id = s->id;
+    info.principal_id = s->principal_id;
+    info.created_at = FormatRfc3339(s->created);
+    const auto seen = system_clock::time_point(std::chrono::milliseconds(s->last_seen_ms.load()));
+    info.last_seen_at = FormatRfc3339(seen);
+    info.expires_at =
+        FormatRfc3339(std::min(seen + settings_.session_idle_timeout, s->absolute_deadline));
+    info.password_change_only = s->password_change_only;
+    if (csrf_token != nullptr) *csrf_token = s->csrf;
+    return info;
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<SignedIn>> IdentityService::ChangePassword(const Caller& caller,
+                                                                std::string_view current_password,
+                                                                std::string_view new_password,
+                                                                std::string_view source) {
+  if (caller.method == AuthMethod::kBootstrap) {
+    return Fail(ErrorCode::kFailedPrecondition, "the bootstrap token has no password");
+  }
+  if (current_password.empty()) return FailAt("$.current_password", "required", "is required");
+  if (current_password.size() > kMaxPasswordBytes) {
+    return FailAt("$.current_password", "max_length", "must be at most 4096 bytes");
+  }
+  if (!MayBlock()) return std::unexpected(WouldBlock("Argon2id"));
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::string name_key, username, tenant;
+  {
+    std::shared_lock lock(mu_);
+    auto it = (*dir)->principals.find(caller.principal_id);
+    if (it == (*dir)->principals.end()) return std::unexpected(Refusal());
+    if (it->second.info.kind == PrincipalKind::kService) {
+      return Fail(ErrorCode::kFailedPrecondition, "service accounts have no password");
+    }
+    name_key = it->second.name_key;
+    username = it->second.info.username;
+    tenant = it->second.info.tenant;
+  }
+  // The current password first: a wrong one is a failed sign-in whatever the new one is.
+  auto ok = CheckPassword(**dir, name_key, &caller.principal_id, current_password, source);
+  if (!ok) return std::unexpected(ok.error());
+  if (!*ok) {
+    Error refused(ErrorCode::kPermissionDenied,
+                  "the current password is wrong, or sign-in is temporarily locked");
+    refused.At("$.current_password", "mismatch");
+    return std::unexpected(std::move(refused));
+  }
+  auto checked = policy_.Check(new_password, username, std::array{std::string_view(tenant)});
+  if (!checked) {
+    Error refused = checked.error();
+    const std::string rule = refused.rule();
+    refused.At("$.new_password", rule);
+    return std::unexpected(std::move(refused));
+  }
+  auto hashed = NewHash(**dir, std::move(*checked), settings_);
+  if (!hashed) return std::unexpected(hashed.error());
+  {
+    std::lock_guard writer(write_mu_);
+    auto replaced = ReplacePrincipal(mu_, metadata_, **dir, caller.principal_id, "",
+                                     [&](StoredPrincipal& p) -> Result<bool> {
+                                       p.password = std::move(*hashed);
+                                       p.peppered = settings_.pepper;
+                                       p.info.must_change_password = false;
+                                       p.info.has_password = true;
+                                       p.info.updated_at = FormatRfc3339(settings_.wall_clock());
+                                       return true;  // every session ends; the caller gets anew
+                                     });
+    if (!replaced) return std::unexpected(replaced.error());
+  }
+  observe::Info("security.password_changed",
+                {{"principal", caller.principal_id}, {"by", caller.principal_id}});
+  if (caller.method != AuthMethod::kSession) return std::optional<SignedIn>();
+  auto fresh = NewSession(**dir, caller.principal_id, source);
+  if (!fresh) return std::unexpected(fresh.error());
+  return std::optional<SignedIn>(std::move(*fresh));
+}
+
+// ---- Administration
+
+Result<PrincipalInfo> IdentityService::CreatePrincipal(const NewPrincipal& request) {
+  if (auto valid = ValidateUsername(request.username); !valid)
+    return std::unexpected(valid.error());
+  if (auto valid = ValidateRoles(request.roles); !valid) return std::unexpected(valid.error());
+  if (request.tenant.empty()) return FailAt("$.tenant", "required", "is required");
+  std::string hash;
+  if (request.password) {
+    if (request.kind == PrincipalKind::kService) {
+      return FailAt("$.password", "not_allowed",
+                    "service accounts have no password: issue them API tokens");
+    }
+    auto checked = policy_.Check(*request.password, request.username,
+                                 std::array{std::string_view(request.tenant)});
+    if (!checked) return std::unexpected(checked.error());
+    if (!MayBlock()) return std::unexpected(WouldBlock("Argon2id"));
+    auto dir = Current();
+    if (!dir) return std::unexpected(dir.error());
+    auto hashed = NewHash(**dir, std::move(*checked), settings_);
+    if (!hashed) return std::unexpected(hashed.error());
+    hash = std::move(*hashed);
+  }
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::lock_guard writer(write_mu_);
+  StoredPrincipal p;
+  p.name_key = (*dir)->NameKey(request.username);
+  {
+    std::shared_lock lock(mu_);
+    if ((*dir)->by_name.contains(p.name_key)) {
+      Error exists(ErrorCode::kAlreadyExists, "a principal with this username exists");
+      exists.At("$.username", "unique");
+      return std::unexpected(std::move(exists));
+    }
+  }
+  p.info.id = "prn_" + RandomHex(8);
+  p.info.tenant = request.tenant;
+  p.info.kind = request.kind;
+  p.info.username = request.username;
+  p.info.roles = request.roles;
+  p.info.must_change_password = !hash.empty();
+  p.info.has_password = !hash.empty();
+  p.info.created_at = FormatRfc3339(settings_.wall_clock());
+  p.info.updated_at = p.info.created_at;
+  p.password = std::move(hash);
+  p.peppered = settings_.pepper;
+  auto sealed = (*dir)->SealUsername(p.info.id, p.info.username);
+  if (!sealed) return std::unexpected(sealed.error());
+  storage::WriteBatch batch;
+  batch.Put(kPrincipalsSpace, p.info.id, ToBytes(PrincipalRecord(p, *sealed)));
+  if (auto written = metadata_.Write(std::move(batch)); !written) {
+    return std::unexpected(written.error());
+  }
+  PrincipalInfo info = p.info;
+  {
+    std::unique_lock lock(mu_);
+    (*dir)->by_name.emplace(p.name_key, p.info.id);
+    (*dir)->principals.emplace(p.info.id, std::move(p));
+  }
+  observe::Info(
+      "security.principal_created",
+      {{"principal", info.id}, {"tenant", info.tenant}, {"kind", PrincipalKindName(info.kind)}});
+  return info;
+}
+
+Result<std::vector<PrincipalInfo>> IdentityService::ListPrincipals(std::string_view tenant_scope) {
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  const auto now = settings_.steady_clock();
+  std::vector<PrincipalInfo> out;
+  std::shared_lock lock(mu_);
+  for (const auto& [id, p] : (*dir)->principals) {
+    if (tenant_scope.empty() || p.info.tenant == tenant_scope) {
+      out.push_back(WithLock(p, account_throttle_, now));
+    }
+  }
+  return out;
+}
+
+Result<PrincipalInfo> IdentityService::GetPrincipal(std::string_view id,
+                                                    std::string_view tenant_scope) {
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::shared_lock lock(mu_);
+  auto it = (*dir)->principals.find(id);
+  if (it == (*dir)->principals.end() ||
+      (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
+    return Fail(ErrorCode::kNotFound, "no such principal");
+  }
+  return WithLock(it->second, account_throttle_, settings_.steady_clock());
+}
+
+Result<PrincipalInfo> IdentityService::UpdatePrincipal(std::string_view id,
+                                                       std::string_view tenant_scope,
+                                                       const PrincipalChange& change) {
+  if (change.roles) {
+    if (auto valid = ValidateRoles(*change.roles); !valid) return std::unexpected(valid.error());
+  }
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::lock_guard writer(write_mu_);
+  PrincipalInfo before;
+  auto replaced = ReplacePrincipal(
+      mu_, metadata_, **dir, id, tenant_scope, [&](StoredPrincipal& p) -> Result<bool> {
+        before = p.info;
+        bool end_sessions = false;
+        if (change.roles && *change.roles != p.info.roles) {
+          p.info.roles = *change.roles;
+          end_sessions = true;  // privileges changed: sign in again to get the new ones
+        }
+        if (change.disabled) {
+          end_sessions = end_sessions || (*change.disabled && !p.info.disabled);
+          p.info.disabled = *change.disabled;
+        }
+        p.info.updated_at = FormatRfc3339(settings_.wall_clock());
+        return end_sessions;
+      });
+  if (!replaced) return std::unexpected(replaced.error());
+  if (change.disabled && *change.disabled != before.disabled) {
+    if (*change.disabled) {
+      observe::Warn("security.principal_disabled", {{"principal", id}});
+    } else {
+      observe::Warn("security.principal_enabled", {{"principal", id}});
+    }
+  }
+  if (change.roles && *change.roles != before.roles) {
+    observe::Warn("security.principal_roles_changed", {{"principal", id}});
+  }
+  return WithLock(*replaced, account_throttle_, settings_.steady_clock());
+}
+
+Result<void> IdentityService::DeletePrincipal(std::string_view id, std::string_view tenant_scope) {
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::lock_guard writer(write_mu_);
+  storage::WriteBatch batch;
+  {
+    std::shared_lock lock(mu_);
+    auto it = (*dir)->principals.find(id);
+    if (it == (*dir)->principals.end() ||
+        (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
+      return Fail(ErrorCode::kNotFound, "no such principal");
+    }
+    batch.Delete(kPrincipalsSpace, id);
+    for (const auto& [key, t] : (*dir)->tokens) {
+      if (t->info.principal_id == id) batch.Delete(kTokensSpace, key);
+    }
+  }
+  if (auto written = metadata_.Write(std::move(batch)); !written) return written;
+  std::unique_lock lock(mu_);
+  auto it = (*dir)->principals.find(id);
+  (*dir)->by_name.erase(it->second.name_key);
+  (*dir)->principals.erase(it);
+  std::erase_if((*dir)->tokens, [&](const auto& kv) { return kv.second->info.principal_id == id; });
+  DropSessionsLocked(**dir, id);
+  observe::Warn("security.principal_deleted", {{"principal", id}});
+  return {};
+}
+
+Result<void> IdentityService::ResetPassword(std::string_view id, std::string_view tenant_scope,
+                                            std::string_view password) {
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::string username, tenant;
+  {
+    std::shared_lock lock(mu_);
+    auto it = (*dir)->principals.find(id);
+    if (it == (*dir)->principals.end() ||
+        (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
+      return Fail(ErrorCode::kNotFound, "no such principal");
+    }
+    if (it->second.info.kind == PrincipalKind::kService) {
+      return Fail(ErrorCode::kFailedPrecondition, "service accounts have no password");
+    }
+    username = it->second.info.username;
+    tenant = it->second.info.tenant;
+  }
+  auto checked = policy_.Check(password, username, std::array{std::string_view(tenant)});
+  if (!checked) return std::unexpected(checked.error());
+  if (!MayBlock()) return std::unexpected(WouldBlock("Argon2id"));
+  auto hashed = NewHash(**dir, std::move(*checked), settings_);
+  if (!hashed) return std::unexpected(hashed.error());
+  std::lock_guard writer(write_mu_);
+  auto replaced = ReplacePrincipal(mu_, metadata_, **dir, id, tenant_scope,
+                                   [&](StoredPrincipal& p) -> Result<bool> {
+                                     p.password = std::move(*hashed);
+                                     p.peppered = settings_.pepper;
+                                     p.info.has_password = true;
+                                     p.info.must_change_password = true;
+                                     p.info.updated_at = FormatRfc3339(settings_.wall_clock());
+                                     return true;
+                                   });
+  if (!replaced) return std::unexpected(replaced.error());
+  observe::Warn("security.password_reset", {{"principal", id}});
+  return {};
+}
+
+Result<bool> IdentityService::Unlock(std::string_view id, std::string_view tenant_scope) {
+  auto principal = GetPrincipal(id, tenant_scope);
+  if (!principal) return std::unexpected(principal.error());
+  std::string name_key;
+  {
+    auto dir = Current();
+    if (!dir) return std::unexpected(dir.error());
+    std::shared_lock lock(mu_);
+    auto it = (*dir)->principals.find(id);
+    if (it == (*dir)->principals.end()) return Fail(ErrorCode::kNotFound, "no such principal");
+    name_key = it->second.name_key;
+  }
+  const bool was_locked = account_throttle_.Unlock(name_key, settings_.steady_clock());
+  observe::Warn("security.account_unlocked", {{"principal", id}, {"was_locked", was_locked}});
+  return was_locked;
+}
+
+Result<IdentityService::IssuedToken> IdentityService::IssueToken(const NewToken& request,
+                                                                 std::string_view tenant_scope) {
+  if (request.name.empty()) return FailAt("$.name", "required", "must not be empty");
+  if (request.name.size() > 100) return FailAt("$.name", "max_length", "must be at most 100 bytes");
+  for (unsigned char c : request.name) {
+    if (c < 0x20 || c == 0x7F) return FailAt("$.name", "format", "contains control characters");
+  }
+  std::vector<std::string> scopes = request.scopes;
+  if (scopes.empty()) scopes.assign(std::begin(kScopes), std::end(kScopes));
+  for (std::size_t i = 0; i < scopes.size(); ++i) {
+    const std::string path = "$.scopes[" + std::to_string(i) + "]";
+    if (std::find(std::begin(kScopes), std::end(kScopes), scopes[i]) == std::end(kScopes)) {
+      return FailAt(path, "enum", "must be one of: admin, data:read, data:write");
+    }
+    if (std::find(scopes.begin(), scopes.begin() + static_cast<std::ptrdiff_t>(i), scopes[i]) !=
+        scopes.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return FailAt(path, "unique", "repeats an earlier scope");
+    }
+  }
+  const auto now = settings_.wall_clock();
+  if (request.expires_at && *request.expires_at <= now) {
+    return FailAt("$.expires_in_seconds", "minimum", "the expiry must be in the future");
+  }
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::lock_guard writer(write_mu_);
+  auto t = std::make_unique<StoredToken>();
+  {
+    std::shared_lock lock(mu_);
+    auto it = (*dir)->principals.find(request.principal_id);
+    if (it == (*dir)->principals.end() ||
+        (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
+      return Fail(ErrorCode::kNotFound, "no such principal");
+    }
+    t->info.tenant = it->second.info.tenant;
+  }
+  auto random = crypto::RandomSecret(32);
+  if (!random) return std::unexpected(random.error());
+  IssuedToken issued;
+  issued.token = SecretBytes(
+      std::string_view(std::string(kTokenPrefix) + crypto::Base64UrlEncode(random->reveal())));
+  const std::string key = (*dir)->TokenKey(issued.token.reveal_as_text());
+  t->info.token_id = "tok_" + key.substr(0, 12);
+  t->info.principal_id = request.principal_id;
+  t->info.name = request.name;
+  t->info.scopes = std::move(scopes);
+  t->info.created_at = FormatRfc3339(now);
+  t->expires_unix = request.expires_at ? UnixSeconds(*request.expires_at) : 0;
+  storage::WriteBatch batch;
+  batch.Put(kTokensSpace, key, ToBytes(TokenRecord(*t)));
+  if (auto written = metadata_.Write(std::move(batch)); !written) {
+    return std::unexpected(written.error());
+  }
+  issued.info = TokenView(*t, UnixSeconds(now));
+  {
+    std::unique_lock lock(mu_);
+    (*dir)->tokens.emplace(key, std::move(t));
+  }
+  observe::Info("security.token_created", {{"token_id", issued.info.token_id},
+                                           {"principal", issued.info.principal_id},
+                                           {"tenant", issued.info.tenant}});
+  return issued;
+}
+
+Result<std::vector<TokenInfo>> IdentityService::ListTokens(std::string_view tenant_scope,
+                                                           std::string_view principal_id) {
+  std::vector<TokenInfo> out;
+  if (tenant_scope.empty() && (principal_id.empty() || principal_id == kBootstrapPrincipalId)) {
+    TokenInfo bootstrap;
+    bootstrap.token_id = bootstrap_token_id_;
+    bootstrap.principal_id = std::string(kBootstrapPrincipalId);
+    bootstrap.tenant = std::string(kDefaultTenant);
+    bootstrap.name = "bootstrap-admin";
+    bootstrap.scopes.assign(std::begin(kScopes), std::end(kScopes));
+    bootstrap.created_at = bootstrap_created_at_;
+    out.push_back(std::move(bootstrap));
+  }
+  if (principal_id == kBootstrapPrincipalId) return out;
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  const std::int64_t now = UnixSeconds(settings_.wall_clock());
+  std::shared_lock lock(mu_);
+  for (const auto& [key, t] : (*dir)->tokens) {
+    if ((tenant_scope.empty() || t->info.tenant == tenant_scope) &&
+        (principal_id.empty() || t->info.principal_id == principal_id)) {
+      out.push_back(TokenView(*t, now));
+    }
+  }
+  return out;
+}
+
+Result<void> IdentityService::RevokeToken(std::string_view token_id,
+                                          std::string_view tenant_scope) {
+  if (token_id == bootstrap_token_id_ && tenant_scope.empty()) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the bootstrap admin token cannot be revoked through the API");
+  }
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::lock_guard writer(write_mu_);
+  std::string key;
+  std::string principal;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [k, t] : (*dir)->tokens) {
+      if (t->info.token_id == token_id &&
+          (tenant_scope.empty() || t->info.tenant == tenant_scope)) {
+        key = k;
+        principal = t->info.principal_id;
+      }
+    }
+  }
+  if (key.empty()) return Fail(ErrorCode::kNotFound, "no such token");
+  storage::WriteBatch batch;
+  batch.Delete(kTokensSpace, key);
+  if (auto written = metadata_.Write(std::move(batch)); !written) return written;
+  {
+    std::unique_lock lock(mu_);
+    (*dir)->tokens.erase(key);
+  }
+  observe::Warn("security.token_revoked", {{"token_id", token_id}, {"principal", principal}});
+  return {};
+}
+
+Result<std::vector<SessionInfo>> IdentityService::ListSessions(std::string_view principal_id,
+                                                               std::string_view tenant_scope) {
+  if (auto p = GetPrincipal(principal_id, tenant_scope); !p) return std::unexpected(p.error());
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::vector<SessionInfo> out;
+  const auto now = settings_.wall_clock();
+  std::shared_lock lock(mu_);
+  for (const auto& [key, s] : (*dir)->sessions) {
+    if (s->principal_id != principal_id) continue;
+    const auto seen = system_clock::time_point(std::chrono::milliseconds(s->last_seen_ms.load()));
+    const auto deadline = std::min(seen + settings_.session_idle_timeout, s->absolute_deadline);
+    if (now >= deadline) continue;
+    SessionInfo info;
+    info.session_id = s->id;
+    info.principal_id = s->principal_id;
+    info.created_at = FormatRfc3339(s->created);
+    info.last_seen_at = FormatRfc3339(seen);
+    info.expires_at = FormatRfc3339(deadline);
+    info.password_change_only = s->password_change_only;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<void> IdentityService::RevokeSession(std::string_view principal_id,
+                                            std::string_view session_id,
+                                            std::string_view tenant_scope) {
+  if (auto p = GetPrincipal(principal_id, tenant_scope); !p) return std::unexpected(p.error());
+  auto dir = Current();
+  if (!dir) return std::unexpected(dir.error());
+  std::unique_lock lock(mu_);
+  const std::size_t ended = std::erase_if((*dir)->sessions, [&](const auto& kv) {
+    return kv.second->id == session_id && kv.second->principal_id == principal_id;
+  });
+  if (ended == 0) return Fail(ErrorCode::kNotFound, "no such session");
+  observe::Warn("security.session_revoked", {{"principal", principal_id}, {"session", session_id}});
+  return {};
+}
+
+}  // namespace strongroom::auth
