@@ -9,6 +9,7 @@
 #include <iterator>
 #include <map>
 
+#include "strongroom/auth/identity_internal.h"
 #include "strongroom/base/blocking.h"
 #include "strongroom/base/time.h"
 #include "strongroom/crypto/aead.h"
@@ -20,19 +21,31 @@
 #include "strongroom/observe/log.h"
 
 namespace strongroom::auth {
+
+using identity_detail::Directory;
+using identity_detail::kPrincipalsSpace;
+using identity_detail::kScopes;
+using identity_detail::kTokenPrefix;
+using identity_detail::kTokensSpace;
+using identity_detail::LiveSession;
+using identity_detail::NewHash;
+using identity_detail::RandomHex;
+using identity_detail::ReplacePrincipal;
+using identity_detail::StoredPrincipal;
+using identity_detail::StoredToken;
+using identity_detail::ToBytes;
+using identity_detail::TokenRecord;
+using identity_detail::UnixSeconds;
+
 namespace {
 
 namespace json = boost::json;
 using std::chrono::system_clock;
 
-constexpr std::string_view kPrincipalsSpace = "principals";
-constexpr std::string_view kTokensSpace = "tokens";
-constexpr std::string_view kTokenPrefix = "srt_";
 constexpr std::size_t kMaxUsernameBytes = 128;
 constexpr std::size_t kMaxPasswordBytes = 4096;  // far above the policy's 128 characters
 constexpr std::size_t kMaxTokenBytes = 200;
 constexpr std::int64_t kLastUsePersistSeconds = 60;
-constexpr std::string_view kScopes[] = {kScopeAdmin, kScopeDataRead, kScopeDataWrite};
 constexpr std::array<std::string_view, 6> kResults = {"ok",        "refused", "locked",
                                                       "malformed", "expired", "csrf"};
 
@@ -54,21 +67,12 @@ std::span<const std::uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-std::string RandomHex(std::size_t bytes) {
-  std::vector<std::uint8_t> raw(bytes);
-  (void)crypto::FillRandom(raw);  // fails only without a kernel CSPRNG; ids need not be secret
-  return crypto::HexEncode(raw);
-}
-
 Result<std::string> RandomText(std::size_t bytes) {
   auto secret = crypto::RandomSecret(bytes);
   if (!secret) return std::unexpected(secret.error());
   return crypto::Base64UrlEncode(secret->reveal());
 }
 
-std::int64_t UnixSeconds(system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
 std::string Rfc3339OrEmpty(std::int64_t unix_seconds) {
   if (unix_seconds <= 0) return {};
   return FormatRfc3339(system_clock::time_point(std::chrono::seconds(unix_seconds)));
@@ -101,41 +105,6 @@ std::optional<std::string_view> CookieValue(std::string_view header, std::string
   return std::nullopt;
 }
 
-// Usernames: 1-128 of [A-Za-z0-9._@+-] (an email address fits; ':' cannot, as Basic needs).
-// Compared case-insensitively.
-Result<void> ValidateUsername(std::string_view name) {
-  if (name.empty()) return FailAt("$.username", "required", "must not be empty");
-  if (name.size() > kMaxUsernameBytes) {
-    return FailAt("$.username", "max_length", "must be at most 128 characters");
-  }
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '@' || c == '+' || c == '-';
-    if (!ok) {
-      return FailAt("$.username", "format",
-                    "may contain only letters, digits and . _ @ + - (no spaces or ':')");
-    }
-  }
-  return {};
-}
-
-Result<void> ValidateRoles(const std::vector<std::string>& roles) {
-  if (roles.empty()) return FailAt("$.roles", "min_items", "needs at least one role");
-  if (roles.size() > 16) return FailAt("$.roles", "max_items", "at most 16 roles");
-  for (std::size_t i = 0; i < roles.size(); ++i) {
-    const std::string path = "$.roles[" + std::to_string(i) + "]";
-    const std::string& r = roles[i];
-    bool ok = !r.empty() && r.size() <= 32 && r[0] >= 'a' && r[0] <= 'z';
-    for (char c : r)
-      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
-    if (!ok) return FailAt(path, "format", "a role is 1-32 of a-z 0-9 _ - starting with a letter");
-    for (std::size_t j = 0; j < i; ++j) {
-      if (roles[j] == r) return FailAt(path, "unique", "repeats an earlier role");
-    }
-  }
-  return {};
-}
-
 json::array JsonStrings(const std::vector<std::string>& items) {
   json::array out;
   for (const auto& s : items) out.emplace_back(s);
@@ -162,32 +131,6 @@ std::int64_t IntOf(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   return v != nullptr && v->is_int64() ? v->get_int64() : 0;
 }
-storage::Bytes ToBytes(const std::string& s) { return storage::Bytes(s.begin(), s.end()); }
-
-struct StoredPrincipal {
-  PrincipalInfo info;
-  std::string password;  // PHC string, empty if none
-  bool peppered = false;
-  std::string name_key;  // hex HMAC of the lowercased username
-};
-
-struct StoredToken {
-  TokenInfo info;
-  std::int64_t expires_unix = 0;  // 0 = never
-  std::atomic<std::int64_t> last_used_unix{0};
-  std::atomic<std::int64_t> persisted_unix{0};
-};
-
-struct LiveSession {
-  std::string id;
-  std::string principal_id;
-  std::string csrf;
-  std::string source;
-  system_clock::time_point created;
-  system_clock::time_point absolute_deadline;
-  std::atomic<std::int64_t> last_seen_ms{0};
-  bool password_change_only = false;
-};
 
 std::int64_t Millis(system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -195,64 +138,53 @@ std::int64_t Millis(system_clock::time_point t) {
 
 }  // namespace
 
-struct IdentityService::Directory {
-  std::weak_ptr<barrier::VaultKeys> owner;
-  std::optional<crypto::HmacSha256> pepper_mac;
-  std::optional<crypto::HmacSha256> name_mac;
-  std::optional<crypto::HmacSha256> token_mac;
-  std::mutex secrets_mu;  // Aes256Gcm is not thread-safe
-  std::optional<crypto::Aes256Gcm> secrets;
-  std::map<std::string, StoredPrincipal, std::less<>> principals;             // id ->
-  std::map<std::string, std::string, std::less<>> by_name;                    // name key -> id
-  std::map<std::string, std::unique_ptr<StoredToken>, std::less<>> tokens;    // token MAC hex ->
-  std::map<std::string, std::unique_ptr<LiveSession>, std::less<>> sessions;  // SHA-256(cookie)
+std::string IdentityService::Directory::NameKey(std::string_view username) const {
+  std::string lower(username);
+  for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  auto mac = name_mac->Compute(Bytes(lower));
+  return mac ? Hex(*mac) : std::string();
+}
 
-  std::string NameKey(std::string_view username) const {
-    std::string lower(username);
-    for (char& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-    auto mac = name_mac->Compute(Bytes(lower));
-    return mac ? Hex(*mac) : std::string();
+std::string IdentityService::Directory::TokenKey(std::string_view token) const {
+  auto mac = token_mac->Compute(Bytes(token));
+  return mac ? Hex(*mac) : std::string();
+}
+
+Result<std::string> IdentityService::Directory::SealUsername(const std::string& id,
+                                                             std::string_view username) {
+  const std::string aad = "strongroom/principal-username/v1/" + id;
+  std::vector<std::uint8_t> out(crypto::Aes256Gcm::kNonceSize + username.size() +
+                                crypto::Aes256Gcm::kTagSize);
+  auto nonce = std::span(out).first<crypto::Aes256Gcm::kNonceSize>();
+  if (auto drawn = crypto::NextNonce(nonce); !drawn) return std::unexpected(drawn.error());
+  std::lock_guard lock(secrets_mu);
+  if (auto sealed = secrets->Seal(nonce, Bytes(aad), Bytes(username),
+                                  std::span(out).subspan(crypto::Aes256Gcm::kNonceSize));
+      !sealed) {
+    return std::unexpected(sealed.error());
   }
-  std::string TokenKey(std::string_view token) const {
-    auto mac = token_mac->Compute(Bytes(token));
-    return mac ? Hex(*mac) : std::string();
+  return crypto::Base64Encode(out);
+}
+
+Result<std::string> IdentityService::Directory::OpenUsername(const std::string& id,
+                                                             std::string_view sealed_b64) {
+  auto sealed = crypto::Base64Decode(sealed_b64);
+  constexpr std::size_t kOverhead = crypto::Aes256Gcm::kNonceSize + crypto::Aes256Gcm::kTagSize;
+  if (!sealed || sealed->size() <= kOverhead) {
+    return Fail(ErrorCode::kDataLoss, "a stored principal's username is malformed");
   }
-  // The username sealed for the store: base64(nonce | ciphertext | tag), bound to the id.
-  Result<std::string> SealUsername(const std::string& id, std::string_view username) {
-    const std::string aad = "strongroom/principal-username/v1/" + id;
-    std::vector<std::uint8_t> out(crypto::Aes256Gcm::kNonceSize + username.size() +
-                                  crypto::Aes256Gcm::kTagSize);
-    auto nonce = std::span(out).first<crypto::Aes256Gcm::kNonceSize>();
-    if (auto drawn = crypto::NextNonce(nonce); !drawn) return std::unexpected(drawn.error());
-    std::lock_guard lock(secrets_mu);
-    if (auto sealed = secrets->Seal(nonce, Bytes(aad), Bytes(username),
-                                    std::span(out).subspan(crypto::Aes256Gcm::kNonceSize));
-        !sealed) {
-      return std::unexpected(sealed.error());
-    }
-    return crypto::Base64Encode(out);
-  }
-  Result<std::string> OpenUsername(const std::string& id, std::string_view sealed_b64) {
-    auto sealed = crypto::Base64Decode(sealed_b64);
-    constexpr std::size_t kOverhead = crypto::Aes256Gcm::kNonceSize + crypto::Aes256Gcm::kTagSize;
-    if (!sealed || sealed->size() <= kOverhead) {
-      return Fail(ErrorCode::kDataLoss, "a stored principal's username is malformed");
-    }
-    const std::string aad = "strongroom/principal-username/v1/" + id;
-    std::string plain(sealed->size() - kOverhead, '\0');
-    std::lock_guard lock(secrets_mu);
-    auto opened =
-        secrets->Open(std::span(*sealed).first<crypto::Aes256Gcm::kNonceSize>(), Bytes(aad),
-                      std::span(*sealed).subspan(crypto::Aes256Gcm::kNonceSize),
-                      std::span(reinterpret_cast<std::uint8_t*>(plain.data()), plain.size()));
-    if (!opened) return std::unexpected(opened.error());
-    return plain;
-  }
-};
+  const std::string aad = "strongroom/principal-username/v1/" + id;
+  std::string plain(sealed->size() - kOverhead, '\0');
+  std::lock_guard lock(secrets_mu);
+  auto opened =
+      secrets->Open(std::span(*sealed).first<crypto::Aes256Gcm::kNonceSize>(), Bytes(aad),
+                    std::span(*sealed).subspan(crypto::Aes256Gcm::kNonceSize),
+                    std::span(reinterpret_cast<std::uint8_t*>(plain.data()), plain.size()));
+  if (!opened) return std::unexpected(opened.error());
+  return plain;
+}
 
 namespace {
-
-using Directory = IdentityService::Directory;
 
 // The password as Argon2id sees it: the NFKC text, or its HMAC under the pepper key.
 Result<SecretBytes> Prepared(const Directory& dir, SecretBytes normalised, bool peppered) {
@@ -264,17 +196,28 @@ Result<SecretBytes> Prepared(const Directory& dir, SecretBytes normalised, bool 
   return out;
 }
 
+}  // namespace
+
+namespace identity_detail {
+
+std::string RandomHex(std::size_t bytes) {
+  std::vector<std::uint8_t> raw(bytes);
+  (void)crypto::FillRandom(raw);  // fails only without a kernel CSPRNG; ids need not be secret
+  return crypto::HexEncode(raw);
+}
+
+std::int64_t UnixSeconds(system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+storage::Bytes ToBytes(const std::string& s) { return storage::Bytes(s.begin(), s.end()); }
+
 // A new stored hash for a password the policy accepted (NFKC), with the current settings.
 Result<std::string> NewHash(const Directory& dir, SecretBytes normalised,
                             const IdentitySettings& settings) {
   auto prepared = Prepared(dir, std::move(normalised), settings.pepper);
   if (!prepared) return std::unexpected(prepared.error());
   return crypto::HashPassword(prepared->reveal_as_text(), settings.argon2);
-}
-
-Result<SecretBytes> Derive(const SecretBytes& root, std::string_view purpose) {
-  const std::string info = "strongroom/identity/" + std::string(purpose) + "/v1";
-  return crypto::HkdfSha256(root.reveal(), {}, Bytes(info), 32);
 }
 
 std::string PrincipalRecord(const StoredPrincipal& p, const std::string& sealed_username) {
@@ -340,6 +283,65 @@ Result<StoredPrincipal> ReplacePrincipal(
     std::erase_if(dir.sessions, [&](const auto& kv) { return kv.second->principal_id == id; });
   }
   return copy;
+}
+
+PrincipalInfo WithLock(const StoredPrincipal& p, const FailureThrottle& throttle,
+                       FailureThrottle::Clock::time_point now) {
+  PrincipalInfo info = p.info;
+  info.locked = throttle.LockedFor(p.name_key, now) > FailureThrottle::Clock::duration::zero();
+  return info;
+}
+
+TokenInfo TokenView(const StoredToken& t, std::int64_t now_unix) {
+  TokenInfo info = t.info;
+  info.expires_at = Rfc3339OrEmpty(t.expires_unix);
+  info.last_used_at = Rfc3339OrEmpty(t.last_used_unix.load(std::memory_order_relaxed));
+  info.expired = t.expires_unix != 0 && now_unix >= t.expires_unix;
+  return info;
+}
+
+// Usernames: 1-128 of [A-Za-z0-9._@+-] (an email address fits; ':' cannot, as Basic needs).
+// Compared case-insensitively.
+Result<void> ValidateUsername(std::string_view name) {
+  if (name.empty()) return FailAt("$.username", "required", "must not be empty");
+  if (name.size() > kMaxUsernameBytes) {
+    return FailAt("$.username", "max_length", "must be at most 128 characters");
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '@' || c == '+' || c == '-';
+    if (!ok) {
+      return FailAt("$.username", "format",
+                    "may contain only letters, digits and . _ @ + - (no spaces or ':')");
+    }
+  }
+  return {};
+}
+
+Result<void> ValidateRoles(const std::vector<std::string>& roles) {
+  if (roles.empty()) return FailAt("$.roles", "min_items", "needs at least one role");
+  if (roles.size() > 16) return FailAt("$.roles", "max_items", "at most 16 roles");
+  for (std::size_t i = 0; i < roles.size(); ++i) {
+    const std::string path = "$.roles[" + std::to_string(i) + "]";
+    const std::string& r = roles[i];
+    bool ok = !r.empty() && r.size() <= 32 && r[0] >= 'a' && r[0] <= 'z';
+    for (char c : r)
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+    if (!ok) return FailAt(path, "format", "a role is 1-32 of a-z 0-9 _ - starting with a letter");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (roles[j] == r) return FailAt(path, "unique", "repeats an earlier role");
+    }
+  }
+  return {};
+}
+
+}  // namespace identity_detail
+
+namespace {
+
+Result<SecretBytes> Derive(const SecretBytes& root, std::string_view purpose) {
+  const std::string info = "strongroom/identity/" + std::string(purpose) + "/v1";
+  return crypto::HkdfSha256(root.reveal(), {}, Bytes(info), 32);
 }
 
 Result<json::object> ParseRecord(const storage::Bytes& value) {
@@ -445,21 +447,6 @@ Result<std::shared_ptr<Directory>> LoadDirectory(storage::Store& metadata,
                     "issue new ones to principals"}});
   }
   return dir;
-}
-
-PrincipalInfo WithLock(const StoredPrincipal& p, const FailureThrottle& throttle,
-                       FailureThrottle::Clock::time_point now) {
-  PrincipalInfo info = p.info;
-  info.locked = throttle.LockedFor(p.name_key, now) > FailureThrottle::Clock::duration::zero();
-  return info;
-}
-
-TokenInfo TokenView(const StoredToken& t, std::int64_t now_unix) {
-  TokenInfo info = t.info;
-  info.expires_at = Rfc3339OrEmpty(t.expires_unix);
-  info.last_used_at = Rfc3339OrEmpty(t.last_used_unix.load(std::memory_order_relaxed));
-  info.expired = t.expires_unix != 0 && now_unix >= t.expires_unix;
-  return info;
 }
 
 }  // namespace
@@ -1094,385 +1081,6 @@ Result<std::optional<SignedIn>> IdentityService::ChangePassword(const Caller& ca
   auto fresh = NewSession(**dir, caller.principal_id, source);
   if (!fresh) return std::unexpected(fresh.error());
   return std::optional<SignedIn>(std::move(*fresh));
-}
-
-// ---- Administration
-
-Result<PrincipalInfo> IdentityService::CreatePrincipal(const NewPrincipal& request) {
-  if (auto valid = ValidateUsername(request.username); !valid)
-    return std::unexpected(valid.error());
-  if (auto valid = ValidateRoles(request.roles); !valid) return std::unexpected(valid.error());
-  if (request.tenant.empty()) return FailAt("$.tenant", "required", "is required");
-  std::string hash;
-  if (request.password) {
-    if (request.kind == PrincipalKind::kService) {
-      return FailAt("$.password", "not_allowed",
-                    "service accounts have no password: issue them API tokens");
-    }
-    auto checked = policy_.Check(*request.password, request.username,
-                                 std::array{std::string_view(request.tenant)});
-    if (!checked) return std::unexpected(checked.error());
-    if (!MayBlock()) return std::unexpected(WouldBlock("Argon2id"));
-    auto dir = Current();
-    if (!dir) return std::unexpected(dir.error());
-    auto hashed = NewHash(**dir, std::move(*checked), settings_);
-    if (!hashed) return std::unexpected(hashed.error());
-    hash = std::move(*hashed);
-  }
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::lock_guard writer(write_mu_);
-  StoredPrincipal p;
-  p.name_key = (*dir)->NameKey(request.username);
-  {
-    std::shared_lock lock(mu_);
-    if ((*dir)->by_name.contains(p.name_key)) {
-      Error exists(ErrorCode::kAlreadyExists, "a principal with this username exists");
-      exists.At("$.username", "unique");
-      return std::unexpected(std::move(exists));
-    }
-  }
-  p.info.id = "prn_" + RandomHex(8);
-  p.info.tenant = request.tenant;
-  p.info.kind = request.kind;
-  p.info.username = request.username;
-  p.info.roles = request.roles;
-  p.info.must_change_password = !hash.empty();
-  p.info.has_password = !hash.empty();
-  p.info.created_at = FormatRfc3339(settings_.wall_clock());
-  p.info.updated_at = p.info.created_at;
-  p.password = std::move(hash);
-  p.peppered = settings_.pepper;
-  auto sealed = (*dir)->SealUsername(p.info.id, p.info.username);
-  if (!sealed) return std::unexpected(sealed.error());
-  storage::WriteBatch batch;
-  batch.Put(kPrincipalsSpace, p.info.id, ToBytes(PrincipalRecord(p, *sealed)));
-  if (auto written = metadata_.Write(std::move(batch)); !written) {
-    return std::unexpected(written.error());
-  }
-  PrincipalInfo info = p.info;
-  {
-    std::unique_lock lock(mu_);
-    (*dir)->by_name.emplace(p.name_key, p.info.id);
-    (*dir)->principals.emplace(p.info.id, std::move(p));
-  }
-  observe::Info(
-      "security.principal_created",
-      {{"principal", info.id}, {"tenant", info.tenant}, {"kind", PrincipalKindName(info.kind)}});
-  return info;
-}
-
-Result<std::vector<PrincipalInfo>> IdentityService::ListPrincipals(std::string_view tenant_scope) {
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  const auto now = settings_.steady_clock();
-  std::vector<PrincipalInfo> out;
-  std::shared_lock lock(mu_);
-  for (const auto& [id, p] : (*dir)->principals) {
-    if (tenant_scope.empty() || p.info.tenant == tenant_scope) {
-      out.push_back(WithLock(p, account_throttle_, now));
-    }
-  }
-  return out;
-}
-
-Result<PrincipalInfo> IdentityService::GetPrincipal(std::string_view id,
-                                                    std::string_view tenant_scope) {
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::shared_lock lock(mu_);
-  auto it = (*dir)->principals.find(id);
-  if (it == (*dir)->principals.end() ||
-      (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
-    return Fail(ErrorCode::kNotFound, "no such principal");
-  }
-  return WithLock(it->second, account_throttle_, settings_.steady_clock());
-}
-
-Result<PrincipalInfo> IdentityService::UpdatePrincipal(std::string_view id,
-                                                       std::string_view tenant_scope,
-                                                       const PrincipalChange& change) {
-  if (change.roles) {
-    if (auto valid = ValidateRoles(*change.roles); !valid) return std::unexpected(valid.error());
-  }
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::lock_guard writer(write_mu_);
-  PrincipalInfo before;
-  auto replaced = ReplacePrincipal(
-      mu_, metadata_, **dir, id, tenant_scope, [&](StoredPrincipal& p) -> Result<bool> {
-        before = p.info;
-        bool end_sessions = false;
-        if (change.roles && *change.roles != p.info.roles) {
-          p.info.roles = *change.roles;
-          end_sessions = true;  // privileges changed: sign in again to get the new ones
-        }
-        if (change.disabled) {
-          end_sessions = end_sessions || (*change.disabled && !p.info.disabled);
-          p.info.disabled = *change.disabled;
-        }
-        p.info.updated_at = FormatRfc3339(settings_.wall_clock());
-        return end_sessions;
-      });
-  if (!replaced) return std::unexpected(replaced.error());
-  if (change.disabled && *change.disabled != before.disabled) {
-    if (*change.disabled) {
-      observe::Warn("security.principal_disabled", {{"principal", id}});
-    } else {
-      observe::Warn("security.principal_enabled", {{"principal", id}});
-    }
-  }
-  if (change.roles && *change.roles != before.roles) {
-    observe::Warn("security.principal_roles_changed", {{"principal", id}});
-  }
-  return WithLock(*replaced, account_throttle_, settings_.steady_clock());
-}
-
-Result<void> IdentityService::DeletePrincipal(std::string_view id, std::string_view tenant_scope) {
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::lock_guard writer(write_mu_);
-  storage::WriteBatch batch;
-  {
-    std::shared_lock lock(mu_);
-    auto it = (*dir)->principals.find(id);
-    if (it == (*dir)->principals.end() ||
-        (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
-      return Fail(ErrorCode::kNotFound, "no such principal");
-    }
-    batch.Delete(kPrincipalsSpace, id);
-    for (const auto& [key, t] : (*dir)->tokens) {
-      if (t->info.principal_id == id) batch.Delete(kTokensSpace, key);
-    }
-  }
-  if (auto written = metadata_.Write(std::move(batch)); !written) return written;
-  std::unique_lock lock(mu_);
-  auto it = (*dir)->principals.find(id);
-  (*dir)->by_name.erase(it->second.name_key);
-  (*dir)->principals.erase(it);
-  std::erase_if((*dir)->tokens, [&](const auto& kv) { return kv.second->info.principal_id == id; });
-  DropSessionsLocked(**dir, id);
-  observe::Warn("security.principal_deleted", {{"principal", id}});
-  return {};
-}
-
-Result<void> IdentityService::ResetPassword(std::string_view id, std::string_view tenant_scope,
-                                            std::string_view password) {
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::string username, tenant;
-  {
-    std::shared_lock lock(mu_);
-    auto it = (*dir)->principals.find(id);
-    if (it == (*dir)->principals.end() ||
-        (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
-      return Fail(ErrorCode::kNotFound, "no such principal");
-    }
-    if (it->second.info.kind == PrincipalKind::kService) {
-      return Fail(ErrorCode::kFailedPrecondition, "service accounts have no password");
-    }
-    username = it->second.info.username;
-    tenant = it->second.info.tenant;
-  }
-  auto checked = policy_.Check(password, username, std::array{std::string_view(tenant)});
-  if (!checked) return std::unexpected(checked.error());
-  if (!MayBlock()) return std::unexpected(WouldBlock("Argon2id"));
-  auto hashed = NewHash(**dir, std::move(*checked), settings_);
-  if (!hashed) return std::unexpected(hashed.error());
-  std::lock_guard writer(write_mu_);
-  auto replaced = ReplacePrincipal(mu_, metadata_, **dir, id, tenant_scope,
-                                   [&](StoredPrincipal& p) -> Result<bool> {
-                                     p.password = std::move(*hashed);
-                                     p.peppered = settings_.pepper;
-                                     p.info.has_password = true;
-                                     p.info.must_change_password = true;
-                                     p.info.updated_at = FormatRfc3339(settings_.wall_clock());
-                                     return true;
-                                   });
-  if (!replaced) return std::unexpected(replaced.error());
-  observe::Warn("security.password_reset", {{"principal", id}});
-  return {};
-}
-
-Result<bool> IdentityService::Unlock(std::string_view id, std::string_view tenant_scope) {
-  auto principal = GetPrincipal(id, tenant_scope);
-  if (!principal) return std::unexpected(principal.error());
-  std::string name_key;
-  {
-    auto dir = Current();
-    if (!dir) return std::unexpected(dir.error());
-    std::shared_lock lock(mu_);
-    auto it = (*dir)->principals.find(id);
-    if (it == (*dir)->principals.end()) return Fail(ErrorCode::kNotFound, "no such principal");
-    name_key = it->second.name_key;
-  }
-  const bool was_locked = account_throttle_.Unlock(name_key, settings_.steady_clock());
-  observe::Warn("security.account_unlocked", {{"principal", id}, {"was_locked", was_locked}});
-  return was_locked;
-}
-
-Result<IdentityService::IssuedToken> IdentityService::IssueToken(const NewToken& request,
-                                                                 std::string_view tenant_scope) {
-  if (request.name.empty()) return FailAt("$.name", "required", "must not be empty");
-  if (request.name.size() > 100) return FailAt("$.name", "max_length", "must be at most 100 bytes");
-  for (unsigned char c : request.name) {
-    if (c < 0x20 || c == 0x7F) return FailAt("$.name", "format", "contains control characters");
-  }
-  std::vector<std::string> scopes = request.scopes;
-  if (scopes.empty()) scopes.assign(std::begin(kScopes), std::end(kScopes));
-  for (std::size_t i = 0; i < scopes.size(); ++i) {
-    const std::string path = "$.scopes[" + std::to_string(i) + "]";
-    if (std::find(std::begin(kScopes), std::end(kScopes), scopes[i]) == std::end(kScopes)) {
-      return FailAt(path, "enum", "must be one of: admin, data:read, data:write");
-    }
-    if (std::find(scopes.begin(), scopes.begin() + static_cast<std::ptrdiff_t>(i), scopes[i]) !=
-        scopes.begin() + static_cast<std::ptrdiff_t>(i)) {
-      return FailAt(path, "unique", "repeats an earlier scope");
-    }
-  }
-  const auto now = settings_.wall_clock();
-  if (request.expires_at && *request.expires_at <= now) {
-    return FailAt("$.expires_in_seconds", "minimum", "the expiry must be in the future");
-  }
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::lock_guard writer(write_mu_);
-  auto t = std::make_unique<StoredToken>();
-  {
-    std::shared_lock lock(mu_);
-    auto it = (*dir)->principals.find(request.principal_id);
-    if (it == (*dir)->principals.end() ||
-        (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
-      return Fail(ErrorCode::kNotFound, "no such principal");
-    }
-    t->info.tenant = it->second.info.tenant;
-  }
-  auto random = crypto::RandomSecret(32);
-  if (!random) return std::unexpected(random.error());
-  IssuedToken issued;
-  issued.token = SecretBytes(
-      std::string_view(std::string(kTokenPrefix) + crypto::Base64UrlEncode(random->reveal())));
-  const std::string key = (*dir)->TokenKey(issued.token.reveal_as_text());
-  t->info.token_id = "tok_" + key.substr(0, 12);
-  t->info.principal_id = request.principal_id;
-  t->info.name = request.name;
-  t->info.scopes = std::move(scopes);
-  t->info.created_at = FormatRfc3339(now);
-  t->expires_unix = request.expires_at ? UnixSeconds(*request.expires_at) : 0;
-  storage::WriteBatch batch;
-  batch.Put(kTokensSpace, key, ToBytes(TokenRecord(*t)));
-  if (auto written = metadata_.Write(std::move(batch)); !written) {
-    return std::unexpected(written.error());
-  }
-  issued.info = TokenView(*t, UnixSeconds(now));
-  {
-    std::unique_lock lock(mu_);
-    (*dir)->tokens.emplace(key, std::move(t));
-  }
-  observe::Info("security.token_created", {{"token_id", issued.info.token_id},
-                                           {"principal", issued.info.principal_id},
-                                           {"tenant", issued.info.tenant}});
-  return issued;
-}
-
-Result<std::vector<TokenInfo>> IdentityService::ListTokens(std::string_view tenant_scope,
-                                                           std::string_view principal_id) {
-  std::vector<TokenInfo> out;
-  if (tenant_scope.empty() && (principal_id.empty() || principal_id == kBootstrapPrincipalId)) {
-    TokenInfo bootstrap;
-    bootstrap.token_id = bootstrap_token_id_;
-    bootstrap.principal_id = std::string(kBootstrapPrincipalId);
-    bootstrap.tenant = std::string(kDefaultTenant);
-    bootstrap.name = "bootstrap-admin";
-    bootstrap.scopes.assign(std::begin(kScopes), std::end(kScopes));
-    bootstrap.created_at = bootstrap_created_at_;
-    out.push_back(std::move(bootstrap));
-  }
-  if (principal_id == kBootstrapPrincipalId) return out;
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  const std::int64_t now = UnixSeconds(settings_.wall_clock());
-  std::shared_lock lock(mu_);
-  for (const auto& [key, t] : (*dir)->tokens) {
-    if ((tenant_scope.empty() || t->info.tenant == tenant_scope) &&
-        (principal_id.empty() || t->info.principal_id == principal_id)) {
-      out.push_back(TokenView(*t, now));
-    }
-  }
-  return out;
-}
-
-Result<void> IdentityService::RevokeToken(std::string_view token_id,
-                                          std::string_view tenant_scope) {
-  if (token_id == bootstrap_token_id_ && tenant_scope.empty()) {
-    return Fail(ErrorCode::kFailedPrecondition,
-                "the bootstrap admin token cannot be revoked through the API");
-  }
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::lock_guard writer(write_mu_);
-  std::string key;
-  std::string principal;
-  {
-    std::shared_lock lock(mu_);
-    for (const auto& [k, t] : (*dir)->tokens) {
-      if (t->info.token_id == token_id &&
-          (tenant_scope.empty() || t->info.tenant == tenant_scope)) {
-        key = k;
-        principal = t->info.principal_id;
-      }
-    }
-  }
-  if (key.empty()) return Fail(ErrorCode::kNotFound, "no such token");
-  storage::WriteBatch batch;
-  batch.Delete(kTokensSpace, key);
-  if (auto written = metadata_.Write(std::move(batch)); !written) return written;
-  {
-    std::unique_lock lock(mu_);
-    (*dir)->tokens.erase(key);
-  }
-  observe::Warn("security.token_revoked", {{"token_id", token_id}, {"principal", principal}});
-  return {};
-}
-
-Result<std::vector<SessionInfo>> IdentityService::ListSessions(std::string_view principal_id,
-                                                               std::string_view tenant_scope) {
-  if (auto p = GetPrincipal(principal_id, tenant_scope); !p) return std::unexpected(p.error());
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::vector<SessionInfo> out;
-  const auto now = settings_.wall_clock();
-  std::shared_lock lock(mu_);
-  for (const auto& [key, s] : (*dir)->sessions) {
-    if (s->principal_id != principal_id) continue;
-    const auto seen = system_clock::time_point(std::chrono::milliseconds(s->last_seen_ms.load()));
-    const auto deadline = std::min(seen + settings_.session_idle_timeout, s->absolute_deadline);
-    if (now >= deadline) continue;
-    SessionInfo info;
-    info.session_id = s->id;
-    info.principal_id = s->principal_id;
-    info.created_at = FormatRfc3339(s->created);
-    info.last_seen_at = FormatRfc3339(seen);
-    info.expires_at = FormatRfc3339(deadline);
-    info.password_change_only = s->password_change_only;
-    out.push_back(std::move(info));
-  }
-  return out;
-}
-
-Result<void> IdentityService::RevokeSession(std::string_view principal_id,
-                                            std::string_view session_id,
-                                            std::string_view tenant_scope) {
-  if (auto p = GetPrincipal(principal_id, tenant_scope); !p) return std::unexpected(p.error());
-  auto dir = Current();
-  if (!dir) return std::unexpected(dir.error());
-  std::unique_lock lock(mu_);
-  const std::size_t ended = std::erase_if((*dir)->sessions, [&](const auto& kv) {
-    return kv.second->id == session_id && kv.second->principal_id == principal_id;
-  });
-  if (ended == 0) return Fail(ErrorCode::kNotFound, "no such session");
-  observe::Warn("security.session_revoked", {{"principal", principal_id}, {"session", session_id}});
-  return {};
 }
 
 }  // namespace strongroom::auth

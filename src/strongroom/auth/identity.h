@@ -244,7 +244,7 @@ class IdentityService {
 
   const IdentitySettings& settings() const { return settings_; }
 
-  struct Directory;  // the in-memory directory of one unseal (identity.cc)
+  struct Directory;  // the in-memory directory of one unseal (identity_internal.h)
 
  private:
   IdentityService(storage::Store& metadata, barrier::SealState& seal, IdentitySettings settings,

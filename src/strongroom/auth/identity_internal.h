@@ -1,0 +1,112 @@
+#pragma once
+// The insides of IdentityService shared by its two translation units: identity.cc (the
+// directory's keys and stored formats, request authentication, sign-in and sessions) and
+// identity_admin.cc (the administration of principals, tokens and sessions). Include nowhere
+// else. Locking rules are IdentityService's (identity.h): the maps of a Directory are read under
+// the service's shared mutex and changed under it exclusively, after the store holds the change.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strongroom/auth/identity.h"
+#include "strongroom/crypto/aead.h"
+#include "strongroom/crypto/hmac.h"
+
+namespace strongroom::auth {
+
+namespace identity_detail {
+
+inline constexpr std::string_view kPrincipalsSpace = "principals";
+inline constexpr std::string_view kTokensSpace = "tokens";
+inline constexpr std::string_view kTokenPrefix = "srt_";
+inline constexpr std::string_view kScopes[] = {kScopeAdmin, kScopeDataRead, kScopeDataWrite};
+
+struct StoredPrincipal {
+  PrincipalInfo info;
+  std::string password;  // PHC string, empty if none
+  bool peppered = false;
+  std::string name_key;  // hex HMAC of the lowercased username
+};
+
+struct StoredToken {
+  TokenInfo info;
+  std::int64_t expires_unix = 0;  // 0 = never
+  std::atomic<std::int64_t> last_used_unix{0};
+  std::atomic<std::int64_t> persisted_unix{0};
+};
+
+struct LiveSession {
+  std::string id;
+  std::string principal_id;
+  std::string csrf;
+  std::string source;
+  std::chrono::system_clock::time_point created;
+  std::chrono::system_clock::time_point absolute_deadline;
+  std::atomic<std::int64_t> last_seen_ms{0};
+  bool password_change_only = false;
+};
+
+}  // namespace identity_detail
+
+// The directory of one unseal: its keys (derived from the keyring's system key "identity") and
+// everyone it knows. Dropped at seal.
+struct IdentityService::Directory {
+  std::weak_ptr<barrier::VaultKeys> owner;
+  std::optional<crypto::HmacSha256> pepper_mac;
+  std::optional<crypto::HmacSha256> name_mac;
+  std::optional<crypto::HmacSha256> token_mac;
+  std::mutex secrets_mu;  // Aes256Gcm is not thread-safe
+  std::optional<crypto::Aes256Gcm> secrets;
+  std::map<std::string, identity_detail::StoredPrincipal, std::less<>> principals;  // id ->
+  std::map<std::string, std::string, std::less<>> by_name;  // name key -> id
+  std::map<std::string, std::unique_ptr<identity_detail::StoredToken>, std::less<>>
+      tokens;  // token MAC hex ->
+  std::map<std::string, std::unique_ptr<identity_detail::LiveSession>, std::less<>>
+      sessions;  // SHA-256(cookie) hex ->
+
+  // Hex HMAC of the lowercased username / of a token.
+  std::string NameKey(std::string_view username) const;
+  std::string TokenKey(std::string_view token) const;
+  // The username sealed for the store: base64(nonce | ciphertext | tag), bound to the id.
+  Result<std::string> SealUsername(const std::string& id, std::string_view username);
+  Result<std::string> OpenUsername(const std::string& id, std::string_view sealed_b64);
+};
+
+namespace identity_detail {
+
+using Directory = IdentityService::Directory;
+
+std::string RandomHex(std::size_t bytes);
+std::int64_t UnixSeconds(std::chrono::system_clock::time_point t);
+storage::Bytes ToBytes(const std::string& s);
+// invalid_argument at $.username / $.roles[i] with the rule broken.
+Result<void> ValidateUsername(std::string_view name);
+Result<void> ValidateRoles(const std::vector<std::string>& roles);
+// A new stored hash for a password the policy accepted (NFKC), with the current settings.
+Result<std::string> NewHash(const Directory& dir, SecretBytes normalised,
+                            const IdentitySettings& settings);
+// The stored JSON of a principal (its username already sealed) and of a token.
+std::string PrincipalRecord(const StoredPrincipal& p, const std::string& sealed_username);
+std::string TokenRecord(const StoredToken& t);
+// Applies `change` to a copy of principal `id` (not_found outside `tenant_scope`), writes the
+// copy, then swaps it in, ending the principal's sessions when `change` answers true.
+Result<StoredPrincipal> ReplacePrincipal(
+    std::shared_mutex& mu, storage::Store& store, Directory& dir, std::string_view id,
+    std::string_view tenant_scope, const std::function<Result<bool>(StoredPrincipal&)>& change);
+// What administrators see of a principal (with its lock state) and of a token.
+PrincipalInfo WithLock(const StoredPrincipal& p, const FailureThrottle& throttle,
+                       FailureThrottle::Clock::time_point now);
+TokenInfo TokenView(const StoredToken& t, std::int64_t now_unix);
+
+}  // namespace identity_detail
+}  // namespace strongroom::auth
