@@ -26,7 +26,14 @@ class CliTest(ServerTestCase):
 
     def test_help_on_every_command(self):
         expectations = {
-            (): ["init", "serve", "unseal", "config", "version"],
+            (): ["init", "serve", "unseal", "principal", "token", "config", "version"],
+            ("principal",): ["list", "show", "create", "set-roles", "disable", "enable", "delete",
+                             "reset-password", "unlock", "sessions", "end-sessions", "reset-2fa",
+                             "--token-file", "--ca-file", "--listen", "--output"],
+            ("principal", "create"): ["USERNAME", "--role", "--kind", "--tenant",
+                                      "--password-file", "--password-prompt"],
+            ("token",): ["list", "issue", "revoke", "--token-file"],
+            ("token", "issue"): ["PRINCIPAL", "--name", "--scope", "--expires-in"],
             ("serve",): ["--config", "--listen", "--data-dir", "--metrics-listen",
                          "--limits-max-body-bytes", "--tls-cert-file"],
             ("init",): ["--data-dir", "--output", "--keys-unseal-passphrase-file"],
@@ -166,6 +173,103 @@ class CliTest(ServerTestCase):
         from_flag = self.make_server("--config", config, "--limits-max-body-bytes", "2048",
                                      env={"STRONGROOM_LIMITS_MAX_BODY_BYTES": "4096"})
         self.assertEqual(from_flag.request("GET", "/v1/ready", body, headers)[0], 413)
+
+
+
+
+class AdminCliTest(ServerTestCase):
+    """`strongroom principal` and `strongroom token` against a running server over HTTPS."""
+
+    def setUp(self):
+        super().setUp()
+        self.server = self.make_server()
+        self.token_file = os.path.join(self.workdir, "admin.token")
+        with open(self.token_file, "w") as f:
+            f.write(self.server.admin_token + "\n")
+        os.chmod(self.token_file, 0o600)
+
+    def cli(self, *args, env=None):
+        where = ["--listen", "127.0.0.1:%d" % self.server.port, "--data-dir", self.server.data_dir]
+        return run_cli(args[0], *where, *args[1:], env=env)
+
+    def test_principals_and_tokens_from_the_command_line(self):
+        password_file = os.path.join(self.workdir, "first.password")
+        with open(password_file, "w") as f:
+            f.write("a temporary passphrase 2026\n")
+        done = self.cli("principal", "--token-file", self.token_file, "create", "carol@example.com",
+                        "--role", "admin", "--role", "auditor", "--password-file", password_file)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("Created prn_", done.stdout)
+        carol = done.stdout.split()[1]
+        # The token may come from the environment too; JSON output is the server's answer.
+        env = {"STRONGROOM_TOKEN": self.server.admin_token}
+        done = self.cli("principal", "--output", "json", "show", carol, env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        shown = json.loads(done.stdout)
+        self.assertEqual((shown["username"], shown["roles"], shown["must_change_password"]),
+                         ("carol@example.com", ["admin", "auditor"], True))
+        done = self.cli("principal", "list", env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(carol + "  default  user  carol@example.com  admin,auditor", done.stdout)
+        done = self.cli("principal", "set-roles", carol, "--role", "auditor", env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        done = self.cli("principal", "disable", carol, env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("[disabled", done.stdout)
+        status, body = self.server.api("GET", "/v1/principals/" + carol)
+        self.assertEqual((body["disabled"], body["roles"]), (True, ["auditor"]))
+        self.assertEqual(self.cli("principal", "enable", carol, env=env).returncode, 0)
+        done = self.cli("principal", "unlock", carol, env=env)
+        self.assertEqual((done.returncode, done.stdout.strip()), (0, "Was not locked: %s." % carol))
+
+        # A service account and a token for it: printed once, alone on stdout, and it works.
+        done = self.cli("principal", "create", "billing-app", "--kind", "service", "--role",
+                        "service", env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        app = done.stdout.split()[1]
+        done = self.cli("token", "issue", app, "--name", "billing", "--scope", "data:read",
+                        "--expires-in", "3600", env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        token = done.stdout.strip()
+        self.assertTrue(token.startswith("srt_"), done.stdout)
+        self.assertIn("shown once", done.stderr)
+        status, body = self.server.api("GET", "/v1/collections", token=token)
+        self.assertEqual(status, 200, body)
+        done = self.cli("token", "list", "--principal", app, env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        token_id = done.stdout.split()[0]
+        self.assertTrue(token_id.startswith("tok_"))
+        self.assertIn("billing  data:read", done.stdout)
+        self.assertNotIn(token, done.stdout)
+        self.assertEqual(self.cli("token", "revoke", token_id, env=env).returncode, 0)
+        status, _ = self.server.api("GET", "/v1/collections", token=token)
+        self.assertEqual(status, 401)
+        done = self.cli("principal", "delete", app, env=env)
+        self.assertEqual((done.returncode, done.stdout.strip()), (0, "Deleted %s." % app))
+
+        # Failures: one line, the server's code and message, exit 1; usage errors exit 2.
+        done = self.cli("principal", "show", "prn_0000000000000000", env=env)
+        self.assertEqual(done.returncode, 1)
+        self.assertEqual(done.stderr.strip(),
+                         "strongroom: error: HTTP 404 not_found: no such principal")
+        done = self.cli("principal", "create", "dave", "--role", "Bad Role", env=env)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("invalid_argument", done.stderr)
+        self.assertIn("$.roles[0]: format", done.stderr)
+        done = self.cli("principal", "list")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("no API token", done.stderr)
+        done = self.cli("principal", "list", env={"STRONGROOM_TOKEN": "srt_wrong"})
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("HTTP 401 unauthenticated", done.stderr)
+        done = self.cli("principal", "show", "../sys/seal", env=env)
+        self.assertEqual(done.returncode, 2)
+        done = self.cli("principal", "reset-password", carol, env=env)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("--password-file", done.stderr)
+        # Nothing secret reached the server's log.
+        self.assertNotIn(token, self.server.log_text())
+        self.assertNotIn("a temporary passphrase 2026", self.server.log_text())
 
 
 if __name__ == "__main__":

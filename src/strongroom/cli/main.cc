@@ -1,4 +1,4 @@
-// `strongroom`: init, serve, unseal, config check, version. Exit codes: 0 success; 2 a usage,
+// `strongroom`: init, serve, unseal, principal, token, config check, version. Exit codes: 0 success; 2 a usage,
 // configuration or missing-file error (one line on stderr naming the problem); 1 a failure at run
 // time (e.g. the listen port is taken).
 #include <unistd.h>  // environ
@@ -18,8 +18,11 @@
 #include "strongroom/app/server_app.h"
 #include "strongroom/app/vault_init.h"
 #include "strongroom/base/build_info.h"
+#include "strongroom/cli/admin_commands.h"
 #include "strongroom/cli/passphrase.h"
-#include "strongroom/cli/unseal_client.h"
+#include "strongroom/cli/settings_flags.h"
+#include "strongroom/cli/exit_codes.h"
+#include "strongroom/cli/https_client.h"
 #include "strongroom/keys/root_key_provider.h"
 #include "strongroom/config/config.h"
 #include "strongroom/observe/log.h"
@@ -27,71 +30,6 @@
 namespace strongroom::cli {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
-
-int UsageError(std::string_view message) {
-  std::cerr << "strongroom: error: " << message << "\n";
-  return kExitUsage;
-}
-
-std::string TypeName(config::SettingKind kind) {
-  switch (kind) {
-    case config::SettingKind::kInteger: return "INT";
-    case config::SettingKind::kBool: return "true|false";
-    case config::SettingKind::kAddress: return "HOST:PORT";
-    case config::SettingKind::kLogLevel: return "LEVEL";
-    case config::SettingKind::kPath: return "DIR";
-    case config::SettingKind::kString: return "TEXT";
-  }
-  return "TEXT";
-}
-
-// The settings flags shared by `serve` and `init`, collected in command-line order.
-struct SettingsFlags {
-  std::string config_file;
-  std::vector<std::pair<std::string, std::string>> overrides;  // key, value
-};
-
-void AddSettingsFlags(CLI::App* command, SettingsFlags& flags) {
-  command->add_option("--config", flags.config_file,
-                      "TOML configuration file (default: $STRONGROOM_CONFIG, else none)");
-  for (const auto& setting : config::AllSettings()) {
-    const std::string key(setting.key);
-    command
-        ->add_option_function<std::string>(
-            "--" + config::FlagFor(setting),
-            [&flags, key](const std::string& value) { flags.overrides.emplace_back(key, value); },
-            std::string(setting.help) + " [" + key + "]")
-        ->type_name(TypeName(setting.kind));
-  }
-}
-
-Result<config::Config> BuildConfig(const SettingsFlags& flags) {
-  config::ConfigBuilder builder;
-  std::string file = flags.config_file;
-  if (file.empty()) {
-    // Start-up runs before any other thread exists.
-    if (const char* from_env = std::getenv("STRONGROOM_CONFIG")) {  // NOLINT(concurrency-mt-unsafe)
-      file = from_env;
-    }
-  }
-  if (!file.empty()) {
-    if (auto applied = builder.ApplyFile(file); !applied) return std::unexpected(applied.error());
-  }
-  if (auto applied = builder.ApplyEnvironment(environ); !applied) {
-    return std::unexpected(applied.error());
-  }
-  for (const auto& [key, value] : flags.overrides) {
-    const auto* setting = &*std::find_if(config::AllSettings().begin(), config::AllSettings().end(),
-                                         [&](const auto& s) { return s.key == key; });
-    if (auto applied = builder.ApplyText(key, value, "--" + config::FlagFor(*setting)); !applied) {
-      return std::unexpected(applied.error());
-    }
-  }
-  return builder.Finish();
-}
 
 constexpr std::string_view kPassphraseSources =
     "set STRONGROOM_UNSEAL_PASSPHRASE, pass --keys-unseal-passphrase-file FILE (mode 0600), or run "
@@ -241,6 +179,8 @@ int Main(int argc, char** argv) {
       "check", "Validate a configuration file (and STRONGROOM_* variables) without starting.");
   check->add_option("FILE", check_file, "the TOML file")->required();
 
+  AdminCommands admin(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -261,6 +201,7 @@ int Main(int argc, char** argv) {
   if (init->parsed()) return RunInit(init_flags, output);
   if (unseal->parsed()) return RunUnseal(unseal_flags, ca_file);
   if (check->parsed()) return RunConfigCheck(check_file);
+  if (auto code = admin.RunIfParsed()) return *code;
   return UsageError("no command given (see 'strongroom --help')");
 }
 

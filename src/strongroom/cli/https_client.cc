@@ -1,6 +1,6 @@
 // The CLI's only HTTPS client (Boost.Beast over Asio's OpenSSL stream), kept in its own
 // translation unit so its templates compile once.
-#include "strongroom/cli/unseal_client.h"
+#include "strongroom/cli/https_client.h"
 
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -45,10 +45,11 @@ std::string UnsealBody(std::string_view passphrase) {
 
 void Wipe(std::string& s) { std::fill(s.begin(), s.end(), '\0'); }
 
-}  // namespace
-
-Result<UnsealReply> PostUnseal(const NetAddress& server, const std::filesystem::path& ca_file,
-                               const SecretBytes& passphrase, std::chrono::seconds timeout) {
+// One request on a new TLS connection: the response, or why there is none.
+Result<bhttp::response<bhttp::string_body>> Exchange(const NetAddress& server,
+                                                     const std::filesystem::path& ca_file,
+                                                     bhttp::request<bhttp::string_body>& request,
+                                                     std::chrono::seconds timeout) {
   asio::io_context io;
   asio::ssl::context tls(asio::ssl::context::tls_client);
   boost::system::error_code ec;
@@ -76,11 +77,8 @@ Result<UnsealReply> PostUnseal(const NetAddress& server, const std::filesystem::
     return Fail(ErrorCode::kUnavailable,
                 "TLS handshake with " + server.ToString() + " failed: " + ec.message());
   }
-  bhttp::request<bhttp::string_body> request{bhttp::verb::post, "/v1/sys/unseal", 11};
   request.set(bhttp::field::host, server.ToString());
-  request.set(bhttp::field::content_type, "application/json");
   request.set(bhttp::field::connection, "close");
-  request.body() = UnsealBody(passphrase.reveal_as_text());
   request.prepare_payload();
   bhttp::write(stream, request, ec);
   Wipe(request.body());
@@ -89,15 +87,44 @@ Result<UnsealReply> PostUnseal(const NetAddress& server, const std::filesystem::
   bhttp::response<bhttp::string_body> response;
   bhttp::read(stream, buffer, response, ec);
   if (ec) return Fail(ErrorCode::kUnavailable, "reading the answer failed: " + ec.message());
-  UnsealReply reply;
-  reply.status = static_cast<int>(response.result_int());
-  reply.body = std::move(response.body());
-  if (auto it = response.find(bhttp::field::retry_after); it != response.end()) {
-    reply.retry_after = std::string(it->value());
-  }
   beast::error_code ignored;
   stream.shutdown(ignored);
+  return response;
+}
+
+}  // namespace
+
+Result<UnsealReply> PostUnseal(const NetAddress& server, const std::filesystem::path& ca_file,
+                               const SecretBytes& passphrase, std::chrono::seconds timeout) {
+  bhttp::request<bhttp::string_body> request{bhttp::verb::post, "/v1/sys/unseal", 11};
+  request.set(bhttp::field::content_type, "application/json");
+  request.body() = UnsealBody(passphrase.reveal_as_text());
+  auto response = Exchange(server, ca_file, request, timeout);
+  if (!response) return std::unexpected(response.error());
+  UnsealReply reply;
+  reply.status = static_cast<int>(response->result_int());
+  reply.body = std::move(response->body());
+  if (auto it = response->find(bhttp::field::retry_after); it != response->end()) {
+    reply.retry_after = std::string(it->value());
+  }
   return reply;
+}
+
+Result<ApiReply> CallApi(const NetAddress& server, const std::filesystem::path& ca_file,
+                         const SecretBytes& token, ApiCall call, std::chrono::seconds timeout) {
+  const bhttp::verb verb = bhttp::string_to_verb(call.method);
+  if (verb == bhttp::verb::unknown) return Fail(ErrorCode::kInvalidArgument, "unknown method");
+  bhttp::request<bhttp::string_body> request{verb, call.target, 11};
+  std::string authorization = "Bearer " + std::string(token.reveal_as_text());
+  request.set(bhttp::field::authorization, authorization);
+  Wipe(authorization);
+  if (!call.body.empty()) {
+    request.set(bhttp::field::content_type, "application/json");
+    request.body() = std::move(call.body);  // Exchange wipes it once sent
+  }
+  auto response = Exchange(server, ca_file, request, timeout);
+  if (!response) return std::unexpected(response.error());
+  return ApiReply{static_cast<int>(response->result_int()), std::move(response->body())};
 }
 
 }  // namespace strongroom::cli
