@@ -21,10 +21,8 @@ def basic(user, secret):
     return "Basic " + base64.b64encode(("%s:%s" % (user, secret)).encode()).decode()
 
 
-class IdentityTest(ServerTestCase):
-    def setUp(self):
-        super().setUp()
-        self.server = self.make_server("--auth-lockout-max-failures", "3")
+class IdentityHelpers:
+    """Requests as a browser or a client would make them; needs self.server."""
 
     def call(self, method, path, body=None, headers=None):
         """A request with exactly these headers (no default token): (status, headers, JSON)."""
@@ -60,8 +58,12 @@ class IdentityTest(ServerTestCase):
     def ready_alice(self):
         """Alice, an administrator who has chosen her own password; returns (principal, cookie
         headers without and with the CSRF token)."""
-        alice = self.create_user("alice@example.com")
-        status, headers, body = self.login("Alice@Example.com", TEMPORARY)
+        return self.ready_user("alice@example.com", "Alice@Example.com")
+
+    def ready_user(self, username, login_as=None):
+        """An administrator who has changed the first password to ALICE_PASSWORD."""
+        alice = self.create_user(username)
+        status, headers, body = self.login(login_as or username, TEMPORARY)
         self.assertEqual(status, 200, body)
         first = self.session_headers(headers["set-cookie"], body["csrf_token"])
         status, headers, body = self.call("POST", "/v1/auth/password",
@@ -70,6 +72,12 @@ class IdentityTest(ServerTestCase):
         self.assertEqual(status, 200, body)
         return (alice, self.session_headers(headers["set-cookie"]),
                 self.session_headers(headers["set-cookie"], body["csrf_token"]))
+
+
+class IdentityTest(IdentityHelpers, ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.server = self.make_server("--auth-lockout-max-failures", "3")
 
     def test_sign_in_sets_a_strict_cookie_and_a_first_password_must_be_changed(self):
         alice = self.create_user("alice@example.com")
@@ -99,6 +107,12 @@ class IdentityTest(ServerTestCase):
         self.assertEqual((status, err["error"]["code"]), (403, "permission_denied"))
         status, _, err = self.call("POST", "/v1/auth/password",
                                    {"current_password": TEMPORARY, "new_password": "password1234"},
+                                   with_csrf)
+        # On the shipped list of common passwords (data/common-passwords.txt).
+        self.assertEqual((status, err["error"]["details"]["path"],
+                          err["error"]["details"]["rule"]), (400, "$.new_password", "blocklisted"))
+        status, _, err = self.call("POST", "/v1/auth/password",
+                                   {"current_password": TEMPORARY, "new_password": "abcabcabcabc1"},
                                    with_csrf)
         self.assertEqual((status, err["error"]["details"]["path"],
                           err["error"]["details"]["rule"]), (400, "$.new_password", "too_weak"))

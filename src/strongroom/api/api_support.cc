@@ -58,6 +58,7 @@ bool StateChanging(Method method) {
 std::optional<Error> Refusal(Access access, const auth::Caller& who) {
   switch (access) {
     case Access::kSelf:
+    case Access::kEnrol:
       return std::nullopt;
     case Access::kAdmin:
       if (!who.HasRole("admin")) {
@@ -91,6 +92,19 @@ http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call 
       return Failure(request.request_id,
                      Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"));
     }
+#ifdef STRONGROOM_BENCH_AUTH_BYPASS
+    // Benchmark build only (CMake STRONGROOM_BENCH_AUTH_BYPASS, preset release-authbypass):
+    // every request is the operator, to measure what authentication costs (bench/identity.sh).
+    // The server refuses to listen beyond loopback in such a build (server_app.cc).
+    Result<auth::Caller> caller = auth::Caller{.principal_id = "prn_benchmark",
+                                               .tenant = std::string(auth::kDefaultTenant),
+                                               .roles = {"admin"},
+                                               .method = auth::AuthMethod::kToken,
+                                               .credential_id = "tok_benchmark",
+                                               .scopes = {std::string(auth::kScopeAdmin),
+                                                          std::string(auth::kScopeDataRead),
+                                                          std::string(auth::kScopeDataWrite)}};
+#else
     auth::RequestCredentials credentials;
     credentials.authorization = request.headers->Get("authorization");
     credentials.cookie = request.headers->Get("cookie");
@@ -98,6 +112,7 @@ http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call 
     credentials.state_changing = StateChanging(request.method);
     credentials.source = request.peer;
     auto caller = api.identity.Authenticate(credentials);
+#endif
     if (!caller) {
       Response r = Failure(request.request_id, caller.error());
       if (caller.error().code() == ErrorCode::kUnauthenticated) {
@@ -110,6 +125,14 @@ http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call 
                         "change your password first: POST /v1/auth/password");
       must_change.At("auth", "password_change_required");
       return Failure(request.request_id, must_change);
+    }
+    if (caller->two_factor_enrolment_required && access != Access::kSelf &&
+        access != Access::kEnrol) {
+      Error must_enrol(ErrorCode::kPermissionDenied,
+                       "your tenant requires two-factor authentication: set it up first "
+                       "(POST /v1/auth/totp, then POST /v1/auth/totp/confirm)");
+      must_enrol.At("auth", "two_factor_enrolment_required");
+      return Failure(request.request_id, must_enrol);
     }
     if (auto refused = Refusal(access, *caller)) return Failure(request.request_id, *refused);
     auto answer = call(request, *caller);

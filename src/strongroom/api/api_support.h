@@ -39,11 +39,15 @@ enum class Access {
   kAdmin,  // role admin, token scope "admin"
   kRead,   // role admin or service, scope "data:read"
   kWrite,  // role admin or service, scope "data:write"
-  kSelf,   // anyone authenticated, even one who must change their password first
+  kSelf,   // anyone authenticated, even one who must change their password or set up a
+           // second factor first
+  kEnrol,  // anyone authenticated who need not change their password first, even one who must
+           // still set up a second factor (the enrolment routes)
 };
 
 // The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials
-// (401) -> a pending password change (403) -> role and scope (403) -> `call`.
+// (401) -> a pending password change or second-factor enrolment (403) -> role and scope (403)
+// -> `call`.
 http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call);
 
 // The vault's operators: administrators of the tenant `init` created. They manage tenants and

@@ -7,18 +7,19 @@
 #include <boost/json/value.hpp>
 
 #include "strongroom/api/api_support.h"
+#include "strongroom/api/identity_api_support.h"
 #include "strongroom/api/vault_api.h"
 #include "strongroom/base/time.h"
 #include "strongroom/records/json_input.h"
 
 namespace strongroom::api {
-namespace {
-
 namespace json = boost::json;
 using http::Execution;
 using http::Method;
 using http::Request;
 using http::Response;
+
+// ---- Shared with two_factor_api.cc (identity_api_support.h)
 
 json::array Strings(const std::vector<std::string>& items) {
   json::array out;
@@ -36,6 +37,9 @@ json::object PrincipalJson(const auth::PrincipalInfo& p) {
                       {"locked", p.locked},
                       {"has_password", p.has_password},
                       {"must_change_password", p.must_change_password},
+                      {"two_factor_enabled", p.two_factor_enabled},
+                      {"two_factor_required", p.two_factor_required},
+                      {"recovery_codes_remaining", p.recovery_codes_remaining},
                       {"created_at", p.created_at},
                       {"updated_at", p.updated_at}};
 }
@@ -70,7 +74,8 @@ json::object CallerJson(const auth::Caller& c) {
                       {"method", auth::AuthMethodName(c.method)},
                       {"credential_id", c.credential_id},
                       {"scopes", Strings(c.scopes)},
-                      {"password_change_required", c.password_change_required}};
+                      {"password_change_required", c.password_change_required},
+                      {"two_factor_enrolment_required", c.two_factor_enrolment_required}};
 }
 
 // The session cookie: __Host- (Secure, Path=/, no Domain: this origin only), HttpOnly (no
@@ -139,11 +144,26 @@ Answer WithCookie(int status, const json::object& body, const std::string& cooki
   return Answer(std::move(r));
 }
 
+Error NotYourself(std::string_view what) {
+  return Error(ErrorCode::kFailedPrecondition,
+               "you cannot " + std::string(what) + " yourself; ask another administrator");
+}
+
+json::object ChallengeJson(const auth::TwoFactorChallenge& c) {
+  return json::object{{"two_factor_required", true},
+                      {"pending_token", c.pending_token.reveal_as_text()},
+                      {"expires_at", c.expires_at},
+                      {"methods", json::array{"totp", "recovery_code"}},
+                      {"next", "POST /v1/auth/login/totp"}};
+}
+
 json::object SignedInJson(const auth::SignedIn& s) {
   return json::object{{"caller", CallerJson(s.caller)},
                       {"session", SessionJson(s.session)},
                       {"csrf_token", s.csrf_token}};
 }
+
+namespace {
 
 void AddAuthRoutes(http::Router& router, const VaultApi& api) {
   auto& identity = api.identity;
@@ -158,10 +178,15 @@ void AddAuthRoutes(http::Router& router, const VaultApi& api) {
                if (!password) return Failure(request, password.error());
                SecretBytes secret{std::string_view(**password)};
                std::fill((*password)->begin(), (*password)->end(), '\0');
-               auto signed_in = identity.SignIn(**username, secret.reveal_as_text(), request.peer);
-               if (!signed_in) return Failure(request, signed_in.error());
-               Response r = Json(200, SignedInJson(*signed_in));
-               r.headers.emplace_back("Set-Cookie", SessionCookie(signed_in->cookie_value));
+               auto result = identity.SignIn(**username, secret.reveal_as_text(), request.peer);
+               if (!result) return Failure(request, result.error());
+               if (result->challenge) {
+                 return Json(200, ChallengeJson(*result->challenge));
+               }
+               json::object out = SignedInJson(*result->signed_in);
+               out["two_factor_required"] = false;
+               Response r = Json(200, out);
+               r.headers.emplace_back("Set-Cookie", SessionCookie(result->signed_in->cookie_value));
                return r;
              });
   router.Add(Method::kPost, "/v1/auth/logout", Execution::kWorker,
@@ -226,10 +251,6 @@ http::Handler AboutPrincipal(const VaultApi& api, F f) {
                  });
 }
 
-Error NotYourself(std::string_view what) {
-  return Error(ErrorCode::kFailedPrecondition,
-               "you cannot " + std::string(what) + " yourself; ask another administrator");
-}
 
 void AddPrincipalRoutes(http::Router& router, const VaultApi& api) {
   auto& identity = api.identity;
@@ -465,6 +486,7 @@ void AddPrincipalRoutes(http::Router& router, const VaultApi& api) {
 
 void AddIdentityRoutes(http::Router& router, const VaultApi& api) {
   AddAuthRoutes(router, api);
+  AddTwoFactorRoutes(router, api);
   AddPrincipalRoutes(router, api);
 }
 

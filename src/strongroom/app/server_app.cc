@@ -69,11 +69,16 @@ Result<std::unique_ptr<auth::IdentityService>> OpenIdentity(const config::Config
   s.account_throttle.failure_reset = seconds(c.auth.lockout_reset_seconds);
   s.source_throttle = s.account_throttle;
   s.source_throttle.max_failures = static_cast<int>(c.auth.source_lockout_max_failures);
-  std::vector<std::string> blocklist;
+  s.totp_throttle.max_failures = static_cast<int>(c.auth.totp_max_failures);
+  s.totp_throttle.wait_increment = seconds(c.auth.lockout_wait_seconds);
+  s.totp_throttle.max_wait = seconds(c.auth.totp_lockout_max_wait_seconds);
+  s.totp_issuer = c.auth.totp_issuer;
+  std::vector<std::string> blocklist = auth::PasswordPolicy::ShippedBlocklist();
   if (!c.auth.password_blocklist_file.empty()) {
     auto loaded = auth::PasswordPolicy::LoadBlocklist(c.auth.password_blocklist_file);
     if (!loaded) return std::unexpected(loaded.error());
-    blocklist = std::move(*loaded);
+    blocklist.insert(blocklist.end(), std::make_move_iterator(loaded->begin()),
+                     std::make_move_iterator(loaded->end()));
   }
   auth::PasswordPolicySettings policy;
   policy.min_length = static_cast<int>(c.auth.password_min_length);
@@ -131,6 +136,25 @@ Result<std::optional<SecretBytes>> ConfiguredPassphrase(const config::Config& co
 }
 
 int RunServer(const config::Config& config) {
+#ifdef STRONGROOM_BENCH_AUTH_BYPASS
+  // A benchmark build that skips authentication (api_support.cc): loopback only, and loud.
+  observe::Error("security.auth_bypass_build",
+                 {{"reason", "built with STRONGROOM_BENCH_AUTH_BYPASS: every request is the "
+                             "operator; for bench/identity.sh only"}});
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up, one thread
+  const char* acknowledged = std::getenv("BENCH_AUTH_BYPASS_ACKNOWLEDGED");
+  if (config.server.listen.host != "127.0.0.1" && config.server.listen.host != "::1") {
+    observe::Error("server.start_failed",
+                   {{"reason", "an authentication-bypass build listens on loopback only"}});
+    return kExitUsage;
+  }
+  if (acknowledged == nullptr || std::string_view(acknowledged) != "1") {
+    observe::Error("server.start_failed",
+                   {{"reason", "an authentication-bypass build needs "
+                               "BENCH_AUTH_BYPASS_ACKNOWLEDGED=1"}});
+    return kExitUsage;
+  }
+#endif
   // Missing or unusable files are the operator's to fix: the same exit code as a bad flag.
   if (auto initialized = CheckVaultInitialized(config); !initialized) {
     observe::Error("server.start_failed", {{"reason", initialized.error().message()}});

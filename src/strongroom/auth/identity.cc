@@ -9,6 +9,7 @@
 #include <iterator>
 #include <map>
 
+#include "strongroom/auth/credential_parsing.h"
 #include "strongroom/auth/identity_internal.h"
 #include "strongroom/base/blocking.h"
 #include "strongroom/base/time.h"
@@ -27,6 +28,7 @@ using identity_detail::kPrincipalsSpace;
 using identity_detail::kScopes;
 using identity_detail::kTokenPrefix;
 using identity_detail::kTokensSpace;
+using identity_detail::kTwoFactorPoliciesSpace;
 using identity_detail::LiveSession;
 using identity_detail::NewHash;
 using identity_detail::RandomHex;
@@ -78,33 +80,6 @@ std::string Rfc3339OrEmpty(std::int64_t unix_seconds) {
   return FormatRfc3339(system_clock::time_point(std::chrono::seconds(unix_seconds)));
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// The value of cookie `name` in a Cookie header (RFC 6265 §4.2.1: "a=b; c=d").
-std::optional<std::string_view> CookieValue(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    const auto semi = header.find(';');
-    std::string_view pair = Trim(header.substr(0, semi));
-    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
-    const auto eq = pair.find('=');
-    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
-  }
-  return std::nullopt;
-}
-
 json::array JsonStrings(const std::vector<std::string>& items) {
   json::array out;
   for (const auto& s : items) out.emplace_back(s);
@@ -150,38 +125,92 @@ std::string IdentityService::Directory::TokenKey(std::string_view token) const {
   return mac ? Hex(*mac) : std::string();
 }
 
-Result<std::string> IdentityService::Directory::SealUsername(const std::string& id,
-                                                             std::string_view username) {
-  const std::string aad = "strongroom/principal-username/v1/" + id;
-  std::vector<std::uint8_t> out(crypto::Aes256Gcm::kNonceSize + username.size() +
+namespace {
+
+// base64(nonce | AES-256-GCM(plain) | tag) under the directory's secrets key, bound to `aad`.
+Result<std::string> SealBytes(Directory& dir, const std::string& aad,
+                              std::span<const std::uint8_t> plain) {
+  std::vector<std::uint8_t> out(crypto::Aes256Gcm::kNonceSize + plain.size() +
                                 crypto::Aes256Gcm::kTagSize);
   auto nonce = std::span(out).first<crypto::Aes256Gcm::kNonceSize>();
   if (auto drawn = crypto::NextNonce(nonce); !drawn) return std::unexpected(drawn.error());
-  std::lock_guard lock(secrets_mu);
-  if (auto sealed = secrets->Seal(nonce, Bytes(aad), Bytes(username),
-                                  std::span(out).subspan(crypto::Aes256Gcm::kNonceSize));
+  std::lock_guard lock(dir.secrets_mu);
+  if (auto sealed = dir.secrets->Seal(nonce, Bytes(aad), plain,
+                                      std::span(out).subspan(crypto::Aes256Gcm::kNonceSize));
       !sealed) {
     return std::unexpected(sealed.error());
   }
   return crypto::Base64Encode(out);
 }
 
-Result<std::string> IdentityService::Directory::OpenUsername(const std::string& id,
-                                                             std::string_view sealed_b64) {
+// Opens what SealBytes made into `plain` (sized by the caller from the sealed length).
+Result<void> OpenBytes(Directory& dir, const std::string& aad, std::string_view sealed_b64,
+                       const std::function<std::span<std::uint8_t>(std::size_t)>& plain_of) {
   auto sealed = crypto::Base64Decode(sealed_b64);
   constexpr std::size_t kOverhead = crypto::Aes256Gcm::kNonceSize + crypto::Aes256Gcm::kTagSize;
   if (!sealed || sealed->size() <= kOverhead) {
-    return Fail(ErrorCode::kDataLoss, "a stored principal's username is malformed");
+    return Fail(ErrorCode::kDataLoss, "a stored principal's sealed value is malformed");
   }
-  const std::string aad = "strongroom/principal-username/v1/" + id;
-  std::string plain(sealed->size() - kOverhead, '\0');
-  std::lock_guard lock(secrets_mu);
-  auto opened =
-      secrets->Open(std::span(*sealed).first<crypto::Aes256Gcm::kNonceSize>(), Bytes(aad),
-                    std::span(*sealed).subspan(crypto::Aes256Gcm::kNonceSize),
-                    std::span(reinterpret_cast<std::uint8_t*>(plain.data()), plain.size()));
+  const std::span<std::uint8_t> plain = plain_of(sealed->size() - kOverhead);
+  std::lock_guard lock(dir.secrets_mu);
+  return dir.secrets->Open(std::span(*sealed).first<crypto::Aes256Gcm::kNonceSize>(), Bytes(aad),
+                           std::span(*sealed).subspan(crypto::Aes256Gcm::kNonceSize), plain);
+}
+
+}  // namespace
+
+Result<std::string> IdentityService::Directory::SealUsername(const std::string& id,
+                                                             std::string_view username) {
+  return SealBytes(*this, "strongroom/principal-username/v1/" + id, Bytes(username));
+}
+
+Result<std::string> IdentityService::Directory::OpenUsername(const std::string& id,
+                                                             std::string_view sealed_b64) {
+  std::string plain;
+  auto opened = OpenBytes(*this, "strongroom/principal-username/v1/" + id, sealed_b64,
+                          [&](std::size_t size) {
+                            plain.assign(size, '\0');
+                            return std::span(reinterpret_cast<std::uint8_t*>(plain.data()), size);
+                          });
   if (!opened) return std::unexpected(opened.error());
   return plain;
+}
+
+Result<std::string> IdentityService::Directory::SealTotpSecret(
+    const std::string& id, std::span<const std::uint8_t> secret) {
+  return SealBytes(*this, "strongroom/principal-totp/v1/" + id, secret);
+}
+
+Result<SecretBytes> IdentityService::Directory::OpenTotpSecret(const std::string& id,
+                                                               std::string_view sealed_b64) {
+  SecretBytes plain;
+  auto opened = OpenBytes(*this, "strongroom/principal-totp/v1/" + id, sealed_b64,
+                          [&](std::size_t size) {
+                            plain = SecretBytes(size);
+                            return plain.mutable_bytes();
+                          });
+  if (!opened) return std::unexpected(opened.error());
+  return plain;
+}
+
+std::string IdentityService::Directory::RecoveryKey(std::string_view principal_id,
+                                                    std::string_view normalised_code) const {
+  std::string input(principal_id);
+  input.push_back(':');
+  input.append(normalised_code);
+  auto mac = recovery_mac->Compute(Bytes(input));
+  return mac ? Hex(*mac) : std::string();
+}
+
+bool IdentityService::Directory::TwoFactorRequired(const StoredPrincipal& p) const {
+  if (p.info.kind != PrincipalKind::kUser) return false;
+  auto it = two_factor_policies.find(p.info.tenant);
+  if (it == two_factor_policies.end()) return false;
+  if (it->second.all_users) return true;
+  return std::any_of(p.info.roles.begin(), p.info.roles.end(), [&](const std::string& role) {
+    return std::find(it->second.roles.begin(), it->second.roles.end(), role) !=
+           it->second.roles.end();
+  });
 }
 
 namespace {
@@ -235,7 +264,25 @@ std::string PrincipalRecord(const StoredPrincipal& p, const std::string& sealed_
     o["password"] = p.password;
     o["pepper"] = p.peppered;
   }
+  if (!p.totp_secret.empty()) {
+    o["totp"] = json::object{{"secret", p.totp_secret},
+                             {"last_step", p.totp_last_step},
+                             {"enrolled_at", p.totp_enrolled_at}};
+    o["recovery_codes"] = JsonStrings(p.recovery_codes);
+  }
+  if (!p.pending_totp_secret.empty()) {
+    o["totp_pending"] = json::object{{"secret", p.pending_totp_secret},
+                                     {"started_unix", p.pending_totp_started_unix}};
+  }
   return json::serialize(o);
+}
+
+std::string TwoFactorPolicyRecord(const TwoFactorPolicy& policy) {
+  return json::serialize(json::object{{"v", 1},
+                                      {"tenant", policy.tenant},
+                                      {"all_users", policy.all_users},
+                                      {"roles", JsonStrings(policy.roles)},
+                                      {"updated_at", policy.updated_at}});
 }
 
 std::string TokenRecord(const StoredToken& t) {
@@ -279,16 +326,21 @@ Result<StoredPrincipal> ReplacePrincipal(
   }
   std::unique_lock lock(mu);
   dir.principals.insert_or_assign(copy.info.id, copy);
-  if (*end_sessions) {
+  if (*end_sessions) {  // and every open sign-in challenge: it was made under the old state
     std::erase_if(dir.sessions, [&](const auto& kv) { return kv.second->principal_id == id; });
+    std::erase_if(dir.pending_sign_ins,
+                  [&](const auto& kv) { return kv.second.principal_id == id; });
   }
   return copy;
 }
 
-PrincipalInfo WithLock(const StoredPrincipal& p, const FailureThrottle& throttle,
-                       FailureThrottle::Clock::time_point now) {
+PrincipalInfo WithLock(const Directory& dir, const StoredPrincipal& p,
+                       const FailureThrottle& throttle, FailureThrottle::Clock::time_point now) {
   PrincipalInfo info = p.info;
   info.locked = throttle.LockedFor(p.name_key, now) > FailureThrottle::Clock::duration::zero();
+  info.two_factor_enabled = !p.totp_secret.empty();
+  info.two_factor_required = dir.TwoFactorRequired(p);
+  info.recovery_codes_remaining = static_cast<int>(p.recovery_codes.size());
   return info;
 }
 
@@ -377,18 +429,21 @@ Result<std::shared_ptr<Directory>> LoadDirectory(storage::Store& metadata,
   auto name = Derive(*root, "username-index");
   auto token = Derive(*root, "token-hash");
   auto secrets = Derive(*root, "secrets");
-  if (!pepper || !name || !token || !secrets)
+  auto recovery = Derive(*root, "recovery-codes");
+  if (!pepper || !name || !token || !secrets || !recovery)
     return Fail(ErrorCode::kInternal, "key derivation failed");
   auto pepper_mac = crypto::HmacSha256::Create(pepper->reveal());
   auto name_mac = crypto::HmacSha256::Create(name->reveal());
   auto token_mac = crypto::HmacSha256::Create(token->reveal());
+  auto recovery_mac = crypto::HmacSha256::Create(recovery->reveal());
   auto cipher = crypto::Aes256Gcm::Create(secrets->reveal());
-  if (!pepper_mac || !name_mac || !token_mac || !cipher) {
+  if (!pepper_mac || !name_mac || !token_mac || !recovery_mac || !cipher) {
     return Fail(ErrorCode::kInternal, "identity key setup failed");
   }
   dir->pepper_mac.emplace(std::move(*pepper_mac));
   dir->name_mac.emplace(std::move(*name_mac));
   dir->token_mac.emplace(std::move(*token_mac));
+  dir->recovery_mac.emplace(std::move(*recovery_mac));
   dir->secrets.emplace(std::move(*cipher));
 
   auto principals = ScanAll(metadata, kPrincipalsSpace);
@@ -413,9 +468,37 @@ Result<std::shared_ptr<Directory>> LoadDirectory(storage::Store& metadata,
     p.password = TextOf(*o, "password");
     p.peppered = BoolOf(*o, "pepper");
     p.info.has_password = !p.password.empty();
+    if (const auto* totp = o->if_contains("totp"); totp != nullptr && totp->is_object()) {
+      p.totp_secret = TextOf(totp->get_object(), "secret");
+      p.totp_enrolled_at = TextOf(totp->get_object(), "enrolled_at");
+      const auto* step = totp->get_object().if_contains("last_step");
+      if (p.totp_secret.empty() || step == nullptr || !step->is_int64()) {
+        // Without its last step a factor would accept used codes again: refuse to guess.
+        return Fail(ErrorCode::kDataLoss, "a stored second factor is malformed");
+      }
+      p.totp_last_step = step->get_int64();
+      p.recovery_codes = StringsFrom(o->if_contains("recovery_codes"));
+    }
+    if (const auto* pending = o->if_contains("totp_pending");
+        pending != nullptr && pending->is_object()) {
+      p.pending_totp_secret = TextOf(pending->get_object(), "secret");
+      p.pending_totp_started_unix = IntOf(pending->get_object(), "started_unix");
+    }
     p.name_key = dir->NameKey(p.info.username);
     dir->by_name.emplace(p.name_key, p.info.id);
     dir->principals.emplace(p.info.id, std::move(p));
+  }
+  auto policies = ScanAll(metadata, kTwoFactorPoliciesSpace);
+  if (!policies) return std::unexpected(policies.error());
+  for (const auto& entry : *policies) {
+    auto o = ParseRecord(entry.value);
+    if (!o) return std::unexpected(o.error());
+    TwoFactorPolicy policy;
+    policy.tenant = entry.key;
+    policy.all_users = BoolOf(*o, "all_users");
+    policy.roles = StringsFrom(o->if_contains("roles"));
+    policy.updated_at = TextOf(*o, "updated_at");
+    dir->two_factor_policies.emplace(entry.key, std::move(policy));
   }
   auto tokens = ScanAll(metadata, kTokensSpace);
   if (!tokens) return std::unexpected(tokens.error());
@@ -487,7 +570,9 @@ IdentityService::IdentityService(storage::Store& metadata, barrier::SealState& s
       policy_(std::move(policy)),
       metrics_(metrics),
       account_throttle_(settings_.account_throttle),
-      source_throttle_(settings_.source_throttle) {
+      source_throttle_(settings_.source_throttle),
+      totp_throttle_(settings_.totp_throttle) {
+  InitSecondFactorMetrics();
   if (metrics_ == nullptr) return;
   for (std::size_t m = 0; m < attempts_.size(); ++m) {
     for (std::size_t r = 0; r < kResults.size(); ++r) {
@@ -576,13 +661,9 @@ Result<std::shared_ptr<Directory>> IdentityService::Current() {
 
 Result<Caller> IdentityService::Authenticate(const RequestCredentials& c) {
   if (c.authorization) {
-    const std::string_view value = Trim(*c.authorization);
-    const auto space = value.find(' ');
-    const std::string_view scheme = value.substr(0, space);
-    const std::string_view rest =
-        space == std::string_view::npos ? std::string_view() : Trim(value.substr(space + 1));
-    if (EqualsIgnoreCase(scheme, "bearer")) return AuthenticateBearer(rest);
-    if (EqualsIgnoreCase(scheme, "basic")) return AuthenticateBasic(rest, c.source);
+    const AuthorizationParts parts = SplitAuthorization(*c.authorization);
+    if (SchemeIs(parts.scheme, "bearer")) return AuthenticateBearer(parts.credentials);
+    if (SchemeIs(parts.scheme, "basic")) return AuthenticateBasic(parts.credentials, c.source);
     Count(AuthMethod::kToken, "malformed");
     return std::unexpected(Refusal());
   }
@@ -687,18 +768,13 @@ Result<void> IdentityService::PersistLastUse(Directory& dir, std::string_view to
 
 Result<Caller> IdentityService::AuthenticateBasic(std::string_view encoded,
                                                   std::string_view source) {
-  auto decoded = crypto::Base64Decode(encoded);
-  const std::string_view text =
-      decoded ? std::string_view(reinterpret_cast<const char*>(decoded->data()), decoded->size())
-              : std::string_view();
-  const auto colon = text.find(':');
-  if (!decoded || colon == std::string_view::npos || colon == 0 || colon + 1 == text.size() ||
-      colon > kMaxUsernameBytes || text.size() - colon - 1 > kMaxPasswordBytes) {
+  const auto basic = BasicCredentials::Parse(encoded, kMaxUsernameBytes, kMaxPasswordBytes);
+  if (!basic) {
     Count(AuthMethod::kBasicPassword, "malformed");
     return std::unexpected(Refusal());
   }
-  const std::string_view username = text.substr(0, colon);
-  const std::string_view secret = text.substr(colon + 1);
+  const std::string_view username = basic->username();
+  const std::string_view secret = basic->secret();
   const bool is_token = secret.starts_with(kTokenPrefix);
   if (!is_token && !MayBlock()) return std::unexpected(WouldBlock("Argon2id"));  // Argon2id ahead
   auto dir = Current();
@@ -715,10 +791,21 @@ Result<Caller> IdentityService::AuthenticateBasic(std::string_view encoded,
   auto ok = CheckPassword(**dir, name_key, principal_id ? &*principal_id : nullptr, secret, source);
   if (!ok) return std::unexpected(ok.error());
   if (!*ok) return std::unexpected(Refusal());
-  Count(AuthMethod::kBasicPassword, "ok");
   std::shared_lock lock(mu_);
   auto it = (*dir)->principals.find(*principal_id);
   if (it == (*dir)->principals.end()) return std::unexpected(Refusal());  // deleted meanwhile
+  if (!it->second.totp_secret.empty()) {
+    // Basic carries no second factor. Said only after a correct password, as a challenge is.
+    Count(AuthMethod::kBasicPassword, "refused");
+    observe::Warn("security.sign_in", {{"result", "refused"},
+                                       {"principal", *principal_id},
+                                       {"source", source},
+                                       {"reason", "basic_without_second_factor"}});
+    return Fail(ErrorCode::kUnauthenticated,
+                "this principal signs in with two factors: use POST /v1/auth/login, or an API "
+                "token");
+  }
+  Count(AuthMethod::kBasicPassword, "ok");
   Caller caller;
   caller.principal_id = *principal_id;
   caller.tenant = it->second.info.tenant;
@@ -727,6 +814,7 @@ Result<Caller> IdentityService::AuthenticateBasic(std::string_view encoded,
   caller.credential_id = *principal_id;
   caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
   caller.password_change_required = it->second.info.must_change_password;
+  caller.two_factor_enrolment_required = (*dir)->TwoFactorRequired(it->second);
   return caller;
 }
 
@@ -853,6 +941,9 @@ Result<Caller> IdentityService::AuthenticateSession(const RequestCredentials& c)
       caller.credential_id = s.id;
       caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
       caller.password_change_required = s.password_change_only;
+      // Live, not fixed at sign-in: a policy set later restricts sessions already open.
+      caller.two_factor_enrolment_required =
+          owner->second.totp_secret.empty() && (*dir)->TwoFactorRequired(owner->second);
     }
   }
   if (expired) {
@@ -871,8 +962,8 @@ Result<Caller> IdentityService::AuthenticateSession(const RequestCredentials& c)
 
 // ---- Sign-in and sessions
 
-Result<SignedIn> IdentityService::SignIn(std::string_view username, std::string_view password,
-                                         std::string_view source) {
+Result<SignInResult> IdentityService::SignIn(std::string_view username,
+                                             std::string_view password, std::string_view source) {
   if (username.empty()) return FailAt("$.username", "required", "must not be empty");
   if (username.size() > kMaxUsernameBytes) {
     return FailAt("$.username", "max_length", "must be at most 128 characters");
@@ -890,18 +981,32 @@ Result<SignedIn> IdentityService::SignIn(std::string_view username, std::string_
       CheckPassword(**dir, name_key, principal_id ? &*principal_id : nullptr, password, source);
   if (!ok) return std::unexpected(ok.error());
   if (!*ok) return std::unexpected(SignInRefusal());
-  auto signed_in = NewSession(**dir, *principal_id, source);
-  if (signed_in) {
-    observe::Info("security.sign_in", {{"result", "ok"},
-                                       {"principal", *principal_id},
-                                       {"session", signed_in->session.session_id},
-                                       {"source", source}});
+  bool has_second_factor = false;
+  {
+    std::shared_lock lock(mu_);
+    auto it = (*dir)->principals.find(*principal_id);
+    if (it == (*dir)->principals.end()) return std::unexpected(SignInRefusal());
+    has_second_factor = !it->second.totp_secret.empty();
   }
-  return signed_in;
+  SignInResult result;
+  if (has_second_factor) {
+    auto challenge = NewChallenge(**dir, *principal_id, source);
+    if (!challenge) return std::unexpected(challenge.error());
+    result.challenge = std::move(*challenge);
+    return result;
+  }
+  auto signed_in = NewSession(**dir, *principal_id, source, /*password_only=*/true);
+  if (!signed_in) return std::unexpected(signed_in.error());
+  observe::Info("security.sign_in", {{"result", "ok"},
+                                     {"principal", *principal_id},
+                                     {"session", signed_in->session.session_id},
+                                     {"source", source}});
+  result.signed_in = std::move(*signed_in);
+  return result;
 }
 
 Result<SignedIn> IdentityService::NewSession(Directory& dir, const std::string& principal_id,
-                                             std::string_view source) {
+                                             std::string_view source, bool password_only) {
   auto cookie = crypto::RandomSecret(32);
   auto csrf = RandomText(32);
   if (!cookie || !csrf) return Fail(ErrorCode::kInternal, "cannot draw random session values");
@@ -919,7 +1024,10 @@ Result<SignedIn> IdentityService::NewSession(Directory& dir, const std::string& 
   session->last_seen_ms = Millis(now);
   std::unique_lock lock(mu_);
   auto owner = dir.principals.find(principal_id);
-  if (owner == dir.principals.end()) return std::unexpected(SignInRefusal());
+  if (owner == dir.principals.end() || owner->second.info.disabled ||
+      (password_only && !owner->second.totp_secret.empty())) {
+    return std::unexpected(SignInRefusal());
+  }
   session->password_change_only = owner->second.info.must_change_password;
   // Forget expired sessions, and the principal's oldest beyond the cap.
   const auto idle = settings_.session_idle_timeout;
@@ -947,6 +1055,8 @@ Result<SignedIn> IdentityService::NewSession(Directory& dir, const std::string& 
   out.caller.credential_id = session->id;
   out.caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
   out.caller.password_change_required = session->password_change_only;
+  out.caller.two_factor_enrolment_required =
+      owner->second.totp_secret.empty() && dir.TwoFactorRequired(owner->second);
   out.session.session_id = session->id;
   out.session.principal_id = principal_id;
   out.session.created_at = FormatRfc3339(now);

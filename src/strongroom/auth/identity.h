@@ -81,6 +81,9 @@ struct PrincipalInfo {
   bool must_change_password = false;
   bool has_password = false;
   bool locked = false;  // filled in by the service from its throttle
+  bool two_factor_enabled = false;   // a confirmed TOTP factor
+  bool two_factor_required = false;  // by its tenant's two-factor policy
+  int recovery_codes_remaining = 0;
   std::string created_at;
   std::string updated_at;
 };
@@ -106,6 +109,41 @@ struct SessionInfo {
   bool password_change_only = false;
 };
 
+// Who must sign in with a second factor, per tenant (users only: service accounts sign in with
+// API tokens). Either every user of the tenant, or those with one of `roles`.
+struct TwoFactorPolicy {
+  std::string tenant{};
+  bool all_users = false;
+  std::vector<std::string> roles{};
+  std::string updated_at{};  // "" = never set
+};
+
+// A principal's second factor, for its own eyes.
+struct TwoFactorStatus {
+  bool enabled = false;
+  bool required = false;
+  bool enrolment_pending = false;  // started, not yet confirmed with a code
+  std::string enrolled_at;
+  int recovery_codes_remaining = 0;
+};
+
+// A TOTP enrolment in progress: what the authenticator app needs (show once, never log).
+struct TotpEnrolment {
+  SecretBytes secret_base32;
+  SecretBytes otpauth_uri;
+};
+
+// A second factor just confirmed, or recovery codes regenerated.
+struct RecoveryCodes {
+  std::vector<SecretBytes> codes;  // "xxxxx-xxxxx", shown once
+};
+
+// The answer to a password sign-in of a principal with a second factor: no session yet.
+struct TwoFactorChallenge {
+  SecretBytes pending_token;  // goes to POST /v1/auth/login/totp
+  std::string expires_at;
+};
+
 enum class AuthMethod { kBootstrap, kToken, kSession, kBasicPassword, kBasicToken };
 std::string_view AuthMethodName(AuthMethod method);
 
@@ -118,6 +156,9 @@ struct Caller {
   std::string credential_id;        // tok_... or ses_...
   std::vector<std::string> scopes;  // tokens: their scopes; other methods: every scope
   bool password_change_required = false;
+  // The tenant's policy demands a second factor this principal has not set up: it may only
+  // enrol (and sign out) until it has.
+  bool two_factor_enrolment_required = false;
 
   bool HasRole(std::string_view role) const;
   bool HasScope(std::string_view scope) const;
@@ -139,6 +180,13 @@ struct SignedIn {
   Caller caller;
 };
 
+// A password sign-in either ends in a session or, for a principal with a second factor, in a
+// challenge to answer with a code.
+struct SignInResult {
+  std::optional<SignedIn> signed_in;
+  std::optional<TwoFactorChallenge> challenge;
+};
+
 struct IdentitySettings {
   crypto::Argon2idParams argon2;
   bool pepper = true;
@@ -147,6 +195,15 @@ struct IdentitySettings {
   std::size_t max_sessions_per_principal = 16;
   ThrottleSettings account_throttle;
   ThrottleSettings source_throttle{.max_failures = 100};
+  // Second-factor codes, per principal: far fewer tries than passwords, as a 6-digit code has
+  // only a million values (docs/identity.md has the arithmetic).
+  ThrottleSettings totp_throttle{.max_failures = 5,
+                                 .wait_increment = std::chrono::seconds(60),
+                                 .max_wait = std::chrono::seconds(60 * 60),
+                                 .failure_reset = std::chrono::seconds(24 * 60 * 60)};
+  std::string totp_issuer = "Strongroom";  // the name authenticator apps show
+  std::chrono::seconds pending_sign_in_timeout{5 * 60};
+  std::chrono::seconds enrolment_timeout{15 * 60};
   // Injectable for tests.
   std::function<std::chrono::system_clock::time_point()> wall_clock =
       std::chrono::system_clock::now;
@@ -179,8 +236,16 @@ class IdentityService {
   // unauthenticated (one message) for an unknown user, a wrong password, a principal without a
   // password or disabled, or a locked username or source; invalid_argument for an empty or
   // overlong username or password.
-  Result<SignedIn> SignIn(std::string_view username, std::string_view password,
-                          std::string_view source);
+  // A principal with a second factor gets a challenge instead of a session.
+  Result<SignInResult> SignIn(std::string_view username, std::string_view password,
+                              std::string_view source);
+  // Answers a challenge with a TOTP code (`code`) or a recovery code. unauthenticated (one
+  // message) for an unknown or expired challenge, a wrong, replayed or expired code, or a
+  // principal whose codes are locked; invalid_argument for a code of the wrong shape. A
+  // challenge survives at most five wrong codes.
+  Result<SignedIn> CompleteSignIn(std::string_view pending_token, std::optional<std::string_view> code,
+                                  std::optional<std::string_view> recovery_code,
+                                  std::string_view source);
   // Ends the caller's session (a no-op for other methods).
   void SignOut(const Caller& caller);
   // Ends every session of the principal; returns how many.
@@ -194,6 +259,24 @@ class IdentityService {
                                                  std::string_view source);
   // The caller's session, for GET /v1/auth/session (nullopt for other methods).
   std::optional<SessionInfo> SessionOf(const Caller& caller, std::string* csrf_token) const;
+
+  // ---- The caller's own second factor (users only; failed_precondition for others)
+  Result<TwoFactorStatus> TwoFactorOf(const Caller& caller);
+  // Draws a new TOTP secret and keeps it pending until ConfirmTotp; a new call replaces it.
+  // failed_precondition when a factor is already on.
+  Result<TotpEnrolment> BeginTotpEnrolment(const Caller& caller);
+  // Turns the pending factor on with one valid code; returns ten recovery codes. Ends every
+  // session of the principal; a session caller gets a fresh one in `*fresh_session`.
+  Result<RecoveryCodes> ConfirmTotp(const Caller& caller, std::string_view code,
+                                    std::string_view source,
+                                    std::optional<SignedIn>* fresh_session);
+  // Turns the factor off; needs a current code or a recovery code. failed_precondition when the
+  // tenant's policy requires it (an administrator can reset it: ResetTwoFactor).
+  Result<void> DisableTotp(const Caller& caller, std::optional<std::string_view> code,
+                           std::optional<std::string_view> recovery_code, std::string_view source);
+  // Ten new recovery codes replace the old ones; needs a current TOTP code.
+  Result<RecoveryCodes> RegenerateRecoveryCodes(const Caller& caller, std::string_view code,
+                                                std::string_view source);
 
   // ---- Administration. `tenant_scope` "" reaches every tenant; otherwise only that one
   // (not_found for a principal or token of another tenant).
@@ -220,6 +303,13 @@ class IdentityService {
                              std::string_view password);
   // Clears the username's failure count and lock. True if it was locked.
   Result<bool> Unlock(std::string_view id, std::string_view tenant_scope);
+  // Removes a principal's second factor and recovery codes (a lost phone); ends its sessions
+  // and clears its code lock. Where the policy requires a factor, the principal enrols again at
+  // its next sign-in.
+  Result<void> ResetTwoFactor(std::string_view id, std::string_view tenant_scope);
+  Result<TwoFactorPolicy> GetTwoFactorPolicy(std::string_view tenant);
+  // invalid_argument at $.roles for malformed role names.
+  Result<TwoFactorPolicy> SetTwoFactorPolicy(const TwoFactorPolicy& policy);
 
   struct NewToken {
     std::string principal_id{};
@@ -263,12 +353,31 @@ class IdentityService {
   Result<bool> CheckPassword(Directory& dir, std::string_view name_key,
                              const std::string* principal_id, std::string_view password,
                              std::string_view source);
+  // A session for an enabled principal. `password_only`: the caller proved only a password,
+  // so a principal that has a second factor by now (a race with ConfirmTotp) is refused.
   Result<SignedIn> NewSession(Directory& dir, const std::string& principal_id,
-                              std::string_view source);
+                              std::string_view source, bool password_only = false);
+  // A pending sign-in after a correct password, to be completed with a code.
+  Result<TwoFactorChallenge> NewChallenge(Directory& dir, const std::string& principal_id,
+                                          std::string_view source);
+  // Checks a TOTP code or a recovery code of `principal_id` against its stored factor under the
+  // writer mutex (the caller holds it), consuming the step or the recovery code in the store.
+  // Counts failures on the code throttle.
+  Result<void> CheckSecondFactorLocked(Directory& dir, const std::string& principal_id,
+                                       std::optional<std::string_view> code,
+                                       std::optional<std::string_view> recovery_code,
+                                       std::string_view source, std::string_view purpose);
+  Result<RecoveryCodes> NewRecoveryCodes(Directory& dir, const std::string& principal_id,
+                                         std::vector<std::string>* hashes);
+  // The user principal the caller is (failed_precondition for the bootstrap token and services).
+  Result<std::shared_ptr<Directory>> SelfDirectory(const Caller& caller);
   Result<void> PersistLastUse(Directory& dir, std::string_view token_key);
   void DropSessionsLocked(Directory& dir, std::string_view principal_id);
   std::optional<std::string> FindByName(const Directory& dir, std::string_view name_key) const;
   void Count(AuthMethod method, std::string_view result);
+  enum class SecondFactorResult { kOk, kRefused, kLocked, kMalformed };
+  void CountSecondFactor(SecondFactorResult result);
+  void InitSecondFactorMetrics();
 
   storage::Store& metadata_;
   barrier::SealState& seal_;
@@ -277,8 +386,10 @@ class IdentityService {
   observe::MetricsRegistry* const metrics_;
   // strongroom_auth_attempts_total{method, result}, made once: counted on every request.
   std::array<std::array<observe::Counter*, 6>, 5> attempts_{};
+  std::array<observe::Counter*, 4> second_factor_{};  // strongroom_auth_second_factor_total
   FailureThrottle account_throttle_;
   FailureThrottle source_throttle_;
+  FailureThrottle totp_throttle_;
   std::string dummy_hash_;  // Argon2id of a random password: unknown users cost the same time
   std::string bootstrap_sha256_hex_;
   std::string bootstrap_token_id_;

@@ -108,7 +108,7 @@ Result<std::vector<PrincipalInfo>> IdentityService::ListPrincipals(std::string_v
   std::shared_lock lock(mu_);
   for (const auto& [id, p] : (*dir)->principals) {
     if (tenant_scope.empty() || p.info.tenant == tenant_scope) {
-      out.push_back(WithLock(p, account_throttle_, now));
+      out.push_back(WithLock(**dir, p, account_throttle_, now));
     }
   }
   return out;
@@ -124,7 +124,7 @@ Result<PrincipalInfo> IdentityService::GetPrincipal(std::string_view id,
       (!tenant_scope.empty() && it->second.info.tenant != tenant_scope)) {
     return Fail(ErrorCode::kNotFound, "no such principal");
   }
-  return WithLock(it->second, account_throttle_, settings_.steady_clock());
+  return WithLock(**dir, it->second, account_throttle_, settings_.steady_clock());
 }
 
 Result<PrincipalInfo> IdentityService::UpdatePrincipal(std::string_view id,
@@ -163,7 +163,8 @@ Result<PrincipalInfo> IdentityService::UpdatePrincipal(std::string_view id,
   if (change.roles && *change.roles != before.roles) {
     observe::Warn("security.principal_roles_changed", {{"principal", id}});
   }
-  return WithLock(*replaced, account_throttle_, settings_.steady_clock());
+  std::shared_lock lock(mu_);  // WithLock reads the tenant's two-factor policy
+  return WithLock(**dir, *replaced, account_throttle_, settings_.steady_clock());
 }
 
 Result<void> IdentityService::DeletePrincipal(std::string_view id, std::string_view tenant_scope) {
@@ -190,6 +191,8 @@ Result<void> IdentityService::DeletePrincipal(std::string_view id, std::string_v
   (*dir)->principals.erase(it);
   std::erase_if((*dir)->tokens, [&](const auto& kv) { return kv.second->info.principal_id == id; });
   DropSessionsLocked(**dir, id);
+  std::erase_if((*dir)->pending_sign_ins,
+                [&](const auto& kv) { return kv.second.principal_id == id; });
   observe::Warn("security.principal_deleted", {{"principal", id}});
   return {};
 }

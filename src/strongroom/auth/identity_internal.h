@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -28,6 +29,7 @@ namespace identity_detail {
 
 inline constexpr std::string_view kPrincipalsSpace = "principals";
 inline constexpr std::string_view kTokensSpace = "tokens";
+inline constexpr std::string_view kTwoFactorPoliciesSpace = "two_factor_policies";
 inline constexpr std::string_view kTokenPrefix = "srt_";
 inline constexpr std::string_view kScopes[] = {kScopeAdmin, kScopeDataRead, kScopeDataWrite};
 
@@ -36,6 +38,20 @@ struct StoredPrincipal {
   std::string password;  // PHC string, empty if none
   bool peppered = false;
   std::string name_key;  // hex HMAC of the lowercased username
+  // The TOTP factor: its secret sealed like the username (AAD .../principal-totp/v1/<id>), the
+  // last step a code matched (-1: none yet; that step and older are refused), when it was set.
+  std::string totp_secret;  // "" = no factor
+  std::int64_t totp_last_step = -1;
+  std::string totp_enrolled_at;
+  std::string pending_totp_secret;  // an enrolment awaiting its first code
+  std::int64_t pending_totp_started_unix = 0;
+  std::vector<std::string> recovery_codes;  // hex HMACs of the unused ones
+};
+
+struct PendingSignIn {
+  std::string principal_id;
+  std::chrono::system_clock::time_point expires;
+  int wrong_codes = 0;
 };
 
 struct StoredToken {
@@ -65,6 +81,7 @@ struct IdentityService::Directory {
   std::optional<crypto::HmacSha256> pepper_mac;
   std::optional<crypto::HmacSha256> name_mac;
   std::optional<crypto::HmacSha256> token_mac;
+  std::optional<crypto::HmacSha256> recovery_mac;
   std::mutex secrets_mu;  // Aes256Gcm is not thread-safe
   std::optional<crypto::Aes256Gcm> secrets;
   std::map<std::string, identity_detail::StoredPrincipal, std::less<>> principals;  // id ->
@@ -73,6 +90,9 @@ struct IdentityService::Directory {
       tokens;  // token MAC hex ->
   std::map<std::string, std::unique_ptr<identity_detail::LiveSession>, std::less<>>
       sessions;  // SHA-256(cookie) hex ->
+  std::map<std::string, identity_detail::PendingSignIn, std::less<>>
+      pending_sign_ins;  // SHA-256(pending token) hex ->
+  std::map<std::string, TwoFactorPolicy, std::less<>> two_factor_policies;  // tenant ->
 
   // Hex HMAC of the lowercased username / of a token.
   std::string NameKey(std::string_view username) const;
@@ -80,6 +100,13 @@ struct IdentityService::Directory {
   // The username sealed for the store: base64(nonce | ciphertext | tag), bound to the id.
   Result<std::string> SealUsername(const std::string& id, std::string_view username);
   Result<std::string> OpenUsername(const std::string& id, std::string_view sealed_b64);
+  // The same for a TOTP secret (its own AAD, so neither can stand in for the other).
+  Result<std::string> SealTotpSecret(const std::string& id, std::span<const std::uint8_t> secret);
+  Result<SecretBytes> OpenTotpSecret(const std::string& id, std::string_view sealed_b64);
+  // Hex HMAC of a normalised recovery code, bound to its principal.
+  std::string RecoveryKey(std::string_view principal_id, std::string_view normalised_code) const;
+  // Whether the tenant's policy demands a second factor of `p` (shared lock held).
+  bool TwoFactorRequired(const identity_detail::StoredPrincipal& p) const;
 };
 
 namespace identity_detail {
@@ -98,14 +125,15 @@ Result<std::string> NewHash(const Directory& dir, SecretBytes normalised,
 // The stored JSON of a principal (its username already sealed) and of a token.
 std::string PrincipalRecord(const StoredPrincipal& p, const std::string& sealed_username);
 std::string TokenRecord(const StoredToken& t);
+std::string TwoFactorPolicyRecord(const TwoFactorPolicy& policy);
 // Applies `change` to a copy of principal `id` (not_found outside `tenant_scope`), writes the
 // copy, then swaps it in, ending the principal's sessions when `change` answers true.
 Result<StoredPrincipal> ReplacePrincipal(
     std::shared_mutex& mu, storage::Store& store, Directory& dir, std::string_view id,
     std::string_view tenant_scope, const std::function<Result<bool>(StoredPrincipal&)>& change);
-// What administrators see of a principal (with its lock state) and of a token.
-PrincipalInfo WithLock(const StoredPrincipal& p, const FailureThrottle& throttle,
-                       FailureThrottle::Clock::time_point now);
+// What administrators see of a principal (with its lock and second-factor state) and of a token.
+PrincipalInfo WithLock(const Directory& dir, const StoredPrincipal& p,
+                       const FailureThrottle& throttle, FailureThrottle::Clock::time_point now);
 TokenInfo TokenView(const StoredToken& t, std::int64_t now_unix);
 
 }  // namespace identity_detail

@@ -2,14 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
-
+#include "strongroom/auth/identity_test_support.h"
 #include "strongroom/crypto/digest.h"
 #include "strongroom/crypto/encoding.h"
-#include "strongroom/keys/sealed_key_file.h"
-#include "strongroom/storage/sqlite_store.h"
-#include "support/scratch_dir.h"
 
 namespace strongroom::auth {
 namespace {
@@ -17,115 +12,18 @@ namespace {
 using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
+using testing_support::Basic;
+using testing_support::Bytes;
+using testing_support::IdentityTest;
+using testing_support::kAlicePassword;
+using testing_support::kBootstrapToken;
+using testing_support::kNewPassword;
+using testing_support::kPassphrase;
 
-constexpr std::string_view kPassphrase = "correct horse battery staple";
-constexpr std::string_view kBootstrapToken = "srt_bootstrap-token-for-the-identity-tests";
-constexpr std::string_view kAlicePassword = "violet tractor umbrella quietly 1987";
-constexpr std::string_view kNewPassword = "seven lanterns drift over quiet harbours";
-
-std::span<const std::uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
-std::string Basic(std::string_view user_and_secret) {
-  return "Basic " + crypto::Base64Encode(Bytes(user_and_secret));
-}
-
-// Real SQLite, a real sealed key file and Argon2id at small parameters (the production minimum
-// is enforced by the configuration, not by the service). Both clocks are stepped by hand.
-class IdentityTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto store = storage::OpenSqliteStore(scratch_ / "metadata.db");
-    ASSERT_TRUE(store);
-    store_ = std::move(*store);
-    ASSERT_TRUE(keys::CreateSealedKeyFile(scratch_ / "root.sealed", Bytes(kPassphrase),
-                                          {.iterations = 1, .memory_bytes = 8ull << 20}));
-    std::ofstream(scratch_ / "bootstrap.json")
-        << R"({"token_id":"tok_boot","created_at":"2026-11-22T00:00:00Z","token_sha256":")"
-        << crypto::HexEncode(crypto::Sha256(kBootstrapToken)) << "\"}";
-    seal_ = std::make_unique<barrier::SealState>(
-        std::make_unique<keys::SealedFileRootKeyProvider>(scratch_ / "root.sealed"), *store_,
-        barrier::SealState::Options{});
-    ASSERT_TRUE(seal_->Unseal(Bytes(kPassphrase)));
-    settings_.argon2 = {.iterations = 1, .memory_bytes = 1ull << 20};
-    settings_.account_throttle = {.max_failures = 3,
-                                  .wait_increment = seconds(60),
-                                  .max_wait = minutes(15),
-                                  .failure_reset = hours(12)};
-    settings_.source_throttle = settings_.account_throttle;
-    settings_.source_throttle.max_failures = 5;
-    service_ = Open();
-  }
-
-  std::unique_ptr<IdentityService> Open() {
-    IdentitySettings s = settings_;
-    s.wall_clock = [this] { return wall_; };
-    s.steady_clock = [this] { return steady_; };
-    auto service = IdentityService::Open(*store_, *seal_, scratch_ / "bootstrap.json", s,
-                                         PasswordPolicy(), nullptr);
-    EXPECT_TRUE(service) << service.error().message();
-    return std::move(*service);
-  }
-
-  PrincipalInfo CreateUser(std::string_view username, std::optional<std::string> password,
-                           std::vector<std::string> roles = {"admin"}) {
-    IdentityService::NewPrincipal p{.tenant = "default",
-                                    .username = std::string(username),
-                                    .kind = PrincipalKind::kUser,
-                                    .roles = std::move(roles),
-                                    .password = std::move(password)};
-    auto created = service_->CreatePrincipal(p);
-    EXPECT_TRUE(created) << created.error().message();
-    return *created;
-  }
-
-  // Alice with her own (changed) password: a usable account.
-  PrincipalInfo Alice() {
-    auto alice = CreateUser("alice@example.com", std::string("a temporary passphrase 2026"));
-    auto first = service_->SignIn("alice@example.com", "a temporary passphrase 2026", "10.0.0.1");
-    EXPECT_TRUE(first);
-    EXPECT_TRUE(first->caller.password_change_required);
-    auto changed = service_->ChangePassword(first->caller, "a temporary passphrase 2026",
-                                            kAlicePassword, "10.0.0.1");
-    EXPECT_TRUE(changed && *changed);
-    service_->SignOut((*changed)->caller);  // start each test without sessions
-    return alice;
-  }
-
-  Result<Caller> Auth(std::optional<std::string_view> authorization,
-                      std::optional<std::string_view> cookie = std::nullopt,
-                      std::optional<std::string_view> csrf = std::nullopt, bool changing = false) {
-    return service_->Authenticate({.authorization = authorization,
-                                   .cookie = cookie,
-                                   .csrf_token = csrf,
-                                   .state_changing = changing,
-                                   .source = "10.0.0.9"});
-  }
-
-  static void ExpectCode(const auto& result, ErrorCode code) {
-    ASSERT_FALSE(result);
-    EXPECT_EQ(result.error().code(), code) << result.error().message();
-  }
-
-  std::string FileBytes(const std::string& name) {
-    std::ifstream in(scratch_ / name, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
-
-  strongroom::testing::ScratchDir scratch_;
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<barrier::SealState> seal_;
-  IdentitySettings settings_;
-  std::unique_ptr<IdentityService> service_;
-  std::chrono::system_clock::time_point wall_ =
-      std::chrono::system_clock::time_point(seconds(1'790'000'000));
-  FailureThrottle::Clock::time_point steady_ = FailureThrottle::Clock::time_point(hours(100));
-};
 
 TEST_F(IdentityTest, AdminSetPasswordsMustBeChangedBeforeAnythingElse) {
   CreateUser("bob", std::string("a temporary passphrase 2026"));
-  auto signed_in = service_->SignIn("BOB", "a temporary passphrase 2026", "10.0.0.1");
+  auto signed_in = SignInSession("BOB", "a temporary passphrase 2026", "10.0.0.1");
   ASSERT_TRUE(signed_in) << signed_in.error().message();
   EXPECT_TRUE(signed_in->caller.password_change_required);
   EXPECT_TRUE(signed_in->session.password_change_only);
@@ -150,74 +48,74 @@ TEST_F(IdentityTest, AdminSetPasswordsMustBeChangedBeforeAnythingElse) {
   const std::string new_cookie =
       std::string(kSessionCookie) + "=" + std::string((*changed)->cookie_value.reveal_as_text());
   EXPECT_TRUE(Auth(std::nullopt, new_cookie));
-  EXPECT_FALSE(service_->SignIn("bob", "a temporary passphrase 2026", "10.0.0.1"));
-  EXPECT_TRUE(service_->SignIn("bob", kNewPassword, "10.0.0.1"));
+  EXPECT_FALSE(SignInSession("bob", "a temporary passphrase 2026", "10.0.0.1"));
+  EXPECT_TRUE(SignInSession("bob", kNewPassword, "10.0.0.1"));
 }
 
 TEST_F(IdentityTest, UnknownUsersAndWrongPasswordsGetTheSameAnswer) {
   Alice();
-  auto wrong = service_->SignIn("alice@example.com", "not her password at all", "10.0.0.1");
-  auto unknown = service_->SignIn("mallory@example.com", "not her password at all", "10.0.0.1");
+  auto wrong = SignInSession("alice@example.com", "not her password at all", "10.0.0.1");
+  auto unknown = SignInSession("mallory@example.com", "not her password at all", "10.0.0.1");
   auto service = CreateUser("app", std::nullopt, {"service"});  // no password at all
-  auto no_password = service_->SignIn("app", "not her password at all", "10.0.0.1");
+  auto no_password = SignInSession("app", "not her password at all", "10.0.0.1");
   ExpectCode(wrong, ErrorCode::kUnauthenticated);
   ExpectCode(unknown, ErrorCode::kUnauthenticated);
   ExpectCode(no_password, ErrorCode::kUnauthenticated);
   EXPECT_EQ(wrong.error().message(), unknown.error().message());
   EXPECT_EQ(wrong.error().message(), no_password.error().message());
   // Bad input is refused by rule before any work.
-  EXPECT_EQ(service_->SignIn("", "x", "s").error().path(), "$.username");
-  EXPECT_EQ(service_->SignIn(std::string(129, 'a'), "x", "s").error().rule(), "max_length");
-  EXPECT_EQ(service_->SignIn("alice", "", "s").error().path(), "$.password");
-  EXPECT_EQ(service_->SignIn("alice", std::string(4097, 'p'), "s").error().rule(), "max_length");
-  ExpectCode(service_->SignIn("alice@example.com", "\xff\xfe not utf-8", "s"),
+  EXPECT_EQ(SignInSession("", "x", "s").error().path(), "$.username");
+  EXPECT_EQ(SignInSession(std::string(129, 'a'), "x", "s").error().rule(), "max_length");
+  EXPECT_EQ(SignInSession("alice", "", "s").error().path(), "$.password");
+  EXPECT_EQ(SignInSession("alice", std::string(4097, 'p'), "s").error().rule(), "max_length");
+  ExpectCode(SignInSession("alice@example.com", "\xff\xfe not utf-8", "s"),
              ErrorCode::kUnauthenticated);
 }
 
 TEST_F(IdentityTest, ALockRefusesEvenTheRightPasswordUntilItPasses) {
   Alice();
   for (int i = 0; i < 3; ++i) {
-    ExpectCode(service_->SignIn("alice@example.com", "wrong guess number x", "10.0.0.1"),
+    ExpectCode(SignInSession("alice@example.com", "wrong guess number x", "10.0.0.1"),
                ErrorCode::kUnauthenticated);
   }
   EXPECT_TRUE(service_->GetPrincipal(service_->ListPrincipals("")->at(0).id, "")->locked);
-  auto locked = service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.2");
+  auto locked = SignInSession("alice@example.com", kAlicePassword, "10.0.0.2");
   ExpectCode(locked, ErrorCode::kUnauthenticated);
-  auto wrong = service_->SignIn("mallory", "wrong", "10.0.0.3");
+  auto wrong = SignInSession("mallory", "wrong", "10.0.0.3");
   EXPECT_EQ(locked.error().message(), wrong.error().message());
   steady_ += seconds(59);
-  ExpectCode(service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.2"),
+  ExpectCode(SignInSession("alice@example.com", kAlicePassword, "10.0.0.2"),
              ErrorCode::kUnauthenticated);
   steady_ += seconds(1);
-  ASSERT_TRUE(service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.2"));
+  ASSERT_TRUE(SignInSession("alice@example.com", kAlicePassword, "10.0.0.2"));
   // The success reset the count: two more failures do not lock.
   for (int i = 0; i < 2; ++i) {
-    (void)service_->SignIn("alice@example.com", "wrong guess number y", "10.0.0.4");
+    (void)SignInSession("alice@example.com", "wrong guess number y", "10.0.0.4");
   }
-  EXPECT_TRUE(service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.4"));
+  EXPECT_TRUE(SignInSession("alice@example.com", kAlicePassword, "10.0.0.4"));
 }
 
 TEST_F(IdentityTest, AnAdministratorCanUnlockAndUnknownNamesLockAlike) {
   auto alice = Alice();
-  for (int i = 0; i < 3; ++i) (void)service_->SignIn("alice@example.com", "wrong", "10.0.1.1");
+  for (int i = 0; i < 3; ++i) (void)SignInSession("alice@example.com", "wrong", "10.0.1.1");
   auto unlocked = service_->Unlock(alice.id, "");
   ASSERT_TRUE(unlocked);
   EXPECT_TRUE(*unlocked);
-  EXPECT_TRUE(service_->SignIn("alice@example.com", kAlicePassword, "10.0.1.2"));
+  EXPECT_TRUE(SignInSession("alice@example.com", kAlicePassword, "10.0.1.2"));
   // A username nobody has is throttled exactly like a real one (no oracle in the lock).
-  for (int i = 0; i < 3; ++i) (void)service_->SignIn("ghost", "wrong", "10.0.2.1");
-  auto ghost = service_->SignIn("ghost", "wrong", "10.0.2.2");
+  for (int i = 0; i < 3; ++i) (void)SignInSession("ghost", "wrong", "10.0.2.1");
+  auto ghost = SignInSession("ghost", "wrong", "10.0.2.2");
   ExpectCode(ghost, ErrorCode::kUnauthenticated);
 }
 
 TEST_F(IdentityTest, ASourceThatFailsTooOftenIsLockedForEveryUsername) {
   Alice();
   for (int i = 0; i < 5; ++i) {
-    (void)service_->SignIn("user" + std::to_string(i), "wrong", "192.0.2.66");
+    (void)SignInSession("user" + std::to_string(i), "wrong", "192.0.2.66");
   }
-  ExpectCode(service_->SignIn("alice@example.com", kAlicePassword, "192.0.2.66"),
+  ExpectCode(SignInSession("alice@example.com", kAlicePassword, "192.0.2.66"),
              ErrorCode::kUnauthenticated);
-  EXPECT_TRUE(service_->SignIn("alice@example.com", kAlicePassword, "192.0.2.67"));
+  EXPECT_TRUE(SignInSession("alice@example.com", kAlicePassword, "192.0.2.67"));
 }
 
 TEST_F(IdentityTest, TokensCarryScopesExpireAndStopOnTheNextRequest) {
@@ -292,7 +190,7 @@ TEST_F(IdentityTest, BasicAcceptsAPasswordOrThatUsersTokenAndRefusesGarbage) {
 
 TEST_F(IdentityTest, SessionsNeedTheirCsrfTokenAndEndWhenIdleOrOld) {
   Alice();
-  auto signed_in = service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1");
+  auto signed_in = SignInSession("alice@example.com", kAlicePassword, "10.0.0.1");
   ASSERT_TRUE(signed_in);
   const std::string cookie = "theme=dark; " + std::string(kSessionCookie) + "=" +
                              std::string(signed_in->cookie_value.reveal_as_text());
@@ -306,7 +204,7 @@ TEST_F(IdentityTest, SessionsNeedTheirCsrfTokenAndEndWhenIdleOrOld) {
   wall_ += minutes(15);
   ExpectCode(Auth(std::nullopt, cookie), ErrorCode::kUnauthenticated);
   // Absolute: 8 hours after sign-in, however busy.
-  auto busy = service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1");
+  auto busy = SignInSession("alice@example.com", kAlicePassword, "10.0.0.1");
   ASSERT_TRUE(busy);
   const std::string busy_cookie =
       std::string(kSessionCookie) + "=" + std::string(busy->cookie_value.reveal_as_text());
@@ -322,7 +220,7 @@ TEST_F(IdentityTest, SignOutEverywhereAndPrivilegeChangesEndSessions) {
   auto alice = Alice();
   std::vector<std::string> cookies;
   for (int i = 0; i < 3; ++i) {
-    auto s = service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1");
+    auto s = SignInSession("alice@example.com", kAlicePassword, "10.0.0.1");
     ASSERT_TRUE(s);
     cookies.push_back(std::string(kSessionCookie) + "=" +
                       std::string(s->cookie_value.reveal_as_text()));
@@ -336,7 +234,7 @@ TEST_F(IdentityTest, SignOutEverywhereAndPrivilegeChangesEndSessions) {
   ASSERT_TRUE(
       service_->UpdatePrincipal(alice.id, "", {.roles = std::vector<std::string>{"auditor"}}));
   ExpectCode(Auth(std::nullopt, cookies[1]), ErrorCode::kUnauthenticated);
-  auto again = service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1");
+  auto again = SignInSession("alice@example.com", kAlicePassword, "10.0.0.1");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->caller.roles, std::vector<std::string>{"auditor"});
   EXPECT_EQ(*service_->SignOutEverywhere(alice.id), 1u);
@@ -349,7 +247,7 @@ TEST_F(IdentityTest, SealingSignsEveryoneOutAndTheDirectorySurvivesARestart) {
   auto issued = service_->IssueToken({.principal_id = app.id, .name = "t"}, "");
   ASSERT_TRUE(issued);
   const std::string bearer = "Bearer " + std::string(issued->token.reveal_as_text());
-  auto s = service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1");
+  auto s = SignInSession("alice@example.com", kAlicePassword, "10.0.0.1");
   ASSERT_TRUE(s);
   const std::string cookie =
       std::string(kSessionCookie) + "=" + std::string(s->cookie_value.reveal_as_text());
@@ -366,7 +264,7 @@ TEST_F(IdentityTest, SealingSignsEveryoneOutAndTheDirectorySurvivesARestart) {
   ASSERT_EQ(listed->size(), 2u);
   EXPECT_EQ(service_->GetPrincipal(alice.id, "")->username, "alice@example.com");
   EXPECT_TRUE(Auth(bearer));
-  EXPECT_TRUE(service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1"));
+  EXPECT_TRUE(SignInSession("alice@example.com", kAlicePassword, "10.0.0.1"));
   ExpectCode(service_->GetPrincipal(alice.id, "other-tenant"), ErrorCode::kNotFound);
   ExpectCode(service_->CreatePrincipal(
                  {.tenant = "default", .username = "ALICE@example.com", .roles = {"admin"}}),
@@ -396,7 +294,7 @@ TEST_F(IdentityTest, OlderHashParametersAreUpgradedAtTheNextSignIn) {
   settings_.argon2 = {.iterations = 2, .memory_bytes = 2ull << 20};
   settings_.pepper = false;
   service_ = Open();
-  ASSERT_TRUE(service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1"));
+  ASSERT_TRUE(SignInSession("alice@example.com", kAlicePassword, "10.0.0.1"));
   auto record = store_->Get("principals", alice.id);
   ASSERT_TRUE(record && *record);
   const std::string text((*record)->begin(), (*record)->end());
@@ -404,7 +302,7 @@ TEST_F(IdentityTest, OlderHashParametersAreUpgradedAtTheNextSignIn) {
   EXPECT_NE(text.find("\"pepper\":false"), std::string::npos);
   // And the upgraded hash verifies.
   service_ = Open();
-  EXPECT_TRUE(service_->SignIn("alice@example.com", kAlicePassword, "10.0.0.1"));
+  EXPECT_TRUE(SignInSession("alice@example.com", kAlicePassword, "10.0.0.1"));
 }
 
 TEST_F(IdentityTest, PrincipalsAreValidated) {

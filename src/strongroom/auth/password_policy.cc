@@ -1,5 +1,7 @@
 #include "strongroom/auth/password_policy.h"
 
+#include "strongroom/auth/common_passwords.h"
+
 #include <string.h>  // explicit_bzero
 #include <unicase.h>
 #include <uninorm.h>
@@ -9,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
 
 namespace strongroom::auth {
@@ -77,22 +80,35 @@ PasswordPolicy::PasswordPolicy(PasswordPolicySettings settings,
 }
 
 Result<std::vector<std::string>> PasswordPolicy::LoadBlocklist(const std::filesystem::path& file) {
-  std::ifstream in(file);
+  std::ifstream in(file, std::ios::binary);
   if (!in) return Fail(ErrorCode::kFailedPrecondition, "cannot read " + file.string());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return ParseBlocklist(text, file.string());
+}
+
+Result<std::vector<std::string>> PasswordPolicy::ParseBlocklist(std::string_view text,
+                                                                std::string_view origin) {
   std::vector<std::string> entries;
-  std::string line;
   int number = 0;
-  while (std::getline(in, line)) {
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    std::string line(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line.front() == '#') continue;
     if (u8_check(U8(line), line.size()) != nullptr) {
       return Fail(ErrorCode::kInvalidArgument,
-                  file.string() + ":" + std::to_string(number) + ": not UTF-8");
+                  std::string(origin) + ":" + std::to_string(number) + ": not UTF-8");
     }
     entries.push_back(std::move(line));
   }
   return entries;
+}
+
+std::vector<std::string> PasswordPolicy::ShippedBlocklist() {
+  auto entries = ParseBlocklist(CommonPasswordsText(), "data/common-passwords.txt");
+  return entries ? std::move(*entries) : std::vector<std::string>();  // checked by a unit test
 }
 
 int PasswordPolicy::Strength(std::string_view password, std::span<const std::string> user_words) {

@@ -43,6 +43,11 @@ class PasswordPolicy {
 
   // One password per line (UTF-8; blank lines and lines starting with '#' ignored).
   static Result<std::vector<std::string>> LoadBlocklist(const std::filesystem::path& file);
+  // The same format from text; `origin` names it in errors.
+  static Result<std::vector<std::string>> ParseBlocklist(std::string_view text,
+                                                         std::string_view origin);
+  // The common passwords shipped with Strongroom (data/common-passwords.txt, compiled in).
+  static std::vector<std::string> ShippedBlocklist();
 
   // The password as it is to be hashed (NFKC), or why it is refused. `context` words (the
   // tenant's name, the product's) count against the strength like the username does.

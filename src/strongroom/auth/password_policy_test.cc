@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <fstream>
 
 #include "support/scratch_dir.h"
@@ -103,6 +105,24 @@ TEST(PasswordPolicyTest, TheBlocklistIsComparedCaseFoldedAndNormalised) {
   ASSERT_FALSE(broken);
   EXPECT_NE(broken.error().message().find("broken.txt:2"), std::string::npos);
   EXPECT_FALSE(PasswordPolicy::LoadBlocklist(dir / "missing.txt"));
+}
+
+TEST(PasswordPolicyTest, TheShippedListOfCommonPasswordsIsRefusedEvenWhereZxcvbnWouldPassIt) {
+  const std::vector<std::string> shipped = PasswordPolicy::ShippedBlocklist();
+  ASSERT_GT(shipped.size(), 700u);  // parses whole: a broken line would empty it
+  EXPECT_NE(std::find(shipped.begin(), shipped.end(), "correcthorsebatterystaple"), shipped.end());
+  // A lenient policy (zxcvbn score 0 accepted) still refuses every entry it could otherwise take.
+  const PasswordPolicy lenient({.min_length = 8, .max_length = 128, .min_strength = 0}, shipped);
+  for (const std::string& entry : shipped) {
+    auto checked = lenient.Check(entry, "nobody-here");
+    ASSERT_FALSE(checked) << "accepted: " << entry;
+    EXPECT_EQ(checked.error().rule(), "blocklisted") << entry;
+  }
+  // Case and compatibility forms fold onto the entry.
+  ExpectRefused(lenient.Check("Correct Horse Battery Staple", "alice"), "blocklisted",
+                "Correct Horse Battery Staple");
+  ExpectRefused(lenient.Check("ＰＡＳＳＷＯＲＤ１２３４", "alice"), "blocklisted",
+                "ＰＡＳＳＷＯＲＤ１２３４");
 }
 
 TEST(PasswordPolicyTest, SettingsAreHonoured) {

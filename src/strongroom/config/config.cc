@@ -95,6 +95,14 @@ const SettingInfo kSettings[] = {
     {"auth.source_lockout_max_failures",
      "consecutive failed passwords from one address before it is locked", K::kInteger, 1, 100'000,
      &FieldOf<&Config::auth, &AuthSettings::source_lockout_max_failures>},
+    {"auth.totp_max_failures",
+     "consecutive wrong second-factor codes for one principal before its codes are locked",
+     K::kInteger, 1, 10, &FieldOf<&Config::auth, &AuthSettings::totp_max_failures>},
+    {"auth.totp_lockout_max_wait_seconds",
+     "longest lock of second-factor codes (the first lasts auth.lockout_wait_seconds, doubling)",
+     K::kInteger, 60, 86'400, &FieldOf<&Config::auth, &AuthSettings::totp_lockout_max_wait_seconds>},
+    {"auth.totp_issuer", "the name authenticator apps show for this vault", K::kString, 0, 0,
+     &FieldOf<&Config::auth, &AuthSettings::totp_issuer>},
     {"auth.credential_threads", "threads verifying and hashing passwords (Argon2id)", K::kInteger,
      1, 64, &FieldOf<&Config::auth, &AuthSettings::credential_threads>},
     {"auth.credential_queue", "sign-ins waiting or running at most; more get 503 + Retry-After",
@@ -108,7 +116,8 @@ const SettingInfo kSettings[] = {
 };
 
 // STRONGROOM_* variables read elsewhere, not settings.
-constexpr std::string_view kOtherVariables[] = {"STRONGROOM_CONFIG", "STRONGROOM_UNSEAL_PASSPHRASE"};
+constexpr std::string_view kOtherVariables[] = {"STRONGROOM_CONFIG", "STRONGROOM_UNSEAL_PASSPHRASE",
+                                                "STRONGROOM_TOKEN"};
 
 const SettingInfo* FindSetting(std::string_view key) {
   for (const auto& s : kSettings) {
@@ -352,6 +361,16 @@ Result<Config> ConfigBuilder::Finish() const {
     return Fail(ErrorCode::kInvalidArgument,
                 origin("auth.lockout_max_wait_seconds") +
                     ": auth.lockout_max_wait_seconds must be at least auth.lockout_wait_seconds");
+  }
+  if (c.auth.totp_lockout_max_wait_seconds < c.auth.lockout_wait_seconds) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("auth.totp_lockout_max_wait_seconds") +
+                    ": auth.totp_lockout_max_wait_seconds must be at least "
+                    "auth.lockout_wait_seconds");
+  }
+  if (c.auth.totp_issuer.empty() || c.auth.totp_issuer.size() > 64) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("auth.totp_issuer") + ": auth.totp_issuer must be 1 to 64 bytes");
   }
   if (c.auth.session_absolute_timeout_seconds < c.auth.session_idle_timeout_seconds) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -74,6 +74,9 @@ struct AuthSettings {
   std::int64_t lockout_max_wait_seconds = 900;
   std::int64_t lockout_reset_seconds = 43'200;
   std::int64_t source_lockout_max_failures = 100;
+  std::int64_t totp_max_failures = 5;  // wrong second-factor codes per principal before a lock
+  std::int64_t totp_lockout_max_wait_seconds = 3'600;
+  std::string totp_issuer = "Strongroom";
   std::int64_t credential_threads = 1;  // Argon2id pool
   std::int64_t credential_queue = 64;
 };

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# What identity costs the requests that carry it (issue 4), in one run on this machine:
+#
+#  A. API-token authentication overhead: record gets over HTTPS (wrk) with a bearer token
+#     against the same server built with authentication skipped (preset release-authbypass:
+#     every request is the operator; that binary, strongroom-authbypass-bench, listens on
+#     loopback only and starts only with BENCH_AUTH_BYPASS_ACKNOWLEDGED=1). Target >= 0.95x.
+#  B. Record reads under a sign-in flood: the p99 of record gets alone, then while other
+#     clients post sign-ins as fast as they can (Argon2id, m=19 MiB t=2, saturating the
+#     credential pool and its queue; surplus sign-ins get 503). Target: p99 within 2x.
+#
+# Client and server share the machine's 2 cores. Runs alternate (auth, bypass, auth, ...) and
+# the medians are compared, so drift hits both sides alike.
+#
+#   bench/identity.sh                       # 16 connections, 10 s a run, 3 runs a side
+#   DURATION=5 RUNS=1 bench/identity.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+CONNECTIONS=${CONNECTIONS:-16}
+FLOOD_CONNECTIONS=${FLOOD_CONNECTIONS:-32}
+PRELOAD=1000
+
+scripts/install-deps --bench
+export CCACHE_BASEDIR=$PWD  # the two builds share ccache entries
+for preset in release release-authbypass; do
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" --target strongroom >/dev/null
+done
+
+work=$(mktemp -d /tmp/sr-ibench-XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+export STRONGROOM_UNSEAL_PASSPHRASE="benchmark-only passphrase"
+build/release/strongroom init --data-dir "$work/vault" --output json >"$work/init.json" 2>/dev/null
+admin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin_token"])' "$work/init.json")
+port=$(free_port)
+base=https://127.0.0.1:$port
+
+start() {  # build-dir -> starts that binary on the vault, waits until ready
+  local binary=build/$1/strongroom
+  [ "$1" = release-authbypass ] && binary=build/$1/strongroom-authbypass-bench
+  BENCH_AUTH_BYPASS_ACKNOWLEDGED=1 "$binary" serve --data-dir "$work/vault" --listen "127.0.0.1:$port" \
+    --metrics-listen "127.0.0.1:$(free_port)" --log-file "$work/$1.log" 2>>"$work/stderr" &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 100); do
+    curl -sf --cacert "$work/vault/tls/server.crt" "$base/v1/ready" >/dev/null && return
+    sleep 0.1
+  done
+  echo "server did not start" >&2; cat "$work/stderr" >&2; exit 1
+}
+stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+
+# Set-up, on the real build: a collection, records, a service account with a data:read token,
+# and a user whose password the flood tries.
+start release
+python3 - "$base" "$work/vault/tls/server.crt" "$admin" "$work" "$PRELOAD" <<'PY'
+import http.client, json, ssl, sys
+base, ca, admin, work, preload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+host, port = base.split("//")[1].split(":")
+conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca))
+def call(method, path, body, token=admin):
+    conn.request(method, path, json.dumps(body), {"Authorization": "Bearer " + token,
+                                                  "Content-Type": "application/json"})
+    r = conn.getresponse(); data = json.loads(r.read() or b"null")
+    assert r.status < 300, (path, data)
+    return data
+c = {"grade": "confidential", "category": "contact"}
+call("POST", "/v1/collections", {"name": "people", "fields": [
+    {"name": "email", "type": "email", "indexed": True, "classification": c},
+    {"name": "full_name", "type": "name", "classification": c},
+    {"name": "phone", "type": "phone", "classification": c}]})
+subject = call("POST", "/v1/subjects", {})["id"]
+ids = []
+for start in range(0, preload, 100):
+    result = call("POST", "/v1/collections/people/records/batch", {"records": [
+        {"subject_id": subject, "fields": {"email": "p%d@example.com" % n,
+                                           "full_name": "Alice Example",
+                                           "phone": "+44 20 7946 0958"}}
+        for n in range(start, start + 100)]})
+    ids += [r["record"]["id"] for r in result["results"]]
+app = call("POST", "/v1/principals", {"username": "bench-app", "kind": "service",
+                                      "roles": ["service"]})
+token = call("POST", "/v1/principals/%s/tokens" % app["id"],
+             {"name": "bench", "scopes": ["data:read"]})["token"]
+call("POST", "/v1/principals", {"username": "flood-target", "roles": ["auditor"],
+                                "password": "a temporary passphrase 2026"})
+open(work + "/ids.txt", "w").write("\n".join(ids) + "\n")
+open(work + "/token.txt", "w").write(token)
+PY
+stop
+token=$(cat "$work/token.txt")
+
+cat >"$work/get.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $token"
+local ids = {}
+for line in io.lines("$work/ids.txt") do ids[#ids + 1] = line end
+request = function()
+  return wrk.format("GET", "/v1/collections/people/records/" .. ids[math.random(#ids)])
+end
+LUA
+# The right password: every attempt runs Argon2id and succeeds, so no lock cuts the flood short
+# (wrong passwords would lock the username after 30 and then be refused without Argon2id).
+cat >"$work/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"username":"flood-target","password":"a temporary passphrase 2026"}'
+LUA
+
+wrk_stats() {  # wrk output file -> "rps p50 p99" (ms)
+  python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p = {k: ms(v, u) for k, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", text, re.M)}
+print("%.0f %.2f %.2f" % (rps, p["50"], p["99"]))
+PY
+}
+run_gets() {  # label connections -> "rps p50 p99"
+  wrk -t1 -c"$2" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" >"$work/$1.txt" 2>&1
+  if grep -q "Non-2xx" "$work/$1.txt"; then cat "$work/$1.txt" >&2; exit 1; fi
+  wrk_stats "$work/$1.txt"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# --- A: token authentication vs none ----------------------------------------------------------
+: >"$work/a_auth"; : >"$work/a_bypass"
+for run in $(seq "$RUNS"); do
+  for build in release release-authbypass; do
+    start "$build"
+    run_gets warm 4 >/dev/null  # fill the read cache
+    result=$(run_gets "a_${build}_$run" "$CONNECTIONS")
+    echo "A $build run $run: $result (req/s p50 p99 ms)"
+    [ "$build" = release ] && echo "$result" >>"$work/a_auth" || echo "$result" >>"$work/a_bypass"
+    stop
+  done
+done
+auth_rps=$(cut -d' ' -f1 "$work/a_auth" | median)
+bypass_rps=$(cut -d' ' -f1 "$work/a_bypass" | median)
+
+# --- B: record reads under a sign-in flood ----------------------------------------------------
+start release
+run_gets warm 4 >/dev/null
+: >"$work/b_alone"; : >"$work/b_flood"
+for run in $(seq "$RUNS"); do
+  result=$(run_gets "b_alone_$run" "$CONNECTIONS")
+  echo "B alone run $run: $result"
+  echo "$result" >>"$work/b_alone"
+  wrk -t1 -c"$FLOOD_CONNECTIONS" -d"$((DURATION + 2))s" -s "$work/login.lua" \
+    "$base/v1/auth/login" >"$work/flood_$run.txt" 2>&1 &
+  flood_pid=$!
+  sleep 1
+  result=$(run_gets "b_flood_$run" "$CONNECTIONS")
+  wait "$flood_pid" || true
+  echo "B under flood run $run: $result; sign-ins: $(grep -E 'Requests/sec|Non-2xx' "$work/flood_$run.txt" | tr -s ' ' | tr '\n' ' ')"
+  echo "$result" >>"$work/b_flood"
+done
+argon=$(grep -c '"event":"security.sign_in"' "$work/release.log" || true)
+stop
+alone_p99=$(cut -d' ' -f3 "$work/b_alone" | median)
+flood_p99=$(cut -d' ' -f3 "$work/b_flood" | median)
+
+python3 - "$auth_rps" "$bypass_rps" "$alone_p99" "$flood_p99" "$argon" <<'PY'
+import sys
+auth, bypass, alone, flood, attempts = map(float, sys.argv[1:])
+print()
+print("A  record get, token auth : %8.0f req/s (median)" % auth)
+print("   record get, no auth    : %8.0f req/s (median)" % bypass)
+print("   ratio                  : %8.3f x   (target >= 0.95)" % (auth / bypass))
+print("B  record get p99 alone   : %8.2f ms (median)" % alone)
+print("   p99 under sign-in flood: %8.2f ms (median)" % flood)
+print("   ratio                  : %8.3f x   (target <= 2)" % (flood / alone))
+print("   sign-in events logged  : %8.0f" % attempts)
+PY
