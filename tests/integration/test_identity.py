@@ -5,6 +5,7 @@ reaches a file or the log."""
 import base64
 import http.client
 import json
+import os
 import statistics
 import threading
 import time
@@ -315,6 +316,27 @@ class CredentialPoolTest(ServerTestCase):
                 break
         self.assertIn((503, "1"), results)
         self.assertIn(401, {status for status, _ in results})
+
+    def test_the_credential_thread_runs_at_a_lower_priority(self):
+        server = self.make_server("--auth-credential-nice", "7")
+
+        def nice_values():
+            values = []
+            task_dir = "/proc/%d/task" % server.proc.pid
+            for tid in os.listdir(task_dir):
+                with open(os.path.join(task_dir, tid, "stat")) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                values.append(int(fields[16]))  # field 19 of stat(5): nice
+            return values
+
+        self.assertNotIn(7, nice_values())  # not before it has run a sign-in
+        body = json.dumps({"username": "nobody", "password": "some wrong password"})
+        status, _, _ = server.request("POST", "/v1/auth/login", body=body,
+                                      headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 401)
+        values = nice_values()
+        self.assertEqual(values.count(7), 1, values)  # the one credential thread, alone
+        self.assertEqual(set(values) - {7}, {0}, values)
 
 
 class EnumerationTimingTest(ServerTestCase):

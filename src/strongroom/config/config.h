@@ -79,6 +79,7 @@ struct AuthSettings {
   std::string totp_issuer = "Strongroom";
   std::int64_t credential_threads = 1;  // Argon2id pool
   std::int64_t credential_queue = 64;
+  std::int64_t credential_nice = 10;  // Argon2id yields the CPU to other requests
 };
 struct LogSettings {
   std::string level = "info";

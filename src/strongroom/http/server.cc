@@ -2,6 +2,12 @@
 // else sees types.h. Keeping them here is what keeps a one-line handler change a fast rebuild.
 #include "strongroom/http/server.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -31,6 +37,18 @@
 
 namespace strongroom::http {
 namespace {
+
+// Raises the calling thread's niceness once (Linux applies setpriority to one thread when given
+// its id). Raising needs no privilege; a failure only leaves the thread at the normal priority.
+void LowerThreadPriorityOnce(int nice) {
+  thread_local bool done = false;
+  if (done || nice <= 0) return;
+  done = true;
+  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  if (::setpriority(PRIO_PROCESS, tid, nice) != 0) {
+    observe::Warn("http.credential_priority_unchanged", {{"errno", static_cast<std::int64_t>(errno)}});
+  }
+}
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -440,6 +458,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       return Finish(std::move(busy), true);
     }
     asio::post(server_.credential_workers, [self = shared_from_this()] {
+      LowerThreadPriorityOnce(self->options_.credential_nice);
       Response response = self->Invoke();
       self->server_.credential_pending.fetch_sub(1);
       asio::post(self->stream_.get_executor(),

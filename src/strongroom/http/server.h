@@ -34,6 +34,10 @@ struct ServerOptions {
   std::size_t worker_threads = 2;
   std::size_t credential_threads = 1;  // kCredential routes (Argon2id)
   std::size_t credential_queue = 64;   // kCredential requests waiting or running; more get 503
+  // The credential threads' niceness (Linux, per thread; 0-19): when the CPU is contended,
+  // Argon2id yields it to the I/O and worker threads, so a sign-in flood slows sign-ins, not
+  // every other request. 0 keeps them equal.
+  int credential_nice = 10;
   std::size_t max_connections = 1024;
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 << 10;
