@@ -13,7 +13,10 @@
 //   - sessions (sign-in with username + password): a random cookie value and CSRF token, held in
 //     memory only, with idle and absolute timeouts;
 //   - the bootstrap administrator token `init` wrote (SHA-256 in <data_dir>/auth/): break-glass,
-//     valid while sealed, for the operator tenant's administration only.
+//     valid while sealed, for the operator tenant's administration only;
+//   - a TOTP second factor (identity_two_factor.cc): a password sign-in of a principal that has
+//     one ends in a challenge answered with a code or a recovery code; tenants may require it
+//     per role, and a covered user without one gets an enrolment-only session.
 // Unknown usernames and wrong passwords get one answer in the same time (a dummy Argon2id
 // verification). Failed password checks are throttled per username and per source address
 // (failure_throttle.h); while a key is locked even a correct password gets that same answer.
