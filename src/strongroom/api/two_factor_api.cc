@@ -46,6 +46,16 @@ Result<FactorInput> FactorMembers(json::object& body) {
   return in;
 }
 
+// A body of exactly {"code": "..."}, the code taken out of it.
+Result<std::string> CodeBody(const Request& request) {
+  auto body = ObjectBody(request, {"code"});
+  if (!body) return std::unexpected(body.error());
+  auto code = TextMember(*body, "code", true);
+  Wipe(*body, "code");
+  if (!code) return std::unexpected(code.error());
+  return std::move(**code);
+}
+
 json::array CodesJson(const auth::RecoveryCodes& codes) {
   json::array out;
   for (const auto& code : codes.codes) out.emplace_back(code.reveal_as_text());
@@ -145,13 +155,10 @@ void AddChallengeAndSelfRoutes(http::Router& router, const VaultApi& api) {
       Guarded(
           api, Access::kEnrol, true,
           [&identity](const Request& request, const auth::Caller& who) -> Result<Answer> {
-            auto body = ObjectBody(request, {"code"});
-            if (!body) return std::unexpected(body.error());
-            auto code = TextMember(*body, "code", true);
-            Wipe(*body, "code");
+            auto code = CodeBody(request);
             if (!code) return std::unexpected(code.error());
             std::optional<auth::SignedIn> fresh;
-            auto codes = identity.ConfirmTotp(who, **code, request.peer, &fresh);
+            auto codes = identity.ConfirmTotp(who, *code, request.peer, &fresh);
             if (!codes) return std::unexpected(codes.error());
             json::object out{{"two_factor_enabled", true}, {"recovery_codes", CodesJson(*codes)}};
             if (!fresh) return Answer{200, std::move(out)};
@@ -177,12 +184,9 @@ void AddChallengeAndSelfRoutes(http::Router& router, const VaultApi& api) {
       Method::kPost, "/v1/auth/recovery-codes", Execution::kWorker,
       Guarded(api, Access::kEnrol, true,
               [&identity](const Request& request, const auth::Caller& who) -> Result<Answer> {
-                auto body = ObjectBody(request, {"code"});
-                if (!body) return std::unexpected(body.error());
-                auto code = TextMember(*body, "code", true);
-                Wipe(*body, "code");
+                auto code = CodeBody(request);
                 if (!code) return std::unexpected(code.error());
-                auto codes = identity.RegenerateRecoveryCodes(who, **code, request.peer);
+                auto codes = identity.RegenerateRecoveryCodes(who, *code, request.peer);
                 if (!codes) return std::unexpected(codes.error());
                 return Answer{200, {{"recovery_codes", CodesJson(*codes)}}};
               }));

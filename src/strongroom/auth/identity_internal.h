@@ -31,6 +31,7 @@ inline constexpr std::string_view kPrincipalsSpace = "principals";
 inline constexpr std::string_view kTokensSpace = "tokens";
 inline constexpr std::string_view kTwoFactorPoliciesSpace = "two_factor_policies";
 inline constexpr std::string_view kTokenPrefix = "srt_";
+inline constexpr std::size_t kMaxUsernameBytes = 128;
 inline constexpr std::string_view kScopes[] = {kScopeAdmin, kScopeDataRead, kScopeDataWrite};
 
 struct StoredPrincipal {
@@ -119,6 +120,11 @@ storage::Bytes ToBytes(const std::string& s);
 // invalid_argument at $.username / $.roles[i] with the rule broken.
 Result<void> ValidateUsername(std::string_view name);
 Result<void> ValidateRoles(const std::vector<std::string>& roles);
+// The password as Argon2id sees it: the NFKC text, or its HMAC under the pepper key.
+Result<SecretBytes> Prepared(const Directory& dir, SecretBytes normalised, bool peppered);
+// The directory of the keys' unseal: derived keys, then every principal, policy and token.
+Result<std::shared_ptr<Directory>> LoadDirectory(storage::Store& metadata,
+                                                 const std::shared_ptr<barrier::VaultKeys>& keys);
 // A new stored hash for a password the policy accepted (NFKC), with the current settings.
 Result<std::string> NewHash(const Directory& dir, SecretBytes normalised,
                             const IdentitySettings& settings);

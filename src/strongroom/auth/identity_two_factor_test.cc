@@ -335,6 +335,14 @@ TEST_F(TwoFactorTest, ATenantPolicyLeadsUsersThroughEnrolmentWithoutALockOut) {
   auto after_reset = SignInSession("alice@example.com", kAlicePassword, "10.0.0.1");
   ASSERT_TRUE(after_reset);
   EXPECT_TRUE(after_reset->caller.two_factor_enrolment_required);
+  // The policy is stored: a restarted service still applies it.
+  service_ = Open();
+  auto reloaded = service_->GetTwoFactorPolicy("default");
+  ASSERT_TRUE(reloaded);
+  EXPECT_EQ(reloaded->roles, std::vector<std::string>{"admin"});
+  after_reset = SignInSession("alice@example.com", kAlicePassword, "10.0.0.1");
+  ASSERT_TRUE(after_reset);
+  EXPECT_TRUE(after_reset->caller.two_factor_enrolment_required);
   // Turning the policy off lifts it.
   ASSERT_TRUE(service_->SetTwoFactorPolicy({.tenant = "default"}));
   EXPECT_FALSE(service_->GetTwoFactorPolicy("default")->all_users);
