@@ -26,7 +26,9 @@
 
 namespace strongroom::auth {
 
+using identity_detail::Bytes;
 using identity_detail::Directory;
+using identity_detail::Hex;
 using identity_detail::kMaxUsernameBytes;
 using identity_detail::kScopes;
 using identity_detail::kTokenPrefix;
@@ -67,10 +69,6 @@ Error SignInRefusal() {
 }
 Error SealedError() { return Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"); }
 
-std::string Hex(const crypto::Sha256Digest& d) { return crypto::HexEncode(d); }
-std::span<const std::uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 Result<std::string> RandomText(std::size_t bytes) {
   auto secret = crypto::RandomSecret(bytes);

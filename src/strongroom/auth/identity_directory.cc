@@ -25,7 +25,9 @@
 
 namespace strongroom::auth {
 
+using identity_detail::Bytes;
 using identity_detail::Directory;
+using identity_detail::Hex;
 using identity_detail::StoredPrincipal;
 using identity_detail::StoredToken;
 
@@ -34,10 +36,6 @@ namespace {
 namespace json = boost::json;
 using std::chrono::system_clock;
 
-std::string Hex(const crypto::Sha256Digest& d) { return crypto::HexEncode(d); }
-std::span<const std::uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 std::string Rfc3339OrEmpty(std::int64_t unix_seconds) {
   if (unix_seconds <= 0) return {};

@@ -21,6 +21,8 @@
 
 #include "strongroom/auth/identity.h"
 #include "strongroom/crypto/aead.h"
+#include "strongroom/crypto/digest.h"
+#include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/hmac.h"
 
 namespace strongroom::auth {
@@ -113,6 +115,12 @@ struct IdentityService::Directory {
 namespace identity_detail {
 
 using Directory = IdentityService::Directory;
+
+// The bytes of text, for the MAC, hash and cipher calls.
+inline std::span<const std::uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+inline std::string Hex(const crypto::Sha256Digest& d) { return crypto::HexEncode(d); }
 
 std::string RandomHex(std::size_t bytes);
 std::int64_t UnixSeconds(std::chrono::system_clock::time_point t);

@@ -23,6 +23,7 @@
 
 namespace strongroom::auth {
 
+using identity_detail::Bytes;
 using identity_detail::Directory;
 using identity_detail::kTwoFactorPoliciesSpace;
 using identity_detail::PendingSignIn;
@@ -39,9 +40,6 @@ constexpr int kMaxWrongCodesPerChallenge = 5;
 constexpr std::size_t kMaxChallengesPerPrincipal = 4;
 constexpr std::size_t kMaxPendingTokenBytes = 100;
 
-std::span<const std::uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 // One answer for a wrong, replayed or expired code and for a locked principal: none tells a
 // guesser more than the others.
