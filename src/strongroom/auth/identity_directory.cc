@@ -36,7 +36,6 @@ namespace {
 namespace json = boost::json;
 using std::chrono::system_clock;
 
-
 std::string Rfc3339OrEmpty(std::int64_t unix_seconds) {
   if (unix_seconds <= 0) return {};
   return FormatRfc3339(system_clock::time_point(std::chrono::seconds(unix_seconds)));
