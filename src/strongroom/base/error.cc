@@ -16,6 +16,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return "resource_exhausted";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kSealed: return "sealed";
+    case ErrorCode::kAuditUnavailable: return "audit_unavailable";
     case ErrorCode::kDataLoss: return "data_loss";
     case ErrorCode::kInternal: return "internal";
     case ErrorCode::kMethodNotAllowed: return "method_not_allowed";

@@ -41,6 +41,7 @@ enum class ErrorCode {
   kResourceExhausted,
   kUnavailable,
   kSealed,
+  kAuditUnavailable,  // the audit trail cannot record the request: 503, nothing released
   kDataLoss,
   kInternal,
   kMethodNotAllowed,

@@ -10,3 +10,11 @@ namespace strongroom {
 std::string FormatRfc3339(std::chrono::system_clock::time_point time);
 
 }  // namespace strongroom
+
+namespace strongroom {
+
+// "2026-11-22T06:30:00.123456Z" (RFC 3339, UTC, microseconds): audit entries, whose order
+// within a second matters to a reader.
+std::string FormatRfc3339Micros(std::chrono::system_clock::time_point time);
+
+}  // namespace strongroom

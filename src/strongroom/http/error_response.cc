@@ -16,7 +16,8 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kResourceExhausted: return 429;
     case ErrorCode::kUnavailable:
     case ErrorCode::kWouldBlock:  // retried on the worker pool by the server, never answered
-    case ErrorCode::kSealed: return 503;
+    case ErrorCode::kSealed:
+    case ErrorCode::kAuditUnavailable: return 503;
     case ErrorCode::kDataLoss:
     case ErrorCode::kInternal: return 500;
     case ErrorCode::kMethodNotAllowed: return 405;

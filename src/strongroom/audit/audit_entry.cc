@@ -1,0 +1,153 @@
+#include "strongroom/audit/audit_entry.h"
+
+#include <charconv>
+
+#include "strongroom/base/time.h"
+#include "strongroom/crypto/encoding.h"
+#include "strongroom/observe/log.h"
+
+namespace strongroom::audit {
+namespace {
+
+// Written by hand, not through Boost.JSON: the writer thread encodes every entry (the target is
+// 100,000 a second) and the member order is part of the format.
+void String(std::string& out, std::string_view text) {
+  out.push_back('"');
+  observe::AppendJsonEscaped(out, text);
+  out.push_back('"');
+}
+
+void Member(std::string& out, std::string_view name, std::string_view value) {
+  out.push_back(',');
+  String(out, name);
+  out.push_back(':');
+  String(out, value);
+}
+
+void List(std::string& out, std::string_view name, const std::vector<std::string>& values) {
+  out.push_back(',');
+  String(out, name);
+  out.append(":[");
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    String(out, values[i]);
+  }
+  out.push_back(']');
+}
+
+constexpr std::string_view kHeadStart = R"({"v":1,"seq":)";
+constexpr std::string_view kTimeMember = R"(,"time":")";
+
+}  // namespace
+
+std::string EncodeEntry(std::uint64_t seq, const Hash& prev, const Event& e) {
+  std::string out;
+  out.reserve(512);
+  out.append(kHeadStart);
+  out.append(std::to_string(seq));
+  out.append(kTimeMember);
+  out.append(FormatRfc3339Micros(e.time));
+  out.append(R"(","prev":")");
+  out.append(crypto::HexEncode(prev));
+  out.push_back('"');
+  Member(out, "tenant", e.tenant);
+  out.append(R"(,"actor":)");
+  if (e.actor) {
+    out.push_back('{');
+    String(out, "id");
+    out.push_back(':');
+    String(out, e.actor->id);
+    Member(out, "kind", e.actor->kind);
+    List(out, "roles", e.actor->roles);
+    Member(out, "via", e.actor->via);
+    Member(out, "credential", e.actor->credential);
+    out.push_back('}');
+  } else {
+    out.append("null");
+  }
+  Member(out, "source", e.source);
+  Member(out, "request_id", e.request_id);
+  Member(out, "action", e.action);
+  out.append(R"(,"resource":{)");
+  bool first = true;
+  auto member_or_list = [&](std::string_view name, auto&& write) {
+    if (!first) out.push_back(',');
+    first = false;
+    String(out, name);
+    out.push_back(':');
+    write();
+  };
+  if (!e.collection.empty()) member_or_list("collection", [&] { String(out, e.collection); });
+  if (!e.ids.empty()) {
+    member_or_list("ids", [&] {
+      out.push_back('[');
+      for (std::size_t i = 0; i < e.ids.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        String(out, e.ids[i]);
+      }
+      out.push_back(']');
+    });
+  }
+  if (!e.subjects.empty()) {
+    member_or_list("subjects", [&] {
+      out.push_back('[');
+      for (std::size_t i = 0; i < e.subjects.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        String(out, e.subjects[i]);
+      }
+      out.push_back(']');
+    });
+  }
+  if (!e.target.empty()) member_or_list("target", [&] { String(out, e.target); });
+  out.push_back('}');
+  List(out, "fields", e.fields);
+  out.append(R"(,"purpose":)");
+  if (e.purpose.empty()) {
+    out.append("null");
+  } else {
+    String(out, e.purpose);
+  }
+  out.append(R"(,"outcome":{"status":)");
+  out.append(std::to_string(e.status));
+  Member(out, "code", e.code);
+  if (!e.detail_path.empty() || !e.detail_rule.empty()) {
+    out.append(R"(,"details":{"path":)");
+    String(out, e.detail_path);
+    out.append(R"(,"rule":)");
+    String(out, e.detail_rule);
+    out.push_back('}');
+  }
+  out.append("}}");
+  return out;
+}
+
+Result<EntryHead> ReadEntryHead(std::span<const std::uint8_t> entry) {
+  const std::string_view text(reinterpret_cast<const char*>(entry.data()), entry.size());
+  auto bad = [](std::string_view what) {
+    return Fail(ErrorCode::kInvalidArgument, "not an audit-v1 entry: " + std::string(what));
+  };
+  if (!text.starts_with(kHeadStart)) return bad("no {\"v\":1,\"seq\": prefix");
+  EntryHead head;
+  const char* begin = text.data() + kHeadStart.size();
+  const char* end = text.data() + text.size();
+  auto [after_seq, ec] = std::from_chars(begin, end, head.seq);
+  if (ec != std::errc() || after_seq == begin || (*begin == '0' && after_seq - begin > 1)) {
+    return bad("bad seq");
+  }
+  std::string_view rest(after_seq, static_cast<std::size_t>(end - after_seq));
+  if (!rest.starts_with(kTimeMember)) return bad("no time");
+  rest.remove_prefix(kTimeMember.size());
+  const auto time_end = rest.find('"');
+  if (time_end == std::string_view::npos || time_end > 40) return bad("bad time");
+  rest.remove_prefix(time_end + 1);
+  constexpr std::string_view kPrev = R"(,"prev":")";
+  if (!rest.starts_with(kPrev) || rest.size() < kPrev.size() + 65) return bad("no prev");
+  rest.remove_prefix(kPrev.size());
+  const auto prev = crypto::HexDecode(rest.substr(0, 64));
+  if (!prev || prev->size() != 32 || rest[64] != '"') return bad("bad prev");
+  std::copy(prev->begin(), prev->end(), head.prev.begin());
+  if (!text.ends_with('}')) return bad("unterminated");
+  return head;
+}
+
+}  // namespace strongroom::audit

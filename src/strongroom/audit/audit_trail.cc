@@ -1,0 +1,591 @@
+#include "strongroom/audit/audit_trail.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "strongroom/audit/trail_verifier.h"
+#include "strongroom/base/files.h"
+#include "strongroom/base/time.h"
+#include "strongroom/observe/log.h"
+
+namespace strongroom::audit {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kBlockLevel = 8;  // the tree keeps nodes of 2^8 leaves and larger
+constexpr std::uint64_t kBlock = std::uint64_t{1} << kBlockLevel;
+constexpr std::size_t kMaxEntryBytes = 1 << 20;
+
+Error Unavailable(std::string_view what, int err) {
+  return Error(ErrorCode::kAuditUnavailable,
+               "the audit trail cannot be written (" + std::string(what) + ": " +
+                   std::strerror(err) + ")");
+}
+
+std::string SegmentName(std::uint64_t first_seq) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(first_seq));
+  return name;
+}
+
+Result<void> SyncDirectory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return std::unexpected(Unavailable("open " + dir.string(), errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return std::unexpected(Unavailable("fsync " + dir.string(), err));
+  return {};
+}
+
+Result<void> WriteAll(int fd, std::string_view bytes, std::uint64_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::unexpected(Unavailable("write", errno));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+// Appends `line` to `file` and syncs it (checkpoint logs: small, rare).
+Result<void> AppendLine(const fs::path& file, std::string_view line) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return std::unexpected(Unavailable("open " + file.string(), errno));
+  Result<void> done;
+  while (!line.empty() && done) {
+    const ssize_t n = ::write(fd, line.data(), line.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      done = std::unexpected(Unavailable("write " + file.string(), errno));
+    } else {
+      line.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  if (done && ::fdatasync(fd) != 0) done = std::unexpected(Unavailable("fsync", errno));
+  ::close(fd);
+  return done;
+}
+
+Result<std::string> ReadSmallFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(ErrorCode::kNotFound, "no " + path.string());
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void AppendFrame(std::string& frames, std::string_view entry) {
+  const auto n = static_cast<std::uint32_t>(entry.size());
+  const char length[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                          static_cast<char>(n >> 8), static_cast<char>(n)};
+  frames.append(length, 4);
+  frames.append(entry);
+}
+
+}  // namespace
+
+Trail::Trail(TrailOptions options) : options_(std::move(options)) {
+  stats_.spool_capacity = options_.spool_entries;
+}
+
+Result<std::unique_ptr<Trail>> Trail::Open(TrailOptions options) {
+  if (options.checkpoint_entries == 0 || options.spool_entries == 0) {
+    return Fail(ErrorCode::kInvalidArgument, "audit checkpoint_entries and spool must be > 0");
+  }
+  if (auto made = CreatePrivateDirectory(options.dir); !made) return std::unexpected(made.error());
+  if (auto made = CreatePrivateDirectory(options.dir / "segments"); !made) {
+    return std::unexpected(made.error());
+  }
+  std::unique_ptr<Trail> trail(new Trail(std::move(options)));
+  trail->last_checkpoint_at_ = std::chrono::steady_clock::now();
+  if (auto loaded = trail->Load(); !loaded) return std::unexpected(loaded.error());
+  trail->writer_ = std::thread([t = trail.get()] { t->WriterLoop(); });
+  return trail;
+}
+
+Trail::~Trail() {
+  {
+    std::lock_guard lock(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<void> Trail::Load() {
+  VerifyOptions verify;
+  verify.dir = options_.dir;
+  // The trail's own copy of its key: enough to notice a checkpoint log that was rewritten. The
+  // auditor's offline check uses a copy kept elsewhere.
+  if (auto text = ReadSmallFile(options_.dir / "public-key.json"); text) {
+    auto key = ParsePublicKeyFile(*text);
+    if (!key) return Fail(ErrorCode::kDataLoss, "audit public-key.json: " + key.error().message());
+    verify.public_key = *key;
+  }
+  Hash last_leaf{};
+  std::lock_guard tree_lock(tree_mu_);
+  const VerifyReport report =
+      VerifyTrail(verify, [&](std::uint64_t, const Hash& leaf, std::size_t segment,
+                              std::uint64_t offset) {
+        AddLeafLocked(leaf, static_cast<std::uint32_t>(segment), offset);
+        last_leaf = leaf;
+      });
+  if (!report.ok) {
+    return Fail(ErrorCode::kDataLoss,
+                "the audit trail in " + options_.dir.string() + " does not verify: " +
+                    report.reason + " (first bad entry " + std::to_string(*report.first_bad) +
+                    "); run `strongroom audit verify`, and move the trail aside only after "
+                    "it has been examined");
+  }
+  auto segments = ListSegments(options_.dir);
+  if (!segments) return std::unexpected(segments.error());
+  for (const auto& s : *segments) segments_.push_back({s.first_seq, s.path});
+  if (auto log = ReadCheckpointLog(options_.dir / "checkpoints.log"); log && !log->empty()) {
+    checkpoint_ = *log->back();
+  }
+  prev_ = last_leaf;
+  last_leaf_ = last_leaf;
+  if (verify.public_key) published_key_id_ = KeyId(*verify.public_key);
+  if (segments_.empty()) {
+    if (auto started = StartSegment(0); !started) return started;
+    segments_.push_back({0, options_.dir / "segments" / SegmentName(0)});
+    return {};
+  }
+  const fs::path& last = segments_.back().path;
+  fd_ = ::open(last.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd_ < 0) return std::unexpected(Unavailable("open " + last.string(), errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) return std::unexpected(Unavailable("stat", errno));
+  file_size_ = static_cast<std::uint64_t>(st.st_size);
+  if (report.torn_tail) {
+    // The last frame was being written when the process died: it was never acknowledged.
+    observe::Warn("audit.torn_tail_removed",
+                  {{"segment", last.filename().string()},
+                   {"bytes", static_cast<std::uint64_t>(file_size_ - report.torn_offset)}});
+    if (::ftruncate(fd_, static_cast<off_t>(report.torn_offset)) != 0 || ::fsync(fd_) != 0) {
+      return std::unexpected(Unavailable("truncate the torn tail", errno));
+    }
+    file_size_ = report.torn_offset;
+  }
+  return {};
+}
+
+Result<void> Trail::StartSegment(std::uint64_t first_seq) {
+  const fs::path path = options_.dir / "segments" / SegmentName(first_seq);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return std::unexpected(Unavailable("create " + path.string(), errno));
+  if (auto synced = SyncDirectory(path.parent_path()); !synced) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return synced;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  file_size_ = 0;
+  repair_needed_ = false;
+  return {};
+}
+
+void Trail::AddLeafLocked(const Hash& leaf, std::uint32_t segment, std::uint64_t offset) {
+  const std::uint64_t index = tree_.size();
+  if (index % kBlock == 0) {
+    blocks_.push_back({segment, offset});
+    tail_leaves_.clear();
+  }
+  tail_leaves_.push_back(leaf);
+  tree_.Append(leaf, [this](int level, std::uint64_t node, const Hash& hash) {
+    if (level < kBlockLevel) return;
+    const auto k = static_cast<std::size_t>(level - kBlockLevel);
+    if (levels_.size() <= k) levels_.resize(k + 1);
+    if (levels_[k].size() == node) levels_[k].push_back(hash);
+  });
+}
+
+Result<std::vector<Hash>> Trail::BlockLeavesLocked(std::uint64_t block) const {
+  if (block + 1 == blocks_.size()) return tail_leaves_;
+  const BlockStart start = blocks_.at(block);
+  std::ifstream in(segments_.at(start.segment).path, std::ios::binary);
+  if (!in) return Fail(ErrorCode::kUnavailable, "cannot read an audit segment");
+  in.seekg(static_cast<std::streamoff>(start.offset));
+  std::vector<Hash> leaves;
+  leaves.reserve(kBlock);
+  std::string entry;
+  for (std::uint64_t i = 0; i < kBlock; ++i) {
+    unsigned char length[4];
+    if (!in.read(reinterpret_cast<char*>(length), 4)) {
+      return Fail(ErrorCode::kDataLoss, "an audit segment ended inside a block");
+    }
+    const std::uint32_t n = (std::uint32_t{length[0]} << 24) | (std::uint32_t{length[1]} << 16) |
+                            (std::uint32_t{length[2]} << 8) | std::uint32_t{length[3]};
+    if (n > kMaxEntryBytes) return Fail(ErrorCode::kDataLoss, "bad audit frame length");
+    entry.resize(n);
+    if (!in.read(entry.data(), n)) return Fail(ErrorCode::kDataLoss, "short audit frame");
+    leaves.push_back(LeafHash({reinterpret_cast<const std::uint8_t*>(entry.data()), n}));
+  }
+  return leaves;
+}
+
+Result<Hash> Trail::SubtreeLocked(std::uint64_t begin, std::uint64_t end) const {
+  const std::uint64_t n = end - begin;
+  if (n == 0) return EmptyRoot();
+  if (std::has_single_bit(n) && begin % n == 0) {
+    const int level = std::countr_zero(n);
+    if (level >= kBlockLevel) {
+      return levels_.at(static_cast<std::size_t>(level - kBlockLevel)).at(begin >> level);
+    }
+    auto leaves = BlockLeavesLocked(begin / kBlock);
+    if (!leaves) return std::unexpected(leaves.error());
+    return RootOf(std::span<const Hash>(*leaves).subspan(begin % kBlock, n));
+  }
+  const std::uint64_t k = std::bit_floor(n - 1);
+  auto left = SubtreeLocked(begin, begin + k);
+  if (!left) return left;
+  auto right = SubtreeLocked(begin + k, end);
+  if (!right) return right;
+  return NodeHash(*left, *right);
+}
+
+void Trail::Append(Event event, Done done) {
+  if (event.time == std::chrono::system_clock::time_point{}) event.time = options_.clock();
+  {
+    std::lock_guard lock(queue_mu_);
+    if (!stopping_ && queue_.size() < options_.spool_entries) {
+      queue_.push_back({std::move(event), std::move(done)});
+      if (queue_.size() == 1) queue_cv_.notify_one();
+      return;
+    }
+  }
+  {
+    std::lock_guard lock(tree_mu_);
+    ++stats_.failed;
+  }
+  done(std::unexpected(Error(ErrorCode::kAuditUnavailable,
+                             "the audit spool is full: the trail is not keeping up")));
+}
+
+Result<std::uint64_t> Trail::AppendAndWait(Event event) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<std::uint64_t>> outcome;
+  Append(std::move(event), [&](Result<std::uint64_t> r) {
+    std::lock_guard lock(mu);
+    outcome = std::move(r);
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return outcome.has_value(); });
+  return std::move(*outcome);
+}
+
+void Trail::WriterLoop() {
+  std::vector<Pending> batch;
+  while (true) {
+    std::chrono::steady_clock::time_point due;
+    {
+      std::lock_guard lock(tree_mu_);
+      due = last_checkpoint_at_ + options_.checkpoint_interval;
+    }
+    {
+      std::unique_lock lock(queue_mu_);
+      queue_cv_.wait_until(lock, due, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_ && queue_.empty()) break;
+      batch.swap(queue_);
+    }
+    if (!batch.empty()) WriteBatch(batch);
+    batch.clear();
+    (void)MaybeCheckpoint(false);  // failures are logged; the next batch or tick tries again
+  }
+  (void)MaybeCheckpoint(true);
+}
+
+Result<void> Trail::WriteFrames(const std::string& frames) {
+  if (repair_needed_) {
+    // A failed write may have left part of a batch past the durable end: cut it off first.
+    if (::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) {
+      return std::unexpected(Unavailable("truncate", errno));
+    }
+    repair_needed_ = false;
+  }
+  if (auto written = WriteAll(fd_, frames, file_size_); !written) {
+    repair_needed_ = true;
+    return written;
+  }
+  if (::fdatasync(fd_) != 0) {
+    // After a failed fsync the kernel may have dropped the pages: the batch is not durable, and
+    // it is cut off (never retried in place).
+    repair_needed_ = true;
+    return std::unexpected(Unavailable("fsync", errno));
+  }
+  file_size_ += frames.size();
+  return {};
+}
+
+void Trail::WriteBatch(std::vector<Pending>& batch) {
+  const auto started = std::chrono::steady_clock::now();
+  std::uint64_t seq;
+  {
+    std::lock_guard lock(tree_mu_);
+    seq = tree_.size();
+  }
+  std::size_t next = 0;
+  std::optional<Error> failure;
+  while (next < batch.size() && !failure) {
+    // One chunk: the entries up to the next segment change (at a 256-entry mark, so that no
+    // block of the tree spans two files).
+    std::string frames;
+    std::vector<Hash> leaves;
+    std::vector<std::uint64_t> offsets;
+    std::vector<std::size_t> members;
+    Hash prev = prev_;
+    std::size_t i = next;
+    for (; i < batch.size(); ++i) {
+      if (seq % kBlock == 0 && file_size_ + frames.size() >= options_.segment_bytes) {
+        break;
+      }
+      std::string entry = EncodeEntry(seq, prev, batch[i].event);
+      if (entry.size() > kMaxEntryBytes) {
+        observe::Error("audit.entry_too_large", {{"action", batch[i].event.action}});
+        batch[i].done(std::unexpected(Error(ErrorCode::kInternal, "audit entry too large")));
+        batch[i].done = nullptr;
+        continue;
+      }
+      const Hash leaf = LeafHash({reinterpret_cast<const std::uint8_t*>(entry.data()),
+                                  entry.size()});
+      offsets.push_back(file_size_ + frames.size());
+      AppendFrame(frames, entry);
+      leaves.push_back(leaf);
+      members.push_back(i);
+      prev = leaf;
+      ++seq;
+    }
+    if (!leaves.empty()) {
+      if (auto written = WriteFrames(frames); !written) {
+        failure = written.error();
+        seq -= leaves.size();
+        for (std::size_t m : members) {
+          batch[m].done(std::unexpected(*failure));
+          batch[m].done = nullptr;
+        }
+        break;
+      }
+      prev_ = prev;
+      {
+        std::lock_guard lock(tree_mu_);
+        const auto segment = static_cast<std::uint32_t>(segments_.size() - 1);
+        for (std::size_t j = 0; j < leaves.size(); ++j) {
+          AddLeafLocked(leaves[j], segment, offsets[j]);
+        }
+        last_leaf_ = leaves.back();
+        stats_.appended += leaves.size();
+        ++stats_.batches;
+        stats_.available = true;
+      }
+      const std::uint64_t first = seq - leaves.size();
+      for (std::size_t j = 0; j < members.size(); ++j) {
+        batch[members[j]].done(first + j);
+        batch[members[j]].done = nullptr;
+      }
+    }
+    next = i;
+    if (next < batch.size()) {
+      // Rotate: the next entry starts a new segment.
+      if (auto started_segment = StartSegment(seq); !started_segment) {
+        failure = started_segment.error();
+      } else {
+        std::lock_guard lock(tree_mu_);
+        segments_.push_back({seq, options_.dir / "segments" / SegmentName(seq)});
+      }
+    }
+  }
+  std::size_t refused = 0;
+  for (auto& pending : batch) {
+    if (!pending.done) continue;
+    pending.done(std::unexpected(failure.value_or(
+        Error(ErrorCode::kAuditUnavailable, "the audit trail cannot be written"))));
+    ++refused;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::lock_guard lock(tree_mu_);
+  stats_.last_batch_seconds = seconds;
+  stats_.failed += refused;
+  if (failure) {
+    if (stats_.available) {
+      observe::Error("audit.write_failed", {{"reason", failure->message()}});
+    }
+    stats_.available = false;
+  }
+}
+
+Result<std::optional<Checkpoint>> Trail::MaybeCheckpoint(bool force) {
+  std::lock_guard checkpoint_lock(checkpoint_mu_);
+  Checkpoint c;
+  {
+    std::lock_guard lock(tree_mu_);
+    const std::uint64_t covered = checkpoint_ ? checkpoint_->size : 0;
+    const std::uint64_t fresh = tree_.size() - covered;
+    const bool due = fresh >= options_.checkpoint_entries ||
+                     (fresh > 0 && std::chrono::steady_clock::now() - last_checkpoint_at_ >=
+                                       options_.checkpoint_interval);
+    if (fresh == 0 || (!force && !due)) return std::optional<Checkpoint>();
+    c.size = tree_.size();
+    c.root = tree_.Root();
+    c.last_leaf = last_leaf_;
+  }
+  std::shared_ptr<const crypto::Ed25519Signer> signer =
+      options_.signer ? options_.signer() : nullptr;
+  auto defer = [this] {
+    std::lock_guard lock(tree_mu_);
+    last_checkpoint_at_ = std::chrono::steady_clock::now();
+  };
+  if (signer == nullptr) {
+    // Sealed: no key. The first checkpoint after unsealing covers these entries.
+    defer();
+    return Fail(ErrorCode::kFailedPrecondition, "the vault is sealed: no audit signing key");
+  }
+  c.time = FormatRfc3339Micros(options_.clock());
+  Sign(c, *signer);
+  if (published_key_id_ != c.key_id) {
+    if (auto written = WriteFileAtomically(options_.dir / "public-key.json",
+                                           EncodePublicKeyFile(signer->public_key()), 0644);
+        !written) {
+      return std::unexpected(written.error());
+    }
+    published_key_id_ = c.key_id;
+  }
+  const std::string line = EncodeCheckpoint(c) + "\n";
+  if (auto stored = AppendLine(options_.dir / "checkpoints.log", line); !stored) {
+    observe::Error("audit.checkpoint_failed", {{"reason", stored.error().message()}});
+    defer();
+    return std::unexpected(stored.error());
+  }
+  std::uint64_t witness_failures = 0;
+  for (const fs::path& witness : options_.witness_dirs) {
+    std::error_code ec;
+    fs::create_directories(witness, ec);
+    Result<void> copied = AppendLine(witness / "checkpoints.log", line);
+    if (copied && !fs::exists(witness / "public-key.json", ec)) {
+      copied = WriteFileAtomically(witness / "public-key.json",
+                                   EncodePublicKeyFile(signer->public_key()), 0644);
+    }
+    if (!copied) {
+      ++witness_failures;
+      observe::Warn("audit.witness_failed",
+                    {{"witness", witness.string()}, {"reason", copied.error().message()}});
+    }
+  }
+  std::lock_guard lock(tree_mu_);
+  checkpoint_ = c;
+  last_checkpoint_at_ = std::chrono::steady_clock::now();
+  ++stats_.checkpoints;
+  stats_.witness_failures += witness_failures;
+  return std::optional<Checkpoint>(c);
+}
+
+Result<Checkpoint> Trail::CheckpointNow() {
+  auto made = MaybeCheckpoint(true);
+  if (!made) return std::unexpected(made.error());
+  if (*made) return **made;
+  std::lock_guard lock(tree_mu_);
+  if (checkpoint_) return *checkpoint_;
+  return Fail(ErrorCode::kFailedPrecondition, "the audit trail is empty");
+}
+
+std::uint64_t Trail::size() const {
+  std::lock_guard lock(tree_mu_);
+  return tree_.size();
+}
+
+std::optional<Checkpoint> Trail::latest_checkpoint() const {
+  std::lock_guard lock(tree_mu_);
+  return checkpoint_;
+}
+
+Trail::Stats Trail::stats() const {
+  Stats out;
+  {
+    std::lock_guard lock(tree_mu_);
+    out = stats_;
+  }
+  std::lock_guard lock(queue_mu_);
+  out.spool = queue_.size();
+  return out;
+}
+
+Result<std::vector<std::string>> Trail::Read(std::uint64_t from, std::size_t limit) const {
+  std::vector<Segment> segments;
+  std::uint64_t size = 0;
+  BlockStart start{};
+  {
+    std::lock_guard lock(tree_mu_);
+    size = tree_.size();
+    if (from >= size || limit == 0) return std::vector<std::string>();
+    segments = segments_;
+    start = blocks_.at(from / kBlock);
+  }
+  std::vector<std::string> out;
+  std::uint64_t index = from - from % kBlock;
+  for (std::size_t s = start.segment; s < segments.size() && out.size() < limit && index < size;
+       ++s) {
+    std::ifstream in(segments[s].path, std::ios::binary);
+    if (!in) return Fail(ErrorCode::kUnavailable, "cannot read an audit segment");
+    if (s == start.segment) in.seekg(static_cast<std::streamoff>(start.offset));
+    std::string entry;
+    while (out.size() < limit && index < size) {
+      unsigned char length[4];
+      if (!in.read(reinterpret_cast<char*>(length), 4)) break;  // next segment
+      const std::uint32_t n = (std::uint32_t{length[0]} << 24) |
+                              (std::uint32_t{length[1]} << 16) | (std::uint32_t{length[2]} << 8) |
+                              std::uint32_t{length[3]};
+      if (n > kMaxEntryBytes) return Fail(ErrorCode::kDataLoss, "bad audit frame length");
+      entry.resize(n);
+      if (!in.read(entry.data(), n)) return Fail(ErrorCode::kDataLoss, "short audit frame");
+      if (index >= from) out.push_back(entry);
+      ++index;
+    }
+  }
+  return out;
+}
+
+Result<std::vector<Hash>> Trail::InclusionProof(std::uint64_t index, std::uint64_t size) const {
+  std::lock_guard lock(tree_mu_);
+  if (size > tree_.size()) {
+    return Fail(ErrorCode::kInvalidArgument, "the trail is not that large yet");
+  }
+  return audit::InclusionProof(index, size, [this](std::uint64_t b, std::uint64_t e) {
+    return SubtreeLocked(b, e);
+  });
+}
+
+Result<std::vector<Hash>> Trail::ConsistencyProof(std::uint64_t old_size,
+                                                  std::uint64_t new_size) const {
+  std::lock_guard lock(tree_mu_);
+  if (new_size > tree_.size()) {
+    return Fail(ErrorCode::kInvalidArgument, "the trail is not that large yet");
+  }
+  return audit::ConsistencyProof(old_size, new_size, [this](std::uint64_t b, std::uint64_t e) {
+    return SubtreeLocked(b, e);
+  });
+}
+
+Result<Hash> Trail::RootAt(std::uint64_t size) const {
+  std::lock_guard lock(tree_mu_);
+  if (size > tree_.size()) {
+    return Fail(ErrorCode::kInvalidArgument, "the trail is not that large yet");
+  }
+  return SubtreeLocked(0, size);
+}
+
+}  // namespace strongroom::audit

@@ -1,0 +1,168 @@
+#pragma once
+// Trail: the append-only, hash-chained, Merkle-tree audit trail with signed checkpoints
+// (docs/formats/audit-v1.md, docs/audit.md).
+//
+// On disk, in its own directory apart from the data it describes:
+//   segments/<first seq, 20 digits>.seg   frames: u32 big-endian length | entry (audit_entry.h)
+//   checkpoints.log                       one signed checkpoint per line (checkpoint.h)
+//   public-key.json                       the Ed25519 key that signs them
+// and each witness directory holds a copy of checkpoints.log, so truncating or rewriting the
+// whole trail is caught against a copy an attacker of the data directory does not hold.
+//
+// Group commit: Append() only queues; one writer thread encodes every queued entry, chains it to
+// the one before (its "prev" is that entry's leaf hash), writes the lot, fdatasyncs once and only
+// then calls each entry's completion with its sequence number. A write or sync that fails is
+// cut off the file again and every entry of it completes with audit_unavailable; the next batch
+// tries again, so service resumes when the disk does. The queue (the spool) is bounded: when it
+// is full, Append() fails at once.
+//
+// Checkpoints: after at least `checkpoint_entries` new entries, or `checkpoint_interval` with
+// any, the writer signs (tree size, root, time, last leaf) with the audit key from the key
+// hierarchy, appends it to checkpoints.log (fdatasync) and to every witness. While the vault is
+// sealed there is no key: entries are still written, and the first checkpoint after unsealing
+// covers them.
+//
+// Memory is bounded whatever the trail's length: the tree keeps only its nodes of 256 leaves
+// and more, plus the file offset of every 256th entry; proofs re-read at most 256 entries.
+//
+// Thread-safe: Append() from any thread (it never blocks on the disk: it takes a short lock);
+// completions run on the writer thread and must not block. Reads and proofs may run
+// concurrently with appends and see a consistent prefix.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "strongroom/audit/audit_entry.h"
+#include "strongroom/audit/checkpoint.h"
+#include "strongroom/audit/merkle.h"
+#include "strongroom/base/error.h"
+#include "strongroom/crypto/signature.h"
+
+namespace strongroom::audit {
+
+struct TrailOptions {
+  std::filesystem::path dir;
+  std::uint64_t checkpoint_entries = 1000;
+  std::chrono::milliseconds checkpoint_interval{10'000};
+  std::vector<std::filesystem::path> witness_dirs;
+  std::uint64_t segment_bytes = 64 << 20;  // a new segment starts past this (at a 256-entry mark)
+  std::size_t spool_entries = 65'536;      // queued, not yet durable; more are refused
+  // The signer, or null while the vault is sealed. Called on the writer thread.
+  std::function<std::shared_ptr<const crypto::Ed25519Signer>()> signer;
+  std::function<std::chrono::system_clock::time_point()> clock = std::chrono::system_clock::now;
+};
+
+class Trail {
+ public:
+  // Opens (creating when absent) the trail in options.dir, reads every segment back and checks
+  // the chain and the latest checkpoint. A frame cut short by a crash at the very end (never
+  // acknowledged) is removed; any other damage is data_loss, naming the first bad entry: a trail
+  // that does not verify is not written to (run `strongroom audit verify`).
+  static Result<std::unique_ptr<Trail>> Open(TrailOptions options);
+  ~Trail();  // writes what is queued, then stops the writer
+  Trail(const Trail&) = delete;
+  Trail& operator=(const Trail&) = delete;
+
+  // `done(seq)` once the entry is durable, or `done(error)`: audit_unavailable when it could not
+  // be written or the spool is full. Called exactly once, on the writer thread or (for a full
+  // spool) at once on the caller's.
+  using Done = std::function<void(Result<std::uint64_t>)>;
+  void Append(Event event, Done done);
+  // Append and wait (worker threads and tests only: it blocks until the fsync).
+  Result<std::uint64_t> AppendAndWait(Event event);
+
+  // Signs a checkpoint of everything durable now (failed_precondition while sealed).
+  Result<Checkpoint> CheckpointNow();
+
+  std::uint64_t size() const;  // durable entries
+  std::optional<Checkpoint> latest_checkpoint() const;
+  // Entries [from, from + limit) of the durable prefix, as stored.
+  Result<std::vector<std::string>> Read(std::uint64_t from, std::size_t limit) const;
+  Result<std::vector<Hash>> InclusionProof(std::uint64_t index, std::uint64_t size) const;
+  Result<std::vector<Hash>> ConsistencyProof(std::uint64_t old_size, std::uint64_t new_size) const;
+  Result<Hash> RootAt(std::uint64_t size) const;
+
+  struct Stats {
+    std::uint64_t appended = 0;          // entries made durable
+    std::uint64_t batches = 0;           // fsyncs that made them so
+    std::uint64_t failed = 0;            // entries refused (write failure or full spool)
+    std::uint64_t checkpoints = 0;
+    std::uint64_t witness_failures = 0;
+    std::size_t spool = 0;               // entries queued now
+    std::size_t spool_capacity = 0;
+    double last_batch_seconds = 0;       // write + fsync of the last batch
+    bool available = true;               // the last write succeeded
+  };
+  Stats stats() const;
+
+ private:
+  explicit Trail(TrailOptions options);
+  struct Pending {
+    Event event;
+    Done done;
+  };
+  struct Segment {
+    std::uint64_t first_seq;
+    std::filesystem::path path;
+  };
+  Result<void> Load();
+  void WriterLoop();
+  void WriteBatch(std::vector<Pending>& batch);
+  Result<void> WriteFrames(const std::string& frames);
+  Result<void> StartSegment(std::uint64_t first_seq);
+  // Signs and stores a checkpoint when one is due (or `force`d and anything is new). Any thread;
+  // serialised on checkpoint_mu_.
+  Result<std::optional<Checkpoint>> MaybeCheckpoint(bool force);
+  // Tree state, under tree_mu_.
+  void AddLeafLocked(const Hash& leaf, std::uint32_t segment, std::uint64_t offset);
+  Result<Hash> SubtreeLocked(std::uint64_t begin, std::uint64_t end) const;
+  Result<std::vector<Hash>> BlockLeavesLocked(std::uint64_t block) const;
+
+  const TrailOptions options_;
+
+  // The queue (spool) and the writer's life.
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<Pending> queue_;
+  bool stopping_ = false;
+
+  // Writer-thread state (only the writer touches these after Load()).
+  int fd_ = -1;
+  std::uint64_t file_size_ = 0;  // durable bytes of the current segment
+  bool repair_needed_ = false;   // a failed write may have left bytes past file_size_
+  Hash prev_{};
+
+  // Checkpoint creation (writer thread and CheckpointNow callers).
+  std::mutex checkpoint_mu_;
+  std::string published_key_id_;  // the key public-key.json names
+
+  // The durable tree (published by the writer after each fsync).
+  mutable std::mutex tree_mu_;
+  std::vector<Segment> segments_;
+  CompactTree tree_;
+  std::vector<std::vector<Hash>> levels_;  // levels_[k]: nodes of 2^(k+8) leaves
+  std::vector<Hash> tail_leaves_;          // leaf hashes of the unfinished last block
+  struct BlockStart {
+    std::uint32_t segment;
+    std::uint64_t offset;
+  };
+  std::vector<BlockStart> blocks_;  // where each block of 256 entries starts
+  Hash last_leaf_{};
+  std::optional<Checkpoint> checkpoint_;
+  std::chrono::steady_clock::time_point last_checkpoint_at_;
+  Stats stats_;
+
+  std::thread writer_;
+};
+
+}  // namespace strongroom::audit
