@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "strongroom/api/audit_support.h"
 #include "strongroom/http/error_response.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/records/json_input.h"
@@ -86,64 +87,102 @@ std::optional<Error> Refusal(Access access, const auth::Caller& who) {
 
 }  // namespace
 
+namespace {
+
+// The prologue and the call; `event` learns the caller and `answer` keeps the answer's body for
+// the audit entry.
+Response GuardedResponse(const VaultApi& api, Access access, bool needs_keys, const Call& call,
+                         const Request& request, audit::Event& event,
+                         std::optional<json::object>& answer) {
+  if (needs_keys && api.seal.sealed()) {
+    return Failure(request.request_id,
+                   Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"));
+  }
+#ifdef STRONGROOM_BENCH_AUTH_BYPASS
+  // Benchmark build only (CMake STRONGROOM_BENCH_AUTH_BYPASS, preset release-authbypass):
+  // every request is the operator, to measure what authentication costs (bench/identity.sh).
+  // The server refuses to listen beyond loopback in such a build (server_app.cc).
+  Result<auth::Caller> caller = auth::Caller{.principal_id = "prn_benchmark",
+                                             .tenant = std::string(auth::kDefaultTenant),
+                                             .roles = {"admin"},
+                                             .method = auth::AuthMethod::kToken,
+                                             .credential_id = "tok_benchmark",
+                                             .scopes = {std::string(auth::kScopeAdmin),
+                                                        std::string(auth::kScopeDataRead),
+                                                        std::string(auth::kScopeDataWrite)}};
+#else
+  auth::RequestCredentials credentials;
+  credentials.authorization = request.headers->Get("authorization");
+  credentials.cookie = request.headers->Get("cookie");
+  credentials.csrf_token = request.headers->Get(auth::kCsrfHeader);
+  credentials.state_changing = StateChanging(request.method);
+  credentials.source = request.peer;
+  auto caller = api.identity.Authenticate(credentials);
+#endif
+  if (!caller) {
+    Response r = Failure(request.request_id, caller.error());
+    if (caller.error().code() == ErrorCode::kUnauthenticated) {
+      r.headers.emplace_back("WWW-Authenticate", "Bearer, Basic realm=\"strongroom\"");
+    }
+    return r;
+  }
+  SetActor(event, *caller);
+  if (caller->password_change_required && access != Access::kSelf) {
+    Error must_change(ErrorCode::kPermissionDenied,
+                      "change your password first: POST /v1/auth/password");
+    must_change.At("auth", "password_change_required");
+    return Failure(request.request_id, must_change);
+  }
+  if (caller->two_factor_enrolment_required && access != Access::kSelf &&
+      access != Access::kEnrol) {
+    Error must_enrol(ErrorCode::kPermissionDenied,
+                     "your tenant requires two-factor authentication: set it up first "
+                     "(POST /v1/auth/totp, then POST /v1/auth/totp/confirm)");
+    must_enrol.At("auth", "two_factor_enrolment_required");
+    return Failure(request.request_id, must_enrol);
+  }
+  if (auto refused = Refusal(access, *caller)) return Failure(request.request_id, *refused);
+  // A change is not made when its record could not be kept.
+  if (StateChanging(request.method)) {
+    if (auto writable = AuditWritable(api); !writable) {
+      return Failure(request.request_id, writable.error());
+    }
+  }
+  auto result = call(request, *caller);
+  if (!result) return Failure(request.request_id, result.error());
+  if (result->response) return std::move(*result->response);
+  if (result->status == 204) {
+    Response r;
+    r.status = 204;
+    return r;
+  }
+  Response r = Json(result->status, result->body);
+  answer = std::move(result->body);
+  return r;
+}
+
+}  // namespace
+
 http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call) {
   return [api, access, needs_keys, call = std::move(call)](const Request& request) -> Response {
-    if (needs_keys && api.seal.sealed()) {
-      return Failure(request.request_id,
-                     Error(ErrorCode::kSealed, "the vault is sealed; unseal it first"));
-    }
-#ifdef STRONGROOM_BENCH_AUTH_BYPASS
-    // Benchmark build only (CMake STRONGROOM_BENCH_AUTH_BYPASS, preset release-authbypass):
-    // every request is the operator, to measure what authentication costs (bench/identity.sh).
-    // The server refuses to listen beyond loopback in such a build (server_app.cc).
-    Result<auth::Caller> caller = auth::Caller{.principal_id = "prn_benchmark",
-                                               .tenant = std::string(auth::kDefaultTenant),
-                                               .roles = {"admin"},
-                                               .method = auth::AuthMethod::kToken,
-                                               .credential_id = "tok_benchmark",
-                                               .scopes = {std::string(auth::kScopeAdmin),
-                                                          std::string(auth::kScopeDataRead),
-                                                          std::string(auth::kScopeDataWrite)}};
-#else
-    auth::RequestCredentials credentials;
-    credentials.authorization = request.headers->Get("authorization");
-    credentials.cookie = request.headers->Get("cookie");
-    credentials.csrf_token = request.headers->Get(auth::kCsrfHeader);
-    credentials.state_changing = StateChanging(request.method);
-    credentials.source = request.peer;
-    auto caller = api.identity.Authenticate(credentials);
-#endif
-    if (!caller) {
-      Response r = Failure(request.request_id, caller.error());
-      if (caller.error().code() == ErrorCode::kUnauthenticated) {
-        r.headers.emplace_back("WWW-Authenticate", "Bearer, Basic realm=\"strongroom\"");
+    audit::Event event = AuditEventFor(request);
+    std::optional<json::object> answer;
+    Response response = GuardedResponse(api, access, needs_keys, call, request, event, answer);
+    // An inline try that needs the disk runs again on the pool: recorded then, once.
+    if (response.would_block || event.action.empty()) return response;
+    if (auto completed = CompleteEvent(api, request, event, answer ? &*answer : nullptr);
+        !completed) {
+      if (completed.error().code() == ErrorCode::kWouldBlock) {
+        return http::ErrorResponse(completed.error(), request.request_id);
       }
-      return r;
+      // No entry, no answer: what was held is dropped unsent.
+      response = Failure(request.request_id,
+                         Error(ErrorCode::kAuditUnavailable,
+                               "the audit entry could not be made: " + completed.error().message()));
     }
-    if (caller->password_change_required && access != Access::kSelf) {
-      Error must_change(ErrorCode::kPermissionDenied,
-                        "change your password first: POST /v1/auth/password");
-      must_change.At("auth", "password_change_required");
-      return Failure(request.request_id, must_change);
-    }
-    if (caller->two_factor_enrolment_required && access != Access::kSelf &&
-        access != Access::kEnrol) {
-      Error must_enrol(ErrorCode::kPermissionDenied,
-                       "your tenant requires two-factor authentication: set it up first "
-                       "(POST /v1/auth/totp, then POST /v1/auth/totp/confirm)");
-      must_enrol.At("auth", "two_factor_enrolment_required");
-      return Failure(request.request_id, must_enrol);
-    }
-    if (auto refused = Refusal(access, *caller)) return Failure(request.request_id, *refused);
-    auto answer = call(request, *caller);
-    if (!answer) return Failure(request.request_id, answer.error());
-    if (answer->response) return std::move(*answer->response);
-    if (answer->status == 204) {
-      Response r;
-      r.status = 204;
-      return r;
-    }
-    return Json(answer->status, answer->body);
+    SetOutcome(event, response);
+    HoldForAudit(api, response, std::move(event), request.route);
+    return response;
   };
 }
 

@@ -18,7 +18,7 @@ void AddHealthRoutes(http::Router& router, std::vector<DependencyCheck> checks) 
   router.Add(http::Method::kGet, "/v1/ready", http::Execution::kWorker,
              [shared](const http::Request&) {
                boost::json::object dependencies;
-               bool ready = true;
+               bool ready = true, degraded = false;
                for (const DependencyCheck& dependency : *shared) {
                  const DependencyStatus status = dependency.check();
                  boost::json::object entry;
@@ -26,9 +26,11 @@ void AddHealthRoutes(http::Router& router, std::vector<DependencyCheck> checks) 
                  if (!status.detail.empty()) entry["detail"] = status.detail;
                  dependencies[dependency.name] = std::move(entry);
                  ready = ready && status.ok;
+                 degraded = degraded || status.state == "degraded";
                }
                boost::json::object body;
-               body["status"] = ready ? "ready" : "not_ready";
+               // Degraded: still serving, but a dependency is near its limit (an operator acts).
+               body["status"] = !ready ? "not_ready" : degraded ? "degraded" : "ready";
                body["dependencies"] = std::move(dependencies);
                http::Response response;
                response.status = ready ? 200 : 503;

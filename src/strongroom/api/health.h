@@ -16,7 +16,9 @@ namespace strongroom::api {
 
 struct DependencyStatus {
   bool ok = false;
-  std::string state;   // "ok", or a short machine-readable reason: "draining", "expired", ...
+  // "ok", or a short machine-readable reason: "draining", "expired", ...; "degraded" with ok
+  // set: still serving, near a limit (the readiness status says "degraded", with 200).
+  std::string state;
   std::string detail;  // optional, for operators: never personal data
 };
 

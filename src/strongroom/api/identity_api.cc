@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 
 #include "strongroom/api/api_support.h"
+#include "strongroom/api/audit_support.h"
 #include "strongroom/api/identity_api_support.h"
 #include "strongroom/api/vault_api.h"
 #include "strongroom/base/time.h"
@@ -168,7 +169,7 @@ namespace {
 void AddAuthRoutes(http::Router& router, const VaultApi& api) {
   auto& identity = api.identity;
   router.Add(Method::kPost, "/v1/auth/login", Execution::kCredential,
-             [&identity](const Request& request) -> Response {
+             AuditedOpen(api, [&identity](const Request& request) -> Response {
                auto body = ObjectBody(request, {"username", "password"});
                if (!body) return Failure(request, body.error());
                auto username = TextMember(*body, "username", true);
@@ -188,7 +189,7 @@ void AddAuthRoutes(http::Router& router, const VaultApi& api) {
                Response r = Json(200, out);
                r.headers.emplace_back("Set-Cookie", SessionCookie(result->signed_in->cookie_value));
                return r;
-             });
+             }));
   router.Add(Method::kPost, "/v1/auth/logout", Execution::kWorker,
              Guarded(api, Access::kSelf, false,
                      [&identity](const Request&, const auth::Caller& who) -> Result<Answer> {

@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 
 #include "strongroom/api/api_support.h"
+#include "strongroom/api/audit_support.h"
 #include "strongroom/api/identity_api_support.h"
 #include "strongroom/api/vault_api.h"
 #include "strongroom/auth/qr_code.h"
@@ -111,7 +112,7 @@ Result<std::string_view> ManagedTenant(records::VaultService& service, const Req
 void AddChallengeAndSelfRoutes(http::Router& router, const VaultApi& api) {
   auto& identity = api.identity;
   router.Add(Method::kPost, "/v1/auth/login/totp", Execution::kWorker,
-             [&identity](const Request& request) -> Response {
+             AuditedOpen(api, [&identity](const Request& request) -> Response {
                auto body = ObjectBody(request, {"pending_token", "code", "recovery_code"});
                if (!body) return Failure(request, body.error());
                auto pending = TextMember(*body, "pending_token", true);
@@ -127,7 +128,7 @@ void AddChallengeAndSelfRoutes(http::Router& router, const VaultApi& api) {
                Response r = Json(200, out);
                r.headers.emplace_back("Set-Cookie", SessionCookie(signed_in->cookie_value));
                return r;
-             });
+             }));
   router.Add(Method::kGet, "/v1/auth/totp", Execution::kWorker,
              Guarded(api, Access::kSelf, true,
                      [&identity](const Request&, const auth::Caller& who) -> Result<Answer> {

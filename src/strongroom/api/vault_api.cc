@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "strongroom/api/api_support.h"
+#include "strongroom/api/audit_support.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/http/error_response.h"
 #include "strongroom/observe/log.h"
@@ -90,7 +91,7 @@ void AddSysRoutes(http::Router& router, const VaultApi& api) {
   });
   router.Add(
       Method::kPost, "/v1/sys/unseal", http::Execution::kWorker,
-      [api](const Request& request) -> Response {
+      AuditedOpen(api, [api](const Request& request) -> Response {
         auto body = Body(request);
         if (!body) return Failure(request, body.error());
         if (!body->is_object()) {
@@ -123,7 +124,7 @@ void AddSysRoutes(http::Router& router, const VaultApi& api) {
         }
         observe::Info("vault.unsealed", {{"request_id", request.request_id}});
         return Json(200, {{"sealed", false}});
-      });
+      }));
   router.Add(Method::kPost, "/v1/sys/seal", http::Execution::kWorker,
              Guarded(api, Access::kAdmin, false,
                      [api](const Request& request, const auth::Caller& who) -> Result<Answer> {

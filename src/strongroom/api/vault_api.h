@@ -16,6 +16,8 @@
 
 #include <string_view>
 
+#include "strongroom/audit/audit_keys.h"
+#include "strongroom/audit/audit_trail.h"
 #include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/http/router.h"
@@ -26,6 +28,8 @@ namespace strongroom::api {
 
 struct VaultApi {
   barrier::SealState& seal;
+  audit::Trail& trail;  // every audited request's entry is durable here before it is answered
+  audit::AuditKeys& audit_keys;
   auth::IdentityService& identity;
   records::VaultService& service;
   records::DocumentService& documents;

@@ -11,6 +11,8 @@
 #include "strongroom/api/health.h"
 #include "strongroom/api/openapi_document.h"
 #include "strongroom/api/vault_api.h"
+#include "strongroom/audit/audit_keys.h"
+#include "strongroom/audit/audit_trail.h"
 #include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/keys/root_key_provider.h"
@@ -106,6 +108,38 @@ void RaiseOpenFileLimit(std::int64_t max_connections) {
                    {"open_file_limit", static_cast<std::uint64_t>(limit.rlim_cur)},
                    {"advice", "raise the open-file limit (ulimit -n) or lower server.max_connections"}});
   }
+}
+
+void RegisterAuditMetrics(observe::MetricsRegistry& registry, const audit::Trail& trail) {
+  const auto counter = [&](std::string_view name, std::string_view help, auto field) {
+    registry.AddCounterCallback(name, help, {}, [&trail, field] {
+      return static_cast<double>(trail.stats().*field);
+    });
+  };
+  counter("strongroom_audit_entries_total", "Audit entries made durable",
+          &audit::Trail::Stats::appended);
+  counter("strongroom_audit_batches_total",
+          "Audit fsyncs; entries / batches is the group-commit factor",
+          &audit::Trail::Stats::batches);
+  counter("strongroom_audit_failures_total",
+          "Audit entries refused (write failure or full spool): each failed its request",
+          &audit::Trail::Stats::failed);
+  counter("strongroom_audit_checkpoints_total", "Signed audit checkpoints",
+          &audit::Trail::Stats::checkpoints);
+  counter("strongroom_audit_witness_failures_total", "Checkpoint copies a witness did not take",
+          &audit::Trail::Stats::witness_failures);
+  registry.AddGaugeCallback("strongroom_audit_spool_entries",
+                            "Audit entries waiting for their fsync",
+                            [&trail] { return static_cast<double>(trail.stats().spool); });
+  registry.AddGaugeCallback("strongroom_audit_spool_capacity",
+                            "Audit entries that may wait at most (audit.spool_entries)",
+                            [&trail] { return static_cast<double>(trail.stats().spool_capacity); });
+  registry.AddGaugeCallback("strongroom_audit_write_seconds",
+                            "Write and fsync time of the last audit batch",
+                            [&trail] { return trail.stats().last_batch_seconds; });
+  registry.AddGaugeCallback("strongroom_audit_available",
+                            "1 while the audit trail can be written, 0 while it fails",
+                            [&trail] { return trail.available() ? 1.0 : 0.0; });
 }
 
 std::optional<SecretBytes>& CapturedPassphrase() {
@@ -213,8 +247,26 @@ int RunServer(const config::Config& config) {
   records::DocumentService documents(metadata, *stores[3], seal,
                                      static_cast<std::uint64_t>(config.limits.max_document_bytes));
 
+  // The audit trail, in its own directory; checkpoints are signed with a key from the hierarchy.
+  audit::AuditKeys audit_keys(seal);
+  audit::TrailOptions trail_options;
+  trail_options.dir = config.audit_dir();
+  trail_options.witness_dirs = config.audit_witness_dirs();
+  trail_options.checkpoint_entries = static_cast<std::uint64_t>(config.audit.checkpoint_entries);
+  trail_options.checkpoint_interval = std::chrono::milliseconds(config.audit.checkpoint_interval_ms);
+  trail_options.segment_bytes = static_cast<std::uint64_t>(config.audit.segment_bytes);
+  trail_options.spool_entries = static_cast<std::size_t>(config.audit.spool_entries);
+  trail_options.signer = [&audit_keys] { return audit_keys.Signer(); };
+  auto opened_trail = audit::Trail::Open(std::move(trail_options));
+  if (!opened_trail) {
+    observe::Error("server.start_failed", {{"reason", opened_trail.error().message()}});
+    return kExitUsage;
+  }
+  audit::Trail& trail = **opened_trail;
+
   observe::MetricsRegistry registry;
   observe::RegisterProcessMetrics(registry, kVersion);
+  RegisterAuditMetrics(registry, trail);
   for (int i = 0; i < 4; ++i) {
     storage::Store* store = stores[i].get();
     const observe::Labels labels{{"store", kinds[i]}};
@@ -264,6 +316,20 @@ int RunServer(const config::Config& config) {
                                           sealed ? "POST /v1/sys/unseal or run: strongroom unseal"
                                                  : ""};
            }},
+          {"audit",
+           [&trail] {
+             const auto stats = trail.stats();
+             if (!stats.available) {
+               return api::DependencyStatus{false, "unavailable",
+                                            "the audit trail cannot be written: every audited "
+                                            "request fails with 503 audit_unavailable"};
+             }
+             if (stats.spool * 2 >= stats.spool_capacity) {
+               return api::DependencyStatus{true, "degraded",
+                                            "the audit spool is over half full"};
+             }
+             return api::DependencyStatus{true, "ok", ""};
+           }},
           {"tls_certificate",
            [tls_store] {
              const auto not_after = tls_store->certificate().not_after;
@@ -273,7 +339,8 @@ int RunServer(const config::Config& config) {
            }},
       });
 
-  api::AddVaultRoutes(router, {seal, **identity, service, documents, api::OpenApiDocument()});
+  api::AddVaultRoutes(router, {seal, trail, audit_keys, **identity, service, documents,
+                               api::OpenApiDocument()});
 
   http::HttpMetrics http_metrics(registry, router);
   http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -24,6 +25,8 @@ namespace fs = std::filesystem;
 constexpr int kBlockLevel = 8;  // the tree keeps nodes of 2^8 leaves and larger
 constexpr std::uint64_t kBlock = std::uint64_t{1} << kBlockLevel;
 constexpr std::size_t kMaxEntryBytes = 1 << 20;
+constexpr auto kProbeInterval = std::chrono::seconds(1);
+constexpr off_t kProbeBytes = 1 << 20;
 
 Error Unavailable(std::string_view what, int err) {
   return Error(ErrorCode::kAuditUnavailable,
@@ -297,17 +300,39 @@ void Trail::WriterLoop() {
       std::lock_guard lock(tree_mu_);
       due = last_checkpoint_at_ + options_.checkpoint_interval;
     }
+    const bool failing = !available_;
+    if (failing) due = std::min(due, std::chrono::steady_clock::now() + kProbeInterval);
     {
       std::unique_lock lock(queue_mu_);
       queue_cv_.wait_until(lock, due, [this] { return stopping_ || !queue_.empty(); });
       if (stopping_ && queue_.empty()) break;
       batch.swap(queue_);
     }
-    if (!batch.empty()) WriteBatch(batch);
+    if (!batch.empty()) {
+      WriteBatch(batch);
+    } else if (failing) {
+      Probe();
+    }
     batch.clear();
     (void)MaybeCheckpoint(false);  // failures are logged; the next batch or tick tries again
   }
   (void)MaybeCheckpoint(true);
+}
+
+// While writes fail, writes (which are refused up front: AuditWritable) would never come to
+// show that the disk is back: the writer checks by itself. Reserving space past the end (without
+// changing the file's size) fails while the disk is full or read-only, like the writes did.
+void Trail::Probe() {
+  if (repair_needed_ && ::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) return;
+  repair_needed_ = false;
+  if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(file_size_), kProbeBytes) != 0 ||
+      ::fdatasync(fd_) != 0) {
+    return;
+  }
+  std::lock_guard lock(tree_mu_);
+  stats_.available = true;
+  available_ = true;
+  observe::Info("audit.write_recovered");
 }
 
 Result<void> Trail::WriteFrames(const std::string& frames) {
@@ -340,6 +365,7 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
     seq = tree_.size();
   }
   std::size_t next = 0;
+  std::size_t refused = 0;
   std::optional<Error> failure;
   while (next < batch.size() && !failure) {
     // One chunk: the entries up to the next segment change (at a 256-entry mark, so that no
@@ -378,6 +404,7 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
           batch[m].done(std::unexpected(*failure));
           batch[m].done = nullptr;
         }
+        refused += members.size();
         break;
       }
       prev_ = prev;
@@ -390,7 +417,9 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
         last_leaf_ = leaves.back();
         stats_.appended += leaves.size();
         ++stats_.batches;
+        if (!stats_.available) observe::Info("audit.write_recovered");
         stats_.available = true;
+        available_ = true;
       }
       const std::uint64_t first = seq - leaves.size();
       for (std::size_t j = 0; j < members.size(); ++j) {
@@ -409,7 +438,6 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
       }
     }
   }
-  std::size_t refused = 0;
   for (auto& pending : batch) {
     if (!pending.done) continue;
     pending.done(std::unexpected(failure.value_or(
@@ -426,6 +454,7 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
       observe::Error("audit.write_failed", {{"reason", failure->message()}});
     }
     stats_.available = false;
+    available_ = false;
   }
 }
 

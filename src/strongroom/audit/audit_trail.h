@@ -29,6 +29,7 @@
 // completions run on the writer thread and must not block. Reads and proofs may run
 // concurrently with appends and see a consistent prefix.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -85,6 +86,8 @@ class Trail {
   Result<Checkpoint> CheckpointNow();
 
   std::uint64_t size() const;  // durable entries
+  // False from a failed write until a write (or the writer's own probe) succeeds again.
+  bool available() const { return available_.load(std::memory_order_relaxed); }
   std::optional<Checkpoint> latest_checkpoint() const;
   // Entries [from, from + limit) of the durable prefix, as stored.
   Result<std::vector<std::string>> Read(std::uint64_t from, std::size_t limit) const;
@@ -119,6 +122,7 @@ class Trail {
   void WriterLoop();
   void WriteBatch(std::vector<Pending>& batch);
   Result<void> WriteFrames(const std::string& frames);
+  void Probe();
   Result<void> StartSegment(std::uint64_t first_seq);
   // Signs and stores a checkpoint when one is due (or `force`d and anything is new). Any thread;
   // serialised on checkpoint_mu_.
@@ -162,6 +166,7 @@ class Trail {
   std::chrono::steady_clock::time_point last_checkpoint_at_;
   Stats stats_;
 
+  std::atomic<bool> available_{true};
   std::thread writer_;
 };
 

@@ -240,6 +240,7 @@ Result<Caller> IdentityService::AuthenticateBearer(std::string_view token) {
     caller.principal_id = std::string(kBootstrapPrincipalId);
     caller.tenant = std::string(kDefaultTenant);
     caller.roles = {"admin"};
+    caller.kind = "bootstrap";
     caller.method = AuthMethod::kBootstrap;
     caller.credential_id = bootstrap_token_id_;
     caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
@@ -278,6 +279,7 @@ Result<Caller> IdentityService::VerifyToken(Directory& dir, std::string_view tok
     caller.principal_id = t.info.principal_id;
     caller.tenant = owner->second.info.tenant;
     caller.roles = owner->second.info.roles;
+    caller.kind = PrincipalKindName(owner->second.info.kind);
     caller.method = method;
     caller.credential_id = t.info.token_id;
     caller.scopes = t.info.scopes;
@@ -363,6 +365,7 @@ Result<Caller> IdentityService::AuthenticateBasic(std::string_view encoded,
   caller.principal_id = *principal_id;
   caller.tenant = it->second.info.tenant;
   caller.roles = it->second.info.roles;
+  caller.kind = PrincipalKindName(it->second.info.kind);
   caller.method = AuthMethod::kBasicPassword;
   caller.credential_id = *principal_id;
   caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
@@ -490,6 +493,8 @@ Result<Caller> IdentityService::AuthenticateSession(const RequestCredentials& c)
       caller.principal_id = s.principal_id;
       caller.tenant = owner->second.info.tenant;
       caller.roles = owner->second.info.roles;
+      caller.kind = PrincipalKindName(owner->second.info.kind);
+    caller.kind = PrincipalKindName(owner->second.info.kind);
       caller.method = AuthMethod::kSession;
       caller.credential_id = s.id;
       caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
@@ -604,6 +609,7 @@ Result<SignedIn> IdentityService::NewSession(Directory& dir, const std::string& 
   out.caller.principal_id = principal_id;
   out.caller.tenant = owner->second.info.tenant;
   out.caller.roles = owner->second.info.roles;
+  out.caller.kind = PrincipalKindName(owner->second.info.kind);
   out.caller.method = AuthMethod::kSession;
   out.caller.credential_id = session->id;
   out.caller.scopes.assign(std::begin(kScopes), std::end(kScopes));

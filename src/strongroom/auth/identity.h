@@ -155,6 +155,7 @@ struct Caller {
   std::string principal_id;
   std::string tenant;
   std::vector<std::string> roles;
+  std::string_view kind = "user";  // PrincipalKindName, or "bootstrap" (a static string)
   AuthMethod method = AuthMethod::kToken;
   std::string credential_id;        // tok_... or ses_...
   std::vector<std::string> scopes;  // tokens: their scopes; other methods: every scope

@@ -19,6 +19,7 @@
 #include "strongroom/app/vault_init.h"
 #include "strongroom/base/build_info.h"
 #include "strongroom/cli/admin_commands.h"
+#include "strongroom/cli/audit_commands.h"
 #include "strongroom/cli/passphrase.h"
 #include "strongroom/cli/settings_flags.h"
 #include "strongroom/cli/exit_codes.h"
@@ -180,6 +181,7 @@ int Main(int argc, char** argv) {
   check->add_option("FILE", check_file, "the TOML file")->required();
 
   AdminCommands admin(app);
+  AuditCommands audit_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -202,6 +204,7 @@ int Main(int argc, char** argv) {
   if (unseal->parsed()) return RunUnseal(unseal_flags, ca_file);
   if (check->parsed()) return RunConfigCheck(check_file);
   if (auto code = admin.RunIfParsed()) return *code;
+  if (auto code = audit_commands.RunIfParsed()) return *code;
   return UsageError("no command given (see 'strongroom --help')");
 }
 

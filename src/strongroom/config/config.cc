@@ -110,6 +110,21 @@ const SettingInfo kSettings[] = {
     {"auth.credential_nice",
      "niceness of the credential threads (0-19): under load, sign-ins yield the CPU to requests",
      K::kInteger, 0, 19, &FieldOf<&Config::auth, &AuthSettings::credential_nice>},
+    {"audit.dir", "directory of the audit trail (empty: <data_dir>/audit); keep it apart", K::kString,
+     0, 0, &FieldOf<&Config::audit, &AuditSettings::dir>},
+    {"audit.witness_dirs",
+     "comma-separated directories that receive a copy of every signed checkpoint", K::kString, 0,
+     0, &FieldOf<&Config::audit, &AuditSettings::witness_dirs>},
+    {"audit.checkpoint_entries", "sign a checkpoint at least every this many entries",
+     K::kInteger, 1, 10'000'000, &FieldOf<&Config::audit, &AuditSettings::checkpoint_entries>},
+    {"audit.checkpoint_interval_ms", "and at least this often when there are new entries",
+     K::kInteger, 100, 86'400'000,
+     &FieldOf<&Config::audit, &AuditSettings::checkpoint_interval_ms>},
+    {"audit.segment_bytes", "start a new segment file past this size", K::kInteger, 1 << 16,
+     int64_t{1} << 32, &FieldOf<&Config::audit, &AuditSettings::segment_bytes>},
+    {"audit.spool_entries",
+     "entries waiting for their fsync at most; beyond, requests fail with audit_unavailable",
+     K::kInteger, 1, 10'000'000, &FieldOf<&Config::audit, &AuditSettings::spool_entries>},
     {"log.level", "debug, info, warn or error", K::kLogLevel, 0, 0,
      &FieldOf<&Config::log, &LogSettings::level>},
     {"log.file", "append JSON log lines to this file (empty: standard error)", K::kString, 0, 0,
@@ -221,6 +236,23 @@ std::string Where(const std::filesystem::path& file, const toml::source_region& 
 std::filesystem::path Config::cert_path() const {
   return tls.cert_file.empty() ? std::filesystem::path(server.data_dir) / "tls" / "server.crt"
                                : std::filesystem::path(tls.cert_file);
+}
+
+std::filesystem::path Config::audit_dir() const {
+  return audit.dir.empty() ? std::filesystem::path(server.data_dir) / "audit"
+                           : std::filesystem::path(audit.dir);
+}
+
+std::vector<std::filesystem::path> Config::audit_witness_dirs() const {
+  std::vector<std::filesystem::path> out;
+  std::string_view rest = audit.witness_dirs;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    if (!item.empty()) out.emplace_back(item);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return out;
 }
 
 std::filesystem::path Config::key_path() const {

@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "strongroom/base/error.h"
 #include "strongroom/base/net_address.h"
@@ -81,6 +82,16 @@ struct AuthSettings {
   std::int64_t credential_queue = 64;
   std::int64_t credential_nice = 10;  // Argon2id yields the CPU to other requests
 };
+// The audit trail (docs/audit.md).
+struct AuditSettings {
+  std::string dir;           // empty: <data_dir>/audit
+  std::string witness_dirs;  // comma-separated directories that get a copy of every checkpoint
+  std::int64_t checkpoint_entries = 1000;
+  std::int64_t checkpoint_interval_ms = 10'000;
+  std::int64_t segment_bytes = 64 << 20;
+  std::int64_t spool_entries = 65'536;
+};
+
 struct LogSettings {
   std::string level = "info";
   std::string file;  // empty: standard error
@@ -93,12 +104,15 @@ struct Config {
   LimitsSettings limits;
   KeysSettings keys;
   AuthSettings auth;
+  AuditSettings audit;
   LogSettings log;
 
   // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they
   // are the development pair inside the data directory.
   std::filesystem::path cert_path() const;
   std::filesystem::path key_path() const;
+  std::filesystem::path audit_dir() const;
+  std::vector<std::filesystem::path> audit_witness_dirs() const;
   bool uses_development_certificate() const { return tls.cert_file.empty(); }
 };
 

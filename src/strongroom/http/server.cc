@@ -421,6 +421,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     request_.body = std::move(message.body());
     request_.request_id = request_id_;
     request_.peer = peer_;
+    request_.route = route_->pattern;
     request_.path_params = std::move(lookup_.params);
   }
 
@@ -583,6 +584,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   // Writes `response`. The connection stays open only if the request was read completely, the
   // client asked for keep-alive, and the server is not draining.
   void Finish(Response response, bool can_keep_alive) {
+    if (response.gate) return HoldUntilReleased(std::move(response), can_keep_alive);
     state_ = State::kWriting;
     status_ = response.status;
     keep_alive_ = can_keep_alive && header_done_ && request_keep_alive_ && !server_.draining.load();
@@ -606,6 +608,23 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
                          self->OnWrite(ec);
                        });
+  }
+
+  // The response waits for its gate (the audit entry's fsync) on no thread at all: the gate's
+  // release posts it back to this connection's I/O thread.
+  void HoldUntilReleased(Response response, bool can_keep_alive) {
+    std::unique_ptr<ResponseGate> gate = std::move(response.gate);
+    auto held = std::make_shared<Response>(std::move(response));
+    ResponseGate* waiting = gate.get();
+    waiting->Wait([self = shared_from_this(), held, can_keep_alive,
+                   gate = std::shared_ptr<ResponseGate>(std::move(gate))](
+                      std::unique_ptr<Response> replacement) mutable {
+      if (replacement) *held = std::move(*replacement);
+      asio::post(self->stream_.get_executor(), [self, held, can_keep_alive]() mutable {
+        held->gate.reset();
+        self->Finish(std::move(*held), can_keep_alive);
+      });
+    });
   }
 
   template <class Message>

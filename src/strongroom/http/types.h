@@ -41,6 +41,7 @@ struct Request {
   std::string body;
   std::string_view request_id;
   std::string_view peer;  // the client's address ("203.0.113.7", "::1"), as the socket saw it
+  std::string_view route;  // the matched route's pattern ("/v1/collections/{collection}")
   std::vector<std::pair<std::string_view, std::string_view>> path_params;
 
   // The value of a `{name}` segment of the matched route pattern; empty if there is none.
@@ -76,6 +77,17 @@ class BodySource {
   virtual Result<std::size_t> Read(std::span<std::uint8_t> out) = 0;
 };
 
+// Holds a response back until something else is done: the audit entry of a request must be
+// durable before its answer leaves (audit/). The server calls Wait() once, on the connection's
+// I/O thread, just before it would write; `release` may then be called from any thread, exactly
+// once: with null the held response leaves as it is; with a response, that one leaves instead
+// and the held one (which may carry personal data) is destroyed unsent. Wait() must not block.
+class ResponseGate {
+ public:
+  virtual ~ResponseGate() = default;
+  virtual void Wait(std::function<void(std::unique_ptr<Response>)> release) = 0;
+};
+
 struct Response {
   int status = 200;
   // A view, because it is almost always a constant: the referenced text must outlive the
@@ -86,6 +98,7 @@ struct Response {
   std::unique_ptr<BodySink> body_sink;      // set: read the request body into it (see above)
   std::unique_ptr<BodySource> body_source;  // set: the body is streamed from it, not `body`
   std::uint64_t body_length = 0;            // with body_source: exactly this many bytes
+  std::unique_ptr<ResponseGate> gate;       // set: sent only once the gate releases it (above)
   // Set (by ErrorResponse, for ErrorCode::kWouldBlock) when an inline-first handler (router.h)
   // needed the disk on an I/O thread: the server discards this response and runs the handler
   // again on the worker pool. Never sent.

@@ -1,0 +1,332 @@
+#include "strongroom/api/audit_support.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <algorithm>
+#include <array>
+
+#include "strongroom/api/api_support.h"
+#include "strongroom/audit/audit_keys.h"
+#include "strongroom/audit/audit_trail.h"
+#include "strongroom/http/error_response.h"
+
+namespace strongroom::api {
+namespace {
+
+namespace json = boost::json;
+using http::Method;
+
+struct RouteAction {
+  Method method;
+  std::string_view pattern;
+  std::string_view action;
+};
+
+// Every audited route. A route missing here is a test failure (audit_support_test.cc), so a new
+// endpoint cannot go unrecorded by accident.
+constexpr std::array kActions = {
+    RouteAction{Method::kPost, "/v1/sys/unseal", "vault.unseal"},
+    RouteAction{Method::kPost, "/v1/sys/seal", "vault.seal"},
+    RouteAction{Method::kPost, "/v1/tenants", "tenant.create"},
+    RouteAction{Method::kGet, "/v1/tenants", "tenant.list"},
+    RouteAction{Method::kGet, "/v1/tenants/{tenant}/two-factor-policy", "tenant.read_two_factor_policy"},
+    RouteAction{Method::kPut, "/v1/tenants/{tenant}/two-factor-policy", "tenant.set_two_factor_policy"},
+    RouteAction{Method::kPost, "/v1/collections", "collection.create"},
+    RouteAction{Method::kGet, "/v1/collections", "collection.list"},
+    RouteAction{Method::kGet, "/v1/collections/{collection}", "collection.read"},
+    RouteAction{Method::kPatch, "/v1/collections/{collection}", "collection.evolve"},
+    RouteAction{Method::kPost, "/v1/collections/{collection}/records", "record.create"},
+    RouteAction{Method::kPost, "/v1/collections/{collection}/records/batch", "record.create"},
+    RouteAction{Method::kPost, "/v1/collections/{collection}/records/search", "record.search"},
+    RouteAction{Method::kGet, "/v1/collections/{collection}/records", "record.list"},
+    RouteAction{Method::kGet, "/v1/collections/{collection}/records/{id}", "record.read"},
+    RouteAction{Method::kPatch, "/v1/collections/{collection}/records/{id}", "record.update"},
+    RouteAction{Method::kDelete, "/v1/collections/{collection}/records/{id}", "record.delete"},
+    RouteAction{Method::kPost, "/v1/subjects", "subject.create"},
+    RouteAction{Method::kGet, "/v1/subjects", "subject.list"},
+    RouteAction{Method::kGet, "/v1/subjects/{id}", "subject.read"},
+    RouteAction{Method::kPost, "/v1/subjects/{id}/activity", "activity.append"},
+    RouteAction{Method::kGet, "/v1/subjects/{id}/activity", "activity.list"},
+    RouteAction{Method::kPost, "/v1/subjects/{id}/documents", "document.upload"},
+    RouteAction{Method::kGet, "/v1/subjects/{id}/documents", "document.list"},
+    RouteAction{Method::kGet, "/v1/subjects/{id}/documents/{doc}", "document.read"},
+    RouteAction{Method::kDelete, "/v1/subjects/{id}/documents/{doc}", "document.delete"},
+    RouteAction{Method::kPost, "/v1/auth/login", "auth.sign_in"},
+    RouteAction{Method::kPost, "/v1/auth/login/totp", "auth.second_factor"},
+    RouteAction{Method::kPost, "/v1/auth/logout", "auth.sign_out"},
+    RouteAction{Method::kPost, "/v1/auth/logout-everywhere", "auth.sign_out_everywhere"},
+    RouteAction{Method::kGet, "/v1/auth/session", "auth.read_session"},
+    RouteAction{Method::kPost, "/v1/auth/password", "auth.change_password"},
+    RouteAction{Method::kGet, "/v1/auth/totp", "auth.read_two_factor"},
+    RouteAction{Method::kPost, "/v1/auth/totp", "auth.enrol_totp"},
+    RouteAction{Method::kPost, "/v1/auth/totp/confirm", "auth.confirm_totp"},
+    RouteAction{Method::kPost, "/v1/auth/totp/disable", "auth.disable_totp"},
+    RouteAction{Method::kPost, "/v1/auth/recovery-codes", "auth.regenerate_recovery_codes"},
+    RouteAction{Method::kPost, "/v1/principals", "principal.create"},
+    RouteAction{Method::kGet, "/v1/principals", "principal.list"},
+    RouteAction{Method::kGet, "/v1/principals/{id}", "principal.read"},
+    RouteAction{Method::kPatch, "/v1/principals/{id}", "principal.update"},
+    RouteAction{Method::kDelete, "/v1/principals/{id}", "principal.delete"},
+    RouteAction{Method::kPost, "/v1/principals/{id}/password", "principal.reset_password"},
+    RouteAction{Method::kPost, "/v1/principals/{id}/unlock", "principal.unlock"},
+    RouteAction{Method::kDelete, "/v1/principals/{id}/totp", "principal.reset_two_factor"},
+    RouteAction{Method::kGet, "/v1/principals/{id}/sessions", "session.list"},
+    RouteAction{Method::kDelete, "/v1/principals/{id}/sessions", "session.end_all"},
+    RouteAction{Method::kDelete, "/v1/principals/{id}/sessions/{session}", "session.end"},
+    RouteAction{Method::kGet, "/v1/principals/{id}/tokens", "token.list"},
+    RouteAction{Method::kPost, "/v1/principals/{id}/tokens", "token.issue"},
+    RouteAction{Method::kGet, "/v1/tokens", "token.list"},
+    RouteAction{Method::kDelete, "/v1/tokens/{id}", "token.revoke"},
+    RouteAction{Method::kGet, "/v1/audit", "audit.read"},
+    RouteAction{Method::kGet, "/v1/audit/checkpoint", "audit.read_checkpoint"},
+    RouteAction{Method::kGet, "/v1/audit/proof/inclusion", "audit.prove_inclusion"},
+    RouteAction{Method::kGet, "/v1/audit/proof/consistency", "audit.prove_consistency"},
+    RouteAction{Method::kPost, "/v1/audit/hash", "audit.hash_value"},
+};
+
+// Lists in an answer whose members are records, events, documents, principals, tokens or
+// sessions (each with an "id", some with a subject).
+constexpr std::array<std::string_view, 7> kListMembers = {
+    "records", "events", "documents", "principals", "tokens", "sessions", "tenants"};
+// At most this many ids per entry: a page is at most this long.
+constexpr std::size_t kMaxIds = 1000;
+
+bool IsSubjectRoute(std::string_view pattern) { return pattern.starts_with("/v1/subjects"); }
+
+void AddUnique(std::vector<std::string>& list, std::string_view value) {
+  if (value.empty() || list.size() >= kMaxIds) return;
+  if (std::find(list.begin(), list.end(), value) == list.end()) list.emplace_back(value);
+}
+
+std::string_view Text(const json::object& o, std::string_view name) {
+  const auto* v = o.if_contains(name);
+  return v != nullptr && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+// Field names of a record answer; "plain" until the policy module returns other views.
+void AddFields(audit::Event& event, const json::object& o) {
+  const auto* fields = o.if_contains("fields");
+  if (fields == nullptr || !fields->is_object()) return;
+  for (const auto& member : fields->get_object()) {
+    AddUnique(event.fields, std::string(member.key()) + ":plain");
+  }
+}
+
+// Subject ids go into the trail only as pseudonyms.
+Result<void> AddSubject(const VaultApi& api, audit::Event& event, std::string_view subject) {
+  if (subject.empty() || event.subjects.size() >= kMaxIds) return {};
+  auto pseudonym = api.audit_keys.SubjectPseudonym(event.tenant, subject);
+  if (!pseudonym) return std::unexpected(pseudonym.error());
+  AddUnique(event.subjects, *pseudonym);
+  return {};
+}
+
+Result<void> AddItem(const VaultApi& api, audit::Event& event, const json::object& item,
+                     bool subject_ids) {
+  if (subject_ids) {
+    if (auto added = AddSubject(api, event, Text(item, "id")); !added) return added;
+  } else {
+    AddUnique(event.ids, Text(item, "id"));
+  }
+  for (std::string_view member : {"subject_id", "subject"}) {
+    if (auto added = AddSubject(api, event, Text(item, member)); !added) return added;
+  }
+  AddFields(event, item);
+  return {};
+}
+
+Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event& event,
+                       const json::object& body);
+
+class AuditGate final : public http::ResponseGate {
+ public:
+  AuditGate(audit::Trail& trail, audit::Event event)
+      : trail_(trail), event_(std::move(event)) {}
+  void Wait(std::function<void(std::unique_ptr<http::Response>)> release) override {
+    std::string request_id = event_.request_id;
+    trail_.Append(std::move(event_), [release = std::move(release),
+                                      request_id = std::move(request_id)](
+                                         Result<std::uint64_t> recorded) {
+      if (recorded) return release(nullptr);
+      release(std::make_unique<http::Response>(http::ErrorResponse(recorded.error(), request_id)));
+    });
+  }
+
+ private:
+  audit::Trail& trail_;
+  audit::Event event_;
+};
+
+// An upload's answer exists only once its body has been read: the entry is made then.
+class AuditedSink final : public http::BodySink {
+ public:
+  AuditedSink(const VaultApi& api, std::string_view route, std::unique_ptr<http::BodySink> inner,
+              audit::Event event)
+      : api_(api), route_(route), inner_(std::move(inner)), event_(std::move(event)) {}
+  Result<void> Write(std::span<const std::uint8_t> data) override { return inner_->Write(data); }
+  http::Response Finish(const Error* failure) override {
+    http::Response response = inner_->Finish(failure);
+    if (response.status / 100 == 2) {
+      boost::system::error_code ec;
+      json::value body = json::parse(response.body, ec);
+      if (!ec && body.is_object()) {
+        if (auto added = AddAnswer(api_, route_, event_, body.get_object()); !added) {
+          response = http::ErrorResponse(
+              Error(ErrorCode::kAuditUnavailable, "the audit entry could not be made"),
+              event_.request_id);
+        }
+      }
+    }
+    SetOutcome(event_, response);
+    HoldForAudit(api_, response, std::move(event_), route_);
+    return response;
+  }
+
+ private:
+  VaultApi api_;
+  std::string_view route_;  // the router's pattern: lives as long as the server
+  std::unique_ptr<http::BodySink> inner_;
+  audit::Event event_;
+};
+
+}  // namespace
+
+std::string_view AuditActionOf(Method method, std::string_view pattern) {
+  for (const auto& a : kActions) {
+    if (a.method == method && a.pattern == pattern) return a.action;
+  }
+  return {};
+}
+
+audit::Event AuditEventFor(const http::Request& request) {
+  audit::Event event;
+  event.action = std::string(AuditActionOf(request.method, request.route));
+  event.request_id = std::string(request.request_id);
+  event.source = std::string(request.peer);
+  event.collection = std::string(request.PathParam("collection"));
+  if (!IsSubjectRoute(request.route)) AddUnique(event.ids, request.PathParam("id"));
+  for (std::string_view name : {"doc", "session"}) AddUnique(event.ids, request.PathParam(name));
+  event.target = std::string(request.PathParam("tenant"));
+  return event;
+}
+
+void SetActor(audit::Event& event, const auth::Caller& who) {
+  event.tenant = who.tenant;
+  event.actor = audit::Actor{who.principal_id, std::string(who.kind), who.roles,
+                             std::string(auth::AuthMethodName(who.method)), who.credential_id};
+}
+
+Result<void> CompleteEvent(const VaultApi& api, const http::Request& request,
+                           audit::Event& event, const json::object* answer) {
+  if (IsSubjectRoute(request.route)) {
+    auto added = AddSubject(api, event, request.PathParam("id"));
+    // Sealed: no key for pseudonyms (and no data was released); the entry goes without.
+    if (!added && added.error().code() != ErrorCode::kSealed) return added;
+  }
+  if (answer == nullptr) return {};
+  return AddAnswer(api, request.route, event, *answer);
+}
+
+namespace {
+
+Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event& event,
+                       const json::object& body) {
+  // The ids in a /v1/subjects answer are subjects' (not those of its documents or events).
+  const bool subject_ids = IsSubjectRoute(route) &&
+                           route.find("/documents") == std::string_view::npos &&
+                           route.find("/activity") == std::string_view::npos;
+  if (auto added = AddItem(api, event, body, subject_ids); !added) return added;
+  for (std::string_view list : kListMembers) {
+    const auto* items = body.if_contains(list);
+    if (items == nullptr || !items->is_array()) continue;
+    for (const auto& item : items->get_array()) {
+      if (!item.is_object()) continue;
+      if (auto added = AddItem(api, event, item.get_object(), false); !added) return added;
+    }
+  }
+  if (const auto* subjects = body.if_contains("subjects");
+      subjects != nullptr && subjects->is_array()) {
+    for (const auto& item : subjects->get_array()) {
+      if (!item.is_object()) continue;
+      if (auto added = AddItem(api, event, item.get_object(), true); !added) return added;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+void SetOutcome(audit::Event& event, const http::Response& response) {
+  event.status = response.status;
+  if (response.status < 400) {
+    event.code = "ok";
+    return;
+  }
+  // An error envelope (http/error_response.cc): its code, and the path and rule of bad input.
+  boost::system::error_code ec;
+  json::value body = json::parse(response.body, ec);
+  const json::object* error = nullptr;
+  if (!ec && body.is_object()) {
+    if (const auto* e = body.get_object().if_contains("error"); e != nullptr && e->is_object()) {
+      error = &e->get_object();
+    }
+  }
+  event.code = error != nullptr ? std::string(Text(*error, "code")) : "error";
+  if (error != nullptr) {
+    if (const auto* d = error->if_contains("details"); d != nullptr && d->is_object()) {
+      event.detail_path = std::string(Text(d->get_object(), "path"));
+      event.detail_rule = std::string(Text(d->get_object(), "rule"));
+    }
+  }
+}
+
+void HoldForAudit(const VaultApi& api, http::Response& response, audit::Event event,
+                  std::string_view route) {
+  if (response.body_sink) {
+    response.body_sink = std::make_unique<AuditedSink>(api, route, std::move(response.body_sink),
+                                                       std::move(event));
+    return;
+  }
+  response.gate = std::make_unique<AuditGate>(api.trail, std::move(event));
+}
+
+Result<void> AuditWritable(const VaultApi& api) {
+  if (api.trail.available()) return {};
+  return Fail(ErrorCode::kAuditUnavailable,
+              "the audit trail cannot be written; nothing was changed (retry later)");
+}
+
+http::Handler AuditedOpen(const VaultApi& api, http::Handler handler) {
+  return [api, handler = std::move(handler)](const http::Request& request) -> http::Response {
+    audit::Event event = AuditEventFor(request);
+    if (request.method == Method::kPost && !api.trail.available()) {
+      return Failure(request, AuditWritable(api).error());
+    }
+    http::Response response = handler(request);
+    if (response.would_block) return response;
+    boost::system::error_code ec;
+    json::value body = json::parse(response.body, ec);
+    if (!ec && body.is_object()) {
+      if (const auto* c = body.get_object().if_contains("caller"); c != nullptr && c->is_object()) {
+        const auto& caller = c->get_object();
+        event.tenant = std::string(Text(caller, "tenant"));
+        audit::Actor actor{std::string(Text(caller, "principal_id")), "", {},
+                           std::string(Text(caller, "method")),
+                           std::string(Text(caller, "credential_id"))};
+        if (const auto* roles = caller.if_contains("roles"); roles && roles->is_array()) {
+          for (const auto& r : roles->get_array()) {
+            if (r.is_string()) actor.roles.emplace_back(r.get_string());
+          }
+        }
+        event.actor = std::move(actor);
+      } else if (body.get_object().contains("pending_token")) {
+        event.target = "second_factor_required";
+      }
+    }
+    SetOutcome(event, response);
+    HoldForAudit(api, response, std::move(event), request.route);
+    return response;
+  };
+}
+
+}  // namespace strongroom::api

@@ -1,0 +1,109 @@
+#include "strongroom/cli/audit_commands.h"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "strongroom/audit/trail_verifier.h"
+#include "strongroom/cli/exit_codes.h"
+#include "strongroom/observe/log.h"
+
+namespace strongroom::cli {
+namespace {
+
+std::optional<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  observe::AppendJsonEscaped(out, text);
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+AuditCommands::AuditCommands(CLI::App& app) {
+  auto* audit = app.add_subcommand("audit", "Audit trail tools.");
+  audit->require_subcommand(1);
+  verify_ = audit->add_subcommand(
+      "verify",
+      "Verify a copy of the audit trail offline: every entry's chain, and every checkpoint's "
+      "signature and Merkle root. Exit 0: intact; 1: tampered (the first bad entry is named).");
+  verify_->add_option("--audit-dir", dir_, "the trail's directory (segments/, checkpoints.log)")
+      ->required();
+  verify_->add_option("--public-key", public_key_file_,
+                      "the audit public key (public-key.json), from a copy kept apart from the "
+                      "trail: the one beside the trail could have been replaced with it")
+      ->required();
+  verify_->add_option("--checkpoint", checkpoint_files_,
+                      "a checkpoints.log (a witness's copy) or a file of one checkpoint line to "
+                      "hold the trail to; repeatable");
+  verify_->add_option("--output", output_, "text or json")->check(CLI::IsMember({"text", "json"}));
+}
+
+std::optional<int> AuditCommands::RunIfParsed() {
+  if (verify_->parsed()) return RunVerify();
+  return std::nullopt;
+}
+
+int AuditCommands::RunVerify() {
+  audit::VerifyOptions options;
+  options.dir = dir_;
+  const auto key_text = ReadText(public_key_file_);
+  if (!key_text) return UsageError("cannot read --public-key " + public_key_file_);
+  auto key = audit::ParsePublicKeyFile(*key_text);
+  if (!key) return UsageError("--public-key " + public_key_file_ + ": " + key.error().message());
+  options.public_key = *key;
+  for (const std::string& file : checkpoint_files_) {
+    auto lines = audit::ReadCheckpointLog(file);
+    if (!lines || lines->empty()) {
+      // A file of one checkpoint without its final newline is fine too.
+      const auto text = ReadText(file);
+      if (!text) return UsageError("cannot read --checkpoint " + file);
+      auto one = audit::ParseCheckpoint(*text);
+      if (!one) return UsageError("--checkpoint " + file + ": " + one.error().message());
+      options.pinned.push_back(*one);
+      continue;
+    }
+    for (std::size_t i = 0; i < lines->size(); ++i) {
+      if (!(*lines)[i]) {
+        return UsageError("--checkpoint " + file + " line " + std::to_string(i + 1) + ": " +
+                          (*lines)[i].error().message());
+      }
+      options.pinned.push_back(*(*lines)[i]);
+    }
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir_ / std::filesystem::path("segments"), ec)) {
+    return UsageError("--audit-dir " + dir_ + " holds no audit trail (no segments/)");
+  }
+  const audit::VerifyReport report = audit::VerifyTrail(options);
+  if (output_ == "json") {
+    std::cout << "{\"ok\":" << (report.ok ? "true" : "false") << ",\"entries\":" << report.entries
+              << ",\"checkpoints\":" << report.checkpoints << ",\"vouched\":" << report.vouched
+              << ",\"first_bad\":"
+              << (report.first_bad ? std::to_string(*report.first_bad) : std::string("null"))
+              << ",\"reason\":" << JsonString(report.reason)
+              << ",\"torn_tail\":" << (report.torn_tail ? "true" : "false") << "}\n";
+  } else if (report.ok) {
+    std::cout << "ok: " << report.entries << " entries, " << report.checkpoints
+              << " checkpoints verified; entries 0 to " << report.vouched
+              << " (exclusive) vouched for by a signed checkpoint";
+    if (report.entries > report.vouched) {
+      std::cout << "; the last " << report.entries - report.vouched
+                << " not yet (the next checkpoint will cover them)";
+    }
+    if (report.torn_tail) std::cout << "; a last frame cut short by a crash was ignored";
+    std::cout << "\n";
+  } else {
+    std::cout << "TAMPERED: first bad entry " << *report.first_bad << ": " << report.reason
+              << "\n";
+  }
+  return report.ok ? kExitOk : kExitRuntime;
+}
+
+}  // namespace strongroom::cli

@@ -1,0 +1,306 @@
+"""The audit trail end to end: every access recorded (never a value), the trail verified offline
+by `strongroom audit verify` with only the public key, each kind of tampering caught at the right
+entry, fail-closed when the trail's disk is full (and service back when it has room), and every
+acknowledged access present after kill -9."""
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import threading
+import time
+import unittest
+
+from harness import ServerTestCase, run_cli, samples
+
+PEOPLE = {
+    "name": "people",
+    "fields": [
+        {"name": "email", "type": "email", "required": True, "indexed": True,
+         "classification": {"grade": "confidential", "category": "contact"}},
+        {"name": "note", "type": "string",
+         "classification": {"grade": "restricted", "category": "health"}},
+    ],
+}
+MARK_EMAIL = "audit-marker-7d3f@example.org"
+MARK_NOTE = "audit-marker-note-c81e"
+
+
+def read_entries(audit_dir):
+    """Every entry of every segment, as (bytes, parsed JSON)."""
+    out = []
+    seg_dir = os.path.join(audit_dir, "segments")
+    for name in sorted(os.listdir(seg_dir)):
+        with open(os.path.join(seg_dir, name), "rb") as f:
+            data = f.read()
+        at = 0
+        while at + 4 <= len(data):
+            (n,) = struct.unpack(">I", data[at:at + 4])
+            if at + 4 + n > len(data):
+                break
+            raw = data[at + 4:at + 4 + n]
+            out.append((raw, json.loads(raw)))
+            at += 4 + n
+    return out
+
+
+def write_entries(audit_dir, raws):
+    seg_dir = os.path.join(audit_dir, "segments")
+    for name in os.listdir(seg_dir):
+        os.remove(os.path.join(seg_dir, name))
+    with open(os.path.join(seg_dir, "%020d.seg" % 0), "wb") as f:
+        for raw in raws:
+            f.write(struct.pack(">I", len(raw)) + raw)
+
+
+class AuditTest(ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.key_copy = os.path.join(self.workdir, "audit-public-key.json")
+
+    def start(self, *args, **kwargs):
+        server = self.make_server("--audit-checkpoint-interval-ms", "200", *args, **kwargs)
+        return server
+
+    def audit_dir(self, server):
+        return os.path.join(server.data_dir, "audit")
+
+    def keep_public_key(self, server, audit_dir=None):
+        """The auditor's copy of the key, taken apart from the trail once it exists."""
+        path = os.path.join(audit_dir or self.audit_dir(server), "public-key.json")
+        for _ in range(100):
+            if os.path.exists(path):
+                break
+            time.sleep(0.05)
+        shutil.copy(path, self.key_copy)
+
+    def verify(self, audit_dir, *extra):
+        done = run_cli("audit", "verify", "--audit-dir", audit_dir, "--public-key", self.key_copy,
+                       "--output", "json", *extra)
+        self.assertIn(done.returncode, (0, 1), done.stderr)
+        return done.returncode, json.loads(done.stdout)
+
+    def populate(self, server):
+        status, body = server.api("POST", "/v1/collections", PEOPLE)
+        self.assertEqual(status, 201, body)
+        status, subject = server.api("POST", "/v1/subjects", {})
+        self.assertEqual(status, 201, subject)
+        status, record = server.api("POST", "/v1/collections/people/records",
+                                    {"subject_id": subject["id"],
+                                     "fields": {"email": MARK_EMAIL, "note": MARK_NOTE}})
+        self.assertEqual(status, 201, record)
+        return subject["id"], record["id"]
+
+    def test_every_access_is_recorded_without_values_and_verifies_offline(self):
+        server = self.start()
+        subject, record = self.populate(server)
+        self.keep_public_key(server)
+        reader = server.principal_token("audit-reader", ["service"], scopes=["data:read"])
+        status, got = server.api("GET", "/v1/collections/people/records/" + record,
+                                 token=reader["token"])
+        self.assertEqual(status, 200, got)
+        status, _, _ = server.request("GET", "/v1/collections/people/records/" + record,
+                                      headers={"Authorization": "Bearer srt_not-a-token"})
+        self.assertEqual(status, 401)
+        status, _ = server.api("POST", "/v1/collections/people/records",
+                               {"subject_id": subject, "fields": {"email": MARK_EMAIL}},
+                               token=reader["token"])
+        self.assertEqual(status, 403)
+        status, _ = server.api("GET", "/v1/collections/people/records/rec_doesnotexist")
+        self.assertEqual(status, 404)
+        server.stop()
+
+        entries = [e for _, e in read_entries(self.audit_dir(server))]
+        self.assertEqual([e["seq"] for e in entries], list(range(len(entries))))
+        reads = [e for e in entries if e["action"] == "record.read"]
+        self.assertEqual(len(reads), 3, reads)
+        ok_read = reads[0]
+        self.assertEqual(ok_read["actor"]["id"], reader["principal_id"])
+        self.assertEqual(ok_read["actor"]["kind"], "service")
+        self.assertEqual(ok_read["actor"]["via"], "token")
+        self.assertEqual(ok_read["actor"]["credential"], reader["token_id"])
+        self.assertEqual(ok_read["tenant"], "default")
+        self.assertEqual(ok_read["source"], "127.0.0.1")
+        self.assertEqual(ok_read["resource"]["collection"], "people")
+        self.assertEqual(ok_read["resource"]["ids"], [record])
+        self.assertEqual(len(ok_read["resource"]["subjects"]), 1)
+        self.assertTrue(ok_read["resource"]["subjects"][0].startswith("psn_"))
+        self.assertEqual(sorted(ok_read["fields"]), ["email:plain", "note:plain"])
+        self.assertEqual(ok_read["outcome"], {"status": 200, "code": "ok"})
+        self.assertIsNone(reads[1]["actor"])
+        self.assertEqual(reads[1]["outcome"], {"status": 401, "code": "unauthenticated"})
+        self.assertEqual(reads[2]["outcome"], {"status": 404, "code": "not_found"})
+        denied = [e for e in entries if e["action"] == "record.create"][-1]
+        self.assertEqual(denied["outcome"]["code"], "permission_denied")
+        # The subject of the write and of the read is the same pseudonym; never its id.
+        create = [e for e in entries if e["action"] == "record.create"][0]
+        self.assertEqual(create["resource"]["subjects"], ok_read["resource"]["subjects"])
+        self.assertIn("principal.create", [e["action"] for e in entries])
+        self.assertIn("token.issue", [e["action"] for e in entries])
+
+        code, report = self.verify(self.audit_dir(server))
+        self.assertEqual(code, 0, report)
+        self.assertTrue(report["ok"])
+        self.assertEqual(report["entries"], len(entries))
+        self.assertEqual(report["vouched"], len(entries))  # the stop signed a last checkpoint
+        # No value, and no subject id, anywhere in the trail (or any other file, or the log).
+        self.assert_nowhere(server, [MARK_EMAIL.encode(), MARK_NOTE.encode()], min_files=6)
+        for root, _, files in os.walk(self.audit_dir(server)):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    self.assertNotIn(subject.encode(), f.read(), name)
+
+    def test_tampering_is_caught_offline_and_the_server_refuses_a_tampered_trail(self):
+        witness = os.path.join(self.workdir, "witness")
+        server = self.start("--audit-witness-dirs", witness, "--audit-checkpoint-entries", "10")
+        _, record = self.populate(server)
+        self.keep_public_key(server)
+        for _ in range(30):
+            self.assertEqual(server.api("GET", "/v1/collections/people/records/" + record)[0], 200)
+        server.stop()
+        audit_dir = self.audit_dir(server)
+        pristine = [raw for raw, _ in read_entries(audit_dir)]
+        self.assertGreater(len(pristine), 30)
+        self.assertEqual(self.verify(audit_dir)[0], 0)
+
+        flipped = list(pristine)
+        at = flipped[20].index(b'"request_id":"') + 16
+        flipped[20] = flipped[20][:at] + bytes([flipped[20][at] ^ 1]) + flipped[20][at + 1:]
+        cases = {
+            "flip": (flipped, 20),
+            "delete": (pristine[:12] + pristine[13:], 12),
+            "swap": (pristine[:15] + [pristine[16], pristine[15]] + pristine[17:], 15),
+            "insert": (pristine[:25] + [pristine[24]] + pristine[25:], 25),
+        }
+        for name, (raws, first_bad) in cases.items():
+            write_entries(audit_dir, raws)
+            code, report = self.verify(audit_dir)
+            self.assertEqual(code, 1, name)
+            self.assertEqual(report["first_bad"], first_bad, (name, report))
+            # The server will not write to a trail that does not verify.
+            refused = self.start_expecting_failure(server)
+            self.assertIn("does not verify", refused)
+
+        # The tail cut off, the trail's own checkpoints too: the witness still has them.
+        write_entries(audit_dir, pristine[:20])
+        open(os.path.join(audit_dir, "checkpoints.log"), "w").close()
+        self.assertEqual(self.verify(audit_dir)[0], 0)  # alone, a shorter trail looks whole
+        code, report = self.verify(audit_dir, "--checkpoint",
+                                   os.path.join(witness, "checkpoints.log"))
+        self.assertEqual(code, 1)
+        self.assertEqual(report["first_bad"], 20, report)
+
+    def start_expecting_failure(self, server):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+        done = subprocess.run([os.environ.get("STRONGROOM_BIN", "../../build/dev/strongroom"),
+                               *server.args], env={**env, **server.env},
+                              capture_output=True, timeout=30)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        return done.stderr.decode()
+
+    @unittest.skipUnless(os.geteuid() == 0, "mounting a tiny filesystem needs root")
+    def test_fails_closed_when_the_trail_cannot_be_written_and_recovers(self):
+        mount = os.path.join(self.workdir, "auditfs")
+        os.makedirs(mount)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", mount])
+        server = self.start("--audit-dir", os.path.join(mount, "audit"))
+        subject, record = self.populate(server)
+        filler = os.path.join(mount, "filler")
+        try:
+            with open(filler, "wb") as f:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+        except OSError:
+            pass  # the filesystem is full
+        path = "/v1/collections/people/records/" + record
+        # The segment's last page may still have room for a few entries; then nothing fits.
+        for _ in range(40):
+            status, _, body = server.request("GET", path,
+                                             headers={"Authorization": "Bearer " + server.admin_token})
+            if status != 200:
+                break
+        for _ in range(3):
+            status, _, body = server.request("GET", path,
+                                             headers={"Authorization": "Bearer " + server.admin_token})
+            self.assert_error(status, body, 503, "audit_unavailable")
+            self.assertNotIn(MARK_EMAIL.encode(), body)
+            self.assertNotIn(MARK_NOTE.encode(), body)
+        status, body = server.api("POST", "/v1/collections/people/records",
+                                  {"subject_id": subject, "fields": {"email": "x2@example.org"}})
+        self.assertEqual(status, 503, body)
+        self.assertEqual(body["error"]["code"], "audit_unavailable")
+        status, _, ready = server.request("GET", "/v1/ready")
+        self.assertEqual(status, 503)
+        self.assertEqual(json.loads(ready)["dependencies"]["audit"]["state"], "unavailable")
+        metrics = samples(server.metrics_text())
+        self.assertEqual(metrics[("strongroom_audit_available", frozenset())], 0)
+        self.assertGreaterEqual(metrics[("strongroom_audit_failures_total", frozenset())], 3)
+
+        os.remove(filler)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status, got = server.api("GET", path)
+            if status == 200:
+                break
+            time.sleep(0.2)
+        self.assertEqual(status, 200, got)
+        self.assertEqual(got["fields"]["email"], MARK_EMAIL)
+        status, _, ready = server.request("GET", "/v1/ready")
+        self.assertEqual(status, 200, ready)
+        # The refused write was not made.
+        status, listed = server.api("GET", "/v1/collections/people/records")
+        self.assertEqual(len(listed["records"]), 1, listed)
+        self.keep_public_key(server, os.path.join(mount, "audit"))
+        server.stop()
+        code, report = self.verify(os.path.join(mount, "audit"))
+        self.assertEqual(code, 0, report)
+
+    def test_every_acknowledged_access_survives_kill_9(self):
+        server = self.start()
+        _, record = self.populate(server)
+        self.keep_public_key(server)
+        acknowledged = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def reader():
+            conn = server.https()
+            headers = {"Authorization": "Bearer " + server.admin_token}
+            while not stop.is_set():
+                try:
+                    conn.request("GET", "/v1/collections/people/records/" + record, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                except OSError:
+                    return
+                if response.status == 200:
+                    with lock:
+                        acknowledged.append(response.getheader("X-Request-Id"))
+
+        for round_ in range(3):
+            threads = [threading.Thread(target=reader) for _ in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.7)
+            server.kill()
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+            stop.clear()
+            recorded = {e["request_id"] for _, e in read_entries(self.audit_dir(server))
+                        if e["action"] == "record.read"}
+            with lock:
+                missing = [r for r in acknowledged if r not in recorded]
+                self.assertGreater(len(acknowledged), 10 * (round_ + 1))
+            self.assertEqual(missing, [], "acknowledged reads without an audit entry")
+            server.start()  # a torn last frame is cut; the trail still verifies
+        server.stop()
+        code, report = self.verify(self.audit_dir(server))
+        self.assertEqual(code, 0, report)
+
+
+if __name__ == "__main__":
+    unittest.main()
