@@ -2,6 +2,7 @@
 by `strongroom audit verify` with only the public key, each kind of tampering caught at the right
 entry, fail-closed when the trail's disk is full (and service back when it has room), and every
 acknowledged access present after kill -9."""
+import hashlib
 import json
 import os
 import shutil
@@ -52,6 +53,30 @@ def write_entries(audit_dir, raws):
     with open(os.path.join(seg_dir, "%020d.seg" % 0), "wb") as f:
         for raw in raws:
             f.write(struct.pack(">I", len(raw)) + raw)
+
+
+def node(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def verify_inclusion(index, size, leaf, proof, root):
+    """RFC 9162 §2.1.3.2, written again here so the server's proofs are checked independently."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
 
 
 class AuditTest(ServerTestCase):
@@ -190,6 +215,107 @@ class AuditTest(ServerTestCase):
                                    os.path.join(witness, "checkpoints.log"))
         self.assertEqual(code, 1)
         self.assertEqual(report["first_bad"], 20, report)
+
+    def test_auditors_read_filter_prove_and_hash_and_reading_is_audited(self):
+        server = self.start("--audit-alert-distinct-subjects", "3")
+        subject, record = self.populate(server)
+        others = []
+        for i in range(4):
+            status, s = server.api("POST", "/v1/subjects", {})
+            status, r = server.api("POST", "/v1/collections/people/records",
+                                   {"subject_id": s["id"], "fields": {"email": "p%d@example.org" % i}})
+            self.assertEqual(status, 201, r)
+            others.append(r["id"])
+        reader = server.principal_token("mass-reader", ["service"], scopes=["data:read"])
+        for rec in [record] + others:
+            self.assertEqual(server.api("GET", "/v1/collections/people/records/" + rec,
+                                        token=reader["token"])[0], 200)
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        # The administrator runs the vault; it does not read the record of what it did.
+        status, body = server.api("GET", "/v1/audit")
+        self.assertEqual(status, 403, body)
+
+        status, page = server.api("GET", "/v1/audit?action=record.read&actor=%s&limit=2"
+                                  % reader["principal_id"], token=auditor)
+        self.assertEqual(status, 200, page)
+        self.assertEqual(len(page["entries"]), 2)
+        self.assertEqual(page["entries"][0]["resource"]["ids"], [record])
+        status, rest = server.api("GET", "/v1/audit?action=record.read&actor=%s&cursor=%s"
+                                  % (reader["principal_id"], page["next_cursor"]), token=auditor)
+        self.assertEqual([e["resource"]["ids"][0] for e in rest["entries"]], others[1:])
+        self.assertIsNone(rest["next_cursor"])
+        # By subject id (the server turns it into its pseudonym): its creation, its record's.
+        status, by_subject = server.api("GET", "/v1/audit?subject=" + subject, token=auditor)
+        self.assertEqual([e["action"] for e in by_subject["entries"]],
+                         ["subject.create", "record.create", "record.read"])
+        # Who wrote a value: its keyed hash, then the entries that carried it.
+        status, hashed = server.api("POST", "/v1/audit/hash", {"value": MARK_EMAIL}, token=auditor)
+        self.assertEqual(status, 200, hashed)
+        self.assertTrue(hashed["hash"].startswith("hmac-sha256:"))
+        status, by_value = server.api("GET", "/v1/audit?value_hash=" + hashed["hash"],
+                                      token=auditor)
+        self.assertEqual([(e["action"], e["resource"]["ids"]) for e in by_value["entries"]],
+                         [("record.create", [record])])
+        # A tenant's data-protection officer reads its tenant's entries, and only those.
+        self.assertEqual(server.api("POST", "/v1/tenants", {"id": "acme", "name": "Acme"})[0], 201)
+        dpo = server.principal_token("acme-dpo", ["dpo"], tenant="acme", kind="user",
+                                     scopes=["audit:read"])["token"]
+        self.assertEqual(server.api("GET", "/v1/auth/session", token=dpo)[0], 200)
+        status, own = server.api("GET", "/v1/audit", token=dpo)
+        self.assertEqual(status, 200, own)
+        self.assertTrue(own["entries"])
+        self.assertEqual({e["tenant"] for e in own["entries"]}, {"acme"})
+        status, body = server.api("GET", "/v1/audit?tenant=default", token=dpo)
+        self.assertEqual((status, body["error"]["code"]), (403, "permission_denied"))
+        status, denied = server.api("GET", "/v1/audit?outcome=denied", token=auditor)
+        self.assertIn("audit.read", [e["action"] for e in denied["entries"]])
+        status, body = server.api("GET", "/v1/audit?from=yesterday", token=auditor)
+        self.assertEqual(body["error"]["details"], {"path": "from", "rule": "format"})
+        status, body = server.api("GET", "/v1/audit?limit=0", token=auditor)
+        self.assertEqual(body["error"]["details"], {"path": "limit", "rule": "range"})
+
+        # The stored bytes (JSON lines), proven included in the signed checkpoint.
+        status, checkpoint = server.api("GET", "/v1/audit/checkpoint", token=auditor)
+        for _ in range(50):
+            if status == 200 and checkpoint["size"] >= 10:
+                break
+            time.sleep(0.1)
+            status, checkpoint = server.api("GET", "/v1/audit/checkpoint", token=auditor)
+        self.assertEqual(status, 200, checkpoint)
+        status, headers, lines = server.request(
+            "GET", "/v1/audit?format=jsonl&limit=1000",
+            headers={"Authorization": "Bearer " + auditor})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "application/x-ndjson")
+        raws = lines.split(b"\n")[:-1]
+        root = bytes.fromhex(checkpoint["root"])
+        for index in (0, 3, checkpoint["size"] - 1):
+            status, proof = server.api("GET", "/v1/audit/proof/inclusion?index=%d&size=%d"
+                                       % (index, checkpoint["size"]), token=auditor)
+            self.assertEqual(status, 200, proof)
+            self.assertEqual(proof["root"], checkpoint["root"])
+            leaf = hashlib.sha256(b"\x00" + raws[index]).digest()
+            self.assertTrue(verify_inclusion(index, checkpoint["size"], leaf,
+                                             [bytes.fromhex(p) for p in proof["proof"]], root))
+            self.assertFalse(verify_inclusion(index, checkpoint["size"],
+                                              hashlib.sha256(b"\x00" + raws[index] + b" ").digest(),
+                                              [bytes.fromhex(p) for p in proof["proof"]], root))
+        status, consistency = server.api("GET", "/v1/audit/proof/consistency?old=3&new=%d"
+                                         % checkpoint["size"], token=auditor)
+        self.assertEqual(status, 200, consistency)
+        self.assertEqual(consistency["new_root"], checkpoint["root"])
+        status, body = server.api("GET", "/v1/audit/proof/inclusion?index=5&size=5", token=auditor)
+        self.assertEqual(body["error"]["details"], {"path": "index", "rule": "range"})
+
+        # One reader, five distinct subjects over the limit of 3: one alert.
+        alerts = server.wait_for_event("security.alert")
+        self.assertEqual(alerts[0]["rule"], "mass_read")
+        self.assertEqual(alerts[0]["actor"], reader["principal_id"])
+        metrics = samples(server.metrics_text())
+        self.assertEqual(metrics[("strongroom_security_alerts_total",
+                                  frozenset({("rule", "mass_read")}))], 1)
+        self.assertNotIn(MARK_EMAIL, server.log_text())
 
     def start_expecting_failure(self, server):
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}

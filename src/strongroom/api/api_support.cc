@@ -69,6 +69,15 @@ std::optional<Error> Refusal(Access access, const auth::Caller& who) {
         return Error(ErrorCode::kPermissionDenied, "this token's scopes do not include admin");
       }
       return std::nullopt;
+    case Access::kAudit:
+      // Not the admin: who runs the vault does not read the record of what they did.
+      if (!who.HasRole("auditor") && !who.HasRole("dpo")) {
+        return Error(ErrorCode::kPermissionDenied, "this call needs the auditor or dpo role");
+      }
+      if (!who.HasScope(auth::kScopeAuditRead)) {
+        return Error(ErrorCode::kPermissionDenied, "this token's scopes do not include audit:read");
+      }
+      return std::nullopt;
     case Access::kRead:
     case Access::kWrite: {
       if (!who.HasRole("admin") && !who.HasRole("service")) {

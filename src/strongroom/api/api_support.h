@@ -43,6 +43,7 @@ enum class Access {
            // second factor first
   kEnrol,  // anyone authenticated who need not change their password first, even one who must
            // still set up a second factor (the enrolment routes)
+  kAudit,  // role auditor or dpo (data-protection officer), scope "audit:read"
 };
 
 // The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials

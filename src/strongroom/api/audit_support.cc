@@ -1,6 +1,7 @@
 #include "strongroom/api/audit_support.h"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <algorithm>
 #include <array>
@@ -138,6 +139,54 @@ Result<void> AddItem(const VaultApi& api, audit::Event& event, const json::objec
 Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event& event,
                        const json::object& body);
 
+// The text a value is hashed as: a string as it is, anything else as its JSON.
+std::string ValueText(const json::value& value) {
+  return value.is_string() ? std::string(value.get_string()) : json::serialize(value);
+}
+
+Result<void> HashFields(const VaultApi& api, audit::Event& event, const json::value* fields) {
+  if (fields == nullptr || !fields->is_object()) return {};
+  for (const auto& [name, value] : fields->get_object()) {
+    if (event.values.size() >= kMaxIds) break;
+    auto hash = api.audit_keys.ValueHash(ValueText(value));
+    if (!hash) return std::unexpected(hash.error());
+    AddUnique(event.values, std::string(name) + ":" + *hash);
+  }
+  return {};
+}
+
+// Values a write or a search carried, hashed: record create (one or a batch), update, search.
+Result<void> AddValueHashes(const VaultApi& api, const http::Request& request,
+                            audit::Event& event) {
+  const std::string_view action = event.action;
+  if (action != "record.create" && action != "record.update" && action != "record.search") {
+    return {};
+  }
+  boost::system::error_code ec;
+  json::value body = json::parse(request.body, ec);
+  if (ec || !body.is_object()) return {};  // refused as bad input: nothing was carried
+  const json::object& o = body.get_object();
+  if (action == "record.search") {
+    const auto* field = o.if_contains("field");
+    const auto* value = o.if_contains("value");
+    if (field == nullptr || !field->is_string() || value == nullptr) return {};
+    auto hash = api.audit_keys.ValueHash(ValueText(*value));
+    if (!hash) return std::unexpected(hash.error());
+    AddUnique(event.values, std::string(field->get_string()) + ":" + *hash);
+    return {};
+  }
+  if (auto hashed = HashFields(api, event, o.if_contains("fields")); !hashed) return hashed;
+  if (const auto* records = o.if_contains("records"); records != nullptr && records->is_array()) {
+    for (const auto& item : records->get_array()) {
+      if (!item.is_object()) continue;
+      if (auto hashed = HashFields(api, event, item.get_object().if_contains("fields")); !hashed) {
+        return hashed;
+      }
+    }
+  }
+  return {};
+}
+
 class AuditGate final : public http::ResponseGate {
  public:
   AuditGate(audit::Trail& trail, audit::Event event)
@@ -223,6 +272,7 @@ Result<void> CompleteEvent(const VaultApi& api, const http::Request& request,
     // Sealed: no key for pseudonyms (and no data was released); the entry goes without.
     if (!added && added.error().code() != ErrorCode::kSealed) return added;
   }
+  if (auto hashed = AddValueHashes(api, request, event); !hashed) return hashed;
   if (answer == nullptr) return {};
   return AddAnswer(api, request.route, event, *answer);
 }

@@ -406,6 +406,7 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddSysRoutes(router, api);
   AddAdminRoutes(router, api);
   AddIdentityRoutes(router, api);
+  AddAuditRoutes(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

@@ -39,6 +39,8 @@ struct VaultApi {
 void AddVaultRoutes(http::Router& router, const VaultApi& api);
 // /v1/auth/... and the administration of principals, tokens and sessions (identity_api.cc).
 void AddIdentityRoutes(http::Router& router, const VaultApi& api);
+// /v1/audit...: the audit trail's entries, checkpoint, proofs and value hashes (audit_api.cc).
+void AddAuditRoutes(http::Router& router, const VaultApi& api);
 
 // Query strings ("limit=10&cursor=abc"), percent-decoded. invalid_argument for bad escapes,
 // repeated or unknown parameters (those not in `allowed`).

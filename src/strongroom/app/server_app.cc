@@ -13,6 +13,7 @@
 #include "strongroom/api/vault_api.h"
 #include "strongroom/audit/audit_keys.h"
 #include "strongroom/audit/audit_trail.h"
+#include "strongroom/audit/behaviour_rules.h"
 #include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/keys/root_key_provider.h"
@@ -249,6 +250,10 @@ int RunServer(const config::Config& config) {
 
   // The audit trail, in its own directory; checkpoints are signed with a key from the hierarchy.
   audit::AuditKeys audit_keys(seal);
+  audit::BehaviourRules behaviour_rules(audit::BehaviourSettings{
+      .distinct_subjects = static_cast<std::size_t>(config.audit.alert_distinct_subjects),
+      .denials = static_cast<std::size_t>(config.audit.alert_denials),
+      .window = std::chrono::seconds(config.audit.alert_window_seconds)});
   audit::TrailOptions trail_options;
   trail_options.dir = config.audit_dir();
   trail_options.witness_dirs = config.audit_witness_dirs();
@@ -257,6 +262,7 @@ int RunServer(const config::Config& config) {
   trail_options.segment_bytes = static_cast<std::uint64_t>(config.audit.segment_bytes);
   trail_options.spool_entries = static_cast<std::size_t>(config.audit.spool_entries);
   trail_options.signer = [&audit_keys] { return audit_keys.Signer(); };
+  trail_options.observer = [&behaviour_rules](const audit::Event& e) { behaviour_rules.Observe(e); };
   auto opened_trail = audit::Trail::Open(std::move(trail_options));
   if (!opened_trail) {
     observe::Error("server.start_failed", {{"reason", opened_trail.error().message()}});
@@ -267,6 +273,13 @@ int RunServer(const config::Config& config) {
   observe::MetricsRegistry registry;
   observe::RegisterProcessMetrics(registry, kVersion);
   RegisterAuditMetrics(registry, trail);
+  for (int r = 0; r < audit::BehaviourRules::kRuleCount; ++r) {
+    const auto rule = static_cast<audit::BehaviourRules::Rule>(r);
+    registry.AddCounterCallback(
+        "strongroom_security_alerts_total", "Security alerts raised by the behaviour rules",
+        {{"rule", std::string(audit::BehaviourRules::RuleName(rule))}},
+        [&behaviour_rules, rule] { return static_cast<double>(behaviour_rules.alerts(rule)); });
+  }
   for (int i = 0; i < 4; ++i) {
     storage::Store* store = stores[i].get();
     const observe::Labels labels{{"store", kinds[i]}};

@@ -101,6 +101,7 @@ std::string EncodeEntry(std::uint64_t seq, const Hash& prev, const Event& e) {
   if (!e.target.empty()) member_or_list("target", [&] { String(out, e.target); });
   out.push_back('}');
   List(out, "fields", e.fields);
+  if (!e.values.empty()) List(out, "values", e.values);
   out.append(R"(,"purpose":)");
   if (e.purpose.empty()) {
     out.append("null");

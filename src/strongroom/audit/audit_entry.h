@@ -40,6 +40,9 @@ struct Event {
   std::string target;
   // Each field asked for and the view returned: "email:plain", "ssn:masked".
   std::vector<std::string> fields;
+  // Values the request carried (written or searched for), as keyed hashes only:
+  // "email:hmac-sha256:<hex>" (AuditKeys::ValueHash), so "who touched value X" can be answered.
+  std::vector<std::string> values;
   std::string purpose;
   int status = 0;
   std::string code;  // "ok", or the error code ("permission_denied")

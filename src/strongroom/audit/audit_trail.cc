@@ -422,6 +422,9 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
         available_ = true;
       }
       const std::uint64_t first = seq - leaves.size();
+      if (options_.observer) {
+        for (std::size_t m : members) options_.observer(batch[m].event);
+      }
       for (std::size_t j = 0; j < members.size(); ++j) {
         batch[members[j]].done(first + j);
         batch[members[j]].done = nullptr;

@@ -61,6 +61,9 @@ struct TrailOptions {
   // The signer, or null while the vault is sealed. Called on the writer thread.
   std::function<std::shared_ptr<const crypto::Ed25519Signer>()> signer;
   std::function<std::chrono::system_clock::time_point()> clock = std::chrono::system_clock::now;
+  // Sees every entry once it is durable, in order, on the writer thread (behaviour rules). Must
+  // be quick and must not block.
+  std::function<void(const Event&)> observer;
 };
 
 class Trail {

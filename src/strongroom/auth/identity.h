@@ -70,6 +70,7 @@ inline constexpr std::string_view kCsrfHeader = "x-csrf-token";
 inline constexpr std::string_view kScopeAdmin = "admin";
 inline constexpr std::string_view kScopeDataRead = "data:read";
 inline constexpr std::string_view kScopeDataWrite = "data:write";
+inline constexpr std::string_view kScopeAuditRead = "audit:read";  // the audit trail's readers
 
 enum class PrincipalKind { kUser, kService };
 std::string_view PrincipalKindName(PrincipalKind kind);

@@ -34,7 +34,8 @@ inline constexpr std::string_view kTokensSpace = "tokens";
 inline constexpr std::string_view kTwoFactorPoliciesSpace = "two_factor_policies";
 inline constexpr std::string_view kTokenPrefix = "srt_";
 inline constexpr std::size_t kMaxUsernameBytes = 128;
-inline constexpr std::string_view kScopes[] = {kScopeAdmin, kScopeDataRead, kScopeDataWrite};
+inline constexpr std::string_view kScopes[] = {kScopeAdmin, kScopeDataRead, kScopeDataWrite,
+                                               kScopeAuditRead};
 
 struct StoredPrincipal {
   PrincipalInfo info;

@@ -90,6 +90,10 @@ struct AuditSettings {
   std::int64_t checkpoint_interval_ms = 10'000;
   std::int64_t segment_bytes = 64 << 20;
   std::int64_t spool_entries = 65'536;
+  // Behaviour rules (audit/behaviour_rules.h).
+  std::int64_t alert_distinct_subjects = 100;
+  std::int64_t alert_denials = 20;
+  std::int64_t alert_window_seconds = 600;
 };
 
 struct LogSettings {
