@@ -191,6 +191,21 @@ int RunServer(const config::Config& config) {
     return kExitUsage;
   }
 #endif
+#ifdef STRONGROOM_BENCH_AUDIT_OFF
+  // A benchmark build that does not audit (api_support.cc): loopback only, and loud.
+  observe::Error("security.audit_off_build",
+                 {{"reason", "built with STRONGROOM_BENCH_AUDIT_OFF: requests are not audited; "
+                             "for bench/audit.sh only"}});
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up, one thread
+  const char* audit_off_acknowledged = std::getenv("BENCH_AUDIT_OFF_ACKNOWLEDGED");
+  if ((config.server.listen.host != "127.0.0.1" && config.server.listen.host != "::1") ||
+      audit_off_acknowledged == nullptr || std::string_view(audit_off_acknowledged) != "1") {
+    observe::Error("server.start_failed",
+                   {{"reason", "an audit-off build listens on loopback only and needs "
+                               "BENCH_AUDIT_OFF_ACKNOWLEDGED=1"}});
+    return kExitUsage;
+  }
+#endif
   // Missing or unusable files are the operator's to fix: the same exit code as a bad flag.
   if (auto initialized = CheckVaultInitialized(config); !initialized) {
     observe::Error("server.start_failed", {{"reason", initialized.error().message()}});

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# What the audit trail costs, in one run on this machine (issue 5):
+#
+#  A. In process (Google Benchmark, bench/audit_bench.cc): appends per second with group commit
+#     (target >= 100,000/s), one append waiting for its own fsync, and offline verification
+#     (entries per second).
+#  B. Over HTTPS: record gets (wrk, a data:read token) against the same server built with
+#     auditing skipped (preset release-auditoff: binary strongroom-auditoff-bench, loopback only,
+#     starts only with BENCH_AUDIT_OFF_ACKNOWLEDGED=1). Target >= 0.8x. Runs alternate
+#     (audited, off, audited, ...) and the medians are compared, so drift hits both alike.
+#
+# Client and server share the machine's 2 cores.
+#
+#   bench/audit.sh                          # both parts, 64 connections, 10 s a run, 3 runs a side
+#   PARTS=B DURATION=5 RUNS=1 bench/audit.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+PARTS=${PARTS:-AB}
+PRELOAD=1000
+
+scripts/install-deps --bench
+export CCACHE_BASEDIR=$PWD  # the builds share ccache entries
+
+if [[ $PARTS == *A* ]]; then
+  cmake --preset release -DSTRONGROOM_BUILD_BENCH=ON >/dev/null
+  cmake --build --preset release --target audit_bench >/dev/null
+  echo "== A. in process (the trail in \$TMPDIR, default /tmp)"
+  build/release/bench/audit_bench --benchmark_min_time=2 2>/dev/null
+fi
+[[ $PARTS == *B* ]] || exit 0
+
+for preset in release release-auditoff; do
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" --target strongroom >/dev/null
+done
+
+work=$(mktemp -d /tmp/sr-abench-XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+export STRONGROOM_UNSEAL_PASSPHRASE="benchmark-only passphrase"
+build/release/strongroom init --data-dir "$work/vault" --output json >"$work/init.json" 2>/dev/null
+admin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin_token"])' "$work/init.json")
+port=$(free_port)
+base=https://127.0.0.1:$port
+
+start() {  # build-dir -> starts that binary on the vault, waits until ready
+  local binary=build/$1/strongroom
+  [ "$1" = release-auditoff ] && binary=build/$1/strongroom-auditoff-bench
+  BENCH_AUDIT_OFF_ACKNOWLEDGED=1 "$binary" serve --data-dir "$work/vault" \
+    --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$(free_port)" \
+    --log-file "$work/$1.log" 2>>"$work/stderr" &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 100); do
+    curl -sf --cacert "$work/vault/tls/server.crt" "$base/v1/ready" >/dev/null && return
+    sleep 0.1
+  done
+  echo "server did not start" >&2; cat "$work/stderr" >&2; exit 1
+}
+stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+
+start release
+python3 - "$base" "$work/vault/tls/server.crt" "$admin" "$work" "$PRELOAD" <<'PY'
+import http.client, json, ssl, sys
+base, ca, admin, work, preload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+host, port = base.split("//")[1].split(":")
+conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca))
+def call(method, path, body, token=admin):
+    conn.request(method, path, json.dumps(body), {"Authorization": "Bearer " + token,
+                                                  "Content-Type": "application/json"})
+    r = conn.getresponse(); data = json.loads(r.read() or b"null")
+    assert r.status < 300, (path, data)
+    return data
+c = {"grade": "confidential", "category": "contact"}
+call("POST", "/v1/collections", {"name": "people", "fields": [
+    {"name": "email", "type": "email", "indexed": True, "classification": c},
+    {"name": "full_name", "type": "name", "classification": c},
+    {"name": "phone", "type": "phone", "classification": c}]})
+subject = call("POST", "/v1/subjects", {})["id"]
+ids = []
+for start in range(0, preload, 100):
+    result = call("POST", "/v1/collections/people/records/batch", {"records": [
+        {"subject_id": subject, "fields": {"email": "p%d@example.com" % n,
+                                           "full_name": "Alice Example",
+                                           "phone": "+44 20 7946 0958"}}
+        for n in range(start, start + 100)]})
+    ids += [r["record"]["id"] for r in result["results"]]
+app = call("POST", "/v1/principals", {"username": "bench-app", "kind": "service",
+                                      "roles": ["service"]})
+token = call("POST", "/v1/principals/%s/tokens" % app["id"],
+             {"name": "bench", "scopes": ["data:read"]})["token"]
+open(work + "/ids.txt", "w").write("\n".join(ids) + "\n")
+open(work + "/token.txt", "w").write(token)
+PY
+stop
+token=$(cat "$work/token.txt")
+
+cat >"$work/get.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $token"
+local ids = {}
+for line in io.lines("$work/ids.txt") do ids[#ids + 1] = line end
+request = function()
+  return wrk.format("GET", "/v1/collections/people/records/" .. ids[math.random(#ids)])
+end
+LUA
+
+wrk_stats() {  # wrk output file -> "rps p50 p99" (ms)
+  python3 - "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p = {k: ms(v, u) for k, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", text, re.M)}
+print("%.0f %.2f %.2f" % (rps, p["50"], p["99"]))
+PY
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "== B. record gets over HTTPS, $CONNECTIONS connections, ${DURATION}s a run, $RUNS runs a side"
+printf "%-9s %-4s %10s %8s %8s\n" side run "req/s" "p50 ms" "p99 ms"
+: >"$work/on.rps"; : >"$work/off.rps"
+for run in $(seq "$RUNS"); do
+  for side in release release-auditoff; do
+    start "$side"
+    wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/get.lua" "$base" >/dev/null 2>&1  # warm the caches
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" \
+      >"$work/$side-$run.txt" 2>&1
+    if grep -q "Non-2xx" "$work/$side-$run.txt"; then cat "$work/$side-$run.txt" >&2; exit 1; fi
+    read -r rps p50 p99 < <(wrk_stats "$work/$side-$run.txt")
+    label=audited; [ "$side" = release-auditoff ] && label=off
+    printf "%-9s %-4s %10s %8s %8s\n" "$label" "$run" "$rps" "$p50" "$p99"
+    [ "$label" = audited ] && echo "$rps" >>"$work/on.rps" || echo "$rps" >>"$work/off.rps"
+    if [ "$label" = audited ]; then
+      # Group commit under load: entries per fsync.
+      curl -s "http://127.0.0.1:$(grep -o '"metrics":"http://127.0.0.1:[0-9]*' "$work/release.log" | tail -1 | grep -o '[0-9]*$')/metrics" \
+        | awk '/^strongroom_audit_entries_total/ {e=$2} /^strongroom_audit_batches_total/ {b=$2} END {if (b>0) printf "          (audit: %d entries, %.1f per fsync)\n", e, e/b}'
+    fi
+    stop
+  done
+done
+on=$(median <"$work/on.rps"); off=$(median <"$work/off.rps")
+python3 -c "import sys; on, off = float(sys.argv[1]), float(sys.argv[2]); print('median: audited %.0f req/s, off %.0f req/s: %.2fx (target >= 0.80x)' % (on, off, on / off))" "$on" "$off"
