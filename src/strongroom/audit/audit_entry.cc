@@ -35,6 +35,46 @@ void List(std::string& out, std::string_view name, const std::vector<std::string
   out.push_back(']');
 }
 
+void Number(std::string& out, std::uint64_t n) {
+  char buffer[24];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, n);
+  out.append(buffer, end);
+}
+
+// RFC 3339 with microseconds; the part up to the second is formatted once a second (per thread).
+void Time(std::string& out, std::chrono::system_clock::time_point time) {
+  thread_local std::int64_t cached_second = -1;
+  thread_local std::string cached;  // "2026-11-22T10:15:30"
+  const auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(time.time_since_epoch()).count();
+  std::int64_t second = micros / 1'000'000, fraction = micros % 1'000'000;
+  if (fraction < 0) {
+    --second;
+    fraction += 1'000'000;
+  }
+  if (second != cached_second) {
+    const std::string full = FormatRfc3339(std::chrono::system_clock::time_point(
+        std::chrono::seconds(second)));  // "…:30Z"
+    cached = full.substr(0, full.size() - 1);
+    cached_second = second;
+  }
+  out.append(cached);
+  char digits[8] = {'.', '0', '0', '0', '0', '0', '0', 'Z'};
+  for (int i = 6; i >= 1; --i) {
+    digits[i] = static_cast<char>('0' + fraction % 10);
+    fraction /= 10;
+  }
+  out.append(digits, sizeof digits);
+}
+
+void HexTo(std::string& out, const Hash& hash) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (const std::uint8_t b : hash) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xF]);
+  }
+}
+
 constexpr std::string_view kHeadStart = R"({"v":1,"seq":)";
 constexpr std::string_view kTimeMember = R"(,"time":")";
 
@@ -44,11 +84,11 @@ std::string EncodeEntry(std::uint64_t seq, const Hash& prev, const Event& e) {
   std::string out;
   out.reserve(512);
   out.append(kHeadStart);
-  out.append(std::to_string(seq));
+  Number(out, seq);
   out.append(kTimeMember);
-  out.append(FormatRfc3339Micros(e.time));
+  Time(out, e.time);
   out.append(R"(","prev":")");
-  out.append(crypto::HexEncode(prev));
+  HexTo(out, prev);
   out.push_back('"');
   Member(out, "tenant", e.tenant);
   out.append(R"(,"actor":)");
@@ -109,7 +149,7 @@ std::string EncodeEntry(std::uint64_t seq, const Hash& prev, const Event& e) {
     String(out, e.purpose);
   }
   out.append(R"(,"outcome":{"status":)");
-  out.append(std::to_string(e.status));
+  Number(out, static_cast<std::uint64_t>(e.status));
   Member(out, "code", e.code);
   if (!e.detail_path.empty() || !e.detail_rule.empty()) {
     out.append(R"(,"details":{"path":)");

@@ -267,6 +267,12 @@ void Trail::Append(Event event, Done done) {
     if (!stopping_ && queue_.size() < options_.spool_entries) {
       queue_.push_back({std::move(event), std::move(done)});
       if (queue_.size() == 1) queue_cv_.notify_one();
+      if (queue_.size() == options_.spool_entries / 2 + 1) {
+        // The alert of back-pressure: the disk is not keeping up (readiness says degraded).
+        observe::Warn("audit.spool_high",
+                      {{"queued", static_cast<std::uint64_t>(queue_.size())},
+                       {"capacity", static_cast<std::uint64_t>(options_.spool_entries)}});
+      }
       return;
     }
   }

@@ -95,24 +95,32 @@ void BehaviourRules::Observe(const Event& event) {
   }
   if (!event.actor) return;
 
-  const std::string network = NetworkOf(event.source);
-  if (!track.networks.contains(network)) {
-    if (!track.networks.empty()) Alert(kNewNetwork, event, track.networks.size() + 1);
-    if (track.networks.size() < 64) track.networks.insert(network);
+  if (event.source != track.last_source) {
+    track.last_source = event.source;
+    const std::string network = NetworkOf(event.source);
+    if (!track.networks.contains(network)) {
+      if (!track.networks.empty()) Alert(kNewNetwork, event, track.networks.size() + 1);
+      if (track.networks.size() < 64) track.networks.insert(network);
+    }
   }
 
   if (IsDataRead(event.action) && event.code == "ok") {
-    for (const std::string& subject : event.subjects) track.reads.emplace_back(now, subject);
-    while (!track.reads.empty() && track.reads.front().first < cutoff) track.reads.pop_front();
+    auto drop_oldest = [&track] {
+      auto it = track.subject_counts.find(track.reads.front().second);
+      if (it != track.subject_counts.end() && --it->second == 0) track.subject_counts.erase(it);
+      track.reads.pop_front();
+    };
+    for (const std::string& subject : event.subjects) {
+      track.reads.emplace_back(now, subject);
+      ++track.subject_counts[subject];
+    }
+    while (!track.reads.empty() && track.reads.front().first < cutoff) drop_oldest();
     // Bounded: a window never keeps more than a few times the threshold.
-    while (track.reads.size() > 4 * settings_.distinct_subjects + 64) track.reads.pop_front();
-    if (track.mass_read_alerted < cutoff && track.reads.size() > settings_.distinct_subjects) {
-      std::set<std::string_view> distinct;
-      for (const auto& [at, subject] : track.reads) distinct.insert(subject);
-      if (distinct.size() > settings_.distinct_subjects) {
-        track.mass_read_alerted = now;
-        Alert(kMassRead, event, distinct.size());
-      }
+    while (track.reads.size() > 4 * settings_.distinct_subjects + 64) drop_oldest();
+    const std::size_t distinct = track.subject_counts.size();
+    if (distinct > settings_.distinct_subjects && track.mass_read_alerted < cutoff) {
+      track.mass_read_alerted = now;
+      Alert(kMassRead, event, distinct);
     }
   }
 }

@@ -49,7 +49,11 @@ class BehaviourRules {
 
  private:
   struct Track {
+    // Subjects read within the window, oldest first, and how often each occurs there: the
+    // number of distinct subjects is `subject_counts.size()`, kept up to date in O(1) per read.
     std::deque<std::pair<std::chrono::system_clock::time_point, std::string>> reads;
+    std::unordered_map<std::string, std::uint32_t> subject_counts;
+    std::string last_source;  // NetworkOf is computed only when the source changes
     std::deque<std::chrono::system_clock::time_point> denials;
     std::set<std::string> networks;
     std::chrono::system_clock::time_point mass_read_alerted{}, denials_alerted{};

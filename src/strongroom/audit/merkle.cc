@@ -55,7 +55,9 @@ Result<void> SubProof(std::uint64_t m, std::uint64_t begin, std::uint64_t end, b
 }  // namespace
 
 Hash LeafHash(std::span<const std::uint8_t> entry) {
-  crypto::Sha256Hasher hasher;
+  // One digest context per thread, reused (Finish() starts it over): the writer hashes every
+  // entry, and creating a context costs as much as hashing a short one.
+  thread_local crypto::Sha256Hasher hasher;
   const std::uint8_t prefix = 0x00;
   hasher.Update({&prefix, 1});
   hasher.Update(entry);

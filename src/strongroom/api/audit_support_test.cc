@@ -1,0 +1,100 @@
+#include "strongroom/api/audit_support.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "strongroom/api/openapi_document.h"
+#include "strongroom/http/error_response.h"
+
+namespace strongroom::api {
+namespace {
+
+using http::Method;
+
+const std::set<std::pair<std::string, std::string>> kNotAudited = {
+    {"get", "/v1/health"},
+    {"get", "/v1/ready"},
+    {"get", "/v1/sys/seal-status"},
+    {"get", "/v1/openapi.yaml"},
+};
+
+Method MethodOf(const std::string& name) {
+  if (name == "get") return Method::kGet;
+  if (name == "post") return Method::kPost;
+  if (name == "put") return Method::kPut;
+  if (name == "patch") return Method::kPatch;
+  return Method::kDelete;
+}
+
+// Every operation of the API's contract (docs/api/openapi.yaml, compiled in) has an audit action,
+// so a new endpoint cannot go unrecorded by accident.
+TEST(AuditSupportTest, EveryDocumentedRouteHasAnAction) {
+  std::istringstream document{std::string(OpenApiDocument())};
+  const std::regex path_line(R"(^  (/v1/\S*):\s*$)");
+  const std::regex method_line(R"(^    (get|post|put|patch|delete):\s*$)");
+  std::string line, path;
+  int operations = 0;
+  while (std::getline(document, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, path_line)) {
+      path = m[1];
+    } else if (!path.empty() && std::regex_match(line, m, method_line)) {
+      ++operations;
+      const std::string method = m[1];
+      const auto action = AuditActionOf(MethodOf(method), path);
+      if (kNotAudited.contains({method, path})) {
+        EXPECT_EQ(action, "") << method << " " << path;
+      } else {
+        EXPECT_NE(action, "") << method << " " << path << " has no audit action";
+      }
+    } else if (!line.empty() && line[0] != ' ') {
+      path.clear();  // left the paths section
+    }
+  }
+  EXPECT_GT(operations, 55);
+}
+
+TEST(AuditSupportTest, OutcomeComesFromTheErrorEnvelope) {
+  audit::Event event;
+  Error bad(ErrorCode::kInvalidArgument, "a message that is not recorded");
+  bad.At("$.fields.email", "format");
+  SetOutcome(event, http::ErrorResponse(bad, "req-1"));
+  EXPECT_EQ(event.status, 400);
+  EXPECT_EQ(event.code, "invalid_argument");
+  EXPECT_EQ(event.detail_path, "$.fields.email");
+  EXPECT_EQ(event.detail_rule, "format");
+  audit::Event ok;
+  http::Response created;
+  created.status = 201;
+  created.body = R"({"id":"rec_1"})";
+  SetOutcome(ok, created);
+  EXPECT_EQ(ok.status, 201);
+  EXPECT_EQ(ok.code, "ok");
+}
+
+TEST(AuditSupportTest, PathResourcesAndNeverASubjectId) {
+  http::Request request;
+  request.method = Method::kGet;
+  request.route = "/v1/collections/{collection}/records/{id}";
+  request.request_id = "req-2";
+  request.peer = "::1";
+  request.path_params = {{"collection", "patients"}, {"id", "rec_9"}};
+  auto event = AuditEventFor(request);
+  EXPECT_EQ(event.action, "record.read");
+  EXPECT_EQ(event.collection, "patients");
+  EXPECT_EQ(event.ids, std::vector<std::string>{"rec_9"});
+  EXPECT_EQ(event.source, "::1");
+  EXPECT_EQ(event.request_id, "req-2");
+
+  request.route = "/v1/subjects/{id}";
+  request.path_params = {{"id", "sub_raw"}};
+  event = AuditEventFor(request);
+  EXPECT_EQ(event.action, "subject.read");
+  EXPECT_TRUE(event.ids.empty());  // a subject goes in only as its pseudonym (CompleteEvent)
+}
+
+}  // namespace
+}  // namespace strongroom::api
