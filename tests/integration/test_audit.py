@@ -169,6 +169,25 @@ class AuditTest(ServerTestCase):
         self.assertTrue(report["ok"])
         self.assertEqual(report["entries"], len(entries))
         self.assertEqual(report["vouched"], len(entries))  # the stop signed a last checkpoint
+        # Proofs from the files alone, checked against the last signed checkpoint.
+        with open(os.path.join(self.audit_dir(server), "checkpoints.log")) as f:
+            last = json.loads(f.read().splitlines()[-1])
+        self.assertEqual(last["size"], len(entries))
+        raws = [raw for raw, _ in read_entries(self.audit_dir(server))]
+        done = run_cli("audit", "proof", "--audit-dir", self.audit_dir(server), "--index", "2")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        proof = json.loads(done.stdout)
+        self.assertEqual(proof["root"], last["root"])
+        self.assertEqual(proof["leaf_hash"], hashlib.sha256(b"\x00" + raws[2]).hexdigest())
+        self.assertTrue(verify_inclusion(2, last["size"], bytes.fromhex(proof["leaf_hash"]),
+                                         [bytes.fromhex(p) for p in proof["proof"]],
+                                         bytes.fromhex(last["root"])))
+        done = run_cli("audit", "proof", "--audit-dir", self.audit_dir(server), "--old", "3")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(json.loads(done.stdout)["new_root"], last["root"])
+        done = run_cli("audit", "proof", "--audit-dir", self.audit_dir(server), "--index", "2",
+                       "--old", "3")
+        self.assertEqual(done.returncode, 2)
         # No value, and no subject id, anywhere in the trail (or any other file, or the log).
         self.assert_nowhere(server, [MARK_EMAIL.encode(), MARK_NOTE.encode()], min_files=6)
         for root, _, files in os.walk(self.audit_dir(server)):

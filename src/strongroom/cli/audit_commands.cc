@@ -4,7 +4,9 @@
 #include <iostream>
 #include <iterator>
 
+#include "strongroom/audit/merkle.h"
 #include "strongroom/audit/trail_verifier.h"
+#include "strongroom/crypto/encoding.h"
 #include "strongroom/cli/exit_codes.h"
 #include "strongroom/observe/log.h"
 
@@ -43,11 +45,81 @@ AuditCommands::AuditCommands(CLI::App& app) {
                       "a checkpoints.log (a witness's copy) or a file of one checkpoint line to "
                       "hold the trail to; repeatable");
   verify_->add_option("--output", output_, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  proof_ = audit->add_subcommand(
+      "proof",
+      "Print an RFC 9162 proof computed from the trail's files: inclusion of entry --index in the "
+      "tree of --size entries, or consistency of --old with --new (sizes default to the whole "
+      "trail). Check it against a signed checkpoint's root.");
+  proof_->add_option("--audit-dir", proof_dir_, "the trail's directory")->required();
+  proof_->add_option("--index", index_, "the entry (0-based)");
+  proof_->add_option("--size", size_, "the tree size (default: every entry)");
+  proof_->add_option("--old", old_size_, "the older tree size");
+  proof_->add_option("--new", new_size_, "the newer tree size (default: every entry)");
 }
 
 std::optional<int> AuditCommands::RunIfParsed() {
   if (verify_->parsed()) return RunVerify();
+  if (proof_->parsed()) return RunProof();
   return std::nullopt;
+}
+
+int AuditCommands::RunProof() {
+  const bool inclusion = index_.has_value();
+  if (inclusion == old_size_.has_value()) {
+    return UsageError("give either --index (an inclusion proof) or --old (a consistency proof)");
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(std::filesystem::path(proof_dir_) / "segments", ec)) {
+    return UsageError("--audit-dir " + proof_dir_ + " holds no audit trail (no segments/)");
+  }
+  // Offline, the leaf hashes are simply held: 32 bytes an entry.
+  std::vector<audit::Hash> leaves;
+  audit::VerifyOptions options;
+  options.dir = proof_dir_;
+  const auto report = audit::VerifyTrail(
+      options, [&](std::uint64_t, const audit::Hash& leaf, std::size_t, std::uint64_t) {
+        leaves.push_back(leaf);
+      });
+  if (!report.ok) {
+    std::cerr << "strongroom: the trail does not verify: " << report.reason << "\n";
+    return kExitRuntime;
+  }
+  const audit::SubtreeHashFn subtree = [&](std::uint64_t b, std::uint64_t e) -> Result<audit::Hash> {
+    return audit::RootOf(std::span<const audit::Hash>(leaves).subspan(b, e - b));
+  };
+  auto hex_list = [](const std::vector<audit::Hash>& hashes) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < hashes.size(); ++i) {
+      out += (i > 0 ? ",\"" : "\"") + crypto::HexEncode(hashes[i]) + "\"";
+    }
+    return out + "]";
+  };
+  const std::uint64_t n = leaves.size();
+  if (inclusion) {
+    const std::uint64_t size = size_.value_or(n);
+    if (size > n || *index_ >= size) {
+      return UsageError("--index must be below --size, and --size at most " + std::to_string(n));
+    }
+    auto proof = audit::InclusionProof(*index_, size, subtree);
+    if (!proof) return UsageError(proof.error().message());
+    std::cout << "{\"index\":" << *index_ << ",\"size\":" << size << ",\"leaf_hash\":\""
+              << crypto::HexEncode(leaves[*index_]) << "\",\"root\":\""
+              << crypto::HexEncode(*subtree(0, size)) << "\",\"proof\":" << hex_list(*proof)
+              << "}\n";
+    return kExitOk;
+  }
+  const std::uint64_t new_size = new_size_.value_or(n);
+  if (new_size > n || *old_size_ == 0 || *old_size_ > new_size) {
+    return UsageError("need 1 <= --old <= --new <= " + std::to_string(n));
+  }
+  auto proof = audit::ConsistencyProof(*old_size_, new_size, subtree);
+  if (!proof) return UsageError(proof.error().message());
+  std::cout << "{\"old\":" << *old_size_ << ",\"new\":" << new_size << ",\"old_root\":\""
+            << crypto::HexEncode(*subtree(0, *old_size_)) << "\",\"new_root\":\""
+            << crypto::HexEncode(*subtree(0, new_size)) << "\",\"proof\":" << hex_list(*proof)
+            << "}\n";
+  return kExitOk;
 }
 
 int AuditCommands::RunVerify() {
