@@ -5,15 +5,15 @@
 // bench/audit.sh runs it. The trail lives in a temporary directory on the same disk as the
 // vault's data would.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
-#include <unistd.h>
+#include <thread>
 
 #include "strongroom/audit/audit_trail.h"
 #include "strongroom/audit/trail_verifier.h"
@@ -32,8 +32,8 @@ std::shared_ptr<const crypto::Ed25519Signer> Signer() {
 audit::Event TypicalRead(std::int64_t i) {
   audit::Event e;
   e.tenant = "default";
-  e.actor = audit::Actor{"prn_Sx1cI7l0Yl7g1rJ3mFQm2w", "service", {"service"}, "token",
-                         "tok_pQ3wVt8e5nHhH2KQmVxk9A"};
+  e.actor = audit::Actor{
+      "prn_Sx1cI7l0Yl7g1rJ3mFQm2w", "service", {"service"}, "token", "tok_pQ3wVt8e5nHhH2KQmVxk9A"};
   e.source = "10.1.2.3";
   e.request_id = "3f1c2a4b5d6e7f80-" + std::to_string(i);
   e.action = "record.read";
@@ -96,7 +96,8 @@ void BM_AuditAppendGroupCommit(benchmark::State& state) {
   const auto stats = trail->stats();
   state.SetItemsProcessed(state.iterations());
   state.counters["entries_per_fsync"] =
-      static_cast<double>(stats.appended) / static_cast<double>(std::max<std::uint64_t>(stats.batches, 1));
+      static_cast<double>(stats.appended) /
+      static_cast<double>(std::max<std::uint64_t>(stats.batches, 1));
   state.counters["failed"] = static_cast<double>(failed.load());
   trail.reset();
   fs::remove_all(dir);

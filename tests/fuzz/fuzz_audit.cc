@@ -20,8 +20,8 @@ namespace {
 
 const std::filesystem::path& Scratch() {
   static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() /
-             ("sr-fuzz-audit-" + std::to_string(::getpid()));
+    auto d =
+        std::filesystem::temp_directory_path() / ("sr-fuzz-audit-" + std::to_string(::getpid()));
     std::filesystem::create_directories(d / "segments");
     return d;
   }();

@@ -63,8 +63,7 @@ Result<std::string> CanonicalTime(std::string_view name, std::string_view text) 
   if (text.size() > 20) {
     if (text[19] != '.' || text.size() > 27) return bad();
     fraction = std::string(text.substr(20, text.size() - 21));
-    if (fraction.empty() ||
-        fraction.find_first_not_of("0123456789") != std::string::npos) {
+    if (fraction.empty() || fraction.find_first_not_of("0123456789") != std::string::npos) {
       return bad();
     }
   }
@@ -103,9 +102,9 @@ struct Filter {
       if (a == nullptr || !a->is_object() || text(a->get_object(), "id") != actor) return false;
     }
     const auto* resource_value = e.if_contains("resource");
-    const json::object* resource =
-        resource_value != nullptr && resource_value->is_object() ? &resource_value->get_object()
-                                                                 : nullptr;
+    const json::object* resource = resource_value != nullptr && resource_value->is_object()
+                                       ? &resource_value->get_object()
+                                       : nullptr;
     if (!subject.empty() &&
         (resource == nullptr || !list_has(resource->if_contains("subjects"), subject))) {
       return false;
@@ -118,7 +117,8 @@ struct Filter {
       bool found = false;
       if (const auto* values = e.if_contains("values"); values != nullptr && values->is_array()) {
         for (const auto& item : values->get_array()) {
-          found = found || (item.is_string() && std::string_view(item.get_string()).ends_with(value));
+          found =
+              found || (item.is_string() && std::string_view(item.get_string()).ends_with(value));
         }
       }
       if (!found) return false;
@@ -197,15 +197,13 @@ json::array HexList(const std::vector<audit::Hash>& hashes) {
 }
 
 json::object CheckpointJson(const audit::Checkpoint& c) {
-  return json::object{{"size", c.size},
-                      {"root", Hex(c.root)},
-                      {"last_leaf", Hex(c.last_leaf)},
-                      {"time", c.time},
-                      {"key_id", c.key_id},
-                      {"signature", crypto::Base64Encode(c.signature)}};
+  return json::object{
+      {"size", c.size}, {"root", Hex(c.root)}, {"last_leaf", Hex(c.last_leaf)},
+      {"time", c.time}, {"key_id", c.key_id},  {"signature", crypto::Base64Encode(c.signature)}};
 }
 
-Result<Query> CheckedQuery(const Request& request, std::initializer_list<std::string_view> allowed) {
+Result<Query> CheckedQuery(const Request& request,
+                           std::initializer_list<std::string_view> allowed) {
   if (request.query.empty()) return Query{};
   return ParseQuery(request.query, allowed);
 }
@@ -234,8 +232,8 @@ Result<Answer> ReadEntries(const VaultApi& api, const Request& request, const au
   json::array entries;
   std::size_t found = 0;
   while (at < scan_end && found < *limit) {
-    auto chunk = api.trail.Read(at, static_cast<std::size_t>(std::min<std::uint64_t>(
-                                        kReadChunk, scan_end - at)));
+    auto chunk = api.trail.Read(
+        at, static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, scan_end - at)));
     if (!chunk) return std::unexpected(chunk.error());
     if (chunk->empty()) break;
     for (const std::string& raw : *chunk) {
@@ -271,10 +269,9 @@ Result<Answer> ReadEntries(const VaultApi& api, const Request& request, const au
 
 void AddAuditRoutes(http::Router& router, const VaultApi& api) {
   router.Add(Method::kGet, "/v1/audit", http::Execution::kWorker,
-             Guarded(api, Access::kAudit, false,
-                     [api](const Request& r, const auth::Caller& who) {
-                       return ReadEntries(api, r, who);
-                     }));
+             Guarded(api, Access::kAudit, false, [api](const Request& r, const auth::Caller& who) {
+               return ReadEntries(api, r, who);
+             }));
   router.Add(Method::kGet, "/v1/audit/checkpoint", http::Execution::kWorker,
              Guarded(api, Access::kAudit, false,
                      [api](const Request& r, const auth::Caller&) -> Result<Answer> {
@@ -307,10 +304,11 @@ void AddAuditRoutes(http::Router& router, const VaultApi& api) {
                        if (!proof) return std::unexpected(proof.error());
                        auto root = api.trail.RootAt(*size);
                        if (!root) return std::unexpected(root.error());
-                       return Answer{200, {{"index", *index},
-                                           {"size", *size},
-                                           {"root", Hex(*root)},
-                                           {"proof", HexList(*proof)}}};
+                       return Answer{200,
+                                     {{"index", *index},
+                                      {"size", *size},
+                                      {"root", Hex(*root)},
+                                      {"proof", HexList(*proof)}}};
                      }));
   router.Add(Method::kGet, "/v1/audit/proof/consistency", http::Execution::kWorker,
              Guarded(api, Access::kAudit, false,
@@ -332,11 +330,12 @@ void AddAuditRoutes(http::Router& router, const VaultApi& api) {
                        if (!old_root || !new_root) {
                          return std::unexpected(!old_root ? old_root.error() : new_root.error());
                        }
-                       return Answer{200, {{"old", *old_size},
-                                           {"new", *new_size},
-                                           {"old_root", Hex(*old_root)},
-                                           {"new_root", Hex(*new_root)},
-                                           {"proof", HexList(*proof)}}};
+                       return Answer{200,
+                                     {{"old", *old_size},
+                                      {"new", *new_size},
+                                      {"old_root", Hex(*old_root)},
+                                      {"new_root", Hex(*new_root)},
+                                      {"proof", HexList(*proof)}}};
                      }));
   router.Add(Method::kPost, "/v1/audit/hash", http::Execution::kWorker,
              Guarded(api, Access::kAudit, true,

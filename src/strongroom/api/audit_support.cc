@@ -1,10 +1,10 @@
 #include "strongroom/api/audit_support.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <algorithm>
-#include <array>
 
 #include "strongroom/api/api_support.h"
 #include "strongroom/audit/audit_keys.h"
@@ -30,8 +30,10 @@ constexpr std::array kActions = {
     RouteAction{Method::kPost, "/v1/sys/seal", "vault.seal"},
     RouteAction{Method::kPost, "/v1/tenants", "tenant.create"},
     RouteAction{Method::kGet, "/v1/tenants", "tenant.list"},
-    RouteAction{Method::kGet, "/v1/tenants/{tenant}/two-factor-policy", "tenant.read_two_factor_policy"},
-    RouteAction{Method::kPut, "/v1/tenants/{tenant}/two-factor-policy", "tenant.set_two_factor_policy"},
+    RouteAction{Method::kGet, "/v1/tenants/{tenant}/two-factor-policy",
+                "tenant.read_two_factor_policy"},
+    RouteAction{Method::kPut, "/v1/tenants/{tenant}/two-factor-policy",
+                "tenant.set_two_factor_policy"},
     RouteAction{Method::kPost, "/v1/collections", "collection.create"},
     RouteAction{Method::kGet, "/v1/collections", "collection.list"},
     RouteAction{Method::kGet, "/v1/collections/{collection}", "collection.read"},
@@ -189,13 +191,12 @@ Result<void> AddValueHashes(const VaultApi& api, const http::Request& request,
 
 class AuditGate final : public http::ResponseGate {
  public:
-  AuditGate(audit::Trail& trail, audit::Event event)
-      : trail_(trail), event_(std::move(event)) {}
+  AuditGate(audit::Trail& trail, audit::Event event) : trail_(trail), event_(std::move(event)) {}
   void Wait(std::function<void(std::unique_ptr<http::Response>)> release) override {
     std::string request_id = event_.request_id;
     trail_.Append(std::move(event_), [release = std::move(release),
-                                      request_id = std::move(request_id)](
-                                         Result<std::uint64_t> recorded) {
+                                      request_id =
+                                          std::move(request_id)](Result<std::uint64_t> recorded) {
       if (recorded) return release(nullptr);
       release(std::make_unique<http::Response>(http::ErrorResponse(recorded.error(), request_id)));
     });
@@ -265,8 +266,8 @@ void SetActor(audit::Event& event, const auth::Caller& who) {
                              std::string(auth::AuthMethodName(who.method)), who.credential_id};
 }
 
-Result<void> CompleteEvent(const VaultApi& api, const http::Request& request,
-                           audit::Event& event, const json::object* answer) {
+Result<void> CompleteEvent(const VaultApi& api, const http::Request& request, audit::Event& event,
+                           const json::object* answer) {
   if (IsSubjectRoute(request.route)) {
     auto added = AddSubject(api, event, request.PathParam("id"));
     // Sealed: no key for pseudonyms (and no data was released); the entry goes without.
@@ -333,8 +334,8 @@ void SetOutcome(audit::Event& event, const http::Response& response) {
 void HoldForAudit(const VaultApi& api, http::Response& response, audit::Event event,
                   std::string_view route) {
   if (response.body_sink) {
-    response.body_sink = std::make_unique<AuditedSink>(api, route, std::move(response.body_sink),
-                                                       std::move(event));
+    response.body_sink =
+        std::make_unique<AuditedSink>(api, route, std::move(response.body_sink), std::move(event));
     return;
   }
   response.gate = std::make_unique<AuditGate>(api.trail, std::move(event));
@@ -363,7 +364,9 @@ http::Handler AuditedOpen(const VaultApi& api, http::Handler handler) {
       if (const auto* c = body.get_object().if_contains("caller"); c != nullptr && c->is_object()) {
         const auto& caller = c->get_object();
         event.tenant = std::string(Text(caller, "tenant"));
-        audit::Actor actor{std::string(Text(caller, "principal_id")), "", {},
+        audit::Actor actor{std::string(Text(caller, "principal_id")),
+                           "",
+                           {},
                            std::string(Text(caller, "method")),
                            std::string(Text(caller, "credential_id"))};
         if (const auto* roles = caller.if_contains("roles"); roles && roles->is_array()) {

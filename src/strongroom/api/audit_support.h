@@ -25,8 +25,8 @@ void SetActor(audit::Event& event, const auth::Caller& who);
 // The subject of a /v1/subjects/{id} path, and the ids, subjects and fields named in `answer`
 // (null for a failure). Subject ids are pseudonymised. On an error (would_block on an I/O
 // thread, or a key that cannot be loaded) the caller must not send the answer.
-Result<void> CompleteEvent(const VaultApi& api, const http::Request& request,
-                           audit::Event& event, const boost::json::object* answer);
+Result<void> CompleteEvent(const VaultApi& api, const http::Request& request, audit::Event& event,
+                           const boost::json::object* answer);
 // The outcome, from the response (status, and the error code of an error envelope).
 void SetOutcome(audit::Event& event, const http::Response& response);
 

@@ -53,8 +53,8 @@ void Time(std::string& out, std::chrono::system_clock::time_point time) {
     fraction += 1'000'000;
   }
   if (second != cached_second) {
-    const std::string full = FormatRfc3339(std::chrono::system_clock::time_point(
-        std::chrono::seconds(second)));  // "…:30Z"
+    const std::string full = FormatRfc3339(
+        std::chrono::system_clock::time_point(std::chrono::seconds(second)));  // "…:30Z"
     cached = full.substr(0, full.size() - 1);
     cached_second = second;
   }

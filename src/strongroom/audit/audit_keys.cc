@@ -54,9 +54,8 @@ Result<std::shared_ptr<const AuditKeys::Keys>> AuditKeys::Current() {
   auto signer = crypto::Ed25519Signer::FromSeed(seed->reveal());
   auto hmac = crypto::HmacSha256::Create(mac_key->reveal());
   if (!signer || !hmac) return Fail(ErrorCode::kInternal, "audit key derivation failed");
-  auto keys = std::make_shared<const Keys>(
-      Keys{vault, std::make_shared<const crypto::Ed25519Signer>(std::move(*signer)),
-           std::move(*hmac)});
+  auto keys = std::make_shared<const Keys>(Keys{
+      vault, std::make_shared<const crypto::Ed25519Signer>(std::move(*signer)), std::move(*hmac)});
   std::unique_lock lock(mu_);
   if (!same_owner(keys_)) keys_ = keys;
   return keys_;

@@ -8,9 +8,9 @@
 #include <bit>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <iterator>
+#include <system_error>
 
 #include "strongroom/audit/trail_verifier.h"
 #include "strongroom/base/files.h"
@@ -31,12 +31,12 @@ constexpr off_t kProbeBytes = 1 << 20;
 Error Unavailable(std::string_view what, int err) {
   return Error(ErrorCode::kAuditUnavailable,
                "the audit trail cannot be written (" + std::string(what) + ": " +
-                   std::strerror(err) + ")");
+                   std::error_code(err, std::generic_category()).message() + ")");
 }
 
 std::string SegmentName(std::uint64_t first_seq) {
   char name[32];
-  std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(first_seq));
+  (void)std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(first_seq));
   return name;
 }
 
@@ -139,9 +139,8 @@ Result<void> Trail::Load() {
   }
   Hash last_leaf{};
   std::lock_guard tree_lock(tree_mu_);
-  const VerifyReport report =
-      VerifyTrail(verify, [&](std::uint64_t, const Hash& leaf, std::size_t segment,
-                              std::uint64_t offset) {
+  const VerifyReport report = VerifyTrail(
+      verify, [&](std::uint64_t, const Hash& leaf, std::size_t segment, std::uint64_t offset) {
         AddLeafLocked(leaf, static_cast<std::uint32_t>(segment), offset);
         last_leaf = leaf;
       });
@@ -280,8 +279,8 @@ void Trail::Append(Event event, Done done) {
     std::lock_guard lock(tree_mu_);
     ++stats_.failed;
   }
-  done(std::unexpected(Error(ErrorCode::kAuditUnavailable,
-                             "the audit spool is full: the trail is not keeping up")));
+  done(std::unexpected(
+      Error(ErrorCode::kAuditUnavailable, "the audit spool is full: the trail is not keeping up")));
 }
 
 Result<std::uint64_t> Trail::AppendAndWait(Event event) {
@@ -393,8 +392,8 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
         batch[i].done = nullptr;
         continue;
       }
-      const Hash leaf = LeafHash({reinterpret_cast<const std::uint8_t*>(entry.data()),
-                                  entry.size()});
+      const Hash leaf =
+          LeafHash({reinterpret_cast<const std::uint8_t*>(entry.data()), entry.size()});
       offsets.push_back(file_size_ + frames.size());
       AppendFrame(frames, entry);
       leaves.push_back(leaf);
@@ -405,7 +404,6 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
     if (!leaves.empty()) {
       if (auto written = WriteFrames(frames); !written) {
         failure = written.error();
-        seq -= leaves.size();
         for (std::size_t m : members) {
           batch[m].done(std::unexpected(*failure));
           batch[m].done = nullptr;
@@ -584,9 +582,8 @@ Result<std::vector<std::string>> Trail::Read(std::uint64_t from, std::size_t lim
     while (out.size() < limit && index < size) {
       unsigned char length[4];
       if (!in.read(reinterpret_cast<char*>(length), 4)) break;  // next segment
-      const std::uint32_t n = (std::uint32_t{length[0]} << 24) |
-                              (std::uint32_t{length[1]} << 16) | (std::uint32_t{length[2]} << 8) |
-                              std::uint32_t{length[3]};
+      const std::uint32_t n = (std::uint32_t{length[0]} << 24) | (std::uint32_t{length[1]} << 16) |
+                              (std::uint32_t{length[2]} << 8) | std::uint32_t{length[3]};
       if (n > kMaxEntryBytes) return Fail(ErrorCode::kDataLoss, "bad audit frame length");
       entry.resize(n);
       if (!in.read(entry.data(), n)) return Fail(ErrorCode::kDataLoss, "short audit frame");
@@ -602,9 +599,8 @@ Result<std::vector<Hash>> Trail::InclusionProof(std::uint64_t index, std::uint64
   if (size > tree_.size()) {
     return Fail(ErrorCode::kInvalidArgument, "the trail is not that large yet");
   }
-  return audit::InclusionProof(index, size, [this](std::uint64_t b, std::uint64_t e) {
-    return SubtreeLocked(b, e);
-  });
+  return audit::InclusionProof(
+      index, size, [this](std::uint64_t b, std::uint64_t e) { return SubtreeLocked(b, e); });
 }
 
 Result<std::vector<Hash>> Trail::ConsistencyProof(std::uint64_t old_size,
@@ -613,9 +609,8 @@ Result<std::vector<Hash>> Trail::ConsistencyProof(std::uint64_t old_size,
   if (new_size > tree_.size()) {
     return Fail(ErrorCode::kInvalidArgument, "the trail is not that large yet");
   }
-  return audit::ConsistencyProof(old_size, new_size, [this](std::uint64_t b, std::uint64_t e) {
-    return SubtreeLocked(b, e);
-  });
+  return audit::ConsistencyProof(
+      old_size, new_size, [this](std::uint64_t b, std::uint64_t e) { return SubtreeLocked(b, e); });
 }
 
 Result<Hash> Trail::RootAt(std::uint64_t size) const {

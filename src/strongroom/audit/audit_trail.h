@@ -99,15 +99,15 @@ class Trail {
   Result<Hash> RootAt(std::uint64_t size) const;
 
   struct Stats {
-    std::uint64_t appended = 0;          // entries made durable
-    std::uint64_t batches = 0;           // fsyncs that made them so
-    std::uint64_t failed = 0;            // entries refused (write failure or full spool)
+    std::uint64_t appended = 0;  // entries made durable
+    std::uint64_t batches = 0;   // fsyncs that made them so
+    std::uint64_t failed = 0;    // entries refused (write failure or full spool)
     std::uint64_t checkpoints = 0;
     std::uint64_t witness_failures = 0;
-    std::size_t spool = 0;               // entries queued now
+    std::size_t spool = 0;  // entries queued now
     std::size_t spool_capacity = 0;
-    double last_batch_seconds = 0;       // write + fsync of the last batch
-    bool available = true;               // the last write succeeded
+    double last_batch_seconds = 0;  // write + fsync of the last batch
+    bool available = true;          // the last write succeeded
   };
   Stats stats() const;
 

@@ -43,8 +43,9 @@ Event ReadEvent(int i) {
 class TrailTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("trail_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ =
+        fs::path(::testing::TempDir()) /
+        ("trail_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     fs::remove_all(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -85,8 +86,8 @@ class TrailTest : public ::testing::Test {
       std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       for (std::size_t at = 0; at + 4 <= bytes.size();) {
         const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
-        const std::size_t n = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) |
-                              (std::size_t{p[2]} << 8) | p[3];
+        const std::size_t n =
+            (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) | (std::size_t{p[2]} << 8) | p[3];
         out.push_back(bytes.substr(at + 4, n));
         at += 4 + n;
       }
@@ -268,9 +269,7 @@ TEST_F(TrailTest, EachTamperingIsCaughtAtTheRightEntry) {
 
   // Truncating the tail, checkpoint log included, is caught against a witnessed checkpoint.
   Rewrite(std::vector<std::string>(pristine.begin(), pristine.begin() + 90));
-  {
-    std::ofstream cut(log, std::ios::trunc);
-  }
+  { std::ofstream cut(log, std::ios::trunc); }
   const auto witnessed = ParseCheckpoint(checkpoints.substr(0, checkpoints.find('\n')));
   ASSERT_TRUE(witnessed);
   EXPECT_TRUE(Verify().ok);  // without the witness, a shorter trail looks whole
@@ -355,15 +354,26 @@ TEST_F(TrailTest, FullSpoolRefusesAtOnce) {
   auto trail = OpenTrail(std::move(o));
   std::optional<Result<std::uint64_t>> first, second, third;
   std::atomic<int> done{0};
-  trail->Append(ReadEvent(0), [&](Result<std::uint64_t> r) { first = r; ++done; });
-  for (int i = 0; i < 2000 && !blocked; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  trail->Append(ReadEvent(0), [&](Result<std::uint64_t> r) {
+    first = r;
+    ++done;
+  });
+  for (int i = 0; i < 2000 && !blocked; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ASSERT_TRUE(blocked);
-  trail->Append(ReadEvent(1), [&](Result<std::uint64_t> r) { second = r; ++done; });
-  trail->Append(ReadEvent(2), [&](Result<std::uint64_t> r) { third = r; ++done; });
+  trail->Append(ReadEvent(1), [&](Result<std::uint64_t> r) {
+    second = r;
+    ++done;
+  });
+  trail->Append(ReadEvent(2), [&](Result<std::uint64_t> r) {
+    third = r;
+    ++done;
+  });
   ASSERT_TRUE(third.has_value());  // refused on the caller's thread, at once
   EXPECT_EQ(third->error().code(), ErrorCode::kAuditUnavailable);
   release.count_down();
-  for (int i = 0; i < 2000 && done < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 2000 && done < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ASSERT_EQ(done, 3);
   EXPECT_EQ(**first, 0u);
   EXPECT_EQ(**second, 1u);

@@ -19,12 +19,11 @@ bool IsDataRead(std::string_view action) {
 }  // namespace
 
 std::string NetworkOf(std::string_view address) {
-  const std::string text(address);
+  std::string text(address);
   in_addr v4{};
   if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
     auto* b = reinterpret_cast<unsigned char*>(&v4);
-    return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) +
-           ".0/24";
+    return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) + ".0/24";
   }
   in6_addr v6{};
   if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
@@ -38,11 +37,16 @@ std::string NetworkOf(std::string_view address) {
 
 std::string_view BehaviourRules::RuleName(Rule rule) {
   switch (rule) {
-    case kMassRead: return "mass_read";
-    case kNewNetwork: return "new_network";
-    case kDenials: return "denials";
-    case kDataLoss: return "data_loss";
-    case kRuleCount: break;
+    case kMassRead:
+      return "mass_read";
+    case kNewNetwork:
+      return "new_network";
+    case kDenials:
+      return "denials";
+    case kDataLoss:
+      return "data_loss";
+    case kRuleCount:
+      break;
   }
   return "unknown";
 }
@@ -53,9 +57,9 @@ BehaviourRules::Track& BehaviourRules::TrackFor(const std::string& key,
                                                 std::chrono::system_clock::time_point now) {
   if (tracks_.size() >= settings_.max_tracked && !tracks_.contains(key)) {
     // Bounded memory: forget the least recently seen.
-    auto oldest = std::min_element(tracks_.begin(), tracks_.end(), [](const auto& a, const auto& b) {
-      return a.second.last_seen < b.second.last_seen;
-    });
+    auto oldest = std::min_element(
+        tracks_.begin(), tracks_.end(),
+        [](const auto& a, const auto& b) { return a.second.last_seen < b.second.last_seen; });
     tracks_.erase(oldest);
   }
   Track& track = tracks_[key];

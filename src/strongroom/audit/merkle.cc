@@ -96,8 +96,7 @@ Result<std::vector<Hash>> InclusionProof(std::uint64_t index, std::uint64_t size
 Result<std::vector<Hash>> ConsistencyProof(std::uint64_t old_size, std::uint64_t new_size,
                                            const SubtreeHashFn& subtree) {
   if (old_size == 0 || old_size > new_size) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "a consistency proof needs 0 < old size <= new size");
+    return Fail(ErrorCode::kInvalidArgument, "a consistency proof needs 0 < old size <= new size");
   }
   std::vector<Hash> out;
   if (auto built = SubProof(old_size, 0, new_size, true, subtree, out); !built) {

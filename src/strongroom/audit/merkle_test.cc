@@ -39,16 +39,19 @@ struct ProofVector {
 
 const std::vector<ProofVector> kInclusion = {
     {0, 1, {}},
-    {0, 8,
+    {0,
+     8,
      {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-    {5, 8,
+    {5,
+     8,
      {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
       "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
     {2, 3, {"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"}},
-    {1, 5,
+    {1,
+     5,
      {"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
@@ -56,15 +59,18 @@ const std::vector<ProofVector> kInclusion = {
 
 const std::vector<ProofVector> kConsistency = {
     {1, 1, {}},
-    {1, 8,
+    {1,
+     8,
      {"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
       "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"}},
-    {6, 8,
+    {6,
+     8,
      {"0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
       "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
       "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"}},
-    {2, 5,
+    {2,
+     5,
      {"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
       "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"}},
 };
@@ -97,8 +103,7 @@ SubtreeHashFn Over(const std::vector<Hash>& leaves) {
 TEST(MerkleTest, RootsMatchTheReferenceForEveryPrefix) {
   const auto leaves = LeafHashes(8);
   for (std::size_t n = 0; n <= 8; ++n) {
-    EXPECT_EQ(crypto::HexEncode(RootOf(std::span<const Hash>(leaves).first(n))), kRoots[n])
-        << n;
+    EXPECT_EQ(crypto::HexEncode(RootOf(std::span<const Hash>(leaves).first(n))), kRoots[n]) << n;
   }
   EXPECT_EQ(crypto::HexEncode(EmptyRoot()), kRoots[0]);
 }
@@ -171,8 +176,8 @@ TEST(MerkleTest, EveryProofOfEveryTreeUpTo40VerifiesAndAlterationsFail) {
       if (old < size) {
         Hash forged = old_root;
         forged[0] ^= 1;
-        EXPECT_FALSE(VerifyConsistency(old, size, forged, root,
-                                       *ConsistencyProof(old, size, Over(leaves))));
+        EXPECT_FALSE(
+            VerifyConsistency(old, size, forged, root, *ConsistencyProof(old, size, Over(leaves))));
       }
     }
   }

@@ -42,10 +42,10 @@ Result<std::vector<SegmentFile>> ListSegments(const fs::path& dir) {
   for (const auto& item : fs::directory_iterator(segments, ec)) {
     const std::string name = item.path().filename().string();
     std::uint64_t first = 0;
-    const bool named = name.size() == 24 && name.ends_with(".seg") &&
-                       std::all_of(name.begin(), name.begin() + 20,
-                                   [](char c) { return c >= '0' && c <= '9'; }) &&
-                       std::from_chars(name.data(), name.data() + 20, first).ec == std::errc();
+    const bool named =
+        name.size() == 24 && name.ends_with(".seg") &&
+        std::all_of(name.begin(), name.begin() + 20, [](char c) { return c >= '0' && c <= '9'; }) &&
+        std::from_chars(name.data(), name.data() + 20, first).ec == std::errc();
     if (!named || !item.is_regular_file()) {
       return Fail(ErrorCode::kDataLoss, "unexpected file in the audit segments directory: " + name);
     }
@@ -98,8 +98,8 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
   std::uint64_t last_good_size = 0;
   for (std::size_t i = 0; i < own->size(); ++i) {
     if (!(*own)[i]) {
-      fail(last_good_size, "checkpoints.log line " + std::to_string(i + 1) + ": " +
-                               (*own)[i].error().message());
+      fail(last_good_size,
+           "checkpoints.log line " + std::to_string(i + 1) + ": " + (*own)[i].error().message());
       return report;
     }
     last_good_size = (*own)[i]->size;
@@ -170,10 +170,10 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
                  (std::uint32_t{data[offset + 2]} << 8) | std::uint32_t{data[offset + 3]};
       }
       if (left >= 4 && (length == 0 || length > kMaxEntryBytes)) {
-        fail(suspect ? *suspect - 1 : index,
-             "entry " + std::to_string(index) + ": frame length " + std::to_string(length) +
-                 " is impossible (" + segment.path.filename().string() + " at byte " +
-                 std::to_string(offset) + ")");
+        fail(suspect ? *suspect - 1 : index, "entry " + std::to_string(index) + ": frame length " +
+                                                 std::to_string(length) + " is impossible (" +
+                                                 segment.path.filename().string() + " at byte " +
+                                                 std::to_string(offset) + ")");
         break;
       }
       if (left < 4 || left - 4 < length) {
@@ -182,9 +182,9 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
           report.torn_segment = s;
           report.torn_offset = offset;
         } else {
-          fail(suspect ? *suspect - 1 : index,
-               "entry " + std::to_string(index) + ": frame cut short inside " +
-                   segment.path.filename().string());
+          fail(suspect ? *suspect - 1 : index, "entry " + std::to_string(index) +
+                                                   ": frame cut short inside " +
+                                                   segment.path.filename().string());
         }
         break;
       }
@@ -208,8 +208,8 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
         break;
       }
       if (head->seq != index) {
-        fail(index, "entry " + std::to_string(index) + " carries seq " +
-                        std::to_string(head->seq) + " (entries removed, reordered or inserted)");
+        fail(index, "entry " + std::to_string(index) + " carries seq " + std::to_string(head->seq) +
+                        " (entries removed, reordered or inserted)");
         break;
       }
       if (head->prev != prev) {
@@ -234,7 +234,8 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
   if (suspect && !failed) {
     // The altered entry was the last: the earliest candidate is named.
     fail(*suspect - 1, "entry " + std::to_string(*suspect - 1) + " or the last entry " +
-                           std::to_string(*suspect) + " was altered (the chain breaks between them)");
+                           std::to_string(*suspect) +
+                           " was altered (the chain breaks between them)");
   }
   if (!failed && next_pin < pins.size()) {
     const Pin& pin = pins.back();

@@ -47,9 +47,9 @@ struct VerifyOptions {
 
 struct VerifyReport {
   bool ok = false;
-  std::uint64_t entries = 0;       // whole entries read (up to the first bad one)
-  std::uint64_t checkpoints = 0;   // checkpoints verified
-  std::uint64_t vouched = 0;       // entries covered by a verified checkpoint
+  std::uint64_t entries = 0;      // whole entries read (up to the first bad one)
+  std::uint64_t checkpoints = 0;  // checkpoints verified
+  std::uint64_t vouched = 0;      // entries covered by a verified checkpoint
   bool signatures_checked = false;
   std::optional<std::uint64_t> first_bad;  // set when !ok
   std::string reason;                      // why (when !ok), operator-facing
@@ -60,8 +60,8 @@ struct VerifyReport {
 };
 
 // Called for every good entry, in order: its index, leaf hash, segment number and byte offset.
-using EntryFn = std::function<void(std::uint64_t index, const Hash& leaf_hash,
-                                   std::size_t segment, std::uint64_t offset)>;
+using EntryFn = std::function<void(std::uint64_t index, const Hash& leaf_hash, std::size_t segment,
+                                   std::uint64_t offset)>;
 
 VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry = {});
 

@@ -6,8 +6,8 @@
 
 #include "strongroom/audit/merkle.h"
 #include "strongroom/audit/trail_verifier.h"
-#include "strongroom/crypto/encoding.h"
 #include "strongroom/cli/exit_codes.h"
+#include "strongroom/crypto/encoding.h"
 #include "strongroom/observe/log.h"
 
 namespace strongroom::cli {
@@ -37,9 +37,10 @@ AuditCommands::AuditCommands(CLI::App& app) {
       "signature and Merkle root. Exit 0: intact; 1: tampered (the first bad entry is named).");
   verify_->add_option("--audit-dir", dir_, "the trail's directory (segments/, checkpoints.log)")
       ->required();
-  verify_->add_option("--public-key", public_key_file_,
-                      "the audit public key (public-key.json), from a copy kept apart from the "
-                      "trail: the one beside the trail could have been replaced with it")
+  verify_
+      ->add_option("--public-key", public_key_file_,
+                   "the audit public key (public-key.json), from a copy kept apart from the "
+                   "trail: the one beside the trail could have been replaced with it")
       ->required();
   verify_->add_option("--checkpoint", checkpoint_files_,
                       "a checkpoints.log (a witness's copy) or a file of one checkpoint line to "
@@ -77,15 +78,15 @@ int AuditCommands::RunProof() {
   std::vector<audit::Hash> leaves;
   audit::VerifyOptions options;
   options.dir = proof_dir_;
-  const auto report = audit::VerifyTrail(
-      options, [&](std::uint64_t, const audit::Hash& leaf, std::size_t, std::uint64_t) {
-        leaves.push_back(leaf);
-      });
+  const auto report =
+      audit::VerifyTrail(options, [&](std::uint64_t, const audit::Hash& leaf, std::size_t,
+                                      std::uint64_t) { leaves.push_back(leaf); });
   if (!report.ok) {
     std::cerr << "strongroom: the trail does not verify: " << report.reason << "\n";
     return kExitRuntime;
   }
-  const audit::SubtreeHashFn subtree = [&](std::uint64_t b, std::uint64_t e) -> Result<audit::Hash> {
+  const audit::SubtreeHashFn subtree = [&](std::uint64_t b,
+                                           std::uint64_t e) -> Result<audit::Hash> {
     return audit::RootOf(std::span<const audit::Hash>(leaves).subspan(b, e - b));
   };
   auto hex_list = [](const std::vector<audit::Hash>& hashes) {
@@ -172,8 +173,7 @@ int AuditCommands::RunVerify() {
     if (report.torn_tail) std::cout << "; a last frame cut short by a crash was ignored";
     std::cout << "\n";
   } else {
-    std::cout << "TAMPERED: first bad entry " << *report.first_bad << ": " << report.reason
-              << "\n";
+    std::cout << "TAMPERED: first bad entry " << *report.first_bad << ": " << report.reason << "\n";
   }
   return report.ok ? kExitOk : kExitRuntime;
 }
