@@ -11,14 +11,15 @@
 #
 # Client and server share the machine's 2 cores.
 #
-#   bench/audit.sh                          # both parts, 64 connections, 10 s a run, 3 runs a side
-#   PARTS=B DURATION=5 RUNS=1 bench/audit.sh
+#   bench/audit.sh                          # both parts; 64 and 256 connections, 10 s a run,
+#                                           # 3 runs a side at each
+#   PARTS=B DURATION=5 RUNS=1 CONNECTIONS=64 bench/audit.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 RUNS=${RUNS:-3}
-CONNECTIONS=${CONNECTIONS:-64}
+CONNECTIONS=${CONNECTIONS:-"64 256"}
 PARTS=${PARTS:-AB}
 PRELOAD=1000
 
@@ -126,14 +127,15 @@ PY
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "== B. record gets over HTTPS, $CONNECTIONS connections, ${DURATION}s a run, $RUNS runs a side"
+for connections in $CONNECTIONS; do
+echo "== B. record gets over HTTPS, $connections connections, ${DURATION}s a run, $RUNS runs a side"
 printf "%-9s %-4s %10s %8s %8s\n" side run "req/s" "p50 ms" "p99 ms"
 : >"$work/on.rps"; : >"$work/off.rps"
 for run in $(seq "$RUNS"); do
   for side in release release-auditoff; do
     start "$side"
-    wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/get.lua" "$base" >/dev/null 2>&1  # warm the caches
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" \
+    wrk -t1 -c"$connections" -d1s -s "$work/get.lua" "$base" >/dev/null 2>&1  # warm the caches
+    wrk -t1 -c"$connections" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" \
       >"$work/$side-$run.txt" 2>&1
     if grep -q "Non-2xx" "$work/$side-$run.txt"; then cat "$work/$side-$run.txt" >&2; exit 1; fi
     read -r rps p50 p99 < <(wrk_stats "$work/$side-$run.txt")
@@ -142,11 +144,15 @@ for run in $(seq "$RUNS"); do
     [ "$label" = audited ] && echo "$rps" >>"$work/on.rps" || echo "$rps" >>"$work/off.rps"
     if [ "$label" = audited ]; then
       # Group commit under load: entries per fsync.
-      curl -s "http://127.0.0.1:$(grep -o '"metrics":"http://127.0.0.1:[0-9]*' "$work/release.log" | tail -1 | grep -o '[0-9]*$')/metrics" \
-        | awk '/^strongroom_audit_entries_total/ {e=$2} /^strongroom_audit_batches_total/ {b=$2} END {if (b>0) printf "          (audit: %d entries, %.1f per fsync)\n", e, e/b}'
+      metrics_port=$(grep -o '"metrics":"http://127.0.0.1:[0-9]*' "$work/release.log" | tail -1 |
+        grep -o '[0-9]*$')
+      curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '
+        /^strongroom_audit_entries_total/ {e=$2} /^strongroom_audit_batches_total/ {b=$2}
+        END {if (b>0) printf "          (audit: %d entries, %.1f per fsync)\n", e, e/b}'
     fi
     stop
   done
 done
 on=$(median <"$work/on.rps"); off=$(median <"$work/off.rps")
-python3 -c "import sys; on, off = float(sys.argv[1]), float(sys.argv[2]); print('median: audited %.0f req/s, off %.0f req/s: %.2fx (target >= 0.80x)' % (on, off, on / off))" "$on" "$off"
+python3 -c "import sys; on, off = float(sys.argv[1]), float(sys.argv[2]); print('median at %s connections: audited %.0f req/s, off %.0f req/s: %.2fx (target >= 0.80x)' % (sys.argv[3], on, off, on / off))" "$on" "$off" "$connections"
+done

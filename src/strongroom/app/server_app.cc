@@ -276,6 +276,7 @@ int RunServer(const config::Config& config) {
   trail_options.checkpoint_interval = std::chrono::milliseconds(config.audit.checkpoint_interval_ms);
   trail_options.segment_bytes = static_cast<std::uint64_t>(config.audit.segment_bytes);
   trail_options.spool_entries = static_cast<std::size_t>(config.audit.spool_entries);
+  trail_options.writer_nice = static_cast<int>(config.audit.writer_nice);
   trail_options.signer = [&audit_keys] { return audit_keys.Signer(); };
   trail_options.observer = [&behaviour_rules](const audit::Event& e) { behaviour_rules.Observe(e); };
   auto opened_trail = audit::Trail::Open(std::move(trail_options));

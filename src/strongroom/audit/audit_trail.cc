@@ -1,6 +1,7 @@
 #include "strongroom/audit/audit_trail.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -298,6 +299,14 @@ Result<std::uint64_t> Trail::AppendAndWait(Event event) {
 }
 
 void Trail::WriterLoop() {
+  if (options_.writer_nice != 0 &&
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), options_.writer_nice) != 0) {
+    observe::Warn("audit.writer_nice_refused",
+                  {{"nice", static_cast<std::int64_t>(options_.writer_nice)},
+                   {"advice", "every answer waits for this thread's fsync: grant CAP_SYS_NICE "
+                              "(systemd: AmbientCapabilities=CAP_SYS_NICE), or set "
+                              "audit.writer_nice = 0 to silence this"}});
+  }
   std::vector<Pending> batch;
   while (true) {
     std::chrono::steady_clock::time_point due;

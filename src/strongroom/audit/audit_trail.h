@@ -61,6 +61,10 @@ struct TrailOptions {
   // The signer, or null while the vault is sealed. Called on the writer thread.
   std::function<std::shared_ptr<const crypto::Ed25519Signer>()> signer;
   std::function<std::chrono::system_clock::time_point()> clock = std::chrono::system_clock::now;
+  // The writer thread's niceness. Every audited answer waits for this thread's fsync, so on a
+  // busy machine raising its priority (a negative value, which needs CAP_SYS_NICE) shortens
+  // every request (docs/performance.md, "Audit"). A refusal is logged, not fatal.
+  int writer_nice = 0;
   // Sees every entry once it is durable, in order, on the writer thread (behaviour rules). Must
   // be quick and must not block.
   std::function<void(const Event&)> observer;

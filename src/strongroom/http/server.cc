@@ -619,11 +619,15 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     waiting->Wait([self = shared_from_this(), held, can_keep_alive,
                    gate = std::shared_ptr<ResponseGate>(std::move(gate))](
                       std::unique_ptr<Response> replacement) mutable {
-      if (replacement) *held = std::move(*replacement);
-      asio::post(self->stream_.get_executor(), [self, held, can_keep_alive]() mutable {
-        held->gate.reset();
-        self->Finish(std::move(*held), can_keep_alive);
-      });
+      // The swap happens on the I/O thread: destroying the held response (a streamed body's
+      // source, say) must not happen on the thread that released it.
+      asio::post(self->stream_.get_executor(),
+                 [self, held, can_keep_alive,
+                  replacement = std::shared_ptr<Response>(std::move(replacement))]() mutable {
+                   if (replacement) *held = std::move(*replacement);
+                   held->gate.reset();
+                   self->Finish(std::move(*held), can_keep_alive);
+                 });
     });
   }
 
