@@ -147,7 +147,8 @@ TEST_F(IdentityTest, TokensCarryScopesExpireAndStopOnTheNextRequest) {
   // Revoked (another, unexpiring token).
   auto second = service_->IssueToken({.principal_id = app.id, .name = "writer"}, "");
   ASSERT_TRUE(second);
-  EXPECT_EQ(second->info.scopes.size(), 3u);
+  // Every scope: admin, data:read, data:write, audit:read.
+  EXPECT_EQ(second->info.scopes.size(), 4u);
   const std::string bearer2 = "Bearer " + std::string(second->token.reveal_as_text());
   EXPECT_TRUE(Auth(bearer2));
   ASSERT_TRUE(service_->RevokeToken(second->info.token_id, ""));

@@ -142,7 +142,7 @@ AdminCommands::AdminCommands(CLI::App& app) {
       "issue", "Issue an API token to a principal; prints it once on standard output.");
   issue->add_option("PRINCIPAL", id_, "principal id")->required();
   issue->add_option("--name", name_, "a label (no personal data)")->required();
-  issue->add_option("--scope", scopes_, "admin, data:read or data:write (repeat; default all)")
+  issue->add_option("--scope", scopes_, "admin, data:read, data:write or audit:read (repeat; default all)")
       ->check(CLI::IsMember({"admin", "data:read", "data:write"}));
   issue->add_option("--expires-in", expires_in_, "seconds until it expires (default: never)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{10LL * 366 * 24 * 3600}));
