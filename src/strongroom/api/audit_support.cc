@@ -198,7 +198,11 @@ class AuditGate final : public http::ResponseGate {
                                       request_id =
                                           std::move(request_id)](Result<std::uint64_t> recorded) {
       if (recorded) return release(nullptr);
-      release(std::make_unique<http::Response>(http::ErrorResponse(recorded.error(), request_id)));
+      // The reason (a path, an errno) is for the log (audit.write_failed), not for clients.
+      const Error refusal(ErrorCode::kAuditUnavailable,
+                          "the audit trail cannot record this request, so nothing was released "
+                          "(retry later)");
+      release(std::make_unique<http::Response>(http::ErrorResponse(refusal, request_id)));
     });
   }
 
@@ -273,7 +277,10 @@ Result<void> CompleteEvent(const VaultApi& api, const http::Request& request, au
     // Sealed: no key for pseudonyms (and no data was released); the entry goes without.
     if (!added && added.error().code() != ErrorCode::kSealed) return added;
   }
-  if (auto hashed = AddValueHashes(api, request, event); !hashed) return hashed;
+  if (auto hashed = AddValueHashes(api, request, event); !hashed) {
+    // Sealed: the request was refused (503 sealed) and carried nothing anywhere.
+    if (hashed.error().code() != ErrorCode::kSealed) return hashed;
+  }
   if (answer == nullptr) return {};
   return AddAnswer(api, request.route, event, *answer);
 }
@@ -342,7 +349,7 @@ void HoldForAudit(const VaultApi& api, http::Response& response, audit::Event ev
 }
 
 Result<void> AuditWritable(const VaultApi& api) {
-  if (api.trail.available()) return {};
+  if (api.trail.accepting()) return {};
   return Fail(ErrorCode::kAuditUnavailable,
               "the audit trail cannot be written; nothing was changed (retry later)");
 }

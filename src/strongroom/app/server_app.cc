@@ -422,6 +422,9 @@ int RunServer(const config::Config& config) {
     }
   });
   *server_ref = nullptr;
+  // Every entry still queued is written and its completion run while the server's connections
+  // and I/O contexts still exist (they are destroyed before the trail otherwise).
+  trail.Stop();
   observe::Info("server.stopped");
   return 0;
 }

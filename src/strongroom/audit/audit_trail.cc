@@ -66,8 +66,27 @@ Result<void> WriteAll(int fd, std::string_view bytes, std::uint64_t offset) {
 
 // Appends `line` to `file` and syncs it (checkpoint logs: small, rare).
 Result<void> AppendLine(const fs::path& file, std::string_view line) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return std::unexpected(Unavailable("open " + file.string(), errno));
+  // A line a crash or a full disk cut short would glue onto this one: cut it off first (it was
+  // never a checkpoint: readers ignore a last line without its newline).
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return std::unexpected(Unavailable("stat " + file.string(), err));
+  }
+  off_t size = st.st_size;
+  while (size > 0) {
+    char last = 0;
+    if (::pread(fd, &last, 1, size - 1) != 1 || last == '\n') break;
+    --size;
+  }
+  if (size != st.st_size && ::ftruncate(fd, size) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return std::unexpected(Unavailable("truncate " + file.string(), err));
+  }
   Result<void> done;
   while (!line.empty() && done) {
     const ssize_t n = ::write(fd, line.data(), line.size());
@@ -79,6 +98,7 @@ Result<void> AppendLine(const fs::path& file, std::string_view line) {
     }
   }
   if (done && ::fdatasync(fd) != 0) done = std::unexpected(Unavailable("fsync", errno));
+  if (!done) (void)::ftruncate(fd, size);  // no half line left behind (best effort)
   ::close(fd);
   return done;
 }
@@ -115,17 +135,28 @@ Result<std::unique_ptr<Trail>> Trail::Open(TrailOptions options) {
   trail->last_checkpoint_at_ = std::chrono::steady_clock::now();
   if (auto loaded = trail->Load(); !loaded) return std::unexpected(loaded.error());
   trail->writer_ = std::thread([t = trail.get()] { t->WriterLoop(); });
+  trail->checkpointer_ = std::thread([t = trail.get()] { t->CheckpointLoop(); });
   return trail;
 }
 
 Trail::~Trail() {
+  Stop();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Trail::Stop() {
   {
     std::lock_guard lock(queue_mu_);
     stopping_ = true;
   }
   queue_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
-  if (fd_ >= 0) ::close(fd_);
+  {
+    std::lock_guard lock(checkpoint_wait_mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
 }
 
 Result<void> Trail::Load() {
@@ -266,6 +297,7 @@ void Trail::Append(Event event, Done done) {
     std::lock_guard lock(queue_mu_);
     if (!stopping_ && queue_.size() < options_.spool_entries) {
       queue_.push_back({std::move(event), std::move(done)});
+      queued_.store(queue_.size(), std::memory_order_relaxed);
       if (queue_.size() == 1) queue_cv_.notify_one();
       if (queue_.size() == options_.spool_entries / 2 + 1) {
         // The alert of back-pressure: the disk is not keeping up (readiness says degraded).
@@ -309,18 +341,19 @@ void Trail::WriterLoop() {
   }
   std::vector<Pending> batch;
   while (true) {
-    std::chrono::steady_clock::time_point due;
-    {
-      std::lock_guard lock(tree_mu_);
-      due = last_checkpoint_at_ + options_.checkpoint_interval;
-    }
+    // A deadline only to probe a failing disk; otherwise the writer sleeps until an entry comes.
     const bool failing = !available_;
-    if (failing) due = std::min(due, std::chrono::steady_clock::now() + kProbeInterval);
     {
       std::unique_lock lock(queue_mu_);
-      queue_cv_.wait_until(lock, due, [this] { return stopping_ || !queue_.empty(); });
+      const auto ready = [this] { return stopping_ || !queue_.empty(); };
+      if (failing) {
+        queue_cv_.wait_until(lock, std::chrono::steady_clock::now() + kProbeInterval, ready);
+      } else {
+        queue_cv_.wait(lock, ready);
+      }
       if (stopping_ && queue_.empty()) break;
       batch.swap(queue_);
+      queued_.store(0, std::memory_order_relaxed);
     }
     if (!batch.empty()) {
       WriteBatch(batch);
@@ -328,9 +361,35 @@ void Trail::WriterLoop() {
       Probe();
     }
     batch.clear();
-    (void)MaybeCheckpoint(false);  // failures are logged; the next batch or tick tries again
   }
-  (void)MaybeCheckpoint(true);
+}
+
+// Checkpoints are signed and stored on their own thread: a slow or hung witness (a network
+// mount) must not hold up the writer, whose fsync every answer waits for.
+void Trail::CheckpointLoop() {
+  std::unique_lock lock(checkpoint_wait_mu_);
+  while (!checkpoint_stopping_) {
+    auto due = std::chrono::steady_clock::time_point::max();
+    {
+      std::lock_guard tree_lock(tree_mu_);
+      const std::uint64_t covered = checkpoint_ ? checkpoint_->size : 0;
+      if (tree_.size() > covered) due = last_checkpoint_at_ + options_.checkpoint_interval;
+      if (tree_.size() - covered >= options_.checkpoint_entries) {
+        due = std::chrono::steady_clock::time_point::min();
+      }
+    }
+    if (due == std::chrono::steady_clock::time_point::max()) {
+      checkpoint_cv_.wait(lock);
+    } else if (due > std::chrono::steady_clock::now()) {
+      checkpoint_cv_.wait_until(lock, due);
+    }
+    if (checkpoint_stopping_) break;
+    lock.unlock();
+    (void)MaybeCheckpoint(false);  // failures are logged and deferred by one interval
+    lock.lock();
+  }
+  lock.unlock();
+  (void)MaybeCheckpoint(true);  // a stopping trail signs a last one
 }
 
 // While writes fail, writes (which are refused up front: AuditWritable) would never come to
@@ -339,6 +398,17 @@ void Trail::WriterLoop() {
 void Trail::Probe() {
   if (repair_needed_ && ::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0) return;
   repair_needed_ = false;
+  std::uint64_t next_seq;
+  {
+    std::lock_guard lock(tree_mu_);
+    next_seq = tree_.size();
+  }
+  if (next_seq % kBlock == 0 && file_size_ >= options_.segment_bytes) {
+    // What failed may have been starting the next segment: that is what must work again.
+    if (!StartSegment(next_seq)) return;
+    std::lock_guard lock(tree_mu_);
+    segments_.push_back({next_seq, options_.dir / "segments" / SegmentName(next_seq)});
+  }
   if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(file_size_), kProbeBytes) != 0 ||
       ::fdatasync(fd_) != 0) {
     return;
@@ -357,15 +427,21 @@ Result<void> Trail::WriteFrames(const std::string& frames) {
     }
     repair_needed_ = false;
   }
+  // A failed batch is cut off at once, so that a restart cannot find its frames (they were
+  // answered 503); if even that fails, before the next write.
+  auto cut = [this] {
+    repair_needed_ = ::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0;
+  };
   if (auto written = WriteAll(fd_, frames, file_size_); !written) {
-    repair_needed_ = true;
+    cut();
     return written;
   }
   if (::fdatasync(fd_) != 0) {
     // After a failed fsync the kernel may have dropped the pages: the batch is not durable, and
     // it is cut off (never retried in place).
-    repair_needed_ = true;
-    return std::unexpected(Unavailable("fsync", errno));
+    const int err = errno;
+    cut();
+    return std::unexpected(Unavailable("fsync", err));
   }
   file_size_ += frames.size();
   return {};
@@ -380,6 +456,7 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
   }
   std::size_t next = 0;
   std::size_t refused = 0;
+  bool wake_checkpointer = false;
   std::optional<Error> failure;
   while (next < batch.size() && !failure) {
     // One chunk: the entries up to the next segment change (at a 256-entry mark, so that no
@@ -413,6 +490,7 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
     if (!leaves.empty()) {
       if (auto written = WriteFrames(frames); !written) {
         failure = written.error();
+        MarkFailed(*failure);  // before any completion: whoever hears of it sees the state
         for (std::size_t m : members) {
           batch[m].done(std::unexpected(*failure));
           batch[m].done = nullptr;
@@ -433,6 +511,13 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
         if (!stats_.available) observe::Info("audit.write_recovered");
         stats_.available = true;
         available_ = true;
+        const std::uint64_t covered = checkpoint_ ? checkpoint_->size : 0;
+        wake_checkpointer = tree_.size() - covered >= options_.checkpoint_entries ||
+                            tree_.size() - leaves.size() == covered;  // first new entry: a timer
+      }
+      if (wake_checkpointer) {
+        std::lock_guard lock(checkpoint_wait_mu_);
+        checkpoint_cv_.notify_one();
       }
       const std::uint64_t first = seq - leaves.size();
       if (options_.observer) {
@@ -448,6 +533,7 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
       // Rotate: the next entry starts a new segment.
       if (auto started_segment = StartSegment(seq); !started_segment) {
         failure = started_segment.error();
+        MarkFailed(*failure);
       } else {
         std::lock_guard lock(tree_mu_);
         segments_.push_back({seq, options_.dir / "segments" / SegmentName(seq)});
@@ -465,13 +551,13 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
   std::lock_guard lock(tree_mu_);
   stats_.last_batch_seconds = seconds;
   stats_.failed += refused;
-  if (failure) {
-    if (stats_.available) {
-      observe::Error("audit.write_failed", {{"reason", failure->message()}});
-    }
-    stats_.available = false;
-    available_ = false;
-  }
+}
+
+void Trail::MarkFailed(const Error& failure) {
+  std::lock_guard lock(tree_mu_);
+  if (stats_.available) observe::Error("audit.write_failed", {{"reason", failure.message()}});
+  stats_.available = false;
+  available_ = false;
 }
 
 Result<std::optional<Checkpoint>> Trail::MaybeCheckpoint(bool force) {
@@ -506,6 +592,8 @@ Result<std::optional<Checkpoint>> Trail::MaybeCheckpoint(bool force) {
     if (auto written = WriteFileAtomically(options_.dir / "public-key.json",
                                            EncodePublicKeyFile(signer->public_key()), 0644);
         !written) {
+      observe::Error("audit.checkpoint_failed", {{"reason", written.error().message()}});
+      defer();
       return std::unexpected(written.error());
     }
     published_key_id_ = c.key_id;

@@ -17,13 +17,14 @@
 // is full, Append() fails at once.
 //
 // Checkpoints: after at least `checkpoint_entries` new entries, or `checkpoint_interval` with
-// any, the writer signs (tree size, root, time, last leaf) with the audit key from the key
-// hierarchy, appends it to checkpoints.log (fdatasync) and to every witness. While the vault is
-// sealed there is no key: entries are still written, and the first checkpoint after unsealing
-// covers them.
+// any, a second thread (so that a slow witness never holds up the writer) signs (tree size,
+// root, time, last leaf) with the audit key from the key hierarchy, appends it to
+// checkpoints.log (fdatasync) and to every witness. While the vault is sealed there is no key:
+// entries are still written, and the first checkpoint after unsealing covers them.
 //
 // Memory is bounded whatever the trail's length: the tree keeps only its nodes of 256 leaves
-// and more, plus the file offset of every 256th entry; proofs re-read at most 256 entries.
+// and more, plus the file offset of every 256th entry; a proof re-reads the entries of the one
+// or two blocks of 256 it needs below that level.
 //
 // Thread-safe: Append() from any thread (it never blocks on the disk: it takes a short lock);
 // completions run on the writer thread and must not block. Reads and proofs may run
@@ -95,6 +96,13 @@ class Trail {
   std::uint64_t size() const;  // durable entries
   // False from a failed write until a write (or the writer's own probe) succeeds again.
   bool available() const { return available_.load(std::memory_order_relaxed); }
+  // Available, and the spool has room: what a write checks before it changes anything.
+  bool accepting() const {
+    return available() && queued_.load(std::memory_order_relaxed) < options_.spool_entries;
+  }
+  // Writes what is queued and stops the writer: completions run before this returns. Appends
+  // after it fail with audit_unavailable. Idempotent; the destructor calls it.
+  void Stop();
   std::optional<Checkpoint> latest_checkpoint() const;
   // Entries [from, from + limit) of the durable prefix, as stored.
   Result<std::vector<std::string>> Read(std::uint64_t from, std::size_t limit) const;
@@ -127,9 +135,11 @@ class Trail {
   };
   Result<void> Load();
   void WriterLoop();
+  void CheckpointLoop();
   void WriteBatch(std::vector<Pending>& batch);
   Result<void> WriteFrames(const std::string& frames);
   void Probe();
+  void MarkFailed(const Error& failure);
   Result<void> StartSegment(std::uint64_t first_seq);
   // Signs and stores a checkpoint when one is due (or `force`d and anything is new). Any thread;
   // serialised on checkpoint_mu_.
@@ -174,7 +184,14 @@ class Trail {
   Stats stats_;
 
   std::atomic<bool> available_{true};
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), readable without the lock
   std::thread writer_;
+
+  // The checkpointer's wake-ups (the writer notifies when a checkpoint may be due).
+  std::mutex checkpoint_wait_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stopping_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace strongroom::audit

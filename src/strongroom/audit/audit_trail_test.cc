@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 
 #include <csignal>
 #include <filesystem>
@@ -345,11 +346,9 @@ TEST_F(TrailTest, FullSpoolRefusesAtOnce) {
   std::atomic<bool> blocked{false};
   TrailOptions o = Options();
   o.spool_entries = 1;
-  o.checkpoint_entries = 1;
-  o.signer = [&] {
+  o.observer = [&](const Event&) {
     blocked = true;
-    release.wait();  // holds the writer inside its checkpoint
-    return TestSigner();
+    release.wait();  // holds the writer after its first batch
   };
   auto trail = OpenTrail(std::move(o));
   std::optional<Result<std::uint64_t>> first, second, third;
@@ -397,6 +396,47 @@ TEST_F(TrailTest, WhileSealedEntriesAreKeptAndTheFirstCheckpointAfterCoversThem)
   EXPECT_EQ(checkpoint->size, 12u);
   trail.reset();
   EXPECT_EQ(Verify().vouched, 12u);
+}
+
+// An idle trail sleeps: with nothing new to checkpoint and nothing to write, its threads must
+// not spin (they once did, at raised priority). Process CPU time, not wall time, is measured:
+// a spinning thread would burn about all of the half second.
+TEST_F(TrailTest, AnIdleTrailUsesNoCpu) {
+  TrailOptions o = Options();
+  o.checkpoint_interval = std::chrono::milliseconds(50);
+  auto trail = OpenTrail(std::move(o));
+  Fill(*trail, 3);
+  for (int i = 0; i < 200 && (!trail->latest_checkpoint() || trail->latest_checkpoint()->size < 3);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(trail->latest_checkpoint()->size, 3u);  // the timer signed the last entries
+  auto cpu = [] {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return std::chrono::seconds(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           std::chrono::microseconds(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  };
+  const auto before = cpu();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_LT(cpu() - before, std::chrono::milliseconds(150));
+}
+
+// A checkpoint line cut short (a crash or a full disk while appending) is not glued onto.
+TEST_F(TrailTest, AHalfWrittenCheckpointLineIsCutBeforeTheNext) {
+  { Fill(*OpenTrail(Options()), 5); }
+  {
+    std::ofstream log(dir_ / "audit" / "checkpoints.log", std::ios::app);
+    log << R"({"size":5,"root":"00)";
+  }
+  {
+    auto trail = OpenTrail(Options());
+    Fill(*trail, 2, 5);
+    ASSERT_TRUE(trail->CheckpointNow());
+  }
+  const auto report = Verify();
+  EXPECT_TRUE(report.ok) << report.reason;
+  EXPECT_EQ(report.vouched, 7u);
 }
 
 TEST_F(TrailTest, WitnessesGetEveryCheckpointAndThePublicKey) {

@@ -92,6 +92,8 @@ void BehaviourRules::Observe(const Event& event) {
   if (denied) {
     track.denials.push_back(now);
     while (!track.denials.empty() && track.denials.front() < cutoff) track.denials.pop_front();
+    // Only "more than N" matters: N + 1 times are all a window needs to keep.
+    while (track.denials.size() > settings_.denials + 1) track.denials.pop_front();
     if (track.denials.size() > settings_.denials && track.denials_alerted < cutoff) {
       track.denials_alerted = now;
       Alert(kDenials, event, track.denials.size());

@@ -621,8 +621,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                       std::unique_ptr<Response> replacement) mutable {
       // The swap happens on the I/O thread: destroying the held response (a streamed body's
       // source, say) must not happen on the thread that released it.
-      asio::post(self->stream_.get_executor(),
-                 [self, held, can_keep_alive,
+      // Moved, not copied: the last reference to the session must not die on this thread.
+      auto executor = self->stream_.get_executor();
+      asio::post(executor,
+                 [self = std::move(self), held = std::move(held), can_keep_alive,
                   replacement = std::shared_ptr<Response>(std::move(replacement))]() mutable {
                    if (replacement) *held = std::move(*replacement);
                    held->gate.reset();
