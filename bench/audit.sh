@@ -14,6 +14,7 @@
 #   bench/audit.sh                          # both parts; 64 and 256 connections, 10 s a run,
 #                                           # 3 runs a side at each
 #   PARTS=B DURATION=5 RUNS=1 CONNECTIONS=64 bench/audit.sh
+#   SERVER_FLAGS="--audit-writer-nice=0" PARTS=B bench/audit.sh   # flags for both servers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ DURATION=${DURATION:-10}
 RUNS=${RUNS:-3}
 CONNECTIONS=${CONNECTIONS:-"64 256"}
 PARTS=${PARTS:-AB}
+SERVER_FLAGS=${SERVER_FLAGS:-}
 PRELOAD=1000
 
 scripts/install-deps --bench
@@ -57,7 +59,8 @@ base=https://127.0.0.1:$port
 start() {  # build-dir -> starts that binary on the vault, waits until ready
   local binary=build/$1/strongroom
   [ "$1" = release-auditoff ] && binary=build/$1/strongroom-auditoff-bench
-  BENCH_AUDIT_OFF_ACKNOWLEDGED=1 "$binary" serve --data-dir "$work/vault" \
+  # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
+  BENCH_AUDIT_OFF_ACKNOWLEDGED=1 "$binary" serve $SERVER_FLAGS --data-dir "$work/vault" \
     --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$(free_port)" \
     --log-file "$work/$1.log" 2>>"$work/stderr" &
   server_pid=$!

@@ -90,7 +90,7 @@ struct AuditSettings {
   std::int64_t checkpoint_interval_ms = 10'000;
   std::int64_t segment_bytes = 64 << 20;
   std::int64_t spool_entries = 65'536;
-  std::int64_t writer_nice = -10;  // the audit writer runs ahead of request threads (needs CAP_SYS_NICE)
+  std::int64_t writer_nice = 0;  // below 0 (needs CAP_SYS_NICE) measured slower: docs/performance.md
   // Behaviour rules (audit/behaviour_rules.h).
   std::int64_t alert_distinct_subjects = 100;
   std::int64_t alert_denials = 20;
