@@ -17,6 +17,7 @@
 #   SERVER_FLAGS="--audit-writer-nice=0" PARTS=B bench/audit.sh   # flags for both servers
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 DURATION=${DURATION:-10}
 RUNS=${RUNS:-3}
@@ -48,7 +49,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 export STRONGROOM_UNSEAL_PASSPHRASE="benchmark-only passphrase"
 build/release/strongroom init --data-dir "$work/vault" --output json >"$work/init.json" 2>/dev/null
@@ -74,61 +74,9 @@ start() {  # build-dir -> starts that binary on the vault, waits until ready
 stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 
 start release
-python3 - "$base" "$work/vault/tls/server.crt" "$admin" "$work" "$PRELOAD" <<'PY'
-import http.client, json, ssl, sys
-base, ca, admin, work, preload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-host, port = base.split("//")[1].split(":")
-conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca))
-def call(method, path, body, token=admin):
-    conn.request(method, path, json.dumps(body), {"Authorization": "Bearer " + token,
-                                                  "Content-Type": "application/json"})
-    r = conn.getresponse(); data = json.loads(r.read() or b"null")
-    assert r.status < 300, (path, data)
-    return data
-c = {"grade": "confidential", "category": "contact"}
-call("POST", "/v1/collections", {"name": "people", "fields": [
-    {"name": "email", "type": "email", "indexed": True, "classification": c},
-    {"name": "full_name", "type": "name", "classification": c},
-    {"name": "phone", "type": "phone", "classification": c}]})
-subject = call("POST", "/v1/subjects", {})["id"]
-ids = []
-for start in range(0, preload, 100):
-    result = call("POST", "/v1/collections/people/records/batch", {"records": [
-        {"subject_id": subject, "fields": {"email": "p%d@example.com" % n,
-                                           "full_name": "Alice Example",
-                                           "phone": "+44 20 7946 0958"}}
-        for n in range(start, start + 100)]})
-    ids += [r["record"]["id"] for r in result["results"]]
-app = call("POST", "/v1/principals", {"username": "bench-app", "kind": "service",
-                                      "roles": ["service"]})
-token = call("POST", "/v1/principals/%s/tokens" % app["id"],
-             {"name": "bench", "scopes": ["data:read"]})["token"]
-open(work + "/ids.txt", "w").write("\n".join(ids) + "\n")
-open(work + "/token.txt", "w").write(token)
-PY
+preload_people "$base" "$work/vault/tls/server.crt" "$admin" "$work" "$PRELOAD"
 stop
-token=$(cat "$work/token.txt")
 
-cat >"$work/get.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $token"
-local ids = {}
-for line in io.lines("$work/ids.txt") do ids[#ids + 1] = line end
-request = function()
-  return wrk.format("GET", "/v1/collections/people/records/" .. ids[math.random(#ids)])
-end
-LUA
-
-wrk_stats() {  # wrk output file -> "rps p50 p99" (ms)
-  python3 - "$1" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p = {k: ms(v, u) for k, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", text, re.M)}
-print("%.0f %.2f %.2f" % (rps, p["50"], p["99"]))
-PY
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for connections in $CONNECTIONS; do
 echo "== B. record gets over HTTPS, $connections connections, ${DURATION}s a run, $RUNS runs a side"

@@ -17,6 +17,7 @@
 #   PARTS=B NICE_VALUES="0 10" bench/identity.sh   # B only, credential niceness 0 against 10
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 DURATION=${DURATION:-10}
 RUNS=${RUNS:-3}
@@ -40,7 +41,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 export STRONGROOM_UNSEAL_PASSPHRASE="benchmark-only passphrase"
 build/release/strongroom init --data-dir "$work/vault" --output json >"$work/init.json" 2>/dev/null
@@ -68,51 +68,19 @@ stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 # Set-up, on the real build: a collection, records, a service account with a data:read token,
 # and a user whose password the flood tries.
 start release
-python3 - "$base" "$work/vault/tls/server.crt" "$admin" "$work" "$PRELOAD" <<'PY'
+preload_people "$base" "$work/vault/tls/server.crt" "$admin" "$work" "$PRELOAD"
+python3 - "$base" "$work/vault/tls/server.crt" "$admin" <<'PY'
 import http.client, json, ssl, sys
-base, ca, admin, work, preload = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+base, ca, admin = sys.argv[1], sys.argv[2], sys.argv[3]
 host, port = base.split("//")[1].split(":")
 conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca))
-def call(method, path, body, token=admin):
-    conn.request(method, path, json.dumps(body), {"Authorization": "Bearer " + token,
-                                                  "Content-Type": "application/json"})
-    r = conn.getresponse(); data = json.loads(r.read() or b"null")
-    assert r.status < 300, (path, data)
-    return data
-c = {"grade": "confidential", "category": "contact"}
-call("POST", "/v1/collections", {"name": "people", "fields": [
-    {"name": "email", "type": "email", "indexed": True, "classification": c},
-    {"name": "full_name", "type": "name", "classification": c},
-    {"name": "phone", "type": "phone", "classification": c}]})
-subject = call("POST", "/v1/subjects", {})["id"]
-ids = []
-for start in range(0, preload, 100):
-    result = call("POST", "/v1/collections/people/records/batch", {"records": [
-        {"subject_id": subject, "fields": {"email": "p%d@example.com" % n,
-                                           "full_name": "Alice Example",
-                                           "phone": "+44 20 7946 0958"}}
-        for n in range(start, start + 100)]})
-    ids += [r["record"]["id"] for r in result["results"]]
-app = call("POST", "/v1/principals", {"username": "bench-app", "kind": "service",
-                                      "roles": ["service"]})
-token = call("POST", "/v1/principals/%s/tokens" % app["id"],
-             {"name": "bench", "scopes": ["data:read"]})["token"]
-call("POST", "/v1/principals", {"username": "flood-target", "roles": ["auditor"],
-                                "password": "a temporary passphrase 2026"})
-open(work + "/ids.txt", "w").write("\n".join(ids) + "\n")
-open(work + "/token.txt", "w").write(token)
+conn.request("POST", "/v1/principals", json.dumps({"username": "flood-target", "roles": ["auditor"],
+             "password": "a temporary passphrase 2026"}),
+             {"Authorization": "Bearer " + admin, "Content-Type": "application/json"})
+assert conn.getresponse().status == 201
 PY
 stop
-token=$(cat "$work/token.txt")
 
-cat >"$work/get.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $token"
-local ids = {}
-for line in io.lines("$work/ids.txt") do ids[#ids + 1] = line end
-request = function()
-  return wrk.format("GET", "/v1/collections/people/records/" .. ids[math.random(#ids)])
-end
-LUA
 # The right password: every attempt runs Argon2id and succeeds, so no lock cuts the flood short
 # (wrong passwords would lock the username after 30 and then be refused without Argon2id).
 cat >"$work/login.lua" <<'LUA'
@@ -121,22 +89,11 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"username":"flood-target","password":"a temporary passphrase 2026"}'
 LUA
 
-wrk_stats() {  # wrk output file -> "rps p50 p99" (ms)
-  python3 - "$1" <<'PY'
-import re, sys
-text = open(sys.argv[1]).read()
-def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p = {k: ms(v, u) for k, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", text, re.M)}
-print("%.0f %.2f %.2f" % (rps, p["50"], p["99"]))
-PY
-}
 run_gets() {  # label connections -> "rps p50 p99"
   wrk -t1 -c"$2" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" >"$work/$1.txt" 2>&1
   if grep -q "Non-2xx" "$work/$1.txt"; then cat "$work/$1.txt" >&2; exit 1; fi
   wrk_stats "$work/$1.txt"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # --- A: token authentication vs none ----------------------------------------------------------
 auth_rps=0; bypass_rps=1
@@ -182,7 +139,7 @@ for nice in $NICE_VALUES; do
   flood=$(awk -v n="$nice" '$1 == n {print $4}' "$work/b_flood" | median)
   python3 -c 'import sys; n, a, f = sys.argv[1:]; print("B  credential_nice %2s: p99 alone %6.2f ms, under flood %6.2f ms: %.3f x (target <= 2)" % (n, float(a), float(f), float(f) / float(a)))' "$nice" "$alone" "$flood"
 done
-[[ "$PARTS" == *A* ]] || exit 0
+[[ "$PARTS" == *B* ]] || exit 0
 python3 - "$auth_rps" "$bypass_rps" <<'PY'
 import sys
 auth, bypass = map(float, sys.argv[1:])

@@ -24,15 +24,20 @@ void Member(std::string& out, std::string_view name, std::string_view value) {
   String(out, value);
 }
 
-void List(std::string& out, std::string_view name, const std::vector<std::string>& values) {
-  out.push_back(',');
-  String(out, name);
-  out.append(":[");
+void Array(std::string& out, const std::vector<std::string>& values) {
+  out.push_back('[');
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i > 0) out.push_back(',');
     String(out, values[i]);
   }
   out.push_back(']');
+}
+
+void List(std::string& out, std::string_view name, const std::vector<std::string>& values) {
+  out.push_back(',');
+  String(out, name);
+  out.push_back(':');
+  Array(out, values);
 }
 
 void Number(std::string& out, std::uint64_t n) {
@@ -118,26 +123,8 @@ std::string EncodeEntry(std::uint64_t seq, const Hash& prev, const Event& e) {
     write();
   };
   if (!e.collection.empty()) member_or_list("collection", [&] { String(out, e.collection); });
-  if (!e.ids.empty()) {
-    member_or_list("ids", [&] {
-      out.push_back('[');
-      for (std::size_t i = 0; i < e.ids.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        String(out, e.ids[i]);
-      }
-      out.push_back(']');
-    });
-  }
-  if (!e.subjects.empty()) {
-    member_or_list("subjects", [&] {
-      out.push_back('[');
-      for (std::size_t i = 0; i < e.subjects.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        String(out, e.subjects[i]);
-      }
-      out.push_back(']');
-    });
-  }
+  if (!e.ids.empty()) member_or_list("ids", [&] { Array(out, e.ids); });
+  if (!e.subjects.empty()) member_or_list("subjects", [&] { Array(out, e.subjects); });
   if (!e.target.empty()) member_or_list("target", [&] { String(out, e.target); });
   out.push_back('}');
   List(out, "fields", e.fields);
