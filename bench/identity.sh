@@ -115,31 +115,33 @@ fi
 
 # --- B: record reads under a sign-in flood ----------------------------------------------------
 # Each run measures every credential niceness in NICE_VALUES on a fresh server, alternating.
-: >"$work/b_alone"; : >"$work/b_flood"
-for run in $(seq "$RUNS"); do
-  for nice in $NICE_VALUES; do
-    start release --auth-credential-nice "$nice"
-    run_gets warm 4 >/dev/null
-    result=$(run_gets "b_alone_$run" "$CONNECTIONS")
-    echo "B nice $nice run $run alone: $result"
-    echo "$nice $result" >>"$work/b_alone"
-    wrk -t1 -c"$FLOOD_CONNECTIONS" -d"$((DURATION + 2))s" -s "$work/login.lua" \
-      "$base/v1/auth/login" >"$work/flood_$run.txt" 2>&1 &
-    flood_pid=$!
-    sleep 1
-    result=$(run_gets "b_flood_$run" "$CONNECTIONS")
-    wait "$flood_pid" || true
-    echo "B nice $nice run $run under flood: $result; sign-ins/s: $(awk '/Requests\/sec/ {print $2}' "$work/flood_$run.txt")"
-    echo "$nice $result" >>"$work/b_flood"
-    stop
+if [[ "$PARTS" == *B* ]]; then
+  : >"$work/b_alone"; : >"$work/b_flood"
+  for run in $(seq "$RUNS"); do
+    for nice in $NICE_VALUES; do
+      start release --auth-credential-nice "$nice"
+      run_gets warm 4 >/dev/null
+      result=$(run_gets "b_alone_$run" "$CONNECTIONS")
+      echo "B nice $nice run $run alone: $result"
+      echo "$nice $result" >>"$work/b_alone"
+      wrk -t1 -c"$FLOOD_CONNECTIONS" -d"$((DURATION + 2))s" -s "$work/login.lua" \
+        "$base/v1/auth/login" >"$work/flood_$run.txt" 2>&1 &
+      flood_pid=$!
+      sleep 1
+      result=$(run_gets "b_flood_$run" "$CONNECTIONS")
+      wait "$flood_pid" || true
+      echo "B nice $nice run $run under flood: $result; sign-ins/s: $(awk '/Requests\/sec/ {print $2}' "$work/flood_$run.txt")"
+      echo "$nice $result" >>"$work/b_flood"
+      stop
+    done
   done
-done
-for nice in $NICE_VALUES; do
-  alone=$(awk -v n="$nice" '$1 == n {print $4}' "$work/b_alone" | median)
-  flood=$(awk -v n="$nice" '$1 == n {print $4}' "$work/b_flood" | median)
-  python3 -c 'import sys; n, a, f = sys.argv[1:]; print("B  credential_nice %2s: p99 alone %6.2f ms, under flood %6.2f ms: %.3f x (target <= 2)" % (n, float(a), float(f), float(f) / float(a)))' "$nice" "$alone" "$flood"
-done
-[[ "$PARTS" == *B* ]] || exit 0
+  for nice in $NICE_VALUES; do
+    alone=$(awk -v n="$nice" '$1 == n {print $4}' "$work/b_alone" | median)
+    flood=$(awk -v n="$nice" '$1 == n {print $4}' "$work/b_flood" | median)
+    python3 -c 'import sys; n, a, f = sys.argv[1:]; print("B  credential_nice %2s: p99 alone %6.2f ms, under flood %6.2f ms: %.3f x (target <= 2)" % (n, float(a), float(f), float(f) / float(a)))' "$nice" "$alone" "$flood"
+  done
+fi
+[[ "$PARTS" == *A* ]] || exit 0
 python3 - "$auth_rps" "$bypass_rps" <<'PY'
 import sys
 auth, bypass = map(float, sys.argv[1:])
