@@ -370,6 +370,9 @@ TEST_F(TrailTest, FullSpoolRefusesAtOnce) {
   });
   ASSERT_TRUE(third.has_value());  // refused on the caller's thread, at once
   EXPECT_EQ(third->error().code(), ErrorCode::kAuditUnavailable);
+  // The disk is fine but the spool is full: a write is refused before it changes anything.
+  EXPECT_TRUE(trail->available());
+  EXPECT_FALSE(trail->accepting());
   release.count_down();
   for (int i = 0; i < 2000 && done < 3; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -377,6 +380,7 @@ TEST_F(TrailTest, FullSpoolRefusesAtOnce) {
   EXPECT_EQ(**first, 0u);
   EXPECT_EQ(**second, 1u);
   EXPECT_EQ(trail->stats().failed, 1u);
+  EXPECT_TRUE(trail->accepting());
 }
 
 TEST_F(TrailTest, WhileSealedEntriesAreKeptAndTheFirstCheckpointAfterCoversThem) {
