@@ -34,36 +34,15 @@ for preset in release release-authbypass; do
   cmake --build --preset "$preset" --target strongroom >/dev/null
 done
 
-work=$(mktemp -d /tmp/sr-ibench-XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+new_vault sr-ibench
 
-export STRONGROOM_UNSEAL_PASSPHRASE="benchmark-only passphrase"
-build/release/strongroom init --data-dir "$work/vault" --output json >"$work/init.json" 2>/dev/null
-admin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin_token"])' "$work/init.json")
-port=$(free_port)
-base=https://127.0.0.1:$port
-
-start() {  # build-dir [flags...] -> starts that binary on the vault, waits until ready
+start() {  # build-dir [flags...] -> that build's server on the vault
   local binary=build/$1/strongroom
   [ "$1" = release-authbypass ] && binary=build/$1/strongroom-authbypass-bench
   local build=$1
   shift
-  BENCH_AUTH_BYPASS_ACKNOWLEDGED=1 "$binary" serve "$@" --data-dir "$work/vault" --listen "127.0.0.1:$port" \
-    --metrics-listen "127.0.0.1:$(free_port)" --log-file "$work/$build.log" 2>>"$work/stderr" &
-  server_pid=$!
-  pids+=("$server_pid")
-  for _ in $(seq 100); do
-    curl -sf --cacert "$work/vault/tls/server.crt" "$base/v1/ready" >/dev/null && return
-    sleep 0.1
-  done
-  echo "server did not start" >&2; cat "$work/stderr" >&2; exit 1
+  start_server "$binary" "$build" "$@"
 }
-stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
 
 # Set-up, on the real build: a collection, records, a service account with a data:read token,
 # and a user whose password the flood tries.

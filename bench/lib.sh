@@ -62,3 +62,35 @@ request = function()
 end
 LUA
 }
+
+# A fresh vault in a temporary directory, removed (with every server started on it) at exit.
+# Sets work, admin (the bootstrap token), port and base (the API's URL).
+new_vault() {  # name-prefix
+  work=$(mktemp -d "/tmp/$1-XXXXXX")
+  pids=()
+  trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+  export STRONGROOM_UNSEAL_PASSPHRASE="benchmark-only passphrase"
+  build/release/strongroom init --data-dir "$work/vault" --output json >"$work/init.json" 2>/dev/null
+  admin=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin_token"])' "$work/init.json")
+  port=$(free_port)
+  base=https://127.0.0.1:$port
+}
+
+# Serves the vault with `binary` (its log in $work/<log-name>.log) and waits until it is ready;
+# sets server_pid. The benchmark-only builds' acknowledgements are set: they start only on
+# loopback, which is where this listens.
+start_server() {  # binary log-name [flags...]
+  local binary=$1 log=$2
+  shift 2
+  BENCH_AUTH_BYPASS_ACKNOWLEDGED=1 BENCH_AUDIT_OFF_ACKNOWLEDGED=1 "$binary" serve "$@" \
+    --data-dir "$work/vault" --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$(free_port)" \
+    --log-file "$work/$log.log" 2>>"$work/stderr" &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 100); do
+    curl -sf --cacert "$work/vault/tls/server.crt" "$base/v1/ready" >/dev/null && return
+    sleep 0.1
+  done
+  echo "server did not start" >&2; cat "$work/stderr" >&2; exit 1
+}
+stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
