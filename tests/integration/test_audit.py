@@ -2,6 +2,7 @@
 by `strongroom audit verify` with only the public key, each kind of tampering caught at the right
 entry, fail-closed when the trail's disk is full (and service back when it has room), and every
 acknowledged access present after kill -9."""
+import glob
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ PEOPLE = {
          "classification": {"grade": "restricted", "category": "health"}},
     ],
 }
+# Debian's libfaketime (scripts/install-deps --test installs it), whatever the architecture.
+FAKETIME_LIB = (glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") or ["libfaketime missing"])[0]
 MARK_EMAIL = "audit-marker-7d3f@example.org"
 MARK_NOTE = "audit-marker-note-c81e"
 
@@ -343,6 +346,73 @@ class AuditTest(ServerTestCase):
                               capture_output=True, timeout=30)
         self.assertEqual(done.returncode, 2, done.stderr)
         return done.stderr.decode()
+
+    def test_retention_moves_old_segments_to_an_archive_that_still_verifies(self):
+        archive = os.path.join(self.workdir, "archive")
+        server = self.start("--audit-segment-bytes", "65536", "--audit-retention-days", "1",
+                            "--audit-archive-dir", archive)
+        _, record = self.populate(server)
+        self.keep_public_key(server)
+        for _ in range(300):  # entries of ~500 bytes: a new segment at entry 256
+            self.assertEqual(server.api("GET", "/v1/collections/people/records/" + record)[0], 200)
+        server.stop()
+        audit_dir = self.audit_dir(server)
+        before = [raw for raw, _ in read_entries(audit_dir)]
+        self.assertEqual(sorted(os.listdir(os.path.join(audit_dir, "segments")))[1],
+                         "%020d.seg" % 256)
+
+        # Three days later (the wall clock only, through libfaketime; timers keep the real
+        # monotonic clock), the first retention pass at start moves the closed segment.
+        server.env.update({"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+3d",
+                           "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+        server.start()
+        moved = server.wait_for_event("audit.archived", timeout=30)[0]
+        self.assertEqual((moved["segments"], moved["entries"], moved["first"]), (1, 256, 256))
+        self.assertEqual(os.listdir(os.path.join(archive, "segments")), ["%020d.seg" % 0])
+        self.assertEqual(sorted(os.listdir(os.path.join(audit_dir, "segments")))[0],
+                         "%020d.seg" % 256)
+        self.assertIn("strongroom_audit_archived_entries 256", server.metrics_text())
+
+        auditor = server.principal_token("retention-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        status, checkpoint = server.api("GET", "/v1/audit/checkpoint", token=auditor)
+        self.assertEqual((status, checkpoint["first"]), (200, 256), checkpoint)
+        status, page = server.api("GET", "/v1/audit?limit=1", token=auditor)
+        self.assertGreaterEqual(page["entries"][0]["seq"], 256)
+        status, body = server.api("GET", "/v1/audit/proof/inclusion?index=3", token=auditor)
+        self.assertEqual((status, body["error"]["code"]), (412, "failed_precondition"), body)
+        self.assertIn("archived", body["error"]["message"])
+        status, proof = server.api("GET", "/v1/audit/proof/inclusion?index=260", token=auditor)
+        self.assertEqual(status, 200, proof)
+        server.stop()
+
+        # The live trail alone, the archive alone, and both as one trail verify; the bytes moved
+        # unchanged.
+        code, live = self.verify(audit_dir)
+        self.assertEqual((code, live["first"]), (0, 256), live)
+        code, old = self.verify(archive)
+        self.assertEqual((code, old["entries"], old["vouched"]), (0, 256, 256), old)
+        code, whole = self.verify(audit_dir, "--archive-dir", archive)
+        after = [raw for raw, _ in read_entries(archive)] + [raw for raw, _ in
+                                                             read_entries(audit_dir)]
+        self.assertEqual((code, whole["first"], whole["entries"]), (0, 0, len(after)), whole)
+        self.assertEqual(after[:len(before)], before)
+
+        # A proof about an archived entry, from both directories, checks against the last
+        # signed checkpoint.
+        with open(os.path.join(audit_dir, "checkpoints.log")) as f:
+            last = json.loads(f.read().splitlines()[-1])
+        done = run_cli("audit", "proof", "--audit-dir", audit_dir, "--archive-dir", archive,
+                       "--index", "3", "--size", str(last["size"]))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        proof = json.loads(done.stdout)
+        self.assertTrue(verify_inclusion(3, last["size"],
+                                         hashlib.sha256(b"\x00" + after[3]).digest(),
+                                         [bytes.fromhex(p) for p in proof["proof"]],
+                                         bytes.fromhex(last["root"])))
+        done = run_cli("audit", "proof", "--audit-dir", audit_dir, "--index", "3")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("archived: add --archive-dir", done.stderr)
 
     @unittest.skipUnless(os.geteuid() == 0, "mounting a tiny filesystem needs root")
     def test_fails_closed_when_the_trail_cannot_be_written_and_recovers(self):

@@ -226,14 +226,21 @@ Result<Answer> ReadEntries(const VaultApi& api, const Request& request, const au
     return FailAt("format", "enum", "must be json or jsonl");
   }
   const std::uint64_t end = api.trail.size();
-  std::uint64_t at = *cursor;
+  // Entries before first() were moved to the archive: they are read from there, offline.
+  std::uint64_t at = std::max(*cursor, api.trail.first());
   const std::uint64_t scan_end = std::min(end, at + kMaxScan);
   std::string lines;
   json::array entries;
   std::size_t found = 0;
+  int archived_retries = 0;
   while (at < scan_end && found < *limit) {
     auto chunk = api.trail.Read(
         at, static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, scan_end - at)));
+    if (!chunk && chunk.error().code() == ErrorCode::kFailedPrecondition &&
+        archived_retries++ < 3) {
+      at = std::max(at, api.trail.first());  // archived meanwhile: go on from the first live one
+      continue;
+    }
     if (!chunk) return std::unexpected(chunk.error());
     if (chunk->empty()) break;
     for (const std::string& raw : *chunk) {
@@ -284,6 +291,7 @@ void AddAuditRoutes(http::Router& router, const VaultApi& api) {
                        }
                        json::object out = CheckpointJson(*c);
                        out["entries"] = api.trail.size();
+                       out["first"] = api.trail.first();
                        return Answer{200, std::move(out)};
                      }));
   router.Add(Method::kGet, "/v1/audit/proof/inclusion", http::Execution::kWorker,

@@ -129,6 +129,15 @@ void RegisterAuditMetrics(observe::MetricsRegistry& registry, const audit::Trail
           &audit::Trail::Stats::checkpoints);
   counter("strongroom_audit_witness_failures_total", "Checkpoint copies a witness did not take",
           &audit::Trail::Stats::witness_failures);
+  counter("strongroom_audit_archive_failures_total",
+          "Retention passes that failed (audit.archive_failed in the log says why)",
+          &audit::Trail::Stats::archive_failures);
+  registry.AddGaugeCallback("strongroom_audit_archived_entries",
+                            "Audit entries moved to audit.archive_dir (the first entry still live)",
+                            [&trail] { return static_cast<double>(trail.stats().archived); });
+  registry.AddGaugeCallback(
+      "strongroom_audit_disk_free_bytes", "Free space on the audit trail's file system",
+      [&trail] { return static_cast<double>(trail.stats().disk_free_bytes); });
   registry.AddGaugeCallback("strongroom_audit_spool_entries",
                             "Audit entries waiting for their fsync",
                             [&trail] { return static_cast<double>(trail.stats().spool); });
@@ -275,6 +284,10 @@ int RunServer(const config::Config& config) {
   trail_options.checkpoint_entries = static_cast<std::uint64_t>(config.audit.checkpoint_entries);
   trail_options.checkpoint_interval = std::chrono::milliseconds(config.audit.checkpoint_interval_ms);
   trail_options.segment_bytes = static_cast<std::uint64_t>(config.audit.segment_bytes);
+  trail_options.segment_max_age = std::chrono::hours(config.audit.segment_max_age_hours);
+  trail_options.archive_dir = config.audit.archive_dir;
+  trail_options.retention = std::chrono::days(config.audit.retention_days);
+  trail_options.min_free_bytes = static_cast<std::uint64_t>(config.audit.min_free_mib) << 20;
   trail_options.spool_entries = static_cast<std::size_t>(config.audit.spool_entries);
   trail_options.writer_nice = static_cast<int>(config.audit.writer_nice);
   trail_options.signer = [&audit_keys] { return audit_keys.Signer(); };
@@ -356,6 +369,12 @@ int RunServer(const config::Config& config) {
              if (stats.spool * 2 >= stats.spool_capacity) {
                return api::DependencyStatus{true, "degraded",
                                             "the audit spool is over half full"};
+             }
+             if (stats.disk_low) {
+               return api::DependencyStatus{true, "degraded",
+                                            "the audit trail's disk has " +
+                                                std::to_string(stats.disk_free_bytes >> 20) +
+                                                " MiB free, under audit.min_free_mib"};
              }
              return api::DependencyStatus{true, "ok", ""};
            }},

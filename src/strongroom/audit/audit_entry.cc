@@ -167,6 +167,7 @@ Result<EntryHead> ReadEntryHead(std::span<const std::uint8_t> entry) {
   rest.remove_prefix(kTimeMember.size());
   const auto time_end = rest.find('"');
   if (time_end == std::string_view::npos || time_end > 40) return bad("bad time");
+  head.time = rest.substr(0, time_end);
   rest.remove_prefix(time_end + 1);
   constexpr std::string_view kPrev = R"(,"prev":")";
   if (!rest.starts_with(kPrev) || rest.size() < kPrev.size() + 65) return bad("no prev");

@@ -55,6 +55,8 @@ std::string EncodeEntry(std::uint64_t seq, const Hash& prev, const Event& event)
 // The fixed prefix of a stored entry, read strictly (exact member order and syntax).
 struct EntryHead {
   std::uint64_t seq = 0;
+  // As stored, fixed width (so times compare as strings); points into the entry's bytes.
+  std::string_view time;
   Hash prev{};
 };
 // invalid_argument when the bytes are not an audit-v1 entry.

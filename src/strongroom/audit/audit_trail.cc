@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,10 @@ constexpr std::uint64_t kBlock = std::uint64_t{1} << kBlockLevel;
 constexpr std::size_t kMaxEntryBytes = 1 << 20;
 constexpr auto kProbeInterval = std::chrono::seconds(1);
 constexpr off_t kProbeBytes = 1 << 20;
+// How often the checkpoint thread looks at the disk's free space and whether retention is due.
+constexpr auto kChoresInterval = std::chrono::seconds(10);
+// A retention pass that could not run (sealed, or it failed) is tried again this soon.
+constexpr auto kArchiveRetry = std::chrono::seconds(60);
 
 Error Unavailable(std::string_view what, int err) {
   return Error(ErrorCode::kAuditUnavailable,
@@ -103,6 +108,63 @@ Result<void> AppendLine(const fs::path& file, std::string_view line) {
   return done;
 }
 
+// The head of the first entry of a segment file (its time, and its prev: the leaf hash of the
+// entry before it).
+Result<EntryHead> FirstEntryHead(const fs::path& segment, std::string& entry) {
+  std::ifstream in(segment, std::ios::binary);
+  unsigned char length[4];
+  if (!in || !in.read(reinterpret_cast<char*>(length), 4)) {
+    return Fail(ErrorCode::kUnavailable, "cannot read " + segment.string());
+  }
+  const std::uint32_t n = (std::uint32_t{length[0]} << 24) | (std::uint32_t{length[1]} << 16) |
+                          (std::uint32_t{length[2]} << 8) | std::uint32_t{length[3]};
+  if (n == 0 || n > kMaxEntryBytes) return Fail(ErrorCode::kDataLoss, "bad audit frame length");
+  entry.resize(n);
+  if (!in.read(entry.data(), n)) return Fail(ErrorCode::kDataLoss, "short audit frame");
+  return ReadEntryHead({reinterpret_cast<const std::uint8_t*>(entry.data()), n});
+}
+
+bool SameContents(const fs::path& a, const fs::path& b) {
+  std::ifstream x(a, std::ios::binary), y(b, std::ios::binary);
+  if (!x || !y) return false;
+  std::string bx(1 << 16, '\0'), by(1 << 16, '\0');
+  while (true) {
+    x.read(bx.data(), static_cast<std::streamsize>(bx.size()));
+    y.read(by.data(), static_cast<std::streamsize>(by.size()));
+    if (x.gcount() != y.gcount() || bx.compare(0, static_cast<std::size_t>(x.gcount()), by, 0,
+                                               static_cast<std::size_t>(y.gcount())) != 0) {
+      return false;
+    }
+    if (x.gcount() == 0 || !x || !y) return !x && !y && x.eof() && y.eof();
+  }
+}
+
+// Copies `from` to `to` durably: into `staging` first (same file system as `to`), fsynced,
+// then renamed into place, so that `to` is only ever absent or whole.
+Result<void> CopyDurably(const fs::path& from, const fs::path& to, const fs::path& staging) {
+  std::error_code ec;
+  fs::remove(staging, ec);
+  if (!fs::copy_file(from, staging, ec)) {
+    return Fail(ErrorCode::kUnavailable, "copy " + from.string() + ": " + ec.message());
+  }
+  const int fd = ::open(staging.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return std::unexpected(Unavailable("fsync " + staging.string(), err));
+  }
+  ::close(fd);
+  fs::rename(staging, to, ec);
+  if (ec) return Fail(ErrorCode::kUnavailable, "rename to " + to.string() + ": " + ec.message());
+  return {};
+}
+
+Error ArchivedError(std::uint64_t first) {
+  return Error(ErrorCode::kFailedPrecondition,
+               "entries before " + std::to_string(first) +
+                   " are archived: read them from audit.archive_dir");
+}
+
 Result<std::string> ReadSmallFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Fail(ErrorCode::kNotFound, "no " + path.string());
@@ -145,6 +207,7 @@ Trail::~Trail() {
 }
 
 void Trail::Stop() {
+  stopping_archive_ = true;
   {
     std::lock_guard lock(queue_mu_);
     stopping_ = true;
@@ -168,9 +231,32 @@ Result<void> Trail::Load() {
     auto key = ParsePublicKeyFile(*text);
     if (!key) return Fail(ErrorCode::kDataLoss, "audit public-key.json: " + key.error().message());
     verify.public_key = *key;
+    published_key_id_ = KeyId(*key);
+  }
+  if (auto signer = options_.signer ? options_.signer() : nullptr; signer != nullptr) {
+    verify.public_key = signer->public_key();  // unsealed: the key itself, not a file
   }
   Hash last_leaf{};
   std::lock_guard tree_lock(tree_mu_);
+  // An archived trail grows on from its anchor (which the verifier checks).
+  auto anchor = ReadAnchor(options_.dir);
+  if (!anchor) return std::unexpected(anchor.error());
+  if (*anchor && !verify.public_key) {
+    return Fail(ErrorCode::kDataLoss,
+                "audit anchor.json is there but no key to check it (public-key.json is missing "
+                "and the vault is sealed)");
+  }
+  if (*anchor) {
+    const Checkpoint& c = (*anchor)->checkpoint;
+    auto restored = CompactTree::FromPeaks(c.size, (*anchor)->peaks);
+    if (!restored || c.size % kBlock != 0) {
+      return Fail(ErrorCode::kDataLoss, "audit anchor.json does not describe an archive boundary");
+    }
+    tree_ = std::move(*restored);
+    base_ = c.size;
+    base_peaks_ = (*anchor)->peaks;
+    last_leaf = c.last_leaf;
+  }
   const VerifyReport report = VerifyTrail(
       verify, [&](std::uint64_t, const Hash& leaf, std::size_t segment, std::uint64_t offset) {
         AddLeafLocked(leaf, static_cast<std::uint32_t>(segment), offset);
@@ -183,18 +269,36 @@ Result<void> Trail::Load() {
                     "); run `strongroom audit verify`, and move the trail aside only after "
                     "it has been examined");
   }
-  auto segments = ListSegments(options_.dir);
-  if (!segments) return std::unexpected(segments.error());
-  for (const auto& s : *segments) segments_.push_back({s.first_seq, s.path});
+  for (const auto& s : report.segments) segments_.push_back({s.first_seq, s.path});
+  if (base_ > 0) {
+    // An archiving pass cut short after its anchor: these are in the archive already.
+    auto listed = ListSegments(options_.dir);
+    if (!listed) return std::unexpected(listed.error());
+    for (const auto& s : *listed) {
+      if (s.first_seq >= base_) continue;
+      const fs::path copy = options_.archive_dir / "segments" / s.path.filename();
+      std::error_code ec;
+      if (!options_.archive_dir.empty() && SameContents(s.path, copy) && fs::remove(s.path, ec)) {
+        observe::Info("audit.archived_segment_removed", {{"segment", s.path.filename().string()}});
+      } else {
+        observe::Warn("audit.segment_before_anchor_kept",
+                      {{"segment", s.path.filename().string()},
+                       {"advice",
+                        "the trail begins at anchor.json and this segment is not in "
+                        "audit.archive_dir as it is here: examine it, then move it "
+                        "away"}});
+      }
+    }
+  }
+  stats_.archived = base_;
   if (auto log = ReadCheckpointLog(options_.dir / "checkpoints.log"); log && !log->empty()) {
     checkpoint_ = *log->back();
   }
   prev_ = last_leaf;
   last_leaf_ = last_leaf;
-  if (verify.public_key) published_key_id_ = KeyId(*verify.public_key);
   if (segments_.empty()) {
-    if (auto started = StartSegment(0); !started) return started;
-    segments_.push_back({0, options_.dir / "segments" / SegmentName(0)});
+    if (auto started = StartSegment(base_); !started) return started;
+    segments_.push_back({base_, options_.dir / "segments" / SegmentName(base_)});
     return {};
   }
   const fs::path& last = segments_.back().path;
@@ -213,6 +317,10 @@ Result<void> Trail::Load() {
     }
     file_size_ = report.torn_offset;
   }
+  if (file_size_ > 0) {
+    std::string entry;
+    if (auto head = FirstEntryHead(last, entry); head) segment_first_time_ = head->time;
+  }
   return {};
 }
 
@@ -229,7 +337,15 @@ Result<void> Trail::StartSegment(std::uint64_t first_seq) {
   fd_ = fd;
   file_size_ = 0;
   repair_needed_ = false;
+  segment_first_time_.clear();
   return {};
+}
+
+bool Trail::RotationDue(std::uint64_t bytes) const {
+  if (bytes >= options_.segment_bytes) return true;
+  // By age, from the segment's first entry (restarts do not reset it); asked at block marks only.
+  return bytes > 0 && !segment_first_time_.empty() &&
+         segment_first_time_ <= FormatRfc3339Micros(options_.clock() - options_.segment_max_age);
 }
 
 void Trail::AddLeafLocked(const Hash& leaf, std::uint32_t segment, std::uint64_t offset) {
@@ -243,13 +359,14 @@ void Trail::AddLeafLocked(const Hash& leaf, std::uint32_t segment, std::uint64_t
     if (level < kBlockLevel) return;
     const auto k = static_cast<std::size_t>(level - kBlockLevel);
     if (levels_.size() <= k) levels_.resize(k + 1);
-    if (levels_[k].size() == node) levels_[k].push_back(hash);
+    if (levels_[k].size() + (base_ >> level) == node) levels_[k].push_back(hash);
   });
 }
 
 Result<std::vector<Hash>> Trail::BlockLeavesLocked(std::uint64_t block) const {
-  if (block + 1 == blocks_.size()) return tail_leaves_;
-  const BlockStart start = blocks_.at(block);
+  const std::uint64_t at = block - base_ / kBlock;  // blocks_ begins at base_
+  if (at + 1 == blocks_.size()) return tail_leaves_;
+  const BlockStart start = blocks_.at(at);
   std::ifstream in(segments_.at(start.segment).path, std::ios::binary);
   if (!in) return Fail(ErrorCode::kUnavailable, "cannot read an audit segment");
   in.seekg(static_cast<std::streamoff>(start.offset));
@@ -274,10 +391,16 @@ Result<std::vector<Hash>> Trail::BlockLeavesLocked(std::uint64_t block) const {
 Result<Hash> Trail::SubtreeLocked(std::uint64_t begin, std::uint64_t end) const {
   const std::uint64_t n = end - begin;
   if (n == 0) return EmptyRoot();
+  if (begin < base_) {
+    return SubtreeAfterPrefix(
+        base_, base_peaks_, begin, end,
+        [this](std::uint64_t b, std::uint64_t e) { return SubtreeLocked(b, e); });
+  }
   if (std::has_single_bit(n) && begin % n == 0) {
     const int level = std::countr_zero(n);
     if (level >= kBlockLevel) {
-      return levels_.at(static_cast<std::size_t>(level - kBlockLevel)).at(begin >> level);
+      return levels_.at(static_cast<std::size_t>(level - kBlockLevel))
+          .at((begin >> level) - (base_ >> level));
     }
     auto leaves = BlockLeavesLocked(begin / kBlock);
     if (!leaves) return std::unexpected(leaves.error());
@@ -368,21 +491,28 @@ void Trail::WriterLoop() {
 // mount) must not hold up the writer, whose fsync every answer waits for.
 void Trail::CheckpointLoop() {
   std::unique_lock lock(checkpoint_wait_mu_);
+  auto chores_due = std::chrono::steady_clock::now() + options_.chores_delay;
   while (!checkpoint_stopping_) {
-    auto due = std::chrono::steady_clock::time_point::max();
+    if (std::chrono::steady_clock::now() >= chores_due) {
+      lock.unlock();
+      CheckDisk();
+      ArchiveIfDue();
+      lock.lock();
+      chores_due = std::chrono::steady_clock::now() + kChoresInterval;
+      continue;
+    }
+    auto due = chores_due;
     {
       std::lock_guard tree_lock(tree_mu_);
       const std::uint64_t covered = checkpoint_ ? checkpoint_->size : 0;
-      if (tree_.size() > covered) due = last_checkpoint_at_ + options_.checkpoint_interval;
+      if (tree_.size() > covered) {
+        due = std::min(due, last_checkpoint_at_ + options_.checkpoint_interval);
+      }
       if (tree_.size() - covered >= options_.checkpoint_entries) {
         due = std::chrono::steady_clock::time_point::min();
       }
     }
-    if (due == std::chrono::steady_clock::time_point::max()) {
-      checkpoint_cv_.wait(lock);
-    } else if (due > std::chrono::steady_clock::now()) {
-      checkpoint_cv_.wait_until(lock, due);
-    }
+    if (due > std::chrono::steady_clock::now()) checkpoint_cv_.wait_until(lock, due);
     if (checkpoint_stopping_) break;
     lock.unlock();
     (void)MaybeCheckpoint(false);  // failures are logged and deferred by one interval
@@ -403,7 +533,7 @@ void Trail::Probe() {
     std::lock_guard lock(tree_mu_);
     next_seq = tree_.size();
   }
-  if (next_seq % kBlock == 0 && file_size_ >= options_.segment_bytes) {
+  if (next_seq % kBlock == 0 && RotationDue(file_size_)) {
     // What failed may have been starting the next segment: that is what must work again.
     if (!StartSegment(next_seq)) return;
     std::lock_guard lock(tree_mu_);
@@ -468,9 +598,7 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
     Hash prev = prev_;
     std::size_t i = next;
     for (; i < batch.size(); ++i) {
-      if (seq % kBlock == 0 && file_size_ + frames.size() >= options_.segment_bytes) {
-        break;
-      }
+      if (seq % kBlock == 0 && RotationDue(file_size_ + frames.size())) break;
       std::string entry = EncodeEntry(seq, prev, batch[i].event);
       if (entry.size() > kMaxEntryBytes) {
         observe::Error("audit.entry_too_large", {{"action", batch[i].event.action}});
@@ -480,6 +608,9 @@ void Trail::WriteBatch(std::vector<Pending>& batch) {
       }
       const Hash leaf =
           LeafHash({reinterpret_cast<const std::uint8_t*>(entry.data()), entry.size()});
+      if (file_size_ + frames.size() == 0) {
+        segment_first_time_ = FormatRfc3339Micros(batch[i].event.time);
+      }
       offsets.push_back(file_size_ + frames.size());
       AppendFrame(frames, entry);
       leaves.push_back(leaf);
@@ -636,6 +767,238 @@ Result<Checkpoint> Trail::CheckpointNow() {
   return Fail(ErrorCode::kFailedPrecondition, "the audit trail is empty");
 }
 
+void Trail::CheckDisk() {
+  struct statvfs fs_stats {};
+  if (::statvfs(options_.dir.c_str(), &fs_stats) != 0) return;
+  const std::uint64_t free_bytes =
+      static_cast<std::uint64_t>(fs_stats.f_bavail) * static_cast<std::uint64_t>(fs_stats.f_frsize);
+  const bool low = free_bytes < options_.min_free_bytes;
+  bool was_low = false;
+  {
+    std::lock_guard lock(tree_mu_);
+    was_low = stats_.disk_low;
+    stats_.disk_free_bytes = free_bytes;
+    stats_.disk_low = low;
+  }
+  if (low && !was_low) {
+    observe::Warn("audit.disk_low",
+                  {{"free_bytes", free_bytes},
+                   {"min_free_bytes", options_.min_free_bytes},
+                   {"advice",
+                    "when the disk is full every audited request fails with 503 "
+                    "audit_unavailable: add space, or set audit.retention_days and "
+                    "audit.archive_dir to move old segments elsewhere"}});
+  } else if (!low && was_low) {
+    observe::Info("audit.disk_ok", {{"free_bytes", free_bytes}});
+  }
+}
+
+void Trail::ArchiveIfDue() {
+  if (options_.archive_dir.empty() || options_.retention.count() <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_archive_at_) return;
+  next_archive_at_ = now + options_.archive_interval;
+  // A bounded pass (at most 8 segments, 512 MiB by default), then checkpoints again: the rest
+  // moves at the next look, 10 s later.
+  constexpr std::size_t kSegmentsPerPass = 8;
+  auto archived = ArchiveBefore(options_.clock() - options_.retention, kSegmentsPerPass);
+  if (archived && archived->segments == kSegmentsPerPass) next_archive_at_ = now;
+  if (!archived) {
+    next_archive_at_ = now + std::min<std::chrono::steady_clock::duration>(
+                                 kArchiveRetry, options_.archive_interval);
+    if (archived.error().code() == ErrorCode::kFailedPrecondition) return;  // sealed: later
+    {
+      std::lock_guard lock(tree_mu_);
+      ++stats_.archive_failures;
+    }
+    observe::Error("audit.archive_failed", {{"reason", archived.error().message()}});
+  }
+}
+
+Result<Trail::Archived> Trail::ArchiveBefore(std::chrono::system_clock::time_point cutoff,
+                                             std::size_t max_segments) {
+  if (options_.archive_dir.empty()) {
+    return Fail(ErrorCode::kFailedPrecondition, "no audit archive_dir is configured");
+  }
+  std::lock_guard archive_lock(archive_mu_);  // one pass at a time
+  std::vector<Segment> segments;
+  std::uint64_t old_base = 0;
+  {
+    std::lock_guard lock(tree_mu_);
+    segments = segments_;
+    old_base = base_;
+  }
+  // A segment is past retention once the next one began before the cutoff (every entry in it
+  // is older than that one's first). The segment being written is never moved, and its first
+  // entry may be missing or half written: then nothing after it is looked at.
+  const std::string cutoff_text = FormatRfc3339Micros(cutoff);
+  std::size_t expired = 0;
+  Hash boundary_prev{};
+  std::string entry;
+  while (expired + 1 < segments.size() && expired < max_segments) {
+    auto head = FirstEntryHead(segments[expired + 1].path, entry);
+    if (!head && expired + 2 == segments.size()) break;
+    if (!head) return std::unexpected(head.error());
+    if (!(head->time < cutoff_text)) break;
+    boundary_prev = head->prev;
+    ++expired;
+  }
+  Archived done;
+  done.first = old_base;
+  if (expired == 0) return done;
+  const std::uint64_t boundary = segments[expired].first_seq;
+  std::shared_ptr<const crypto::Ed25519Signer> signer =
+      options_.signer ? options_.signer() : nullptr;
+  if (signer == nullptr) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                "the vault is sealed: the archive boundary cannot be signed");
+  }
+
+  // 1. The archive gets the segments, durably (closed segments never change: no lock needed,
+  // and checkpoints go on meanwhile on other threads' calls).
+  const fs::path archive = options_.archive_dir;
+  if (auto made = CreatePrivateDirectory(archive / "segments"); !made) {
+    return std::unexpected(made.error());
+  }
+  for (const fs::path& dir : {archive, archive.parent_path()}) {
+    // The directories' own entries, on the first pass: durable before the anchor names them.
+    if (auto synced = SyncDirectory(dir.empty() ? fs::path(".") : dir); !synced) {
+      return std::unexpected(synced.error());
+    }
+  }
+  for (std::size_t i = 0; i < expired; ++i) {
+    if (stopping_archive_.load()) {
+      return Fail(ErrorCode::kUnavailable, "stopping: the archiving pass goes on at next start");
+    }
+    const fs::path target = archive / "segments" / segments[i].path.filename();
+    std::error_code ec;
+    if (fs::exists(target, ec)) {
+      // A pass cut short copied it already; anything else there is not ours to replace.
+      if (!SameContents(segments[i].path, target)) {
+        return Fail(ErrorCode::kDataLoss,
+                    "the audit archive already holds a different " + target.filename().string());
+      }
+      continue;
+    }
+    if (auto copied = CopyDurably(segments[i].path, target, archive / ".incoming"); !copied) {
+      return std::unexpected(copied.error());
+    }
+    done.bytes += fs::file_size(target, ec);
+  }
+  if (auto synced = SyncDirectory(archive / "segments"); !synced) {
+    return std::unexpected(synced.error());
+  }
+
+  // The anchor: a checkpoint signed at the boundary, and the peaks that give its root.
+  Anchor anchor;
+  {
+    std::lock_guard lock(tree_mu_);
+    std::uint64_t at = 0;
+    for (int bit = 63; bit >= 0; --bit) {
+      const std::uint64_t width = std::uint64_t{1} << bit;
+      if ((boundary & width) == 0) continue;
+      auto peak = SubtreeLocked(at, at + width);
+      if (!peak) return std::unexpected(peak.error());
+      anchor.peaks.push_back(*peak);
+      at += width;
+    }
+  }
+  auto boundary_tree = CompactTree::FromPeaks(boundary, anchor.peaks);
+  if (!boundary_tree) return std::unexpected(boundary_tree.error());
+  anchor.checkpoint.size = boundary;
+  anchor.checkpoint.root = boundary_tree->Root();
+  anchor.checkpoint.last_leaf = boundary_prev;
+  anchor.checkpoint.time = FormatRfc3339Micros(options_.clock());
+  SignAnchor(anchor, *signer);
+
+  // 2. The checkpoints that cover only moved entries, the boundary one and the key go along
+  // (checkpoints.log stays still meanwhile).
+  std::lock_guard checkpoint_lock(checkpoint_mu_);
+  auto archive_log = ReadSmallFile(archive / "checkpoints.log");
+  auto live_log = ReadSmallFile(options_.dir / "checkpoints.log");
+  const std::string archive_lines = archive_log ? *archive_log : std::string();
+  std::string new_lines;
+  std::string kept_lines;  // what stays in the live log
+  auto add_line = [&](std::string_view line) {
+    if (archive_lines.find(std::string(line) + "\n") == std::string::npos) {
+      new_lines.append(line).push_back('\n');
+    }
+  };
+  for (std::string_view rest = live_log ? std::string_view(*live_log) : std::string_view();
+       !rest.empty();) {
+    const auto newline = rest.find('\n');
+    if (newline == std::string_view::npos) break;  // a torn last line: not a checkpoint
+    const std::string_view line = rest.substr(0, newline);
+    rest.remove_prefix(newline + 1);
+    auto c = ParseCheckpoint(line);
+    if (c && c->size <= boundary) {
+      add_line(line);
+    } else {
+      kept_lines.append(line).push_back('\n');
+    }
+  }
+  add_line(EncodeCheckpoint(anchor.checkpoint));
+  if (auto stored = AppendLine(archive / "checkpoints.log", new_lines); !stored)
+    return std::unexpected(stored.error());
+  if (auto key = WriteFileAtomically(archive / "public-key.json",
+                                     EncodePublicKeyFile(signer->public_key()), 0644);
+      !key) {
+    return std::unexpected(key.error());
+  }
+
+  // 3. The commit: from here the live trail begins at the boundary.
+  if (auto written = WriteFileAtomically(options_.dir / "anchor.json", EncodeAnchor(anchor), 0600);
+      !written) {
+    return std::unexpected(written.error());
+  }
+  {
+    std::lock_guard lock(tree_mu_);
+    blocks_.erase(blocks_.begin(),
+                  blocks_.begin() + static_cast<std::ptrdiff_t>((boundary - base_) / kBlock));
+    for (BlockStart& block : blocks_) block.segment -= static_cast<std::uint32_t>(expired);
+    for (std::size_t k = 0; k < levels_.size(); ++k) {
+      const int level = static_cast<int>(k) + kBlockLevel;
+      const std::uint64_t drop = (boundary >> level) - (base_ >> level);
+      levels_[k].erase(levels_[k].begin(),
+                       levels_[k].begin() + static_cast<std::ptrdiff_t>(
+                                                std::min<std::uint64_t>(drop, levels_[k].size())));
+    }
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(expired));
+    base_ = boundary;
+    base_peaks_ = anchor.peaks;
+    stats_.archived = boundary;
+  }
+
+  // 4. Then the moved segments and the checkpoints of archived entries go from here (a crash
+  // before the segments are gone is finished at the next start; the checkpoints, by the next
+  // pass that moves anything).
+  for (std::size_t i = 0; i < expired; ++i) {
+    std::error_code ec;
+    fs::remove(segments[i].path, ec);
+  }
+  (void)SyncDirectory(options_.dir / "segments");
+  if (live_log) {
+    if (auto pruned = WriteFileAtomically(options_.dir / "checkpoints.log", kept_lines, 0600);
+        !pruned) {
+      observe::Warn("audit.checkpoint_log_not_pruned", {{"reason", pruned.error().message()}});
+    }
+  }
+  done.segments = expired;
+  done.entries = boundary - old_base;
+  done.first = boundary;
+  observe::Info("audit.archived", {{"segments", done.segments},
+                                   {"entries", done.entries},
+                                   {"bytes", done.bytes},
+                                   {"first", boundary},
+                                   {"archive", archive.string()}});
+  return done;
+}
+
+std::uint64_t Trail::first() const {
+  std::lock_guard lock(tree_mu_);
+  return base_;
+}
+
 std::uint64_t Trail::size() const {
   std::lock_guard lock(tree_mu_);
   return tree_.size();
@@ -664,16 +1027,22 @@ Result<std::vector<std::string>> Trail::Read(std::uint64_t from, std::size_t lim
   {
     std::lock_guard lock(tree_mu_);
     size = tree_.size();
+    if (from < base_) return std::unexpected(ArchivedError(base_));
     if (from >= size || limit == 0) return std::vector<std::string>();
     segments = segments_;
-    start = blocks_.at(from / kBlock);
+    start = blocks_.at(from / kBlock - base_ / kBlock);
   }
   std::vector<std::string> out;
   std::uint64_t index = from - from % kBlock;
   for (std::size_t s = start.segment; s < segments.size() && out.size() < limit && index < size;
        ++s) {
     std::ifstream in(segments[s].path, std::ios::binary);
-    if (!in) return Fail(ErrorCode::kUnavailable, "cannot read an audit segment");
+    if (!in) {
+      // Moved to the archive since the list was taken?
+      if (const std::uint64_t first_now = first(); first_now > index)
+        return std::unexpected(ArchivedError(first_now));
+      return Fail(ErrorCode::kUnavailable, "cannot read an audit segment");
+    }
     if (s == start.segment) in.seekg(static_cast<std::streamoff>(start.offset));
     std::string entry;
     while (out.size() < limit && index < size) {

@@ -22,6 +22,14 @@
 // checkpoints.log (fdatasync) and to every witness. While the vault is sealed there is no key:
 // entries are still written, and the first checkpoint after unsealing covers them.
 //
+// Retention: with an archive directory and a retention period, the checkpoint thread moves every
+// segment whose entries are all older than the period to the archive (copy, fsync, then an
+// anchor.json here, then removal), so the live trail stays bounded and still verifies alone,
+// and the archive stays a trail that verifies alone, and both together (trail_verifier.h).
+// Segments rotate at segment_bytes or segment_max_age, at a 256-entry mark, so retention works
+// in steps of a segment. The free space of the trail's disk is watched: below min_free_bytes the
+// trail says so (log, stats, readiness degraded) long before a full disk refuses every write.
+//
 // Memory is bounded whatever the trail's length: the tree keeps only its nodes of 256 leaves
 // and more, plus the file offset of every 256th entry; a proof re-reads the entries of the one
 // or two blocks of 256 it needs below that level.
@@ -58,6 +66,15 @@ struct TrailOptions {
   std::chrono::milliseconds checkpoint_interval{10'000};
   std::vector<std::filesystem::path> witness_dirs;
   std::uint64_t segment_bytes = 64 << 20;  // a new segment starts past this (at a 256-entry mark)
+  std::chrono::seconds segment_max_age{24 * 3600};  // … or once its first entry is this old
+  // Retention: segments older than `retention` move to `archive_dir` (both set, or no archiving).
+  std::filesystem::path archive_dir;
+  std::chrono::seconds retention{0};
+  std::chrono::seconds archive_interval{3600};            // how often the checkpoint thread looks
+  std::uint64_t min_free_bytes = std::uint64_t{1} << 30;  // below: the disk is low (degraded)
+  // The first look at the disk and at retention, this long after Open (then every 10 s): a
+  // server's first log line must be the one naming its ports.
+  std::chrono::milliseconds chores_delay{10'000};
   std::size_t spool_entries = 65'536;      // queued, not yet durable; more are refused
   // The signer, or null while the vault is sealed. Called on the writer thread.
   std::function<std::shared_ptr<const crypto::Ed25519Signer>()> signer;
@@ -93,6 +110,22 @@ class Trail {
   // Signs a checkpoint of everything durable now (failed_precondition while sealed).
   Result<Checkpoint> CheckpointNow();
 
+  // Moves every segment all of whose entries are older than `cutoff` (never the one being
+  // written) to options.archive_dir, leaving an anchor.json signed at the boundary. What it
+  // moved: nothing when nothing is that old. failed_precondition without an archive directory
+  // or while sealed (the anchor must be signed); any other failure leaves the trail whole (a
+  // pass cut short is completed by the next one, or at the next start).
+  struct Archived {
+    std::uint64_t segments = 0;
+    std::uint64_t entries = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t first = 0;  // the first entry still here
+  };
+  Result<Archived> ArchiveBefore(std::chrono::system_clock::time_point cutoff,
+                                 std::size_t max_segments = SIZE_MAX);
+  // The first entry still in this directory (the older ones are archived).
+  std::uint64_t first() const;
+
   std::uint64_t size() const;  // durable entries
   // False from a failed write until a write (or the writer's own probe) succeeds again.
   bool available() const { return available_.load(std::memory_order_relaxed); }
@@ -104,7 +137,8 @@ class Trail {
   // after it fail with audit_unavailable. Idempotent; the destructor calls it.
   void Stop();
   std::optional<Checkpoint> latest_checkpoint() const;
-  // Entries [from, from + limit) of the durable prefix, as stored.
+  // Entries [from, from + limit) of the durable prefix, as stored. Entries before first() (and
+  // proofs that need an archived node) fail with failed_precondition.
   Result<std::vector<std::string>> Read(std::uint64_t from, std::size_t limit) const;
   Result<std::vector<Hash>> InclusionProof(std::uint64_t index, std::uint64_t size) const;
   Result<std::vector<Hash>> ConsistencyProof(std::uint64_t old_size, std::uint64_t new_size) const;
@@ -120,6 +154,10 @@ class Trail {
     std::size_t spool_capacity = 0;
     double last_batch_seconds = 0;  // write + fsync of the last batch
     bool available = true;          // the last write succeeded
+    std::uint64_t archived = 0;     // entries moved to the archive (= first())
+    std::uint64_t archive_failures = 0;
+    std::uint64_t disk_free_bytes = 0;  // on the trail's file system, at the last look
+    bool disk_low = false;              // below min_free_bytes
   };
   Stats stats() const;
 
@@ -136,6 +174,10 @@ class Trail {
   Result<void> Load();
   void WriterLoop();
   void CheckpointLoop();
+  // The checkpoint thread's other chores: the disk's free space, and retention when due.
+  void CheckDisk();
+  void ArchiveIfDue();
+  bool RotationDue(std::uint64_t bytes) const;  // writer thread
   void WriteBatch(std::vector<Pending>& batch);
   Result<void> WriteFrames(const std::string& frames);
   void Probe();
@@ -161,17 +203,25 @@ class Trail {
   int fd_ = -1;
   std::uint64_t file_size_ = 0;  // durable bytes of the current segment
   bool repair_needed_ = false;   // a failed write may have left bytes past file_size_
+  std::string segment_first_time_;  // the current segment's first entry's time, as stored
   Hash prev_{};
 
-  // Checkpoint creation (writer thread and CheckpointNow callers).
+  // Checkpoint creation and checkpoints.log (the checkpoint thread, CheckpointNow, the commit
+  // of ArchiveBefore); archive_mu_ keeps archiving passes one at a time.
   std::mutex checkpoint_mu_;
+  std::mutex archive_mu_;
+  std::atomic<bool> stopping_archive_{false};  // Stop() cuts a long copy short
   std::string published_key_id_;  // the key public-key.json names
 
   // The durable tree (published by the writer after each fsync).
   mutable std::mutex tree_mu_;
   std::vector<Segment> segments_;
   CompactTree tree_;
-  std::vector<std::vector<Hash>> levels_;  // levels_[k]: nodes of 2^(k+8) leaves
+  // Entries before base_ are archived; of their part of the tree only the peaks remain.
+  std::uint64_t base_ = 0;
+  std::vector<Hash> base_peaks_;
+  // levels_[k]: nodes of 2^(k+8) leaves, from node base_ >> (k+8) on; blocks_ from base_ too.
+  std::vector<std::vector<Hash>> levels_;
   std::vector<Hash> tail_leaves_;          // leaf hashes of the unfinished last block
   struct BlockStart {
     std::uint32_t segment;
@@ -191,6 +241,7 @@ class Trail {
   std::mutex checkpoint_wait_mu_;
   std::condition_variable checkpoint_cv_;
   bool checkpoint_stopping_ = false;
+  std::chrono::steady_clock::time_point next_archive_at_;  // the checkpoint thread's
   std::thread checkpointer_;
 };
 

@@ -476,5 +476,241 @@ TEST_F(TrailTest, WitnessesGetEveryCheckpointAndThePublicKey) {
   }
 }
 
+// A clock the test moves: entries carry its time.
+struct TestClock {
+  std::atomic<std::int64_t> seconds{1'800'000'000};
+  std::chrono::system_clock::time_point now() const {
+    return std::chrono::system_clock::time_point(std::chrono::seconds(seconds.load()));
+  }
+  // `o`, archiving into `archive` and taking the time from this clock.
+  TrailOptions Archiving(TrailOptions o, const fs::path& archive) {
+    o.archive_dir = archive;
+    o.clock = [this] { return now(); };
+    return o;
+  }
+};
+
+TEST_F(TrailTest, RetentionMovesOldSegmentsToTheArchiveAndEverySideVerifies) {
+  TestClock clock;
+  TrailOptions o = clock.Archiving(Options(), dir_ / "archive");
+  auto trail = OpenTrail(o);
+  Fill(*trail, 600);  // segments of 256 entries: [0,256) [256,512) [512,…)
+  clock.seconds += 10 * 86400;
+  Fill(*trail, 200, 600);  // [768,…) begins ten days later
+  const auto pristine_root = *trail->RootAt(800);
+  const auto root_at_512 = *trail->RootAt(512);
+  ASSERT_EQ(ListSegments(dir_ / "audit")->size(), 4u);
+
+  // Nothing is older than a cutoff before the first entry.
+  auto none = trail->ArchiveBefore(clock.now() - std::chrono::days(20));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->segments, 0u);
+  // Five days back: [0,256) and [256,512) are older (the next segment began before the cutoff);
+  // [512,768) is not (the one after it began later).
+  auto moved = trail->ArchiveBefore(clock.now() - std::chrono::days(5));
+  ASSERT_TRUE(moved) << moved.error().message();
+  EXPECT_EQ(moved->segments, 2u);
+  EXPECT_EQ(moved->entries, 512u);
+  EXPECT_EQ(moved->first, 512u);
+  EXPECT_GT(moved->bytes, 0u);
+  EXPECT_EQ(trail->first(), 512u);
+  EXPECT_EQ(trail->stats().archived, 512u);
+  EXPECT_EQ(ListSegments(dir_ / "audit")->front().first_seq, 512u);
+  EXPECT_EQ(ListSegments(dir_ / "archive")->size(), 2u);
+
+  // The live trail still answers everything from 512 on, and refuses what is archived.
+  EXPECT_EQ(*trail->RootAt(800), pristine_root);
+  EXPECT_EQ(*trail->RootAt(512), root_at_512);
+  EXPECT_EQ(trail->Read(0, 2).error().code(), ErrorCode::kFailedPrecondition);
+  auto read = trail->Read(512, 2);
+  ASSERT_TRUE(read);
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_NE((*read)[0].find(R"("seq":512,)"), std::string::npos);
+  for (std::uint64_t i : {512u, 700u, 799u}) {
+    auto proof = trail->InclusionProof(i, 800);
+    ASSERT_TRUE(proof) << i << ": " << proof.error().message();
+    const auto entry = *trail->Read(i, 1);
+    const auto leaf =
+        LeafHash({reinterpret_cast<const std::uint8_t*>(entry[0].data()), entry[0].size()});
+    EXPECT_TRUE(VerifyInclusion(i, 800, leaf, *proof, pristine_root)) << i;
+  }
+  EXPECT_EQ(trail->InclusionProof(10, 800).error().code(), ErrorCode::kFailedPrecondition);
+  auto consistency = trail->ConsistencyProof(600, 800);
+  ASSERT_TRUE(consistency);
+  EXPECT_TRUE(VerifyConsistency(600, 800, *trail->RootAt(600), pristine_root, *consistency));
+  Fill(*trail, 10, 800);
+  ASSERT_TRUE(trail->CheckpointNow());
+  trail.reset();
+
+  // The live trail alone, the archive alone, and both as one trail.
+  auto live = Verify();
+  EXPECT_TRUE(live.ok) << live.reason;
+  EXPECT_EQ(live.first, 512u);
+  EXPECT_EQ(live.entries, 298u);
+  EXPECT_EQ(live.vouched, 810u);
+  VerifyOptions archive_only;
+  archive_only.dir = dir_ / "archive";
+  archive_only.public_key = TestSigner()->public_key();
+  auto archived = VerifyTrail(archive_only);
+  EXPECT_TRUE(archived.ok) << archived.reason;
+  EXPECT_EQ(archived.entries, 512u);
+  EXPECT_EQ(archived.vouched, 512u);  // the boundary checkpoint covers all of it
+  VerifyOptions both = archive_only;
+  both.dir = dir_ / "audit";
+  both.archive_dirs = {dir_ / "archive"};
+  auto whole = VerifyTrail(both);
+  EXPECT_TRUE(whole.ok) << whole.reason;
+  EXPECT_EQ(whole.first, 0u);
+  EXPECT_EQ(whole.entries, 810u);
+  EXPECT_EQ(whole.vouched, 810u);
+  // The live checkpoint log keeps only what covers live entries; the archive has the rest.
+  for (const auto& c : *ReadCheckpointLog(dir_ / "audit" / "checkpoints.log")) {
+    EXPECT_GE(c->size, 512u);
+  }
+
+  // Reopened, it goes on from where it was, and a later pass moves more.
+  trail = OpenTrail(o);
+  EXPECT_EQ(trail->first(), 512u);
+  EXPECT_EQ(trail->size(), 810u);
+  clock.seconds += 10 * 86400;
+  Fill(*trail, 300, 810);
+  moved = trail->ArchiveBefore(clock.now() - std::chrono::days(5));
+  ASSERT_TRUE(moved) << moved.error().message();
+  // [512,768) goes; [768,1024) stays: entries 810 on were written after the cutoff.
+  EXPECT_EQ(moved->first, 768u);
+  trail.reset();
+  whole = VerifyTrail(both);
+  EXPECT_TRUE(whole.ok) << whole.reason;
+  EXPECT_EQ(whole.entries, 1110u);
+  EXPECT_TRUE(VerifyTrail(archive_only).ok);
+  EXPECT_EQ(Verify().first, 768u);
+}
+
+TEST_F(TrailTest, ArchivingCutShortIsFinishedAndATamperedAnchorIsCaught) {
+  TestClock clock;
+  TrailOptions o = clock.Archiving(Options(), dir_ / "archive");
+  {
+    auto trail = OpenTrail(o);
+    Fill(*trail, 300);
+    clock.seconds += 10 * 86400;
+    Fill(*trail, 1, 300);
+    ASSERT_EQ(trail->ArchiveBefore(clock.now() - std::chrono::days(1))->first, 256u);
+  }
+  // A crash after the anchor, before the moved segment was removed here: it is ignored by the
+  // verifier and removed at the next start.
+  const fs::path leftover = dir_ / "audit" / "segments" / "00000000000000000000.seg";
+  fs::copy_file(dir_ / "archive" / "segments" / "00000000000000000000.seg", leftover);
+  EXPECT_TRUE(Verify().ok);
+  { ASSERT_TRUE(OpenTrail(o)); }
+  EXPECT_FALSE(fs::exists(leftover));
+  // One the archive does not hold as it is is not deleted on the anchor's word alone.
+  std::ofstream(leftover) << "not archived";
+  { ASSERT_TRUE(OpenTrail(o)); }
+  EXPECT_TRUE(fs::exists(leftover));
+  fs::remove(leftover);
+
+  // The anchor is held to its signature and its root.
+  const fs::path anchor_file = dir_ / "audit" / "anchor.json";
+  std::string anchor_text;
+  {
+    std::ifstream in(anchor_file);
+    anchor_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto anchor = ParseAnchor(anchor_text);
+  ASSERT_TRUE(anchor);
+  EXPECT_EQ(anchor->checkpoint.size, 256u);
+  EXPECT_EQ(anchor->peaks.size(), 1u);
+  auto write_anchor = [&](const std::string& text) {
+    std::ofstream out(anchor_file, std::ios::trunc);
+    out << text;
+  };
+  Anchor altered = *anchor;
+  altered.peaks[0][3] ^= 1;
+  write_anchor(EncodeAnchor(altered));
+  auto report = Verify();
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.first_bad, 256u);
+  EXPECT_NE(report.reason.find("anchor signature"), std::string::npos) << report.reason;
+  EXPECT_EQ(Trail::Open(o).error().code(), ErrorCode::kDataLoss);
+  // Signed by the key itself, peaks that do not give the root are still refused.
+  SignAnchor(altered, *TestSigner());
+  write_anchor(EncodeAnchor(altered));
+  report = Verify();
+  EXPECT_EQ(report.first_bad, 256u);
+  EXPECT_NE(report.reason.find("peaks"), std::string::npos) << report.reason;
+  // An ordinary signed checkpoint (anyone can copy one from a log) does not make an anchor:
+  // otherwise the head of a trail could be cut off at any checkpoint.
+  altered = *anchor;
+  altered.signature = altered.checkpoint.signature;
+  write_anchor(EncodeAnchor(altered));
+  EXPECT_FALSE(Verify().ok);
+  altered = *anchor;
+  altered.checkpoint.size = 0;  // claims nothing was archived: unsigned and inconsistent
+  altered.checkpoint.last_leaf[0] ^= 1;
+  write_anchor(EncodeAnchor(altered));
+  EXPECT_FALSE(Verify().ok);
+  fs::remove(anchor_file);  // without it the live trail does not begin at 0
+  report = Verify();
+  EXPECT_FALSE(report.ok);
+  EXPECT_NE(report.reason.find("should start at entry 0"), std::string::npos) << report.reason;
+  write_anchor(anchor_text);
+  EXPECT_TRUE(Verify().ok);
+  // The live anchor copied into the archive would hide the archive's segments: refused.
+  fs::copy_file(anchor_file, dir_ / "archive" / "anchor.json");
+  VerifyOptions both;
+  both.dir = dir_ / "audit";
+  both.archive_dirs = {dir_ / "archive"};
+  both.public_key = TestSigner()->public_key();
+  report = VerifyTrail(both);
+  EXPECT_FALSE(report.ok);
+  EXPECT_NE(report.reason.find("holds no anchor"), std::string::npos) << report.reason;
+  fs::remove(dir_ / "archive" / "anchor.json");
+  EXPECT_TRUE(VerifyTrail(both).ok);
+
+  // A different segment of the same name in the archive is never replaced.
+  {
+    auto trail = OpenTrail(o);
+    Fill(*trail, 300, 301);
+    clock.seconds += 10 * 86400;
+    Fill(*trail, 1, 601);
+    std::ofstream(dir_ / "archive" / "segments" / "00000000000000000256.seg") << "not ours";
+    auto refused = trail->ArchiveBefore(clock.now() - std::chrono::days(1));
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kDataLoss);
+    EXPECT_EQ(trail->first(), 256u);
+  }
+  EXPECT_TRUE(Verify().ok);
+
+  // Sealed, the boundary cannot be signed: nothing moves.
+  o.signer = [] { return std::shared_ptr<const crypto::Ed25519Signer>(); };
+  fs::remove(dir_ / "archive" / "segments" / "00000000000000000256.seg");
+  auto trail = OpenTrail(o);
+  EXPECT_EQ(trail->ArchiveBefore(clock.now()).error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(trail->first(), 256u);
+}
+
+TEST_F(TrailTest, SegmentsRotateByAgeAtABlockMark) {
+  TrailOptions o = Options();
+  o.segment_bytes = std::uint64_t{1} << 40;
+  o.segment_max_age = std::chrono::seconds(0);
+  { Fill(*OpenTrail(std::move(o)), 600); }
+  const auto segments = ListSegments(dir_ / "audit");
+  ASSERT_EQ(segments->size(), 3u);
+  EXPECT_EQ((*segments)[1].first_seq, 256u);
+  EXPECT_EQ((*segments)[2].first_seq, 512u);
+}
+
+TEST_F(TrailTest, ALowDiskIsReported) {
+  TrailOptions o = Options();
+  o.min_free_bytes = UINT64_MAX;
+  o.chores_delay = std::chrono::milliseconds(0);
+  auto trail = OpenTrail(std::move(o));
+  for (int i = 0; i < 500 && trail->stats().disk_free_bytes == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(trail->stats().disk_free_bytes, 0u);
+  EXPECT_TRUE(trail->stats().disk_low);
+}
+
 }  // namespace
 }  // namespace strongroom::audit

@@ -1,6 +1,7 @@
 #include "strongroom/audit/checkpoint.h"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include "strongroom/crypto/digest.h"
@@ -80,6 +81,70 @@ Result<Checkpoint> ParseCheckpoint(std::string_view line) {
   if (!sig || sig->size() != c.signature.size()) return std::unexpected(Bad("bad signature"));
   std::copy(sig->begin(), sig->end(), c.signature.begin());
   return c;
+}
+
+std::string AnchorSignedText(const Anchor& anchor) {
+  std::string text = "strongroom audit anchor v1\n" + SignedText(anchor.checkpoint) + "peaks";
+  for (const Hash& peak : anchor.peaks) text += " " + crypto::HexEncode(peak);
+  return text + "\n";
+}
+
+void SignAnchor(Anchor& anchor, const crypto::Ed25519Signer& signer) {
+  Sign(anchor.checkpoint, signer);
+  const std::string text = AnchorSignedText(anchor);
+  anchor.signature = signer.Sign({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+}
+
+bool VerifyAnchorSignature(const Anchor& anchor, const crypto::Ed25519PublicKey& public_key) {
+  if (!VerifySignature(anchor.checkpoint, public_key)) return false;
+  const std::string text = AnchorSignedText(anchor);
+  return crypto::Ed25519Verify(public_key,
+                               {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()},
+                               anchor.signature);
+}
+
+std::string EncodeAnchor(const Anchor& anchor) {
+  std::string out =
+      R"({"v":1,"checkpoint":)" + EncodeCheckpoint(anchor.checkpoint) + R"(,"peaks":[)";
+  for (std::size_t i = 0; i < anchor.peaks.size(); ++i) {
+    out += (i > 0 ? ",\"" : "\"") + crypto::HexEncode(anchor.peaks[i]) + "\"";
+  }
+  return out + R"(],"signature":")" + crypto::Base64Encode(anchor.signature) + "\"}\n";
+}
+
+Result<Anchor> ParseAnchor(std::string_view text) {
+  auto bad = [](std::string_view what) {
+    return Fail(ErrorCode::kInvalidArgument, "not an audit anchor: " + std::string(what));
+  };
+  boost::system::error_code ec;
+  json::value parsed = json::parse(text, ec);
+  if (ec || !parsed.is_object()) return bad("not a JSON object");
+  const auto& o = parsed.get_object();
+  const auto* v = o.if_contains("v");
+  const auto* checkpoint = o.if_contains("checkpoint");
+  const auto* peaks = o.if_contains("peaks");
+  const auto* signature = o.if_contains("signature");
+  if (o.size() != 4 || v == nullptr || !v->is_int64() || v->get_int64() != 1 ||
+      checkpoint == nullptr || !checkpoint->is_object() || peaks == nullptr || !peaks->is_array() ||
+      signature == nullptr || !signature->is_string()) {
+    return bad("expected v 1, a checkpoint, peaks and a signature");
+  }
+  Anchor anchor;
+  auto c = ParseCheckpoint(json::serialize(*checkpoint));
+  if (!c) return bad(c.error().message());
+  anchor.checkpoint = *c;
+  for (const auto& peak : peaks->get_array()) {
+    if (!peak.is_string()) return bad("a peak is not a string");
+    const auto bytes = crypto::HexDecode(peak.get_string());
+    Hash h{};
+    if (!bytes || bytes->size() != h.size()) return bad("a peak is not 32 bytes of hex");
+    std::copy(bytes->begin(), bytes->end(), h.begin());
+    anchor.peaks.push_back(h);
+  }
+  const auto sig = crypto::Base64Decode(signature->get_string());
+  if (!sig || sig->size() != anchor.signature.size()) return bad("bad signature");
+  std::copy(sig->begin(), sig->end(), anchor.signature.begin());
+  return anchor;
 }
 
 std::string KeyId(const crypto::Ed25519PublicKey& public_key) {

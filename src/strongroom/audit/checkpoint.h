@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "strongroom/audit/merkle.h"
 #include "strongroom/base/error.h"
@@ -32,6 +33,26 @@ bool VerifySignature(const Checkpoint& checkpoint, const crypto::Ed25519PublicKe
 // One line of checkpoints.log (no newline), and its strict reading.
 std::string EncodeCheckpoint(const Checkpoint& checkpoint);
 Result<Checkpoint> ParseCheckpoint(std::string_view line);
+
+// anchor.json: where a trail whose oldest segments were archived begins. A checkpoint signed at
+// the archive boundary (its size is the first entry still here, its last leaf what that entry's
+// prev must be), the peaks of the tree of that size, from which the verifier recomputes the
+// checkpoint's root and goes on growing the tree, and a second signature over a text of its own
+// ("strongroom audit anchor v1", the checkpoint's signed text, the peaks): an ordinary
+// checkpoint, which anyone can copy from a log, cannot be turned into an anchor to cut the head
+// off a trail.
+//   {"v":1,"checkpoint":{…a checkpoints.log line…},"peaks":["<hex>",…],"signature":"<b64>"}
+struct Anchor {
+  Checkpoint checkpoint;
+  std::vector<Hash> peaks;  // largest first, one per set bit of checkpoint.size
+  crypto::Ed25519Signature signature{};
+};
+std::string AnchorSignedText(const Anchor& anchor);
+// Signs the checkpoint and then the anchor.
+void SignAnchor(Anchor& anchor, const crypto::Ed25519Signer& signer);
+bool VerifyAnchorSignature(const Anchor& anchor, const crypto::Ed25519PublicKey& public_key);
+std::string EncodeAnchor(const Anchor& anchor);
+Result<Anchor> ParseAnchor(std::string_view text);
 
 // The key id: the first 8 bytes of SHA-256 of the public key, in hex.
 std::string KeyId(const crypto::Ed25519PublicKey& public_key);

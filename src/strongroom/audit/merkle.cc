@@ -162,6 +162,54 @@ bool VerifyConsistency(std::uint64_t old_size, std::uint64_t new_size, const Has
   return fr == old_root && sr == new_root && sn == 0;
 }
 
+Result<CompactTree> CompactTree::FromPeaks(std::uint64_t size, std::vector<Hash> peaks) {
+  if (peaks.size() != static_cast<std::size_t>(std::popcount(size))) {
+    return Fail(ErrorCode::kInvalidArgument, "a tree of " + std::to_string(size) + " leaves has " +
+                                                 std::to_string(std::popcount(size)) +
+                                                 " peaks, not " + std::to_string(peaks.size()));
+  }
+  CompactTree tree;
+  tree.size_ = size;
+  tree.peaks_ = std::move(peaks);
+  return tree;
+}
+
+Result<Hash> SubtreeAfterPrefix(std::uint64_t first, std::span<const Hash> first_peaks,
+                                std::uint64_t begin, std::uint64_t end, const SubtreeHashFn& live) {
+  if (begin >= first || begin == end) return live(begin, end);
+  const std::uint64_t n = end - begin;
+  if (std::has_single_bit(n) && begin % n == 0) {
+    if (end > first) {
+      // Across the boundary: its halves are a peak (or across again) and live nodes.
+      auto left = SubtreeAfterPrefix(first, first_peaks, begin, begin + n / 2, live);
+      if (!left) return left;
+      auto right = SubtreeAfterPrefix(first, first_peaks, begin + n / 2, end, live);
+      if (!right) return right;
+      return NodeHash(*left, *right);
+    }
+    // The peaks of `first` are its set bits, largest first, laid end to end.
+    std::uint64_t at = 0;
+    std::size_t peak = 0;
+    for (int bit = 63; bit >= 0 && peak < first_peaks.size(); --bit) {
+      const std::uint64_t width = std::uint64_t{1} << bit;
+      if ((first & width) == 0) continue;
+      if (at == begin && width == n) return first_peaks[peak];
+      at += width;
+      ++peak;
+    }
+    return Fail(ErrorCode::kFailedPrecondition,
+                "entries before " + std::to_string(first) +
+                    " are archived: prove them from the archive (strongroom audit proof "
+                    "--archive-dir)");
+  }
+  const std::uint64_t k = std::bit_floor(n - 1);
+  auto left = SubtreeAfterPrefix(first, first_peaks, begin, begin + k, live);
+  if (!left) return left;
+  auto right = SubtreeAfterPrefix(first, first_peaks, begin + k, end, live);
+  if (!right) return right;
+  return NodeHash(*left, *right);
+}
+
 void CompactTree::Append(const Hash& leaf_hash, const NodeFn& on_node) {
   Hash h = leaf_hash;
   std::uint64_t index = size_;

@@ -50,6 +50,13 @@ bool VerifyInclusion(std::uint64_t index, std::uint64_t size, const Hash& leaf_h
 bool VerifyConsistency(std::uint64_t old_size, std::uint64_t new_size, const Hash& old_root,
                        const Hash& new_root, std::span<const Hash> proof);
 
+// The subtree hash of [begin, end) in a tree whose leaves before `first` are gone, all but the
+// peaks of the tree of `first` leaves (`first_peaks`, largest first): a node that is one of
+// those peaks is taken from them, a node at or past `first` from `live`, a node across `first`
+// is split; any other node lies wholly in the archived part and is failed_precondition.
+Result<Hash> SubtreeAfterPrefix(std::uint64_t first, std::span<const Hash> first_peaks,
+                                std::uint64_t begin, std::uint64_t end, const SubtreeHashFn& live);
+
 // The right edge of a growing tree: one hash per set bit of the size (the roots of its perfect
 // subtrees, largest first), enough to append a leaf and compute the root in O(log n) with no
 // other leaves at hand. Also hands the caller every perfect subtree it completes, so a tree too
@@ -60,9 +67,15 @@ class CompactTree {
   // is complete (level 0 is the leaf itself). May be empty.
   using NodeFn = std::function<void(int level, std::uint64_t index, const Hash& hash)>;
 
+  // The tree of `size` leaves whose perfect subtrees are `peaks` (largest first, one per set
+  // bit of size): how a trail whose oldest entries were archived goes on growing.
+  // invalid_argument when the count does not match the size.
+  static Result<CompactTree> FromPeaks(std::uint64_t size, std::vector<Hash> peaks);
+
   void Append(const Hash& leaf_hash, const NodeFn& on_node = {});
   std::uint64_t size() const { return size_; }
   Hash Root() const;
+  const std::vector<Hash>& peaks() const { return peaks_; }
 
  private:
   std::uint64_t size_ = 0;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <string>
 #include <vector>
 
@@ -181,6 +182,53 @@ TEST(MerkleTest, EveryProofOfEveryTreeUpTo40VerifiesAndAlterationsFail) {
       }
     }
   }
+}
+
+// With the leaves before `first` gone, all but the peaks of the tree of `first`: every proof
+// about entries from `first` on, and every root and consistency proof of sizes from `first` on,
+// is still computed, and equals the one from all the leaves; what needs a gone node is refused.
+TEST(MerkleTest, ProofsAfterAnArchivedPrefixNeedOnlyItsPeaks) {
+  std::vector<Hash> leaves;
+  for (std::uint8_t i = 0; i < 40; ++i) {
+    const std::uint8_t entry[1] = {i};
+    leaves.push_back(LeafHash(entry));
+  }
+  const auto all = Over(leaves);
+  for (std::uint64_t first = 1; first <= 36; ++first) {
+    CompactTree prefix;
+    for (std::uint64_t i = 0; i < first; ++i) prefix.Append(leaves[i]);
+    auto restored = CompactTree::FromPeaks(first, prefix.peaks());
+    ASSERT_TRUE(restored);
+    EXPECT_EQ(restored->Root(), prefix.Root());
+    std::uint64_t live_calls_before_first = 0;
+    const SubtreeHashFn live = [&](std::uint64_t b, std::uint64_t e) -> Result<Hash> {
+      if (b < first) ++live_calls_before_first;
+      return *all(b, e);
+    };
+    const std::vector<Hash> peaks = prefix.peaks();
+    const SubtreeHashFn partial = [&](std::uint64_t b, std::uint64_t e) {
+      return SubtreeAfterPrefix(first, peaks, b, e, live);
+    };
+    for (std::uint64_t size = first; size <= 40; ++size) {
+      EXPECT_EQ(*partial(0, size), *all(0, size)) << first << " " << size;
+      for (std::uint64_t i = first; i < size; ++i) {
+        auto proof = InclusionProof(i, size, partial);
+        ASSERT_TRUE(proof) << first << " " << i << "/" << size;
+        EXPECT_EQ(*proof, *InclusionProof(i, size, all));
+      }
+      for (std::uint64_t old = first; old <= size; ++old) {
+        auto proof = ConsistencyProof(old, size, partial);
+        ASSERT_TRUE(proof) << first << " " << old << "->" << size;
+        EXPECT_EQ(*proof, *ConsistencyProof(old, size, all));
+      }
+    }
+    EXPECT_EQ(live_calls_before_first, 0u);
+    if (!std::has_single_bit(first)) {
+      // Entry 0's audit path needs the leaf beside it: gone.
+      EXPECT_EQ(InclusionProof(0, first, partial).error().code(), ErrorCode::kFailedPrecondition);
+    }
+  }
+  EXPECT_EQ(CompactTree::FromPeaks(5, LeafHashes(3)).error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(MerkleTest, BadSizesAreRefused) {

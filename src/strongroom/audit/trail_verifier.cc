@@ -74,6 +74,17 @@ Result<std::vector<Result<Checkpoint>>> ReadCheckpointLog(const fs::path& file) 
   return out;
 }
 
+Result<std::optional<Anchor>> ReadAnchor(const fs::path& dir) {
+  const fs::path file = dir / "anchor.json";
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::optional<Anchor>();
+  auto text = ReadWholeFile(file);
+  if (!text) return std::unexpected(text.error());
+  auto anchor = ParseAnchor(*text);
+  if (!anchor) return Fail(ErrorCode::kDataLoss, file.string() + ": " + anchor.error().message());
+  return std::optional<Anchor>(std::move(*anchor));
+}
+
 VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) {
   VerifyReport report;
   report.signatures_checked = options.public_key.has_value();
@@ -84,26 +95,58 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
     report.reason = std::move(reason);
   };
 
-  auto segments = ListSegments(options.dir);
-  if (!segments) {
-    fail(0, segments.error().message());
-    return report;
-  }
+  // Every directory (archives first) adds its segments from its own beginning on (a segment below
+  // its anchor is left over from an archiving pass cut short: its copy is in the archive), its
+  // checkpoints and its anchor. The trail begins at the oldest beginning.
+  std::vector<fs::path> dirs = options.archive_dirs;
+  dirs.push_back(options.dir);
+  std::vector<SegmentFile> segments;
   std::vector<Pin> pins;
-  auto own = ReadCheckpointLog(options.dir / "checkpoints.log");
-  if (!own) {
-    fail(0, own.error().message());
-    return report;
-  }
+  std::optional<Anchor> start_anchor;
+  std::uint64_t start = UINT64_MAX;
   std::uint64_t last_good_size = 0;
-  for (std::size_t i = 0; i < own->size(); ++i) {
-    if (!(*own)[i]) {
-      fail(last_good_size,
-           "checkpoints.log line " + std::to_string(i + 1) + ": " + (*own)[i].error().message());
+  for (const fs::path& dir : dirs) {
+    const std::string where = dir == options.dir ? "" : dir.string() + "/";
+    auto anchor = ReadAnchor(dir);
+    if (!anchor) {
+      fail(0, anchor.error().message());
       return report;
     }
-    last_good_size = (*own)[i]->size;
-    pins.push_back({*(*own)[i], "checkpoints.log line " + std::to_string(i + 1)});
+    if (*anchor && dir != options.dir) {
+      // An archive is never archived itself: an anchor there would hide its segments.
+      fail(0, where + "anchor.json: an archive directory holds no anchor");
+      return report;
+    }
+    const std::uint64_t begins = *anchor ? (*anchor)->checkpoint.size : 0;
+    if (begins < start) {
+      if (start_anchor) pins.push_back({start_anchor->checkpoint, "anchor.json"});
+      start = begins;
+      start_anchor = *anchor;
+    } else if (*anchor) {
+      pins.push_back({(*anchor)->checkpoint, "anchor.json"});
+    }
+    auto listed = ListSegments(dir);
+    if (!listed) {
+      fail(0, listed.error().message());
+      return report;
+    }
+    for (auto& segment : *listed) {
+      if (segment.first_seq >= begins) segments.push_back(std::move(segment));
+    }
+    auto own = ReadCheckpointLog(dir / "checkpoints.log");
+    if (!own) {
+      fail(0, own.error().message());
+      return report;
+    }
+    for (std::size_t i = 0; i < own->size(); ++i) {
+      if (!(*own)[i]) {
+        fail(last_good_size, where + "checkpoints.log line " + std::to_string(i + 1) + ": " +
+                                 (*own)[i].error().message());
+        return report;
+      }
+      last_good_size = std::max(last_good_size, (*own)[i]->size);
+      pins.push_back({*(*own)[i], where + "checkpoints.log line " + std::to_string(i + 1)});
+    }
   }
   for (std::size_t i = 0; i < options.pinned.size(); ++i) {
     pins.push_back({options.pinned[i], "pinned checkpoint " + std::to_string(i + 1)});
@@ -111,11 +154,51 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
   std::stable_sort(pins.begin(), pins.end(), [](const Pin& a, const Pin& b) {
     return a.checkpoint.size < b.checkpoint.size;
   });
+  // A segment in two directories (copied to the archive, not yet removed here) must be the same.
+  std::stable_sort(
+      segments.begin(), segments.end(),
+      [](const SegmentFile& a, const SegmentFile& b) { return a.first_seq < b.first_seq; });
+  for (std::size_t i = 1; i < segments.size();) {
+    if (segments[i].first_seq != segments[i - 1].first_seq) {
+      ++i;
+      continue;
+    }
+    auto a = ReadWholeFile(segments[i - 1].path);
+    auto b = ReadWholeFile(segments[i].path);
+    if (!a || !b || *a != *b) {
+      fail(segments[i].first_seq,
+           segments[i - 1].path.string() + " and " + segments[i].path.string() + " differ");
+      return report;
+    }
+    segments.erase(segments.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  report.first = start;
+  report.segments = segments;
   std::size_t next_pin = 0;
 
   CompactTree tree;
   Hash prev{};
-  std::uint64_t index = 0;
+  std::uint64_t index = start;
+  if (start_anchor) {
+    // The trail begins at an archive boundary: the anchor's checkpoint must be signed, and its
+    // peaks must give its root; the tree then grows from them.
+    const Checkpoint& c = start_anchor->checkpoint;
+    auto restored = CompactTree::FromPeaks(c.size, start_anchor->peaks);
+    if (options.public_key && !VerifyAnchorSignature(*start_anchor, *options.public_key)) {
+      fail(start, "anchor.json does not carry a valid anchor signature of this key");
+    } else if (c.size % 256 != 0) {
+      fail(start, "anchor.json: an archive boundary is a multiple of 256 entries");
+    } else if (!restored || restored->Root() != c.root) {
+      fail(start, "anchor.json: its peaks do not give its signed root");
+    } else {
+      tree = std::move(*restored);
+      report.first_peaks = start_anchor->peaks;
+      prev = c.last_leaf;
+      report.vouched = start;
+      ++report.checkpoints;
+    }
+    if (failed) return report;
+  }
   // A prev that does not match: either entry `suspect` - 1 was altered (its leaf hash changed),
   // or entry `suspect`'s own prev was. The next entry tells which: if its prev matches the
   // suspect's leaf hash, the suspect is intact.
@@ -126,6 +209,10 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
   auto check_pins = [&](const Hash& last_leaf) {
     while (!failed && next_pin < pins.size() && pins[next_pin].checkpoint.size <= index) {
       const Pin& pin = pins[next_pin++];
+      if (pin.checkpoint.size < start) {
+        ++report.archived_checkpoints;
+        continue;
+      }
       if (options.public_key && !VerifySignature(pin.checkpoint, *options.public_key)) {
         fail(report.vouched, Describe(pin) +
                                  " does not carry a valid signature of this key (valid "
@@ -145,11 +232,11 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
       ++report.checkpoints;
     }
   };
-  check_pins(Hash{});
+  check_pins(prev);
 
-  for (std::size_t s = 0; s < segments->size() && !failed; ++s) {
-    const SegmentFile& segment = (*segments)[s];
-    const bool last_segment = s + 1 == segments->size();
+  for (std::size_t s = 0; s < segments.size() && !failed; ++s) {
+    const SegmentFile& segment = segments[s];
+    const bool last_segment = s + 1 == segments.size();
     if (segment.first_seq != index) {
       fail(index, "segment " + segment.path.filename().string() + " should start at entry " +
                       std::to_string(index));
@@ -213,8 +300,10 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
         break;
       }
       if (head->prev != prev) {
-        if (index == 0) {
-          fail(0, "entry 0 does not start the chain");
+        if (index == start) {
+          fail(index, index == 0 ? std::string("entry 0 does not start the chain")
+                                 : "entry " + std::to_string(index) +
+                                       " does not chain to the anchor (anchor.json's last leaf)");
           break;
         }
         suspect = index;
@@ -226,7 +315,7 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
       tree.Append(leaf);
       prev = leaf;
       ++index;
-      report.entries = index;
+      report.entries = index - start;
       offset += 4 + length;
       check_pins(leaf);
     }

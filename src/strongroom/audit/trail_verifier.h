@@ -10,6 +10,12 @@
 // tail was cut off. Entries after the last good checkpoint are reported as not yet vouched for
 // (normal for a few seconds of a running trail).
 //
+// Archived trails: a directory whose oldest segments were moved to an archive holds an
+// anchor.json (checkpoint.h); the trail then begins at the anchor, whose signature and root are
+// checked first, and checkpoints that cover only archived entries are counted, not checked.
+// Given the archive directories too, the verifier reads all of them as one trail from entry 0
+// (or the oldest anchor), each directory's anchor becoming one more checkpoint to match.
+//
 // Stateless functions; safe from any thread.
 
 #include <cstdint>
@@ -36,8 +42,13 @@ Result<std::vector<SegmentFile>> ListSegments(const std::filesystem::path& dir);
 // parse are returned as errors in place, so the verifier can name them.
 Result<std::vector<Result<Checkpoint>>> ReadCheckpointLog(const std::filesystem::path& file);
 
+// The anchor of the trail in `dir` (dir/anchor.json), if its oldest segments were archived.
+Result<std::optional<Anchor>> ReadAnchor(const std::filesystem::path& dir);
+
 struct VerifyOptions {
   std::filesystem::path dir;
+  // Archives of the trail's older segments (audit.archive_dir), read with it as one trail.
+  std::vector<std::filesystem::path> archive_dirs;
   // Without a key, signatures are not checked (the report says so); `strongroom audit verify`
   // always passes one, obtained apart from the trail.
   std::optional<crypto::Ed25519PublicKey> public_key;
@@ -47,7 +58,13 @@ struct VerifyOptions {
 
 struct VerifyReport {
   bool ok = false;
+  std::uint64_t first = 0;        // the first entry (0, or the anchor's size)
+  std::vector<Hash> first_peaks;  // the anchor's peaks (merkle.h SubtreeAfterPrefix)
   std::uint64_t entries = 0;      // whole entries read (up to the first bad one)
+  // Checkpoints of archived entries only: not checked here (verify them with the archive).
+  std::uint64_t archived_checkpoints = 0;
+  // The segments read, in order (the segment numbers EntryFn is given index this list).
+  std::vector<SegmentFile> segments;
   std::uint64_t checkpoints = 0;  // checkpoints verified
   std::uint64_t vouched = 0;      // entries covered by a verified checkpoint
   bool signatures_checked = false;

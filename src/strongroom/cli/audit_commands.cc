@@ -45,6 +45,9 @@ AuditCommands::AuditCommands(CLI::App& app) {
   verify_->add_option("--checkpoint", checkpoint_files_,
                       "a checkpoints.log (a witness's copy) or a file of one checkpoint line to "
                       "hold the trail to; repeatable");
+  verify_->add_option("--archive-dir", archive_dirs_,
+                      "an archive of the trail's older segments (audit.archive_dir), read with it "
+                      "as one trail; repeatable");
   verify_->add_option("--output", output_, "text or json")->check(CLI::IsMember({"text", "json"}));
 
   proof_ = audit->add_subcommand(
@@ -53,6 +56,9 @@ AuditCommands::AuditCommands(CLI::App& app) {
       "tree of --size entries, or consistency of --old with --new (sizes default to the whole "
       "trail). Check it against a signed checkpoint's root.");
   proof_->add_option("--audit-dir", proof_dir_, "the trail's directory")->required();
+  proof_->add_option("--archive-dir", archive_dirs_,
+                     "an archive of its older segments, for proofs about archived entries; "
+                     "repeatable");
   proof_->add_option("--index", index_, "the entry (0-based)");
   proof_->add_option("--size", size_, "the tree size (default: every entry)");
   proof_->add_option("--old", old_size_, "the older tree size");
@@ -74,10 +80,12 @@ int AuditCommands::RunProof() {
   if (!std::filesystem::is_directory(std::filesystem::path(proof_dir_) / "segments", ec)) {
     return UsageError("--audit-dir " + proof_dir_ + " holds no audit trail (no segments/)");
   }
-  // Offline, the leaf hashes are simply held: 32 bytes an entry.
+  // Offline, the leaf hashes are simply held: 32 bytes an entry (from the first one here; of
+  // archived entries, only the anchor's peaks).
   std::vector<audit::Hash> leaves;
   audit::VerifyOptions options;
   options.dir = proof_dir_;
+  for (const std::string& dir : archive_dirs_) options.archive_dirs.emplace_back(dir);
   const auto report =
       audit::VerifyTrail(options, [&](std::uint64_t, const audit::Hash& leaf, std::size_t,
                                       std::uint64_t) { leaves.push_back(leaf); });
@@ -85,9 +93,12 @@ int AuditCommands::RunProof() {
     std::cerr << "strongroom: the trail does not verify: " << report.reason << "\n";
     return kExitRuntime;
   }
-  const audit::SubtreeHashFn subtree = [&](std::uint64_t b,
-                                           std::uint64_t e) -> Result<audit::Hash> {
-    return audit::RootOf(std::span<const audit::Hash>(leaves).subspan(b, e - b));
+  const std::uint64_t first = report.first;
+  const audit::SubtreeHashFn live = [&](std::uint64_t b, std::uint64_t e) -> Result<audit::Hash> {
+    return audit::RootOf(std::span<const audit::Hash>(leaves).subspan(b - first, e - b));
+  };
+  const audit::SubtreeHashFn subtree = [&](std::uint64_t b, std::uint64_t e) {
+    return audit::SubtreeAfterPrefix(first, report.first_peaks, b, e, live);
   };
   auto hex_list = [](const std::vector<audit::Hash>& hashes) {
     std::string out = "[";
@@ -96,16 +107,20 @@ int AuditCommands::RunProof() {
     }
     return out + "]";
   };
-  const std::uint64_t n = leaves.size();
+  const std::uint64_t n = first + leaves.size();
   if (inclusion) {
     const std::uint64_t size = size_.value_or(n);
     if (size > n || *index_ >= size) {
       return UsageError("--index must be below --size, and --size at most " + std::to_string(n));
     }
+    if (*index_ < first) {
+      return UsageError("entries before " + std::to_string(first) +
+                        " are archived: add --archive-dir");
+    }
     auto proof = audit::InclusionProof(*index_, size, subtree);
     if (!proof) return UsageError(proof.error().message());
     std::cout << "{\"index\":" << *index_ << ",\"size\":" << size << ",\"leaf_hash\":\""
-              << crypto::HexEncode(leaves[*index_]) << "\",\"root\":\""
+              << crypto::HexEncode(leaves[*index_ - first]) << "\",\"root\":\""
               << crypto::HexEncode(*subtree(0, size)) << "\",\"proof\":" << hex_list(*proof)
               << "}\n";
     return kExitOk;
@@ -131,6 +146,7 @@ int AuditCommands::RunVerify() {
   auto key = audit::ParsePublicKeyFile(*key_text);
   if (!key) return UsageError("--public-key " + public_key_file_ + ": " + key.error().message());
   options.public_key = *key;
+  for (const std::string& dir : archive_dirs_) options.archive_dirs.emplace_back(dir);
   for (const std::string& file : checkpoint_files_) {
     auto lines = audit::ReadCheckpointLog(file);
     if (!lines || lines->empty()) {
@@ -156,19 +172,26 @@ int AuditCommands::RunVerify() {
   }
   const audit::VerifyReport report = audit::VerifyTrail(options);
   if (output_ == "json") {
-    std::cout << "{\"ok\":" << (report.ok ? "true" : "false") << ",\"entries\":" << report.entries
-              << ",\"checkpoints\":" << report.checkpoints << ",\"vouched\":" << report.vouched
-              << ",\"first_bad\":"
+    std::cout << "{\"ok\":" << (report.ok ? "true" : "false") << ",\"first\":" << report.first
+              << ",\"entries\":" << report.entries << ",\"checkpoints\":" << report.checkpoints
+              << ",\"vouched\":" << report.vouched << ",\"first_bad\":"
               << (report.first_bad ? std::to_string(*report.first_bad) : std::string("null"))
               << ",\"reason\":" << JsonString(report.reason)
+              << ",\"archived_checkpoints\":" << report.archived_checkpoints
               << ",\"torn_tail\":" << (report.torn_tail ? "true" : "false") << "}\n";
   } else if (report.ok) {
-    std::cout << "ok: " << report.entries << " entries, " << report.checkpoints
-              << " checkpoints verified; entries 0 to " << report.vouched
-              << " (exclusive) vouched for by a signed checkpoint";
-    if (report.entries > report.vouched) {
-      std::cout << "; the last " << report.entries - report.vouched
+    const std::uint64_t end = report.first + report.entries;
+    std::cout << "ok: " << report.entries << " entries (" << report.first << " to " << end
+              << ", exclusive), " << report.checkpoints << " checkpoints verified; entries up to "
+              << report.vouched << " vouched for by a signed checkpoint";
+    if (end > report.vouched) {
+      std::cout << "; the last " << end - report.vouched
                 << " not yet (the next checkpoint will cover them)";
+    }
+    if (report.first > 0) {
+      std::cout << "; entries before " << report.first << " are archived ("
+                << report.archived_checkpoints
+                << " checkpoints cover only those: verify with --archive-dir)";
     }
     if (report.torn_tail) std::cout << "; a last frame cut short by a crash was ignored";
     std::cout << "\n";

@@ -34,6 +34,7 @@ class AuditCommands {
   std::string dir_;
   std::string public_key_file_;
   std::vector<std::string> checkpoint_files_;
+  std::vector<std::string> archive_dirs_;  // verify and proof
   std::string output_ = "text";
   CLI::App* proof_ = nullptr;
   std::string proof_dir_;

@@ -24,8 +24,8 @@ constexpr std::int64_t kMaxMillis = 24LL * 3600 * 1000;
 const SettingInfo kSettings[] = {
     {"server.data_dir", "directory holding the vault's files", K::kPath, 0, 0,
      &FieldOf<&Config::server, &ServerSettings::data_dir>},
-    {"server.listen", "HTTPS API listen address HOST:PORT (port 0: any free port)", K::kAddress, 0, 0,
-     &FieldOf<&Config::server, &ServerSettings::listen>},
+    {"server.listen", "HTTPS API listen address HOST:PORT (port 0: any free port)", K::kAddress, 0,
+     0, &FieldOf<&Config::server, &ServerSettings::listen>},
     {"server.metrics_listen", "Prometheus metrics listen address HOST:PORT (plain HTTP)",
      K::kAddress, 0, 0, &FieldOf<&Config::server, &ServerSettings::metrics_listen>},
     {"server.io_threads", "threads running network I/O", K::kInteger, 1, 64,
@@ -35,8 +35,8 @@ const SettingInfo kSettings[] = {
     {"server.read_cache_bytes",
      "memory for recently read records and metadata, per store (ciphertext only; 0: none)",
      K::kInteger, 0, 1LL << 36, &FieldOf<&Config::server, &ServerSettings::read_cache_bytes>},
-    {"server.max_connections", "open API connections at most; more are closed at once",
-     K::kInteger, 1, 1'000'000, &FieldOf<&Config::server, &ServerSettings::max_connections>},
+    {"server.max_connections", "open API connections at most; more are closed at once", K::kInteger,
+     1, 1'000'000, &FieldOf<&Config::server, &ServerSettings::max_connections>},
     {"server.shutdown_grace_ms", "on SIGTERM, how long in-flight requests may take to finish",
      K::kInteger, 0, kMaxMillis, &FieldOf<&Config::server, &ServerSettings::shutdown_grace_ms>},
     {"tls.cert_file", "PEM certificate chain (empty: the development certificate)", K::kString, 0,
@@ -47,8 +47,7 @@ const SettingInfo kSettings[] = {
      1LL << 30, &FieldOf<&Config::limits, &LimitsSettings::max_body_bytes>},
     {"limits.max_document_bytes",
      "largest document accepted (413 above); documents stream, so this bounds disk, not memory",
-     K::kInteger, 1024, 1LL << 36,
-     &FieldOf<&Config::limits, &LimitsSettings::max_document_bytes>},
+     K::kInteger, 1024, 1LL << 36, &FieldOf<&Config::limits, &LimitsSettings::max_document_bytes>},
     {"limits.max_header_bytes", "largest request line + headers accepted (431 above)", K::kInteger,
      1024, 1 << 20, &FieldOf<&Config::limits, &LimitsSettings::max_header_bytes>},
     {"limits.max_header_count", "most header fields accepted (431 above)", K::kInteger, 1, 10'000,
@@ -77,12 +76,12 @@ const SettingInfo kSettings[] = {
     {"auth.password_min_length", "shortest password accepted, in characters", K::kInteger, 8, 64,
      &FieldOf<&Config::auth, &AuthSettings::password_min_length>},
     {"auth.password_blocklist_file",
-     "file of refused passwords, one per line (empty: none besides zxcvbn's own lists)",
-     K::kString, 0, 0, &FieldOf<&Config::auth, &AuthSettings::password_blocklist_file>},
+     "file of refused passwords, one per line (empty: none besides zxcvbn's own lists)", K::kString,
+     0, 0, &FieldOf<&Config::auth, &AuthSettings::password_blocklist_file>},
     {"auth.session_idle_timeout_seconds", "a session ends after this long without a request",
      K::kInteger, 1, 86'400, &FieldOf<&Config::auth, &AuthSettings::session_idle_timeout_seconds>},
-    {"auth.session_absolute_timeout_seconds", "a session ends this long after sign-in",
-     K::kInteger, 1, 2'592'000, &FieldOf<&Config::auth, &AuthSettings::session_absolute_timeout_seconds>},
+    {"auth.session_absolute_timeout_seconds", "a session ends this long after sign-in", K::kInteger,
+     1, 2'592'000, &FieldOf<&Config::auth, &AuthSettings::session_absolute_timeout_seconds>},
     {"auth.lockout_max_failures",
      "consecutive failed passwords for one username before it is locked (NIST: at most 100)",
      K::kInteger, 1, 100, &FieldOf<&Config::auth, &AuthSettings::lockout_max_failures>},
@@ -100,7 +99,8 @@ const SettingInfo kSettings[] = {
      K::kInteger, 1, 10, &FieldOf<&Config::auth, &AuthSettings::totp_max_failures>},
     {"auth.totp_lockout_max_wait_seconds",
      "longest lock of second-factor codes (the first lasts auth.lockout_wait_seconds, doubling)",
-     K::kInteger, 60, 86'400, &FieldOf<&Config::auth, &AuthSettings::totp_lockout_max_wait_seconds>},
+     K::kInteger, 60, 86'400,
+     &FieldOf<&Config::auth, &AuthSettings::totp_lockout_max_wait_seconds>},
     {"auth.totp_issuer", "the name authenticator apps show for this vault", K::kString, 0, 0,
      &FieldOf<&Config::auth, &AuthSettings::totp_issuer>},
     {"auth.credential_threads", "threads verifying and hashing passwords (Argon2id)", K::kInteger,
@@ -110,18 +110,29 @@ const SettingInfo kSettings[] = {
     {"auth.credential_nice",
      "niceness of the credential threads (0-19): under load, sign-ins yield the CPU to requests",
      K::kInteger, 0, 19, &FieldOf<&Config::auth, &AuthSettings::credential_nice>},
-    {"audit.dir", "directory of the audit trail (empty: <data_dir>/audit); keep it apart", K::kString,
-     0, 0, &FieldOf<&Config::audit, &AuditSettings::dir>},
+    {"audit.dir", "directory of the audit trail (empty: <data_dir>/audit); keep it apart",
+     K::kString, 0, 0, &FieldOf<&Config::audit, &AuditSettings::dir>},
     {"audit.witness_dirs",
-     "comma-separated directories that receive a copy of every signed checkpoint", K::kString, 0,
-     0, &FieldOf<&Config::audit, &AuditSettings::witness_dirs>},
-    {"audit.checkpoint_entries", "sign a checkpoint at least every this many entries",
-     K::kInteger, 1, 10'000'000, &FieldOf<&Config::audit, &AuditSettings::checkpoint_entries>},
+     "comma-separated directories that receive a copy of every signed checkpoint", K::kString, 0, 0,
+     &FieldOf<&Config::audit, &AuditSettings::witness_dirs>},
+    {"audit.checkpoint_entries", "sign a checkpoint at least every this many entries", K::kInteger,
+     1, 10'000'000, &FieldOf<&Config::audit, &AuditSettings::checkpoint_entries>},
     {"audit.checkpoint_interval_ms", "and at least this often when there are new entries",
      K::kInteger, 100, 86'400'000,
      &FieldOf<&Config::audit, &AuditSettings::checkpoint_interval_ms>},
     {"audit.segment_bytes", "start a new segment file past this size", K::kInteger, 1 << 16,
      int64_t{1} << 32, &FieldOf<&Config::audit, &AuditSettings::segment_bytes>},
+    {"audit.segment_max_age_hours", "or once its first entry is this old", K::kInteger, 1, 8'760,
+     &FieldOf<&Config::audit, &AuditSettings::segment_max_age_hours>},
+    {"audit.retention_days",
+     "move segments older than this to audit.archive_dir (0: keep every segment here)", K::kInteger,
+     0, 36'500, &FieldOf<&Config::audit, &AuditSettings::retention_days>},
+    {"audit.archive_dir",
+     "where segments past audit.retention_days go (another disk or a mount); they stay verifiable",
+     K::kString, 0, 0, &FieldOf<&Config::audit, &AuditSettings::archive_dir>},
+    {"audit.min_free_mib",
+     "warn and report readiness degraded when the trail's disk has less free space than this",
+     K::kInteger, 0, int64_t{1} << 30, &FieldOf<&Config::audit, &AuditSettings::min_free_mib>},
     {"audit.spool_entries",
      "entries waiting for their fsync at most; beyond, requests fail with audit_unavailable",
      K::kInteger, 1, 10'000'000, &FieldOf<&Config::audit, &AuditSettings::spool_entries>},
@@ -416,6 +427,41 @@ Result<Config> ConfigBuilder::Finish() const {
   if (c.auth.totp_issuer.empty() || c.auth.totp_issuer.size() > 64) {
     return Fail(ErrorCode::kInvalidArgument,
                 origin("auth.totp_issuer") + ": auth.totp_issuer must be 1 to 64 bytes");
+  }
+  if ((c.audit.retention_days > 0) != !c.audit.archive_dir.empty()) {
+    const std::string set =
+        c.audit.archive_dir.empty() ? "audit.retention_days" : "audit.archive_dir";
+    return Fail(ErrorCode::kInvalidArgument,
+                origin(set) + ": " + set + " is set but " +
+                    (c.audit.archive_dir.empty() ? "audit.archive_dir is not (where would old "
+                                                   "segments go?)"
+                                                 : "audit.retention_days is 0 (nothing would "
+                                                   "ever be archived)") +
+                    "; set both or neither");
+  }
+  if (!c.audit.archive_dir.empty()) {
+    // Absolute first: a relative and an absolute path are otherwise never compared.
+    auto normal = [](const std::filesystem::path& p) {
+      std::error_code ec;
+      auto absolute = std::filesystem::absolute(p, ec);
+      return (ec ? p : absolute).lexically_normal();
+    };
+    const auto archive = normal(c.audit.archive_dir);
+    const auto trail = normal(c.audit_dir());
+    auto inside = [](const std::filesystem::path& a, const std::filesystem::path& b) {
+      const auto rel = a.lexically_relative(b);
+      return !rel.empty() && *rel.begin() != "..";
+    };
+    const auto witnesses = c.audit_witness_dirs();
+    if (inside(archive, trail) || inside(trail, archive) ||
+        std::any_of(witnesses.begin(), witnesses.end(), [&](const std::filesystem::path& w) {
+          return inside(archive, normal(w)) || inside(normal(w), archive);
+        })) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  origin("audit.archive_dir") +
+                      ": audit.archive_dir must be apart from the trail (" +
+                      c.audit_dir().string() + ") and from every witness directory");
+    }
   }
   if (c.auth.session_absolute_timeout_seconds < c.auth.session_idle_timeout_seconds) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -89,6 +89,10 @@ struct AuditSettings {
   std::int64_t checkpoint_entries = 1000;
   std::int64_t checkpoint_interval_ms = 10'000;
   std::int64_t segment_bytes = 64 << 20;
+  std::int64_t segment_max_age_hours = 24;
+  std::int64_t retention_days = 0;  // 0: no archiving
+  std::string archive_dir;          // set together with retention_days
+  std::int64_t min_free_mib = 1024;
   std::int64_t spool_entries = 65'536;
   std::int64_t writer_nice = 0;  // below 0 (needs CAP_SYS_NICE) measured slower: docs/performance.md
   // Behaviour rules (audit/behaviour_rules.h).

@@ -102,6 +102,27 @@ TEST_F(ConfigTest, CrossFieldErrorsNameTheSettingThatWasSet) {
             "FILE:2:13: tls.cert_file is set but tls.key_file is not; set both or neither");
   EXPECT_EQ(LoadError("[server]\nlisten = \"127.0.0.1:9464\"\n"),
             "default: server.metrics_listen must differ from server.listen (127.0.0.1:9464)");
+  EXPECT_EQ(LoadError("[audit]\nretention_days = 400\n"),
+            "FILE:2:18: audit.retention_days is set but audit.archive_dir is not (where would old "
+            "segments go?); set both or neither");
+  EXPECT_EQ(LoadError("[audit]\narchive_dir = \"/mnt/a\"\n"),
+            "FILE:2:15: audit.archive_dir is set but audit.retention_days is 0 (nothing would ever "
+            "be archived); set both or neither");
+  EXPECT_EQ(LoadError("[audit]\nretention_days = 1\ndir = \"/v/audit\"\n"
+                      "archive_dir = \"/v/audit/old\"\n"),
+            "FILE:4:15: audit.archive_dir must be apart from the trail (/v/audit) and from every "
+            "witness directory");
+  EXPECT_EQ(LoadError("[audit]\nretention_days = 1\nwitness_dirs = \"/w1,/w2/\"\n"
+                      "archive_dir = \"/w2\"\n"),
+            "FILE:4:15: audit.archive_dir must be apart from the trail (.strongroom/audit) and "
+            "from every "
+            "witness directory");
+  // A relative trail directory and an absolute archive inside it.
+  EXPECT_NE(LoadError("[audit]\nretention_days = 1\narchive_dir = \"" +
+                      (std::filesystem::current_path() / ".strongroom" / "audit" / "old").string() +
+                      "\"\n"),
+            "");
+  EXPECT_EQ(LoadError("[audit]\nretention_days = 1\narchive_dir = \"/mnt/audit-archive\"\n"), "");
 }
 
 TEST_F(ConfigTest, MissingFileIsNamed) {
