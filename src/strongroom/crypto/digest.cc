@@ -7,23 +7,31 @@
 #include <utility>
 
 namespace strongroom::crypto {
+namespace {
 
-Sha256Digest Sha256(std::span<const std::uint8_t> data) {
-  Sha256Digest out{};
-  unsigned int len = 0;
-  // EVP_Digest with the default provider's SHA-256 cannot fail for in-memory input short of
-  // memory exhaustion; treat that as fatal rather than return a digest of zeros.
-  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
-      len != out.size()) {
-    std::abort();
-  }
-  return out;
+// Fetched once: EVP_sha256() is a legacy handle that OpenSSL 3 looks up again (a lock, a name
+// lookup, a reference count) at every EVP_DigestInit_ex; the audit writer hashes every entry.
+const EVP_MD* Sha256Md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) std::abort();  // the default provider always has it
+  return md;
 }
 
-// Like Sha256(): the calls below fail only on memory exhaustion, which is treated as fatal.
+}  // namespace
+
+Sha256Digest Sha256(std::span<const std::uint8_t> data) {
+  // One context per thread, reused (Finish() starts it over): a context costs as much as
+  // hashing a short input, and the Merkle tree hashes 64-byte nodes.
+  thread_local Sha256Hasher hasher;
+  hasher.Update(data);
+  return hasher.Finish();
+}
+
+// The calls below fail only on memory exhaustion, which is treated as fatal rather than return
+// a digest of zeros.
 Sha256Hasher::Sha256Hasher() : context_(EVP_MD_CTX_new()) {
   if (context_ == nullptr ||
-      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(context_), EVP_sha256(), nullptr) != 1) {
+      EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(context_), Sha256Md(), nullptr) != 1) {
     std::abort();
   }
 }
@@ -52,7 +60,7 @@ Sha256Digest Sha256Hasher::Finish() {
   unsigned int len = 0;
   auto* context = static_cast<EVP_MD_CTX*>(context_);
   if (EVP_DigestFinal_ex(context, out.data(), &len) != 1 || len != out.size() ||
-      EVP_DigestInit_ex(context, EVP_sha256(), nullptr) != 1) {
+      EVP_DigestInit_ex(context, Sha256Md(), nullptr) != 1) {
     std::abort();
   }
   return out;

@@ -214,6 +214,19 @@ Result<LogLevel> ParseLogLevel(std::string_view text) {
 void AppendJsonEscaped(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (std::size_t i = 0; i < text.size();) {
+    // Runs of printable ASCII other than '"' and '\\' go in one append (ids, hashes, names:
+    // nearly everything the log and the audit writer escape).
+    std::size_t run = i;
+    while (run < text.size()) {
+      const auto r = static_cast<unsigned char>(text[run]);
+      if (r < 0x20 || r >= 0x7F || r == '"' || r == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (c >= 0x80) {
       const std::size_t len = Utf8SequenceLength(text, i);

@@ -35,6 +35,9 @@ TEST(LogFormatTest, EscapesControlCharactersQuotesAndInvalidUtf8) {
   out.clear();
   AppendJsonEscaped(out, "caf\xc3\xa9 \xff \xed\xa0\x80 \xc0\xaf");  // valid, bad, surrogate, overlong
   EXPECT_EQ(out, "caf\xc3\xa9 \\ufffd \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd");
+  out = "kept:";  // appends; runs of plain characters at either end, escapes between
+  AppendJsonEscaped(out, "\tplain run\"\x1f");
+  EXPECT_EQ(out, R"(kept:\tplain run\"\u001f)");
 }
 
 TEST(LogFormatTest, NonFiniteNumbersBecomeNull) {
