@@ -1,11 +1,15 @@
 // Fuzzes the parsers of untrusted record input: strict JSON (duplicate keys, depth, UTF-8), then
 // the collection-definition and schema-evolution parsers, and every field type's validation and
 // index normalisation on whatever values the input holds; and the input as a document's
-// Content-Type. Nothing may crash, hang or leak, and a value that validates must normalise.
+// Content-Type; and the raw input through the card-number scanner, whose every find must be a
+// Luhn-valid number of a known scheme. Nothing may crash, hang or leak, and a value that
+// validates must normalise.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "strongroom/base/card_numbers.h"
 #include "strongroom/base/media_type.h"
 #include "strongroom/records/json_input.h"
 #include "strongroom/records/schema.h"
@@ -18,6 +22,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                         text.find_first_of("\r\n") != std::string_view::npos)) {
     __builtin_trap();  // a stored type must never be able to split a response header
   }
+  std::size_t previous_end = 0;
+  const auto cards = strongroom::FindCardNumbers(text);
+  for (const auto& card : cards) {
+    if (card.begin < previous_end || card.end > text.size() || card.begin >= card.end) {
+      __builtin_trap();
+    }
+    std::string digits;
+    for (char c : text.substr(card.begin, card.end - card.begin)) {
+      if (c >= '0' && c <= '9') digits.push_back(c);
+    }
+    if (!strongroom::LuhnValid(digits) || !strongroom::KnownCardScheme(digits)) __builtin_trap();
+    previous_end = card.end;
+  }
+  if (strongroom::ContainsCardNumber(text) != !cards.empty()) __builtin_trap();
   auto parsed = ParseStrictJson(text);
   if (!parsed) return 0;
   auto schema = ParseCollectionDefinition(*parsed);

@@ -267,6 +267,53 @@ class RecordsTest(ServerTestCase):
         self.assertEqual(self.server.api("GET", records)[1]["records"], [])
         # (Bodies over limits.max_body_bytes never reach a handler: test_http.py covers 413.)
 
+    def test_payment_card_numbers_are_refused_and_never_stored(self):
+        records = "/v1/collections/patients/records"
+        card = "4111 1111 1111 1111"
+        cases = [
+            (self.create({"email": "a@example.com", "diagnosis": card}), "$.fields.diagnosis"),
+            (self.create({"email": "a@example.com", "diagnosis": "5555-5555-5555-4444"}),
+             "$.fields.diagnosis"),
+            (self.create({"email": "a@example.com", "notes": {"paid": [1, {"with": card}]}}),
+             "$.fields.notes.paid[1].with"),
+            (self.create({"email": "a@example.com", "notes": [["x"], ["378282246310005"]]}),
+             "$.fields.notes[1][0]"),
+            (self.create({"email": "a@example.com", "visits": 4111111111111111}), "$.fields.visits"),
+        ]
+        for (status, body), path in cases:
+            with self.subTest(path=path):
+                self.assertEqual(status, 422, body)
+                self.assertEqual(body["error"]["code"], "card_data_refused")
+                self.assertEqual(body["error"]["details"], {"path": path, "rule": "card_number"})
+                self.assertNotIn("4111", body["error"]["message"])
+        status, batch = self.server.api("POST", records + "/batch", {"records": [
+            {"subject_id": self.subject, "fields": {"email": "ok@example.com",
+                                                    "notes": {"order": "4111111111111112"}}},
+            {"subject_id": self.subject, "fields": {"email": "b@example.com", "diagnosis": card}},
+        ]})
+        self.assertEqual(status, 200, batch)
+        self.assertEqual([r["status"] for r in batch["results"]], [201, 422])
+        self.assertEqual(batch["results"][1]["error"]["details"],
+                         {"path": "$.records[1].fields.diagnosis", "rule": "card_number"})
+        kept = batch["results"][0]["record"]["id"]
+        status, body = self.server.api("PATCH", records + "/" + kept,
+                                       {"fields": {"diagnosis": "paid by " + card}})
+        self.assertEqual((status, body["error"]["code"]), (422, "card_data_refused"), body)
+        status, body = self.server.api("POST", "/v1/subjects/%s/activity" % self.subject,
+                                       {"type": "payment", "data": {"card": card}})
+        self.assertEqual((status, body["error"]["code"]), (422, "card_data_refused"), body)
+        self.assertEqual(body["error"]["details"], {"path": "$.data.card", "rule": "card_number"})
+        # Only the order id (it fails the Luhn check) went in, unchanged.
+        _, listed = self.server.api("GET", records)
+        self.assertEqual([r["fields"] for r in listed["records"]],
+                         [{"email": "ok@example.com", "notes": {"order": "4111111111111112"}}])
+        self.server.stop()
+        needles = []
+        for number in ("4111111111111111", "5555555555554444", "378282246310005"):
+            needles += [number.encode(), number[-8:].encode()]
+        needles += [card.encode(), b"5555-5555-5555-4444"]
+        self.assert_nowhere(self.server, needles, min_files=6)
+
     def test_authentication_roles_and_tenant_isolation(self):
         records = "/v1/collections/patients/records"
         status, body = self.server.api("GET", records, token="srt_" + "A" * 43)

@@ -24,6 +24,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kHeadersTooLarge: return "headers_too_large";
     case ErrorCode::kUnsupportedMediaType: return "unsupported_media_type";
     case ErrorCode::kWouldBlock: return "would_block";
+    case ErrorCode::kCardDataRefused:
+      return "card_data_refused";
   }
   return "internal";
 }

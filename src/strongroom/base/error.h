@@ -16,6 +16,7 @@
 //   unavailable          transient; retrying the same call is safe (HTTP 503)
 //   sealed               the vault's keys are not loaded: unseal it (HTTP 503)
 //   data_loss            stored data failed integrity checks (tampered, moved, truncated)
+//   card_data_refused    a value holds a payment card number, which is never stored (HTTP 422)
 //   internal             a bug or broken invariant
 //   would_block          internal only: work inside a NonBlockingScope (base/blocking.h) needed
 //                        the disk; the server runs it again on the worker pool. Never answered.
@@ -49,6 +50,7 @@ enum class ErrorCode {
   kHeadersTooLarge,
   kUnsupportedMediaType,
   kWouldBlock,
+  kCardDataRefused,
 };
 
 // The stable wire name of a code ("invalid_argument"), used in JSON error envelopes and logs.

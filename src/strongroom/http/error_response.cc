@@ -24,6 +24,8 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kPayloadTooLarge: return 413;
     case ErrorCode::kHeadersTooLarge: return 431;
     case ErrorCode::kUnsupportedMediaType: return 415;
+    case ErrorCode::kCardDataRefused:
+      return 422;
   }
   return 500;
 }

@@ -7,13 +7,21 @@ namespace {
 
 TEST(ErrorResponseTest, MapsEveryCodeToItsStatus) {
   const std::pair<ErrorCode, int> expected[] = {
-      {ErrorCode::kInvalidArgument, 400},   {ErrorCode::kUnauthenticated, 401},
-      {ErrorCode::kPermissionDenied, 403},  {ErrorCode::kNotFound, 404},
-      {ErrorCode::kMethodNotAllowed, 405},  {ErrorCode::kAlreadyExists, 409},
-      {ErrorCode::kFailedPrecondition, 412}, {ErrorCode::kPayloadTooLarge, 413},
-      {ErrorCode::kUnsupportedMediaType, 415}, {ErrorCode::kResourceExhausted, 429},
-      {ErrorCode::kHeadersTooLarge, 431},   {ErrorCode::kInternal, 500},
-      {ErrorCode::kDataLoss, 500},          {ErrorCode::kUnavailable, 503},
+      {ErrorCode::kInvalidArgument, 400},
+      {ErrorCode::kUnauthenticated, 401},
+      {ErrorCode::kPermissionDenied, 403},
+      {ErrorCode::kNotFound, 404},
+      {ErrorCode::kMethodNotAllowed, 405},
+      {ErrorCode::kAlreadyExists, 409},
+      {ErrorCode::kFailedPrecondition, 412},
+      {ErrorCode::kPayloadTooLarge, 413},
+      {ErrorCode::kUnsupportedMediaType, 415},
+      {ErrorCode::kCardDataRefused, 422},
+      {ErrorCode::kResourceExhausted, 429},
+      {ErrorCode::kHeadersTooLarge, 431},
+      {ErrorCode::kInternal, 500},
+      {ErrorCode::kDataLoss, 500},
+      {ErrorCode::kUnavailable, 503},
       {ErrorCode::kSealed, 503},
   };
   for (const auto& [code, status] : expected) EXPECT_EQ(HttpStatusFor(code), status);

@@ -5,15 +5,17 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <thread>
 #include <charconv>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <thread>
+
+#include "strongroom/base/card_numbers.h"
 
 namespace strongroom::observe {
 namespace {
@@ -258,6 +260,23 @@ void AppendJsonEscaped(std::string& out, std::string_view text) {
   }
 }
 
+namespace {
+
+// Log values should never carry personal data at all; a card number that slips into one (a
+// message quoting input, a path) is cut out here anyway, as the issuing rules require.
+void AppendWithoutCardNumbers(std::string& out, std::string_view text) {
+  if (!ContainsCardNumber(text)) return AppendJsonEscaped(out, text);
+  std::size_t at = 0;
+  for (const CardNumberSpan& card : FindCardNumbers(text)) {
+    AppendJsonEscaped(out, text.substr(at, card.begin - at));
+    out.append("<card number removed>");
+    at = card.end;
+  }
+  AppendJsonEscaped(out, text.substr(at));
+}
+
+}  // namespace
+
 void FormatLogLine(std::string& out, std::int64_t unix_micros, LogLevel level, EventName event,
                    std::initializer_list<Field> fields) {
   out.append("{\"ts\":\"");
@@ -278,7 +297,7 @@ void FormatLogLine(std::string& out, std::int64_t unix_micros, LogLevel level, E
             out.append(v ? "true" : "false");
           } else if constexpr (std::is_same_v<T, std::string_view>) {
             out.push_back('"');
-            AppendJsonEscaped(out, v);
+            AppendWithoutCardNumbers(out, v);
             out.push_back('"');
           } else if constexpr (std::is_same_v<T, LogValue::Redacted>) {
             out.append("\"<redacted>\"");

@@ -40,6 +40,18 @@ TEST(LogFormatTest, EscapesControlCharactersQuotesAndInvalidUtf8) {
   EXPECT_EQ(out, R"(kept:\tplain run\"\u001f)");
 }
 
+TEST(LogFormatTest, CardNumbersInValuesAreRemoved) {
+  std::string line;
+  FormatLogLine(line, kTime, LogLevel::kWarn, "x",
+                {{"path", "/v1/cards/4111 1111 1111 1111/x"},
+                 {"ids", "5555555555554444"},
+                 {"order", "4111111111111112"}});
+  EXPECT_NE(line.find(R"("path":"/v1/cards/<card number removed>/x")"), std::string::npos);
+  EXPECT_NE(line.find(R"("ids":"<card number removed>")"), std::string::npos);
+  EXPECT_NE(line.find(R"("order":"4111111111111112")"), std::string::npos);  // not a card
+  EXPECT_EQ(line.find("1111 1111"), std::string::npos);
+}
+
 TEST(LogFormatTest, NonFiniteNumbersBecomeNull) {
   std::string line;
   FormatLogLine(line, kTime, LogLevel::kError, "x", {{"v", 1.0 / 0.0}});

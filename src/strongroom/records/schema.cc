@@ -5,6 +5,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "strongroom/base/card_numbers.h"
 #include "strongroom/records/json_input.h"
 
 namespace strongroom::records {
@@ -470,8 +471,50 @@ Result<Schema> SchemaFromJson(const boost::json::value& stored) {
   return schema;
 }
 
+Result<void> RefuseCardNumbers(const boost::json::value& value, const std::string& path) {
+  const auto refuse = [](const std::string& where) {
+    return std::unexpected(
+        Error(ErrorCode::kCardDataRefused,
+              "holds a payment card number: card data is never stored here (tokenize it with "
+              "your payment processor and store the token)")
+            .At(where, "card_number"));
+  };
+  switch (value.kind()) {
+    case boost::json::kind::string:
+      if (ContainsCardNumber(value.get_string())) return refuse(path);
+      return {};
+    case boost::json::kind::array: {
+      const auto& array = value.get_array();
+      for (std::size_t i = 0; i < array.size(); ++i) {
+        if (auto clean = RefuseCardNumbers(array[i], path + "[" + std::to_string(i) + "]");
+            !clean) {
+          return clean;
+        }
+      }
+      return {};
+    }
+    case boost::json::kind::object:
+      for (const auto& [key, member] : value.get_object()) {
+        // A key that is a card number is refused at its object: the path must not repeat it.
+        if (ContainsCardNumber(key)) return refuse(path);
+        const std::string member_path = JsonPathKey(path, key);
+        if (auto clean = RefuseCardNumbers(member, member_path); !clean) return clean;
+      }
+      return {};
+    default:  // numbers: a JSON number of 13+ digits is checked as its digits
+      if (value.is_int64() || value.is_uint64()) {
+        const std::string digits = value.is_int64() ? std::to_string(value.get_int64())
+                                                    : std::to_string(value.get_uint64());
+        if (ContainsCardNumber(digits)) return refuse(path);
+      }
+      return {};
+  }
+}
+
 Result<void> ValidateFieldValue(const FieldSpec& field, const boost::json::value& value,
                                 const std::string& path) {
+  // First: a card number is refused whatever the field's type would say of the value.
+  if (auto clean = RefuseCardNumbers(value, path); !clean) return clean;
   const auto text_rules = [&](bool allow_newlines) -> Result<std::string_view> {
     if (!value.is_string()) return FailAt(path, "type", "must be a string");
     const std::string_view s = value.get_string();

@@ -87,8 +87,12 @@ boost::json::object SchemaToJson(const Schema& schema);
 Result<Schema> SchemaFromJson(const boost::json::value& stored);
 
 // Checks one value against its field's rules; `path` names it in errors ("$.fields.email").
+// A value holding a payment card number anywhere (strings, object keys, integers, nested in
+// arrays and objects) fails first, with card_data_refused at the innermost path.
 Result<void> ValidateFieldValue(const FieldSpec& field, const boost::json::value& value,
                                 const std::string& path);
+// card_data_refused naming the innermost path if `value` holds a card number anywhere.
+Result<void> RefuseCardNumbers(const boost::json::value& value, const std::string& path);
 // The canonical text of a *valid* value for its blind index: emails lower-cased, phone numbers
 // as +digits, national ids upper-cased without separators, names lower-cased with single spaces.
 std::string NormalizeForIndex(const FieldSpec& field, const boost::json::value& value);

@@ -142,6 +142,40 @@ TEST(SchemaTest, EveryTypeValidatesItsValues) {
   }
 }
 
+TEST(SchemaTest, CardNumbersAreRefusedAtTheInnermostPathWhateverTheType) {
+  struct CardCase {
+    FieldType type;
+    std::string_view json;
+    std::string_view path;  // "" = accepted
+  };
+  const CardCase cases[] = {
+      {FieldType::kString, R"("4111 1111 1111 1111")", "$.fields.f"},
+      {FieldType::kString, R"("call me, card 4111-1111-1111-1111 exp 12/27")", "$.fields.f"},
+      {FieldType::kName, R"("5555555555554444")", "$.fields.f"},
+      {FieldType::kInteger, "4111111111111111", "$.fields.f"},
+      {FieldType::kJson, R"({"pay":[1,{"card":"4111111111111111"}]})", "$.fields.f.pay[1].card"},
+      {FieldType::kJson, R"([["x"],["378282246310005"]])", "$.fields.f[1][0]"},
+      {FieldType::kJson, R"({"a":{"4111111111111111":true}})", "$.fields.f.a"},
+      {FieldType::kString, R"("order 4111111111111112")", ""},  // fails Luhn
+      {FieldType::kInteger, "4111111111111112", ""},
+      {FieldType::kPhone, R"("+44 20 7946 0958")", ""},
+      {FieldType::kJson, R"({"order_ids":[1234567890123,"9876543210987654"]})", ""},
+  };
+  for (const auto& c : cases) {
+    FieldSpec field{.name = "f", .type = c.type, .max_length = 256};
+    auto result = ValidateFieldValue(field, J(c.json), "$.fields.f");
+    if (c.path.empty()) {
+      EXPECT_TRUE(result) << c.json << ": " << result.error().message();
+      continue;
+    }
+    ASSERT_FALSE(result) << c.json;
+    EXPECT_EQ(result.error().code(), ErrorCode::kCardDataRefused) << c.json;
+    EXPECT_EQ(result.error().rule(), "card_number") << c.json;
+    EXPECT_EQ(result.error().path(), c.path) << c.json;
+    EXPECT_EQ(result.error().message().find("4111"), std::string::npos);
+  }
+}
+
 TEST(SchemaTest, MaxLengthCountsCharactersNotBytes) {
   FieldSpec field{.name = "f", .type = FieldType::kString, .max_length = 3};
   EXPECT_TRUE(ValidateFieldValue(field, J(R"("äöü")"), "$"));

@@ -153,6 +153,9 @@ Result<boost::json::object> VaultService::AppendActivity(std::string_view tenant
       if (!data->is_object()) {
         return FailAt(JsonPathKey(path, "data"), "type", "must be an object");
       }
+      if (auto clean = RefuseCardNumbers(*data, JsonPathKey(path, "data")); !clean) {
+        return std::unexpected(clean.error());
+      }
       payload["data"] = *data;
     } else {
       payload["data"] = json::object();

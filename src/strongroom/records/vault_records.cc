@@ -204,6 +204,7 @@ Result<boost::json::object> VaultService::CreateRecords(std::string_view tenant,
       result["status"] = error.code() == ErrorCode::kNotFound            ? 404
                          : error.code() == ErrorCode::kResourceExhausted ? 429
                          : error.code() == ErrorCode::kAlreadyExists     ? 409
+                         : error.code() == ErrorCode::kCardDataRefused   ? 422
                                                                          : 400;
       result["error"] = std::move(e);
     }
