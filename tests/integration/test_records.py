@@ -279,6 +279,8 @@ class RecordsTest(ServerTestCase):
             (self.create({"email": "a@example.com", "notes": [["x"], ["378282246310005"]]}),
              "$.fields.notes[1][0]"),
             (self.create({"email": "a@example.com", "visits": 4111111111111111}), "$.fields.visits"),
+            (self.create({"email": "a@example.com", "notes": {"n": 4111111111111111.0}}),
+             "$.fields.notes.n"),
         ]
         for (status, body), path in cases:
             with self.subTest(path=path):
@@ -303,6 +305,29 @@ class RecordsTest(ServerTestCase):
                                        {"type": "payment", "data": {"card": card}})
         self.assertEqual((status, body["error"]["code"]), (422, "card_data_refused"), body)
         self.assertEqual(body["error"]["details"], {"path": "$.data.card", "rule": "card_number"})
+        status, body = self.server.api("POST", "/v1/subjects/%s/activity" % self.subject,
+                                       {"type": "4111-1111-1111-1111"})
+        self.assertEqual((status, body["error"]["details"]), (422, {"path": "$.type",
+                                                                   "rule": "card_number"}), body)
+        # A card number as a key is never echoed: not in the answer, so not in the audit trail.
+        status, body = self.create({"email": "a@example.com", card: 1})
+        self.assertEqual((status, body["error"]["details"]),
+                         (400, {"path": "$.fields['<card number removed>']",
+                                "rule": "unknown_field"}), body)
+        status, body = self.server.api("POST", records + "/search",
+                                       {"field": "full_name", "value": card})
+        self.assertEqual((status, body["error"]["details"]), (422, {"path": "$.value",
+                                                                   "rule": "card_number"}), body)
+        # The audit trail keeps keyed hashes of written values, but not of a refused card number.
+        auditor = self.server.principal_token("card-auditor", ["auditor"], kind="user",
+                                              scopes=["audit:read"])["token"]
+        for value, expected in (("ok@example.com", ["record.create"]), (card, [])):
+            status, hashed = self.server.api("POST", "/v1/audit/hash", {"value": value},
+                                             token=auditor)
+            self.assertEqual(status, 200, hashed)
+            status, found = self.server.api("GET", "/v1/audit?value_hash=" + hashed["hash"],
+                                            token=auditor)
+            self.assertEqual([e["action"] for e in found["entries"]], expected, value)
         # Only the order id (it fails the Luhn check) went in, unchanged.
         _, listed = self.server.api("GET", records)
         self.assertEqual([r["fields"] for r in listed["records"]],

@@ -9,7 +9,9 @@
 #include "strongroom/api/api_support.h"
 #include "strongroom/audit/audit_keys.h"
 #include "strongroom/audit/audit_trail.h"
+#include "strongroom/base/card_numbers.h"
 #include "strongroom/http/error_response.h"
+#include "strongroom/records/schema.h"
 
 namespace strongroom::api {
 namespace {
@@ -150,6 +152,9 @@ Result<void> HashFields(const VaultApi& api, audit::Event& event, const json::va
   if (fields == nullptr || !fields->is_object()) return {};
   for (const auto& [name, value] : fields->get_object()) {
     if (event.values.size() >= kMaxIds) break;
+    // A card number was refused (card_data_refused): not even its keyed hash is kept, nor a
+    // field name that is one.
+    if (ContainsCardNumber(name) || !records::RefuseCardNumbers(value, "$")) continue;
     auto hash = api.audit_keys.ValueHash(ValueText(value));
     if (!hash) return std::unexpected(hash.error());
     AddUnique(event.values, std::string(name) + ":" + *hash);
@@ -172,6 +177,8 @@ Result<void> AddValueHashes(const VaultApi& api, const http::Request& request,
     const auto* field = o.if_contains("field");
     const auto* value = o.if_contains("value");
     if (field == nullptr || !field->is_string() || value == nullptr) return {};
+    if (!records::RefuseCardNumbers(*value, "$")) return {};  // refused: no keyed hash either
+    if (ContainsCardNumber(field->get_string())) return {};
     auto hash = api.audit_keys.ValueHash(ValueText(*value));
     if (!hash) return std::unexpected(hash.error());
     AddUnique(event.values, std::string(field->get_string()) + ":" + *hash);

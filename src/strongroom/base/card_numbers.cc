@@ -51,6 +51,21 @@ struct Group {
   std::size_t end;
 };
 
+// Whether groups [first, last] are laid out as cards print their numbers: one piece, or
+// 4-4-4-4, 4-4-4-4-3 (19 digits), 4-6-5 (American Express), 4-6-4 (Diners), with one separator.
+bool CardLayout(const std::vector<Group>& groups, std::size_t first, std::size_t last,
+                std::string_view text) {
+  if (first == last) return true;
+  std::vector<std::size_t> lengths;
+  for (std::size_t g = first; g <= last; ++g) {
+    lengths.push_back(groups[g].end - groups[g].begin);
+    if (g > first && text[groups[g].begin - 1] != text[groups[first + 1].begin - 1]) return false;
+  }
+  using L = std::vector<std::size_t>;
+  return lengths == L{4, 4, 4, 4} || lengths == L{4, 4, 4, 4, 3} || lengths == L{4, 6, 5} ||
+         lengths == L{4, 6, 4};
+}
+
 }  // namespace
 
 bool LuhnValid(std::string_view digits) {
@@ -103,17 +118,20 @@ std::vector<CardNumberSpan> FindCardNumbers(std::string_view text) {
       }
       break;
     }
-    if (after_plus) continue;
-    // Any whole groups in a row with 13-19 digits may be the number ("4111 1111 1111 1111 2024"
-    // holds one). Leftmost first, longest first; a match consumes its groups.
-    for (std::size_t first = 0; first < groups.size();) {
+    // The whole run may be the number, grouped any way. Part of a longer run counts only in a
+    // card's own layout ("4111 1111 1111 1111 2027", "+1 4111 1111 1111 1111"), so that two
+    // phone numbers or a list of dates in a row are not one. Leftmost first, longest first; a
+    // match consumes its groups. After a '+', the first group belongs to a phone number.
+    for (std::size_t first = after_plus ? 1 : 0; first < groups.size();) {
       std::size_t matched_last = 0;
       bool matched = false;
       digits.clear();
       for (std::size_t last = first; last < groups.size(); ++last) {
         digits.append(text.substr(groups[last].begin, groups[last].end - groups[last].begin));
         if (digits.size() > 19) break;
-        if (digits.size() >= 13 && KnownCardScheme(digits) && LuhnValid(digits)) {
+        const bool whole_run = first == 0 && !after_plus && last + 1 == groups.size();
+        if (digits.size() >= 13 && (whole_run || CardLayout(groups, first, last, text)) &&
+            KnownCardScheme(digits) && LuhnValid(digits)) {
           matched = true;
           matched_last = last;
         }

@@ -3,8 +3,11 @@
 // a payment processor: a vault that is not PCI DSS scoped must never hold it (docs/privacy.md).
 //
 // A candidate is 13 to 19 digits, either in one piece or in groups joined by single spaces or
-// dashes ("4111 1111 1111 1111", "4111-1111-1111-1111"), not part of a longer number, not right
-// after a '+' (international phone numbers), whose issuer prefix and length belong to a card
+// dashes ("4111 1111 1111 1111", "4111-1111-1111-1111"): a whole run of such groups, or part of
+// a longer run only when laid out as cards print numbers (one piece, 4-4-4-4, 4-4-4-4-3, 4-6-5,
+// 4-6-4), so that two phone numbers or a list of dates in a row are not taken for one. The first
+// group after a '+' is a phone number's country code, never a card's start. Its issuer prefix
+// and length must belong to a card
 // scheme (Visa, Mastercard, American Express, Discover, JCB, Diners Club, UnionPay, Maestro,
 // Mir) and whose Luhn check digit is right. Order ids, phone numbers and the like fail one of
 // those; a random 16-digit number still passes with probability ~1/10 when its prefix matches,

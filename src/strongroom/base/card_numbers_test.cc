@@ -58,6 +58,11 @@ TEST(CardNumbersTest, SeparatorsAndSurroundingText) {
   // A card number followed by a year in the same run of groups is still found.
   EXPECT_EQ(Found("4111 1111 1111 1111 2027"), "4111 1111 1111 1111");
   EXPECT_EQ(Found("ref 12 4111 1111 1111 1111"), "4111 1111 1111 1111");
+  EXPECT_EQ(Found("40008 4111 1111 1111 1111"), "4111 1111 1111 1111");
+  EXPECT_EQ(Found("4111111111111111 2027"), "4111111111111111");
+  // After a '+' only the country code is a phone number's: a card after it is still found.
+  EXPECT_EQ(Found("+1 4111 1111 1111 1111"), "4111 1111 1111 1111");
+  EXPECT_EQ(Found("+44 7700 900123 4111 1111 1111 1111"), "4111 1111 1111 1111");
 }
 
 TEST(CardNumbersTest, NoFalsePositivesOnOrdinaryNumbers) {
@@ -71,6 +76,10 @@ TEST(CardNumbersTest, NoFalsePositivesOnOrdinaryNumbers) {
   EXPECT_EQ(Found("4111.1111.1111.1111"), "");
   EXPECT_EQ(Found(WithCheckDigit("378282246310000")), "");  // Amex numbers have 15 digits, not 16
   EXPECT_FALSE(ContainsCardNumber("invoice 2026-11-22 total 1299"));
+  // Part of a longer run counts only in a card's layout: phone pairs and date lists do not.
+  EXPECT_EQ(Found("455-475-1793 839-389-5643"), "");
+  EXPECT_EQ(Found("2027-12-30 2027-12-31 2028-01-01 2028-01-02"), "");
+  EXPECT_EQ(Found("4111-1111 1111-1111 77"), "");  // mixed separators in a partial run
   EXPECT_FALSE(ContainsCardNumber(""));
 }
 

@@ -1,6 +1,7 @@
 #include "strongroom/crypto/ff1.h"
 
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <array>
@@ -31,6 +32,18 @@ const EVP_CIPHER* Ecb(std::size_t key_size) {
 }
 
 using Block = std::array<std::uint8_t, 16>;
+
+// Wipes the working copies of the value (the halves, the PRF input and output) on every return.
+struct Wipe {
+  std::vector<std::vector<std::uint16_t>*> numerals;
+  std::vector<std::vector<std::uint8_t>*> bytes;
+  std::uint8_t* block = nullptr;
+  ~Wipe() {
+    for (auto* v : numerals) OPENSSL_cleanse(v->data(), v->size() * sizeof(std::uint16_t));
+    for (auto* v : bytes) OPENSSL_cleanse(v->data(), v->size());
+    if (block != nullptr) OPENSSL_cleanse(block, 16);
+  }
+};
 
 Error Broken() { return Error(ErrorCode::kInternal, "FF1: an OpenSSL call failed"); }
 
@@ -142,6 +155,9 @@ Result<std::vector<std::uint16_t>> Ff1::Run(std::span<const std::uint16_t> numer
     return true;
   };
   std::vector<std::uint8_t> s((d + 15) / 16 * 16);
+  std::vector<std::uint16_t> numerals_c;
+  Block r{};
+  Wipe wipe{{&a, &bb, &numerals_c}, {&pq, &s}, r.data()};
   for (int step = 0; step < 10; ++step) {
     const int i = encrypt ? step : 9 - step;
     // 6.i. The round's Q: its number and NUM_radix of the half that feeds the round (B when
@@ -152,7 +168,7 @@ Result<std::vector<std::uint16_t>> Ff1::Run(std::span<const std::uint16_t> numer
       return std::unexpected(Broken());
     }
     // 6.ii. R = PRF(P || Q): CBC-MAC with a zero IV, the last block.
-    Block r{};
+    r.fill(0);
     for (std::size_t at = 0; at < pq.size(); at += 16) {
       for (std::size_t k = 0; k < 16; ++k) r[k] ^= pq[at + k];
       if (!cipher_block(r, r)) return std::unexpected(Broken());
@@ -177,7 +193,7 @@ Result<std::vector<std::uint16_t>> Ff1::Run(std::span<const std::uint16_t> numer
       return std::unexpected(Broken());
     }
     // 6.vii. C = STR^m_radix(c).
-    std::vector<std::uint16_t> numerals_c(m);
+    numerals_c.assign(m, 0);
     for (std::size_t k = m; k-- > 0;) {
       const BN_ULONG digit = BN_div_word(c.get(), radix_);
       if (digit == static_cast<BN_ULONG>(-1)) return std::unexpected(Broken());
@@ -185,16 +201,17 @@ Result<std::vector<std::uint16_t>> Ff1::Run(std::span<const std::uint16_t> numer
     }
     // 6.viii-ix. Encrypt: A = B, B = C. Decrypt: B = A, A = C.
     if (encrypt) {
-      a = std::move(bb);
-      bb = std::move(numerals_c);
+      a.swap(bb);
+      bb.swap(numerals_c);
     } else {
-      bb = std::move(a);
-      a = std::move(numerals_c);
+      bb.swap(a);
+      a.swap(numerals_c);
     }
   }
-  // 7. A || B.
-  a.insert(a.end(), bb.begin(), bb.end());
-  return a;
+  // 7. A || B (a copy: the working vectors are wiped).
+  std::vector<std::uint16_t> result(a);
+  result.insert(result.end(), bb.begin(), bb.end());
+  return result;
 }
 
 Result<std::string> Ff1::EncryptText(std::string_view alphabet, std::string_view text,

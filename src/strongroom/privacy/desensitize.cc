@@ -1,6 +1,6 @@
 #include "strongroom/privacy/desensitize.h"
 
-#include <cctype>
+#include <algorithm>
 
 namespace strongroom::privacy {
 namespace {
@@ -8,13 +8,16 @@ namespace {
 constexpr std::string_view kHidden = "***";
 
 bool IsAsciiDigit(char c) { return c >= '0' && c <= '9'; }
+// Locale-independent: the server's locale must not change what a mask shows.
+char AsciiUpper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 bool IsAsciiAlnum(char c) {
   return IsAsciiDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 // Bytes in the UTF-8 sequence that starts with `lead` (1 for anything malformed).
 std::size_t SequenceLength(unsigned char lead) {
-  if (lead >= 0xF0 && lead <= 0xF4) return 4;
+  if (lead >= 0xF5) return 1;
+  if (lead >= 0xF0) return 4;
   if (lead >= 0xE0) return 3;
   if (lead >= 0xC2 && lead < 0xE0) return 2;
   return 1;
@@ -25,10 +28,13 @@ std::string MaskKeepLast(std::string_view value, std::size_t keep, Keep counts) 
   std::size_t total = 0;
   for (const char c : value) total += counts(c) ? 1 : 0;
   std::string out(value);
+  // A value no longer than what would be kept is hidden whole (a 4-digit extension is not
+  // "the last 4" of anything).
+  const std::size_t hide = total <= keep ? total : total - keep;
   std::size_t seen = 0;
   for (char& c : out) {
     if (!counts(c)) continue;
-    if (++seen + keep <= total) c = '*';
+    if (seen++ < hide) c = '*';
   }
   return out;
 }
@@ -68,8 +74,7 @@ std::string Initials(std::string_view name) {
         std::min(SequenceLength(static_cast<unsigned char>(name[i])), name.size() - i);
     if (!out.empty()) out.push_back(' ');
     std::string initial(name.substr(i, len));
-    if (len == 1)
-      initial[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(initial[0])));
+    if (len == 1) initial[0] = AsciiUpper(initial[0]);
     out += initial + ".";
     while (i < name.size() && name[i] != ' ' && name[i] != '-') ++i;
   }
@@ -106,8 +111,7 @@ std::string PostcodePrefix(std::string_view postcode, std::size_t keep) {
   std::string out;
   for (const char c : postcode) {
     if (out.size() == keep) break;
-    if (IsAsciiAlnum(c))
-      out.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    if (IsAsciiAlnum(c)) out.push_back(AsciiUpper(c));
   }
   return out.empty() ? std::string(kHidden) : out;
 }

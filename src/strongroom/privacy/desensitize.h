@@ -5,6 +5,7 @@
 //
 // Masks keep what a person needs to recognise their own value and nothing that identifies it:
 //   email        "jane.doe@example.com" -> "j***@example.com"
+//   (a value with no more than 4 digits, letters for national ids, is hidden whole)
 //   phone, card  every digit but the last 4 becomes '*', other characters stay:
 //                "+44 20 7946 0958" -> "+** ** **** 0958"
 //   national id  every letter or digit but the last 4 becomes '*': "AB123456C" -> "*****456C"
@@ -42,7 +43,7 @@ inline constexpr std::string_view kRedacted = "[redacted]";
 // "YYYY-MM" of a date or datetime; "***" if it is neither.
 std::string YearMonthOf(std::string_view date);
 // The band of `width` years an age falls in: AgeBand(37, 10) = "30-39". invalid_argument for
-// a negative age or width < 1.
+// an age outside 0-1000 or a width < 1.
 Result<std::string> AgeBand(std::int64_t age, std::int64_t width = 10);
 // The first `keep` letters or digits of a postcode, upper-cased, separators dropped:
 // PostcodePrefix("sw1a 1aa", 3) = "SW1".

@@ -7,6 +7,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "strongroom/base/card_numbers.h"
+
 namespace strongroom::records {
 namespace {
 
@@ -121,6 +123,9 @@ bool IsIdentifier(std::string_view key) {
 
 std::string JsonPathKey(std::string_view parent, std::string_view key) {
   std::string path(parent);
+  // A path goes back to the client and into the audit trail: a key holding a card number is
+  // named without it (card data is never stored, docs/privacy.md).
+  if (ContainsCardNumber(key)) return path + "['<card number removed>']";
   if (IsIdentifier(key)) {
     path.push_back('.');
     path.append(key);

@@ -3,6 +3,7 @@
 #include <array>
 #include <boost/json/serialize.hpp>
 #include <cmath>
+#include <cstdio>
 #include <unordered_set>
 
 #include "strongroom/base/card_numbers.h"
@@ -501,13 +502,22 @@ Result<void> RefuseCardNumbers(const boost::json::value& value, const std::strin
         if (auto clean = RefuseCardNumbers(member, member_path); !clean) return clean;
       }
       return {};
-    default:  // numbers: a JSON number of 13+ digits is checked as its digits
-      if (value.is_int64() || value.is_uint64()) {
-        const std::string digits = value.is_int64() ? std::to_string(value.get_int64())
-                                                    : std::to_string(value.get_uint64());
-        if (ContainsCardNumber(digits)) return refuse(path);
+    default: {  // numbers: one of 13+ digits is checked as its digits, however it was written
+      std::string digits;
+      if (value.is_int64()) digits = std::to_string(value.get_int64());
+      if (value.is_uint64()) digits = std::to_string(value.get_uint64());
+      if (value.is_double()) {
+        const double d = value.get_double();
+        // 4111111111111111.0 and 4.111111111111111e15 are the same card number.
+        if (std::isfinite(d) && std::fabs(d) < 1e20 && d == std::trunc(d)) {
+          char buffer[32];
+          (void)std::snprintf(buffer, sizeof buffer, "%.0f", std::fabs(d));
+          digits = buffer;
+        }
       }
+      if (ContainsCardNumber(digits)) return refuse(path);
       return {};
+    }
   }
 }
 

@@ -153,6 +153,8 @@ TEST(SchemaTest, CardNumbersAreRefusedAtTheInnermostPathWhateverTheType) {
       {FieldType::kString, R"("call me, card 4111-1111-1111-1111 exp 12/27")", "$.fields.f"},
       {FieldType::kName, R"("5555555555554444")", "$.fields.f"},
       {FieldType::kInteger, "4111111111111111", "$.fields.f"},
+      {FieldType::kNumber, "4111111111111111.0", "$.fields.f"},
+      {FieldType::kJson, R"({"n":4.111111111111111e15})", "$.fields.f.n"},
       {FieldType::kJson, R"({"pay":[1,{"card":"4111111111111111"}]})", "$.fields.f.pay[1].card"},
       {FieldType::kJson, R"([["x"],["378282246310005"]])", "$.fields.f[1][0]"},
       {FieldType::kJson, R"({"a":{"4111111111111111":true}})", "$.fields.f.a"},

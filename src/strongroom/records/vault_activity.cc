@@ -128,6 +128,11 @@ Result<boost::json::object> VaultService::AppendActivity(std::string_view tenant
     if (auto only = RefuseUnknownMembers(*event, {"type", "occurred_at", "data"}, path); !only) {
       return std::unexpected(only.error());
     }
+    if (const auto* type = event->if_contains("type"); type != nullptr) {
+      if (auto clean = RefuseCardNumbers(*type, JsonPathKey(path, "type")); !clean) {
+        return std::unexpected(clean.error());
+      }
+    }
     const auto* type = event->if_contains("type");
     if (type == nullptr) return FailAt(JsonPathKey(path, "type"), "required", "is required");
     if (!type->is_string()) return FailAt(JsonPathKey(path, "type"), "type", "must be a string");
