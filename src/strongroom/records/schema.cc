@@ -472,53 +472,71 @@ Result<Schema> SchemaFromJson(const boost::json::value& stored) {
   return schema;
 }
 
-Result<void> RefuseCardNumbers(const boost::json::value& value, const std::string& path) {
-  const auto refuse = [](const std::string& where) {
-    return std::unexpected(
-        Error(ErrorCode::kCardDataRefused,
-              "holds a payment card number: card data is never stored here (tokenize it with "
-              "your payment processor and store the token)")
-            .At(where, "card_number"));
-  };
+namespace {
+
+// The digits of a JSON number, however it was written (4111111111111111.0 and
+// 4.111111111111111e15 are the same card number); empty for a non-integral or huge one.
+std::string NumberDigits(const boost::json::value& value) {
+  if (value.is_int64()) return std::to_string(value.get_int64());
+  if (value.is_uint64()) return std::to_string(value.get_uint64());
+  const double d = value.is_double() ? value.get_double() : 0.5;
+  if (!std::isfinite(d) || std::fabs(d) >= 1e20 || d != std::trunc(d)) return {};
+  char buffer[32];
+  (void)std::snprintf(buffer, sizeof buffer, "%.0f", std::fabs(d));
+  return buffer;
+}
+
+// Whether a card number is anywhere in `value`: the common, clean case builds no paths.
+bool HoldsCardNumber(const boost::json::value& value) {
   switch (value.kind()) {
     case boost::json::kind::string:
-      if (ContainsCardNumber(value.get_string())) return refuse(path);
-      return {};
-    case boost::json::kind::array: {
-      const auto& array = value.get_array();
-      for (std::size_t i = 0; i < array.size(); ++i) {
-        if (auto clean = RefuseCardNumbers(array[i], path + "[" + std::to_string(i) + "]");
-            !clean) {
-          return clean;
-        }
+      return ContainsCardNumber(value.get_string());
+    case boost::json::kind::array:
+      for (const auto& item : value.get_array()) {
+        if (HoldsCardNumber(item)) return true;
       }
-      return {};
-    }
+      return false;
     case boost::json::kind::object:
       for (const auto& [key, member] : value.get_object()) {
-        // A key that is a card number is refused at its object: the path must not repeat it.
-        if (ContainsCardNumber(key)) return refuse(path);
-        const std::string member_path = JsonPathKey(path, key);
-        if (auto clean = RefuseCardNumbers(member, member_path); !clean) return clean;
+        if (ContainsCardNumber(key) || HoldsCardNumber(member)) return true;
       }
-      return {};
-    default: {  // numbers: one of 13+ digits is checked as its digits, however it was written
-      std::string digits;
-      if (value.is_int64()) digits = std::to_string(value.get_int64());
-      if (value.is_uint64()) digits = std::to_string(value.get_uint64());
-      if (value.is_double()) {
-        const double d = value.get_double();
-        // 4111111111111111.0 and 4.111111111111111e15 are the same card number.
-        if (std::isfinite(d) && std::fabs(d) < 1e20 && d == std::trunc(d)) {
-          char buffer[32];
-          (void)std::snprintf(buffer, sizeof buffer, "%.0f", std::fabs(d));
-          digits = buffer;
-        }
+      return false;
+    case boost::json::kind::null:
+    case boost::json::kind::bool_:
+      return false;
+    default:
+      return ContainsCardNumber(NumberDigits(value));
+  }
+}
+
+// The innermost place of the first card number in `value` (which holds one).
+std::string CardNumberPath(const boost::json::value& value, const std::string& path) {
+  if (value.is_array()) {
+    const auto& array = value.get_array();
+    for (std::size_t i = 0; i < array.size(); ++i) {
+      if (HoldsCardNumber(array[i])) {
+        return CardNumberPath(array[i], path + "[" + std::to_string(i) + "]");
       }
-      if (ContainsCardNumber(digits)) return refuse(path);
-      return {};
+    }
+  } else if (value.is_object()) {
+    for (const auto& [key, member] : value.get_object()) {
+      // A key that is a card number is reported at its object: the path must not repeat it.
+      if (ContainsCardNumber(key)) return path;
+      if (HoldsCardNumber(member)) return CardNumberPath(member, JsonPathKey(path, key));
     }
   }
+  return path;
+}
+
+}  // namespace
+
+Result<void> RefuseCardNumbers(const boost::json::value& value, const std::string& path) {
+  if (!HoldsCardNumber(value)) return {};
+  return std::unexpected(
+      Error(ErrorCode::kCardDataRefused,
+            "holds a payment card number: card data is never stored here (tokenize it with "
+            "your payment processor and store the token)")
+          .At(CardNumberPath(value, path), "card_number"));
 }
 
 Result<void> ValidateFieldValue(const FieldSpec& field, const boost::json::value& value,
