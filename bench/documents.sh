@@ -72,6 +72,22 @@ for _ in $(seq 1 100); do
     curl -s "${ca[@]}" "https://127.0.0.1:$nginx_port/" >/dev/null 2>&1 && break
   sleep 0.1
 done
+# Documents are an application's to read (role app): administrators may not download them.
+token=$(python3 - "https://127.0.0.1:$sr_port" "$work/vault/tls/server.crt" "$token" <<'PY'
+import http.client, json, ssl, sys
+base, ca, admin = sys.argv[1:4]
+host, port = base.split("//")[1].split(":")
+conn = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca))
+def call(path, body):
+    conn.request("POST", path, json.dumps(body), {"Authorization": "Bearer " + admin,
+                                                  "Content-Type": "application/json"})
+    r = conn.getresponse(); data = json.loads(r.read())
+    assert r.status < 300, data
+    return data
+app = call("/v1/principals", {"username": "bench-app", "kind": "service", "roles": ["app"]})
+print(call("/v1/principals/%s/tokens" % app["id"], {"name": "bench"})["token"])
+PY
+)
 auth=(-H "Authorization: Bearer $token")
 subject=$(curl -sf "${ca[@]}" "${auth[@]}" -H 'Content-Type: application/json' -d '{}' \
   "https://127.0.0.1:$sr_port/v1/subjects" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

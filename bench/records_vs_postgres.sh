@@ -69,6 +69,10 @@ fields = [("email", "email", True), ("full_name", "name", True), ("phone", "phon
 call("POST", "/v1/collections", {"name": "people", "fields": [
     {"name": n, "type": t, "indexed": i, "classification": classify("confidential", "identity")}
     for n, t, i in fields]})
+# Data calls as an application (role app): an administrator would see the fields masked.
+app = call("POST", "/v1/principals", {"username": "bench-app", "kind": "service", "roles": ["app"]})
+token = call("POST", "/v1/principals/%s/tokens" % app["id"], {"name": "bench"})["token"]
+open(work + "/app_token.txt", "w").write(token)
 subject = call("POST", "/v1/subjects", {})["id"]
 def record(n):
     return {"subject_id": subject, "fields": {
@@ -89,12 +93,12 @@ PY
 
 cat >"$work/create.lua" <<LUA
 wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer $token"
+wrk.headers["Authorization"] = "Bearer $(cat "$work/app_token.txt")"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open("$work/create_body.json"); wrk.body = f:read("*a"); f:close()
 LUA
 cat >"$work/get.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $token"
+wrk.headers["Authorization"] = "Bearer $(cat "$work/app_token.txt")"
 local ids = {}
 for line in io.lines("$work/ids.txt") do ids[#ids + 1] = line end
 request = function()

@@ -50,7 +50,7 @@ class DocumentsTest(ServerTestCase):
         return base if doc is None else base + "/" + doc
 
     def auth(self, **extra):
-        return {"Authorization": "Bearer " + self.server.admin_token, **extra}
+        return {"Authorization": "Bearer " + self.server.app_token, **extra}
 
     def upload(self, data, content_type="application/pdf", subject=None, chunked=False):
         conn = self.server.https(timeout=60)
@@ -146,13 +146,13 @@ class DocumentsTest(ServerTestCase):
                 "Content-Type: application/pdf\r\nContent-Length: %d\r\n"
                 "Expect: 100-continue\r\n\r\n")
         with self.server.tls_socket() as s:
-            s.sendall((head % (self.path(), self.server.admin_token, len(data))).encode())
+            s.sendall((head % (self.path(), self.server.app_token, len(data))).encode())
             interim = s.recv(4096)
             self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim)
             s.sendall(data)
             s.sendall(b"GET /v1/subjects/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                       b"Authorization: Bearer %s\r\n\r\n"
-                      % (self.subject.encode(), self.server.admin_token.encode()))
+                      % (self.subject.encode(), self.server.app_token.encode()))
             raw = read_until_closed(s)
         status, _, body = parse_response(raw)
         self.assertEqual(status, 201, body)
@@ -160,7 +160,7 @@ class DocumentsTest(ServerTestCase):
         # Refused from the headers: the final answer comes instead of 100, no body is read.
         with self.server.tls_socket() as s:
             s.sendall((head % (self.path(subject="sub_AAAAAAAAAAAAAAAAAAAAAA"),
-                               self.server.admin_token, len(data))).encode())
+                               self.server.app_token, len(data))).encode())
             status, _, body = parse_response(read_until_closed(s))
         self.assert_error(status, body, 404, "not_found")
         self.assertEqual(self.count("documents"), 1)
@@ -211,7 +211,7 @@ class DocumentsTest(ServerTestCase):
         with server.tls_socket() as s:
             s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                        "Content-Type: application/pdf\r\nContent-Length: %d\r\n\r\n"
-                       % (self.path(), server.admin_token, 4 * CHUNK + 1)).encode())
+                       % (self.path(), server.app_token, 4 * CHUNK + 1)).encode())
             status, _, body = parse_response(read_until_closed(s))
         self.assert_error(status, body, 413, "payload_too_large")
         # Chunked, cut off once it passes the limit; the chunks written so far are deleted.
@@ -226,7 +226,7 @@ class DocumentsTest(ServerTestCase):
         s = self.server.tls_socket()
         s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                    "Content-Type: application/pdf\r\nContent-Length: %d\r\n\r\n"
-                   % (self.path(), self.server.admin_token, declared)).encode())
+                   % (self.path(), self.server.app_token, declared)).encode())
         s.sendall(payload(20 * CHUNK))  # past the first durable batch of 16 chunks
         wait_until(lambda: self.count("chunks") >= 16, what="the first batch stored")
         self.assertEqual(self.count("uploads"), 1)
@@ -239,7 +239,7 @@ class DocumentsTest(ServerTestCase):
         s = self.server.tls_socket()
         s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                    "Content-Type: application/pdf\r\nContent-Length: %d\r\n\r\n"
-                   % (self.path(), self.server.admin_token, 40 * CHUNK)).encode())
+                   % (self.path(), self.server.app_token, 40 * CHUNK)).encode())
         s.sendall(payload(20 * CHUNK))
         wait_until(lambda: self.count("chunks") >= 16, what="the first batch stored")
         self.server.kill()

@@ -358,7 +358,10 @@ class RecordsTest(ServerTestCase):
         _, rec = self.create({"email": "a@example.com"})
         status, _ = self.server.api("GET", records + "/" + rec["id"], token=b)
         self.assertEqual(status, 404)
-        status, _ = self.server.api("POST", "/v1/collections", PATIENTS, token=b)
+        # Defining collections is the administrators' (manage-schema), not the applications'.
+        self.assertEqual(self.server.api("POST", "/v1/collections", PATIENTS, token=b)[0], 403)
+        ba = self.server.principal_token("clinic-b-admin", ["admin"], tenant="clinic-b")["token"]
+        status, _ = self.server.api("POST", "/v1/collections", PATIENTS, token=ba)
         self.assertEqual(status, 201)
         status, listed = self.server.api("GET", records, token=b)
         self.assertEqual(listed["records"], [])
@@ -368,7 +371,6 @@ class RecordsTest(ServerTestCase):
         self.assertEqual((status, body["error"]["code"]), (403, "permission_denied"))
         self.assertEqual(self.server.api("POST", "/v1/sys/seal", token=b)[0], 403)
         # An administrator of another tenant manages only its own tenant.
-        ba = self.server.principal_token("clinic-b-admin", ["admin"], tenant="clinic-b")["token"]
         self.server.principal_token("clinic-b-other", ["service"], token=ba)
         self.assertEqual(self.server.api("POST", "/v1/sys/seal", token=ba)[0], 403)  # operators only
         status, body = self.server.api("POST", "/v1/principals", {"username": "x", "roles": ["admin"],

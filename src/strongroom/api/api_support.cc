@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "strongroom/api/audit_support.h"
+#include "strongroom/base/ip_network.h"
 #include "strongroom/http/error_response.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/records/json_input.h"
@@ -48,6 +49,42 @@ std::string_view AdminScope(const auth::Caller& who) {
   return IsOperator(who) ? std::string_view() : std::string_view(who.tenant);
 }
 
+std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Request& request) {
+  using policy::Action;
+  const auto kind = audit_action.substr(0, audit_action.find('.'));
+  const auto verb = audit_action.substr(kind.size() + (kind.size() < audit_action.size()));
+  const std::string_view collection = request.PathParam("collection");
+  if (audit_action == "vault.seal") return PolicyGate{Action::kManageKeys, ""};
+  if (kind == "tenant" && !verb.ends_with("two_factor_policy")) {
+    return PolicyGate{Action::kManageTenants, ""};
+  }
+  if (kind == "principal" || kind == "session" || kind == "token" ||
+      verb.ends_with("two_factor_policy")) {
+    return PolicyGate{Action::kManagePrincipals, ""};
+  }
+  if (kind == "audit") return PolicyGate{Action::kReadAudit, ""};
+  if (kind == "policy") return PolicyGate{Action::kManagePolicy, ""};
+  if (kind == "collection") {
+    if (verb == "create" || verb == "evolve") return PolicyGate{Action::kManageSchema, collection};
+    return PolicyGate{Action::kRead, verb == "list" ? kCollectionsResource : collection};
+  }
+  const auto data = [&](std::string_view resource) -> std::optional<PolicyGate> {
+    if (verb == "create" || verb == "append" || verb == "upload") {
+      return PolicyGate{Action::kCreate, resource};
+    }
+    if (verb == "read" || verb == "list") return PolicyGate{Action::kRead, resource};
+    if (verb == "update") return PolicyGate{Action::kUpdate, resource};
+    if (verb == "delete") return PolicyGate{Action::kDelete, resource};
+    if (verb == "search") return PolicyGate{Action::kSearch, resource};
+    return std::nullopt;
+  };
+  if (kind == "record") return data(collection);
+  if (kind == "subject") return data(kSubjectsResource);
+  if (kind == "activity") return data(kActivityResource);
+  if (kind == "document") return data(kDocumentsResource);
+  return std::nullopt;
+}
+
 namespace {
 
 bool StateChanging(Method method) {
@@ -55,43 +92,62 @@ bool StateChanging(Method method) {
          method == Method::kDelete;
 }
 
-// Role and scope for `access`; the error names what is missing.
-std::optional<Error> Refusal(Access access, const auth::Caller& who) {
+// The token scope `access` needs; the error names what is missing. (Roles are the policy's.)
+std::optional<Error> ScopeRefusal(Access access, const auth::Caller& who) {
+  std::string_view scope;
   switch (access) {
     case Access::kSelf:
     case Access::kEnrol:
       return std::nullopt;
     case Access::kAdmin:
-      if (!who.HasRole("admin")) {
-        return Error(ErrorCode::kPermissionDenied, "this call needs the admin role");
-      }
-      if (!who.HasScope(auth::kScopeAdmin)) {
-        return Error(ErrorCode::kPermissionDenied, "this token's scopes do not include admin");
-      }
-      return std::nullopt;
+      scope = auth::kScopeAdmin;
+      break;
     case Access::kAudit:
-      // Not the admin: who runs the vault does not read the record of what they did.
-      if (!who.HasRole("auditor") && !who.HasRole("dpo")) {
-        return Error(ErrorCode::kPermissionDenied, "this call needs the auditor or dpo role");
-      }
-      if (!who.HasScope(auth::kScopeAuditRead)) {
-        return Error(ErrorCode::kPermissionDenied, "this token's scopes do not include audit:read");
-      }
-      return std::nullopt;
+      scope = auth::kScopeAuditRead;
+      break;
     case Access::kRead:
-    case Access::kWrite: {
-      if (!who.HasRole("admin") && !who.HasRole("service")) {
-        return Error(ErrorCode::kPermissionDenied, "this call needs the service role");
-      }
-      const auto scope = access == Access::kRead ? auth::kScopeDataRead : auth::kScopeDataWrite;
-      if (!who.HasScope(scope)) {
-        return Error(ErrorCode::kPermissionDenied,
-                     "this token's scopes do not include " + std::string(scope));
-      }
-      return std::nullopt;
-    }
+      scope = auth::kScopeDataRead;
+      break;
+    case Access::kWrite:
+      scope = auth::kScopeDataWrite;
+      break;
   }
-  return std::nullopt;
+  if (who.HasScope(scope)) return std::nullopt;
+  return Error(ErrorCode::kPermissionDenied,
+               "this token's scopes do not include " + std::string(scope));
+}
+
+// The policy's verdict on the call: purpose (invalid_argument / permission_denied), then the
+// decision, both written into `event`. Runs before anything is looked up, so a denial is the
+// same whether or not the collection or record exists.
+std::optional<Error> PolicyRefusal(const VaultApi& api, const Request& request,
+                                   const auth::Caller& who, audit::Event& event) {
+  const auto gate = PolicyGateOf(event.action, request);
+  if (!gate) {
+    return Error(ErrorCode::kInternal, "route " + std::string(request.route) +
+                                           " has no policy action (a bug: see PolicyGateOf)");
+  }
+  auto policy = api.policies.For(who.tenant);
+  if (!policy) return policy.error();
+  const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
+  if (auto stated = (*policy)->CheckPurpose(
+          purpose, policy::IsFieldAction(gate->action) || gate->action == policy::Action::kDelete);
+      !stated) {
+    return stated.error();
+  }
+  event.purpose = purpose;
+  const policy::Context context{
+      who.roles,     gate->action, gate->collection, purpose, ParseIpAddress(request.peer),
+      who.two_factor};
+  const policy::Decision decision = (*policy)->Decide(context);
+  event.policy_version = (*policy)->version();
+  event.policy_rule = decision.rule;
+  if (decision.allowed) return std::nullopt;
+  Error denied(ErrorCode::kPermissionDenied, "the access policy does not allow " +
+                                                 std::string(policy::ActionName(gate->action)) +
+                                                 " here");
+  denied.At("policy", "denied");
+  return denied;
 }
 
 }  // namespace
@@ -150,7 +206,12 @@ Response GuardedResponse(const VaultApi& api, Access access, bool needs_keys, co
     must_enrol.At("auth", "two_factor_enrolment_required");
     return Failure(request.request_id, must_enrol);
   }
-  if (auto refused = Refusal(access, *caller)) return Failure(request.request_id, *refused);
+  if (auto refused = ScopeRefusal(access, *caller)) return Failure(request.request_id, *refused);
+  if (access != Access::kSelf && access != Access::kEnrol) {
+    if (auto refused = PolicyRefusal(api, request, *caller, event)) {
+      return Failure(request.request_id, *refused);
+    }
+  }
   // A change is not made when its record could not be kept.
   if (StateChanging(request.method)) {
     if (auto writable = AuditWritable(api); !writable) {

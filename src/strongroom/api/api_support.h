@@ -12,6 +12,7 @@
 #include "strongroom/api/vault_api.h"
 #include "strongroom/auth/identity.h"
 #include "strongroom/http/types.h"
+#include "strongroom/policy/policy.h"
 
 namespace strongroom::api {
 
@@ -34,21 +35,39 @@ inline http::Response Failure(const http::Request& request, const Error& error) 
 // The request's body as strict JSON; invalid_argument at "$" for an empty one.
 Result<boost::json::value> Body(const http::Request& request);
 
-// What a route needs of its caller, besides being authenticated.
+// What a route needs of its caller, besides being authenticated. For all but kSelf and kEnrol
+// the tenant's access policy decides (PolicyGateOf names the action); the token scope is a
+// ceiling on top.
 enum class Access {
-  kAdmin,  // role admin, token scope "admin"
-  kRead,   // role admin or service, scope "data:read"
-  kWrite,  // role admin or service, scope "data:write"
+  kAdmin,  // token scope "admin"
+  kRead,   // token scope "data:read"
+  kWrite,  // token scope "data:write"
   kSelf,   // anyone authenticated, even one who must change their password or set up a
            // second factor first
   kEnrol,  // anyone authenticated who need not change their password first, even one who must
            // still set up a second factor (the enrolment routes)
-  kAudit,  // role auditor or dpo (data-protection officer), scope "audit:read"
+  kAudit,  // token scope "audit:read"
 };
 
+// The header a data call states its purpose of use in (docs/policy.md).
+inline constexpr std::string_view kPurposeHeader = "strongroom-purpose";
+// The policy's names for what is not a collection of records.
+inline constexpr std::string_view kCollectionsResource = "@collections";
+inline constexpr std::string_view kSubjectsResource = "@subjects";
+inline constexpr std::string_view kActivityResource = "@activity";
+inline constexpr std::string_view kDocumentsResource = "@documents";
+
+// The policy action and resource of a guarded route, from its audit action ("record.read" ->
+// read on the path's collection); nullopt for a route with none (a test covers every route).
+struct PolicyGate {
+  policy::Action action;
+  std::string_view collection;
+};
+std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const http::Request& request);
+
 // The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials
-// (401) -> a pending password change or second-factor enrolment (403) -> role and scope (403)
-// -> `call`.
+// (401) -> a pending password change or second-factor enrolment (403) -> token scope (403) ->
+// purpose and policy decision (400/403) -> `call`.
 http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call);
 
 // The vault's operators: administrators of the tenant `init` created. They manage tenants and

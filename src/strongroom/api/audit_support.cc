@@ -82,6 +82,10 @@ constexpr std::array kActions = {
     RouteAction{Method::kPost, "/v1/principals/{id}/tokens", "token.issue"},
     RouteAction{Method::kGet, "/v1/tokens", "token.list"},
     RouteAction{Method::kDelete, "/v1/tokens/{id}", "token.revoke"},
+    RouteAction{Method::kGet, "/v1/policy", "policy.read"},
+    RouteAction{Method::kPut, "/v1/policy", "policy.update"},
+    RouteAction{Method::kGet, "/v1/policy/versions", "policy.list_versions"},
+    RouteAction{Method::kPost, "/v1/policy/dry-run", "policy.dry_run"},
     RouteAction{Method::kGet, "/v1/audit", "audit.read"},
     RouteAction{Method::kGet, "/v1/audit/checkpoint", "audit.read_checkpoint"},
     RouteAction{Method::kGet, "/v1/audit/proof/inclusion", "audit.prove_inclusion"},
@@ -108,12 +112,14 @@ std::string_view Text(const json::object& o, std::string_view name) {
   return v != nullptr && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
 }
 
-// Field names of a record answer; "plain" until the policy module returns other views.
+// Each field of a record answer and the view it was shown in ("email:masked", "ssn:withheld"),
+// from the answer's "views" (record_views.h).
 void AddFields(audit::Event& event, const json::object& o) {
-  const auto* fields = o.if_contains("fields");
-  if (fields == nullptr || !fields->is_object()) return;
-  for (const auto& member : fields->get_object()) {
-    AddUnique(event.fields, std::string(member.key()) + ":plain");
+  const auto* views = o.if_contains("views");
+  if (views == nullptr || !views->is_object()) return;
+  for (const auto& [name, view] : views->get_object()) {
+    if (!view.is_string()) continue;
+    AddUnique(event.fields, std::string(name) + ":" + std::string(view.get_string()));
   }
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "strongroom/api/api_support.h"
 #include "strongroom/api/openapi_document.h"
 #include "strongroom/http/error_response.h"
 
@@ -49,6 +50,13 @@ TEST(AuditSupportTest, EveryDocumentedRouteHasAnAction) {
         EXPECT_EQ(action, "") << method << " " << path;
       } else {
         EXPECT_NE(action, "") << method << " " << path << " has no audit action";
+        // And the access policy has an action for every call but the caller's own (/v1/auth)
+        // and unsealing (no caller yet).
+        if (!action.starts_with("auth.") && action != "vault.unseal") {
+          const http::Request request;
+          EXPECT_TRUE(PolicyGateOf(action, request).has_value())
+              << method << " " << path << " has no policy action";
+        }
       }
     } else if (!line.empty() && line[0] != ' ') {
       path.clear();  // left the paths section
@@ -94,6 +102,35 @@ TEST(AuditSupportTest, PathResourcesAndNeverASubjectId) {
   event = AuditEventFor(request);
   EXPECT_EQ(event.action, "subject.read");
   EXPECT_TRUE(event.ids.empty());  // a subject goes in only as its pseudonym (CompleteEvent)
+}
+
+}  // namespace
+}  // namespace strongroom::api
+
+namespace strongroom::api {
+namespace {
+
+TEST(AuditSupportTest, RoutesMapToThePolicyActionsDocumented) {
+  const http::Request request;
+  const auto gate = [&](std::string_view action) {
+    const auto g = PolicyGateOf(action, request);
+    return g ? std::string(policy::ActionName(g->action)) + " " + std::string(g->collection)
+             : std::string("none");
+  };
+  EXPECT_EQ(gate("record.read"), "read ");
+  EXPECT_EQ(gate("record.search"), "search ");
+  EXPECT_EQ(gate("collection.list"), "read @collections");
+  EXPECT_EQ(gate("collection.create"), "manage-schema ");
+  EXPECT_EQ(gate("subject.create"), "create @subjects");
+  EXPECT_EQ(gate("activity.append"), "create @activity");
+  EXPECT_EQ(gate("document.read"), "read @documents");
+  EXPECT_EQ(gate("tenant.create"), "manage-tenants ");
+  EXPECT_EQ(gate("tenant.set_two_factor_policy"), "manage-principals ");
+  EXPECT_EQ(gate("token.revoke"), "manage-principals ");
+  EXPECT_EQ(gate("vault.seal"), "manage-keys ");
+  EXPECT_EQ(gate("policy.update"), "manage-policy ");
+  EXPECT_EQ(gate("audit.hash_value"), "read-audit ");
+  EXPECT_EQ(gate("auth.sign_in"), "none");
 }
 
 }  // namespace

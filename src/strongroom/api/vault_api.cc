@@ -7,6 +7,7 @@
 
 #include "strongroom/api/api_support.h"
 #include "strongroom/api/audit_support.h"
+#include "strongroom/api/record_views.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/http/error_response.h"
 #include "strongroom/observe/log.h"
@@ -158,6 +159,8 @@ void AddAdminRoutes(http::Router& router, const VaultApi& api) {
 }
 
 // A data call with a JSON body: f(tenant, body, request).
+using Query = std::vector<std::pair<std::string, std::string>>;
+
 template <typename F>
 http::Handler WithBody(const VaultApi& api, int status, F f, Access access = Access::kWrite) {
   return Guarded(
@@ -169,6 +172,22 @@ http::Handler WithBody(const VaultApi& api, int status, F f, Access access = Acc
       }));
 }
 
+// The query parameters of `request`, each one of `names`.
+Result<std::vector<std::pair<std::string, std::string>>> AllowedQuery(
+    const Request& request, const std::vector<std::string_view>& names) {
+  Result<std::vector<std::pair<std::string, std::string>>> query =
+      std::vector<std::pair<std::string, std::string>>{};
+  if (request.query.empty()) return query;
+  query = ParseQuery(request.query, {});
+  if (!query) return query;
+  for (const auto& [name, value] : *query) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      return FailAt(name, "unknown_parameter", "unknown query parameter");
+    }
+  }
+  return query;
+}
+
 // A data call without a body: f(tenant, request) after checking the query parameters.
 template <typename F>
 http::Handler WithQuery(const VaultApi& api, std::initializer_list<std::string_view> allowed, F f) {
@@ -176,22 +195,71 @@ http::Handler WithQuery(const VaultApi& api, std::initializer_list<std::string_v
   return Guarded(
       api, Access::kRead, true,
       Returning(200, [names, f = std::move(f)](const Request& request, const auth::Caller& who) {
-        Result<std::vector<std::pair<std::string, std::string>>> query =
-            std::vector<std::pair<std::string, std::string>>{};
-        if (!request.query.empty()) {
-          query = ParseQuery(request.query, {});
-          if (query) {
-            for (const auto& [name, value] : *query) {
-              if (std::find(names.begin(), names.end(), name) == names.end()) {
-                query = FailAt(name, "unknown_parameter", "unknown query parameter");
-                break;
-              }
-            }
-          }
-        }
+        auto query = AllowedQuery(request, names);
         if (!query) return Result<json::object>(std::unexpected(query.error()));
         return f(std::string_view(who.tenant), *query, request);
       }));
+}
+
+// A record call with a JSON body, in the caller's views (record_views.h): the fields it writes
+// (or the field it searches on) checked against the policy first, the answer rendered after.
+template <typename F>
+http::Handler RecordWithBody(const VaultApi& api, int status, policy::Action action, F f) {
+  const Access access = action == policy::Action::kSearch ? Access::kRead : Access::kWrite;
+  return Guarded(
+      api, access, true,
+      Returning(
+          status, [api, action, f = std::move(f)](const Request& request, const auth::Caller& who) {
+            using Out = Result<json::object>;
+            auto body = Body(request);
+            if (!body) return Out(std::unexpected(body.error()));
+            auto views = RecordViews::Prepare(api, request, who, action);
+            if (!views) return Out(std::unexpected(views.error()));
+            Result<void> allowed;
+            if (action == policy::Action::kSearch) {
+              allowed = views->CheckSearch(*body);
+            } else if (const auto* o = body->if_object()) {
+              allowed = views->CheckWrite(o->if_contains("fields"), "$");
+              if (const auto* batch = o->if_contains("records");
+                  allowed && batch != nullptr && batch->is_array()) {
+                std::size_t i = 0;
+                for (const auto& item : batch->get_array()) {
+                  const auto* fields =
+                      item.is_object() ? item.get_object().if_contains("fields") : nullptr;
+                  allowed = views->CheckWrite(fields, "$.records[" + std::to_string(i++) + "]");
+                  if (!allowed) break;
+                }
+              }
+            }
+            if (!allowed) return Out(std::unexpected(allowed.error()));
+            auto answer = f(std::string_view(who.tenant), *body, request);
+            if (!answer) return answer;
+            if (auto shown = views->Apply(*answer); !shown) {
+              return Out(std::unexpected(shown.error()));
+            }
+            return answer;
+          }));
+}
+
+// A record read without a body (one record, or a page), in the caller's views.
+template <typename F>
+http::Handler RecordWithQuery(const VaultApi& api, std::initializer_list<std::string_view> allowed,
+                              F f) {
+  std::vector<std::string_view> names(allowed);
+  return Guarded(api, Access::kRead, true,
+                 Returning(200, [api, names, f = std::move(f)](const Request& request,
+                                                               const auth::Caller& who) {
+                   using Out = Result<json::object>;
+                   auto query = AllowedQuery(request, names);
+                   if (!query) return Out(std::unexpected(query.error()));
+                   auto views = RecordViews::Prepare(api, request, who, policy::Action::kRead);
+                   if (!views) return Out(std::unexpected(views.error()));
+                   auto answer = f(std::string_view(who.tenant), *query, request);
+                   if (!answer) return answer;
+                   if (auto shown = views->Apply(*answer); !shown)
+                     return Out(std::unexpected(shown.error()));
+                   return answer;
+                 }));
 }
 
 // An upload's body, piece by piece, into its DocumentUpload (on the worker pool).
@@ -225,7 +293,6 @@ class DocumentSource final : public http::BodySource {
 };
 
 void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
-  using Query = std::vector<std::pair<std::string, std::string>>;
   auto& d = api.documents;
   router.Add(
       Method::kPost, "/v1/subjects/{id}/documents", http::Execution::kWorker,
@@ -282,7 +349,6 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
 }
 
 void AddDataRoutes(http::Router& router, const VaultApi& api) {
-  using Query = std::vector<std::pair<std::string, std::string>>;
   auto& s = api.service;
   router.Add(Method::kPost, "/v1/collections", http::Execution::kWorker,
              WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request&) {
@@ -304,38 +370,41 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                return s.EvolveCollection(t, r.PathParam("collection"), b);
              }));
   router.Add(Method::kPost, "/v1/collections/{collection}/records", http::Execution::kWorker,
-             WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request& r) {
-               return s.CreateRecord(t, r.PathParam("collection"), b);
-             }));
+             RecordWithBody(api, 201, policy::Action::kCreate,
+                            [&s](std::string_view t, const json::value& b, const Request& r) {
+                              return s.CreateRecord(t, r.PathParam("collection"), b);
+                            }));
   router.Add(Method::kPost, "/v1/collections/{collection}/records/batch", http::Execution::kWorker,
-             WithBody(api, 200, [&s](std::string_view t, const json::value& b, const Request& r) {
-               return s.CreateRecords(t, r.PathParam("collection"), b);
-             }));
+             RecordWithBody(api, 200, policy::Action::kCreate,
+                            [&s](std::string_view t, const json::value& b, const Request& r) {
+                              return s.CreateRecords(t, r.PathParam("collection"), b);
+                            }));
   router.Add(Method::kPost, "/v1/collections/{collection}/records/search", http::Execution::kWorker,
-             WithBody(
-                 api, 200,
-                 [&s](std::string_view t, const json::value& b, const Request& r) {
-                   return s.SearchRecords(t, r.PathParam("collection"), b);
-                 },
-                 Access::kRead));
+             RecordWithBody(api, 200, policy::Action::kSearch,
+                            [&s](std::string_view t, const json::value& b, const Request& r) {
+                              return s.SearchRecords(t, r.PathParam("collection"), b);
+                            }));
   router.Add(Method::kGet, "/v1/collections/{collection}/records", http::Execution::kWorker,
-             WithQuery(api, {"limit", "cursor"},
-                       [&s](std::string_view t, const Query& q, const Request& r) {
-                         auto page = PageFrom(q);
-                         if (!page) return Result<json::object>(std::unexpected(page.error()));
-                         return s.ListRecords(t, r.PathParam("collection"), *page);
-                       }));
+             RecordWithQuery(api, {"limit", "cursor"},
+                             [&s](std::string_view t, const Query& q, const Request& r) {
+                               auto page = PageFrom(q);
+                               if (!page)
+                                 return Result<json::object>(std::unexpected(page.error()));
+                               return s.ListRecords(t, r.PathParam("collection"), *page);
+                             }));
   // Inline-first: a record whose ciphertext, key and schema are in memory is answered on the
   // I/O thread (router.h). The handler only reads.
   router.Add(Method::kGet, "/v1/collections/{collection}/records/{id}",
              http::Execution::kInlineFirst,
-             WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
+             RecordWithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
                return s.GetRecord(t, r.PathParam("collection"), r.PathParam("id"));
              }));
   router.Add(Method::kPatch, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
-             WithBody(api, 200, [&s](std::string_view t, const json::value& b, const Request& r) {
-               return s.UpdateRecord(t, r.PathParam("collection"), r.PathParam("id"), b);
-             }));
+             RecordWithBody(api, 200, policy::Action::kUpdate,
+                            [&s](std::string_view t, const json::value& b, const Request& r) {
+                              return s.UpdateRecord(t, r.PathParam("collection"), r.PathParam("id"),
+                                                    b);
+                            }));
   router.Add(Method::kDelete, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
              Guarded(api, Access::kWrite, true,
                      [&s](const Request& r, const auth::Caller& who) -> Result<Answer> {
@@ -407,6 +476,7 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddAdminRoutes(router, api);
   AddIdentityRoutes(router, api);
   AddAuditRoutes(router, api);
+  AddPolicyRoutes(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

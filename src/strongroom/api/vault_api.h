@@ -21,6 +21,7 @@
 #include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/http/router.h"
+#include "strongroom/policy/policy_store.h"
 #include "strongroom/records/document_service.h"
 #include "strongroom/records/vault_service.h"
 
@@ -33,12 +34,15 @@ struct VaultApi {
   auth::IdentityService& identity;
   records::VaultService& service;
   records::DocumentService& documents;
+  policy::PolicyStore& policies;  // each tenant's access policy
   std::string_view openapi_yaml;
 };
 
 void AddVaultRoutes(http::Router& router, const VaultApi& api);
 // /v1/auth/... and the administration of principals, tokens and sessions (identity_api.cc).
 void AddIdentityRoutes(http::Router& router, const VaultApi& api);
+// /v1/policy...: the tenant's access policy, its versions and dry runs (policy_api.cc).
+void AddPolicyRoutes(http::Router& router, const VaultApi& api);
 // /v1/audit...: the audit trail's entries, checkpoint, proofs and value hashes (audit_api.cc).
 void AddAuditRoutes(http::Router& router, const VaultApi& api);
 

@@ -387,7 +387,8 @@ int RunServer(const config::Config& config) {
            }},
       });
 
-  api::AddVaultRoutes(router, {seal, trail, audit_keys, **identity, service, documents,
+  policy::PolicyStore policies(metadata);
+  api::AddVaultRoutes(router, {seal, trail, audit_keys, **identity, service, documents, policies,
                                api::OpenApiDocument()});
 
   http::HttpMetrics http_metrics(registry, router);

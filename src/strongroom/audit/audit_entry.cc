@@ -135,6 +135,12 @@ std::string EncodeEntry(std::uint64_t seq, const Hash& prev, const Event& e) {
   } else {
     String(out, e.purpose);
   }
+  if (!e.policy_rule.empty()) {
+    out.append(R"(,"policy":{"version":)");
+    Number(out, e.policy_version);
+    Member(out, "rule", e.policy_rule);
+    out.push_back('}');
+  }
   out.append(R"(,"outcome":{"status":)");
   Number(out, static_cast<std::uint64_t>(e.status));
   Member(out, "code", e.code);

@@ -44,6 +44,10 @@ struct Event {
   // "email:hmac-sha256:<hex>" (AuditKeys::ValueHash), so "who touched value X" can be answered.
   std::vector<std::string> values;
   std::string purpose;
+  // The access policy's decision: the version in force (0: built-in) and the rule that decided
+  // ("default deny" when none allowed). Empty rule: no policy was consulted (sign-in, …).
+  std::uint64_t policy_version = 0;
+  std::string policy_rule;
   int status = 0;
   std::string code;  // "ok", or the error code ("permission_denied")
   std::string detail_path, detail_rule;

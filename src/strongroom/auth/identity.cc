@@ -499,6 +499,7 @@ Result<Caller> IdentityService::AuthenticateSession(const RequestCredentials& c)
       caller.credential_id = s.id;
       caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
       caller.password_change_required = s.password_change_only;
+      caller.two_factor = s.two_factor;
       // Live, not fixed at sign-in: a policy set later restricts sessions already open.
       caller.two_factor_enrolment_required =
           owner->second.totp_secret.empty() && (*dir)->TwoFactorRequired(owner->second);
@@ -587,6 +588,7 @@ Result<SignedIn> IdentityService::NewSession(Directory& dir, const std::string& 
     return std::unexpected(SignInRefusal());
   }
   session->password_change_only = owner->second.info.must_change_password;
+  session->two_factor = !owner->second.totp_secret.empty();
   // Forget expired sessions, and the principal's oldest beyond the cap.
   const auto idle = settings_.session_idle_timeout;
   std::erase_if(dir.sessions, [&](const auto& kv) {
@@ -614,6 +616,7 @@ Result<SignedIn> IdentityService::NewSession(Directory& dir, const std::string& 
   out.caller.credential_id = session->id;
   out.caller.scopes.assign(std::begin(kScopes), std::end(kScopes));
   out.caller.password_change_required = session->password_change_only;
+  out.caller.two_factor = session->two_factor;
   out.caller.two_factor_enrolment_required =
       owner->second.totp_secret.empty() && dir.TwoFactorRequired(owner->second);
   out.session.session_id = session->id;

@@ -164,6 +164,9 @@ struct Caller {
   // The tenant's policy demands a second factor this principal has not set up: it may only
   // enrol (and sign out) until it has.
   bool two_factor_enrolment_required = false;
+  // A session signed in with a second factor (policies may require one); false for tokens and
+  // HTTP Basic.
+  bool two_factor = false;
 
   bool HasRole(std::string_view role) const;
   bool HasScope(std::string_view scope) const;

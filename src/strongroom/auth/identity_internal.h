@@ -74,6 +74,9 @@ struct LiveSession {
   std::chrono::system_clock::time_point absolute_deadline;
   std::atomic<std::int64_t> last_seen_ms{0};
   bool password_change_only = false;
+  // Signed in with a second factor. A principal with a factor gets sessions only through a code
+  // (sign-in, enrolment, or a renewal of such a session), and enrolment ends older sessions.
+  bool two_factor = false;
 };
 
 }  // namespace identity_detail

@@ -5,6 +5,7 @@
 #include "strongroom/base/blocking.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/hmac.h"
+#include "strongroom/crypto/kdf.h"
 #include "strongroom/crypto/random.h"
 
 namespace strongroom::barrier {
@@ -205,34 +206,60 @@ Result<void> DataBarrier::DecryptTo(std::string_view tenant, std::string_view su
   return (*found)->cipher.DecryptTo(location, ciphertext, out);
 }
 
+Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string_view tenant,
+                                                                     bool pseudonyms) {
+  auto& macs = pseudonyms ? pseudonymizers_ : indexers_;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = macs.find(std::string(tenant)); it != macs.end()) return it->second;
+  }
+  auto key = keyring_.BlindIndexKey(tenant);
+  if (!key) return std::unexpected(key.error());
+  std::optional<SecretBytes> derived;
+  if (pseudonyms) {
+    // Pseudonyms must not equal the blind indexes stored in the database: their own key,
+    // derived from the tenant's index key (HKDF, RFC 5869).
+    constexpr std::string_view kInfo = "strongroom/pseudonym/v1";
+    auto made = crypto::HkdfSha256(
+        key->reveal(), {}, {reinterpret_cast<const std::uint8_t*>(kInfo.data()), kInfo.size()}, 32);
+    if (!made) return std::unexpected(made.error());
+    derived = std::move(*made);
+  }
+  auto hmac = crypto::HmacSha256::Create(derived ? derived->reveal() : key->reveal());
+  if (!hmac) return std::unexpected(hmac.error());
+  auto made = std::make_shared<Indexer>(std::move(*hmac));
+  std::lock_guard lock(mu_);
+  return macs.try_emplace(std::string(tenant), std::move(made)).first->second;
+}
+
 Result<std::string> DataBarrier::BlindIndex(std::string_view tenant, std::string_view collection,
                                             std::string_view field,
                                             std::string_view normalized_value) {
-  std::shared_ptr<Indexer> indexer;
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = indexers_.find(std::string(tenant)); it != indexers_.end()) indexer = it->second;
-  }
-  if (!indexer) {
-    auto key = keyring_.BlindIndexKey(tenant);
-    if (!key) return std::unexpected(key.error());
-    auto hmac = crypto::HmacSha256::Create(key->reveal());
-    if (!hmac) return std::unexpected(hmac.error());
-    auto made = std::make_shared<Indexer>(std::move(*hmac));
-    std::lock_guard lock(mu_);
-    indexer = indexers_.try_emplace(std::string(tenant), std::move(made)).first->second;
-  }
-  std::lock_guard lock(indexer->mu);
-  auto& buffer = indexer->buffer;
+  auto indexer = TenantMac(tenant, false);
+  if (!indexer) return std::unexpected(indexer.error());
+  std::lock_guard lock((*indexer)->mu);
+  auto& buffer = (*indexer)->buffer;
   buffer.clear();
   AppendAadPart(buffer, collection);
   AppendAadPart(buffer, field);
   AppendAadPart(buffer, normalized_value);
-  auto digest = indexer->hmac.Compute(buffer);
+  auto digest = (*indexer)->hmac.Compute(buffer);
   // The buffer held a plaintext value: wipe it rather than leave it in a long-lived allocation.
   std::fill(buffer.begin(), buffer.end(), std::uint8_t{0});
   if (!digest) return std::unexpected(digest.error());
   return crypto::Base64UrlEncode(*digest);
+}
+
+Result<std::string> DataBarrier::Pseudonym(std::string_view tenant,
+                                           std::string_view normalized_value) {
+  auto mac = TenantMac(tenant, true);
+  if (!mac) return std::unexpected(mac.error());
+  std::lock_guard lock((*mac)->mu);
+  auto digest = (*mac)->hmac.Compute(
+      {reinterpret_cast<const std::uint8_t*>(normalized_value.data()), normalized_value.size()});
+  if (!digest) return std::unexpected(digest.error());
+  // 128 bits: collisions are out of reach for any tenant's data, and the text stays short.
+  return "psn_" + crypto::Base64UrlEncode(std::span(*digest).first(16));
 }
 
 }  // namespace strongroom::barrier

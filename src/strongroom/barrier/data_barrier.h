@@ -88,6 +88,11 @@ class DataBarrier {
   Result<std::string> BlindIndex(std::string_view tenant, std::string_view collection,
                                  std::string_view field, std::string_view normalized_value);
 
+  // The keyed-hash pseudonym of an (already normalised) value: "psn_" + base64url of the first
+  // 16 bytes of HMAC-SHA-256 under the tenant's pseudonym key. Equal values give equal
+  // pseudonyms across fields and collections (joinable); the value cannot be recovered.
+  Result<std::string> Pseudonym(std::string_view tenant, std::string_view normalized_value);
+
   struct Stats {
     std::uint64_t key_loads = 0;     // cache misses that unwrapped a DEK
     std::uint64_t reservations = 0;  // reservations written
@@ -100,6 +105,8 @@ class DataBarrier {
   Result<std::shared_ptr<SubjectCipher>> Find(std::string_view tenant, std::string_view subject,
                                               std::uint32_t version, bool create_if_missing);
   void InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher);
+  // The tenant's blind-index MAC, or (pseudonyms) its pseudonym MAC, made on first use.
+  Result<std::shared_ptr<Indexer>> TenantMac(std::string_view tenant, bool pseudonyms);
 
   keys::Keyring& keyring_;
   const std::size_t cache_capacity_;
@@ -108,7 +115,7 @@ class DataBarrier {
   // Two generations: a hit in `previous_` moves to `current_`; when `current_` is full it
   // becomes `previous_` and the old previous is dropped (an LRU approximation in O(1)).
   std::unordered_map<std::string, std::shared_ptr<SubjectCipher>> current_, previous_;
-  std::unordered_map<std::string, std::shared_ptr<Indexer>> indexers_;
+  std::unordered_map<std::string, std::shared_ptr<Indexer>> indexers_, pseudonymizers_;
   Stats stats_;
 };
 

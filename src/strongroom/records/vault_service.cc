@@ -108,6 +108,22 @@ Result<bool> VaultService::TenantExists(std::string_view tenant) {
 
 // --- collections -----------------------------------------------------------------------------
 
+Result<std::shared_ptr<const Schema>> VaultService::CollectionSchema(std::string_view tenant,
+                                                                     std::string_view collection) {
+  return LoadSchema(tenant, collection);
+}
+
+Result<std::string> VaultService::Pseudonym(std::string_view tenant, const FieldSpec& field,
+                                            const boost::json::value& value) {
+  auto keys = Keys();
+  if (!keys) return std::unexpected(keys.error());
+  std::string text =
+      value.is_string() ? NormalizeForIndex(field, value) : boost::json::serialize(value);
+  auto pseudonym = (*keys)->barrier->Pseudonym(tenant, text);
+  std::fill(text.begin(), text.end(), '\0');  // it held a plaintext value
+  return pseudonym;
+}
+
 Result<std::shared_ptr<const Schema>> VaultService::LoadSchema(std::string_view tenant,
                                                                std::string_view name) {
   const std::string key = Join({tenant, name});

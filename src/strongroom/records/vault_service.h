@@ -89,6 +89,14 @@ class VaultService {
   Result<boost::json::object> SearchRecords(std::string_view tenant, std::string_view collection,
                                             const boost::json::value& body);
 
+  // The collection's current schema (not_found if there is none).
+  Result<std::shared_ptr<const Schema>> CollectionSchema(std::string_view tenant,
+                                                         std::string_view collection);
+  // The keyed-hash pseudonym of a valid value of `field` (normalised as for its blind index):
+  // what a "hashed" view shows (DataBarrier::Pseudonym).
+  Result<std::string> Pseudonym(std::string_view tenant, const FieldSpec& field,
+                                const boost::json::value& value);
+
   // One event {"type", "occurred_at"?, "data"?} or {"events": [...]} (all or nothing).
   Result<boost::json::object> AppendActivity(std::string_view tenant, std::string_view subject,
                                              const boost::json::value& body);

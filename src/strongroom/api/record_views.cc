@@ -1,0 +1,131 @@
+#include "strongroom/api/record_views.h"
+
+#include "strongroom/api/api_support.h"
+#include "strongroom/base/ip_network.h"
+#include "strongroom/privacy/desensitize.h"
+#include "strongroom/records/json_input.h"
+
+namespace strongroom::api {
+namespace {
+
+namespace json = boost::json;
+using privacy::View;
+
+Error NotAllowed(std::string path, std::string_view what) {
+  Error error(ErrorCode::kPermissionDenied, "the access policy does not allow this caller to " +
+                                                std::string(what) + " this field");
+  error.At(std::move(path), "policy");
+  return error;
+}
+
+}  // namespace
+
+Result<RecordViews> RecordViews::Prepare(const VaultApi& api, const http::Request& request,
+                                         const auth::Caller& who, policy::Action action) {
+  RecordViews views;
+  views.api_ = &api;
+  views.tenant_ = who.tenant;
+  auto policy = api.policies.For(who.tenant);
+  if (!policy) return std::unexpected(policy.error());
+  views.policy_ = std::move(*policy);
+  const std::string_view collection = request.PathParam("collection");
+  auto schema = api.service.CollectionSchema(who.tenant, collection);
+  if (!schema) return std::unexpected(schema.error());
+  views.schema_ = std::move(*schema);
+  const policy::Context context{who.roles,
+                                action,
+                                collection,
+                                request.headers->Get(kPurposeHeader).value_or(""),
+                                ParseIpAddress(request.peer),
+                                who.two_factor};
+  views.prepared_ = views.policy_->Prepare(context);
+  return views;
+}
+
+Result<void> RecordViews::CheckWrite(const json::value* fields, const std::string& path) const {
+  if (fields == nullptr || !fields->is_object()) return {};  // the service names what is wrong
+  for (const auto& [name, value] : fields->get_object()) {
+    const records::FieldSpec* spec = schema_->Find(name);
+    if (spec == nullptr) continue;  // unknown_field, from the service
+    if (!prepared_.FieldView(*spec)) {
+      return std::unexpected(NotAllowed(records::JsonPathKey(path + ".fields", name), "write"));
+    }
+  }
+  return {};
+}
+
+Result<void> RecordViews::CheckSearch(const json::value& body) const {
+  const auto* o = body.if_object();
+  const auto* field = o ? o->if_contains("field") : nullptr;
+  if (field == nullptr || !field->is_string()) return {};  // the service names what is wrong
+  const records::FieldSpec* spec = schema_->Find(field->get_string());
+  if (spec != nullptr && !prepared_.FieldView(*spec)) {
+    return std::unexpected(NotAllowed("$.field", "search on"));
+  }
+  return {};
+}
+
+Result<void> RecordViews::ApplyToRecord(json::object& record) const {
+  auto* fields = record.if_contains("fields");
+  if (fields == nullptr || !fields->is_object()) return {};
+  json::object& values = fields->get_object();
+  json::object shown;
+  for (const auto& spec : schema_->fields) {
+    auto* value = values.if_contains(spec.name);
+    if (value == nullptr) continue;
+    const auto view = prepared_.FieldView(spec);
+    if (!view) {
+      values.erase(spec.name);
+      shown[spec.name] = "withheld";
+      continue;
+    }
+    switch (*view) {
+      case View::kPlain:
+        break;
+      case View::kMasked:
+        *value = value->is_string()
+                     ? privacy::MaskByType(records::FieldTypeName(spec.type), value->get_string())
+                     : std::string("***");
+        break;
+      case View::kHashed: {
+        auto pseudonym = api_->service.Pseudonym(tenant_, spec, *value);
+        if (!pseudonym) return std::unexpected(pseudonym.error());
+        *value = *pseudonym;
+        break;
+      }
+      case View::kRedacted:
+        *value = privacy::kRedacted;
+        break;
+    }
+    shown[spec.name] = privacy::ViewName(*view);
+  }
+  // A stored field the schema no longer names is never shown (schemas only deprecate, so this
+  // is a guard, not a path taken).
+  std::vector<std::string> unknown;
+  for (const auto& member : values) {
+    if (schema_->Find(member.key()) == nullptr) unknown.emplace_back(member.key());
+  }
+  for (const auto& name : unknown) values.erase(name);
+  record["views"] = std::move(shown);
+  return {};
+}
+
+Result<void> RecordViews::Apply(json::object& answer) const {
+  if (answer.contains("fields")) return ApplyToRecord(answer);
+  if (auto* list = answer.if_contains("records"); list != nullptr && list->is_array()) {
+    for (auto& item : list->get_array()) {
+      if (!item.is_object()) continue;
+      if (auto applied = ApplyToRecord(item.get_object()); !applied) return applied;
+    }
+  }
+  if (auto* results = answer.if_contains("results"); results != nullptr && results->is_array()) {
+    for (auto& item : results->get_array()) {
+      auto* record = item.is_object() ? item.get_object().if_contains("record") : nullptr;
+      if (record == nullptr || !record->is_object()) continue;
+      if (auto applied = ApplyToRecord(record->get_object()); !applied) return applied;
+    }
+  }
+  return {};
+}
+
+}  // namespace strongroom::api

@@ -1,0 +1,50 @@
+#pragma once
+// The field-level half of the access policy on records: which view of each field an answer
+// shows (plain, masked, hashed, redacted, or withheld), and which fields a write may set. The
+// action itself was already decided by the prologue (api_support.h, PolicyGateOf). Answers
+// gain a "views" object naming the view of every field they carried; the audit entry records
+// the same ("email:masked"). Included only by handler files, which compile Boost.JSON.
+//
+// A RecordViews holds what one request needs (the policy, its matching rules, the schema) and
+// is used on that request's thread only.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <memory>
+#include <string>
+
+#include "strongroom/api/vault_api.h"
+#include "strongroom/auth/identity.h"
+#include "strongroom/http/types.h"
+#include "strongroom/policy/policy.h"
+
+namespace strongroom::api {
+
+class RecordViews {
+ public:
+  // For `request` on its {collection} by `who` doing `action`. not_found for a collection that
+  // does not exist (the caller may act on it: the prologue allowed the action).
+  static Result<RecordViews> Prepare(const VaultApi& api, const http::Request& request,
+                                     const auth::Caller& who, policy::Action action);
+
+  // permission_denied at the path of the first field of `fields` (a record's "fields" object)
+  // this caller may not write; "$.records[i].fields…" paths for a batch come from `path`.
+  Result<void> CheckWrite(const boost::json::value* fields, const std::string& path) const;
+  // The field a search matches on must itself be searchable by this caller.
+  Result<void> CheckSearch(const boost::json::value& body) const;
+  // Renders one record answer ({"fields": …}), a list ({"records": [...]}) or a batch answer
+  // ({"results": [{"record": …}]}) in the caller's views.
+  Result<void> Apply(boost::json::object& answer) const;
+
+ private:
+  RecordViews() = default;
+  Result<void> ApplyToRecord(boost::json::object& record) const;
+
+  const VaultApi* api_ = nullptr;
+  std::string tenant_;
+  std::shared_ptr<const policy::Policy> policy_;
+  policy::Policy::Prepared prepared_;
+  std::shared_ptr<const records::Schema> schema_;
+};
+
+}  // namespace strongroom::api

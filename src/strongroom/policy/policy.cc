@@ -1,0 +1,543 @@
+#include "strongroom/policy/policy.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <bit>
+#include <sstream>
+
+#include "strongroom/policy/builtin_policy.h"
+
+namespace strongroom::policy {
+namespace {
+
+using privacy::View;
+
+constexpr std::string_view kActionNames[kActionCount] = {
+    "read",        "create",         "update",        "delete",
+    "search",      "export",         "manage-schema", "manage-principals",
+    "manage-keys", "manage-tenants", "manage-policy", "read-audit",
+};
+constexpr std::uint32_t kAllActions = (1u << kActionCount) - 1;
+constexpr std::uint32_t Bit(Action a) { return 1u << static_cast<unsigned>(a); }
+constexpr std::uint32_t kFieldActions = Bit(Action::kRead) | Bit(Action::kCreate) |
+                                        Bit(Action::kUpdate) | Bit(Action::kSearch) |
+                                        Bit(Action::kExport);
+
+constexpr std::string_view kUnnamedRule = "rule at line ";
+constexpr std::string_view kDefaultDeny = "default deny";
+constexpr std::string_view kGuardrailAudit =
+    "guardrail: administrators and operators do not read the audit trail";
+
+// Names of roles, purposes and collections: what principals' roles allow, plus '-' (purposes
+// such as "subject-request") and the '@' of the reserved collections (@subjects, @activity,
+// @documents).
+bool IsPolicyName(std::string_view name, bool allow_at) {
+  if (name.empty() || name.size() > 63) return false;
+  std::size_t start = 0;
+  if (allow_at && name[0] == '@') start = 1;
+  if (start >= name.size() || name[start] < 'a' || name[start] > 'z') return false;
+  for (std::size_t i = start; i < name.size(); ++i) {
+    const char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : text_(text) {}
+
+  Result<Document> Parse() {
+    if (text_.size() > kMaxDocumentBytes) {
+      return Fail(ErrorCode::kInvalidArgument, "the policy document is larger than " +
+                                                   std::to_string(kMaxDocumentBytes) + " bytes");
+    }
+    toml::table root;
+    try {
+      root = toml::parse(text_, std::string_view("policy"));
+    } catch (const toml::parse_error& e) {
+      return ErrorAt(e.source(), std::string("invalid TOML: ") + std::string(e.description()));
+    }
+    Document doc;
+    for (const auto& [key, node] : root) {
+      const std::string_view name = key.str();
+      if (name == "purposes") {
+        auto list = Names(node, "purposes", false);
+        if (!list) return std::unexpected(list.error());
+        doc.purposes = std::move(*list);
+        if (doc.purposes.size() > kMaxPurposes) {
+          return ErrorAt(node.source(), "more than " + std::to_string(kMaxPurposes) + " purposes");
+        }
+      } else if (name == "require_purpose") {
+        if (!node.is_boolean())
+          return ErrorAt(node.source(), "require_purpose must be true or false");
+        doc.require_purpose = node.as_boolean()->get();
+      } else if (name == "rule") {
+        const auto* rules = node.as_array();
+        if (rules == nullptr || !rules->is_array_of_tables()) {
+          return ErrorAt(node.source(), "rule must be an array of tables: write [[rule]]");
+        }
+        if (rules->size() > kMaxRules) {
+          return ErrorAt(node.source(), "more than " + std::to_string(kMaxRules) + " rules");
+        }
+        for (const auto& table : *rules) {
+          auto rule = ParseRule(*table.as_table());
+          if (!rule) return std::unexpected(rule.error());
+          doc.rules.push_back(std::move(*rule));
+        }
+      } else {
+        return ErrorAt(key.source(), "unknown setting '" + std::string(name) +
+                                         "' (expected purposes, require_purpose or [[rule]])");
+      }
+    }
+    for (const Rule& rule : doc.rules) {
+      for (const auto& purpose : rule.purposes) {
+        if (std::find(doc.purposes.begin(), doc.purposes.end(), purpose) == doc.purposes.end()) {
+          return LineError(rule.line, Label(rule) + "purpose '" + purpose +
+                                          "' is not in the document's purposes list");
+        }
+      }
+    }
+    return doc;
+  }
+
+ private:
+  static std::unexpected<strongroom::Error> LineError(int line, const std::string& message) {
+    return Fail(ErrorCode::kInvalidArgument, "line " + std::to_string(line) + ": " + message);
+  }
+  static std::unexpected<strongroom::Error> ErrorAt(const toml::source_region& where,
+                                                    const std::string& message) {
+    return LineError(static_cast<int>(where.begin.line), message);
+  }
+  static std::string Label(const Rule& rule) {
+    const bool named = !rule.name.empty() && !rule.name.starts_with(kUnnamedRule);
+    return named ? "rule '" + rule.name + "': " : std::string();
+  }
+
+  // An array of names; "*" alone (when `star` is allowed) stands for "any" and yields {"*"}.
+  Result<std::vector<std::string>> Names(const toml::node& node, std::string_view what, bool star,
+                                         bool allow_at = false) {
+    const auto* array = node.as_array();
+    if (array == nullptr) {
+      return ErrorAt(node.source(), std::string(what) + " must be an array of strings");
+    }
+    std::vector<std::string> out;
+    for (const auto& item : *array) {
+      const auto* s = item.as_string();
+      if (s == nullptr) {
+        return ErrorAt(item.source(), std::string(what) + " must be an array of strings");
+      }
+      const std::string& value = s->get();
+      if (value == "*" && star) {
+        if (array->size() != 1) {
+          return ErrorAt(item.source(), std::string(what) + ": \"*\" stands alone");
+        }
+      } else if (!IsPolicyName(value, allow_at)) {
+        return ErrorAt(item.source(), std::string(what) + ": '" + value +
+                                          "' is not a valid name (lower-case letters, digits, '_' "
+                                          "and '-', starting with a letter)");
+      }
+      if (std::find(out.begin(), out.end(), value) != out.end()) {
+        return ErrorAt(item.source(), std::string(what) + ": '" + value + "' is listed twice");
+      }
+      out.push_back(value);
+    }
+    if (out.empty()) return ErrorAt(node.source(), std::string(what) + " must not be empty");
+    return out;
+  }
+
+  template <typename Enum, std::size_t N>
+  Result<std::uint32_t> EnumBits(const toml::node& node, std::string_view what,
+                                 std::string_view (*name_of)(Enum)) {
+    auto names = Names(node, what, false);
+    if (!names) return std::unexpected(names.error());
+    std::uint32_t bits = 0;
+    for (const auto& n : *names) {
+      bool found = false;
+      for (std::size_t i = 0; i < N; ++i) {
+        if (name_of(static_cast<Enum>(i)) == n) {
+          bits |= 1u << i;
+          found = true;
+        }
+      }
+      if (!found) return ErrorAt(node.source(), std::string(what) + ": unknown '" + n + "'");
+    }
+    return bits;
+  }
+
+  Result<Rule> ParseRule(const toml::table& table) {
+    Rule rule;
+    rule.line = static_cast<int>(table.source().begin.line);
+    if (const auto* name = table.get("name")) {
+      if (!name->is_string() || name->as_string()->get().empty() ||
+          name->as_string()->get().size() > 200) {
+        return ErrorAt(name->source(), "name must be a string of 1-200 characters");
+      }
+      rule.name = name->as_string()->get();
+    }
+    bool has_view = false;
+    const toml::node* effect = nullptr;
+    for (const auto& [key, node] : table) {
+      const std::string_view k = key.str();
+      if (k == "name") continue;
+      if (k == "effect") {
+        effect = &node;
+        const auto* s = node.as_string();
+        if (s == nullptr || (s->get() != "allow" && s->get() != "deny" && s->get() != "limit")) {
+          return ErrorAt(node.source(),
+                         Label(rule) + "effect must be \"allow\", \"deny\" or \"limit\"");
+        }
+        rule.effect = s->get() == "allow"  ? Effect::kAllow
+                      : s->get() == "deny" ? Effect::kDeny
+                                           : Effect::kLimit;
+      } else if (k == "roles") {
+        auto roles = Names(node, "roles", true);
+        if (!roles) return std::unexpected(roles.error());
+        rule.roles = std::move(*roles);
+      } else if (k == "actions") {
+        auto names = Names(node, "actions", true);
+        if (!names) return std::unexpected(names.error());
+        for (const auto& n : *names) {
+          if (n == "*") {
+            rule.actions = kAllActions;
+            continue;
+          }
+          const auto action = ActionFromName(n);
+          if (!action) {
+            return ErrorAt(node.source(), Label(rule) + "unknown action '" + n + "'");
+          }
+          rule.actions |= Bit(*action);
+        }
+      } else if (k == "collections") {
+        auto names = Names(node, "collections", true, true);
+        if (!names) return std::unexpected(names.error());
+        if ((*names)[0] != "*") rule.collections = std::move(*names);
+      } else if (k == "fields") {
+        auto names = Names(node, "fields", false);
+        if (!names) return std::unexpected(names.error());
+        rule.fields = std::move(*names);
+      } else if (k == "grades") {
+        auto bits = EnumBits<records::Grade, 4>(node, "grades", &records::GradeName);
+        if (!bits) return std::unexpected(bits.error());
+        rule.grades = *bits;
+      } else if (k == "categories") {
+        auto bits = EnumBits<records::Category, 10>(node, "categories", &records::CategoryName);
+        if (!bits) return std::unexpected(bits.error());
+        rule.categories = *bits;
+      } else if (k == "purposes") {
+        auto names = Names(node, "purposes", false);
+        if (!names) return std::unexpected(names.error());
+        rule.purposes = std::move(*names);
+      } else if (k == "networks") {
+        const auto* array = node.as_array();
+        if (array == nullptr || array->empty()) {
+          return ErrorAt(node.source(),
+                         Label(rule) + "networks must be a non-empty array of CIDRs");
+        }
+        for (const auto& item : *array) {
+          const auto* s = item.as_string();
+          if (s == nullptr) return ErrorAt(item.source(), "networks must be an array of strings");
+          auto network = ParseIpNetwork(s->get());
+          if (!network) {
+            return ErrorAt(item.source(),
+                           Label(rule) + "network '" + s->get() + "' " + network.error().message());
+          }
+          rule.networks.push_back(*network);
+        }
+      } else if (k == "two_factor") {
+        if (!node.is_boolean()) return ErrorAt(node.source(), "two_factor must be true or false");
+        rule.two_factor = node.as_boolean()->get();
+      } else if (k == "view") {
+        const auto* s = node.as_string();
+        const auto view = s ? privacy::ViewFromName(s->get()) : std::nullopt;
+        if (!view) {
+          return ErrorAt(node.source(), Label(rule) +
+                                            "view must be \"plain\", \"masked\", \"hashed\" or "
+                                            "\"redacted\"");
+        }
+        rule.view = *view;
+        has_view = true;
+      } else {
+        return ErrorAt(key.source(), Label(rule) + "unknown key '" + std::string(k) +
+                                         "' (expected name, effect, roles, actions, collections, "
+                                         "fields, grades, categories, purposes, networks, "
+                                         "two_factor or view)");
+      }
+    }
+    if (effect == nullptr) return LineError(rule.line, Label(rule) + "effect is required");
+    if (rule.roles.empty()) {
+      return LineError(rule.line, Label(rule) + "roles is required (\"*\" for any role)");
+    }
+    if (rule.actions == 0) {
+      return LineError(rule.line, Label(rule) + "actions is required (\"*\" for every action)");
+    }
+    const bool field_actions = (rule.actions & kFieldActions) != 0;
+    const bool only_field_actions = (rule.actions & ~kFieldActions) == 0;
+    const bool narrows = !rule.fields.empty() || rule.grades != 0 || rule.categories != 0;
+    if (narrows && !only_field_actions) {
+      return LineError(rule.line, Label(rule) +
+                                      "fields, grades and categories apply only to read, create, "
+                                      "update, search and export");
+    }
+    if (rule.effect == Effect::kDeny && has_view) {
+      return LineError(rule.line, Label(rule) + "a deny rule has no view");
+    }
+    if (rule.effect != Effect::kDeny && field_actions && !has_view) {
+      return LineError(rule.line, Label(rule) +
+                                      "say which view it gives: \"plain\", \"masked\", \"hashed\" "
+                                      "or \"redacted\"");
+    }
+    if (rule.effect != Effect::kDeny && !field_actions && has_view) {
+      return LineError(rule.line, Label(rule) + "a view applies only to actions on data");
+    }
+    if (rule.effect == Effect::kLimit && !field_actions) {
+      return LineError(rule.line, Label(rule) + "a limit caps views of data: name a data action");
+    }
+    if (rule.effect == Effect::kAllow) {
+      const auto names = [&rule](std::string_view role) {
+        return std::find(rule.roles.begin(), rule.roles.end(), role) != rule.roles.end();
+      };
+      if (names("auditor") && (rule.actions & ~Bit(Action::kReadAudit)) != 0) {
+        return LineError(rule.line, Label(rule) +
+                                        "the auditor role reads the audit trail and nothing else "
+                                        "(a built-in guardrail)");
+      }
+      if ((names("admin") || names("operator")) && (rule.actions & Bit(Action::kReadAudit)) != 0) {
+        return LineError(rule.line, Label(rule) +
+                                        "administrators and operators do not read the audit "
+                                        "trail (a built-in guardrail)");
+      }
+    }
+    if (rule.name.empty()) rule.name = std::string(kUnnamedRule) + std::to_string(rule.line);
+    return rule;
+  }
+
+  std::string_view text_;
+};
+
+bool Contains(const std::vector<std::string>& names, std::string_view name) {
+  for (const auto& n : names) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
+bool FieldMatches(const Rule& rule, const records::FieldSpec& field) {
+  if (!rule.fields.empty() && !Contains(rule.fields, field.name)) return false;
+  if (rule.grades != 0 && (rule.grades & (1u << static_cast<unsigned>(field.grade))) == 0) {
+    return false;
+  }
+  if (rule.categories != 0 &&
+      (rule.categories & (1u << static_cast<unsigned>(field.category))) == 0) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view ActionName(Action action) {
+  return kActionNames[static_cast<std::size_t>(action)];
+}
+
+std::optional<Action> ActionFromName(std::string_view name) {
+  for (std::size_t i = 0; i < kActionCount; ++i) {
+    if (kActionNames[i] == name) return static_cast<Action>(i);
+  }
+  return std::nullopt;
+}
+
+bool IsFieldAction(Action action) { return (kFieldActions & Bit(action)) != 0; }
+
+Result<Document> ParseDocument(std::string_view text) { return Parser(text).Parse(); }
+
+Result<std::shared_ptr<const Policy>> Policy::Compile(Document document, std::uint64_t version,
+                                                      std::string text) {
+  std::shared_ptr<Policy> policy(new Policy());
+  policy->document_ = std::move(document);
+  policy->version_ = version;
+  policy->text_ = std::move(text);
+  auto& names = policy->role_names_;
+  for (const std::string_view builtin : {"admin", "operator", "auditor"}) {
+    names.emplace_back(builtin);
+  }
+  policy->guarded_roles_ = 0b011;
+  policy->auditor_role_ = 0b100;
+  for (const Rule& rule : policy->document_.rules) {
+    CompiledRule compiled;
+    compiled.rule = &rule;
+    compiled.actions = rule.actions;
+    compiled.narrows_fields = !rule.fields.empty() || rule.grades != 0 || rule.categories != 0;
+    for (const auto& role : rule.roles) {
+      if (role == "*") {
+        compiled.any_role = true;
+        continue;
+      }
+      auto it = std::find(names.begin(), names.end(), role);
+      if (it == names.end()) {
+        if (names.size() == kMaxRoles) {
+          return Fail(ErrorCode::kInvalidArgument, "line " + std::to_string(rule.line) +
+                                                       ": more than " + std::to_string(kMaxRoles) +
+                                                       " distinct roles");
+        }
+        it = names.insert(names.end(), role);
+      }
+      compiled.roles |= std::uint64_t{1} << (it - names.begin());
+    }
+    for (const auto& purpose : rule.purposes) {
+      const auto& all = policy->document_.purposes;
+      compiled.purposes |= std::uint64_t{1}
+                           << (std::find(all.begin(), all.end(), purpose) - all.begin());
+    }
+    policy->rules_.push_back(compiled);
+  }
+  return std::shared_ptr<const Policy>(std::move(policy));
+}
+
+std::string_view Policy::BuiltInText() { return kBuiltInPolicy; }
+
+std::shared_ptr<const Policy> Policy::BuiltIn() {
+  static const std::shared_ptr<const Policy> builtin = [] {
+    auto document = ParseDocument(kBuiltInPolicy);
+    // The built-in text is part of the program and a unit test parses it: failing here is a bug.
+    if (!document) std::abort();
+    auto policy = Compile(std::move(*document), 0, std::string(kBuiltInPolicy));
+    if (!policy) std::abort();
+    return *policy;
+  }();
+  return builtin;
+}
+
+Policy::Roles Policy::RolesFor(std::span<const std::string> roles, Action action) const {
+  Roles out;
+  for (const auto& role : roles) {
+    // The auditor role stands for the audit trail only, whatever rules name it or "*".
+    if (role == "auditor" && action != Action::kReadAudit) continue;
+    out.any = true;
+    for (std::size_t i = 0; i < role_names_.size(); ++i) {
+      if (role_names_[i] == role) {
+        out.bits |= std::uint64_t{1} << i;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::uint64_t Policy::PurposeBit(std::string_view purpose) const {
+  if (purpose.empty()) return 0;
+  const auto& all = document_.purposes;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i] == purpose) return std::uint64_t{1} << i;
+  }
+  return 0;
+}
+
+bool Policy::MatchesContext(const CompiledRule& rule, const Context& context, const Roles& roles,
+                            std::uint64_t purpose_bit) const {
+  if ((rule.actions & Bit(context.action)) == 0) return false;
+  if (!(rule.any_role ? roles.any : (rule.roles & roles.bits) != 0)) return false;
+  if (rule.purposes != 0 && (rule.purposes & purpose_bit) == 0) return false;
+  const Rule& r = *rule.rule;
+  if (!r.collections.empty() && !Contains(r.collections, context.collection)) return false;
+  if (r.two_factor && *r.two_factor != context.two_factor) return false;
+  if (!r.networks.empty()) {
+    if (!context.source) return false;
+    bool inside = false;
+    for (const auto& network : r.networks) {
+      if (network.Contains(*context.source)) {
+        inside = true;
+        break;
+      }
+    }
+    if (!inside) return false;
+  }
+  return true;
+}
+
+Policy::Prepared Policy::Prepare(const Context& context) const {
+  Prepared prepared;
+  prepared.policy_ = this;
+  const Roles roles = RolesFor(context.roles, context.action);
+  prepared.guarded_ = (roles.bits & guarded_roles_) != 0;
+  if (context.action == Action::kReadAudit && prepared.guarded_) {
+    prepared.decision_ = {false, kGuardrailAudit};
+    return prepared;
+  }
+  const std::uint64_t purpose_bit = PurposeBit(context.purpose);
+  std::string_view allowed_by;
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    const CompiledRule& rule = rules_[i];
+    if (!MatchesContext(rule, context, roles, purpose_bit)) continue;
+    prepared.matched_[i / 64] |= std::uint64_t{1} << (i % 64);
+    if (rule.rule->effect == Effect::kDeny && !rule.narrows_fields) {
+      prepared.decision_ = {false, rule.rule->name};
+      prepared.matched_ = {};
+      return prepared;
+    }
+    if (rule.rule->effect == Effect::kAllow && allowed_by.empty()) allowed_by = rule.rule->name;
+  }
+  prepared.decision_ =
+      allowed_by.empty() ? Decision{false, kDefaultDeny} : Decision{true, allowed_by};
+  return prepared;
+}
+
+Decision Policy::Decide(const Context& context) const { return Prepare(context).decision(); }
+
+std::optional<View> Policy::Prepared::FieldView(const records::FieldSpec& field) const {
+  if (!decision_.allowed) return std::nullopt;
+  std::optional<View> granted;
+  View cap = View::kPlain;
+  for (std::size_t word = 0; word < matched_.size(); ++word) {
+    for (std::uint64_t bits = matched_[word]; bits != 0; bits &= bits - 1) {
+      const std::size_t i = word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+      const Rule& rule = *policy_->rules_[i].rule;
+      if (!FieldMatches(rule, field)) continue;
+      switch (rule.effect) {
+        case Effect::kDeny:
+          return std::nullopt;
+        case Effect::kAllow:
+          if (!granted || rule.view > *granted) granted = rule.view;
+          break;
+        case Effect::kLimit:
+          cap = std::min(cap, rule.view);
+          break;
+      }
+    }
+  }
+  if (!granted) return std::nullopt;
+  View view = std::min(*granted, cap);
+  if (guarded_ && field.grade >= records::Grade::kConfidential)
+    view = std::min(view, View::kMasked);
+  return view;
+}
+
+std::optional<View> Policy::FieldView(const Context& context,
+                                      const records::FieldSpec& field) const {
+  return Prepare(context).FieldView(field);
+}
+
+Result<void> Policy::CheckPurpose(std::string_view purpose, bool data_action) const {
+  if (purpose.empty()) {
+    if (data_action && document_.require_purpose) {
+      Error error(ErrorCode::kPermissionDenied,
+                  "this tenant's policy requires a purpose: send the Strongroom-Purpose header");
+      error.At("header:strongroom-purpose", "required");
+      return std::unexpected(error);
+    }
+    return {};
+  }
+  if (PurposeBit(purpose) == 0) {
+    std::string known;
+    for (const auto& p : document_.purposes) known += (known.empty() ? "" : ", ") + p;
+    Error error(ErrorCode::kInvalidArgument,
+                "is not a purpose this tenant's policy knows (" +
+                    (known.empty() ? std::string("it lists none") : known) + ")");
+    error.At("header:strongroom-purpose", "unknown_purpose");
+    return std::unexpected(error);
+  }
+  return {};
+}
+
+}  // namespace strongroom::policy

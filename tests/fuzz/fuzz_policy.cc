@@ -1,0 +1,43 @@
+// Policy documents arrive from the admin API (PUT /v1/policy, POST /v1/policy/dry-run): any
+// bytes must parse or fail with invalid_argument naming a line, never crash; whatever parses
+// must compile and answer decisions and views.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strongroom/policy/policy.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto document = strongroom::policy::ParseDocument(text);
+  if (!document) {
+    if (document.error().code() != strongroom::ErrorCode::kInvalidArgument) __builtin_trap();
+    return 0;
+  }
+  auto policy = strongroom::policy::Policy::Compile(std::move(*document), 1, std::string(text));
+  if (!policy) return 0;  // more distinct roles than a document may name
+  strongroom::records::FieldSpec field;
+  field.name = "email";
+  for (const std::vector<std::string>& roles :
+       {std::vector<std::string>{"admin"}, std::vector<std::string>{"app", "agent"},
+        std::vector<std::string>{"auditor"}}) {
+    for (std::size_t a = 0; a < strongroom::policy::kActionCount; ++a) {
+      const strongroom::policy::Context context{
+          roles,     static_cast<strongroom::policy::Action>(a), "patients",
+          "support", strongroom::ParseIpAddress("10.1.2.3"),     false};
+      const auto prepared = (*policy)->Prepare(context);
+      const auto view = prepared.FieldView(field);
+      // The guardrails hold for any document.
+      if (roles[0] == "admin" && view && *view == strongroom::privacy::View::kPlain) {
+        __builtin_trap();
+      }
+      if (roles[0] == "auditor" && prepared.decision().allowed &&
+          context.action != strongroom::policy::Action::kReadAudit) {
+        __builtin_trap();
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,378 @@
+"""Access policy against the real server: the authorization matrix (role x action x grade x
+purpose x network), exact views, no existence oracle, cross-tenant and IDOR, a role downgrade
+taking effect on the next request, the policy's own API (line errors, versions, lockout, dry
+run), and the audit entry of each decision."""
+
+import json
+import os
+import unittest
+
+from harness import ServerTestCase
+
+PATIENTS = {"name": "patients", "fields": [
+    {"name": "nickname", "type": "string",
+     "classification": {"grade": "public", "category": "other"}},
+    {"name": "city", "type": "string",
+     "classification": {"grade": "internal", "category": "location"}},
+    {"name": "email", "type": "email",
+     "classification": {"grade": "confidential", "category": "contact"}},
+    {"name": "ssn", "type": "national_id",
+     "classification": {"grade": "restricted", "category": "identity"}},
+]}
+VALUES = {"nickname": "Jo", "city": "Leeds", "email": "jane.doe@example.com",
+          "ssn": "AB123456C"}
+MASKED = {"nickname": "***", "city": "***", "email": "j***@example.com", "ssn": "*****456C"}
+GRADES = {"nickname": "public", "city": "internal", "email": "confidential",
+          "ssn": "restricted"}
+
+# The document under test. NETWORK is replaced by the agents' office network: 127.0.0.0/8 puts
+# the test client inside it, 192.0.2.0/24 outside.
+DOCUMENT = """
+purposes = ["support", "billing", "subject-request"]
+
+[[rule]]
+name = "administrators run the vault"
+effect = "allow"
+roles = ["admin"]
+actions = ["manage-schema", "manage-principals", "manage-keys", "manage-tenants", "manage-policy"]
+
+[[rule]]
+name = "administrators and operators handle records"
+effect = "allow"
+roles = ["admin", "operator"]
+actions = ["read", "create", "delete"]
+view = "plain"
+
+[[rule]]
+name = "applications"
+effect = "allow"
+roles = ["app"]
+actions = ["read", "search", "create", "update", "delete"]
+view = "plain"
+
+[[rule]]
+name = "agents see public data"
+effect = "allow"
+roles = ["agent"]
+actions = ["read"]
+grades = ["public"]
+networks = ["NETWORK"]
+view = "plain"
+
+[[rule]]
+name = "agents on support see contact data masked"
+effect = "allow"
+roles = ["agent"]
+actions = ["read"]
+grades = ["internal", "confidential"]
+purposes = ["support"]
+networks = ["NETWORK"]
+view = "masked"
+
+[[rule]]
+name = "agents never see restricted data"
+effect = "deny"
+roles = ["agent"]
+actions = ["read"]
+grades = ["restricted"]
+
+[[rule]]
+name = "subject requests"
+effect = "allow"
+roles = ["dpo"]
+actions = ["read"]
+purposes = ["subject-request"]
+view = "plain"
+
+[[rule]]
+name = "auditors and dpos read the trail"
+effect = "allow"
+roles = ["auditor", "dpo"]
+actions = ["read-audit"]
+"""
+
+ROLES = ["admin", "operator", "auditor", "dpo", "app", "agent"]
+PURPOSES = [None, "support", "subject-request"]
+
+
+def expected_view(role, grade, purpose, inside):
+    """The table: the view of a field of `grade`, or "deny" for a refused read (403), or
+    "withheld" for a field left out of an allowed read."""
+    if role in ("admin", "operator"):
+        # Allowed plain by the document; the guardrail caps confidential and restricted.
+        return "masked" if grade in ("confidential", "restricted") else "plain"
+    if role == "app":
+        return "plain"
+    if role == "dpo":
+        return "plain" if purpose == "subject-request" else "deny"
+    if role == "agent":
+        if not inside:
+            return "deny"
+        if grade == "public":
+            return "plain"
+        if grade == "restricted":
+            return "withheld"
+        return "masked" if purpose == "support" else "withheld"
+    return "deny"  # auditor, and anyone else
+
+
+class PolicyTest(ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.server = self.make_server()
+        status, body = self.server.api("POST", "/v1/collections", PATIENTS)
+        self.assertEqual(status, 201, body)
+        status, subject = self.server.api("POST", "/v1/subjects", {})
+        self.assertEqual(status, 201, subject)
+        self.subject = subject["id"]
+        status, record = self.server.api("POST", "/v1/collections/patients/records",
+                                         {"subject_id": self.subject, "fields": VALUES})
+        self.assertEqual(status, 201, record)
+        self.record = record["id"]
+        self.tokens = {"admin": self.server.admin_token}
+        for role in ROLES[1:]:
+            kind = "service" if role == "app" else "user"
+            self.tokens[role] = self.server.principal_token("matrix-" + role, [role],
+                                                            kind=kind)["token"]
+
+    def put_policy(self, text, expected=None, token=None):
+        body = {"document": text}
+        if expected is not None:
+            body["expected_version"] = expected
+        return self.server.api("PUT", "/v1/policy", body, token=token)
+
+    def get(self, role, purpose=None, record=None):
+        headers = {"Strongroom-Purpose": purpose} if purpose else {}
+        return self.server.api("GET", "/v1/collections/patients/records/" + (record or self.record),
+                               token=self.tokens[role], headers=headers)
+
+    def test_the_authorization_matrix(self):
+        checked = 0
+        for inside in (True, False):
+            network = "127.0.0.0/8" if inside else "192.0.2.0/24"
+            status, stored = self.put_policy(DOCUMENT.replace("NETWORK", network))
+            self.assertEqual(status, 200, stored)
+            for role in ROLES:
+                for purpose in PURPOSES:
+                    status, body = self.get(role, purpose)
+                    expected = {f: expected_view(role, g, purpose, inside)
+                                for f, g in GRADES.items()}
+                    cell = (role, purpose, inside)
+                    if all(v in ("deny", "withheld") for v in expected.values()) and \
+                            "deny" in expected.values():
+                        self.assertEqual(status, 403, (cell, body))
+                        self.assertEqual(body["error"]["code"], "permission_denied", cell)
+                        checked += len(GRADES)
+                        continue
+                    self.assertEqual(status, 200, (cell, body))
+                    for field, view in expected.items():
+                        checked += 1
+                        if view == "withheld":
+                            self.assertNotIn(field, body["fields"], cell)
+                            self.assertEqual(body["views"][field], "withheld", cell)
+                        else:
+                            want = VALUES[field] if view == "plain" else MASKED[field]
+                            self.assertEqual(body["fields"][field], want, (cell, field))
+                            self.assertEqual(body["views"][field], view, (cell, field))
+        self.assertEqual(checked, 2 * len(ROLES) * len(PURPOSES) * len(GRADES))
+        # Actions besides read, inside the network: who may create and delete.
+        self.put_policy(DOCUMENT.replace("NETWORK", "127.0.0.0/8"))
+        for role in ROLES:
+            status, body = self.server.api(
+                "POST", "/v1/collections/patients/records",
+                {"subject_id": self.subject, "fields": {"nickname": "x"}},
+                token=self.tokens[role])
+            allowed = role in ("admin", "operator", "app")
+            self.assertEqual(status, 201 if allowed else 403, (role, body))
+            if allowed:
+                status, _ = self.server.api(
+                    "DELETE", "/v1/collections/patients/records/" + body["id"],
+                    token=self.tokens[role])
+                self.assertEqual(status, 204, role)
+        # Managing: only the admin may change the policy; auditors read the trail, admins not.
+        for role in ROLES:
+            status, _ = self.server.api("GET", "/v1/policy", token=self.tokens[role])
+            self.assertEqual(status, 200 if role == "admin" else 403, role)
+            status, _ = self.server.api("GET", "/v1/audit?limit=1", token=self.tokens[role])
+            self.assertEqual(status, 200 if role in ("auditor", "dpo") else 403, role)
+
+    def test_no_existence_oracle_cross_tenant_and_idor(self):
+        self.put_policy(DOCUMENT.replace("NETWORK", "192.0.2.0/24"))  # agents are outside
+        missing = "rec_" + "0" * 32
+        for record in (self.record, missing, "not-an-id"):
+            status, body = self.get("agent", "support", record=record)
+            self.assertEqual(status, 403, body)
+            del body["error"]["request_id"]
+            self.assertEqual(body, {"error": {
+                "code": "permission_denied",
+                "message": "the access policy does not allow read here",
+                "details": {"path": "policy", "rule": "denied"}}})
+        # Nor for a collection that does not exist.
+        status, body = self.server.api("GET", "/v1/collections/nothing/records/" + missing,
+                                       token=self.tokens["agent"])
+        self.assertEqual(status, 403, body)
+        # Another tenant's application finds the record nowhere, by its id or otherwise.
+        self.assertEqual(self.server.api("POST", "/v1/tenants", {"id": "other"})[0], 201)
+        other = self.server.principal_token("other-app", ["app"], tenant="other")["token"]
+        other_admin = self.server.principal_token("other-admin", ["admin"], tenant="other")
+        self.assertEqual(self.server.api("POST", "/v1/collections", PATIENTS,
+                                         token=other_admin["token"])[0], 201)
+        status, _ = self.server.api("GET", "/v1/collections/patients/records/" + self.record,
+                                    token=other)
+        self.assertEqual(status, 404)
+        status, _ = self.server.api("PATCH", "/v1/collections/patients/records/" + self.record,
+                                    {"fields": {"city": "York"}}, token=other)
+        self.assertEqual(status, 404)
+        status, listed = self.server.api("GET", "/v1/collections/patients/records", token=other)
+        self.assertEqual((status, listed["records"]), (200, []))
+        # The other tenant's policy is its own: the default tenant's document does not apply.
+        status, shown = self.server.api("GET", "/v1/policy", token=other_admin["token"])
+        self.assertEqual((status, shown["version"], shown["builtin"]), (200, 0, True))
+
+    def test_a_role_downgrade_takes_effect_on_the_next_request(self):
+        status, principal = self.server.api("POST", "/v1/principals",
+                                            {"username": "downgraded", "kind": "service",
+                                             "roles": ["app"]})
+        self.assertEqual(status, 201, principal)
+        status, issued = self.server.api("POST", "/v1/principals/%s/tokens" % principal["id"],
+                                         {"name": "t"})
+        token = issued["token"]
+        self.tokens["downgraded"] = token
+        status, body = self.get("downgraded")
+        self.assertEqual((status, body["fields"]["ssn"]), (200, "AB123456C"))
+        status, _ = self.server.api("PATCH", "/v1/principals/" + principal["id"],
+                                    {"roles": ["operator"]})
+        self.assertEqual(status, 200)
+        status, body = self.get("downgraded")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["fields"]["ssn"], "*****456C")
+        self.assertEqual(body["views"], {"nickname": "plain", "city": "plain",
+                                         "email": "masked", "ssn": "masked"})
+        self.assertEqual(self.server.api("PATCH", "/v1/principals/" + principal["id"],
+                                         {"roles": ["agent"]})[0], 200)
+        self.assertEqual(self.get("downgraded")[0], 403)
+
+    def test_purposes_views_and_the_audit_entry(self):
+        self.put_policy(DOCUMENT.replace("NETWORK", "127.0.0.0/8"))
+        status, body = self.get("agent", "curiosity")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["error"]["details"],
+                         {"path": "header:strongroom-purpose", "rule": "unknown_purpose"})
+        status, body = self.get("agent", "support")
+        self.assertEqual(status, 200, body)
+        status, page = self.server.api(
+            "GET", "/v1/audit?action=record.read&limit=1000", token=self.tokens["auditor"])
+        self.assertEqual(status, 200, page)
+        entry = [e for e in page["entries"]
+                 if e["actor"] and e["actor"]["roles"] == ["agent"]
+                 and e["purpose"] == "support" and e["outcome"]["status"] == 200][-1]
+        self.assertEqual(entry["purpose"], "support")
+        self.assertEqual(entry["policy"], {"version": 1, "rule": "agents see public data"})
+        self.assertEqual(sorted(entry["fields"]), ["city:masked", "email:masked",
+                                                   "nickname:plain", "ssn:withheld"])
+        denied = [e for e in page["entries"] if e["outcome"]["status"] == 400]
+        self.assertTrue(denied)
+        self.assertNotIn("jane", json.dumps(page))
+        # A denial names the deciding rule in the trail, not to the caller.
+        self.get("auditor")
+        status, page = self.server.api(
+            "GET", "/v1/audit?action=record.read&outcome=permission_denied",
+            token=self.tokens["auditor"])
+        self.assertEqual(status, 200, page)
+        self.assertEqual(page["entries"][-1]["policy"], {"version": 1, "rule": "default deny"})
+        # A required purpose.
+        strict = DOCUMENT.replace("NETWORK", "127.0.0.0/8").replace(
+            'purposes = ["support", "billing", "subject-request"]',
+            'purposes = ["support", "billing", "subject-request"]\nrequire_purpose = true')
+        self.assertEqual(self.put_policy(strict)[0], 200)
+        status, body = self.get("app")
+        self.assertEqual((status, body["error"]["details"]["rule"]), (403, "required"))
+        self.assertEqual(self.get("app", "billing")[0], 200)
+
+    def test_hashed_and_redacted_views(self):
+        text = DOCUMENT.replace("NETWORK", "127.0.0.0/8") + """
+[[rule]]
+name = "agents see emails as pseudonyms at most"
+effect = "limit"
+roles = ["agent"]
+actions = ["read"]
+grades = ["confidential"]
+view = "hashed"
+
+[[rule]]
+name = "cities redacted"
+effect = "limit"
+roles = ["agent"]
+actions = ["read"]
+fields = ["city"]
+view = "redacted"
+"""
+        self.assertEqual(self.put_policy(text)[0], 200)
+        status, body = self.get("agent", "support")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["fields"]["city"], "[redacted]")
+        pseudonym = body["fields"]["email"]
+        self.assertRegex(pseudonym, r"^psn_[A-Za-z0-9_-]{22}$")
+        # Same value (any case: emails are normalised), same pseudonym: joinable.
+        status, other = self.server.api("POST", "/v1/collections/patients/records",
+                                        {"subject_id": self.subject,
+                                         "fields": {"email": "Jane.Doe@Example.com"}})
+        self.assertEqual(status, 201, other)
+        status, again = self.get("agent", "support", record=other["id"])
+        self.assertEqual(again["fields"]["email"], pseudonym)
+        # Neither the values nor anything of them reached a file: logs, trail, stores.
+        self.server.stop()
+        self.assert_nowhere(self.server, [b"jane.doe", b"AB123456C", b"Leeds"], min_files=6)
+
+    def test_the_policy_api(self):
+        status, shown = self.server.api("GET", "/v1/policy")
+        self.assertEqual((status, shown["version"], shown["builtin"]), (200, 0, True))
+        self.assertIn("[[rule]]", shown["document"])
+        status, body = self.put_policy("[[rule]]\neffect = \"allow\"\nroles = [\"app\"]\n"
+                                       "actions = [\"read\"]\nview = \"clear\"\n")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(body["error"]["message"],
+                         "line 5: view must be \"plain\", \"masked\", \"hashed\" or \"redacted\"")
+        self.assertEqual(body["error"]["details"], {"path": "$.document", "rule": "policy"})
+        # A document that would lock its author out is refused.
+        status, body = self.put_policy("[[rule]]\neffect = \"allow\"\nroles = [\"app\"]\n"
+                                       "actions = [\"read\"]\nview = \"plain\"\n")
+        self.assertEqual((status, body["error"]["details"]["rule"]), (412, "lockout"))
+        # Dry run: what the change would allow or deny, before it is stored.
+        proposed = DOCUMENT.replace("NETWORK", "127.0.0.0/8")
+        status, run = self.server.api("POST", "/v1/policy/dry-run",
+                                      {"document": proposed, "roles": ["agent", "app"]})
+        self.assertEqual(status, 200, run)
+        self.assertFalse(run["truncated"])
+        changes = {(c["role"], c["action"], c["collection"], c.get("field"), c["purpose"],
+                    c["two_factor"]): (c["before"], c["after"]) for c in run["changes"]}
+        self.assertEqual(changes[("agent", "read", "patients", "email", "support", False)],
+                         ("deny", "masked"))
+        self.assertNotIn(("app", "read", "patients", "ssn", None, False), changes)
+        self.assertEqual({c["role"] for c in run["changes"]}, {"agent", "app"})
+        # The proposed document no longer lets applications export: that is all that changes.
+        self.assertEqual({(c["action"], c["before"], c["after"]) for c in run["changes"]
+                          if c["role"] == "app" and c["collection"] == "patients"},
+                         {("export", "allow", "deny"), ("export", "plain", "deny")})
+        status, body = self.server.api("POST", "/v1/policy/dry-run", {"document": "x ="})
+        self.assertEqual((status, body["error"]["details"]["path"]), (400, "$.document"))
+        self.assertEqual(self.server.api("GET", "/v1/policy")[1]["version"], 0)  # not stored
+        # Versions, and optimistic concurrency.
+        status, stored = self.put_policy(proposed, expected=0)
+        self.assertEqual((status, stored["version"], stored["builtin"]), (200, 1, False))
+        status, body = self.put_policy(proposed, expected=0)
+        self.assertEqual((status, body["error"]["code"]), (412, "failed_precondition"))
+        self.assertEqual(self.put_policy(proposed, expected=1)[0], 200)
+        status, versions = self.server.api("GET", "/v1/policy/versions")
+        self.assertEqual([v["version"] for v in versions["versions"]], [1, 2])
+        # The stored document survives a restart.
+        self.server.stop()
+        self.server.start()
+        status, shown = self.server.api("GET", "/v1/policy")
+        self.assertEqual((shown["version"], shown["document"]), (2, proposed))
+        status, body = self.get("agent", "support")
+        self.assertEqual(body["fields"]["email"], "j***@example.com")
+
+
+if __name__ == "__main__":
+    unittest.main()
