@@ -289,6 +289,93 @@ class PolicyTest(ServerTestCase):
         self.assertEqual((status, body["error"]["details"]["rule"]), (403, "required"))
         self.assertEqual(self.get("app", "billing")[0], 200)
 
+    def test_guardrails_hold_against_the_vaults_own_operators(self):
+        # An operator manages principals but never makes or touches an administrator.
+        op = self.tokens["operator"]
+        status, body = self.server.api("POST", "/v1/principals",
+                                       {"username": "sneaky", "roles": ["admin"]}, token=op)
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "$.roles", "rule": "admin_only"}))
+        status, mine = self.server.api("POST", "/v1/principals",
+                                       {"username": "helper", "roles": ["agent"]}, token=op)
+        self.assertEqual(status, 201, mine)
+        self.assertEqual(self.server.api("PATCH", "/v1/principals/" + mine["id"],
+                                         {"roles": ["admin"]}, token=op)[0], 403)
+        status, made = self.server.api("POST", "/v1/principals",
+                                       {"username": "second-admin", "roles": ["admin"]})
+        self.assertEqual(status, 201, made)
+        for method, path in [("POST", "/v1/principals/%s/tokens"),
+                             ("POST", "/v1/principals/%s/password"),
+                             ("DELETE", "/v1/principals/%s/totp"),
+                             ("PATCH", "/v1/principals/%s"),
+                             ("DELETE", "/v1/principals/%s")]:
+            body = {"name": "t"} if path.endswith("tokens") else (
+                {"disabled": True} if method == "PATCH" else None)
+            status, answer = self.server.api(method, path % made["id"], body, token=op)
+            self.assertEqual(status, 403, (method, path, answer))
+        # Nor does it weaken who needs a second factor (a policy, not an account matter).
+        status, _ = self.server.api("PUT", "/v1/tenants/default/two-factor-policy",
+                                    {"all_users": True}, token=op)
+        self.assertEqual(status, 403)
+        # A document granting administrators documents or activity is capped by the engine.
+        text = DOCUMENT.replace("NETWORK", "127.0.0.0/8") + """
+[[rule]]
+effect = "allow"
+roles = ["admin"]
+actions = ["read"]
+collections = ["@documents", "@activity"]
+view = "plain"
+"""
+        self.assertEqual(self.put_policy(text)[0], 200)
+        status, body = self.server.api("GET", "/v1/subjects/%s/activity" % self.subject,
+                                       token=self.server.admin_token)
+        self.assertEqual((status, body["error"]["code"]), (403, "permission_denied"))
+        self.assertEqual(self.server.api("GET", "/v1/subjects/%s/documents" % self.subject,
+                                         token=self.server.admin_token)[0], 403)
+
+    def test_answers_show_only_what_reading_would(self):
+        text = DOCUMENT.replace("NETWORK", "127.0.0.0/8") + """
+[[rule]]
+name = "clerks update cities but read no more than nicknames"
+effect = "allow"
+roles = ["clerk"]
+actions = ["update"]
+view = "plain"
+
+[[rule]]
+effect = "allow"
+roles = ["clerk"]
+actions = ["read"]
+fields = ["nickname"]
+view = "plain"
+
+[[rule]]
+effect = "allow"
+roles = ["clerk"]
+actions = ["search"]
+fields = ["email"]
+view = "masked"
+"""
+        self.assertEqual(self.put_policy(text)[0], 200)
+        clerk = self.server.principal_token("clerk", ["clerk"], kind="user")["token"]
+        path = "/v1/collections/patients/records/" + self.record
+        status, body = self.server.api("PATCH", path, {"fields": {"city": "York"}}, token=clerk)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["fields"], {"nickname": "Jo"})
+        self.assertEqual(body["views"], {"nickname": "plain", "city": "withheld",
+                                         "email": "withheld", "ssn": "withheld"})
+        # A masked search view is no licence to test guesses against the values.
+        status, body = self.server.api("POST", "/v1/collections/patients/records/search",
+                                       {"field": "email", "value": "jane.doe@example.com"},
+                                       token=clerk)
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "$.field", "rule": "policy"}))
+        # "withheld" names every field the caller may not read, held or not.
+        status, bare = self.server.api("POST", "/v1/collections/patients/records",
+                                       {"subject_id": self.subject, "fields": {"nickname": "N"}})
+        status, body = self.get("agent", "support", record=bare["id"])
+        self.assertEqual(body["views"], {"nickname": "plain", "ssn": "withheld"})
+
     def test_hashed_and_redacted_views(self):
         text = DOCUMENT.replace("NETWORK", "127.0.0.0/8") + """
 [[rule]]

@@ -49,6 +49,11 @@ std::string_view AdminScope(const auth::Caller& who) {
   return IsOperator(who) ? std::string_view() : std::string_view(who.tenant);
 }
 
+std::optional<IpAddress> PeerAddress(const Request& request) {
+  // A link-local peer may carry a zone ("fe80::1%eth0"); networks match the address itself.
+  return ParseIpAddress(request.peer.substr(0, request.peer.find('%')));
+}
+
 std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Request& request) {
   using policy::Action;
   const auto kind = audit_action.substr(0, audit_action.find('.'));
@@ -58,8 +63,10 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
   if (kind == "tenant" && !verb.ends_with("two_factor_policy")) {
     return PolicyGate{Action::kManageTenants, ""};
   }
-  if (kind == "principal" || kind == "session" || kind == "token" ||
-      verb.ends_with("two_factor_policy")) {
+  // Who must use a second factor is a security policy of the tenant, not an account matter:
+  // an operator managing accounts may not weaken it.
+  if (verb.ends_with("two_factor_policy")) return PolicyGate{Action::kManagePolicy, ""};
+  if (kind == "principal" || kind == "session" || kind == "token") {
     return PolicyGate{Action::kManagePrincipals, ""};
   }
   if (kind == "audit") return PolicyGate{Action::kReadAudit, ""};
@@ -128,6 +135,12 @@ std::optional<Error> PolicyRefusal(const VaultApi& api, const Request& request,
                                            " has no policy action (a bug: see PolicyGateOf)");
   }
   auto policy = api.policies.For(who.tenant);
+  // A stored document that no longer compiles refuses everything (fail closed) except its own
+  // repair, decided by the built-in policy.
+  if (!policy && policy.error().code() == ErrorCode::kDataLoss &&
+      gate->action == policy::Action::kManagePolicy) {
+    policy = policy::Policy::BuiltIn();
+  }
   if (!policy) return policy.error();
   const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
   if (auto stated = (*policy)->CheckPurpose(
@@ -136,9 +149,8 @@ std::optional<Error> PolicyRefusal(const VaultApi& api, const Request& request,
     return stated.error();
   }
   event.purpose = purpose;
-  const policy::Context context{
-      who.roles,     gate->action, gate->collection, purpose, ParseIpAddress(request.peer),
-      who.two_factor};
+  const policy::Context context{who.roles, gate->action,         gate->collection,
+                                purpose,   PeerAddress(request), who.two_factor};
   const policy::Decision decision = (*policy)->Decide(context);
   event.policy_version = (*policy)->version();
   event.policy_rule = decision.rule;

@@ -11,6 +11,7 @@
 
 #include "strongroom/api/vault_api.h"
 #include "strongroom/auth/identity.h"
+#include "strongroom/base/ip_network.h"
 #include "strongroom/http/types.h"
 #include "strongroom/policy/policy.h"
 
@@ -64,6 +65,8 @@ struct PolicyGate {
   std::string_view collection;
 };
 std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const http::Request& request);
+// The request's peer as the policy matches it (a link-local zone dropped); nullopt if unknown.
+std::optional<IpAddress> PeerAddress(const http::Request& request);
 
 // The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials
 // (401) -> a pending password change or second-factor enrolment (403) -> token scope (403) ->

@@ -125,7 +125,7 @@ TEST(AuditSupportTest, RoutesMapToThePolicyActionsDocumented) {
   EXPECT_EQ(gate("activity.append"), "create @activity");
   EXPECT_EQ(gate("document.read"), "read @documents");
   EXPECT_EQ(gate("tenant.create"), "manage-tenants ");
-  EXPECT_EQ(gate("tenant.set_two_factor_policy"), "manage-principals ");
+  EXPECT_EQ(gate("tenant.set_two_factor_policy"), "manage-policy ");
   EXPECT_EQ(gate("token.revoke"), "manage-principals ");
   EXPECT_EQ(gate("vault.seal"), "manage-keys ");
   EXPECT_EQ(gate("policy.update"), "manage-policy ");

@@ -244,11 +244,39 @@ void AddAuthRoutes(http::Router& router, const VaultApi& api) {
 }
 
 // An administration call about one principal: f(id, scope, request, caller).
+Error AdminsOnly() {
+  Error error(ErrorCode::kPermissionDenied,
+              "only an administrator may grant the admin role or manage an administrator");
+  error.At("$.roles", "admin_only");
+  return error;
+}
+
+// The admin role is granted only by an administrator (docs/policy.md, guardrails).
+Result<void> MayGrant(const auth::Caller& who, const std::vector<std::string>& roles) {
+  if (who.HasRole("admin")) return {};
+  if (std::find(roles.begin(), roles.end(), "admin") != roles.end()) {
+    return std::unexpected(AdminsOnly());
+  }
+  return {};
+}
+
 template <typename F>
 http::Handler AboutPrincipal(const VaultApi& api, F f) {
   return Guarded(api, Access::kAdmin, false,
-                 [f = std::move(f)](const Request& request, const auth::Caller& who) {
-                   return f(request.PathParam("id"), AdminScope(who), request, who);
+                 [&identity = api.identity, f = std::move(f)](
+                     const Request& request, const auth::Caller& who) -> Result<Answer> {
+                   const std::string_view id = request.PathParam("id");
+                   // Whoever may manage principals without holding admin (operators) does not
+                   // touch an administrator: no password reset, factor reset, new token or role
+                   // change that would hand them the vault.
+                   if (!who.HasRole("admin")) {
+                     auto target = identity.GetPrincipal(id, AdminScope(who));
+                     if (target && std::find(target->roles.begin(), target->roles.end(), "admin") !=
+                                       target->roles.end()) {
+                       return std::unexpected(AdminsOnly());
+                     }
+                   }
+                   return f(id, AdminScope(who), request, who);
                  });
 }
 
@@ -278,6 +306,9 @@ void AddPrincipalRoutes(http::Router& router, const VaultApi& api) {
             if (!roles) return std::unexpected(roles.error());
             if (!*roles) return FailAt("$.roles", "required", "is required");
             p.roles = std::move(**roles);
+            if (auto granted = MayGrant(who, p.roles); !granted) {
+              return std::unexpected(granted.error());
+            }
             auto tenant = TextMember(*body, "tenant", false);
             if (!tenant) return std::unexpected(tenant.error());
             p.tenant = *tenant ? **tenant : who.tenant;
@@ -325,6 +356,11 @@ void AddPrincipalRoutes(http::Router& router, const VaultApi& api) {
                    auth::IdentityService::PrincipalChange change;
                    auto roles = StringList(*body, "roles");
                    if (!roles) return std::unexpected(roles.error());
+                   if (*roles) {
+                     if (auto granted = MayGrant(who, **roles); !granted) {
+                       return std::unexpected(granted.error());
+                     }
+                   }
                    change.roles = std::move(*roles);
                    if (const auto* d = body->if_contains("disabled")) {
                      if (!d->is_bool())

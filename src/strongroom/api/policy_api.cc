@@ -52,11 +52,8 @@ Error AtDocument(Error error) {
   return error;
 }
 
-// What a view or a decision is called in a dry run.
-std::string Outcome(const Policy& policy, const policy::Context& context,
-                    const records::FieldSpec* field) {
-  if (field == nullptr) return policy.Decide(context).allowed ? "allow" : "deny";
-  const auto view = policy.FieldView(context, *field);
+// What a field's view is called in a dry run ("deny": withheld).
+std::string ViewText(std::optional<privacy::View> view) {
   return view ? std::string(privacy::ViewName(*view)) : "deny";
 }
 
@@ -127,6 +124,18 @@ Result<json::object> DryRun(const VaultApi& api, const Request& request, const a
       if (schema) schemas.push_back(*schema);
     }
   }
+  // Bounded work: a dry run is an administrator's question, not a way to pin the workers.
+  std::size_t checks_per_context = resources.size();
+  for (const auto& schema : schemas) checks_per_context += 1 + schema->fields.size();
+  const std::size_t contexts =
+      roles.size() * policy::kActionCount * purposes.size() * sources.size() * 2;
+  constexpr std::size_t kMaxChecks = 2'000'000;
+  if (contexts * checks_per_context > kMaxChecks) {
+    return FailAt("$", "too_many_checks",
+                  "this dry run would compare " + std::to_string(contexts * checks_per_context) +
+                      " decisions (at most " + std::to_string(kMaxChecks) +
+                      "): narrow it with roles or sources");
+  }
   constexpr std::size_t kMaxChanges = 500;
   json::array changes;
   std::size_t total = 0;
@@ -156,21 +165,30 @@ Result<json::object> DryRun(const VaultApi& api, const Request& request, const a
           for (const bool two_factor : {false, true}) {
             policy::Context context{caller_roles,           action,    "", purpose,
                                     ParseIpAddress(source), two_factor};
-            const auto compare = [&](std::string_view collection, const records::FieldSpec* field) {
+            // Each side prepared once per collection, then asked field by field.
+            const auto compare = [&](std::string_view collection, const records::Schema* schema) {
               context.collection = collection;
-              const std::string before = Outcome(**current, context, field);
-              const std::string after = Outcome(**proposed, context, field);
-              if (before != after) {
-                record(role, action, collection, field ? std::string_view(field->name) : "",
-                       purpose, source, two_factor, before, after);
+              const auto before = (*current)->Prepare(context);
+              const auto after = (*proposed)->Prepare(context);
+              const auto outcome = [](const Policy::Prepared& p) -> std::string {
+                return p.decision().allowed ? "allow" : "deny";
+              };
+              if (outcome(before) != outcome(after)) {
+                record(role, action, collection, "", purpose, source, two_factor, outcome(before),
+                       outcome(after));
+              }
+              if (schema == nullptr || !policy::IsFieldAction(action)) return;
+              for (const auto& field : schema->fields) {
+                const std::string was = ViewText(before.FieldView(field));
+                const std::string will = ViewText(after.FieldView(field));
+                if (was != will) {
+                  record(role, action, collection, field.name, purpose, source, two_factor, was,
+                         will);
+                }
               }
             };
             for (const auto& resource : resources) compare(resource, nullptr);
-            for (const auto& schema : schemas) {
-              compare(schema->collection, nullptr);
-              if (!policy::IsFieldAction(action)) continue;
-              for (const auto& field : schema->fields) compare(schema->collection, &field);
-            }
+            for (const auto& schema : schemas) compare(schema->collection, schema.get());
           }
         }
       }
@@ -214,8 +232,8 @@ void AddPolicyRoutes(http::Router& router, const VaultApi& api) {
                 if (!document) return std::unexpected(AtDocument(document.error()));
                 auto proposed = Policy::Compile(std::move(*document), 0, *text);
                 if (!proposed) return std::unexpected(AtDocument(proposed.error()));
-                const policy::Context self{who.roles, Action::kManagePolicy,        "",
-                                           "",        ParseIpAddress(request.peer), who.two_factor};
+                const policy::Context self{who.roles, Action::kManagePolicy, "",
+                                           "",        PeerAddress(request),  who.two_factor};
                 if (!(*proposed)->Decide(self).allowed) {
                   Error lockout(ErrorCode::kFailedPrecondition,
                                 "this document would deny you manage-policy: you could "

@@ -36,9 +36,14 @@ Result<RecordViews> RecordViews::Prepare(const VaultApi& api, const http::Reques
                                 action,
                                 collection,
                                 request.headers->Get(kPurposeHeader).value_or(""),
-                                ParseIpAddress(request.peer),
+                                PeerAddress(request),
                                 who.two_factor};
   views.prepared_ = views.policy_->Prepare(context);
+  // Answers show what this caller may *read*, whatever the call was: a write or a search does
+  // not reveal more of a record than reading it would.
+  policy::Context read = context;
+  read.action = policy::Action::kRead;
+  views.read_ = action == policy::Action::kRead ? views.prepared_ : views.policy_->Prepare(read);
   return views;
 }
 
@@ -58,8 +63,10 @@ Result<void> RecordViews::CheckSearch(const json::value& body) const {
   const auto* o = body.if_object();
   const auto* field = o ? o->if_contains("field") : nullptr;
   if (field == nullptr || !field->is_string()) return {};  // the service names what is wrong
+  // An exact-match search answers "does a record hold this value?": only for a caller that
+  // may see the value itself, or a masked or redacted view would leak through guesses.
   const records::FieldSpec* spec = schema_->Find(field->get_string());
-  if (spec != nullptr && !prepared_.FieldView(*spec)) {
+  if (spec != nullptr && prepared_.FieldView(*spec) != View::kPlain) {
     return std::unexpected(NotAllowed("$.field", "search on"));
   }
   return {};
@@ -72,13 +79,15 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
   json::object shown;
   for (const auto& spec : schema_->fields) {
     auto* value = values.if_contains(spec.name);
-    if (value == nullptr) continue;
-    const auto view = prepared_.FieldView(spec);
+    const auto view = read_.FieldView(spec);
     if (!view) {
-      values.erase(spec.name);
+      // Every field the caller may not see is listed, held or not: "withheld" must not tell
+      // that a value exists.
+      if (value != nullptr) values.erase(spec.name);
       shown[spec.name] = "withheld";
       continue;
     }
+    if (value == nullptr) continue;
     switch (*view) {
       case View::kPlain:
         break;

@@ -30,10 +30,11 @@ class RecordViews {
   // permission_denied at the path of the first field of `fields` (a record's "fields" object)
   // this caller may not write; "$.records[i].fields…" paths for a batch come from `path`.
   Result<void> CheckWrite(const boost::json::value* fields, const std::string& path) const;
-  // The field a search matches on must itself be searchable by this caller.
+  // The field a search matches on must be searchable by this caller with a plain view.
   Result<void> CheckSearch(const boost::json::value& body) const;
   // Renders one record answer ({"fields": …}), a list ({"records": [...]}) or a batch answer
-  // ({"results": [{"record": …}]}) in the caller's views.
+  // ({"results": [{"record": …}]}) in the caller's *read* views, whatever the call: "views"
+  // names every field of the schema the caller may not read as "withheld", held or not.
   Result<void> Apply(boost::json::object& answer) const;
 
  private:
@@ -43,7 +44,8 @@ class RecordViews {
   const VaultApi* api_ = nullptr;
   std::string tenant_;
   std::shared_ptr<const policy::Policy> policy_;
-  policy::Policy::Prepared prepared_;
+  policy::Policy::Prepared prepared_;  // the call's own action: what it may write or search
+  policy::Policy::Prepared read_;      // reading: what its answers show
   std::shared_ptr<const records::Schema> schema_;
 };
 

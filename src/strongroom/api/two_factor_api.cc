@@ -3,6 +3,7 @@
 // tenants' two-factor policy. Thin: body checks here, everything else in auth::IdentityService.
 // None runs Argon2id, but each may write the store: they run on the worker pool.
 
+#include <algorithm>
 #include <boost/json/value.hpp>
 
 #include "strongroom/api/api_support.h"
@@ -203,6 +204,16 @@ void AddAdministrationRoutes(http::Router& router, const VaultApi& api) {
                 const std::string_view id = request.PathParam("id");
                 if (id == who.principal_id) {
                   return std::unexpected(NotYourself("reset the second factor of"));
+                }
+                // An operator does not strip an administrator's second factor.
+                if (!who.HasRole("admin")) {
+                  auto target = identity.GetPrincipal(id, AdminScope(who));
+                  if (target && std::find(target->roles.begin(), target->roles.end(), "admin") !=
+                                    target->roles.end()) {
+                    return std::unexpected(Error(ErrorCode::kPermissionDenied,
+                                                 "only an administrator may manage an "
+                                                 "administrator"));
+                  }
                 }
                 if (auto reset = identity.ResetTwoFactor(id, AdminScope(who)); !reset) {
                   return std::unexpected(reset.error());

@@ -11,8 +11,8 @@ inline constexpr std::string_view kBuiltInPolicy = R"toml(# Strongroom's built-i
 # subjects' requests, app is what applications' service accounts hold ("service" is the name
 # vaults gave applications before policies existed, kept as its alias).
 # Guardrails no document can change: whoever holds admin or operator sees at most masked values
-# of confidential and restricted fields and never reads the audit trail; auditor grants nothing
-# but the audit trail.
+# of confidential and restricted fields, never reads activity events or documents, and never
+# reads the audit trail; auditor grants nothing but the audit trail.
 
 purposes = ["support", "billing", "analytics", "legal", "subject-request", "security"]
 require_purpose = false
@@ -35,13 +35,6 @@ effect = "allow"
 roles = ["admin", "operator"]
 actions = ["read", "search", "create", "update", "delete"]
 view = "plain"
-
-[[rule]]
-name = "administrators and operators do not read activity or documents (no mask fits them)"
-effect = "deny"
-roles = ["admin", "operator"]
-actions = ["read", "export"]
-collections = ["@activity", "@documents"]
 
 [[rule]]
 name = "applications read and write their tenant's data"

@@ -26,6 +26,8 @@ constexpr std::uint32_t kFieldActions = Bit(Action::kRead) | Bit(Action::kCreate
 
 constexpr std::string_view kUnnamedRule = "rule at line ";
 constexpr std::string_view kDefaultDeny = "default deny";
+constexpr std::string_view kGuardrailUnmaskable =
+    "guardrail: administrators and operators do not read activity or documents";
 constexpr std::string_view kGuardrailAudit =
     "guardrail: administrators and operators do not read the audit trail";
 
@@ -463,6 +465,12 @@ Policy::Prepared Policy::Prepare(const Context& context) const {
   prepared.guarded_ = (roles.bits & guarded_roles_) != 0;
   if (context.action == Action::kReadAudit && prepared.guarded_) {
     prepared.decision_ = {false, kGuardrailAudit};
+    return prepared;
+  }
+  // Activity events and documents have no field-level views to mask them with.
+  if (prepared.guarded_ && (context.action == Action::kRead || context.action == Action::kExport) &&
+      (context.collection == "@activity" || context.collection == "@documents")) {
+    prepared.decision_ = {false, kGuardrailUnmaskable};
     return prepared;
   }
   const std::uint64_t purpose_bit = PurposeBit(context.purpose);

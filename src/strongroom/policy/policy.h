@@ -11,7 +11,8 @@
 //   5. the guardrails' caps.
 // Guardrails, not editable, so that whoever runs the vault cannot grant themselves its data:
 //   - a caller holding `admin` or `operator` sees at most `masked` of confidential and
-//     restricted fields, and never reads the audit trail;
+//     restricted fields, never reads activity events or documents (nothing masks them), and
+//     never reads the audit trail;
 //   - `auditor` grants the audit trail's reading and nothing else.
 //
 // Compiled once per document version: role and purpose names become bits, actions a bitmask,

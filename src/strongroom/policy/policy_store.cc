@@ -5,6 +5,7 @@
 #include <boost/json/value.hpp>
 
 #include "strongroom/base/time.h"
+#include "strongroom/observe/log.h"
 
 namespace strongroom::policy {
 namespace {
@@ -84,7 +85,11 @@ Result<StoredPolicy> PolicyStore::Load(std::string_view tenant) {
   StoredPolicy loaded{Policy::BuiltIn(), {}};
   if (*stored) {
     auto decoded = Decode(**stored);
-    if (!decoded) return std::unexpected(decoded.error());
+    if (!decoded) {
+      observe::Error("security.policy_unreadable",
+                     {{"tenant", tenant}, {"reason", decoded.error().message()}});
+      return std::unexpected(decoded.error());
+    }
     loaded = std::move(*decoded);
   }
   std::unique_lock lock(mu_);
@@ -105,9 +110,16 @@ Result<StoredPolicy> PolicyStore::Put(std::string_view tenant, std::string_view 
   auto document = ParseDocument(text);
   if (!document) return std::unexpected(document.error());
   std::lock_guard write(write_mu_);
-  auto current = Load(tenant);
+  // The version from the stored bytes, not from Load: a stored document that no longer
+  // compiles must still be replaceable.
+  auto current = metadata_.Get(kPolicies, tenant);
   if (!current) return std::unexpected(current.error());
-  const std::uint64_t now_version = current->info.version;
+  std::uint64_t now_version = 0;
+  if (*current) {
+    auto raw = DecodeRaw(**current);
+    if (!raw) return std::unexpected(raw.error());
+    now_version = raw->info.version;
+  }
   if (expected_version && *expected_version != now_version) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "the policy is at version " + std::to_string(now_version) + ", not " +

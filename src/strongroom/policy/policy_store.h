@@ -38,7 +38,9 @@ class PolicyStore {
  public:
   explicit PolicyStore(storage::Store& metadata) : metadata_(metadata) {}
 
-  // The tenant's policy in force. would_block inside a NonBlockingScope when not yet cached.
+  // The tenant's policy in force. would_block inside a NonBlockingScope when not yet cached;
+  // data_loss (logged as security.policy_unreadable) when the stored document no longer
+  // compiles: every call is then refused but the policy's own replacement (Put).
   Result<std::shared_ptr<const Policy>> For(std::string_view tenant);
   Result<StoredPolicy> Current(std::string_view tenant);
   // Stores `text` as the tenant's next version. invalid_argument (with the line) when it does

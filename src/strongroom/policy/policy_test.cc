@@ -229,6 +229,22 @@ view = "plain"
   EXPECT_TRUE(
       policy->Decide(Who{.roles = {"auditor"}, .action = Action::kReadAudit}.context()).allowed);
   EXPECT_EQ(policy->Decide(Who{.roles = {"admin"}}.context()).rule, "rule at line 2");
+  const Decision documents =
+      policy->Decide(Who{.roles = {"operator"}, .collection = "@documents"}.context());
+  EXPECT_FALSE(documents.allowed);
+  EXPECT_EQ(documents.rule,
+            "guardrail: administrators and operators do not read activity or documents");
+  EXPECT_FALSE(
+      policy
+          ->Decide(Who{.roles = {"admin"}, .action = Action::kExport, .collection = "@activity"}
+                       .context())
+          .allowed);
+  EXPECT_TRUE(
+      policy
+          ->Decide(Who{.roles = {"admin"}, .action = Action::kDelete, .collection = "@documents"}
+                       .context())
+          .allowed);
+  EXPECT_TRUE(policy->Decide(Who{.roles = {"app"}, .collection = "@documents"}.context()).allowed);
 }
 
 TEST(PolicyTest, ErrorsNameTheLineAndWhatIsWrong) {
