@@ -134,6 +134,7 @@ class PolicyTest(ServerTestCase):
             kind = "service" if role == "app" else "user"
             self.tokens[role] = self.server.principal_token("matrix-" + role, [role],
                                                             kind=kind)["token"]
+        self.admin_id = self.server.principal_token("matrix-admin", ["admin"])["principal_id"]
 
     def put_policy(self, text, expected=None, token=None):
         body = {"document": text}
@@ -296,8 +297,14 @@ class PolicyTest(ServerTestCase):
                                        {"username": "sneaky", "roles": ["admin"]}, token=op)
         self.assertEqual((status, body["error"]["details"]),
                          (403, {"path": "$.roles", "rule": "admin_only"}))
+        # Nor an account that sees more than its manager: only roles it holds itself.
+        for role in ("app", "auditor", "dpo"):
+            status, body = self.server.api("POST", "/v1/principals",
+                                           {"username": "x-" + role, "roles": [role]}, token=op)
+            self.assertEqual((status, body["error"]["details"]),
+                             (403, {"path": "$.roles", "rule": "not_held"}), role)
         status, mine = self.server.api("POST", "/v1/principals",
-                                       {"username": "helper", "roles": ["agent"]}, token=op)
+                                       {"username": "helper", "roles": ["operator"]}, token=op)
         self.assertEqual(status, 201, mine)
         self.assertEqual(self.server.api("PATCH", "/v1/principals/" + mine["id"],
                                          {"roles": ["admin"]}, token=op)[0], 403)
@@ -313,6 +320,20 @@ class PolicyTest(ServerTestCase):
                 {"disabled": True} if method == "PATCH" else None)
             status, answer = self.server.api(method, path % made["id"], body, token=op)
             self.assertEqual(status, 403, (method, path, answer))
+        status, admin_tokens = self.server.api("GET", "/v1/tokens")
+        admin_token_id = [t for t in admin_tokens["tokens"]
+                          if t["principal_id"] == self.admin_id][0]["token_id"]
+        status, body = self.server.api("DELETE", "/v1/tokens/" + admin_token_id, token=op)
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "principal", "rule": "admin_only"}))
+        # A principal made an administrator loses the tokens it had: an operator who issued one
+        # does not inherit the promotion.
+        status, issued = self.server.api("POST", "/v1/principals/%s/tokens" % mine["id"],
+                                         {"name": "t"}, token=op)
+        self.assertEqual(status, 201, issued)
+        self.assertEqual(self.server.api("PATCH", "/v1/principals/" + mine["id"],
+                                         {"roles": ["admin"]})[0], 200)
+        self.assertEqual(self.server.api("GET", "/v1/policy", token=issued["token"])[0], 401)
         # Nor does it weaken who needs a second factor (a policy, not an account matter).
         status, _ = self.server.api("PUT", "/v1/tenants/default/two-factor-policy",
                                     {"all_users": True}, token=op)

@@ -136,9 +136,8 @@ std::optional<Error> PolicyRefusal(const VaultApi& api, const Request& request,
   }
   auto policy = api.policies.For(who.tenant);
   // A stored document that no longer compiles refuses everything (fail closed) except its own
-  // repair, decided by the built-in policy.
-  if (!policy && policy.error().code() == ErrorCode::kDataLoss &&
-      gate->action == policy::Action::kManagePolicy) {
+  // replacement (PUT /v1/policy, nothing else), decided by the built-in policy.
+  if (!policy && policy.error().code() == ErrorCode::kDataLoss && event.action == "policy.update") {
     policy = policy::Policy::BuiltIn();
   }
   if (!policy) return policy.error();

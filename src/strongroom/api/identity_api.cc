@@ -245,19 +245,29 @@ void AddAuthRoutes(http::Router& router, const VaultApi& api) {
 
 // An administration call about one principal: f(id, scope, request, caller).
 Error AdminsOnly() {
-  Error error(ErrorCode::kPermissionDenied,
-              "only an administrator may grant the admin role or manage an administrator");
-  error.At("$.roles", "admin_only");
+  Error error(ErrorCode::kPermissionDenied, "only an administrator may manage an administrator");
+  error.At("principal", "admin_only");
   return error;
 }
 
-// The admin role is granted only by an administrator (docs/policy.md, guardrails).
+// Who may hand out which roles (docs/policy.md, guardrails): an administrator any; anyone else
+// (an operator) only roles it holds itself, so that managing accounts never yields an account
+// that sees more than its manager (an app reading plain data, an auditor reading the trail).
 Result<void> MayGrant(const auth::Caller& who, const std::vector<std::string>& roles) {
   if (who.HasRole("admin")) return {};
-  if (std::find(roles.begin(), roles.end(), "admin") != roles.end()) {
-    return std::unexpected(AdminsOnly());
+  for (const auto& role : roles) {
+    if (!who.HasRole(role)) {
+      Error error(ErrorCode::kPermissionDenied,
+                  "only an administrator may grant a role the caller does not hold itself");
+      error.At("$.roles", role == "admin" ? "admin_only" : "not_held");
+      return std::unexpected(error);
+    }
   }
   return {};
+}
+
+bool HoldsAdmin(const auth::PrincipalInfo& p) {
+  return std::find(p.roles.begin(), p.roles.end(), "admin") != p.roles.end();
 }
 
 template <typename F>
@@ -375,8 +385,21 @@ void AddPrincipalRoutes(http::Router& router, const VaultApi& api) {
                            change.roles->end()) {
                      return std::unexpected(NotYourself("remove the admin role from"));
                    }
+                   auto before = identity.GetPrincipal(id, scope);
+                   if (!before) return std::unexpected(before.error());
                    auto updated = identity.UpdatePrincipal(id, scope, change);
                    if (!updated) return std::unexpected(updated.error());
+                   // Made an administrator: tokens issued before (perhaps by an operator) do not
+                   // carry the new power. Sessions already ended with the role change.
+                   if (!HoldsAdmin(*before) && HoldsAdmin(*updated)) {
+                     auto tokens = identity.ListTokens(scope, id);
+                     if (!tokens) return std::unexpected(tokens.error());
+                     for (const auto& t : *tokens) {
+                       if (auto revoked = identity.RevokeToken(t.token_id, scope); !revoked) {
+                         return std::unexpected(revoked.error());
+                       }
+                     }
+                   }
                    return Answer{200, PrincipalJson(*updated)};
                  }));
   router.Add(Method::kDelete, "/v1/principals/{id}", Execution::kWorker,
@@ -513,6 +536,16 @@ void AddPrincipalRoutes(http::Router& router, const VaultApi& api) {
       Method::kDelete, "/v1/tokens/{id}", Execution::kWorker,
       Guarded(api, Access::kAdmin, false,
               [&identity](const Request& request, const auth::Caller& who) -> Result<Answer> {
+                // An operator does not revoke an administrator's tokens.
+                if (!who.HasRole("admin")) {
+                  auto tokens = identity.ListTokens(AdminScope(who), "");
+                  if (!tokens) return std::unexpected(tokens.error());
+                  for (const auto& t : *tokens) {
+                    if (t.token_id != request.PathParam("id")) continue;
+                    auto owner = identity.GetPrincipal(t.principal_id, AdminScope(who));
+                    if (owner && HoldsAdmin(*owner)) return std::unexpected(AdminsOnly());
+                  }
+                }
                 auto revoked = identity.RevokeToken(request.PathParam("id"), AdminScope(who));
                 if (!revoked) return std::unexpected(revoked.error());
                 return Answer{204, {}};

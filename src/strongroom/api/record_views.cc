@@ -63,8 +63,9 @@ Result<void> RecordViews::CheckSearch(const json::value& body) const {
   const auto* o = body.if_object();
   const auto* field = o ? o->if_contains("field") : nullptr;
   if (field == nullptr || !field->is_string()) return {};  // the service names what is wrong
-  // An exact-match search answers "does a record hold this value?": only for a caller that
-  // may see the value itself, or a masked or redacted view would leak through guesses.
+  // An exact-match search answers "does a record hold this value?": only for a caller whose
+  // *search* view of the field is plain (a policy that also shows it masked on read has chosen
+  // so), or a masked or redacted view would leak through guesses.
   const records::FieldSpec* spec = schema_->Find(field->get_string());
   if (spec != nullptr && prepared_.FieldView(*spec) != View::kPlain) {
     return std::unexpected(NotAllowed("$.field", "search on"));

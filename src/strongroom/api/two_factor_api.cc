@@ -210,9 +210,10 @@ void AddAdministrationRoutes(http::Router& router, const VaultApi& api) {
                   auto target = identity.GetPrincipal(id, AdminScope(who));
                   if (target && std::find(target->roles.begin(), target->roles.end(), "admin") !=
                                     target->roles.end()) {
-                    return std::unexpected(Error(ErrorCode::kPermissionDenied,
-                                                 "only an administrator may manage an "
-                                                 "administrator"));
+                    Error refused(ErrorCode::kPermissionDenied,
+                                  "only an administrator may manage an administrator");
+                    refused.At("principal", "admin_only");
+                    return std::unexpected(refused);
                   }
                 }
                 if (auto reset = identity.ResetTwoFactor(id, AdminScope(who)); !reset) {

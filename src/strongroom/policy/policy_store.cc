@@ -1,8 +1,10 @@
 #include "strongroom/policy/policy_store.h"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <charconv>
 
 #include "strongroom/base/time.h"
 #include "strongroom/observe/log.h"
@@ -69,7 +71,10 @@ Result<StoredPolicy> Decode(const storage::Bytes& bytes) {
                 "a stored policy no longer parses: " + document.error().message());
   }
   auto policy = Policy::Compile(std::move(*document), raw->info.version, std::move(raw->text));
-  if (!policy) return std::unexpected(policy.error());
+  if (!policy) {
+    return Fail(ErrorCode::kDataLoss,
+                "a stored policy no longer compiles: " + policy.error().message());
+  }
   return StoredPolicy{*policy, std::move(raw->info)};
 }
 
@@ -117,8 +122,14 @@ Result<StoredPolicy> PolicyStore::Put(std::string_view tenant, std::string_view 
   std::uint64_t now_version = 0;
   if (*current) {
     auto raw = DecodeRaw(**current);
-    if (!raw) return std::unexpected(raw.error());
-    now_version = raw->info.version;
+    if (raw) {
+      now_version = raw->info.version;
+    } else {
+      // Not even the envelope reads: the newest kept version's number, from its key.
+      auto versions = LatestVersionKey(tenant);
+      if (!versions) return std::unexpected(versions.error());
+      now_version = *versions;
+    }
   }
   if (expected_version && *expected_version != now_version) {
     return Fail(ErrorCode::kFailedPrecondition,
@@ -139,6 +150,27 @@ Result<StoredPolicy> PolicyStore::Put(std::string_view tenant, std::string_view 
   std::unique_lock lock(mu_);
   cache_.insert_or_assign(std::string(tenant), stored);
   return stored;
+}
+
+Result<std::uint64_t> PolicyStore::LatestVersionKey(std::string_view tenant) {
+  const std::string prefix = std::string(tenant) + "/";
+  std::string after = prefix;
+  std::uint64_t latest = 0;
+  for (;;) {
+    auto page = metadata_.Scan(kVersions, after, 100);
+    if (!page) return std::unexpected(page.error());
+    for (const auto& entry : *page) {
+      if (!entry.key.starts_with(prefix)) return latest;
+      const std::string_view digits = std::string_view(entry.key).substr(prefix.size());
+      std::uint64_t version = 0;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
+      if (ec == std::errc() && end == digits.data() + digits.size()) {
+        latest = std::max(latest, version);
+      }
+    }
+    if (page->size() < 100) return latest;
+    after = page->back().key;
+  }
 }
 
 Result<std::vector<PolicyVersion>> PolicyStore::Versions(std::string_view tenant) {

@@ -56,6 +56,8 @@ class PolicyStore {
 
  private:
   Result<StoredPolicy> Load(std::string_view tenant);
+  // The highest version number among the kept versions' keys (0: none).
+  Result<std::uint64_t> LatestVersionKey(std::string_view tenant);
 
   storage::Store& metadata_;
   std::shared_mutex mu_;
