@@ -5,14 +5,14 @@
 //   /v1/sys/seal-status, /v1/sys/unseal, /v1/sys/seal     seal state (unseal needs no token)
 //   /v1/auth/...                                          sign-in, sessions, own password
 //   /v1/tenants, /v1/principals[...], /v1/tokens[...]     administration (role admin)
-//   /v1/collections[...], /v1/subjects[...]               personal data (role admin or service),
+//   /v1/collections[...], /v1/subjects[...]               personal data (as the policy allows),
 //                                                         always in the caller's own tenant;
 //                                                         documents stream in and out
 //
 // Order of checks for a data call: sealed (503 `sealed`) -> credentials (401; a session's CSRF
-// token, 403) -> role and token scope (403) -> body (strict JSON, 400 with a JSON path) -> the
-// service. Handlers run on the worker pool; those that run Argon2id on the credential pool.
-// Borrows everything it is given; all of it must outlive the router. Thread-safe.
+// token, 403) -> token scope and the access policy (403) -> body (strict JSON, 400 with a JSON
+// path) -> the service. Handlers run on the worker pool; those that run Argon2id on the credential
+// pool. Borrows everything it is given; all of it must outlive the router. Thread-safe.
 
 #include <string_view>
 
