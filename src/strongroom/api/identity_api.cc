@@ -22,6 +22,21 @@ using http::Response;
 
 // ---- Shared with two_factor_api.cc (identity_api_support.h)
 
+bool HoldsAdmin(const auth::PrincipalInfo& p) {
+  return std::find(p.roles.begin(), p.roles.end(), "admin") != p.roles.end();
+}
+
+Result<void> KeepOffAdministrators(auth::IdentityService& identity, const auth::Caller& who,
+                                   std::string_view principal_id) {
+  if (who.HasRole("admin")) return {};
+  auto target = identity.GetPrincipal(principal_id, AdminScope(who));
+  // Not found (or not in scope): the call itself answers that, the same way.
+  if (!target || !HoldsAdmin(*target)) return {};
+  Error error(ErrorCode::kPermissionDenied, "only an administrator may manage an administrator");
+  error.At("principal", "admin_only");
+  return std::unexpected(error);
+}
+
 json::array Strings(const std::vector<std::string>& items) {
   json::array out;
   for (const auto& s : items) out.emplace_back(s);
@@ -243,11 +258,8 @@ void AddAuthRoutes(http::Router& router, const VaultApi& api) {
               }));
 }
 
-// An administration call about one principal: f(id, scope, request, caller).
-Error AdminsOnly() {
-  Error error(ErrorCode::kPermissionDenied, "only an administrator may manage an administrator");
-  error.At("principal", "admin_only");
-  return error;
+bool HoldsAdmin(const auth::PrincipalInfo& p) {
+  return std::find(p.roles.begin(), p.roles.end(), "admin") != p.roles.end();
 }
 
 // Who may hand out which roles (docs/policy.md, guardrails): an administrator any; anyone else
@@ -266,25 +278,15 @@ Result<void> MayGrant(const auth::Caller& who, const std::vector<std::string>& r
   return {};
 }
 
-bool HoldsAdmin(const auth::PrincipalInfo& p) {
-  return std::find(p.roles.begin(), p.roles.end(), "admin") != p.roles.end();
-}
-
+// An administration call about one principal: f(id, scope, request, caller).
 template <typename F>
 http::Handler AboutPrincipal(const VaultApi& api, F f) {
   return Guarded(api, Access::kAdmin, false,
                  [&identity = api.identity, f = std::move(f)](
                      const Request& request, const auth::Caller& who) -> Result<Answer> {
                    const std::string_view id = request.PathParam("id");
-                   // Whoever may manage principals without holding admin (operators) does not
-                   // touch an administrator: no password reset, factor reset, new token or role
-                   // change that would hand them the vault.
-                   if (!who.HasRole("admin")) {
-                     auto target = identity.GetPrincipal(id, AdminScope(who));
-                     if (target && std::find(target->roles.begin(), target->roles.end(), "admin") !=
-                                       target->roles.end()) {
-                       return std::unexpected(AdminsOnly());
-                     }
+                   if (auto allowed = KeepOffAdministrators(identity, who, id); !allowed) {
+                     return std::unexpected(allowed.error());
                    }
                    return f(id, AdminScope(who), request, who);
                  });
@@ -542,8 +544,10 @@ void AddPrincipalRoutes(http::Router& router, const VaultApi& api) {
                   if (!tokens) return std::unexpected(tokens.error());
                   for (const auto& t : *tokens) {
                     if (t.token_id != request.PathParam("id")) continue;
-                    auto owner = identity.GetPrincipal(t.principal_id, AdminScope(who));
-                    if (owner && HoldsAdmin(*owner)) return std::unexpected(AdminsOnly());
+                    if (auto allowed = KeepOffAdministrators(identity, who, t.principal_id);
+                        !allowed) {
+                      return std::unexpected(allowed.error());
+                    }
                   }
                 }
                 auto revoked = identity.RevokeToken(request.PathParam("id"), AdminScope(who));

@@ -44,6 +44,12 @@ Result<std::optional<std::vector<std::string>>> StringList(const boost::json::ob
 void Wipe(boost::json::object& o, std::string_view name);
 // failed_precondition: an administrator may not do `what` to itself.
 Error NotYourself(std::string_view what);
+bool HoldsAdmin(const auth::PrincipalInfo& p);
+// permission_denied (at "principal", rule admin_only) when a caller without the admin role
+// (an operator) acts on a principal holding it: no password or factor reset, token, session,
+// role change or deletion that would hand it the vault (docs/policy.md, guardrails).
+Result<void> KeepOffAdministrators(auth::IdentityService& identity, const auth::Caller& who,
+                                   std::string_view principal_id);
 
 // /v1/auth/login/totp, /v1/auth/totp..., /v1/auth/recovery-codes, the administrators' reset and
 // the tenants' two-factor policy (two_factor_api.cc).

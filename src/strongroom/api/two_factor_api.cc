@@ -205,16 +205,8 @@ void AddAdministrationRoutes(http::Router& router, const VaultApi& api) {
                 if (id == who.principal_id) {
                   return std::unexpected(NotYourself("reset the second factor of"));
                 }
-                // An operator does not strip an administrator's second factor.
-                if (!who.HasRole("admin")) {
-                  auto target = identity.GetPrincipal(id, AdminScope(who));
-                  if (target && std::find(target->roles.begin(), target->roles.end(), "admin") !=
-                                    target->roles.end()) {
-                    Error refused(ErrorCode::kPermissionDenied,
-                                  "only an administrator may manage an administrator");
-                    refused.At("principal", "admin_only");
-                    return std::unexpected(refused);
-                  }
+                if (auto allowed = KeepOffAdministrators(identity, who, id); !allowed) {
+                  return std::unexpected(allowed.error());
                 }
                 if (auto reset = identity.ResetTwoFactor(id, AdminScope(who)); !reset) {
                   return std::unexpected(reset.error());
