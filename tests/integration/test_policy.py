@@ -440,7 +440,8 @@ view = "redacted"
                                        "actions = [\"read\"]\nview = \"clear\"\n")
         self.assertEqual(status, 400, body)
         self.assertEqual(body["error"]["message"],
-                         "line 5: view must be \"plain\", \"masked\", \"hashed\" or \"redacted\"")
+                         "line 5: view must be \"plain\", \"masked\", \"tokenized\", \"hashed\" "
+                         "or \"redacted\"")
         self.assertEqual(body["error"]["details"], {"path": "$.document", "rule": "policy"})
         # A document that would lock its author out is refused.
         status, body = self.put_policy("[[rule]]\neffect = \"allow\"\nroles = [\"app\"]\n"

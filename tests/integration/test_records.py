@@ -7,6 +7,8 @@ import os
 import sqlite3
 import unittest
 
+import yaml
+
 from harness import ServerTestCase, samples
 
 PATIENTS = {
@@ -403,6 +405,11 @@ class RecordsTest(ServerTestCase):
         with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "api",
                                "openapi.yaml"), encoding="utf-8") as f:
             self.assertEqual(text, f.read())  # the served document is the one in the repository
+        # It is YAML a client's tooling can load (a colon in a plain scalar once broke that).
+        document = yaml.safe_load(text)
+        self.assertEqual(document["openapi"], "3.1.0")
+        self.assertIn("post", document["paths"]["/v1/tokenize"])
+        self.assertIn("post", document["paths"]["/v1/detokenize"])
         for path in ("/v1/sys/unseal", "/v1/sys/seal", "/v1/sys/seal-status", "/v1/tenants",
                      "/v1/tokens", "/v1/tokens/{id}", "/v1/principals", "/v1/principals/{id}",
                      "/v1/principals/{id}/password", "/v1/principals/{id}/unlock",

@@ -85,6 +85,11 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     if (verb == "search") return PolicyGate{Action::kSearch, resource};
     return std::nullopt;
   };
+  if (kind == "tokenization") {
+    if (verb == "tokenize") return PolicyGate{Action::kTokenize, kTokensResource};
+    if (verb == "detokenize") return PolicyGate{Action::kDetokenize, kTokensResource};
+    return std::nullopt;
+  }
   if (kind == "record") return data(collection);
   if (kind == "subject") return data(kSubjectsResource);
   if (kind == "activity") return data(kActivityResource);
@@ -142,9 +147,7 @@ std::optional<Error> PolicyRefusal(const VaultApi& api, const Request& request,
   }
   if (!policy) return policy.error();
   const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
-  if (auto stated = (*policy)->CheckPurpose(
-          purpose, policy::IsFieldAction(gate->action) || gate->action == policy::Action::kDelete);
-      !stated) {
+  if (auto stated = (*policy)->CheckPurpose(purpose, policy::IsDataAction(gate->action)); !stated) {
     return stated.error();
   }
   event.purpose = purpose;

@@ -57,6 +57,7 @@ inline constexpr std::string_view kCollectionsResource = "@collections";
 inline constexpr std::string_view kSubjectsResource = "@subjects";
 inline constexpr std::string_view kActivityResource = "@activity";
 inline constexpr std::string_view kDocumentsResource = "@documents";
+inline constexpr std::string_view kTokensResource = "@tokens";
 
 // The policy action and resource of a guarded route, from its audit action ("record.read" ->
 // read on the path's collection); nullopt for a route with none (a test covers every route).

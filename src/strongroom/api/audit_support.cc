@@ -82,6 +82,8 @@ constexpr std::array kActions = {
     RouteAction{Method::kPost, "/v1/principals/{id}/tokens", "token.issue"},
     RouteAction{Method::kGet, "/v1/tokens", "token.list"},
     RouteAction{Method::kDelete, "/v1/tokens/{id}", "token.revoke"},
+    RouteAction{Method::kPost, "/v1/tokenize", "tokenization.tokenize"},
+    RouteAction{Method::kPost, "/v1/detokenize", "tokenization.detokenize"},
     RouteAction{Method::kGet, "/v1/policy", "policy.read"},
     RouteAction{Method::kPut, "/v1/policy", "policy.update"},
     RouteAction{Method::kGet, "/v1/policy/versions", "policy.list_versions"},

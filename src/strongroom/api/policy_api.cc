@@ -113,7 +113,8 @@ Result<json::object> DryRun(const VaultApi& api, const Request& request, const a
   std::vector<std::shared_ptr<const records::Schema>> schemas;
   std::vector<std::string> resources = {
       std::string(kCollectionsResource), std::string(kSubjectsResource),
-      std::string(kActivityResource), std::string(kDocumentsResource), ""};
+      std::string(kActivityResource),    std::string(kDocumentsResource),
+      std::string(kTokensResource),      ""};
   auto listed = api.service.ListCollections(who.tenant, records::Page{200, ""});
   if (!listed) return std::unexpected(listed.error());
   if (const auto* list = listed->if_contains("collections"); list && list->is_array()) {

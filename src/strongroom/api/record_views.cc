@@ -103,6 +103,14 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
         *value = *pseudonym;
         break;
       }
+      case View::kTokenized: {
+        // Stored so that a caller allowed to detokenize can turn it back: a write on a read,
+        // made once per distinct value.
+        auto token = api_->tokens.TokenizeValue(tenant_, *value);
+        if (!token) return std::unexpected(token.error());
+        *value = *token;
+        break;
+      }
       case View::kRedacted:
         *value = privacy::kRedacted;
         break;

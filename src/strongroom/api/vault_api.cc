@@ -348,7 +348,24 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
                      }));
 }
 
+void AddTokenRoutes(http::Router& router, const VaultApi& api) {
+  auto& tokens = api.tokens;
+  router.Add(
+      Method::kPost, "/v1/tokenize", http::Execution::kWorker,
+      WithBody(api, 200, [&tokens](std::string_view t, const json::value& b, const Request&) {
+        return tokens.Tokenize(t, b);
+      }));
+  router.Add(Method::kPost, "/v1/detokenize", http::Execution::kWorker,
+             WithBody(
+                 api, 200,
+                 [&tokens](std::string_view t, const json::value& b, const Request&) {
+                   return tokens.Detokenize(t, b);
+                 },
+                 Access::kRead));
+}
+
 void AddDataRoutes(http::Router& router, const VaultApi& api) {
+  AddTokenRoutes(router, api);
   auto& s = api.service;
   router.Add(Method::kPost, "/v1/collections", http::Execution::kWorker,
              WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request&) {

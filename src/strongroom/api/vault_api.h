@@ -8,6 +8,7 @@
 //   /v1/collections[...], /v1/subjects[...]               personal data (as the policy allows),
 //                                                         always in the caller's own tenant;
 //                                                         documents stream in and out
+//   /v1/tokenize, /v1/detokenize                          tokens for values and back (policy)
 //
 // Order of checks for a data call: sealed (503 `sealed`) -> credentials (401; a session's CSRF
 // token, 403) -> token scope and the access policy (403) -> body (strict JSON, 400 with a JSON
@@ -23,6 +24,7 @@
 #include "strongroom/http/router.h"
 #include "strongroom/policy/policy_store.h"
 #include "strongroom/records/document_service.h"
+#include "strongroom/records/token_vault.h"
 #include "strongroom/records/vault_service.h"
 
 namespace strongroom::api {
@@ -35,6 +37,7 @@ struct VaultApi {
   records::VaultService& service;
   records::DocumentService& documents;
   policy::PolicyStore& policies;  // each tenant's access policy
+  records::TokenVault& tokens;    // POST /v1/tokenize, /v1/detokenize and "tokenized" views
   std::string_view openapi_yaml;
 };
 

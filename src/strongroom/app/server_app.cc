@@ -388,8 +388,10 @@ int RunServer(const config::Config& config) {
       });
 
   policy::PolicyStore policies(metadata);
+  // Token values are personal data: they live with the records, in the profiles store.
+  records::TokenVault tokens(*stores[1], seal);
   api::AddVaultRoutes(router, {seal, trail, audit_keys, **identity, service, documents, policies,
-                               api::OpenApiDocument()});
+                               tokens, api::OpenApiDocument()});
 
   http::HttpMetrics http_metrics(registry, router);
   http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);

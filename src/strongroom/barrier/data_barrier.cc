@@ -206,9 +206,19 @@ Result<void> DataBarrier::DecryptTo(std::string_view tenant, std::string_view su
   return (*found)->cipher.DecryptTo(location, ciphertext, out);
 }
 
+namespace {
+
+// HKDF (RFC 5869) of a 32-byte key for one use from the tenant's index key.
+Result<SecretBytes> DeriveTenantKey(const SecretBytes& index_key, std::string_view info) {
+  return crypto::HkdfSha256(index_key.reveal(), {},
+                            {reinterpret_cast<const std::uint8_t*>(info.data()), info.size()}, 32);
+}
+
+}  // namespace
+
 Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string_view tenant,
-                                                                     bool pseudonyms) {
-  auto& macs = pseudonyms ? pseudonymizers_ : indexers_;
+                                                                     MacKind kind) {
+  auto& macs = macs_[static_cast<std::size_t>(kind)];
   {
     std::lock_guard lock(mu_);
     if (auto it = macs.find(std::string(tenant)); it != macs.end()) return it->second;
@@ -216,12 +226,12 @@ Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string
   auto key = keyring_.BlindIndexKey(tenant);
   if (!key) return std::unexpected(key.error());
   std::optional<SecretBytes> derived;
-  if (pseudonyms) {
-    // Pseudonyms must not equal the blind indexes stored in the database: their own key,
-    // derived from the tenant's index key (HKDF, RFC 5869).
-    constexpr std::string_view kInfo = "strongroom/pseudonym/v1";
-    auto made = crypto::HkdfSha256(
-        key->reveal(), {}, {reinterpret_cast<const std::uint8_t*>(kInfo.data()), kInfo.size()}, 32);
+  // Pseudonyms and tokens must not equal the blind indexes stored in the database (nor each
+  // other): their own keys, derived from the tenant's index key.
+  if (kind != MacKind::kIndex) {
+    auto made =
+        DeriveTenantKey(*key, kind == MacKind::kPseudonym ? "strongroom/pseudonym/v1"
+                                                          : "strongroom/token/deterministic/v1");
     if (!made) return std::unexpected(made.error());
     derived = std::move(*made);
   }
@@ -232,10 +242,44 @@ Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string
   return macs.try_emplace(std::string(tenant), std::move(made)).first->second;
 }
 
+Result<std::shared_ptr<const crypto::Ff1>> DataBarrier::TenantFf1(std::string_view tenant) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = ff1s_.find(std::string(tenant)); it != ff1s_.end()) return it->second;
+  }
+  auto key = keyring_.BlindIndexKey(tenant);
+  if (!key) return std::unexpected(key.error());
+  auto derived = DeriveTenantKey(*key, "strongroom/token/ff1/v1");
+  if (!derived) return std::unexpected(derived.error());
+  auto ff1 = crypto::Ff1::Create(derived->reveal(), 10);
+  if (!ff1) return std::unexpected(ff1.error());
+  auto made = std::make_shared<const crypto::Ff1>(std::move(*ff1));
+  std::lock_guard lock(mu_);
+  return ff1s_.try_emplace(std::string(tenant), std::move(made)).first->second;
+}
+
+Result<std::string> DataBarrier::DeterministicToken(std::string_view tenant,
+                                                    std::string_view value) {
+  auto mac = TenantMac(tenant, MacKind::kToken);
+  if (!mac) return std::unexpected(mac.error());
+  std::lock_guard lock((*mac)->mu);
+  auto digest =
+      (*mac)->hmac.Compute({reinterpret_cast<const std::uint8_t*>(value.data()), value.size()});
+  if (!digest) return std::unexpected(digest.error());
+  return "tkd_" + crypto::Base64UrlEncode(std::span(*digest).first(16));
+}
+
+Result<std::string> DataBarrier::FormatPreservingToken(std::string_view tenant,
+                                                       std::string_view digits) {
+  auto ff1 = TenantFf1(tenant);
+  if (!ff1) return std::unexpected(ff1.error());
+  return (*ff1)->EncryptText("0123456789", digits, {});
+}
+
 Result<std::string> DataBarrier::BlindIndex(std::string_view tenant, std::string_view collection,
                                             std::string_view field,
                                             std::string_view normalized_value) {
-  auto indexer = TenantMac(tenant, false);
+  auto indexer = TenantMac(tenant, MacKind::kIndex);
   if (!indexer) return std::unexpected(indexer.error());
   std::lock_guard lock((*indexer)->mu);
   auto& buffer = (*indexer)->buffer;
@@ -252,7 +296,7 @@ Result<std::string> DataBarrier::BlindIndex(std::string_view tenant, std::string
 
 Result<std::string> DataBarrier::Pseudonym(std::string_view tenant,
                                            std::string_view normalized_value) {
-  auto mac = TenantMac(tenant, true);
+  auto mac = TenantMac(tenant, MacKind::kPseudonym);
   if (!mac) return std::unexpected(mac.error());
   std::lock_guard lock((*mac)->mu);
   auto digest = (*mac)->hmac.Compute(

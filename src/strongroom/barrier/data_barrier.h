@@ -24,6 +24,7 @@
 
 #include "strongroom/barrier/document_cipher.h"
 #include "strongroom/barrier/field_cipher.h"
+#include "strongroom/crypto/ff1.h"
 #include "strongroom/keys/keyring.h"
 
 namespace strongroom::barrier {
@@ -93,6 +94,16 @@ class DataBarrier {
   // pseudonyms across fields and collections (joinable); the value cannot be recovered.
   Result<std::string> Pseudonym(std::string_view tenant, std::string_view normalized_value);
 
+  // Tokens (records/token_vault.h), each under its own key derived with HKDF from the tenant's
+  // index key, so no token can be matched against a blind index, a pseudonym or another kind:
+  //   DeterministicToken: "tkd_" + base64url of the first 16 bytes of HMAC-SHA-256 over `value`
+  //     (info "strongroom/token/deterministic/v1"): equal values, equal tokens.
+  //   FormatPreservingToken: FF1 (NIST SP 800-38G, radix 10, AES-256, empty tweak) of a string
+  //     of 6 to 64 digits (info "strongroom/token/ff1/v1"): digits stay digits, length kept, and
+  //     distinct inputs never share a token (FF1 is a permutation).
+  Result<std::string> DeterministicToken(std::string_view tenant, std::string_view value);
+  Result<std::string> FormatPreservingToken(std::string_view tenant, std::string_view digits);
+
   struct Stats {
     std::uint64_t key_loads = 0;     // cache misses that unwrapped a DEK
     std::uint64_t reservations = 0;  // reservations written
@@ -105,8 +116,10 @@ class DataBarrier {
   Result<std::shared_ptr<SubjectCipher>> Find(std::string_view tenant, std::string_view subject,
                                               std::uint32_t version, bool create_if_missing);
   void InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher);
-  // The tenant's blind-index MAC, or (pseudonyms) its pseudonym MAC, made on first use.
-  Result<std::shared_ptr<Indexer>> TenantMac(std::string_view tenant, bool pseudonyms);
+  enum class MacKind : std::uint8_t { kIndex, kPseudonym, kToken };
+  // The tenant's blind-index, pseudonym or token MAC, made on first use.
+  Result<std::shared_ptr<Indexer>> TenantMac(std::string_view tenant, MacKind kind);
+  Result<std::shared_ptr<const crypto::Ff1>> TenantFf1(std::string_view tenant);
 
   keys::Keyring& keyring_;
   const std::size_t cache_capacity_;
@@ -115,7 +128,8 @@ class DataBarrier {
   // Two generations: a hit in `previous_` moves to `current_`; when `current_` is full it
   // becomes `previous_` and the old previous is dropped (an LRU approximation in O(1)).
   std::unordered_map<std::string, std::shared_ptr<SubjectCipher>> current_, previous_;
-  std::unordered_map<std::string, std::shared_ptr<Indexer>> indexers_, pseudonymizers_;
+  std::unordered_map<std::string, std::shared_ptr<Indexer>> macs_[3];  // by MacKind
+  std::unordered_map<std::string, std::shared_ptr<const crypto::Ff1>> ff1s_;
   Stats stats_;
 };
 

@@ -44,6 +44,13 @@ actions = ["read", "search", "create", "update", "delete", "export"]
 view = "plain"
 
 [[rule]]
+name = "applications tokenize values (detokenizing needs a rule of the tenant's own)"
+effect = "allow"
+roles = ["app", "service"]
+actions = ["tokenize"]
+collections = ["@tokens"]
+
+[[rule]]
 name = "auditors and data-protection officers read the audit trail"
 effect = "allow"
 roles = ["auditor", "dpo"]

@@ -17,6 +17,7 @@ constexpr std::string_view kActionNames[kActionCount] = {
     "read",        "create",         "update",        "delete",
     "search",      "export",         "manage-schema", "manage-principals",
     "manage-keys", "manage-tenants", "manage-policy", "read-audit",
+    "tokenize",    "detokenize",
 };
 constexpr std::uint32_t kAllActions = (1u << kActionCount) - 1;
 constexpr std::uint32_t Bit(Action a) { return 1u << static_cast<unsigned>(a); }
@@ -30,6 +31,8 @@ constexpr std::string_view kGuardrailUnmaskable =
     "guardrail: administrators and operators do not read activity or documents";
 constexpr std::string_view kGuardrailAudit =
     "guardrail: administrators and operators do not read the audit trail";
+constexpr std::string_view kGuardrailDetokenize =
+    "guardrail: administrators and operators do not detokenize";
 
 // Names of roles, purposes and collections: what principals' roles allow, plus '-' (purposes
 // such as "subject-request") and the '@' of the reserved collections (@subjects, @activity,
@@ -255,8 +258,8 @@ class Parser {
         const auto view = s ? privacy::ViewFromName(s->get()) : std::nullopt;
         if (!view) {
           return ErrorAt(node.source(), Label(rule) +
-                                            "view must be \"plain\", \"masked\", \"hashed\" or "
-                                            "\"redacted\"");
+                                            "view must be \"plain\", \"masked\", \"tokenized\", "
+                                            "\"hashed\" or \"redacted\"");
         }
         rule.view = *view;
         has_view = true;
@@ -287,8 +290,8 @@ class Parser {
     }
     if (rule.effect != Effect::kDeny && field_actions && !has_view) {
       return LineError(rule.line, Label(rule) +
-                                      "say which view it gives: \"plain\", \"masked\", \"hashed\" "
-                                      "or \"redacted\"");
+                                      "say which view it gives: \"plain\", \"masked\", "
+                                      "\"tokenized\", \"hashed\" or \"redacted\"");
     }
     if (rule.effect != Effect::kDeny && !field_actions && has_view) {
       return LineError(rule.line, Label(rule) + "a view applies only to actions on data");
@@ -309,6 +312,11 @@ class Parser {
         return LineError(rule.line, Label(rule) +
                                         "administrators and operators do not read the audit "
                                         "trail (a built-in guardrail)");
+      }
+      if ((names("admin") || names("operator")) && (rule.actions & Bit(Action::kDetokenize)) != 0) {
+        return LineError(rule.line, Label(rule) +
+                                        "administrators and operators do not detokenize (a "
+                                        "built-in guardrail: it would show them plain values)");
       }
     }
     if (rule.name.empty()) rule.name = std::string(kUnnamedRule) + std::to_string(rule.line);
@@ -351,6 +359,11 @@ std::optional<Action> ActionFromName(std::string_view name) {
 }
 
 bool IsFieldAction(Action action) { return (kFieldActions & Bit(action)) != 0; }
+
+bool IsDataAction(Action action) {
+  return (kFieldActions & Bit(action)) != 0 || action == Action::kDelete ||
+         action == Action::kTokenize || action == Action::kDetokenize;
+}
 
 Result<Document> ParseDocument(std::string_view text) { return Parser(text).Parse(); }
 
@@ -465,6 +478,11 @@ Policy::Prepared Policy::Prepare(const Context& context) const {
   prepared.guarded_ = (roles.bits & guarded_roles_) != 0;
   if (context.action == Action::kReadAudit && prepared.guarded_) {
     prepared.decision_ = {false, kGuardrailAudit};
+    return prepared;
+  }
+  // A token turned back into its value is a plain view, which the masked cap forbids them.
+  if (context.action == Action::kDetokenize && prepared.guarded_) {
+    prepared.decision_ = {false, kGuardrailDetokenize};
     return prepared;
   }
   // Activity events and documents have no field-level views to mask them with.

@@ -11,8 +11,8 @@
 //   5. the guardrails' caps.
 // Guardrails, not editable, so that whoever runs the vault cannot grant themselves its data:
 //   - a caller holding `admin` or `operator` sees at most `masked` of confidential and
-//     restricted fields, never reads activity events or documents (nothing masks them), and
-//     never reads the audit trail;
+//     restricted fields, never reads activity events or documents (nothing masks them), never
+//     detokenizes (a plain view by another door), and never reads the audit trail;
 //   - `auditor` grants the audit trail's reading and nothing else.
 //
 // Compiled once per document version: role and purpose names become bits, actions a bitmask,
@@ -48,12 +48,17 @@ enum class Action : std::uint8_t {
   kManageTenants,
   kManagePolicy,
   kReadAudit,
+  kTokenize,    // POST /v1/tokenize, on the resource "@tokens"
+  kDetokenize,  // POST /v1/detokenize, on "@tokens": the built-in policy grants it to nobody
 };
-inline constexpr std::size_t kActionCount = 12;
+inline constexpr std::size_t kActionCount = 14;
 std::string_view ActionName(Action action);  // "read", "manage-schema", …
 std::optional<Action> ActionFromName(std::string_view name);
 // Actions on personal data, which fields, grades and categories can narrow.
 bool IsFieldAction(Action action);
+// Actions that touch personal data (field actions, delete, tokenize, detokenize): those a
+// document's require_purpose applies to.
+bool IsDataAction(Action action);
 
 enum class Effect : std::uint8_t { kAllow, kDeny, kLimit };
 

@@ -250,9 +250,11 @@ view = "plain"
 TEST(PolicyTest, ErrorsNameTheLineAndWhatIsWrong) {
   EXPECT_EQ(ParseError("purposes = [\"support\"]\n[[rule]]\neffect = \"allow\"\nroles = "
                        "[\"app\"]\nactions = [\"read\"]\nview = \"clear\"\n"),
-            "line 6: view must be \"plain\", \"masked\", \"hashed\" or \"redacted\"");
+            "line 6: view must be \"plain\", \"masked\", \"tokenized\", \"hashed\" or "
+            "\"redacted\"");
   EXPECT_EQ(ParseError("[[rule]]\neffect = \"allow\"\nroles = [\"app\"]\nactions = [\"read\"]\n"),
-            "line 1: say which view it gives: \"plain\", \"masked\", \"hashed\" or \"redacted\"");
+            "line 1: say which view it gives: \"plain\", \"masked\", \"tokenized\", \"hashed\" "
+            "or \"redacted\"");
   EXPECT_EQ(ParseError("\n[[rule]]\nroles = [\"app\"]\nactions = [\"read\"]\n"),
             "line 2: effect is required");
   EXPECT_EQ(ParseError("[[rule]]\neffect = \"allow\"\nroles = [\"app\"]\nactions = [\"peek\"]\n"),
@@ -339,6 +341,69 @@ TEST(IpNetworkTest, ParsesNetworksOfBothFamiliesAndRefusesNonsense) {
                           "example.com", "10.0.0.0/-1", "fe80::1%eth0"}) {
     EXPECT_FALSE(ParseIpNetwork(bad)) << bad;
   }
+}
+
+}  // namespace
+}  // namespace strongroom::policy
+
+namespace strongroom::policy {
+namespace {
+
+TEST(PolicyTest, TokenizingIsGrantedDetokenizingNeedsARuleAndNeverReachesAdministrators) {
+  const auto builtin = Policy::BuiltIn();
+  const Who app{.roles = {"app"}, .action = Action::kTokenize, .collection = "@tokens"};
+  EXPECT_TRUE(builtin->Decide(app.context()).allowed);
+  Who detokenize = app;
+  detokenize.action = Action::kDetokenize;
+  EXPECT_EQ(builtin->Decide(detokenize.context()).rule, "default deny");
+
+  const auto policy = Compiled(R"(purposes = ["billing"]
+[[rule]]
+effect = "allow"
+roles = ["*"]
+actions = ["detokenize"]
+collections = ["@tokens"]
+purposes = ["billing"]
+)");
+  ASSERT_NE(policy, nullptr);
+  EXPECT_FALSE(policy->Decide(detokenize.context()).allowed);  // no purpose stated
+  detokenize.purpose = "billing";
+  EXPECT_TRUE(policy->Decide(detokenize.context()).allowed);
+  detokenize.roles = {"app", "operator"};
+  EXPECT_EQ(policy->Decide(detokenize.context()).rule,
+            "guardrail: administrators and operators do not detokenize");
+  EXPECT_EQ(ParseError("[[rule]]\neffect = \"allow\"\nroles = [\"admin\"]\nactions = "
+                       "[\"detokenize\"]\n"),
+            "line 1: administrators and operators do not detokenize (a built-in guardrail: it "
+            "would show them plain values)");
+  EXPECT_TRUE(IsDataAction(Action::kDetokenize));
+  EXPECT_FALSE(IsFieldAction(Action::kTokenize));
+}
+
+TEST(PolicyTest, TokenizedRanksBetweenHashedAndMasked) {
+  const auto policy = Compiled(R"([[rule]]
+effect = "allow"
+roles = ["agent"]
+actions = ["read"]
+view = "tokenized"
+[[rule]]
+effect = "allow"
+roles = ["agent"]
+actions = ["read"]
+fields = ["phone"]
+view = "masked"
+[[rule]]
+effect = "limit"
+roles = ["agent"]
+actions = ["read"]
+fields = ["ssn"]
+view = "hashed"
+)");
+  ASSERT_NE(policy, nullptr);
+  const Who agent{.roles = {"agent"}};
+  EXPECT_EQ(ViewOf(*policy, agent, Field("email", Grade::kConfidential)), "tokenized");
+  EXPECT_EQ(ViewOf(*policy, agent, Field("phone", Grade::kConfidential)), "masked");
+  EXPECT_EQ(ViewOf(*policy, agent, Field("ssn", Grade::kRestricted)), "hashed");
 }
 
 }  // namespace

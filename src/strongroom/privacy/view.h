@@ -3,9 +3,10 @@
 // and grants combine by this order (policy/policy.h), and desensitize.h renders each.
 //   redacted  "[redacted]": only that a value exists
 //   hashed    a keyed-hash pseudonym: equal values look equal (joinable), nothing else shows
+//   tokenized a deterministic vault token ("tkd_…"): joinable like a pseudonym, and a caller
+//             the policy lets detokenize can turn it back into the value (POST /v1/detokenize)
 //   masked    the documented mask of its semantic type ("j***@example.com")
 //   plain     the value itself
-// (Tokenized views arrive with the tokenization API; until then no policy can name one.)
 
 #include <cstdint>
 #include <optional>
@@ -13,7 +14,7 @@
 
 namespace strongroom::privacy {
 
-enum class View : std::uint8_t { kRedacted, kHashed, kMasked, kPlain };
+enum class View : std::uint8_t { kRedacted, kHashed, kTokenized, kMasked, kPlain };
 
 constexpr std::string_view ViewName(View view) {
   switch (view) {
@@ -21,6 +22,8 @@ constexpr std::string_view ViewName(View view) {
       return "redacted";
     case View::kHashed:
       return "hashed";
+    case View::kTokenized:
+      return "tokenized";
     case View::kMasked:
       return "masked";
     case View::kPlain:
@@ -30,7 +33,8 @@ constexpr std::string_view ViewName(View view) {
 }
 
 constexpr std::optional<View> ViewFromName(std::string_view name) {
-  for (const View v : {View::kRedacted, View::kHashed, View::kMasked, View::kPlain}) {
+  for (const View v :
+       {View::kRedacted, View::kHashed, View::kTokenized, View::kMasked, View::kPlain}) {
     if (ViewName(v) == name) return v;
   }
   return std::nullopt;

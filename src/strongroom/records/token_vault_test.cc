@@ -1,0 +1,247 @@
+#include "strongroom/records/token_vault.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fstream>
+#include <iterator>
+#include <set>
+
+#include "strongroom/base/card_numbers.h"
+#include "strongroom/keys/keyring.h"
+#include "strongroom/keys/sealed_key_file.h"
+#include "strongroom/storage/sqlite_store.h"
+#include "support/scratch_dir.h"
+
+namespace strongroom::records {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kPassphrase = "token vault test passphrase 2026";
+
+std::span<const std::uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+class TokenVaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto metadata = storage::OpenSqliteStore(scratch_ / "metadata.db");
+    ASSERT_TRUE(metadata);
+    metadata_ = std::move(*metadata);
+    auto profiles = storage::OpenSqliteStore(scratch_ / "profiles.db");
+    ASSERT_TRUE(profiles);
+    profiles_ = std::move(*profiles);
+    ASSERT_TRUE(keys::CreateSealedKeyFile(scratch_ / "root.sealed", Bytes(kPassphrase),
+                                          {.iterations = 1, .memory_bytes = 8ull << 20}));
+    seal_ = std::make_unique<barrier::SealState>(
+        std::make_unique<keys::SealedFileRootKeyProvider>(scratch_ / "root.sealed"), *metadata_,
+        barrier::SealState::Options{});
+    ASSERT_TRUE(seal_->Unseal(Bytes(kPassphrase)));
+    storage::WriteBatch batch;
+    ASSERT_TRUE(seal_->keys()->keyring->AddTenantKeys("ten_acme", batch));
+    ASSERT_TRUE(seal_->keys()->keyring->AddTenantKeys("ten_beta", batch));
+    ASSERT_TRUE(metadata_->Write(std::move(batch)));
+    vault_ = std::make_unique<TokenVault>(*profiles_, *seal_);
+  }
+
+  Result<json::object> Tokenize(std::string_view kind, json::array values,
+                                std::string_view tenant = "ten_acme") {
+    return vault_->Tokenize(tenant, json::object{{"kind", kind}, {"values", std::move(values)}});
+  }
+  std::vector<std::string> Tokens(std::string_view kind, json::array values,
+                                  std::string_view tenant = "ten_acme") {
+    auto answer = Tokenize(kind, std::move(values), tenant);
+    EXPECT_TRUE(answer) << answer.error().message();
+    std::vector<std::string> out;
+    if (!answer) return out;
+    EXPECT_EQ(answer->at("kind").as_string(), kind);
+    for (const auto& t : answer->at("tokens").as_array()) out.emplace_back(t.as_string());
+    return out;
+  }
+  Result<json::object> Detokenize(std::vector<std::string> tokens,
+                                  std::string_view tenant = "ten_acme") {
+    json::array list;
+    for (auto& t : tokens) list.emplace_back(t);
+    return vault_->Detokenize(tenant, json::object{{"tokens", std::move(list)}});
+  }
+  static void ExpectError(const Result<json::object>& result, ErrorCode code, std::string_view path,
+                          std::string_view rule) {
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().code(), code) << result.error().message();
+    EXPECT_EQ(result.error().path(), path);
+    EXPECT_EQ(result.error().rule(), rule);
+  }
+  std::string FileBytes(const std::string& name) {
+    std::ifstream in(scratch_ / name, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+
+  strongroom::testing::ScratchDir scratch_;
+  std::unique_ptr<storage::Store> metadata_, profiles_;
+  std::unique_ptr<barrier::SealState> seal_;
+  std::unique_ptr<TokenVault> vault_;
+};
+
+TEST_F(TokenVaultTest, RandomTokensAreNewEveryTimeAndComeBack) {
+  const auto first = Tokens("random", {"ada.lovelace@example.com", "ada.lovelace@example.com"});
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_TRUE(first[0].starts_with("tkr_"));
+  EXPECT_EQ(first[0].size(), 26u);
+  EXPECT_NE(first[0], first[1]);
+  auto values = Detokenize(first);
+  ASSERT_TRUE(values) << values.error().message();
+  EXPECT_EQ(json::serialize(values->at("values")),
+            R"(["ada.lovelace@example.com","ada.lovelace@example.com"])");
+  // Below the barrier: ciphertext only.
+  seal_->Seal();
+  profiles_.reset();
+  EXPECT_EQ(FileBytes("profiles.db").find("lovelace"), std::string::npos);
+  EXPECT_EQ(FileBytes("profiles.db-wal").find("lovelace"), std::string::npos);
+}
+
+TEST_F(TokenVaultTest, DeterministicTokensJoinWithinATenantOnly) {
+  const auto a = Tokens("deterministic", {"NHS 943 476 5919", "NHS 943 476 5919", "other"});
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_TRUE(a[0].starts_with("tkd_"));
+  EXPECT_EQ(a[0], a[1]);
+  EXPECT_NE(a[0], a[2]);
+  EXPECT_EQ(Tokens("deterministic", {"NHS 943 476 5919"})[0], a[0]);
+  const auto beta = Tokens("deterministic", {"NHS 943 476 5919"}, "ten_beta");
+  EXPECT_NE(beta[0], a[0]);
+  auto values = Detokenize({a[0], a[2]});
+  ASSERT_TRUE(values);
+  EXPECT_EQ(json::serialize(values->at("values")), R"(["NHS 943 476 5919","other"])");
+  // A field value of any JSON type, as a "tokenized" view makes it, and back unchanged.
+  auto number = vault_->TokenizeValue("ten_acme", json::value(1987));
+  ASSERT_TRUE(number);
+  EXPECT_EQ(*vault_->TokenizeValue("ten_acme", json::value(1987)), *number);
+  EXPECT_EQ(*vault_->TokenizeValue("ten_acme", json::value("other")), a[2]);
+  values = Detokenize({*number});
+  ASSERT_TRUE(values);
+  EXPECT_EQ(json::serialize(values->at("values")), "[1987]");
+}
+
+TEST_F(TokenVaultTest, FormatPreservingTokensKeepTheShape) {
+  const auto t = Tokens("format-preserving", {"1234-5678-90", "123456", "1234-5678-90"});
+  ASSERT_EQ(t.size(), 3u);
+  ASSERT_EQ(t[0].size(), 12u);
+  for (std::size_t i = 0; i < t[0].size(); ++i) {
+    if (i == 4 || i == 9) {
+      EXPECT_EQ(t[0][i], '-');
+    } else {
+      EXPECT_TRUE(t[0][i] >= '0' && t[0][i] <= '9') << t[0];
+    }
+  }
+  EXPECT_NE(t[0], "1234-5678-90");
+  EXPECT_EQ(t[0], t[2]);
+  EXPECT_EQ(t[1].size(), 6u);
+  auto values = Detokenize({t[1], t[0]});
+  ASSERT_TRUE(values) << values.error().message();
+  EXPECT_EQ(json::serialize(values->at("values")), R"(["123456","1234-5678-90"])");
+  ExpectError(Tokenize("format-preserving", {"12345"}), ErrorCode::kInvalidArgument, "$.values[0]",
+              "format");
+  ExpectError(Tokenize("format-preserving", {"123456", "12345a7"}), ErrorCode::kInvalidArgument,
+              "$.values[1]", "format");
+  ExpectError(Tokenize("format-preserving", {std::string(65, '7')}), ErrorCode::kInvalidArgument,
+              "$.values[0]", "format");
+}
+
+TEST_F(TokenVaultTest, FormatPreservingTokensNeverReadAsCardNumbers) {
+  // 16-digit values that are not card numbers: without cycle walking, a few in a hundred of
+  // their FF1 images would pass Luhn with a card scheme's prefix.
+  json::array values;
+  std::uint64_t n = 4000000000000000;
+  while (values.size() < 100) {
+    const std::string digits = std::to_string(n);
+    n += 7919;
+    if (!ContainsCardNumber(digits)) values.emplace_back(digits);
+  }
+  const auto tokens = Tokens("format-preserving", values);
+  ASSERT_EQ(tokens.size(), 100u);
+  std::set<std::string> distinct(tokens.begin(), tokens.end());
+  EXPECT_EQ(distinct.size(), 100u);
+  for (const auto& token : tokens) {
+    EXPECT_EQ(token.size(), 16u);
+    EXPECT_FALSE(ContainsCardNumber(token)) << token;
+  }
+  auto back = Detokenize(tokens);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(json::serialize(back->at("values")), json::serialize(values));
+}
+
+TEST_F(TokenVaultTest, OneWayTokensAreNotReversible) {
+  const auto t = Tokens("one-way", {"ada@example.com", "ada@example.com"});
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_TRUE(t[0].starts_with("psn_"));
+  EXPECT_EQ(t[0], t[1]);
+  ExpectError(Detokenize({t[0]}), ErrorCode::kInvalidArgument, "$.tokens[0]", "not_reversible");
+}
+
+TEST_F(TokenVaultTest, ATokenIsFoundOnlyInItsTenant) {
+  const auto acme = Tokens("random", {"ada@example.com"});
+  const auto fpe = Tokens("format-preserving", {"555-0100-42"});
+  // Another tenant's token, a token never issued and text that is no token answer alike.
+  ExpectError(Detokenize({acme[0]}, "ten_beta"), ErrorCode::kNotFound, "$.tokens[0]",
+              "unknown_token");
+  ExpectError(Detokenize({fpe[0]}, "ten_beta"), ErrorCode::kNotFound, "$.tokens[0]",
+              "unknown_token");
+  ExpectError(Detokenize({acme[0], "tkr_AAAAAAAAAAAAAAAAAAAAAA"}), ErrorCode::kNotFound,
+              "$.tokens[1]", "unknown_token");
+  ExpectError(Detokenize({"ada@example.com"}), ErrorCode::kNotFound, "$.tokens[0]",
+              "unknown_token");
+  auto missing = Detokenize({"ada@example.com"});
+  EXPECT_EQ(missing.error().message().find("ada"), std::string::npos);
+}
+
+TEST_F(TokenVaultTest, TamperedOrMovedCiphertextIsDataLoss) {
+  const auto t = Tokens("random", {"first value", "second value"});
+  auto second = profiles_->Get("tokens", "ten_acme/" + t[1]);
+  ASSERT_TRUE(second && *second);
+  // The second token's ciphertext copied under the first: bound to its token, it fails.
+  storage::WriteBatch moved;
+  moved.Put("tokens", "ten_acme/" + t[0], **second);
+  ASSERT_TRUE(profiles_->Write(std::move(moved)));
+  ExpectError(Detokenize({t[0]}), ErrorCode::kDataLoss, "", "");
+  storage::WriteBatch flipped;
+  storage::Bytes tampered = **second;
+  tampered.back() ^= 1;
+  flipped.Put("tokens", "ten_acme/" + t[1], tampered);
+  ASSERT_TRUE(profiles_->Write(std::move(flipped)));
+  ExpectError(Detokenize({t[1]}), ErrorCode::kDataLoss, "", "");
+}
+
+TEST_F(TokenVaultTest, RefusesCardNumbersAndBadRequests) {
+  ExpectError(Tokenize("random", {"ok", "4111 1111 1111 1111"}), ErrorCode::kCardDataRefused,
+              "$.values[1]", "card_number");
+  ExpectError(Tokenize("format-preserving", {"4111-1111-1111-1111"}), ErrorCode::kCardDataRefused,
+              "$.values[0]", "card_number");
+  ExpectError(vault_->Tokenize("ten_acme", json::parse(R"({"values":["a"]})")),
+              ErrorCode::kInvalidArgument, "$.kind", "required");
+  ExpectError(Tokenize("reversible", {"a"}), ErrorCode::kInvalidArgument, "$.kind", "enum");
+  ExpectError(vault_->Tokenize("ten_acme", json::parse(R"({"kind":"random","values":"a"})")),
+              ErrorCode::kInvalidArgument, "$.values", "type");
+  ExpectError(Tokenize("random", {}), ErrorCode::kInvalidArgument, "$.values", "size");
+  ExpectError(Tokenize("random", json::array(101, "a")), ErrorCode::kInvalidArgument, "$.values",
+              "size");
+  ExpectError(Tokenize("random", {"a", 7}), ErrorCode::kInvalidArgument, "$.values[1]", "type");
+  ExpectError(Tokenize("random", {std::string(kMaxTokenValueBytes + 1, 'x')}),
+              ErrorCode::kInvalidArgument, "$.values[0]", "max_length");
+  ExpectError(
+      vault_->Tokenize("ten_acme", json::parse(R"({"kind":"random","values":["a"],"x":1})")),
+      ErrorCode::kInvalidArgument, "$.x", "unknown_field");
+  ExpectError(vault_->Detokenize("ten_acme", json::parse(R"({"tokens":[1]})")),
+              ErrorCode::kInvalidArgument, "$.tokens[0]", "type");
+  ExpectError(vault_->Detokenize("ten_acme", json::parse(R"({"tokens":[]})")),
+              ErrorCode::kInvalidArgument, "$.tokens", "size");
+  ExpectError(vault_->Detokenize("ten_acme", json::parse("[]")), ErrorCode::kInvalidArgument, "$",
+              "type");
+  seal_->Seal();
+  ExpectError(Tokenize("random", {"a"}), ErrorCode::kSealed, "", "");
+  ExpectError(Detokenize({"tkr_AAAAAAAAAAAAAAAAAAAAAA"}), ErrorCode::kSealed, "", "");
+}
+
+}  // namespace
+}  // namespace strongroom::records

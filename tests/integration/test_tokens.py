@@ -1,0 +1,193 @@
+"""Tokenization against the real server: every token kind over HTTPS, detokenize denied until a
+tenant's policy grants it (and never to administrators), tokens refused across tenants, the
+"tokenized" view of a record turning back into its value, the audit entries, and no value in
+any file."""
+
+import json
+import unittest
+
+from harness import ServerTestCase
+
+PATIENTS = {"name": "patients", "fields": [
+    {"name": "email", "type": "email",
+     "classification": {"grade": "confidential", "category": "contact"}},
+    {"name": "city", "type": "string",
+     "classification": {"grade": "internal", "category": "location"}},
+]}
+
+# The built-in policy plus: billing clerks detokenize for billing, agents see emails tokenized.
+EXTRA_RULES = """
+[[rule]]
+name = "billing clerks detokenize for billing"
+effect = "allow"
+roles = ["billing"]
+actions = ["detokenize"]
+collections = ["@tokens"]
+purposes = ["billing"]
+
+[[rule]]
+name = "agents see emails as tokens"
+effect = "allow"
+roles = ["agent"]
+actions = ["read"]
+fields = ["email"]
+view = "tokenized"
+"""
+
+
+class TokensTest(ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.server = self.make_server()
+        self.app = self.server.app_token
+        self.billing = self.server.principal_token("clerk", ["billing"])["token"]
+        self.agent = self.server.principal_token("agent", ["agent"])["token"]
+
+    def tokenize(self, kind, values, token=None):
+        return self.server.api("POST", "/v1/tokenize", {"kind": kind, "values": values},
+                               token=token or self.app)
+
+    def detokenize(self, tokens, token=None, purpose=None):
+        headers = {"Strongroom-Purpose": purpose} if purpose else {}
+        return self.server.api("POST", "/v1/detokenize", {"tokens": tokens},
+                               token=token or self.billing, headers=headers)
+
+    def grant(self):
+        status, shown = self.server.api("GET", "/v1/policy")
+        self.assertEqual(status, 200, shown)
+        status, body = self.server.api("PUT", "/v1/policy",
+                                       {"document": shown["document"] + EXTRA_RULES})
+        self.assertEqual(status, 200, body)
+
+    def test_tokens_of_every_kind_and_detokenize_by_policy(self):
+        status, random = self.tokenize("random", ["ada.lovelace@example.com"])
+        self.assertEqual(status, 200, random)
+        self.assertRegex(random["tokens"][0], r"^tkr_[A-Za-z0-9_-]{22}$")
+        status, fpe = self.tokenize("format-preserving", ["0207 946 0018"])
+        self.assertEqual(status, 200, fpe)
+        self.assertRegex(fpe["tokens"][0], r"^\d{4} \d{3} \d{4}$")
+        self.assertNotEqual(fpe["tokens"][0], "0207 946 0018")
+        status, det = self.tokenize("deterministic", ["AB123456C", "AB123456C"])
+        self.assertEqual(det["tokens"][0], det["tokens"][1])
+        status, one_way = self.tokenize("one-way", ["AB123456C"])
+        self.assertRegex(one_way["tokens"][0], r"^psn_")
+        every = random["tokens"] + fpe["tokens"] + det["tokens"][:1]
+
+        # Nobody detokenizes under the built-in policy, not even the application that tokenized.
+        for token in (self.app, self.billing):
+            status, body = self.detokenize(every, token=token, purpose="billing")
+            self.assertEqual(status, 403, body)
+            self.assertEqual(body["error"]["details"], {"path": "policy", "rule": "denied"})
+        self.grant()
+        status, body = self.detokenize(every)  # no purpose stated
+        self.assertEqual(status, 403, body)
+        status, back = self.detokenize(every, purpose="billing")
+        self.assertEqual(status, 200, back)
+        self.assertEqual(back, {"values": ["ada.lovelace@example.com", "0207 946 0018",
+                                           "AB123456C"]})
+        status, body = self.detokenize(one_way["tokens"], purpose="billing")
+        self.assertEqual((status, body["error"]["details"]),
+                         (400, {"path": "$.tokens[0]", "rule": "not_reversible"}))
+        # Administrators never detokenize (a guardrail), nor can a document say they may.
+        status, body = self.detokenize(every, token=self.server.admin_token, purpose="billing")
+        self.assertEqual(status, 403, body)
+        status, shown = self.server.api("GET", "/v1/policy")
+        status, body = self.server.api("PUT", "/v1/policy", {"document": shown["document"] + """
+[[rule]]
+effect = "allow"
+roles = ["admin"]
+actions = ["detokenize"]
+"""})
+        self.assertEqual(status, 400, body)
+        self.assertIn("administrators and operators do not detokenize", body["error"]["message"])
+
+        # Bad input names the place; card numbers are refused like everywhere.
+        status, body = self.tokenize("random", ["ok", "4111 1111 1111 1111"])
+        self.assertEqual((status, body["error"]["code"], body["error"]["details"]["path"]),
+                         (422, "card_data_refused", "$.values[1]"))
+        status, body = self.tokenize("format-preserving", ["12-34"])
+        self.assertEqual((status, body["error"]["details"]),
+                         (400, {"path": "$.values[0]", "rule": "format"}))
+        status, body = self.tokenize("secret", ["x"])
+        self.assertEqual((status, body["error"]["details"]["path"]), (400, "$.kind"))
+        status, _, raw = self.server.request(
+            "POST", "/v1/tokenize", body='{"kind": "random", "values": ["x"',
+            headers={"Authorization": "Bearer " + self.app, "Content-Type": "application/json"})
+        self.assertEqual(status, 400, raw)
+        # A read-only token cannot make tokens.
+        reader = self.server.principal_token("reader", ["app"], scopes=["data:read"])["token"]
+        self.assertEqual(self.tokenize("random", ["x"], token=reader)[0], 403)
+
+        # The trail names who tokenized and detokenized, and what decided: no value, no token.
+        auditor = self.server.principal_token("auditor", ["auditor"])["token"]
+        status, page = self.server.api("GET", "/v1/audit?limit=1000", token=auditor)
+        self.assertEqual(status, 200, page)
+        tokenized = [e for e in page["entries"] if e["action"] == "tokenization.tokenize"]
+        self.assertGreaterEqual(len(tokenized), 4)
+        detokenized = [e for e in page["entries"] if e["action"] == "tokenization.detokenize"]
+        self.assertEqual([e["outcome"]["status"] for e in detokenized][:4], [403, 403, 403, 200])
+        self.assertEqual(detokenized[3]["policy"]["rule"], "billing clerks detokenize for billing")
+        self.assertEqual(detokenized[3]["purpose"], "billing")
+        text = json.dumps(page)
+        for needle in ["lovelace", "0207 946", "AB123456C"] + every:
+            self.assertNotIn(needle, text)
+        self.server.stop()
+        self.assert_nowhere(self.server, [b"lovelace", b"0207 946 0018", b"AB123456C"],
+                            min_files=6)
+
+    def test_tokens_are_refused_across_tenants(self):
+        self.grant()
+        self.assertEqual(self.server.api("POST", "/v1/tenants", {"id": "other"})[0], 201)
+        other_app = self.server.principal_token("other-app", ["app"], tenant="other")["token"]
+        status, theirs = self.tokenize("random", ["grace@example.com"], token=other_app)
+        self.assertEqual(status, 200, theirs)
+        status, fpe = self.tokenize("format-preserving", ["555 0100 42"], token=other_app)
+        status, det = self.tokenize("deterministic", ["grace@example.com"], token=other_app)
+        status, ours = self.tokenize("deterministic", ["grace@example.com"])
+        self.assertNotEqual(det["tokens"][0], ours["tokens"][0])
+        # Another tenant's token answers exactly like one never issued.
+        answers = []
+        for token in (theirs["tokens"][0], fpe["tokens"][0], det["tokens"][0],
+                      "tkr_AAAAAAAAAAAAAAAAAAAAAA"):
+            status, body = self.detokenize([token], purpose="billing")
+            self.assertEqual(status, 404, body)
+            del body["error"]["request_id"]
+            answers.append(body)
+        self.assertEqual(answers, [answers[3]] * 4)
+        self.assertEqual(answers[0]["error"]["details"],
+                         {"path": "$.tokens[0]", "rule": "unknown_token"})
+
+    def test_a_tokenized_view_turns_back_into_the_value(self):
+        self.grant()
+        self.assertEqual(self.server.api("POST", "/v1/collections", PATIENTS)[0], 201)
+        status, subject = self.server.api("POST", "/v1/subjects", {})
+        status, record = self.server.api("POST", "/v1/collections/patients/records",
+                                         {"subject_id": subject["id"],
+                                          "fields": {"email": "jane.doe@example.com",
+                                                     "city": "Leeds"}})
+        self.assertEqual(status, 201, record)
+        status, seen = self.server.api("GET", "/v1/collections/patients/records/" + record["id"],
+                                       token=self.agent)
+        self.assertEqual(status, 200, seen)
+        token = seen["fields"]["email"]
+        self.assertRegex(token, r"^tkd_[A-Za-z0-9_-]{22}$")
+        self.assertEqual(seen["views"], {"email": "tokenized", "city": "withheld"})
+        self.assertNotIn("city", seen["fields"])
+        # The same value tokenized deterministically by the application: the same token (joins).
+        status, det = self.tokenize("deterministic", ["jane.doe@example.com"])
+        self.assertEqual(det["tokens"], [token])
+        # Read twice, the same token; and the agent itself cannot turn it back.
+        again = self.server.api("GET", "/v1/collections/patients/records/" + record["id"],
+                                token=self.agent)[1]
+        self.assertEqual(again["fields"]["email"], token)
+        self.assertEqual(self.detokenize([token], token=self.agent, purpose="billing")[0], 403)
+        status, back = self.detokenize([token], purpose="billing")
+        self.assertEqual((status, back), (200, {"values": ["jane.doe@example.com"]}))
+        auditor = self.server.principal_token("auditor", ["auditor"])["token"]
+        status, page = self.server.api("GET", "/v1/audit?action=record.read", token=auditor)
+        self.assertEqual(sorted(page["entries"][-1]["fields"]),
+                         ["city:withheld", "email:tokenized"])
+
+
+if __name__ == "__main__":
+    unittest.main()
