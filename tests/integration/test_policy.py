@@ -397,6 +397,69 @@ view = "masked"
         status, body = self.get("agent", "support", record=bare["id"])
         self.assertEqual(body["views"], {"nickname": "plain", "ssn": "withheld"})
 
+    def test_break_glass_needs_a_second_administrator_and_is_audited(self):
+        record_path = "/v1/collections/patients/records/" + self.record
+        status, seen = self.get("admin")
+        self.assertEqual((seen["fields"]["email"], seen["fields"]["ssn"]),
+                         (MASKED["email"], MASKED["ssn"]))
+        # Nothing to lift for a caller who reads plain already; bad input names its place.
+        status, body = self.server.api("POST", "/v1/collections/patients/break-glass",
+                                       {"reason": "INC-1"}, token=self.tokens["app"])
+        self.assertEqual((status, body["error"]["details"]["rule"]), (412, "nothing_to_lift"))
+        status, body = self.server.api("POST", "/v1/collections/patients/break-glass",
+                                       {"reason": "INC-1", "fields": ["shoe_size"]})
+        self.assertEqual((status, body["error"]["details"]["path"]), (400, "$.fields[0]"))
+        status, body = self.server.api("POST", "/v1/collections/patients/break-glass",
+                                       {"reason": "INC-1", "minutes": 241})
+        self.assertEqual((status, body["error"]["details"]["path"]), (400, "$.minutes"))
+
+        status, asked = self.server.api(
+            "POST", "/v1/collections/patients/break-glass",
+            {"reason": "INC-4711: patient locked out", "fields": ["email"], "minutes": 15})
+        self.assertEqual(status, 201, asked)
+        self.assertEqual((asked["status"], asked["approved_by"]), ("pending", None))
+        self.assertEqual(self.get("admin")[1]["fields"]["email"], MASKED["email"])
+        approve = "/v1/break-glass/%s/approve" % asked["id"]
+        status, body = self.server.api("POST", approve, {})
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "principal", "rule": "same_principal"}))
+        status, body = self.server.api("POST", approve, {}, token=self.tokens["operator"])
+        self.assertEqual(status, 403, body)
+        second = self.server.principal_token("second-admin", ["admin"])["token"]
+        status, approved = self.server.api("POST", approve, {}, token=second)
+        self.assertEqual((status, approved["status"]), (200, "active"), approved)
+        self.assertEqual(self.server.api("POST", approve, {}, token=second)[0], 412)
+
+        # The grant's fields read plain, and only for its requester; the rest stays as it was.
+        status, seen = self.get("admin")
+        self.assertEqual(status, 200, seen)
+        self.assertEqual(seen["fields"]["email"], VALUES["email"])
+        self.assertEqual(seen["fields"]["ssn"], MASKED["ssn"])
+        self.assertEqual((seen["views"]["email"], seen["break_glass"]), ("plain", asked["id"]))
+        other = self.server.api("GET", record_path, token=second)[1]
+        self.assertEqual(other["fields"]["email"], MASKED["email"])
+        status, listed = self.server.api("GET", "/v1/break-glass")
+        self.assertEqual([(r["id"], r["status"]) for r in listed["requests"]],
+                         [(asked["id"], "active")])
+        # Both steps and every use are on the trail.
+        status, page = self.server.api("GET", "/v1/audit?limit=1000",
+                                       token=self.tokens["auditor"])
+        actions = {e["action"] for e in page["entries"]
+                   if asked["id"] in e.get("resource", {}).get("ids", [])}
+        self.assertEqual(actions, {"break_glass.request", "break_glass.approve"})
+        used = [e for e in page["entries"] if e["action"] == "record.read"
+                and e["policy"]["rule"].endswith("; break-glass " + asked["id"])]
+        self.assertEqual(len(used), 1)
+        self.assertIn("email:plain", used[0]["fields"])
+        self.assertNotIn("INC-4711", json.dumps(page))
+        # Revoked: masked again at once.
+        status, revoked = self.server.api("POST", "/v1/break-glass/%s/revoke" % asked["id"], {},
+                                          token=second)
+        self.assertEqual((status, revoked["status"]), (200, "revoked"))
+        status, seen = self.get("admin")
+        self.assertEqual(seen["fields"]["email"], MASKED["email"])
+        self.assertNotIn("break_glass", seen)
+
     def test_hashed_and_redacted_views(self):
         text = DOCUMENT.replace("NETWORK", "127.0.0.0/8") + """
 [[rule]]

@@ -85,6 +85,11 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     if (verb == "search") return PolicyGate{Action::kSearch, resource};
     return std::nullopt;
   };
+  // Asking for break-glass on a collection needs reading it; deciding on requests is policy.
+  if (kind == "break_glass") {
+    if (verb == "request") return PolicyGate{Action::kRead, collection};
+    return PolicyGate{Action::kManagePolicy, ""};
+  }
   if (kind == "tokenization") {
     if (verb == "tokenize") return PolicyGate{Action::kTokenize, kTokensResource};
     if (verb == "detokenize") return PolicyGate{Action::kDetokenize, kTokensResource};

@@ -82,6 +82,10 @@ constexpr std::array kActions = {
     RouteAction{Method::kPost, "/v1/principals/{id}/tokens", "token.issue"},
     RouteAction{Method::kGet, "/v1/tokens", "token.list"},
     RouteAction{Method::kDelete, "/v1/tokens/{id}", "token.revoke"},
+    RouteAction{Method::kPost, "/v1/collections/{collection}/break-glass", "break_glass.request"},
+    RouteAction{Method::kGet, "/v1/break-glass", "break_glass.list"},
+    RouteAction{Method::kPost, "/v1/break-glass/{id}/approve", "break_glass.approve"},
+    RouteAction{Method::kPost, "/v1/break-glass/{id}/revoke", "break_glass.revoke"},
     RouteAction{Method::kPost, "/v1/tokenize", "tokenization.tokenize"},
     RouteAction{Method::kPost, "/v1/detokenize", "tokenization.detokenize"},
     RouteAction{Method::kGet, "/v1/policy", "policy.read"},
@@ -309,6 +313,10 @@ Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event
                            route.find("/documents") == std::string_view::npos &&
                            route.find("/activity") == std::string_view::npos;
   if (auto added = AddItem(api, event, body, subject_ids); !added) return added;
+  // A record answer shown under break-glass: every use is on the trail, with the grant.
+  if (const auto* grant = body.if_contains("break_glass"); grant != nullptr && grant->is_string()) {
+    event.policy_rule += "; break-glass " + std::string(grant->get_string());
+  }
   for (std::string_view list : kListMembers) {
     const auto* items = body.if_contains(list);
     if (items == nullptr || !items->is_array()) continue;

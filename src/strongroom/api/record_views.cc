@@ -44,6 +44,7 @@ Result<RecordViews> RecordViews::Prepare(const VaultApi& api, const http::Reques
   policy::Context read = context;
   read.action = policy::Action::kRead;
   views.read_ = action == policy::Action::kRead ? views.prepared_ : views.policy_->Prepare(read);
+  views.grant_ = api.break_glass.Active(who.tenant, who.principal_id, collection);
   return views;
 }
 
@@ -88,8 +89,10 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
       shown[spec.name] = "withheld";
       continue;
     }
+    // Break-glass shows better what the caller sees; it never opens a withheld field.
+    const View shown_as = grant_ != nullptr && grant_->Covers(spec.name) ? View::kPlain : *view;
     if (value == nullptr) continue;
-    switch (*view) {
+    switch (shown_as) {
       case View::kPlain:
         break;
       case View::kMasked:
@@ -115,7 +118,7 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
         *value = privacy::kRedacted;
         break;
     }
-    shown[spec.name] = privacy::ViewName(*view);
+    shown[spec.name] = privacy::ViewName(shown_as);
   }
   // A stored field the schema no longer names is never shown (schemas only deprecate, so this
   // is a guard, not a path taken).
@@ -129,6 +132,7 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
 }
 
 Result<void> RecordViews::Apply(json::object& answer) const {
+  if (grant_ != nullptr) answer["break_glass"] = grant_->id;
   if (answer.contains("fields")) return ApplyToRecord(answer);
   if (auto* list = answer.if_contains("records"); list != nullptr && list->is_array()) {
     for (auto& item : list->get_array()) {

@@ -16,6 +16,7 @@
 #include "strongroom/api/vault_api.h"
 #include "strongroom/auth/identity.h"
 #include "strongroom/http/types.h"
+#include "strongroom/policy/break_glass.h"
 #include "strongroom/policy/policy.h"
 
 namespace strongroom::api {
@@ -34,7 +35,9 @@ class RecordViews {
   Result<void> CheckSearch(const boost::json::value& body) const;
   // Renders one record answer ({"fields": …}), a list ({"records": [...]}) or a batch answer
   // ({"results": [{"record": …}]}) in the caller's *read* views, whatever the call: "views"
-  // names every field of the schema the caller may not read as "withheld", held or not.
+  // names every field of the schema the caller may not read as "withheld", held or not. Under
+  // an active break-glass grant the fields it covers that the caller sees at all are plain,
+  // and the answer names the grant ("break_glass": "brk_…") for the audit entry.
   Result<void> Apply(boost::json::object& answer) const;
 
  private:
@@ -47,6 +50,8 @@ class RecordViews {
   policy::Policy::Prepared prepared_;  // the call's own action: what it may write or search
   policy::Policy::Prepared read_;      // reading: what its answers show
   std::shared_ptr<const records::Schema> schema_;
+  // An approved break-glass grant of this caller on this collection: its fields read plain.
+  std::shared_ptr<const policy::BreakGlassGrant> grant_;
 };
 
 }  // namespace strongroom::api

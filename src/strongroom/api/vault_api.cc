@@ -494,6 +494,7 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddIdentityRoutes(router, api);
   AddAuditRoutes(router, api);
   AddPolicyRoutes(router, api);
+  AddBreakGlassRoutes(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

@@ -9,6 +9,7 @@
 //                                                         always in the caller's own tenant;
 //                                                         documents stream in and out
 //   /v1/tokenize, /v1/detokenize                          tokens for values and back (policy)
+//   /v1/break-glass..., /v1/collections/{c}/break-glass   time-boxed plain access (2 people)
 //
 // Order of checks for a data call: sealed (503 `sealed`) -> credentials (401; a session's CSRF
 // token, 403) -> token scope and the access policy (403) -> body (strict JSON, 400 with a JSON
@@ -22,6 +23,7 @@
 #include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/http/router.h"
+#include "strongroom/policy/break_glass.h"
 #include "strongroom/policy/policy_store.h"
 #include "strongroom/records/document_service.h"
 #include "strongroom/records/token_vault.h"
@@ -38,6 +40,7 @@ struct VaultApi {
   records::DocumentService& documents;
   policy::PolicyStore& policies;  // each tenant's access policy
   records::TokenVault& tokens;    // POST /v1/tokenize, /v1/detokenize and "tokenized" views
+  policy::BreakGlass& break_glass;  // time-boxed plain access, approved by a second admin
   std::string_view openapi_yaml;
 };
 
@@ -46,6 +49,8 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api);
 void AddIdentityRoutes(http::Router& router, const VaultApi& api);
 // /v1/policy...: the tenant's access policy, its versions and dry runs (policy_api.cc).
 void AddPolicyRoutes(http::Router& router, const VaultApi& api);
+// Break-glass requests, approvals and revocations (break_glass_api.cc).
+void AddBreakGlassRoutes(http::Router& router, const VaultApi& api);
 // /v1/audit...: the audit trail's entries, checkpoint, proofs and value hashes (audit_api.cc).
 void AddAuditRoutes(http::Router& router, const VaultApi& api);
 

@@ -390,8 +390,13 @@ int RunServer(const config::Config& config) {
   policy::PolicyStore policies(metadata);
   // Token values are personal data: they live with the records, in the profiles store.
   records::TokenVault tokens(*stores[1], seal);
+  policy::BreakGlass break_glass(metadata);
+  if (auto loaded = break_glass.Load(); !loaded) {
+    observe::Error("server.start_failed", {{"reason", loaded.error().message()}});
+    return kExitUsage;
+  }
   api::AddVaultRoutes(router, {seal, trail, audit_keys, **identity, service, documents, policies,
-                               tokens, api::OpenApiDocument()});
+                               tokens, break_glass, api::OpenApiDocument()});
 
   http::HttpMetrics http_metrics(registry, router);
   http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);
