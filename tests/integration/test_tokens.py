@@ -26,6 +26,16 @@ collections = ["@tokens"]
 purposes = ["billing"]
 
 [[rule]]
+name = "billing clerks read emails for billing"
+effect = "allow"
+roles = ["billing"]
+actions = ["read"]
+collections = ["patients"]
+fields = ["email"]
+purposes = ["billing"]
+view = "plain"
+
+[[rule]]
 name = "agents see emails as tokens"
 effect = "allow"
 roles = ["agent"]
@@ -68,9 +78,11 @@ class TokensTest(ServerTestCase):
         self.assertRegex(fpe["tokens"][0], r"^\d{4} \d{3} \d{4}$")
         self.assertNotEqual(fpe["tokens"][0], "0207 946 0018")
         status, det = self.tokenize("deterministic", ["AB123456C", "AB123456C"])
+        self.assertEqual(status, 200, det)
         self.assertEqual(det["tokens"][0], det["tokens"][1])
         status, one_way = self.tokenize("one-way", ["AB123456C"])
-        self.assertRegex(one_way["tokens"][0], r"^psn_")
+        self.assertEqual(status, 200, one_way)
+        self.assertRegex(one_way["tokens"][0], r"^tkh_[A-Za-z0-9_-]{22}$")
         every = random["tokens"] + fpe["tokens"] + det["tokens"][:1]
 
         # Nobody detokenizes under the built-in policy, not even the application that tokenized.
@@ -78,6 +90,18 @@ class TokensTest(ServerTestCase):
             status, body = self.detokenize(every, token=token, purpose="billing")
             self.assertEqual(status, 403, body)
             self.assertEqual(body["error"]["details"], {"path": "policy", "rule": "denied"})
+        # "*" never includes detokenize: it must be named.
+        status, shown = self.server.api("GET", "/v1/policy")
+        status, body = self.server.api("PUT", "/v1/policy", {"document": shown["document"] + """
+[[rule]]
+effect = "allow"
+roles = ["app"]
+actions = ["*"]
+view = "plain"
+"""})
+        self.assertEqual(status, 200, body)
+        status, body = self.detokenize(every, token=self.app)
+        self.assertEqual((status, body["error"]["details"]["rule"]), (403, "denied"))
         self.grant()
         status, body = self.detokenize(every)  # no purpose stated
         self.assertEqual(status, 403, body)
@@ -109,14 +133,17 @@ actions = ["detokenize"]
         self.assertEqual((status, body["error"]["details"]),
                          (400, {"path": "$.values[0]", "rule": "format"}))
         status, body = self.tokenize("secret", ["x"])
-        self.assertEqual((status, body["error"]["details"]["path"]), (400, "$.kind"))
+        self.assertEqual((status, body["error"]["details"]), (400, {"path": "$.kind",
+                                                                    "rule": "enum"}))
         status, _, raw = self.server.request(
             "POST", "/v1/tokenize", body='{"kind": "random", "values": ["x"',
             headers={"Authorization": "Bearer " + self.app, "Content-Type": "application/json"})
         self.assertEqual(status, 400, raw)
         # A read-only token cannot make tokens.
         reader = self.server.principal_token("reader", ["app"], scopes=["data:read"])["token"]
-        self.assertEqual(self.tokenize("random", ["x"], token=reader)[0], 403)
+        status, body = self.tokenize("random", ["x"], token=reader)
+        self.assertEqual(status, 403, body)
+        self.assertIn("data:write", body["error"]["message"])
 
         # The trail names who tokenized and detokenized, and what decided: no value, no token.
         auditor = self.server.principal_token("auditor", ["auditor"])["token"]
@@ -125,9 +152,19 @@ actions = ["detokenize"]
         tokenized = [e for e in page["entries"] if e["action"] == "tokenization.tokenize"]
         self.assertGreaterEqual(len(tokenized), 4)
         detokenized = [e for e in page["entries"] if e["action"] == "tokenization.detokenize"]
-        self.assertEqual([e["outcome"]["status"] for e in detokenized][:4], [403, 403, 403, 200])
-        self.assertEqual(detokenized[3]["policy"]["rule"], "billing clerks detokenize for billing")
-        self.assertEqual(detokenized[3]["purpose"], "billing")
+        # Built-in policy (app, clerk), "*" (app), no purpose (clerk), then the clerk's success.
+        self.assertEqual([e["outcome"]["status"] for e in detokenized][:5],
+                         [403, 403, 403, 403, 200])
+        self.assertEqual(detokenized[4]["policy"]["rule"], "billing clerks detokenize for billing")
+        self.assertEqual(detokenized[4]["purpose"], "billing")
+        # Who turned which token back: findable by the token's keyed hash.
+        status, hashed = self.server.api("POST", "/v1/audit/hash", {"value": every[0]},
+                                         token=auditor)
+        status, by_token = self.server.api("GET", "/v1/audit?value_hash=" + hashed["hash"],
+                                           token=auditor)
+        self.assertEqual([(e["action"], e["outcome"]["status"]) for e in by_token["entries"]],
+                         [("tokenization.detokenize", 403)] * 4 +
+                         [("tokenization.detokenize", 200), ("tokenization.detokenize", 403)])
         text = json.dumps(page)
         for needle in ["lovelace", "0207 946", "AB123456C"] + every:
             self.assertNotIn(needle, text)
@@ -142,8 +179,11 @@ actions = ["detokenize"]
         status, theirs = self.tokenize("random", ["grace@example.com"], token=other_app)
         self.assertEqual(status, 200, theirs)
         status, fpe = self.tokenize("format-preserving", ["555 0100 42"], token=other_app)
+        self.assertEqual(status, 200, fpe)
         status, det = self.tokenize("deterministic", ["grace@example.com"], token=other_app)
+        self.assertEqual(status, 200, det)
         status, ours = self.tokenize("deterministic", ["grace@example.com"])
+        self.assertEqual(status, 200, ours)
         self.assertNotEqual(det["tokens"][0], ours["tokens"][0])
         # Another tenant's token answers exactly like one never issued.
         answers = []
@@ -173,16 +213,26 @@ actions = ["detokenize"]
         self.assertRegex(token, r"^tkd_[A-Za-z0-9_-]{22}$")
         self.assertEqual(seen["views"], {"email": "tokenized", "city": "withheld"})
         self.assertNotIn("city", seen["fields"])
-        # The same value tokenized deterministically by the application: the same token (joins).
-        status, det = self.tokenize("deterministic", ["jane.doe@example.com"])
-        self.assertEqual(det["tokens"], [token])
-        # Read twice, the same token; and the agent itself cannot turn it back.
+        # Read twice (or another record with the same email), the same token: it joins within
+        # the field; the application's own deterministic token of the value is another one.
         again = self.server.api("GET", "/v1/collections/patients/records/" + record["id"],
                                 token=self.agent)[1]
         self.assertEqual(again["fields"]["email"], token)
+        status, det = self.tokenize("deterministic", ["jane.doe@example.com"])
+        self.assertNotEqual(det["tokens"], [token])
+        # The agent cannot turn it back; a clerk who may detokenize gets it back only while it
+        # may also read the field plain (for billing): no more than reading the record gives.
         self.assertEqual(self.detokenize([token], token=self.agent, purpose="billing")[0], 403)
         status, back = self.detokenize([token], purpose="billing")
         self.assertEqual((status, back), (200, {"values": ["jane.doe@example.com"]}))
+        status, shown = self.server.api("GET", "/v1/policy")
+        narrowed = shown["document"].replace('fields = ["email"]\npurposes = ["billing"]',
+                                              'fields = ["city"]\npurposes = ["billing"]')
+        self.assertNotEqual(narrowed, shown["document"])
+        self.assertEqual(self.server.api("PUT", "/v1/policy", {"document": narrowed})[0], 200)
+        status, body = self.detokenize([token], purpose="billing")
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "$.tokens[0]", "rule": "field_not_readable"}))
         auditor = self.server.principal_token("auditor", ["auditor"])["token"]
         status, page = self.server.api("GET", "/v1/audit?action=record.read", token=auditor)
         self.assertEqual(sorted(page["entries"][-1]["fields"]),

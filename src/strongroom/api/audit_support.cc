@@ -178,13 +178,30 @@ Result<void> HashFields(const VaultApi& api, audit::Event& event, const json::va
 Result<void> AddValueHashes(const VaultApi& api, const http::Request& request,
                             audit::Event& event) {
   const std::string_view action = event.action;
-  if (action != "record.create" && action != "record.update" && action != "record.search") {
+  const bool tokens = action == "tokenization.tokenize" || action == "tokenization.detokenize";
+  if (action != "record.create" && action != "record.update" && action != "record.search" &&
+      !tokens) {
     return {};
   }
   boost::system::error_code ec;
   json::value body = json::parse(request.body, ec);
   if (ec || !body.is_object()) return {};  // refused as bad input: nothing was carried
   const json::object& o = body.get_object();
+  if (tokens) {
+    // Which values were tokenized, which tokens were turned back: keyed hashes only, so that
+    // "who revealed this token?" has an answer and neither is written down.
+    const bool tokenize = action == "tokenization.tokenize";
+    const auto* list = o.if_contains(tokenize ? "values" : "tokens");
+    if (list == nullptr || !list->is_array()) return {};
+    for (const auto& item : list->get_array()) {
+      if (event.values.size() >= kMaxIds) break;
+      if (!item.is_string() || ContainsCardNumber(item.get_string())) continue;
+      auto hash = api.audit_keys.ValueHash(item.get_string());
+      if (!hash) return std::unexpected(hash.error());
+      AddUnique(event.values, (tokenize ? "value:" : "token:") + *hash);
+    }
+    return {};
+  }
   if (action == "record.search") {
     const auto* field = o.if_contains("field");
     const auto* value = o.if_contains("value");

@@ -109,7 +109,7 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
       case View::kTokenized: {
         // Stored so that a caller allowed to detokenize can turn it back: a write on a read,
         // made once per distinct value.
-        auto token = api_->tokens.TokenizeValue(tenant_, *value);
+        auto token = api_->tokens.TokenizeField(tenant_, schema_->collection, spec.name, *value);
         if (!token) return std::unexpected(token.error());
         *value = *token;
         break;

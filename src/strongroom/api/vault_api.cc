@@ -356,12 +356,34 @@ void AddTokenRoutes(http::Router& router, const VaultApi& api) {
         return tokens.Tokenize(t, b);
       }));
   router.Add(Method::kPost, "/v1/detokenize", http::Execution::kWorker,
-             WithBody(
-                 api, 200,
-                 [&tokens](std::string_view t, const json::value& b, const Request&) {
-                   return tokens.Detokenize(t, b);
-                 },
-                 Access::kRead));
+             Guarded(api, Access::kRead, true,
+                     Returning(200, [api](const Request& request, const auth::Caller& who) {
+                       auto body = Body(request);
+                       if (!body) return Result<json::object>(std::unexpected(body.error()));
+                       // A token of a record field: only for a caller whose read view of it is
+                       // plain.
+                       const auto readable = [&](std::string_view collection,
+                                                 std::string_view field) -> Result<bool> {
+                         auto schema = api.service.CollectionSchema(who.tenant, collection);
+                         if (!schema) {
+                           if (schema.error().code() == ErrorCode::kNotFound) return false;
+                           return std::unexpected(schema.error());
+                         }
+                         const records::FieldSpec* spec = (*schema)->Find(field);
+                         auto policy = api.policies.For(who.tenant);
+                         if (!policy) return std::unexpected(policy.error());
+                         const policy::Context read{
+                             who.roles,
+                             policy::Action::kRead,
+                             collection,
+                             request.headers->Get(kPurposeHeader).value_or(""),
+                             PeerAddress(request),
+                             who.two_factor};
+                         return spec != nullptr &&
+                                (*policy)->FieldView(read, *spec) == privacy::View::kPlain;
+                       };
+                       return api.tokens.Detokenize(who.tenant, *body, readable);
+                     })));
 }
 
 void AddDataRoutes(http::Router& router, const VaultApi& api) {

@@ -220,7 +220,9 @@ Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string
                                                                      MacKind kind) {
   auto& macs = macs_[static_cast<std::size_t>(kind)];
   {
-    std::lock_guard lock(mu_);
+    // mu_ is also held while a subject key loads from disk: an I/O thread does not wait on it.
+    auto lock = LockOrWouldBlock(mu_);
+    if (!lock) return std::unexpected(lock.error());
     if (auto it = macs.find(std::string(tenant)); it != macs.end()) return it->second;
   }
   auto key = keyring_.BlindIndexKey(tenant);
@@ -244,7 +246,8 @@ Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string
 
 Result<std::shared_ptr<const crypto::Ff1>> DataBarrier::TenantFf1(std::string_view tenant) {
   {
-    std::lock_guard lock(mu_);
+    auto lock = LockOrWouldBlock(mu_);
+    if (!lock) return std::unexpected(lock.error());
     if (auto it = ff1s_.find(std::string(tenant)); it != ff1s_.end()) return it->second;
   }
   auto key = keyring_.BlindIndexKey(tenant);
@@ -258,22 +261,34 @@ Result<std::shared_ptr<const crypto::Ff1>> DataBarrier::TenantFf1(std::string_vi
   return ff1s_.try_emplace(std::string(tenant), std::move(made)).first->second;
 }
 
-Result<std::string> DataBarrier::DeterministicToken(std::string_view tenant,
-                                                    std::string_view value) {
-  auto mac = TenantMac(tenant, MacKind::kToken);
+Result<std::string> DataBarrier::MacToken(std::string_view tenant, MacKind kind,
+                                          std::string_view prefix, std::string_view value) {
+  auto mac = TenantMac(tenant, kind);
   if (!mac) return std::unexpected(mac.error());
   std::lock_guard lock((*mac)->mu);
   auto digest =
       (*mac)->hmac.Compute({reinterpret_cast<const std::uint8_t*>(value.data()), value.size()});
   if (!digest) return std::unexpected(digest.error());
-  return "tkd_" + crypto::Base64UrlEncode(std::span(*digest).first(16));
+  // 128 bits, as for pseudonyms: no collision within reach of any tenant's data.
+  return std::string(prefix) + crypto::Base64UrlEncode(std::span(*digest).first(16));
+}
+
+Result<std::string> DataBarrier::DeterministicToken(std::string_view tenant,
+                                                    std::string_view value) {
+  return MacToken(tenant, MacKind::kToken, "tkd_", value);
+}
+
+Result<std::string> DataBarrier::OneWayToken(std::string_view tenant, std::string_view value) {
+  return MacToken(tenant, MacKind::kOneWayToken, "tkh_", value);
 }
 
 Result<std::string> DataBarrier::FormatPreservingToken(std::string_view tenant,
-                                                       std::string_view digits) {
+                                                       std::string_view digits,
+                                                       std::string_view tweak) {
   auto ff1 = TenantFf1(tenant);
   if (!ff1) return std::unexpected(ff1.error());
-  return (*ff1)->EncryptText("0123456789", digits, {});
+  return (*ff1)->EncryptText("0123456789", digits,
+                             {reinterpret_cast<const std::uint8_t*>(tweak.data()), tweak.size()});
 }
 
 Result<std::string> DataBarrier::BlindIndex(std::string_view tenant, std::string_view collection,

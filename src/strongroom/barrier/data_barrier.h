@@ -98,11 +98,16 @@ class DataBarrier {
   // index key, so no token can be matched against a blind index, a pseudonym or another kind:
   //   DeterministicToken: "tkd_" + base64url of the first 16 bytes of HMAC-SHA-256 over `value`
   //     (info "strongroom/token/deterministic/v1"): equal values, equal tokens.
-  //   FormatPreservingToken: FF1 (NIST SP 800-38G, radix 10, AES-256, empty tweak) of a string
-  //     of 6 to 64 digits (info "strongroom/token/ff1/v1"): digits stay digits, length kept, and
-  //     distinct inputs never share a token (FF1 is a permutation).
+  //   OneWayToken: "tkh_" + the same under its own key (info "strongroom/token/one-way/v1"):
+  //     never stored, never reversible, and not a pseudonym (so tokenizing is no way to guess
+  //     at "hashed" views).
+  //   FormatPreservingToken: FF1 (NIST SP 800-38G, radix 10, AES-256) of a string of 6 to 64
+  //     digits under `tweak` (info "strongroom/token/ff1/v1"): digits stay digits, length kept,
+  //     and distinct inputs never share a token (FF1 is a permutation).
   Result<std::string> DeterministicToken(std::string_view tenant, std::string_view value);
-  Result<std::string> FormatPreservingToken(std::string_view tenant, std::string_view digits);
+  Result<std::string> OneWayToken(std::string_view tenant, std::string_view value);
+  Result<std::string> FormatPreservingToken(std::string_view tenant, std::string_view digits,
+                                            std::string_view tweak);
 
   struct Stats {
     std::uint64_t key_loads = 0;     // cache misses that unwrapped a DEK
@@ -116,10 +121,13 @@ class DataBarrier {
   Result<std::shared_ptr<SubjectCipher>> Find(std::string_view tenant, std::string_view subject,
                                               std::uint32_t version, bool create_if_missing);
   void InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher);
-  enum class MacKind : std::uint8_t { kIndex, kPseudonym, kToken };
+  enum class MacKind : std::uint8_t { kIndex, kPseudonym, kToken, kOneWayToken };
   // The tenant's blind-index, pseudonym or token MAC, made on first use.
   Result<std::shared_ptr<Indexer>> TenantMac(std::string_view tenant, MacKind kind);
   Result<std::shared_ptr<const crypto::Ff1>> TenantFf1(std::string_view tenant);
+  // prefix + base64url of the first 16 bytes of the tenant's `kind` MAC over `value`.
+  Result<std::string> MacToken(std::string_view tenant, MacKind kind, std::string_view prefix,
+                               std::string_view value);
 
   keys::Keyring& keyring_;
   const std::size_t cache_capacity_;
@@ -128,7 +136,7 @@ class DataBarrier {
   // Two generations: a hit in `previous_` moves to `current_`; when `current_` is full it
   // becomes `previous_` and the old previous is dropped (an LRU approximation in O(1)).
   std::unordered_map<std::string, std::shared_ptr<SubjectCipher>> current_, previous_;
-  std::unordered_map<std::string, std::shared_ptr<Indexer>> macs_[3];  // by MacKind
+  std::unordered_map<std::string, std::shared_ptr<Indexer>> macs_[4];  // by MacKind
   std::unordered_map<std::string, std::shared_ptr<const crypto::Ff1>> ff1s_;
   Stats stats_;
 };

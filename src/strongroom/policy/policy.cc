@@ -19,7 +19,10 @@ constexpr std::string_view kActionNames[kActionCount] = {
     "manage-keys", "manage-tenants", "manage-policy", "read-audit",
     "tokenize",    "detokenize",
 };
-constexpr std::uint32_t kAllActions = (1u << kActionCount) - 1;
+// What "*" names: every action but detokenize, which turns tokens back into plain values and
+// must be named on its own (a document written before it existed does not gain it).
+constexpr std::uint32_t kAllActions =
+    ((1u << kActionCount) - 1) & ~(1u << static_cast<unsigned>(Action::kDetokenize));
 constexpr std::uint32_t Bit(Action a) { return 1u << static_cast<unsigned>(a); }
 constexpr std::uint32_t kFieldActions = Bit(Action::kRead) | Bit(Action::kCreate) |
                                         Bit(Action::kUpdate) | Bit(Action::kSearch) |

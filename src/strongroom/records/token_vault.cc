@@ -1,5 +1,7 @@
 #include "strongroom/records/token_vault.h"
 
+#include <string.h>  // explicit_bzero
+
 #include <algorithm>
 #include <array>
 #include <boost/json/parse.hpp>
@@ -35,8 +37,9 @@ bool IsSeparator(char c) { return c == ' ' || c == '-'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // The digits of a format-preserving value, or nullopt if it has anything but digits, spaces
-// and dashes, or too few or too many digits.
+// and dashes, is longer than kMaxFormatPreservingText, or has too few or too many digits.
 std::optional<std::string> FormatPreservingDigits(std::string_view value) {
+  if (value.size() > kMaxFormatPreservingText) return std::nullopt;
   std::string digits;
   for (char c : value) {
     if (IsDigit(c)) {
@@ -61,18 +64,22 @@ std::string WithDigits(std::string_view value, std::string_view digits) {
   return out;
 }
 
-void Wipe(std::string& text) { std::fill(text.begin(), text.end(), '\0'); }
+// explicit_bzero: a wipe the optimiser may not remove.
+void Wipe(std::string& text) { explicit_bzero(text.data(), text.size()); }
 
-// FF1 of the value's digits, "cycle walked" (Black and Rogaway, "Ciphers with Arbitrary
-// Finite Domains", 2002): while the result would read as a payment card number, encrypt it
-// again. The value itself is no card number (refused before), so this stays a permutation of
-// the values that are not, and no token is ever refused as card data where it is stored.
-// About one FF1 in ten of 16 digits reads as one; 64 tries failing is not a real outcome.
+// FF1 of the value's digits, tweaked by the value's layout ("0000 000 0000"), so that the
+// same digits laid out differently give unrelated tokens. "Cycle walked" (Black and Rogaway,
+// "Ciphers with Arbitrary Finite Domains", 2002): while the result would read as a payment
+// card number, encrypt it again. The value itself is no card number (refused before), so this
+// stays a permutation of the values that are not, and no token is ever refused as card data
+// where it is stored. About one FF1 in ten of 16 digits reads as one; 64 tries failing is not a
+// real outcome.
 Result<std::string> FormatPreservingToken(barrier::DataBarrier& barrier, std::string_view tenant,
                                           std::string_view value) {
   std::string digits = *FormatPreservingDigits(value);
+  const std::string layout = WithDigits(value, std::string(digits.size(), '0'));
   for (int attempt = 0; attempt < 64; ++attempt) {
-    auto encrypted = barrier.FormatPreservingToken(tenant, digits);
+    auto encrypted = barrier.FormatPreservingToken(tenant, digits, layout);
     Wipe(digits);
     if (!encrypted) return std::unexpected(encrypted.error());
     std::string token = WithDigits(value, *encrypted);
@@ -105,12 +112,48 @@ Result<const json::array*> StringList(const json::object& request, std::string_v
   return &list;
 }
 
-// A token to keep: its value as stored (JSON text, wiped after encryption) and its ciphertext.
+// What is encrypted for a token: {"v": value}, and for a token of a record field its origin
+// {"c": collection, "f": field}, which detokenizing checks against the caller's views.
+std::string Envelope(const json::value& value, std::string_view collection = {},
+                     std::string_view field = {}) {
+  json::object o{{"v", value}};
+  if (!collection.empty()) {
+    o["c"] = collection;
+    o["f"] = field;
+  }
+  return json::serialize(o);
+}
+
+// A token to keep: its envelope (wiped, whatever happens) and its ciphertext.
 struct Pending {
+  Pending() = default;
+  Pending(Pending&&) = default;
+  Pending& operator=(Pending&&) = default;
+  ~Pending() { Wipe(plaintext); }
   std::string token;
-  std::string plaintext;  // the value's JSON
+  std::string plaintext;
   std::vector<std::uint8_t> ciphertext;
 };
+
+// Encrypts every pending token's envelope and writes them in one durable batch.
+Result<void> Keep(storage::Store& store, barrier::DataBarrier& barrier, std::string_view tenant,
+                  std::vector<Pending>& pending) {
+  if (pending.empty()) return {};
+  std::vector<barrier::EncryptItem> items;
+  items.reserve(pending.size());
+  for (auto& p : pending) {
+    items.push_back(
+        {{tenant, kTokenCollection, p.token, kTokenField}, AsBytes(p.plaintext), &p.ciphertext});
+  }
+  if (auto encrypted = barrier.Encrypt(tenant, kTokenSubject, items); !encrypted) {
+    return encrypted;
+  }
+  storage::WriteBatch batch;
+  for (auto& p : pending) {
+    batch.Put(kTokensSpace, Join({tenant, p.token}), std::move(p.ciphertext));
+  }
+  return store.Write(std::move(batch));
+}
 
 }  // namespace
 
@@ -162,7 +205,8 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
                     "a format-preserving token takes " +
                         std::to_string(kMinFormatPreservingDigits) + " to " +
                         std::to_string(kMaxFormatPreservingDigits) +
-                        " digits, with spaces or dashes between them");
+                        " digits, with spaces or dashes between them (" +
+                        std::to_string(kMaxFormatPreservingText) + " characters at most)");
     }
   }
   auto keys = KeysOf(seal_);
@@ -171,10 +215,11 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
 
   json::array tokens;
   std::vector<Pending> pending;
-  pending.reserve(list.size());  // EncryptItems below point into these strings
+  pending.reserve(list.size());  // EncryptItems point into these strings: no reallocation
   for (const auto& value : list) {
     const std::string_view text = value.get_string();
     Pending item;
+    item.plaintext = Envelope(value);
     switch (*kind) {
       case TokenKind::kRandom: {
         auto id = internal::NewId("tkr_");
@@ -183,8 +228,10 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
         break;
       }
       case TokenKind::kDeterministic: {
-        item.plaintext = json::serialize(value);
-        auto token = barrier.DeterministicToken(tenant, item.plaintext);
+        // "\0" first: no collection name (the input of a field's token) starts so.
+        std::string input = '\0' + json::serialize(value);
+        auto token = barrier.DeterministicToken(tenant, input);
+        Wipe(input);
         if (!token) return std::unexpected(token.error());
         item.token = std::move(*token);
         break;
@@ -196,9 +243,9 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
         break;
       }
       case TokenKind::kOneWay: {
-        auto pseudonym = barrier.Pseudonym(tenant, text);
-        if (!pseudonym) return std::unexpected(pseudonym.error());
-        tokens.emplace_back(*pseudonym);
+        auto token = barrier.OneWayToken(tenant, text);
+        if (!token) return std::unexpected(token.error());
+        tokens.emplace_back(*token);
         continue;  // nothing to keep: it cannot be reversed
       }
     }
@@ -207,41 +254,15 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
     if (*kind != TokenKind::kRandom) {
       const bool seen = std::any_of(pending.begin(), pending.end(),
                                     [&](const Pending& p) { return p.token == item.token; });
-      if (seen) {
-        Wipe(item.plaintext);
-        continue;
-      }
+      if (seen) continue;
       auto stored = store_.Get(kTokensSpace, Join({tenant, item.token}));
       if (!stored) return std::unexpected(stored.error());
-      if (*stored) {
-        Wipe(item.plaintext);
-        continue;
-      }
+      if (*stored) continue;
     }
-    if (item.plaintext.empty()) item.plaintext = json::serialize(value);
     pending.push_back(std::move(item));
   }
-
-  const auto wipe_all = [&pending] {
-    for (auto& p : pending) Wipe(p.plaintext);
-  };
-  if (!pending.empty()) {
-    std::vector<barrier::EncryptItem> items;
-    items.reserve(pending.size());
-    for (auto& p : pending) {
-      items.push_back(
-          {{tenant, kTokenCollection, p.token, kTokenField}, AsBytes(p.plaintext), &p.ciphertext});
-    }
-    auto encrypted = barrier.Encrypt(tenant, kTokenSubject, items);
-    wipe_all();
-    if (!encrypted) return std::unexpected(encrypted.error());
-    storage::WriteBatch batch;
-    for (auto& p : pending) {
-      batch.Put(kTokensSpace, Join({tenant, p.token}), std::move(p.ciphertext));
-    }
-    if (auto written = store_.Write(std::move(batch)); !written) {
-      return std::unexpected(written.error());
-    }
+  if (auto kept = Keep(store_, barrier, tenant, pending); !kept) {
+    return std::unexpected(kept.error());
   }
   json::object answer;
   answer["kind"] = TokenKindName(*kind);
@@ -249,7 +270,8 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
   return answer;
 }
 
-Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json::value& body) {
+Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json::value& body,
+                                            const FieldReadable& readable) {
   auto o = internal::BodyObject(body);
   if (!o) return std::unexpected(o.error());
   for (const auto& member : **o) {
@@ -262,7 +284,7 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
   if (!strings) return std::unexpected(strings.error());
   const json::array& list = **strings;
   for (std::size_t i = 0; i < list.size(); ++i) {
-    if (internal::IsId(list[i].get_string(), "psn_")) {
+    if (internal::IsId(list[i].get_string(), "tkh_")) {
       return FailAt(JsonPathIndex("$.tokens", i), "not_reversible",
                     "is a one-way token: nothing can turn it back");
     }
@@ -273,12 +295,12 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
 
   json::array values;
   std::vector<std::uint8_t> buffer;
-  const auto wipe = [&buffer] { std::fill(buffer.begin(), buffer.end(), std::uint8_t{0}); };
+  const auto wipe = [&buffer] { explicit_bzero(buffer.data(), buffer.size()); };
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string_view token = list[i].get_string();
+    const std::string path = JsonPathIndex("$.tokens", i);
     const bool shaped = internal::IsId(token, "tkr_") || internal::IsId(token, "tkd_") ||
-                        (token.size() <= 2 * kMaxFormatPreservingDigits &&
-                         FormatPreservingDigits(token).has_value());
+                        FormatPreservingDigits(token).has_value();
     std::optional<storage::Bytes> stored;
     if (shaped) {
       auto found = store_.Get(kTokensSpace, Join({tenant, token}));
@@ -289,7 +311,7 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
     // does not echo the token (it may be a value pasted by mistake).
     if (!stored) {
       Error missing(ErrorCode::kNotFound, "no such token in this tenant");
-      missing.At(JsonPathIndex("$.tokens", i), "unknown_token");
+      missing.At(path, "unknown_token");
       return std::unexpected(missing);
     }
     auto opened = barrier.DecryptTo(
@@ -302,43 +324,52 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
       return std::unexpected(opened.error());
     }
     boost::system::error_code ec;
-    json::value value = json::parse(
+    json::value envelope = json::parse(
         std::string_view(reinterpret_cast<const char*>(buffer.data()), buffer.size()), ec);
     wipe();
-    if (ec) return Fail(ErrorCode::kDataLoss, "a stored token value is not JSON");
-    values.push_back(std::move(value));
+    const json::object* e = !ec && envelope.is_object() ? &envelope.get_object() : nullptr;
+    const json::value* value = e != nullptr ? e->if_contains("v") : nullptr;
+    if (value == nullptr) return Fail(ErrorCode::kDataLoss, "a stored token value is malformed");
+    // A token of a record field gives back no more than reading that field would.
+    if (const auto* c = e->if_contains("c"); c != nullptr) {
+      const auto* f = e->if_contains("f");
+      if (!c->is_string() || f == nullptr || !f->is_string()) {
+        return Fail(ErrorCode::kDataLoss, "a stored token value is malformed");
+      }
+      auto allowed = readable(c->get_string(), f->get_string());
+      if (!allowed) return std::unexpected(allowed.error());
+      if (!*allowed) {
+        Error denied(ErrorCode::kPermissionDenied,
+                     "this token comes from a record field you may not read plain");
+        denied.At(path, "field_not_readable");
+        return std::unexpected(denied);
+      }
+    }
+    values.push_back(*value);
   }
   json::object answer;
   answer["values"] = std::move(values);
   return answer;
 }
 
-Result<std::string> TokenVault::TokenizeValue(std::string_view tenant, const json::value& value) {
+Result<std::string> TokenVault::TokenizeField(std::string_view tenant, std::string_view collection,
+                                              std::string_view field, const json::value& value) {
   auto keys = KeysOf(seal_);
   if (!keys) return std::unexpected(keys.error());
   barrier::DataBarrier& barrier = *(*keys)->barrier;
-  std::string plaintext = json::serialize(value);
-  auto token = barrier.DeterministicToken(tenant, plaintext);
-  if (!token) {
-    Wipe(plaintext);
-    return std::unexpected(token.error());
-  }
+  std::string input =
+      std::string(collection) + '\0' + std::string(field) + '\0' + json::serialize(value);
+  auto token = barrier.DeterministicToken(tenant, input);
+  Wipe(input);
+  if (!token) return std::unexpected(token.error());
   auto stored = store_.Get(kTokensSpace, Join({tenant, *token}));
-  if (!stored || *stored) {
-    Wipe(plaintext);
-    if (!stored) return std::unexpected(stored.error());
-    return token;
-  }
-  std::vector<std::uint8_t> ciphertext;
-  const barrier::EncryptItem item{
-      {tenant, kTokenCollection, *token, kTokenField}, AsBytes(plaintext), &ciphertext};
-  auto encrypted = barrier.Encrypt(tenant, kTokenSubject, std::span(&item, 1));
-  Wipe(plaintext);
-  if (!encrypted) return std::unexpected(encrypted.error());
-  storage::WriteBatch batch;
-  batch.Put(kTokensSpace, Join({tenant, *token}), std::move(ciphertext));
-  if (auto written = store_.Write(std::move(batch)); !written) {
-    return std::unexpected(written.error());
+  if (!stored) return std::unexpected(stored.error());
+  if (*stored) return token;
+  std::vector<Pending> pending(1);
+  pending[0].token = *token;
+  pending[0].plaintext = Envelope(value, collection, field);
+  if (auto kept = Keep(store_, barrier, tenant, pending); !kept) {
+    return std::unexpected(kept.error());
   }
   return token;
 }

@@ -8,6 +8,7 @@
 #include <iterator>
 #include <set>
 
+#include "strongroom/barrier/data_barrier.h"
 #include "strongroom/base/card_numbers.h"
 #include "strongroom/keys/keyring.h"
 #include "strongroom/keys/sealed_key_file.h"
@@ -65,7 +66,10 @@ class TokenVaultTest : public ::testing::Test {
                                   std::string_view tenant = "ten_acme") {
     json::array list;
     for (auto& t : tokens) list.emplace_back(t);
-    return vault_->Detokenize(tenant, json::object{{"tokens", std::move(list)}});
+    return vault_->Detokenize(tenant, json::object{{"tokens", std::move(list)}}, readable_);
+  }
+  Result<json::object> DetokenizeBody(std::string_view body) {
+    return vault_->Detokenize("ten_acme", json::parse(body), readable_);
   }
   static void ExpectError(const Result<json::object>& result, ErrorCode code, std::string_view path,
                           std::string_view rule) {
@@ -83,6 +87,11 @@ class TokenVaultTest : public ::testing::Test {
   std::unique_ptr<storage::Store> metadata_, profiles_;
   std::unique_ptr<barrier::SealState> seal_;
   std::unique_ptr<TokenVault> vault_;
+  // Which record fields the caller reads plain (the API asks the access policy).
+  std::set<std::string> plain_ = {"patients/email"};
+  TokenVault::FieldReadable readable_ = [this](std::string_view c, std::string_view f) {
+    return Result<bool>(plain_.contains(std::string(c) + "/" + std::string(f)));
+  };
 };
 
 TEST_F(TokenVaultTest, RandomTokensAreNewEveryTimeAndComeBack) {
@@ -114,14 +123,35 @@ TEST_F(TokenVaultTest, DeterministicTokensJoinWithinATenantOnly) {
   auto values = Detokenize({a[0], a[2]});
   ASSERT_TRUE(values);
   EXPECT_EQ(json::serialize(values->at("values")), R"(["NHS 943 476 5919","other"])");
-  // A field value of any JSON type, as a "tokenized" view makes it, and back unchanged.
-  auto number = vault_->TokenizeValue("ten_acme", json::value(1987));
-  ASSERT_TRUE(number);
-  EXPECT_EQ(*vault_->TokenizeValue("ten_acme", json::value(1987)), *number);
-  EXPECT_EQ(*vault_->TokenizeValue("ten_acme", json::value("other")), a[2]);
-  values = Detokenize({*number});
+}
+
+TEST_F(TokenVaultTest, AFieldsTokenComesBackOnlyToWhoMayReadTheFieldPlain) {
+  // A field value of any JSON type, as a "tokenized" view makes it: equal within the field,
+  // unrelated to the same value elsewhere (or tokenized through the API).
+  auto email = vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example"));
+  ASSERT_TRUE(email) << email.error().message();
+  EXPECT_TRUE(email->starts_with("tkd_"));
+  EXPECT_EQ(*vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example")),
+            *email);
+  auto other_field =
+      vault_->TokenizeField("ten_acme", "patients", "backup_email", json::value("a@b.example"));
+  ASSERT_TRUE(other_field);
+  EXPECT_NE(*other_field, *email);
+  EXPECT_NE(Tokens("deterministic", {"a@b.example"})[0], *email);
+  auto year = vault_->TokenizeField("ten_acme", "patients", "born", json::value(1987));
+  ASSERT_TRUE(year);
+  auto values = Detokenize({*email});
+  ASSERT_TRUE(values) << values.error().message();
+  EXPECT_EQ(json::serialize(values->at("values")), R"(["a@b.example"])");
+  ExpectError(Detokenize({*email, *year}), ErrorCode::kPermissionDenied, "$.tokens[1]",
+              "field_not_readable");
+  plain_.insert("patients/born");
+  values = Detokenize({*year});
   ASSERT_TRUE(values);
   EXPECT_EQ(json::serialize(values->at("values")), "[1987]");
+  plain_.clear();
+  ExpectError(Detokenize({*email}), ErrorCode::kPermissionDenied, "$.tokens[0]",
+              "field_not_readable");
 }
 
 TEST_F(TokenVaultTest, FormatPreservingTokensKeepTheShape) {
@@ -147,6 +177,15 @@ TEST_F(TokenVaultTest, FormatPreservingTokensKeepTheShape) {
               "$.values[1]", "format");
   ExpectError(Tokenize("format-preserving", {std::string(65, '7')}), ErrorCode::kInvalidArgument,
               "$.values[0]", "format");
+  // More separators than a detokenize would take as a token: refused here already.
+  ExpectError(Tokenize("format-preserving", {"123456" + std::string(123, '-')}),
+              ErrorCode::kInvalidArgument, "$.values[0]", "format");
+  EXPECT_EQ(Tokens("format-preserving", {"123456" + std::string(122, '-')}).size(), 1u);
+  // The layout is FF1's tweak: the same digits laid out differently are unrelated tokens.
+  const auto laid_out = Tokens("format-preserving", {"123 456", "123-456"});
+  EXPECT_NE(laid_out[0].substr(0, 3) + laid_out[0].substr(4), t[1]);
+  EXPECT_NE(laid_out[0].substr(0, 3) + laid_out[0].substr(4),
+            laid_out[1].substr(0, 3) + laid_out[1].substr(4));
 }
 
 TEST_F(TokenVaultTest, FormatPreservingTokensNeverReadAsCardNumbers) {
@@ -175,7 +214,11 @@ TEST_F(TokenVaultTest, FormatPreservingTokensNeverReadAsCardNumbers) {
 TEST_F(TokenVaultTest, OneWayTokensAreNotReversible) {
   const auto t = Tokens("one-way", {"ada@example.com", "ada@example.com"});
   ASSERT_EQ(t.size(), 2u);
-  EXPECT_TRUE(t[0].starts_with("psn_"));
+  EXPECT_TRUE(t[0].starts_with("tkh_"));
+  // Not the pseudonym a "hashed" view shows: tokenizing is no way to guess at those.
+  auto pseudonym = seal_->keys()->barrier->Pseudonym("ten_acme", "ada@example.com");
+  ASSERT_TRUE(pseudonym);
+  EXPECT_NE(t[0].substr(4), pseudonym->substr(4));
   EXPECT_EQ(t[0], t[1]);
   ExpectError(Detokenize({t[0]}), ErrorCode::kInvalidArgument, "$.tokens[0]", "not_reversible");
 }
@@ -232,12 +275,10 @@ TEST_F(TokenVaultTest, RefusesCardNumbersAndBadRequests) {
   ExpectError(
       vault_->Tokenize("ten_acme", json::parse(R"({"kind":"random","values":["a"],"x":1})")),
       ErrorCode::kInvalidArgument, "$.x", "unknown_field");
-  ExpectError(vault_->Detokenize("ten_acme", json::parse(R"({"tokens":[1]})")),
-              ErrorCode::kInvalidArgument, "$.tokens[0]", "type");
-  ExpectError(vault_->Detokenize("ten_acme", json::parse(R"({"tokens":[]})")),
-              ErrorCode::kInvalidArgument, "$.tokens", "size");
-  ExpectError(vault_->Detokenize("ten_acme", json::parse("[]")), ErrorCode::kInvalidArgument, "$",
+  ExpectError(DetokenizeBody(R"({"tokens":[1]})"), ErrorCode::kInvalidArgument, "$.tokens[0]",
               "type");
+  ExpectError(DetokenizeBody(R"({"tokens":[]})"), ErrorCode::kInvalidArgument, "$.tokens", "size");
+  ExpectError(DetokenizeBody("[]"), ErrorCode::kInvalidArgument, "$", "type");
   seal_->Seal();
   ExpectError(Tokenize("random", {"a"}), ErrorCode::kSealed, "", "");
   ExpectError(Detokenize({"tkr_AAAAAAAAAAAAAAAAAAAAAA"}), ErrorCode::kSealed, "", "");
