@@ -1,6 +1,8 @@
 // Policy documents arrive from the admin API (PUT /v1/policy, POST /v1/policy/dry-run): any
 // bytes must parse or fail with invalid_argument naming a line, never crash; whatever parses
-// must compile and answer decisions and views.
+// must compile and answer decisions and views. The same bytes, read as X-Forwarded-For headers
+// (lines) behind a trusted proxy, must give the peer, an address, or "" (unknown).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,8 +11,26 @@
 
 #include "strongroom/policy/policy.h"
 
+namespace {
+
+void ForwardedFor(std::string_view text) {
+  static const auto trusted = *strongroom::ParseIpNetworkList("10.0.0.0/8, ::1");
+  std::vector<std::string_view> headers;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    headers.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  const std::string client = strongroom::ForwardedClient("10.1.1.1", headers, trusted);
+  if (!client.empty() && !strongroom::ParseIpAddress(client)) __builtin_trap();
+  (void)strongroom::ParseIpNetworkList(text);
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  ForwardedFor(text);
   auto document = strongroom::policy::ParseDocument(text);
   if (!document) {
     if (document.error().code() != strongroom::ErrorCode::kInvalidArgument) __builtin_trap();

@@ -5,9 +5,12 @@ run), and the audit entry of each decision."""
 
 import json
 import os
+import time
 import unittest
 
 from harness import ServerTestCase
+from test_identity import ALICE_PASSWORD, IdentityHelpers
+from test_two_factor import STEP, oathtool, start_of_a_fresh_step
 
 PATIENTS = {"name": "patients", "fields": [
     {"name": "nickname", "type": "string",
@@ -116,7 +119,7 @@ def expected_view(role, grade, purpose, inside):
     return "deny"  # auditor, and anyone else
 
 
-class PolicyTest(ServerTestCase):
+class PolicyTest(IdentityHelpers, ServerTestCase):
     def setUp(self):
         super().setUp()
         self.server = self.make_server()
@@ -397,8 +400,29 @@ view = "masked"
         status, body = self.get("agent", "support", record=bare["id"])
         self.assertEqual(body["views"], {"nickname": "plain", "ssn": "withheld"})
 
+    def two_factor_admin(self, username):
+        """An administrator signed in with a password and a TOTP code (from oathtool): the
+        session's headers (cookie and CSRF token)."""
+        _, _, csrf = self.ready_user(username)
+        status, _, enrolment = self.call("POST", "/v1/auth/totp", None, csrf)
+        self.assertEqual(status, 201, enrolment)
+        step = start_of_a_fresh_step()
+        status, _, body = self.call("POST", "/v1/auth/totp/confirm",
+                                    {"code": oathtool(enrolment["secret"], step)}, csrf)
+        self.assertEqual(status, 200, body)
+        status, _, body = self.login(username, ALICE_PASSWORD)
+        self.assertTrue(body["two_factor_required"], body)
+        status, headers, body = self.call(
+            "POST", "/v1/auth/login/totp",
+            {"pending_token": body["pending_token"],
+             "code": oathtool(enrolment["secret"], step + STEP)})
+        self.assertEqual(status, 200, body)
+        return self.session_headers(headers["set-cookie"], body["csrf_token"])
+
     def test_break_glass_needs_a_second_administrator_and_is_audited(self):
         record_path = "/v1/collections/patients/records/" + self.record
+        approver = self.two_factor_admin("approver@example.com")
+        time.sleep(1.1)  # the approver's account predates the request by a second at least
         status, seen = self.get("admin")
         self.assertEqual((seen["fields"]["email"], seen["fields"]["ssn"]),
                          (MASKED["email"], MASKED["ssn"]))
@@ -425,10 +449,19 @@ view = "masked"
                          (403, {"path": "principal", "rule": "same_principal"}))
         status, body = self.server.api("POST", approve, {}, token=self.tokens["operator"])
         self.assertEqual(status, 403, body)
+        # Another administrator's API token (which the requester may have issued) does not
+        # approve; neither does an account made after the request, in a session with a factor.
         second = self.server.principal_token("second-admin", ["admin"])["token"]
-        status, approved = self.server.api("POST", approve, {}, token=second)
+        status, body = self.server.api("POST", approve, {}, token=second)
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "principal", "rule": "two_factor_session"}))
+        late = self.two_factor_admin("late@example.com")
+        status, _, body = self.call("POST", approve, {}, late)
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "principal", "rule": "approver_changed"}))
+        status, _, approved = self.call("POST", approve, {}, approver)
         self.assertEqual((status, approved["status"]), (200, "active"), approved)
-        self.assertEqual(self.server.api("POST", approve, {}, token=second)[0], 412)
+        self.assertEqual(self.call("POST", approve, {}, approver)[0], 412)
 
         # The grant's fields read plain, and only for its requester; the rest stays as it was.
         status, seen = self.get("admin")
@@ -436,6 +469,8 @@ view = "masked"
         self.assertEqual(seen["fields"]["email"], VALUES["email"])
         self.assertEqual(seen["fields"]["ssn"], MASKED["ssn"])
         self.assertEqual((seen["views"]["email"], seen["break_glass"]), ("plain", asked["id"]))
+        # Asked without a purpose: a call stating one is not the call it was asked for.
+        self.assertEqual(self.get("admin", "support")[1]["fields"]["email"], MASKED["email"])
         other = self.server.api("GET", record_path, token=second)[1]
         self.assertEqual(other["fields"]["email"], MASKED["email"])
         status, listed = self.server.api("GET", "/v1/break-glass")
@@ -447,18 +482,66 @@ view = "masked"
         actions = {e["action"] for e in page["entries"]
                    if asked["id"] in e.get("resource", {}).get("ids", [])}
         self.assertEqual(actions, {"break_glass.request", "break_glass.approve"})
+        approvals = [e["outcome"]["status"] for e in page["entries"]
+                     if e["action"] == "break_glass.approve"]
+        self.assertEqual(approvals, [403, 403, 403, 403, 200, 412])
         used = [e for e in page["entries"] if e["action"] == "record.read"
                 and e["policy"]["rule"].endswith("; break-glass " + asked["id"])]
         self.assertEqual(len(used), 1)
         self.assertIn("email:plain", used[0]["fields"])
         self.assertNotIn("INC-4711", json.dumps(page))
         # Revoked: masked again at once.
-        status, revoked = self.server.api("POST", "/v1/break-glass/%s/revoke" % asked["id"], {},
-                                          token=second)
+        status, _, revoked = self.call("POST", "/v1/break-glass/%s/revoke" % asked["id"], {},
+                                       approver)
         self.assertEqual((status, revoked["status"]), (200, "revoked"))
         status, seen = self.get("admin")
         self.assertEqual(seen["fields"]["email"], MASKED["email"])
         self.assertNotIn("break_glass", seen)
+
+    def test_network_zones_and_trusted_proxies(self):
+        zone = """
+[[zone]]
+name = "applications from their subnet"
+api = "data"
+roles = ["app"]
+networks = ["203.0.113.0/24", "2001:db8::/32"]
+"""
+        builtin = self.server.api("GET", "/v1/policy")[1]["document"]
+        # This server trusts no proxy: the header is anyone's to forge, the TCP peer counts.
+        self.assertEqual(self.put_policy(builtin + zone)[0], 200)
+        status, body = self.server.api("GET", "/v1/collections", token=self.tokens["app"],
+                                       headers={"X-Forwarded-For": "203.0.113.9"})
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "policy", "rule": "denied"}))
+        # Zones of the data API leave the administrators' console alone (and vice versa).
+        self.assertEqual(self.server.api("GET", "/v1/policy")[0], 200)
+        # A zone that would shut its author out is refused.
+        status, body = self.put_policy(builtin + zone.replace('"data"', '"admin"').replace(
+            '["app"]', '["admin"]'))
+        self.assertEqual((status, body["error"]["details"]["rule"]), (412, "lockout"))
+
+        # Behind a trusted proxy (the test client, on loopback) X-Forwarded-For is believed,
+        # read from the right: the address the proxy appended, not what the client claimed.
+        proxied = self.make_server("--trusted-proxies", "127.0.0.1/32, ::1")
+        app = proxied.principal_token("app", ["app"])["token"]
+        builtin = proxied.api("GET", "/v1/policy")[1]["document"]
+        self.assertEqual(proxied.api("PUT", "/v1/policy", {"document": builtin + zone})[0], 200)
+        for forwarded, expected in (("203.0.113.9", 200), ("2001:db8::7", 200),
+                                    ("198.51.100.7", 403), ("203.0.113.9, 198.51.100.7", 403),
+                                    ("198.51.100.7, 203.0.113.9", 200),
+                                    ("203.0.113.9, 127.0.0.1", 200), ("not-an-address", 403),
+                                    (None, 403)):
+            headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+            status, body = proxied.api("GET", "/v1/collections", token=app, headers=headers)
+            self.assertEqual(status, expected, (forwarded, body))
+        auditor = proxied.principal_token("auditor", ["auditor"])["token"]
+        status, page = proxied.api("GET", "/v1/audit?action=collection.list", token=auditor)
+        self.assertEqual([(e["source"], e["outcome"]["status"], e["policy"]["rule"])
+                          for e in page["entries"]][:3],
+                         [("203.0.113.9", 200, "applications read and write their tenant's data"),
+                          ("2001:db8::7", 200, "applications read and write their tenant's data"),
+                          ("198.51.100.7", 403, "zone: applications from their subnet")])
+        self.assertEqual(page["entries"][6]["source"], "")  # an unparsable header: unknown
 
     def test_hashed_and_redacted_views(self):
         text = DOCUMENT.replace("NETWORK", "127.0.0.0/8") + """

@@ -342,6 +342,15 @@ Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event
       if (auto added = AddItem(api, event, item.get_object(), false); !added) return added;
     }
   }
+  // A batch answer: {"results": [{"status": 201, "record": {…}}, …]}.
+  if (const auto* results = body.if_contains("results");
+      results != nullptr && results->is_array()) {
+    for (const auto& item : results->get_array()) {
+      const auto* record = item.is_object() ? item.get_object().if_contains("record") : nullptr;
+      if (record == nullptr || !record->is_object()) continue;
+      if (auto added = AddItem(api, event, record->get_object(), false); !added) return added;
+    }
+  }
   if (const auto* subjects = body.if_contains("subjects");
       subjects != nullptr && subjects->is_array()) {
     for (const auto& item : subjects->get_array()) {

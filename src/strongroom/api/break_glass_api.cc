@@ -34,6 +34,8 @@ json::object GrantJson(const BreakGlassGrant& g, std::chrono::system_clock::time
   return {{"id", g.id},
           {"collection", g.collection},
           {"fields", std::move(fields)},
+          {"roles", json::array(g.roles.begin(), g.roles.end())},
+          {"purpose", g.purpose.empty() ? json::value(nullptr) : json::value(g.purpose)},
           {"reason", g.reason},
           {"minutes", g.minutes},
           {"status", policy::StatusName(g.StatusAt(now))},
@@ -65,6 +67,7 @@ Result<Answer> RequestGrant(const VaultApi& api, const Request& request, const a
   grant.tenant = who.tenant;
   grant.requester = who.principal_id;
   grant.collection = collection;
+  std::vector<std::string> asked;  // empty: every field
   if (const auto* fields = o.if_contains("fields")) {
     if (!fields->is_array() || fields->get_array().empty()) {
       return FailAt("$.fields", "type", "must be a non-empty array of field names");
@@ -75,7 +78,10 @@ Result<Answer> RequestGrant(const VaultApi& api, const Request& request, const a
         return FailAt(records::JsonPathIndex("$.fields", i), "unknown_field",
                       "is not a field of this collection");
       }
-      grant.fields.emplace_back(f.get_string());
+      if (std::find(asked.begin(), asked.end(), f.get_string()) != asked.end()) {
+        return FailAt(records::JsonPathIndex("$.fields", i), "duplicate", "is listed twice");
+      }
+      asked.emplace_back(f.get_string());
     }
   }
   const auto* reason = o.if_contains("reason");
@@ -86,28 +92,24 @@ Result<Answer> RequestGrant(const VaultApi& api, const Request& request, const a
     if (!minutes->is_int64()) return FailAt("$.minutes", "type", "must be an integer");
     grant.minutes = minutes->get_int64();
   }
-  // Something to lift: a field the caller reads in a lesser view than plain. (Withheld fields
-  // stay withheld: break-glass shows better what one may see, it does not open what one may
-  // not.)
+  // What it lifts, fixed now: the asked-for fields (default: all) the caller reads in a lesser
+  // view than plain. Withheld fields stay withheld (break-glass shows better what one may see;
+  // it does not open what one may not), and fields added later are not in it.
   auto policy = api.policies.For(who.tenant);
   if (!policy) return std::unexpected(policy.error());
-  const policy::Context context{who.roles,
-                                policy::Action::kRead,
-                                collection,
-                                request.headers->Get(kPurposeHeader).value_or(""),
-                                PeerAddress(request),
-                                who.two_factor};
+  grant.purpose = request.headers->Get(kPurposeHeader).value_or("");
+  grant.roles = who.roles;
+  const policy::Context context{who.roles,     policy::Action::kRead, collection,
+                                grant.purpose, PeerAddress(request),  who.two_factor};
   const auto read = (*policy)->Prepare(context);
-  bool lifts = false;
   for (const auto& field : (*schema)->fields) {
-    if (!grant.fields.empty() &&
-        std::find(grant.fields.begin(), grant.fields.end(), field.name) == grant.fields.end()) {
+    if (!asked.empty() && std::find(asked.begin(), asked.end(), field.name) == asked.end()) {
       continue;
     }
     const auto view = read.FieldView(field);
-    if (view && *view != privacy::View::kPlain) lifts = true;
+    if (view && *view != privacy::View::kPlain) grant.fields.push_back(field.name);
   }
-  if (!lifts) {
+  if (grant.fields.empty()) {
     Error nothing(ErrorCode::kFailedPrecondition,
                   "you already read these fields plain, or may not read them at all: there is "
                   "nothing for break-glass to lift");
@@ -157,8 +159,24 @@ void AddBreakGlassRoutes(http::Router& router, const VaultApi& api) {
                     return std::unexpected(admin.error());
                   }
                   const std::string_view id = request.PathParam("id");
-                  auto grant = approve ? api.break_glass.Approve(who.tenant, id, who.principal_id)
-                                       : api.break_glass.Revoke(who.tenant, id, who.principal_id);
+                  Result<policy::BreakGlassGrant> grant;
+                  if (approve) {
+                    policy::BreakGlass::Approver approver{
+                        who.principal_id, "", "",
+                        who.method == auth::AuthMethod::kSession && who.two_factor};
+                    // Only a session's account is looked up (tokens, the bootstrap credential
+                    // among them, are refused before its times matter).
+                    Result<auth::PrincipalInfo> account = auth::PrincipalInfo{};
+                    if (approver.two_factor_session) {
+                      account = api.identity.GetPrincipal(who.principal_id, who.tenant);
+                      if (!account) return std::unexpected(account.error());
+                      approver.created_at = account->created_at;
+                      approver.updated_at = account->updated_at;
+                    }
+                    grant = api.break_glass.Approve(who.tenant, id, approver);
+                  } else {
+                    grant = api.break_glass.Revoke(who.tenant, id, who.principal_id);
+                  }
                   if (!grant) return std::unexpected(grant.error());
                   return Answer{200, GrantJson(*grant, api.break_glass.Now())};
                 }));

@@ -44,7 +44,11 @@ Result<RecordViews> RecordViews::Prepare(const VaultApi& api, const http::Reques
   policy::Context read = context;
   read.action = policy::Action::kRead;
   views.read_ = action == policy::Action::kRead ? views.prepared_ : views.policy_->Prepare(read);
+  // A grant counts for calls made as it was asked (same roles, same purpose).
   views.grant_ = api.break_glass.Active(who.tenant, who.principal_id, collection);
+  if (views.grant_ != nullptr && !views.grant_->Matches(who.roles, context.purpose)) {
+    views.grant_ = nullptr;
+  }
   return views;
 }
 

@@ -53,6 +53,7 @@ http::ServerOptions ServerOptionsFrom(const config::Config& c) {
   o.credential_threads = static_cast<std::size_t>(c.auth.credential_threads);
   o.credential_queue = static_cast<std::size_t>(c.auth.credential_queue);
   o.credential_nice = static_cast<int>(c.auth.credential_nice);
+  o.trusted_proxies = c.trusted_proxy_networks();
   return o;
 }
 

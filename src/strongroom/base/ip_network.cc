@@ -83,4 +83,61 @@ Result<IpNetwork> ParseIpNetwork(std::string_view text) {
   return network;
 }
 
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool InAny(std::span<const IpNetwork> networks, const IpAddress& address) {
+  for (const auto& n : networks) {
+    if (n.Contains(address)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::vector<IpNetwork>> ParseIpNetworkList(std::string_view text) {
+  std::vector<IpNetwork> out;
+  while (!Trim(text).empty()) {
+    const std::size_t comma = text.find(',');
+    const std::string_view entry = Trim(text.substr(0, comma));
+    auto network = ParseIpNetwork(entry);
+    if (!network) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "'" + std::string(entry) + "' " + network.error().message());
+    }
+    out.push_back(*network);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string ForwardedClient(std::string_view peer, std::span<const std::string_view> forwarded_for,
+                            std::span<const IpNetwork> trusted) {
+  const auto peer_address = ParseIpAddress(peer.substr(0, peer.find('%')));
+  if (trusted.empty() || !peer_address || !InAny(trusted, *peer_address)) return std::string(peer);
+  std::vector<std::string_view> entries;
+  for (std::string_view header : forwarded_for) {
+    while (true) {
+      const std::size_t comma = header.find(',');
+      entries.push_back(Trim(header.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      header.remove_prefix(comma + 1);
+    }
+  }
+  std::string_view client = peer;
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    const auto address = ParseIpAddress(*it);
+    if (!address) return "";
+    client = *it;
+    if (!InAny(trusted, *address)) break;
+  }
+  return std::string(client);
+}
+
 }  // namespace strongroom

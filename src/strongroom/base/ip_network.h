@@ -7,8 +7,10 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "strongroom/base/error.h"
 
@@ -34,5 +36,16 @@ struct IpNetwork {
 // BITS is out of range for the family, or when host bits are set ("10.0.0.1/8" is refused: it
 // is almost always a typo for a host or for a network, and we will not guess which).
 Result<IpNetwork> ParseIpNetwork(std::string_view text);
+// Comma-separated networks ("10.0.0.0/8, ::1"); empty text: none. The error names the entry.
+Result<std::vector<IpNetwork>> ParseIpNetworkList(std::string_view text);
+
+// The client behind trusted reverse proxies. A `peer` outside `trusted` is the client itself
+// (its X-Forwarded-For is anyone's to forge). From a trusted peer, the X-Forwarded-For entries
+// (every header's, in order) are walked from the right, skipping trusted proxies: the first
+// address that is not one is the client; all trusted, the leftmost; no header, the peer. An
+// entry that is not a literal address where the walk reaches it gives "" (unknown: outside
+// every network zone), never a guess.
+std::string ForwardedClient(std::string_view peer, std::span<const std::string_view> forwarded_for,
+                            std::span<const IpNetwork> trusted);
 
 }  // namespace strongroom

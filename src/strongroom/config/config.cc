@@ -39,6 +39,10 @@ const SettingInfo kSettings[] = {
      1, 1'000'000, &FieldOf<&Config::server, &ServerSettings::max_connections>},
     {"server.shutdown_grace_ms", "on SIGTERM, how long in-flight requests may take to finish",
      K::kInteger, 0, kMaxMillis, &FieldOf<&Config::server, &ServerSettings::shutdown_grace_ms>},
+    {"server.trusted_proxies",
+     "comma-separated CIDRs of reverse proxies whose X-Forwarded-For names the client (empty: "
+     "none; the TCP peer is the client)",
+     K::kString, 0, 0, &FieldOf<&Config::server, &ServerSettings::trusted_proxies>},
     {"tls.cert_file", "PEM certificate chain (empty: the development certificate)", K::kString, 0,
      0, &FieldOf<&Config::tls, &TlsSettings::cert_file>},
     {"tls.key_file", "PEM private key for tls.cert_file", K::kString, 0, 0,
@@ -264,6 +268,11 @@ std::filesystem::path Config::audit_dir() const {
                            : std::filesystem::path(audit.dir);
 }
 
+std::vector<IpNetwork> Config::trusted_proxy_networks() const {
+  auto networks = ParseIpNetworkList(server.trusted_proxies);
+  return networks ? std::move(*networks) : std::vector<IpNetwork>{};
+}
+
 std::vector<std::filesystem::path> Config::audit_witness_dirs() const {
   std::vector<std::filesystem::path> out;
   std::string_view rest = audit.witness_dirs;
@@ -462,6 +471,10 @@ Result<Config> ConfigBuilder::Finish() const {
                       ": audit.archive_dir must be apart from the trail (" +
                       c.audit_dir().string() + ") and from every witness directory");
     }
+  }
+  if (auto proxies = ParseIpNetworkList(c.server.trusted_proxies); !proxies) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("server.trusted_proxies") + ": " + proxies.error().message());
   }
   if (c.auth.session_absolute_timeout_seconds < c.auth.session_idle_timeout_seconds) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "strongroom/base/error.h"
+#include "strongroom/base/ip_network.h"
 #include "strongroom/base/net_address.h"
 
 namespace strongroom::config {
@@ -37,6 +38,8 @@ struct ServerSettings {
   std::int64_t read_cache_bytes = 64 << 20;
   std::int64_t max_connections = 1024;
   std::int64_t shutdown_grace_ms = 10'000;
+  // Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (empty: none).
+  std::string trusted_proxies;
 };
 
 struct TlsSettings {
@@ -122,6 +125,8 @@ struct Config {
   std::filesystem::path key_path() const;
   std::filesystem::path audit_dir() const;
   std::vector<std::filesystem::path> audit_witness_dirs() const;
+  // server.trusted_proxies parsed (validated when the configuration was loaded).
+  std::vector<IpNetwork> trusted_proxy_networks() const;
   bool uses_development_certificate() const { return tls.cert_file.empty(); }
 };
 

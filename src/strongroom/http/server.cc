@@ -421,6 +421,15 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     request_.body = std::move(message.body());
     request_.request_id = request_id_;
     request_.peer = peer_;
+    if (!options_.trusted_proxies.empty()) {
+      std::vector<std::string_view> forwarded;
+      const auto [first, last] = message.base().equal_range("X-Forwarded-For");
+      for (auto field = first; field != last; ++field) {
+        forwarded.emplace_back(field->value().data(), field->value().size());
+      }
+      client_ = ForwardedClient(peer_, forwarded, options_.trusted_proxies);
+      request_.peer = client_;
+    }
     request_.route = route_->pattern;
     request_.path_params = std::move(lookup_.params);
   }
@@ -772,6 +781,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::vector<std::uint8_t> transfer_buffer_;
   BeastHeaderView header_view_;
   std::string peer_;  // the client's address, for requests (throttling, security events)
+  std::string client_;  // the request's client behind a trusted proxy (options_.trusted_proxies)
   Request request_;
   Router::Lookup lookup_;
   const Route* route_ = nullptr;

@@ -19,8 +19,10 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "strongroom/base/error.h"
+#include "strongroom/base/ip_network.h"
 #include "strongroom/base/net_address.h"
 #include "strongroom/http/http_metrics.h"
 #include "strongroom/http/router.h"
@@ -48,6 +50,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds shutdown_grace{10'000};
   bool access_log = true;
+  // Reverse proxies whose X-Forwarded-For names the client (base/ip_network.h ForwardedClient):
+  // requests from them carry that client as their peer (policy, zones, throttling, audit).
+  std::vector<IpNetwork> trusted_proxies;
 };
 
 class HttpServer {

@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 
 #include "strongroom/base/card_numbers.h"
+#include "strongroom/base/time.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/random.h"
 
@@ -32,7 +33,11 @@ system_clock::time_point FromSeconds(std::int64_t s) {
 storage::Bytes Encode(const BreakGlassGrant& g) {
   json::array fields;
   for (const auto& f : g.fields) fields.emplace_back(f);
+  json::array roles;
+  for (const auto& r : g.roles) roles.emplace_back(r);
   const json::object o{{"id", g.id},
+                       {"roles", std::move(roles)},
+                       {"purpose", g.purpose},
                        {"tenant", g.tenant},
                        {"requester", g.requester},
                        {"collection", g.collection},
@@ -74,15 +79,18 @@ Result<BreakGlassGrant> Decode(const storage::Bytes& bytes) {
   if (!text("id", g.id) || !text("tenant", g.tenant) || !text("requester", g.requester) ||
       !text("collection", g.collection) || !text("reason", g.reason) ||
       !text("approved_by", g.approved_by) || !text("revoked_by", g.revoked_by) ||
-      !number("minutes", g.minutes) || !number("requested_at", requested) ||
-      !number("approved_at", approved) || !number("expires_at", expires)) {
+      !text("purpose", g.purpose) || !number("minutes", g.minutes) ||
+      !number("requested_at", requested) || !number("approved_at", approved) ||
+      !number("expires_at", expires)) {
     return bad();
   }
-  const auto* fields = o.if_contains("fields");
-  if (fields == nullptr || !fields->is_array()) return bad();
-  for (const auto& f : fields->get_array()) {
-    if (!f.is_string()) return bad();
-    g.fields.emplace_back(f.get_string());
+  for (const auto& [name, out] : {std::pair{"fields", &g.fields}, std::pair{"roles", &g.roles}}) {
+    const auto* list = o.if_contains(name);
+    if (list == nullptr || !list->is_array()) return bad();
+    for (const auto& item : list->get_array()) {
+      if (!item.is_string()) return bad();
+      out->emplace_back(item.get_string());
+    }
   }
   g.requested_at = FromSeconds(requested);
   g.approved_at = FromSeconds(approved);
@@ -107,7 +115,15 @@ BreakGlassGrant::Status BreakGlassGrant::StatusAt(system_clock::time_point now) 
 }
 
 bool BreakGlassGrant::Covers(std::string_view field) const {
-  return fields.empty() || std::find(fields.begin(), fields.end(), field) != fields.end();
+  return std::find(fields.begin(), fields.end(), field) != fields.end();
+}
+
+bool BreakGlassGrant::Matches(std::span<const std::string> caller_roles,
+                              std::string_view caller_purpose) const {
+  if (caller_purpose != purpose || caller_roles.size() != roles.size()) return false;
+  return std::all_of(caller_roles.begin(), caller_roles.end(), [this](const std::string& r) {
+    return std::binary_search(roles.begin(), roles.end(), r);
+  });
 }
 
 std::string_view StatusName(BreakGlassGrant::Status status) {
@@ -182,6 +198,9 @@ Result<BreakGlassGrant> BreakGlass::Request(NewRequest request) {
                                 "a payment card number is never stored, not even in a reason",
                                 "$.reason", "card_number"));
   }
+  if (request.fields.empty()) {
+    return FailAt("$.fields", "nothing_to_lift", "a break-glass request lifts at least one field");
+  }
   if (request.minutes < 1 || request.minutes > kMaxBreakGlassMinutes) {
     return FailAt("$.minutes", "range",
                   "must be 1 to " + std::to_string(kMaxBreakGlassMinutes) + " minutes");
@@ -194,6 +213,9 @@ Result<BreakGlassGrant> BreakGlass::Request(NewRequest request) {
   grant.requester = std::move(request.requester);
   grant.collection = std::move(request.collection);
   grant.fields = std::move(request.fields);
+  grant.roles = std::move(request.roles);
+  std::sort(grant.roles.begin(), grant.roles.end());
+  grant.purpose = std::move(request.purpose);
   grant.reason = std::move(request.reason);
   grant.minutes = request.minutes;
   grant.requested_at = clock_();
@@ -215,13 +237,29 @@ Result<BreakGlassGrant> BreakGlass::Change(
 }
 
 Result<BreakGlassGrant> BreakGlass::Approve(std::string_view tenant, std::string_view id,
-                                            std::string_view approver) {
+                                            const Approver& approver) {
   return Change(tenant, id, [&](BreakGlassGrant& grant, TimePoint now) -> std::optional<Error> {
-    if (grant.requester == approver) {
+    if (grant.requester == approver.principal) {
       return Rule(ErrorCode::kPermissionDenied,
                   "a break-glass request needs a second administrator: its requester cannot "
                   "approve it",
                   "principal", "same_principal");
+    }
+    // A person at a console, not a script: an API token (which the requester might hold) or a
+    // session without a second factor does not approve.
+    if (!approver.two_factor_session) {
+      return Rule(ErrorCode::kPermissionDenied,
+                  "approve break-glass in a session signed in with a second factor", "principal",
+                  "two_factor_session");
+    }
+    // Both times are RFC 3339 UTC with whole seconds: they compare as text. The same second
+    // counts as after (refused): this errs on the side of a second person.
+    const std::string asked = FormatRfc3339(grant.requested_at);
+    if (approver.created_at >= asked || approver.updated_at >= asked) {
+      return Rule(ErrorCode::kPermissionDenied,
+                  "this account was created or changed after the request was made: an account "
+                  "made, promoted or reset for the occasion does not approve",
+                  "principal", "approver_changed");
     }
     if (grant.StatusAt(now) != BreakGlassGrant::Status::kPending) {
       return Rule(ErrorCode::kFailedPrecondition,
@@ -229,7 +267,7 @@ Result<BreakGlassGrant> BreakGlass::Approve(std::string_view tenant, std::string
                       std::string(StatusName(grant.StatusAt(now))),
                   "id", "not_pending");
     }
-    grant.approved_by = approver;
+    grant.approved_by = approver.principal;
     grant.approved_at = now;
     grant.expires_at = now + std::chrono::minutes(grant.minutes);
     return std::nullopt;

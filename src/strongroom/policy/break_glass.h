@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,7 +44,13 @@ struct BreakGlassGrant {
   std::string tenant;
   std::string requester;  // principal id
   std::string collection;
-  std::vector<std::string> fields;  // empty: every field of the collection
+  // The fields it lifts: those the requester saw in a lesser view when asking (never fields
+  // added or opened to it later).
+  std::vector<std::string> fields;
+  // What the requester asked with: the grant applies only to calls with the same roles and
+  // purpose (a role taken away, or another purpose stated, ends its effect).
+  std::vector<std::string> roles;  // sorted
+  std::string purpose;
   std::string reason;
   std::int64_t minutes = 0;
   std::chrono::system_clock::time_point requested_at;
@@ -53,6 +60,8 @@ struct BreakGlassGrant {
 
   Status StatusAt(std::chrono::system_clock::time_point now) const;
   bool Covers(std::string_view field) const;
+  // Whether a call with these roles and purpose is the one the grant was asked for.
+  bool Matches(std::span<const std::string> caller_roles, std::string_view caller_purpose) const;
 };
 std::string_view StatusName(BreakGlassGrant::Status status);  // "pending", "active", …
 
@@ -65,17 +74,28 @@ class BreakGlass {
 
   struct NewRequest {
     std::string tenant, requester, collection;
-    std::vector<std::string> fields;
+    std::vector<std::string> fields;  // resolved by the caller: never empty
+    std::vector<std::string> roles;
+    std::string purpose;
     std::string reason;
     std::int64_t minutes = 60;
+  };
+  // Who approves: an administrator's account (the caller checks the role) signed in
+  // interactively with a second factor, which existed unchanged before the request was made (so
+  // that an account made, promoted or reset for the occasion cannot approve).
+  struct Approver {
+    std::string_view principal;
+    std::string_view created_at, updated_at;  // RFC 3339, whole seconds (PrincipalInfo)
+    bool two_factor_session = false;
   };
   // The caller checks the collection and fields; this checks the reason and duration
   // (invalid_argument at "$.reason" / "$.minutes"; card_data_refused for a card number).
   Result<BreakGlassGrant> Request(NewRequest request);
-  // permission_denied (rule "same_principal") when the approver requested it; not_found for
-  // another tenant's or an unknown id; failed_precondition (rule "not_pending") unless pending.
+  // permission_denied at "principal" (rules "same_principal", "two_factor_session",
+  // "approver_changed"); not_found for another tenant's or an unknown id; failed_precondition
+  // (rule "not_pending") unless pending.
   Result<BreakGlassGrant> Approve(std::string_view tenant, std::string_view id,
-                                  std::string_view approver);
+                                  const Approver& approver);
   // failed_precondition unless pending or active.
   Result<BreakGlassGrant> Revoke(std::string_view tenant, std::string_view id, std::string_view by);
   std::vector<BreakGlassGrant> List(std::string_view tenant) const;  // oldest first

@@ -81,22 +81,16 @@ class Parser {
         if (!node.is_boolean())
           return ErrorAt(node.source(), "require_purpose must be true or false");
         doc.require_purpose = node.as_boolean()->get();
+      } else if (name == "zone") {
+        auto zones = Tables(node, "zone", kMaxZones, &Parser::ParseZone, doc.zones);
+        if (!zones) return std::unexpected(zones.error());
       } else if (name == "rule") {
-        const auto* rules = node.as_array();
-        if (rules == nullptr || !rules->is_array_of_tables()) {
-          return ErrorAt(node.source(), "rule must be an array of tables: write [[rule]]");
-        }
-        if (rules->size() > kMaxRules) {
-          return ErrorAt(node.source(), "more than " + std::to_string(kMaxRules) + " rules");
-        }
-        for (const auto& table : *rules) {
-          auto rule = ParseRule(*table.as_table());
-          if (!rule) return std::unexpected(rule.error());
-          doc.rules.push_back(std::move(*rule));
-        }
+        auto rules = Tables(node, "rule", kMaxRules, &Parser::ParseRule, doc.rules);
+        if (!rules) return std::unexpected(rules.error());
       } else {
-        return ErrorAt(key.source(), "unknown setting '" + std::string(name) +
-                                         "' (expected purposes, require_purpose or [[rule]])");
+        return ErrorAt(key.source(),
+                       "unknown setting '" + std::string(name) +
+                           "' (expected purposes, require_purpose, [[rule]] or [[zone]])");
       }
     }
     for (const Rule& rule : doc.rules) {
@@ -121,6 +115,97 @@ class Parser {
   static std::string Label(const Rule& rule) {
     const bool named = !rule.name.empty() && !rule.name.starts_with(kUnnamedRule);
     return named ? "rule '" + rule.name + "': " : std::string();
+  }
+
+  // An array of tables ([[rule]], [[zone]]) of at most `max`, each parsed into `out`.
+  template <typename T>
+  Result<void> Tables(const toml::node& node, std::string_view what, std::size_t max,
+                      Result<T> (Parser::*parse)(const toml::table&), std::vector<T>& out) {
+    const auto* tables = node.as_array();
+    if (tables == nullptr || !tables->is_array_of_tables()) {
+      return ErrorAt(node.source(), std::string(what) + " must be an array of tables: write [[" +
+                                        std::string(what) + "]]");
+    }
+    if (tables->size() > max) {
+      return ErrorAt(node.source(),
+                     "more than " + std::to_string(max) + " " + std::string(what) + "s");
+    }
+    for (const auto& table : *tables) {
+      auto parsed = (this->*parse)(*table.as_table());
+      if (!parsed) return std::unexpected(parsed.error());
+      out.push_back(std::move(*parsed));
+    }
+    return {};
+  }
+
+  // A non-empty array of CIDRs, for rules and zones; `label` starts each error.
+  Result<std::vector<IpNetwork>> Networks(const toml::node& node, const std::string& label) {
+    const auto* array = node.as_array();
+    if (array == nullptr || array->empty()) {
+      return ErrorAt(node.source(), label + "networks must be a non-empty array of CIDRs");
+    }
+    std::vector<IpNetwork> out;
+    for (const auto& item : *array) {
+      const auto* s = item.as_string();
+      if (s == nullptr) return ErrorAt(item.source(), "networks must be an array of strings");
+      auto network = ParseIpNetwork(s->get());
+      if (!network) {
+        return ErrorAt(item.source(),
+                       label + "network '" + s->get() + "' " + network.error().message());
+      }
+      out.push_back(*network);
+    }
+    return out;
+  }
+
+  Result<Zone> ParseZone(const toml::table& table) {
+    Zone zone;
+    zone.line = static_cast<int>(table.source().begin.line);
+    bool has_api = false;
+    bool has_networks = false;
+    for (const auto& [key, node] : table) {
+      const std::string_view k = key.str();
+      if (k == "name") {
+        if (!node.is_string() || node.as_string()->get().empty() ||
+            node.as_string()->get().size() > 200) {
+          return ErrorAt(node.source(), "name must be a string of 1-200 characters");
+        }
+        zone.name = "zone: " + node.as_string()->get();
+      } else if (k == "api") {
+        const auto* s = node.as_string();
+        if (s == nullptr || (s->get() != "data" && s->get() != "admin")) {
+          return ErrorAt(node.source(), "api must be \"data\" or \"admin\"");
+        }
+        zone.api = s->get() == "data" ? Api::kData : Api::kAdmin;
+        has_api = true;
+      } else if (k == "roles") {
+        auto roles = Names(node, "roles", true);
+        if (!roles) return std::unexpected(roles.error());
+        zone.roles = std::move(*roles);
+      } else if (k == "networks") {
+        auto networks = Networks(node, "");
+        if (!networks) return std::unexpected(networks.error());
+        zone.networks = std::move(*networks);
+        has_networks = true;
+      } else if (k == "outside") {
+        const auto* s = node.as_string();
+        if (s == nullptr || (s->get() != "deny" && s->get() != "two_factor")) {
+          return ErrorAt(node.source(), "outside must be \"deny\" or \"two_factor\"");
+        }
+        zone.two_factor_outside = s->get() == "two_factor";
+      } else {
+        return ErrorAt(key.source(), "unknown key '" + std::string(k) +
+                                         "' in a zone (expected name, api, roles, networks or "
+                                         "outside)");
+      }
+    }
+    if (!has_api) return LineError(zone.line, "a zone needs api = \"data\" or \"admin\"");
+    if (zone.roles.empty()) {
+      return LineError(zone.line, "a zone needs roles (\"*\" for any role)");
+    }
+    if (!has_networks) return LineError(zone.line, "a zone needs networks (CIDRs)");
+    if (zone.name.empty()) zone.name = "zone: at line " + std::to_string(zone.line);
+    return zone;
   }
 
   // An array of names; "*" alone (when `star` is allowed) stands for "any" and yields {"*"}.
@@ -238,21 +323,9 @@ class Parser {
         if (!names) return std::unexpected(names.error());
         rule.purposes = std::move(*names);
       } else if (k == "networks") {
-        const auto* array = node.as_array();
-        if (array == nullptr || array->empty()) {
-          return ErrorAt(node.source(),
-                         Label(rule) + "networks must be a non-empty array of CIDRs");
-        }
-        for (const auto& item : *array) {
-          const auto* s = item.as_string();
-          if (s == nullptr) return ErrorAt(item.source(), "networks must be an array of strings");
-          auto network = ParseIpNetwork(s->get());
-          if (!network) {
-            return ErrorAt(item.source(),
-                           Label(rule) + "network '" + s->get() + "' " + network.error().message());
-          }
-          rule.networks.push_back(*network);
-        }
+        auto networks = Networks(node, Label(rule));
+        if (!networks) return std::unexpected(networks.error());
+        rule.networks = std::move(*networks);
       } else if (k == "two_factor") {
         if (!node.is_boolean()) return ErrorAt(node.source(), "two_factor must be true or false");
         rule.two_factor = node.as_boolean()->get();
@@ -474,9 +547,34 @@ bool Policy::MatchesContext(const CompiledRule& rule, const Context& context, co
   return true;
 }
 
+const Zone* Policy::OutsideZone(const Context& context) const {
+  const Api api = IsDataAction(context.action) ? Api::kData : Api::kAdmin;
+  for (const Zone& zone : document_.zones) {
+    if (zone.api != api) continue;
+    const bool applies = std::any_of(zone.roles.begin(), zone.roles.end(), [&](const auto& r) {
+      return r == "*"
+                 ? !context.roles.empty()
+                 : std::find(context.roles.begin(), context.roles.end(), r) != context.roles.end();
+    });
+    if (!applies) continue;
+    // An unknown source (a proxy's header that did not parse) is outside every zone.
+    const bool inside = context.source && std::any_of(zone.networks.begin(), zone.networks.end(),
+                                                      [&](const IpNetwork& n) {
+                                                        return n.Contains(*context.source);
+                                                      });
+    if (inside || (zone.two_factor_outside && context.two_factor)) continue;
+    return &zone;
+  }
+  return nullptr;
+}
+
 Policy::Prepared Policy::Prepare(const Context& context) const {
   Prepared prepared;
   prepared.policy_ = this;
+  if (const Zone* outside = OutsideZone(context)) {
+    prepared.decision_ = {false, outside->name};
+    return prepared;
+  }
   const Roles roles = RolesFor(context.roles, context.action);
   prepared.guarded_ = (roles.bits & guarded_roles_) != 0;
   if (context.action == Action::kReadAudit && prepared.guarded_) {

@@ -9,6 +9,8 @@
 //   3. the most revealing view among the matching `allow` rules; none: denied (default deny);
 //   4. every matching `limit` rule caps that view (the least revealing cap wins);
 //   5. the guardrails' caps.
+// Before all of these, the document's network zones: a caller outside a zone that applies to
+// its roles and the action's API (data or admin) is denied (rule "zone: <name>").
 // Guardrails, not editable, so that whoever runs the vault cannot grant themselves its data:
 //   - a caller holding `admin` or `operator` sees at most `masked` of confidential and
 //     restricted fields, never reads activity events or documents (nothing masks them), never
@@ -79,10 +81,24 @@ struct Rule {
   privacy::View view = privacy::View::kPlain;  // allow: granted; limit: the cap
 };
 
+// One [[zone]]: where callers holding `roles` may use one API from. A caller outside every
+// network of a zone that applies to it is denied, or (outside = "two_factor") allowed only in a
+// session signed in with a second factor.
+enum class Api : std::uint8_t { kData, kAdmin };  // data actions; everything else
+struct Zone {
+  int line = 0;
+  std::string name;
+  Api api = Api::kData;
+  std::vector<std::string> roles;  // "*": any role
+  std::vector<IpNetwork> networks;
+  bool two_factor_outside = false;
+};
+
 struct Document {
   std::vector<std::string> purposes;  // what a caller may state (Strongroom-Purpose header)
   bool require_purpose = false;       // data actions without a stated purpose are denied
   std::vector<Rule> rules;
+  std::vector<Zone> zones;
 };
 
 // Parses and validates a document. invalid_argument with the line: "line 12: rule 'x': …".
@@ -106,6 +122,7 @@ struct Decision {
 };
 
 inline constexpr std::size_t kMaxRules = 256;
+inline constexpr std::size_t kMaxZones = 64;
 inline constexpr std::size_t kMaxRoles = 64;  // distinct role names a document may name
 inline constexpr std::size_t kMaxPurposes = 64;
 inline constexpr std::size_t kMaxDocumentBytes = std::size_t{64} * 1024;
@@ -158,6 +175,8 @@ class Policy {
     const Rule* rule = nullptr;   // into document_.rules (never modified after compiling)
     bool narrows_fields = false;  // names fields, grades or categories
   };
+  // The zone `context` is outside of (and may not use the API from), or null.
+  const Zone* OutsideZone(const Context& context) const;
   // The caller's roles as bits, and whether it holds any role for `action` (the auditor role
   // counts for the audit trail only).
   struct Roles {

@@ -286,7 +286,8 @@ TEST(PolicyTest, ErrorsNameTheLineAndWhatIsWrong) {
       ParseError("[[rule]]\neffect = \"deny\"\nroles = [\"*\", \"app\"]\nactions = [\"*\"]\n"),
       "line 3: roles: \"*\" stands alone");
   EXPECT_EQ(ParseError("owner = \"me\"\n"),
-            "line 1: unknown setting 'owner' (expected purposes, require_purpose or [[rule]])");
+            "line 1: unknown setting 'owner' (expected purposes, require_purpose, [[rule]] or "
+            "[[zone]])");
   EXPECT_EQ(ParseError("[[rule]]\neffect = \"allow\"\nroles = [\"App\"]\nactions = [\"read\"]\n"),
             "line 3: roles: 'App' is not a valid name (lower-case letters, digits, '_' and '-', "
             "starting with a letter)");
@@ -408,3 +409,100 @@ view = "hashed"
 
 }  // namespace
 }  // namespace strongroom::policy
+
+namespace strongroom::policy {
+namespace {
+
+TEST(PolicyTest, NetworkZonesKeepEachApiToItsNetworks) {
+  const auto policy = Compiled(R"(
+[[rule]]
+effect = "allow"
+roles = ["admin"]
+actions = ["manage-principals", "read"]
+view = "plain"
+[[rule]]
+effect = "allow"
+roles = ["app", "agent"]
+actions = ["read"]
+view = "plain"
+
+[[zone]]
+name = "console from the office"
+api = "admin"
+roles = ["admin", "operator"]
+networks = ["10.0.0.0/8", "2001:db8::/32"]
+
+[[zone]]
+name = "agents at home need a second factor"
+api = "data"
+roles = ["agent"]
+networks = ["10.0.0.0/8"]
+outside = "two_factor"
+)");
+  ASSERT_NE(policy, nullptr);
+  const auto decide = [&](std::vector<std::string> roles, Action action, std::string source,
+                          bool two_factor = false) {
+    const Who who{.roles = std::move(roles),
+                  .action = action,
+                  .source = std::move(source),
+                  .two_factor = two_factor};
+    return std::string(policy->Decide(who.context()).rule);
+  };
+  // The admin API from the office, by IPv4 or IPv6; from elsewhere, denied by the zone.
+  EXPECT_EQ(decide({"admin"}, Action::kManagePrincipals, "10.9.8.7"), "rule at line 2");
+  EXPECT_EQ(decide({"admin"}, Action::kManagePrincipals, "2001:db8::1"), "rule at line 2");
+  EXPECT_EQ(decide({"admin"}, Action::kManagePrincipals, "198.51.100.7"),
+            "zone: console from the office");
+  // The zone is the admin API's: the administrator's data calls are not held to it.
+  EXPECT_EQ(decide({"admin"}, Action::kRead, "198.51.100.7"), "rule at line 2");
+  // Outside with a second factor is enough where the zone says so, not otherwise.
+  EXPECT_EQ(decide({"agent"}, Action::kRead, "198.51.100.7"),
+            "zone: agents at home need a second factor");
+  EXPECT_EQ(decide({"agent"}, Action::kRead, "198.51.100.7", true), "rule at line 7");
+  EXPECT_EQ(decide({"admin"}, Action::kManagePrincipals, "198.51.100.7", true),
+            "zone: console from the office");
+  // Roles no zone names are not held to one; an unknown source is outside every zone.
+  EXPECT_EQ(decide({"app"}, Action::kRead, "198.51.100.7"), "rule at line 7");
+  EXPECT_EQ(decide({"agent"}, Action::kRead, "not an address"),
+            "zone: agents at home need a second factor");
+
+  EXPECT_EQ(ParseError("[[zone]]\napi = \"console\"\nroles = [\"admin\"]\nnetworks = "
+                       "[\"10.0.0.0/8\"]\n"),
+            "line 2: api must be \"data\" or \"admin\"");
+  EXPECT_EQ(ParseError("[[zone]]\napi = \"data\"\nroles = [\"admin\"]\n"),
+            "line 1: a zone needs networks (CIDRs)");
+  EXPECT_EQ(ParseError("[[zone]]\napi = \"data\"\nroles = [\"admin\"]\nnetworks = "
+                       "[\"10.0.0.0/33\"]\noutside = \"allow\"\n"),
+            "line 4: network '10.0.0.0/33' " + ParseIpNetwork("10.0.0.0/33").error().message());
+  EXPECT_EQ(ParseError("[[zone]]\napi = \"data\"\nroles = [\"admin\"]\nnetworks = "
+                       "[\"10.0.0.0/8\"]\noutside = \"allow\"\n"),
+            "line 5: outside must be \"deny\" or \"two_factor\"");
+}
+
+}  // namespace
+}  // namespace strongroom::policy
+
+namespace strongroom {
+namespace {
+
+TEST(IpNetworkTest, ForwardedClientBelievesOnlyTrustedProxiesReadingFromTheRight) {
+  const auto trusted = *ParseIpNetworkList("10.0.0.0/8, ::1");
+  ASSERT_EQ(trusted.size(), 2u);
+  using V = std::vector<std::string_view>;
+  // An untrusted peer is the client, whatever it claims.
+  EXPECT_EQ(ForwardedClient("198.51.100.7", V{"203.0.113.9"}, trusted), "198.51.100.7");
+  EXPECT_EQ(ForwardedClient("10.1.1.1", V{}, trusted), "10.1.1.1");
+  EXPECT_EQ(ForwardedClient("10.1.1.1", V{"203.0.113.9"}, trusted), "203.0.113.9");
+  // From the right, past trusted hops, over several headers; forged entries on the left lose.
+  EXPECT_EQ(ForwardedClient("::1", V{"1.2.3.4, 203.0.113.9", "10.2.2.2"}, trusted), "203.0.113.9");
+  EXPECT_EQ(ForwardedClient("10.1.1.1", V{"10.3.3.3, 10.2.2.2"}, trusted), "10.3.3.3");
+  EXPECT_EQ(ForwardedClient("10.1.1.1", V{"garbage, 203.0.113.9"}, trusted), "203.0.113.9");
+  EXPECT_EQ(ForwardedClient("10.1.1.1", V{"203.0.113.9, garbage"}, trusted), "");
+  EXPECT_EQ(ForwardedClient("10.1.1.1", V{"203.0.113.9:443"}, trusted), "");
+  EXPECT_EQ(ForwardedClient("10.1.1.1", V{"203.0.113.9"}, {}), "10.1.1.1");
+  EXPECT_FALSE(ParseIpNetworkList("10.0.0.0/8, 10.0.0.1/8"));
+  EXPECT_TRUE(ParseIpNetworkList("")->empty());
+}
+
+}  // namespace
+}  // namespace strongroom
