@@ -11,6 +11,7 @@
 
 #include "strongroom/base/card_numbers.h"
 #include "strongroom/base/media_type.h"
+#include "strongroom/privacy/detectors.h"
 #include "strongroom/records/json_input.h"
 #include "strongroom/records/schema.h"
 
@@ -36,6 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     previous_end = card.end;
   }
   if (strongroom::ContainsCardNumber(text) != !cards.empty()) __builtin_trap();
+  // Free-text detectors: findings in order, inside the text, not overlapping; masking works on
+  // any of them.
+  const auto findings = strongroom::privacy::FindPersonalData(text, 0b111);
+  previous_end = 0;
+  for (const auto& f : findings) {
+    if (f.begin < previous_end || f.end > text.size() || f.begin >= f.end) __builtin_trap();
+    previous_end = f.end;
+  }
+  (void)strongroom::privacy::MaskFindings(text, findings);
   auto parsed = ParseStrictJson(text);
   if (!parsed) return 0;
   auto schema = ParseCollectionDefinition(*parsed);

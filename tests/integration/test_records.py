@@ -396,6 +396,47 @@ class RecordsTest(ServerTestCase):
                                             {"username": "x", "roles": ["Root"]}),
                             "$.roles[0]", "format")
 
+    def test_free_text_detectors_refuse_mask_or_flag_per_collection(self):
+        status, body = self.server.api("POST", "/v1/collections", {
+            "name": "tickets",
+            "fields": [{"name": "notes", "type": "string",
+                        "classification": {"grade": "internal", "category": "other"}}],
+            "detectors": {"email": "mask", "phone": "flag", "national_id": "refuse"}})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(body["detectors"],
+                         {"email": "mask", "phone": "flag", "national_id": "refuse"})
+        status, subject = self.server.api("POST", "/v1/subjects", {})
+        note = "Customer jane.doe@example.com asked us to ring 07700 900123."
+        status, record = self.server.api("POST", "/v1/collections/tickets/records",
+                                         {"subject_id": subject["id"], "fields": {"notes": note}})
+        self.assertEqual(status, 201, record)
+        masked = "Customer j***@example.com asked us to ring 07700 900123."
+        self.assertEqual(record["fields"]["notes"], masked)
+        self.assertEqual(record["flags"], {"notes": ["phone"]})
+        status, read = self.server.api("GET", "/v1/collections/tickets/records/" + record["id"])
+        self.assertEqual(read["fields"]["notes"], masked)  # what was stored
+        status, body = self.server.api(
+            "POST", "/v1/collections/tickets/records",
+            {"subject_id": subject["id"], "fields": {"notes": "SSN 078-05-1120, call me"}})
+        self.assertEqual((status, body["error"]["details"]),
+                         (400, {"path": "$.fields.notes", "rule": "contains_national_id"}))
+        self.assertNotIn("078", body["error"]["message"])
+        status, page = self.server.api("GET", "/v1/collections/tickets/records")
+        self.assertEqual(len(page["records"]), 1)  # the refused write stored nothing
+        status, updated = self.server.api(
+            "PATCH", "/v1/collections/tickets/records/" + record["id"],
+            {"fields": {"notes": "now at ada@example.org"}})
+        self.assertEqual((status, updated["fields"]["notes"]), (200, "now at a***@example.org"))
+        # The flag is on the audit entry, as a kind, not a value.
+        auditor = self.server.principal_token("auditor", ["auditor"])["token"]
+        status, entries = self.server.api("GET", "/v1/audit?action=record.create",
+                                          token=auditor)
+        flagged = [e for e in entries["entries"] if "notes:flagged:phone" in e.get("fields", [])]
+        self.assertEqual(len(flagged), 1)
+        self.server.stop()
+        self.assert_nowhere(self.server, [b"jane.doe@example.com", b"078-05-1120",
+                                          b"ada@example.org"], min_files=6)
+
     def test_openapi_document_is_served_and_names_every_route(self):
         status, headers, body = self.server.request("GET", "/v1/openapi.yaml")
         self.assertEqual(status, 200)

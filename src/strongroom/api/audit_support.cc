@@ -127,6 +127,17 @@ void AddFields(audit::Event& event, const json::object& o) {
     if (!view.is_string()) continue;
     AddUnique(event.fields, std::string(name) + ":" + std::string(view.get_string()));
   }
+  // What a flagging free-text detector found in a write ("notes:flagged:phone"; never what).
+  const auto* flags = o.if_contains("flags");
+  if (flags == nullptr || !flags->is_object()) return;
+  for (const auto& [name, kinds] : flags->get_object()) {
+    if (!kinds.is_array()) continue;
+    for (const auto& kind : kinds.get_array()) {
+      if (kind.is_string()) {
+        AddUnique(event.fields, std::string(name) + ":flagged:" + std::string(kind.get_string()));
+      }
+    }
+  }
 }
 
 // Subject ids go into the trail only as pseudonyms.

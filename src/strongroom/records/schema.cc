@@ -352,10 +352,87 @@ const FieldSpec* Schema::Find(std::string_view name) const {
   return nullptr;
 }
 
+namespace {
+
+constexpr std::array<std::string_view, 4> kDetectorActions = {"none", "refuse", "mask", "flag"};
+
+// {"email": "mask", …}: every detector named once, with an action.
+Result<void> ParseDetectors(Schema& schema, const boost::json::value& value,
+                            const std::string& path) {
+  if (!value.is_object()) return FailAt(path, "type", "must be an object");
+  schema.detectors = {};
+  for (const auto& [name, action] : value.get_object()) {
+    const std::string at = JsonPathKey(path, name);
+    const auto detector = privacy::DetectorFromName(name);
+    if (!detector) {
+      return FailAt(at, "unknown_detector", "is not a detector (email, phone, national_id)");
+    }
+    const auto* text = action.if_string();
+    const auto found = text == nullptr
+                           ? kDetectorActions.end()
+                           : std::find(kDetectorActions.begin(), kDetectorActions.end(), *text);
+    if (found == kDetectorActions.end()) {
+      return FailAt(at, "enum", "must be \"refuse\", \"mask\", \"flag\" or \"none\"");
+    }
+    schema.detectors[static_cast<std::size_t>(*detector)] =
+        static_cast<DetectorAction>(found - kDetectorActions.begin());
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string_view DetectorActionName(DetectorAction action) {
+  return kDetectorActions[static_cast<std::size_t>(action)];
+}
+
+Result<void> ApplyDetectors(const Schema& schema, boost::json::object& fields,
+                            boost::json::object& flags) {
+  std::uint32_t wanted = 0;
+  for (std::size_t d = 0; d < schema.detectors.size(); ++d) {
+    if (schema.detectors[d] != DetectorAction::kNone) wanted |= 1u << d;
+  }
+  if (wanted == 0) return {};
+  for (auto& [name, value] : fields) {
+    const FieldSpec* spec = schema.Find(name);
+    if (spec == nullptr || spec->type != FieldType::kString || !value.is_string()) continue;
+    const std::string_view text = value.get_string();
+    std::vector<privacy::Finding> to_mask;
+    boost::json::array flagged;
+    for (const auto& finding : privacy::FindPersonalData(text, wanted)) {
+      const auto detector = privacy::DetectorName(finding.detector);
+      switch (schema.detectors[static_cast<std::size_t>(finding.detector)]) {
+        case DetectorAction::kRefuse:
+          // The message names what kind was found, never what.
+          return FailAt(JsonPathKey("$.fields", name), "contains_" + std::string(detector),
+                        "holds " +
+                            std::string(detector == "email"   ? "an email address"
+                                        : detector == "phone" ? "a phone number"
+                                                              : "a national identifier") +
+                            ", which this collection refuses in free text");
+        case DetectorAction::kMask:
+          to_mask.push_back(finding);
+          break;
+        case DetectorAction::kFlag:
+          if (std::find(flagged.begin(), flagged.end(), boost::json::value(detector)) ==
+              flagged.end()) {
+            flagged.emplace_back(detector);
+          }
+          break;
+        case DetectorAction::kNone:
+          break;
+      }
+    }
+    if (!flagged.empty()) flags[name] = std::move(flagged);
+    if (!to_mask.empty()) value = privacy::MaskFindings(text, to_mask);
+  }
+  return {};
+}
+
 Result<Schema> ParseCollectionDefinition(const boost::json::value& body) {
   auto o = ObjectAt(body, "$");
   if (!o) return std::unexpected(o.error());
-  if (auto only = RefuseUnknownMembers(**o, {"name", "fields"}, "$"); !only)
+  if (auto only = RefuseUnknownMembers(**o, {"name", "fields", "detectors"}, "$"); !only)
     return std::unexpected(only.error());
   Schema schema;
   auto name = StringAt(**o, "name", "$", true);
@@ -367,13 +444,19 @@ Result<Schema> ParseCollectionDefinition(const boost::json::value& body) {
   if (auto added = AddFields(schema, *fields, "$.fields", false); !added) {
     return std::unexpected(added.error());
   }
+  if (const auto* detectors = (*o)->if_contains("detectors")) {
+    if (auto parsed = ParseDetectors(schema, *detectors, "$.detectors"); !parsed) {
+      return std::unexpected(parsed.error());
+    }
+  }
   return schema;
 }
 
 Result<Schema> EvolveSchema(const Schema& current, const boost::json::value& patch) {
   auto o = ObjectAt(patch, "$");
   if (!o) return std::unexpected(o.error());
-  if (auto only = RefuseUnknownMembers(**o, {"add_fields", "deprecate_fields"}, "$"); !only) {
+  if (auto only = RefuseUnknownMembers(**o, {"add_fields", "deprecate_fields", "detectors"}, "$");
+      !only) {
     return std::unexpected(only.error());
   }
   Schema next = current;
@@ -404,6 +487,12 @@ Result<Schema> EvolveSchema(const Schema& current, const boost::json::value& pat
       field->deprecated = true;
     }
   }
+  if (const auto* detectors = (*o)->if_contains("detectors")) {
+    if (auto parsed = ParseDetectors(next, *detectors, "$.detectors"); !parsed) {
+      return std::unexpected(parsed.error());
+    }
+    changed = changed || next.detectors != current.detectors;
+  }
   if (!changed) return FailAt("$", "no_change", "the patch changes nothing");
   return next;
 }
@@ -427,6 +516,13 @@ boost::json::object SchemaToJson(const Schema& schema) {
   out["name"] = schema.collection;
   out["version"] = static_cast<std::int64_t>(schema.version);
   out["fields"] = std::move(fields);
+  boost::json::object detectors;
+  for (std::size_t d = 0; d < schema.detectors.size(); ++d) {
+    if (schema.detectors[d] == DetectorAction::kNone) continue;
+    detectors[privacy::DetectorName(static_cast<privacy::Detector>(d))] =
+        DetectorActionName(schema.detectors[d]);
+  }
+  out["detectors"] = std::move(detectors);
   out["created_at"] = schema.created_at;
   out["updated_at"] = schema.updated_at;
   return out;
@@ -452,6 +548,9 @@ Result<Schema> SchemaFromJson(const boost::json::value& stored) {
   }
   if (const auto* u = o.if_contains("updated_at"); u && u->is_string()) {
     schema.updated_at = std::string(u->get_string());
+  }
+  if (const auto* d = o.if_contains("detectors")) {
+    if (!ParseDetectors(schema, *d, "$.detectors")) return corrupt();
   }
   for (const auto& item : fields->get_array()) {
     if (!item.is_object()) return corrupt();

@@ -8,6 +8,8 @@
 // invalid_argument with the JSON path of the offending value and the rule it broke. Schema is a
 // plain value, immutable once built (evolution makes a new version); thread-safe to share.
 
+#include <array>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <optional>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "strongroom/base/error.h"
+#include "strongroom/privacy/detectors.h"
 
 namespace strongroom::records {
 
@@ -63,10 +66,17 @@ struct FieldSpec {
   std::uint32_t added_in = 1;  // schema version that introduced the field
 };
 
+// What a write does when a free-text detector (privacy/detectors.h) finds personal data in a
+// field of type "string": nothing, refuse it (400), mask what was found, or store it and flag it.
+enum class DetectorAction : std::uint8_t { kNone, kRefuse, kMask, kFlag };
+std::string_view DetectorActionName(DetectorAction action);
+
 struct Schema {
   std::string collection;
   std::uint32_t version = 1;
   std::vector<FieldSpec> fields;
+  // By privacy::Detector: {"email": "mask", "phone": "flag", "national_id": "refuse"}.
+  std::array<DetectorAction, privacy::kDetectorCount> detectors{};
   std::string created_at;
   std::string updated_at;
 
@@ -93,6 +103,12 @@ Result<void> ValidateFieldValue(const FieldSpec& field, const boost::json::value
                                 const std::string& path);
 // card_data_refused naming the innermost path if `value` holds a card number anywhere.
 Result<void> RefuseCardNumbers(const boost::json::value& value, const std::string& path);
+// Runs the collection's free-text detectors over `fields` (a record's, or an update's changes),
+// field by field in the schema's string fields: invalid_argument at "$.fields.<name>" (rule
+// "contains_<detector>") for a refusing one; masks in place for a masking one; names flagged
+// fields and what was found in `flags` ({"notes": ["email"]}) for a flagging one.
+Result<void> ApplyDetectors(const Schema& schema, boost::json::object& fields,
+                            boost::json::object& flags);
 // The canonical text of a *valid* value for its blind index: emails lower-cased, phone numbers
 // as +digits, national ids upper-cased without separators, names lower-cased with single spaces.
 std::string NormalizeForIndex(const FieldSpec& field, const boost::json::value& value);

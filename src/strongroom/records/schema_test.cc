@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
+
 #include "strongroom/records/json_input.h"
 
 namespace strongroom::records {
@@ -196,6 +198,53 @@ TEST(SchemaTest, IndexNormalisationPerType) {
   EXPECT_EQ(norm(FieldType::kName, R"("  Jane   DOE ")"), "jane doe");
   EXPECT_EQ(norm(FieldType::kString, R"("Exact Case")"), "Exact Case");
   EXPECT_EQ(norm(FieldType::kInteger, "-7"), "-7");
+}
+
+TEST(SchemaTest, FreeTextDetectorsRefuseMaskOrFlagPerCollection) {
+  auto schema = ParseCollectionDefinition(J(R"({"name":"tickets","fields":[
+      {"name":"notes","type":"string","classification":{"grade":"internal","category":"other"}},
+      {"name":"contact","type":"email","classification":{"grade":"confidential",
+       "category":"contact"}}],
+    "detectors":{"email":"mask","phone":"flag","national_id":"refuse"}})"));
+  ASSERT_TRUE(schema) << schema.error().message();
+  EXPECT_EQ(schema->detectors[0], DetectorAction::kMask);
+  auto again = SchemaFromJson(SchemaToJson(*schema));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->detectors, schema->detectors);
+
+  boost::json::object fields{{"notes", "Mail jane.doe@example.com or ring 07700 900123."},
+                             {"contact", "jane.doe@example.com"}};
+  boost::json::object flags;
+  ASSERT_TRUE(ApplyDetectors(*schema, fields, flags));
+  // Free text only: the email field keeps its email; the note's is masked, its phone flagged.
+  EXPECT_EQ(fields.at("notes").as_string(), "Mail j***@example.com or ring 07700 900123.");
+  EXPECT_EQ(fields.at("contact").as_string(), "jane.doe@example.com");
+  EXPECT_EQ(boost::json::serialize(flags), R"({"notes":["phone"]})");
+
+  boost::json::object refused{{"notes", "SSN 078-05-1120"}};
+  auto result = ApplyDetectors(*schema, refused, flags);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().path(), "$.fields.notes");
+  EXPECT_EQ(result.error().rule(), "contains_national_id");
+  EXPECT_EQ(result.error().message().find("078"), std::string::npos);
+
+  ExpectRefused(ParseCollectionDefinition(J(R"({"name":"t","fields":[{"name":"n","type":"string",
+      "classification":{"grade":"internal","category":"other"}}],
+      "detectors":{"iban":"mask"}})")),
+                "$.detectors.iban", "unknown_detector");
+  ExpectRefused(ParseCollectionDefinition(J(R"({"name":"t","fields":[{"name":"n","type":"string",
+      "classification":{"grade":"internal","category":"other"}}],
+      "detectors":{"email":"hide"}})")),
+                "$.detectors.email", "enum");
+  ExpectRefused(ParseCollectionDefinition(J(R"({"name":"t","fields":[{"name":"n","type":"string",
+      "classification":{"grade":"internal","category":"other"}}],"detectors":[]})")),
+                "$.detectors", "type");
+  // Evolution changes them (and only a change is a new version).
+  auto evolved = EvolveSchema(*schema, J(R"({"detectors":{"email":"refuse"}})"));
+  ASSERT_TRUE(evolved);
+  EXPECT_EQ(evolved->detectors[0], DetectorAction::kRefuse);
+  EXPECT_EQ(evolved->detectors[1], DetectorAction::kNone);
+  ExpectRefused(EvolveSchema(*evolved, J(R"({"detectors":{"email":"refuse"}})")), "$", "no_change");
 }
 
 }  // namespace

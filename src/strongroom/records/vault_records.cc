@@ -18,6 +18,7 @@ using namespace internal;  // NOLINT(google-build-using-namespace): this module'
 struct VaultService::PreparedRecord {
   std::string subject;
   json::object fields;                         // plaintext, to answer with
+  json::object flags;                          // what flagging detectors found, by field
   std::map<std::string, std::string> indexes;  // field -> blind index
 };
 
@@ -60,6 +61,10 @@ Result<VaultService::PreparedRecord> VaultService::PrepareRecord(barrier::VaultK
     return std::unexpected(exists.error());
   }
   record.fields = fields->get_object();
+  // Free-text detectors refuse, mask or flag before anything is indexed or stored.
+  if (auto detected = ApplyDetectors(schema, record.fields, record.flags); !detected) {
+    return std::unexpected(detected.error());
+  }
   for (const auto& [name, value] : record.fields) {
     const FieldSpec* spec = schema.Find(name);
     if (!spec->indexed) continue;
@@ -142,7 +147,9 @@ Result<boost::json::object> VaultService::CreateOne(barrier::VaultKeys& keys,
   envelope["index"] = std::move(indexes);
   batch.Put(kRecords, Join({tenant, schema.collection, *id}), Serialize(envelope));
   batch.Put(kBySubject, Join({tenant, prepared->subject, schema.collection, *id}), {});
-  return RecordAnswer(*id, schema.collection, envelope, std::move(prepared->fields));
+  json::object answer = RecordAnswer(*id, schema.collection, envelope, std::move(prepared->fields));
+  if (!prepared->flags.empty()) answer["flags"] = std::move(prepared->flags);
+  return answer;
 }
 
 Result<boost::json::object> VaultService::CreateRecord(std::string_view tenant,
@@ -315,6 +322,13 @@ Result<boost::json::object> VaultService::UpdateRecord(std::string_view tenant,
     }
   }
 
+  // Free-text detectors refuse, mask or flag before anything is stored.
+  json::object changed = changes->get_object();
+  json::object flags;
+  if (auto detected = ApplyDetectors(schema, changed, flags); !detected) {
+    return std::unexpected(detected.error());
+  }
+
   std::lock_guard lock(RecordLock(id));
   const std::string record_key = Join({tenant, collection, id});
   auto stored = stores_.profiles.Get(kRecords, record_key);
@@ -327,7 +341,7 @@ Result<boost::json::object> VaultService::UpdateRecord(std::string_view tenant,
   if (!current) return std::unexpected(current.error());
   const std::string subject(envelope->at("subject").get_string());
   json::object to_encrypt;
-  for (const auto& [name, value] : changes->get_object()) {
+  for (const auto& [name, value] : changed) {
     if (!value.is_null()) to_encrypt[name] = value;
   }
   auto encrypted = EncryptFields(*keys, tenant, collection, subject, id, to_encrypt);
@@ -340,7 +354,7 @@ Result<boost::json::object> VaultService::UpdateRecord(std::string_view tenant,
   }
   auto& stored_indexes = (*envelope)["index"].get_object();
   json::object& plain = (*current)["fields"].get_object();
-  for (const auto& [name, value] : changes->get_object()) {
+  for (const auto& [name, value] : changed) {
     const FieldSpec* spec = schema.Find(name);
     if (auto old = stored_indexes.find(name); old != stored_indexes.end()) {
       if (old->value().is_string()) {
@@ -369,7 +383,9 @@ Result<boost::json::object> VaultService::UpdateRecord(std::string_view tenant,
   if (auto written = stores_.profiles.Write(std::move(batch)); !written) {
     return std::unexpected(written.error());
   }
-  return RecordAnswer(id, collection, *envelope, std::move(plain));
+  json::object answer = RecordAnswer(id, collection, *envelope, std::move(plain));
+  if (!flags.empty()) answer["flags"] = std::move(flags);
+  return answer;
 }
 
 Result<void> VaultService::DeleteRecord(std::string_view tenant, std::string_view collection,
