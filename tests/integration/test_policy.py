@@ -9,11 +9,11 @@ import time
 import unittest
 
 from harness import ServerTestCase
-from test_identity import ALICE_PASSWORD, IdentityHelpers
+from test_identity import ALICE_PASSWORD, TEMPORARY, IdentityHelpers
 from test_two_factor import STEP, oathtool, start_of_a_fresh_step
 
 PATIENTS = {"name": "patients", "fields": [
-    {"name": "nickname", "type": "string",
+    {"name": "nickname", "type": "string", "indexed": True,
      "classification": {"grade": "public", "category": "other"}},
     {"name": "city", "type": "string",
      "classification": {"grade": "internal", "category": "location"}},
@@ -119,6 +119,24 @@ def expected_view(role, grade, purpose, inside):
     return "deny"  # auditor, and anyone else
 
 
+# Every other action of the matrix: what DOCUMENT allows each role (whatever the purpose and the
+# network: no rule for these names either), as "allow" or "deny".
+ACTIONS = ["search", "create", "update", "delete", "tokenize", "detokenize",
+           "manage-principals", "manage-policy", "read-audit"]
+
+
+def expected_action(role, action):
+    if action in ("create", "delete"):
+        return "allow" if role in ("admin", "operator", "app") else "deny"
+    if action in ("search", "update"):
+        return "allow" if role == "app" else "deny"
+    if action in ("manage-principals", "manage-policy"):
+        return "allow" if role == "admin" else "deny"
+    if action == "read-audit":
+        return "allow" if role in ("auditor", "dpo") else "deny"
+    return "deny"  # tokenize, detokenize: DOCUMENT names nobody
+
+
 class PolicyTest(IdentityHelpers, ServerTestCase):
     def setUp(self):
         super().setUp()
@@ -199,6 +217,63 @@ class PolicyTest(IdentityHelpers, ServerTestCase):
             self.assertEqual(status, 200 if role == "admin" else 403, role)
             status, _ = self.server.api("GET", "/v1/audit?limit=1", token=self.tokens[role])
             self.assertEqual(status, 200 if role in ("auditor", "dpo") else 403, role)
+
+    def test_the_action_matrix(self):
+        """role x action x purpose x in/out of the network, for every action but read (above)."""
+        def attempt(role, action, purpose):
+            token = self.tokens[role]
+            headers = {"Strongroom-Purpose": purpose} if purpose else {}
+            records = "/v1/collections/patients/records"
+            if action == "search":
+                return self.server.api("POST", records + "/search",
+                                       {"field": "nickname", "value": "Jo"}, token=token,
+                                       headers=headers)
+            if action == "create":
+                return self.server.api("POST", records, {"subject_id": self.subject,
+                                                         "fields": {"nickname": "x"}},
+                                       token=token, headers=headers)
+            if action == "update":
+                return self.server.api("PATCH", records + "/" + self.record,
+                                       {"fields": {"nickname": "Jo"}}, token=token,
+                                       headers=headers)
+            if action == "delete":
+                status, made = self.server.api("POST", records, {"subject_id": self.subject,
+                                                                 "fields": {"nickname": "y"}},
+                                               token=self.tokens["app"])
+                self.assertEqual(status, 201, made)
+                return self.server.api("DELETE", records + "/" + made["id"], token=token,
+                                       headers=headers)
+            if action == "tokenize":
+                return self.server.api("POST", "/v1/tokenize",
+                                       {"kind": "random", "values": ["x"]}, token=token,
+                                       headers=headers)
+            if action == "detokenize":
+                return self.server.api("POST", "/v1/detokenize",
+                                       {"tokens": ["tkr_AAAAAAAAAAAAAAAAAAAAAA"]}, token=token,
+                                       headers=headers)
+            if action == "manage-principals":
+                return self.server.api("GET", "/v1/principals", token=token, headers=headers)
+            if action == "manage-policy":
+                return self.server.api("GET", "/v1/policy", token=token, headers=headers)
+            return self.server.api("GET", "/v1/audit?limit=1", token=token, headers=headers)
+
+        cells = 0
+        for inside in (True, False):
+            network = "127.0.0.0/8" if inside else "192.0.2.0/24"
+            self.assertEqual(self.put_policy(DOCUMENT.replace("NETWORK", network))[0], 200)
+            for role in ROLES:
+                for action in ACTIONS:
+                    for purpose in PURPOSES:
+                        status, body = attempt(role, action, purpose)
+                        cell = (role, action, purpose, inside)
+                        if expected_action(role, action) == "allow":
+                            self.assertIn(status, (200, 201, 204), (cell, body))
+                        else:
+                            self.assertEqual(status, 403, (cell, body))
+                            self.assertEqual(body["error"]["details"],
+                                             {"path": "policy", "rule": "denied"}, cell)
+                        cells += 1
+        self.assertEqual(cells, 2 * len(ROLES) * len(ACTIONS) * len(PURPOSES))
 
     def test_no_existence_oracle_cross_tenant_and_idor(self):
         self.put_policy(DOCUMENT.replace("NETWORK", "192.0.2.0/24"))  # agents are outside
@@ -541,7 +616,58 @@ networks = ["203.0.113.0/24", "2001:db8::/32"]
                          [("203.0.113.9", 200, "applications read and write their tenant's data"),
                           ("2001:db8::7", 200, "applications read and write their tenant's data"),
                           ("198.51.100.7", 403, "zone: applications from their subnet")])
-        self.assertEqual(page["entries"][6]["source"], "")  # an unparsable header: unknown
+        # An unparsable header: the client is unknown (outside every zone), via the proxy.
+        self.assertEqual(page["entries"][6]["source"], "unknown-via-127.0.0.1")
+
+        # From outside a zone, one's own credentials do not change: a stolen password cannot
+        # enrol its own second factor there to pass an `outside = "two_factor"` zone.
+        clerk_zone = """
+[[zone]]
+name = "clerks at the office, or with a second factor"
+api = "admin"
+roles = ["clerk"]
+networks = ["203.0.113.0/24"]
+outside = "two_factor"
+"""
+        self.assertEqual(proxied.api("PUT", "/v1/policy",
+                                     {"document": builtin + zone + clerk_zone})[0], 200)
+        status, _ = proxied.api("POST", "/v1/principals", {"username": "clerk@example.com",
+                                                           "roles": ["clerk"],
+                                                           "password": TEMPORARY})
+        self.assertEqual(status, 201)
+
+        def call(method, path, body, headers):
+            headers = dict(headers)
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            status, response_headers, data = proxied.request(
+                method, path, body=json.dumps(body) if body is not None else None,
+                headers=headers)
+            return (status, {k.lower(): v for k, v in response_headers.items()},
+                    json.loads(data) if data else None)
+
+        inside, outside = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "198.51.100.7"}
+        status, headers, body = call("POST", "/v1/auth/login",
+                                     {"username": "clerk@example.com", "password": TEMPORARY},
+                                     outside)
+        self.assertEqual(status, 200, body)  # signing in is not zoned
+        session = dict(self.session_headers(headers["set-cookie"], body["csrf_token"]))
+        change = {"current_password": TEMPORARY, "new_password": ALICE_PASSWORD}
+        status, _, body = call("POST", "/v1/auth/password", change, dict(session, **outside))
+        self.assertEqual((status, body["error"]["details"]),
+                         (403, {"path": "policy", "rule": "denied"}))
+        status, headers, body = call("POST", "/v1/auth/password", change, dict(session, **inside))
+        self.assertEqual(status, 200, body)
+        session = dict(self.session_headers(headers["set-cookie"], body["csrf_token"]))
+        status, _, body = call("POST", "/v1/auth/totp", None, dict(session, **outside))
+        self.assertEqual(status, 403, body)
+        status, _, body = call("POST", "/v1/auth/totp", None, dict(session, **inside))
+        self.assertEqual(status, 201, body)
+        status, page = proxied.api("GET", "/v1/audit?action=auth.enrol_totp", token=auditor)
+        self.assertEqual([(e["source"], e["outcome"]["status"]) for e in page["entries"]],
+                         [("198.51.100.7", 403), ("203.0.113.9", 201)])
+        self.assertEqual(page["entries"][0]["policy"]["rule"],
+                         "zone: clerks at the office, or with a second factor")
 
     def test_hashed_and_redacted_views(self):
         text = DOCUMENT.replace("NETWORK", "127.0.0.0/8") + """

@@ -1,5 +1,7 @@
 #include "strongroom/api/api_support.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/json/serialize.hpp>
 
 #include "strongroom/api/audit_support.h"
@@ -169,6 +171,35 @@ std::optional<Error> PolicyRefusal(const VaultApi& api, const Request& request,
   return denied;
 }
 
+// Routes that decide no action (the caller's own account) still keep to the network zones of
+// the caller's roles when they change the account's credentials: from outside a zone, a stolen
+// password must not enrol its own second factor (and so pass an `outside = "two_factor"` zone)
+// nor change the password. Signing out is never refused.
+std::optional<Error> ZoneRefusal(const VaultApi& api, const Request& request,
+                                 const auth::Caller& who, audit::Event& event) {
+  constexpr std::array<std::string_view, 5> kCredentialChanges = {
+      "auth.change_password", "auth.enrol_totp", "auth.confirm_totp", "auth.disable_totp",
+      "auth.regenerate_recovery_codes"};
+  if (std::find(kCredentialChanges.begin(), kCredentialChanges.end(), event.action) ==
+      kCredentialChanges.end()) {
+    return std::nullopt;
+  }
+  auto policy = api.policies.For(who.tenant);
+  if (!policy) return policy.error();
+  for (const auto action : {policy::Action::kRead, policy::Action::kManagePrincipals}) {
+    const policy::Context context{who.roles, action, "", "", PeerAddress(request), who.two_factor};
+    if (const policy::Zone* zone = (*policy)->OutsideZone(context)) {
+      event.policy_version = (*policy)->version();
+      event.policy_rule = zone->name;
+      Error denied(ErrorCode::kPermissionDenied,
+                   "this account's credentials cannot be changed from this network");
+      denied.At("policy", "denied");
+      return denied;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 namespace {
@@ -230,6 +261,8 @@ Response GuardedResponse(const VaultApi& api, Access access, bool needs_keys, co
     if (auto refused = PolicyRefusal(api, request, *caller, event)) {
       return Failure(request.request_id, *refused);
     }
+  } else if (auto refused = ZoneRefusal(api, request, *caller, event)) {
+    return Failure(request.request_id, *refused);
   }
   // A change is not made when its record could not be kept.
   if (StateChanging(request.method)) {

@@ -131,6 +131,16 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
     if (schema_->Find(member.key()) == nullptr) unknown.emplace_back(member.key());
   }
   for (const auto& name : unknown) values.erase(name);
+  // A flagging detector's note about a field the caller may not read would tell it holds one.
+  if (auto* flags = record.if_contains("flags"); flags != nullptr && flags->is_object()) {
+    std::vector<std::string> hidden;
+    for (const auto& member : flags->get_object()) {
+      const auto* view = shown.if_contains(member.key());
+      if (view == nullptr || *view == "withheld") hidden.emplace_back(member.key());
+    }
+    for (const auto& name : hidden) flags->get_object().erase(name);
+    if (flags->get_object().empty()) record.erase("flags");
+  }
   record["views"] = std::move(shown);
   return {};
 }

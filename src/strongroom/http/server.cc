@@ -139,7 +139,7 @@ class ApiSession;
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(ServerOptions opts, const Router& r, HttpMetrics& m, TlsContextStore& t,
+  Impl(const ServerOptions& opts, const Router& r, HttpMetrics& m, TlsContextStore& t,
        observe::MetricsRegistry& reg)
       : options(opts),
         router(r),
@@ -428,6 +428,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
         forwarded.emplace_back(field->value().data(), field->value().size());
       }
       client_ = ForwardedClient(peer_, forwarded, options_.trusted_proxies);
+      // Unknown (a header entry that is no address): no address for zones to match, and a
+      // throttle key of its own per proxy rather than one shared by every such request.
+      if (client_.empty()) client_ = "unknown-via-" + peer_;
       request_.peer = client_;
     }
     request_.route = route_->pattern;
@@ -993,7 +996,7 @@ void HttpServer::Impl::Stop() {
   for (auto& context : contexts) context->stop();
 }
 
-HttpServer::HttpServer(ServerOptions options, const Router& router, HttpMetrics& metrics,
+HttpServer::HttpServer(const ServerOptions& options, const Router& router, HttpMetrics& metrics,
                        TlsContextStore& tls, observe::MetricsRegistry& registry)
     : impl_(std::make_unique<Impl>(options, router, metrics, tls, registry)) {}
 

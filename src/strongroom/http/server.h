@@ -57,7 +57,7 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  HttpServer(ServerOptions options, const Router& router, HttpMetrics& metrics,
+  HttpServer(const ServerOptions& options, const Router& router, HttpMetrics& metrics,
              TlsContextStore& tls, observe::MetricsRegistry& registry);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

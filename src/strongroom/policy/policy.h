@@ -162,6 +162,9 @@ class Policy {
   // permission_denied when none is stated and the document requires one.
   Result<void> CheckPurpose(std::string_view purpose, bool data_action) const;
 
+  // The zone `context` is outside of (and may not use its action's API from), or null.
+  const Zone* OutsideZone(const Context& context) const;
+
   std::uint64_t version() const { return version_; }
   const std::string& text() const { return text_; }
   const Document& document() const { return document_; }
@@ -175,8 +178,6 @@ class Policy {
     const Rule* rule = nullptr;   // into document_.rules (never modified after compiling)
     bool narrows_fields = false;  // names fields, grades or categories
   };
-  // The zone `context` is outside of (and may not use the API from), or null.
-  const Zone* OutsideZone(const Context& context) const;
   // The caller's roles as bits, and whether it holds any role for `action` (the auditor role
   // counts for the audit trail only).
   struct Roles {

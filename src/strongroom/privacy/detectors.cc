@@ -1,5 +1,6 @@
 #include "strongroom/privacy/detectors.h"
 
+#include <algorithm>
 #include <array>
 
 #include "strongroom/base/card_numbers.h"
@@ -18,7 +19,8 @@ bool IsLocal(char c) {
   return IsAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
 }
 bool IsDomain(char c) { return IsAlnum(c) || c == '-' || c == '.'; }
-bool IsPhoneSeparator(char c) { return c == ' ' || c == '.' || c == '-' || c == '(' || c == ')'; }
+// No '.': dotted runs are version numbers and IP addresses far more often than phone numbers.
+bool IsPhoneSeparator(char c) { return c == ' ' || c == '-' || c == '(' || c == ')'; }
 
 // The email address around the '@' at `at`, if there is one.
 std::optional<Finding> EmailAt(std::string_view text, std::size_t at) {
@@ -67,9 +69,23 @@ std::optional<Finding> NationalIdAt(std::string_view text, std::size_t i) {
   return bounded(j + 1);
 }
 
+// "YYYY-MM-DD" at `i`: a date, whatever digits follow it.
+bool DateAt(std::string_view text, std::size_t i) {
+  if (i + 10 > text.size()) return false;
+  for (std::size_t k = 0; k < 10; ++k) {
+    const bool want_dash = k == 4 || k == 7;
+    if (want_dash ? text[i + k] != '-' : !IsDigit(text[i + k])) return false;
+  }
+  return true;
+}
+
 // A phone number starting at `i` ('+' or a digit): its end, or nullopt.
 std::optional<Finding> PhoneAt(std::string_view text, std::size_t i) {
+  if (text[i] != '+' && !IsDigit(text[i])) return std::nullopt;
   if (i > 0 && (IsAlnum(text[i - 1]) || text[i - 1] == '+')) return std::nullopt;
+  // Not the middle of a longer run of digits ("4111 1111 1111 1111" holds no phone number).
+  if (i > 1 && IsPhoneSeparator(text[i - 1]) && IsDigit(text[i - 2])) return std::nullopt;
+  if (DateAt(text, i)) return std::nullopt;
   std::size_t j = i + (text[i] == '+' ? 1 : 0);
   std::size_t digits = 0;
   std::size_t last_digit = j;
@@ -105,48 +121,34 @@ std::optional<Detector> DetectorFromName(std::string_view name) {
 }
 
 std::vector<Finding> FindPersonalData(std::string_view text, std::uint32_t which) {
+  // Three passes, most specific first, each over what the earlier ones left: emails (whose
+  // local parts may hold digits), national ids, then phone numbers. A later finding never
+  // overlaps an earlier one; every word start is tried (a run of digits does not hide what
+  // follows it).
   std::vector<Finding> found;
-  // Emails first (their local parts may hold digits a phone scan would take).
-  std::vector<Finding> emails;
+  const auto overlaps = [&found](const Finding& f) {
+    return std::any_of(found.begin(), found.end(),
+                       [&](const Finding& g) { return f.begin < g.end && g.begin < f.end; });
+  };
   if ((which & Bit(Detector::kEmail)) != 0) {
     for (std::size_t at = text.find('@'); at != std::string_view::npos;
          at = text.find('@', at + 1)) {
-      if (auto email = EmailAt(text, at);
-          email && (emails.empty() || emails.back().end <= email->begin)) {
-        emails.push_back(*email);
+      if (auto email = EmailAt(text, at); email && !overlaps(*email)) found.push_back(*email);
+    }
+  }
+  for (const Detector detector : {Detector::kNationalId, Detector::kPhone}) {
+    if ((which & Bit(detector)) == 0) continue;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (i > 0 && IsAlnum(text[i - 1])) continue;  // only at the start of a word or number
+      const auto hit = detector == Detector::kNationalId ? NationalIdAt(text, i) : PhoneAt(text, i);
+      if (hit && !overlaps(*hit)) {
+        found.push_back(*hit);
+        i = hit->end - 1;
       }
     }
   }
-  std::size_t next_email = 0;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (next_email < emails.size() && emails[next_email].begin == i) {
-      found.push_back(emails[next_email]);
-      i = emails[next_email++].end;
-      continue;
-    }
-    const std::size_t limit = next_email < emails.size() ? emails[next_email].begin : text.size();
-    std::optional<Finding> hit;
-    if ((which & Bit(Detector::kNationalId)) != 0) hit = NationalIdAt(text, i);
-    if (!hit && (which & Bit(Detector::kPhone)) != 0 && (text[i] == '+' || IsDigit(text[i]))) {
-      hit = PhoneAt(text, i);
-    }
-    if (hit && hit->end <= limit) {
-      found.push_back(*hit);
-      i = hit->end;
-      continue;
-    }
-    // Skip the rest of a word, or of a run of digits and separators (no phone number starts
-    // inside a longer one: "4111 1111 1111 1111" holds none): matches start at its beginning.
-    if (IsDigit(text[i]) || text[i] == '+') {
-      ++i;
-      while (i < text.size() && (IsDigit(text[i]) || IsPhoneSeparator(text[i]))) ++i;
-    } else if (IsAlnum(text[i])) {
-      while (i < text.size() && IsAlnum(text[i])) ++i;
-    } else {
-      ++i;
-    }
-  }
+  std::sort(found.begin(), found.end(),
+            [](const Finding& a, const Finding& b) { return a.begin < b.begin; });
   return found;
 }
 

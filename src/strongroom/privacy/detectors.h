@@ -8,9 +8,10 @@
 // data in text, and std::regex would cost far more than these linear scans.
 //   email        local@domain.tld: local part [A-Za-z0-9._%+-], a domain of labels
 //                [A-Za-z0-9-] with a dot and a final label of 2+ letters
-//   phone        9 to 15 digits in one run of digits, spaces, dots, dashes and parentheses,
-//                optionally after '+', not inside a longer run of letters or digits; a card
-//                number is not a phone number (it is refused before, as card data)
+//   phone        9 to 15 digits in one run of digits, spaces, dashes and parentheses,
+//                optionally after '+', not inside a longer run of letters or digits, not a
+//                date (YYYY-MM-DD); a card number is not a phone number (it is refused before,
+//                as card data)
 //   national_id  a US social security number (ddd-dd-dddd) or a UK National Insurance number
 //                (two letters, six digits, a letter A-D; spaces allowed between pairs)
 // Masks are the views' (desensitize.h): j***@example.com, digits but the last 4, letters and

@@ -43,6 +43,23 @@ TEST(DetectorsTest, LeavesOrdinaryTextAlone) {
     EXPECT_TRUE(FindPersonalData(text, kAll).empty()) << text;
   }
   EXPECT_EQ(Masked(""), "");
+  for (std::string_view text :
+       {"2026-11-23 10:30", "at 2026-11-23T10:30:00Z", "192.168.100.200", "v10.20.30.4000"}) {
+    EXPECT_TRUE(FindPersonalData(text, kAll).empty()) << text;
+  }
+}
+
+TEST(DetectorsTest, ARunOfDigitsHidesNothingAfterIt) {
+  // Digits before an email that starts with digits, an SSN after a date or a number: each kind
+  // is still found, and refusing on it cannot be dodged so.
+  EXPECT_EQ(Kinds("x 12 34@example.com 078-05-1120"),
+            (std::vector<std::string>{"email:34@example.com", "national_id:078-05-1120"}));
+  EXPECT_EQ(Kinds("DOB 01.02.1985 078-05-1120"),
+            (std::vector<std::string>{"national_id:078-05-1120"}));
+  EXPECT_EQ(Kinds("Case 42 - 078-05-1120"), (std::vector<std::string>{"national_id:078-05-1120"}));
+  EXPECT_EQ(Kinds("1 078-05-1120"), (std::vector<std::string>{"national_id:078-05-1120"}));
+  EXPECT_EQ(Kinds("ticket 1234567, call 07700 900123"),
+            (std::vector<std::string>{"phone:07700 900123"}));
 }
 
 TEST(DetectorsTest, NamesRoundTrip) {
