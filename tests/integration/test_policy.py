@@ -220,7 +220,7 @@ class PolicyTest(IdentityHelpers, ServerTestCase):
 
     def test_the_action_matrix(self):
         """role x action x purpose x in/out of the network, for every action but read (above)."""
-        def attempt(role, action, purpose):
+        def attempt(role, action, purpose, field="nickname"):
             token = self.tokens[role]
             headers = {"Strongroom-Purpose": purpose} if purpose else {}
             records = "/v1/collections/patients/records"
@@ -230,11 +230,11 @@ class PolicyTest(IdentityHelpers, ServerTestCase):
                                        headers=headers)
             if action == "create":
                 return self.server.api("POST", records, {"subject_id": self.subject,
-                                                         "fields": {"nickname": "x"}},
+                                                         "fields": {field: VALUES[field]}},
                                        token=token, headers=headers)
             if action == "update":
                 return self.server.api("PATCH", records + "/" + self.record,
-                                       {"fields": {"nickname": "Jo"}}, token=token,
+                                       {"fields": {field: VALUES[field]}}, token=token,
                                        headers=headers)
             if action == "delete":
                 status, made = self.server.api("POST", records, {"subject_id": self.subject,
@@ -263,17 +263,21 @@ class PolicyTest(IdentityHelpers, ServerTestCase):
             self.assertEqual(self.put_policy(DOCUMENT.replace("NETWORK", network))[0], 200)
             for role in ROLES:
                 for action in ACTIONS:
+                    # Writes once per classification grade (a field of each); the rest once.
+                    fields = list(GRADES) if action in ("create", "update") else ["nickname"]
                     for purpose in PURPOSES:
-                        status, body = attempt(role, action, purpose)
-                        cell = (role, action, purpose, inside)
-                        if expected_action(role, action) == "allow":
-                            self.assertIn(status, (200, 201, 204), (cell, body))
-                        else:
-                            self.assertEqual(status, 403, (cell, body))
-                            self.assertEqual(body["error"]["details"],
-                                             {"path": "policy", "rule": "denied"}, cell)
-                        cells += 1
-        self.assertEqual(cells, 2 * len(ROLES) * len(ACTIONS) * len(PURPOSES))
+                        for field in fields:
+                            status, body = attempt(role, action, purpose, field)
+                            cell = (role, action, purpose, inside, GRADES[field])
+                            if expected_action(role, action) == "allow":
+                                self.assertIn(status, (200, 201, 204), (cell, body))
+                            else:
+                                self.assertEqual(status, 403, (cell, body))
+                                self.assertEqual(body["error"]["details"],
+                                                 {"path": "policy", "rule": "denied"}, cell)
+                            cells += 1
+        self.assertEqual(cells, 2 * len(ROLES) * (len(ACTIONS) + 2 * (len(GRADES) - 1)) *
+                         len(PURPOSES))
 
     def test_no_existence_oracle_cross_tenant_and_idor(self):
         self.put_policy(DOCUMENT.replace("NETWORK", "192.0.2.0/24"))  # agents are outside
