@@ -750,10 +750,12 @@ view = "redacted"
         self.assertEqual(self.put_policy(proposed, expected=1)[0], 200)
         status, versions = self.server.api("GET", "/v1/policy/versions")
         self.assertEqual([v["version"] for v in versions["versions"]], [1, 2])
-        # The stored document survives a restart.
+        # The stored document survives a restart, and is compiled at start.
         self.server.stop()
         self.server.start()
         status, shown = self.server.api("GET", "/v1/policy")
+        loaded = self.server.wait_for_event("policy.loaded")[-1]
+        self.assertEqual((loaded["documents"], loaded["unreadable"]), (1, 0))
         self.assertEqual((shown["version"], shown["document"]), (2, proposed))
         status, body = self.get("agent", "support")
         self.assertEqual(body["fields"]["email"], "j***@example.com")

@@ -420,6 +420,16 @@ int RunServer(const config::Config& config) {
                  {"version", kVersion},
                  {"pid", static_cast<std::int64_t>(::getpid())}});
   RaiseOpenFileLimit(config.server.max_connections);
+  // Every tenant's policy document is compiled at start (after the first log line, which names
+  // the ports): one that no longer does is reported now, not at its tenant's first request (that
+  // tenant is refused everything but the repair; the others serve).
+  if (auto loaded = policies.LoadAll(); !loaded) {
+    observe::Error("server.start_failed", {{"reason", loaded.error().message()}});
+    return kExitUsage;
+  } else {
+    observe::Info("policy.loaded", {{"documents", static_cast<std::int64_t>(loaded->documents)},
+                                    {"unreadable", static_cast<std::int64_t>(loaded->unreadable)}});
+  }
   // Uploads a crash cut short left chunks behind (ciphertext, but dead weight): delete them
   // before the first request is served (and after the first log line, which names the ports).
   if (auto swept = documents.SweepAbandonedUploads(); !swept) {

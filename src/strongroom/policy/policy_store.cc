@@ -109,6 +109,26 @@ Result<std::shared_ptr<const Policy>> PolicyStore::For(std::string_view tenant) 
 
 Result<StoredPolicy> PolicyStore::Current(std::string_view tenant) { return Load(tenant); }
 
+Result<PolicyStore::LoadReport> PolicyStore::LoadAll() {
+  LoadReport report;
+  std::string after;
+  for (;;) {
+    auto page = metadata_.Scan(kPolicies, after, 256);
+    if (!page) return std::unexpected(page.error());
+    for (const auto& entry : *page) {
+      ++report.documents;
+      auto loaded = Load(entry.key);
+      if (!loaded) {
+        if (loaded.error().code() != ErrorCode::kDataLoss) return std::unexpected(loaded.error());
+        ++report.unreadable;  // logged by Load
+      }
+    }
+    if (page->size() < 256) break;
+    after = page->back().key;
+  }
+  return report;
+}
+
 Result<StoredPolicy> PolicyStore::Put(std::string_view tenant, std::string_view text,
                                       std::optional<std::uint64_t> expected_version,
                                       std::string_view updated_by) {

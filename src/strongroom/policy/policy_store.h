@@ -43,6 +43,15 @@ class PolicyStore {
   // compiles: every call is then refused but the policy's own replacement (Put).
   Result<std::shared_ptr<const Policy>> For(std::string_view tenant);
   Result<StoredPolicy> Current(std::string_view tenant);
+  // At start: loads and compiles every stored document (into the cache), so that one that no
+  // longer compiles is reported (security.policy_unreadable) before the first request, not at
+  // it. Returns how many tenants have a stored document and how many of those are unreadable
+  // (their tenants are refused everything but the repair, as For() says).
+  struct LoadReport {
+    std::size_t documents = 0;
+    std::size_t unreadable = 0;
+  };
+  Result<LoadReport> LoadAll();
   // Stores `text` as the tenant's next version. invalid_argument (with the line) when it does
   // not parse; failed_precondition when `expected_version` is given and is not the current
   // version (someone else changed it meanwhile).

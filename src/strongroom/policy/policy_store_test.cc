@@ -71,6 +71,7 @@ TEST_F(PolicyStoreTest, AnUnreadableStoredPolicyFailsClosedAndCanBeReplaced) {
     PolicyStore policies(*store_);
     ASSERT_TRUE(policies.Put("acme", kDocument, std::nullopt, "prn_a"));
     ASSERT_TRUE(policies.Put("acme", kDocument, std::nullopt, "prn_a"));
+    ASSERT_TRUE(policies.Put("beta", kDocument, std::nullopt, "prn_b"));
   }
   for (const std::string_view corrupt :
        {std::string_view(R"({"version":2,"text":"[[rule]]\neffect = 7\n","updated_at":"t",)"
@@ -78,6 +79,12 @@ TEST_F(PolicyStoreTest, AnUnreadableStoredPolicyFailsClosedAndCanBeReplaced) {
         std::string_view("not json at all")}) {
     Overwrite(corrupt);
     PolicyStore policies(*store_);
+    // At start every stored document is compiled: the unreadable one is counted (and logged),
+    // the other tenant's is in force.
+    auto report = policies.LoadAll();
+    ASSERT_TRUE(report) << report.error().message();
+    EXPECT_EQ(report->documents, 2u);
+    EXPECT_EQ(report->unreadable, 1u);
     const auto loaded = policies.For("acme");
     ASSERT_FALSE(loaded);
     EXPECT_EQ(loaded.error().code(), ErrorCode::kDataLoss);
@@ -85,6 +92,7 @@ TEST_F(PolicyStoreTest, AnUnreadableStoredPolicyFailsClosedAndCanBeReplaced) {
     ASSERT_TRUE(replaced) << replaced.error().message();
     EXPECT_EQ(replaced->info.version, 3u);
     ASSERT_TRUE(policies.For("acme"));
+    EXPECT_EQ(policies.LoadAll()->unreadable, 0u);
     // Back to version 2 for the next round.
     storage::WriteBatch batch;
     batch.Delete("policy_versions", "acme/00000000000000000003");
