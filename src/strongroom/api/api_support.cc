@@ -56,6 +56,16 @@ std::optional<IpAddress> PeerAddress(const Request& request) {
   return ParseIpAddress(request.peer.substr(0, request.peer.find('%')));
 }
 
+policy::Context CallContext(const Request& request, const auth::Caller& who, policy::Action action,
+                            std::string_view collection) {
+  return policy::Context{who.roles,
+                         action,
+                         collection,
+                         request.headers->Get(kPurposeHeader).value_or(""),
+                         PeerAddress(request),
+                         who.two_factor};
+}
+
 std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Request& request) {
   using policy::Action;
   const auto kind = audit_action.substr(0, audit_action.find('.'));
@@ -153,13 +163,12 @@ std::optional<Error> PolicyRefusal(const VaultApi& api, const Request& request,
     policy = policy::Policy::BuiltIn();
   }
   if (!policy) return policy.error();
-  const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
-  if (auto stated = (*policy)->CheckPurpose(purpose, policy::IsDataAction(gate->action)); !stated) {
+  const policy::Context context = CallContext(request, who, gate->action, gate->collection);
+  if (auto stated = (*policy)->CheckPurpose(context.purpose, policy::IsDataAction(gate->action));
+      !stated) {
     return stated.error();
   }
-  event.purpose = purpose;
-  const policy::Context context{who.roles, gate->action,         gate->collection,
-                                purpose,   PeerAddress(request), who.two_factor};
+  event.purpose = context.purpose;
   const policy::Decision decision = (*policy)->Decide(context);
   event.policy_version = (*policy)->version();
   event.policy_rule = decision.rule;
@@ -187,7 +196,7 @@ std::optional<Error> ZoneRefusal(const VaultApi& api, const Request& request,
   auto policy = api.policies.For(who.tenant);
   if (!policy) return policy.error();
   for (const auto action : {policy::Action::kRead, policy::Action::kManagePrincipals}) {
-    const policy::Context context{who.roles, action, "", "", PeerAddress(request), who.two_factor};
+    const policy::Context context = CallContext(request, who, action, "");
     if (const policy::Zone* zone = (*policy)->OutsideZone(context)) {
       event.policy_version = (*policy)->version();
       event.policy_rule = zone->name;

@@ -68,6 +68,11 @@ struct PolicyGate {
 std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const http::Request& request);
 // The request's peer as the policy matches it (a link-local zone dropped); nullopt if unknown.
 std::optional<IpAddress> PeerAddress(const http::Request& request);
+// This call as the policy sees it: `who`'s roles doing `action` on `collection`, the purpose the
+// request states (Strongroom-Purpose), its peer and the session's second factor. Views into
+// `request` and `who`, which must outlive it.
+policy::Context CallContext(const http::Request& request, const auth::Caller& who,
+                            policy::Action action, std::string_view collection);
 
 // The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials
 // (401) -> a pending password change or second-factor enrolment (403) -> token scope (403) ->

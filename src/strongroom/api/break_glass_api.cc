@@ -97,10 +97,9 @@ Result<Answer> RequestGrant(const VaultApi& api, const Request& request, const a
   // it does not open what one may not), and fields added later are not in it.
   auto policy = api.policies.For(who.tenant);
   if (!policy) return std::unexpected(policy.error());
-  grant.purpose = request.headers->Get(kPurposeHeader).value_or("");
+  const policy::Context context = CallContext(request, who, policy::Action::kRead, collection);
+  grant.purpose = context.purpose;
   grant.roles = who.roles;
-  const policy::Context context{who.roles,     policy::Action::kRead, collection,
-                                grant.purpose, PeerAddress(request),  who.two_factor};
   const auto read = (*policy)->Prepare(context);
   for (const auto& field : (*schema)->fields) {
     if (!asked.empty() && std::find(asked.begin(), asked.end(), field.name) == asked.end()) {

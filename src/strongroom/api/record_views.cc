@@ -32,12 +32,7 @@ Result<RecordViews> RecordViews::Prepare(const VaultApi& api, const http::Reques
   auto schema = api.service.CollectionSchema(who.tenant, collection);
   if (!schema) return std::unexpected(schema.error());
   views.schema_ = std::move(*schema);
-  const policy::Context context{who.roles,
-                                action,
-                                collection,
-                                request.headers->Get(kPurposeHeader).value_or(""),
-                                PeerAddress(request),
-                                who.two_factor};
+  const policy::Context context = CallContext(request, who, action, collection);
   views.prepared_ = views.policy_->Prepare(context);
   // Answers show what this caller may *read*, whatever the call was: a write or a search does
   // not reveal more of a record than reading it would.

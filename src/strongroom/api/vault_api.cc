@@ -372,13 +372,8 @@ void AddTokenRoutes(http::Router& router, const VaultApi& api) {
                          const records::FieldSpec* spec = (*schema)->Find(field);
                          auto policy = api.policies.For(who.tenant);
                          if (!policy) return std::unexpected(policy.error());
-                         const policy::Context read{
-                             who.roles,
-                             policy::Action::kRead,
-                             collection,
-                             request.headers->Get(kPurposeHeader).value_or(""),
-                             PeerAddress(request),
-                             who.two_factor};
+                         const auto read =
+                             CallContext(request, who, policy::Action::kRead, collection);
                          return spec != nullptr &&
                                 (*policy)->FieldView(read, *spec) == privacy::View::kPlain;
                        };
