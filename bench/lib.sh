@@ -78,11 +78,15 @@ new_vault() {  # name-prefix
 
 # Serves the vault with `binary` (its log in $work/<log-name>.log) and waits until it is ready;
 # sets server_pid. The benchmark-only builds' acknowledgements are set: they start only on
-# loopback, which is where this listens.
+# loopback, which is where this listens. The traffic guard is off unless GUARD_FLAGS says
+# otherwise: wrk from one address would be (rightly) throttled and banned; bench/guard.sh
+# measures what the guard costs.
 start_server() {  # binary log-name [flags...]
   local binary=$1 log=$2
   shift 2
+  # shellcheck disable=SC2086  # GUARD_FLAGS is a list of words
   BENCH_AUTH_BYPASS_ACKNOWLEDGED=1 BENCH_AUDIT_OFF_ACKNOWLEDGED=1 "$binary" serve "$@" \
+    ${GUARD_FLAGS---guard-enabled false} \
     --data-dir "$work/vault" --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$(free_port)" \
     --log-file "$work/$log.log" 2>>"$work/stderr" &
   server_pid=$!

@@ -72,6 +72,8 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
   const auto verb = audit_action.substr(kind.size() + (kind.size() < audit_action.size()));
   const std::string_view collection = request.PathParam("collection");
   if (audit_action == "vault.seal") return PolicyGate{Action::kManageKeys, ""};
+  // Bans are server-wide: the operators' (the handlers check that too), like tenants.
+  if (kind == "guard") return PolicyGate{Action::kManageTenants, ""};
   if (kind == "tenant" && !verb.ends_with("two_factor_policy")) {
     return PolicyGate{Action::kManageTenants, ""};
   }
@@ -251,6 +253,18 @@ Response GuardedResponse(const VaultApi& api, Access access, bool needs_keys, co
     return r;
   }
   SetActor(event, *caller);
+  if (api.guard != nullptr) {
+    if (const auto verdict = api.guard->AdmitCaller(caller->principal_id, caller->tenant);
+        !verdict.admitted()) {
+      const auto retry = std::to_string(verdict.retry_after.count());
+      Response r = Failure(request.request_id,
+                           Error(ErrorCode::kResourceExhausted,
+                                 "too many requests for this " + std::string(verdict.scope) +
+                                     "; retry after " + retry + " s"));
+      r.headers.emplace_back("Retry-After", retry);
+      return r;
+    }
+  }
   if (caller->password_change_required && access != Access::kSelf) {
     Error must_change(ErrorCode::kPermissionDenied,
                       "change your password first: POST /v1/auth/password");

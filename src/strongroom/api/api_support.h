@@ -75,8 +75,9 @@ policy::Context CallContext(const http::Request& request, const auth::Caller& wh
                             policy::Action action, std::string_view collection);
 
 // The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials
-// (401) -> a pending password change or second-factor enrolment (403) -> token scope (403) ->
-// purpose and policy decision (400/403) -> `call`.
+// (401) -> the traffic guard's principal and tenant buckets (429 + Retry-After) -> a pending
+// password change or second-factor enrolment (403) -> token scope (403) -> purpose and policy
+// decision (400/403) -> `call`.
 http::Handler Guarded(const VaultApi& api, Access access, bool needs_keys, Call call);
 
 // The vault's operators: administrators of the tenant `init` created. They manage tenants and

@@ -512,6 +512,7 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddAuditRoutes(router, api);
   AddPolicyRoutes(router, api);
   AddBreakGlassRoutes(router, api);
+  AddGuardRoutes(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

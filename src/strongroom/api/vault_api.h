@@ -12,9 +12,10 @@
 //   /v1/break-glass..., /v1/collections/{c}/break-glass   time-boxed plain access (2 people)
 //
 // Order of checks for a data call: sealed (503 `sealed`) -> credentials (401; a session's CSRF
-// token, 403) -> token scope and the access policy (403) -> body (strict JSON, 400 with a JSON
-// path) -> the service. Handlers run on the worker pool; those that run Argon2id on the credential
-// pool. Borrows everything it is given; all of it must outlive the router. Thread-safe.
+// token, 403) -> the principal's and tenant's rate limits (429) -> token scope and the access
+// policy (403) -> body (strict JSON, 400 with a JSON path) -> the service. Handlers run on the
+// worker pool; those that run Argon2id on the credential pool. Borrows everything it is given; all
+// of it must outlive the router. Thread-safe.
 
 #include <string_view>
 
@@ -22,6 +23,7 @@
 #include "strongroom/audit/audit_trail.h"
 #include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
+#include "strongroom/guard/traffic_guard.h"
 #include "strongroom/http/router.h"
 #include "strongroom/policy/break_glass.h"
 #include "strongroom/policy/policy_store.h"
@@ -42,6 +44,8 @@ struct VaultApi {
   records::TokenVault& tokens;    // POST /v1/tokenize, /v1/detokenize and "tokenized" views
   policy::BreakGlass& break_glass;  // time-boxed plain access, approved by a second admin
   std::string_view openapi_yaml;
+  // Rate limits per principal and tenant, and the ban administration; null: none.
+  guard::TrafficGuard* guard = nullptr;
 };
 
 void AddVaultRoutes(http::Router& router, const VaultApi& api);
@@ -51,6 +55,8 @@ void AddIdentityRoutes(http::Router& router, const VaultApi& api);
 void AddPolicyRoutes(http::Router& router, const VaultApi& api);
 // Break-glass requests, approvals and revocations (break_glass_api.cc).
 void AddBreakGlassRoutes(http::Router& router, const VaultApi& api);
+// /v1/guard/bans...: the traffic guard's bans (guard_api.cc).
+void AddGuardRoutes(http::Router& router, const VaultApi& api);
 // /v1/audit...: the audit trail's entries, checkpoint, proofs and value hashes (audit_api.cc).
 void AddAuditRoutes(http::Router& router, const VaultApi& api);
 

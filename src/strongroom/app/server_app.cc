@@ -11,23 +11,24 @@
 #include "strongroom/api/health.h"
 #include "strongroom/api/openapi_document.h"
 #include "strongroom/api/vault_api.h"
+#include "strongroom/app/vault_init.h"
 #include "strongroom/audit/audit_keys.h"
 #include "strongroom/audit/audit_trail.h"
 #include "strongroom/audit/behaviour_rules.h"
 #include "strongroom/auth/identity.h"
 #include "strongroom/barrier/seal_state.h"
-#include "strongroom/keys/root_key_provider.h"
-#include "strongroom/records/vault_service.h"
-#include "strongroom/storage/sqlite_store.h"
-#include "strongroom/app/vault_init.h"
 #include "strongroom/base/build_info.h"
 #include "strongroom/base/time.h"
+#include "strongroom/guard/traffic_guard.h"
 #include "strongroom/http/http_metrics.h"
 #include "strongroom/http/server.h"
 #include "strongroom/http/tls_context.h"
+#include "strongroom/keys/root_key_provider.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/observe/metrics.h"
 #include "strongroom/observe/process_metrics.h"
+#include "strongroom/records/vault_service.h"
+#include "strongroom/storage/sqlite_store.h"
 
 namespace strongroom::app {
 namespace {
@@ -54,6 +55,8 @@ http::ServerOptions ServerOptionsFrom(const config::Config& c) {
   o.credential_queue = static_cast<std::size_t>(c.auth.credential_queue);
   o.credential_nice = static_cast<int>(c.auth.credential_nice);
   o.trusted_proxies = c.trusted_proxy_networks();
+  o.max_target_bytes = static_cast<std::size_t>(c.limits.max_target_bytes);
+  o.max_requests_per_connection = static_cast<std::size_t>(c.limits.max_requests_per_connection);
   return o;
 }
 
@@ -181,7 +184,34 @@ Result<std::optional<SecretBytes>> ConfiguredPassphrase(const config::Config& co
   return std::optional<SecretBytes>();
 }
 
-int RunServer(const config::Config& config) {
+guard::GuardSettings GuardSettingsFrom(const config::Config& c) {
+  const auto& g = c.guard;
+  const auto rate = [](std::int64_t per_second, std::int64_t burst) {
+    return guard::Rate{static_cast<double>(per_second), static_cast<double>(burst)};
+  };
+  guard::GuardSettings s;
+  s.enabled = g.enabled;
+  s.per_source = {rate(g.source_read_per_second, g.source_read_burst),
+                  rate(g.source_write_per_second, g.source_write_burst),
+                  guard::Rate{static_cast<double>(g.source_credential_per_minute) / 60.0,
+                              static_cast<double>(g.source_credential_burst)}};
+  s.per_principal = rate(g.principal_per_second, g.principal_burst);
+  s.per_tenant = rate(g.tenant_per_second, g.tenant_burst);
+  s.ipv6_prefix_bits = static_cast<int>(g.ipv6_prefix_bits);
+  s.max_tracked_clients = static_cast<std::size_t>(g.max_tracked_sources);
+  s.max_connections_per_source = static_cast<std::size_t>(g.max_connections_per_source);
+  s.ban_after_auth_failures = static_cast<std::uint32_t>(g.ban_after_auth_failures);
+  s.ban_after_client_errors = static_cast<std::uint32_t>(g.ban_after_client_errors);
+  s.ban_after_waf_hits = static_cast<std::uint32_t>(g.ban_after_waf_hits);
+  s.strike_window = std::chrono::seconds(g.strike_window_seconds);
+  s.ban_duration = std::chrono::seconds(g.ban_seconds);
+  s.max_ban_duration = std::chrono::seconds(g.max_ban_seconds);
+  s.allow_list_file = g.allow_list_file;
+  s.block_list_file = g.block_list_file;
+  return s;
+}
+
+int RunServer(const config::Config& config, const std::function<Result<config::Config>()>& reread) {
 #ifdef STRONGROOM_BENCH_AUTH_BYPASS
   // A benchmark build that skips authentication (api_support.cc): loopback only, and loud.
   observe::Error("security.auth_bypass_build",
@@ -333,6 +363,12 @@ int RunServer(const config::Config& config) {
     observe::Error("server.start_failed", {{"reason", identity.error().message()}});
     return kExitUsage;
   }
+  // The traffic guard reads its list files now: a bad one stops the start, naming file and line.
+  guard::TrafficGuard traffic_guard(GuardSettingsFrom(config), registry);
+  if (auto started = traffic_guard.Start(); !started) {
+    observe::Error("server.start_failed", {{"reason", started.error().message()}});
+    return kExitUsage;
+  }
   http::Router router;
   // The server is created after the router is complete (metrics are sized from its routes), but
   // the readiness check must ask it whether it is draining: hence this late-bound pointer.
@@ -397,10 +433,12 @@ int RunServer(const config::Config& config) {
     return kExitUsage;
   }
   api::AddVaultRoutes(router, {seal, trail, audit_keys, **identity, service, documents, policies,
-                               tokens, break_glass, api::OpenApiDocument()});
+                               tokens, break_glass, api::OpenApiDocument(), &traffic_guard});
 
   http::HttpMetrics http_metrics(registry, router);
-  http::HttpServer server(ServerOptionsFrom(config), router, http_metrics, **tls, registry);
+  http::ServerOptions server_options = ServerOptionsFrom(config);
+  server_options.guard = &traffic_guard;
+  http::HttpServer server(server_options, router, http_metrics, **tls, registry);
   *server_ref = &server;
   auto api_address = server.ListenApi(config.server.listen);
   if (!api_address) {
@@ -452,12 +490,23 @@ int RunServer(const config::Config& config) {
                               "tls.key_file for production"}});
   }
 
-  server.Run([tls_store] {
+  server.Run([tls_store, &traffic_guard, &reread] {
     if (auto reloaded = tls_store->Reload(); reloaded) {
       observe::Info("tls.reloaded", {{"sha256", tls_store->certificate().sha256_fingerprint}});
     } else {
       observe::Error("tls.reload_failed", {{"reason", reloaded.error().message()}});
     }
+    if (!reread) return;
+    auto fresh = reread();
+    if (!fresh) {
+      observe::Error("config.reload_failed", {{"reason", fresh.error().message()}});
+      return;
+    }
+    if (auto applied = traffic_guard.Reconfigure(GuardSettingsFrom(*fresh)); !applied) {
+      observe::Error("config.reload_failed", {{"reason", applied.error().message()}});
+      return;
+    }
+    observe::Info("guard.reconfigured", {{"enabled", fresh->guard.enabled}});
   });
   *server_ref = nullptr;
   // Every entry still queued is written and its completion run while the server's connections

@@ -2,6 +2,7 @@
 // The composition root of `strongroom serve`: builds every part from the validated Config, wires
 // them explicitly (no static registration), serves until drained, and tears down in order.
 
+#include <functional>
 #include <optional>
 
 #include "strongroom/base/error.h"
@@ -15,7 +16,11 @@ namespace strongroom::app {
 // server could not start for another reason (a port in use).
 // Starts unsealed when a passphrase is configured (ConfiguredPassphrase) and it opens the sealed
 // key (a wrong one: exit 2); sealed otherwise.
-int RunServer(const config::Config& config);
+// On SIGHUP the TLS certificate is reloaded and, when `reread` is given, the configuration is
+// read again (same file, environment and flags) and its reloadable part (the traffic guard's
+// [guard] settings) applied; an invalid one is logged and changes nothing.
+int RunServer(const config::Config& config,
+              const std::function<Result<config::Config>()>& reread = {});
 
 // The unseal passphrase the configuration provides: keys.unseal_passphrase_file if set, else the
 // STRONGROOM_UNSEAL_PASSPHRASE variable captured by CapturePassphraseEnvironment(); nullopt

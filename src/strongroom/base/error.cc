@@ -26,6 +26,8 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kWouldBlock: return "would_block";
     case ErrorCode::kCardDataRefused:
       return "card_data_refused";
+    case ErrorCode::kUriTooLong:
+      return "uri_too_long";
   }
   return "internal";
 }

@@ -51,6 +51,7 @@ enum class ErrorCode {
   kUnsupportedMediaType,
   kWouldBlock,
   kCardDataRefused,
+  kUriTooLong,  // the request target is longer than the server accepts: 414
 };
 
 // The stable wire name of a code ("invalid_argument"), used in JSON error envelopes and logs.

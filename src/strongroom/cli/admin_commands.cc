@@ -149,6 +149,19 @@ AdminCommands::AdminCommands(CLI::App& app) {
   token_->add_subcommand("revoke", "Revoke an API token.")
       ->add_option("TOKEN_ID", id_, "token id (tok_...)")
       ->required();
+
+  ban_ = AddParent(app, "ban", "List, add and lift the traffic guard's bans (operators).",
+                   ban_common_);
+  ban_->add_subcommand("list", "List the bans in force, automatic and administrators'.");
+  auto* ban_add = ban_->add_subcommand("add", "Ban an address or CIDR network for a while.");
+  ban_add->add_option("TARGET", target_, "address or network (203.0.113.7, 10.0.0.0/8)")
+      ->required();
+  ban_add->add_option("--minutes", minutes_, "how long (default 60)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{525'600}));
+  ban_add->add_option("--reason", reason_, "why (kept in the ban list and the audit trail)");
+  ban_->add_subcommand("lift", "End a ban early.")
+      ->add_option("TARGET", target_, "the ban's target as listed, or an address inside it")
+      ->required();
 }
 
 CLI::App* AdminCommands::AddParent(CLI::App& app, const std::string& name, const std::string& help,
@@ -169,6 +182,7 @@ CLI::App* AdminCommands::AddParent(CLI::App& app, const std::string& name, const
 std::optional<int> AdminCommands::RunIfParsed() {
   if (principal_->parsed()) return RunPrincipal();
   if (token_->parsed()) return RunToken();
+  if (ban_->parsed()) return RunBan();
   return std::nullopt;
 }
 
@@ -393,6 +407,52 @@ int AdminCommands::RunToken() {
   } else if (verb == "revoke") {
     out = Call(*target, "DELETE", "/v1/tokens/" + id_);
     if (out.exit_code == kExitOk && !as_json) std::cout << "Revoked " << id_ << ".\n";
+  }
+  if (out.exit_code == kExitOk && as_json && !out.body.is_null()) {
+    std::cout << json::serialize(out.body) << "\n";
+  }
+  return out.exit_code;
+}
+
+int AdminCommands::RunBan() {
+  auto target = ResolveTarget(ban_common_);
+  if (!target) return UsageError(target.error().message());
+  const bool as_json = ban_common_.output == "json";
+  const auto sub = ban_->get_subcommands();
+  const std::string verb = sub.empty() ? "" : sub.front()->get_name();
+  const auto print = [](const json::object& o) {
+    std::cout << Text(o, "target") << "  " << Text(o, "cause") << "  by " << Text(o, "by")
+              << "  until " << Text(o, "until");
+    if (o.at("offence").as_int64() > 1) std::cout << "  offence " << o.at("offence").as_int64();
+    if (const auto* reason = o.if_contains("reason"); reason != nullptr && reason->is_string()) {
+      std::cout << "  (" << reason->get_string() << ")";
+    }
+    std::cout << "\n";
+  };
+  Outcome out;
+  if (verb == "list") {
+    out = Call(*target, "GET", "/v1/guard/bans");
+    if (out.exit_code == kExitOk && !as_json) {
+      if (!out.body.at("enabled").as_bool()) std::cout << "(the traffic guard is disabled)\n";
+      for (const auto& ban : out.body.at("bans").as_array()) print(ban.as_object());
+      return kExitOk;
+    }
+  } else if (verb == "add") {
+    json::object body{{"target", target_}, {"minutes", minutes_}};
+    if (!reason_.empty()) body["reason"] = reason_;
+    out = Call(*target, "POST", "/v1/guard/bans", json::serialize(body));
+    if (out.exit_code == kExitOk && !as_json) {
+      std::cout << "Banned ";
+      print(out.body.as_object());
+      return kExitOk;
+    }
+  } else if (verb == "lift") {
+    out = Call(*target, "POST", "/v1/guard/bans/lift",
+               json::serialize(json::object{{"target", target_}}));
+    if (out.exit_code == kExitOk && !as_json) {
+      std::cout << "Lifted the ban on " << Text(out.body.as_object(), "target") << ".\n";
+      return kExitOk;
+    }
   }
   if (out.exit_code == kExitOk && as_json && !out.body.is_null()) {
     std::cout << json::serialize(out.body) << "\n";

@@ -1,6 +1,7 @@
 #pragma once
-// `strongroom principal …` and `strongroom token …`: the identity administration API
-// (docs/identity.md) from the command line, over HTTPS to a running server. The caller's API
+// `strongroom principal …`, `strongroom token …` and `strongroom ban …`: the identity
+// administration API (docs/identity.md) and the traffic guard's bans (docs/guard.md) from the
+// command line, over HTTPS to a running server. The caller's API
 // token comes from --token-file or $STRONGROOM_TOKEN (never a flag value: those show in `ps`);
 // passwords from --password-file or a prompt. Text output for people, --output json for scripts
 // (the server's JSON as it is). Exit codes as every command: 0 success, 1 the server refused or
@@ -38,11 +39,14 @@ class AdminCommands {
                       Common& common);
   int RunPrincipal();
   int RunToken();
+  int RunBan();
 
   Common principal_common_;
   Common token_common_;
+  Common ban_common_;
   CLI::App* principal_ = nullptr;
   CLI::App* token_ = nullptr;
+  CLI::App* ban_ = nullptr;
   // Arguments and options of the subcommands (each subcommand reads only its own).
   std::string id_;
   std::string username_;
@@ -54,6 +58,9 @@ class AdminCommands {
   std::string name_;
   std::vector<std::string> scopes_;
   std::int64_t expires_in_ = 0;
+  std::string target_;  // ban add/lift: an address or CIDR network
+  std::int64_t minutes_ = 60;
+  std::string reason_;
 };
 
 }  // namespace strongroom::cli

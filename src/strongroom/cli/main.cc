@@ -102,7 +102,7 @@ int RunServe(const SettingsFlags& flags) {
   if (auto logging = observe::InitLogging({*level, config->log.file, /*async=*/true}); !logging) {
     return UsageError(logging.error().message());
   }
-  const int code = app::RunServer(*config);
+  const int code = app::RunServer(*config, [&flags] { return BuildConfig(flags); });
   observe::ShutdownLogging();
   return code;
 }

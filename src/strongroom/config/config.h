@@ -57,6 +57,35 @@ struct LimitsSettings {
   std::int64_t header_timeout_ms = 10'000;
   std::int64_t body_timeout_ms = 30'000;
   std::int64_t idle_timeout_ms = 60'000;
+  std::int64_t max_target_bytes = 8 << 10;
+  std::int64_t max_requests_per_connection = 1000;
+};
+
+// The traffic guard (docs/guard.md): rate limits, connection caps, bans, allow and block lists.
+// Reloaded on SIGHUP.
+struct GuardConfig {
+  bool enabled = true;
+  std::int64_t source_read_per_second = 100;
+  std::int64_t source_read_burst = 200;
+  std::int64_t source_write_per_second = 50;
+  std::int64_t source_write_burst = 100;
+  std::int64_t source_credential_per_minute = 60;
+  std::int64_t source_credential_burst = 10;
+  std::int64_t principal_per_second = 200;
+  std::int64_t principal_burst = 400;
+  std::int64_t tenant_per_second = 1000;
+  std::int64_t tenant_burst = 2000;
+  std::int64_t ipv6_prefix_bits = 64;
+  std::int64_t max_tracked_sources = 100'000;
+  std::int64_t max_connections_per_source = 64;
+  std::int64_t ban_after_auth_failures = 20;
+  std::int64_t ban_after_client_errors = 100;
+  std::int64_t ban_after_waf_hits = 5;
+  std::int64_t strike_window_seconds = 60;
+  std::int64_t ban_seconds = 600;
+  std::int64_t max_ban_seconds = 86'400;
+  std::string allow_list_file;
+  std::string block_list_file;
 };
 
 struct KeysSettings {
@@ -117,6 +146,7 @@ struct Config {
   KeysSettings keys;
   AuthSettings auth;
   AuditSettings audit;
+  GuardConfig guard;
   LogSettings log;
 
   // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they

@@ -23,6 +23,8 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kMethodNotAllowed: return 405;
     case ErrorCode::kPayloadTooLarge: return 413;
     case ErrorCode::kHeadersTooLarge: return 431;
+    case ErrorCode::kUriTooLong:
+      return 414;
     case ErrorCode::kUnsupportedMediaType: return 415;
     case ErrorCode::kCardDataRefused:
       return 422;

@@ -6,9 +6,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
-
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -16,12 +17,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-
-#include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <mutex>
@@ -136,6 +135,20 @@ class RequestIds {
 
 class ApiSession;
 
+IpAddress AddressOf(const asio::ip::address& address) {
+  IpAddress out;
+  if (address.is_v4()) {
+    const auto v4 = address.to_v4().to_bytes();
+    out.bytes[10] = 0xff;
+    out.bytes[11] = 0xff;
+    std::copy(v4.begin(), v4.end(), out.bytes.begin() + 12);
+  } else {
+    const auto v6 = address.to_v6().to_bytes();
+    std::copy(v6.begin(), v6.end(), out.bytes.begin());
+  }
+  return out;
+}
+
 }  // namespace
 
 struct HttpServer::Impl {
@@ -147,6 +160,7 @@ struct HttpServer::Impl {
         tls(t),
         registry(reg),
         largest_body_limit(LargestBodyLimit(opts, r)),
+        route_classes(RouteClasses(r)),
         contexts(MakeContexts(opts.io_threads)),
         workers(opts.worker_threads),
         credential_workers(opts.credential_threads),
@@ -168,6 +182,14 @@ struct HttpServer::Impl {
     std::size_t largest = opts.max_body_bytes;
     for (const Route& route : r.routes()) largest = std::max(largest, route.max_body_bytes);
     return largest;
+  }
+  static std::vector<guard::RouteClass> RouteClasses(const Router& r) {
+    std::vector<guard::RouteClass> out;
+    for (const Route& route : r.routes()) {
+      out.push_back(guard::ClassifyRoute(
+          route.method == Method::kGet || route.method == Method::kHead, route.pattern));
+    }
+    return out;
   }
   // Round-robin: new connections spread evenly over the I/O threads.
   asio::io_context& NextContext() {
@@ -191,6 +213,7 @@ struct HttpServer::Impl {
   observe::MetricsRegistry& registry;
   std::function<void()> on_reload;
   const std::size_t largest_body_limit;
+  const std::vector<guard::RouteClass> route_classes;  // by Route::index
 
   // Declared before `contexts` so they outlive them: destroying a context destroys its pending
   // handlers, which destroys sessions, which report here.
@@ -222,17 +245,22 @@ namespace {
 // worker pool only reads request_ while the connection waits in kProcessing).
 class ApiSession : public std::enable_shared_from_this<ApiSession> {
  public:
-  ApiSession(HttpServer::Impl& server, Socket socket, std::shared_ptr<ssl::context> context)
-      : server_(server), options_(server.options), context_(std::move(context)),
+  // `guarded_peer`: the key the traffic guard counted this connection under (released when the
+  // session ends); `peer_is_proxy`: the peer is one of options.trusted_proxies.
+  ApiSession(HttpServer::Impl& server, Socket socket, std::shared_ptr<ssl::context> context,
+             std::string peer, std::optional<guard::SourceKey> guarded_peer, bool peer_is_proxy)
+      : server_(server),
+        options_(server.options),
+        context_(std::move(context)),
         stream_(std::move(socket), *context_),
-        buffer_(options_.max_header_bytes + kReadSlack) {
-    beast::error_code ec;
-    const auto remote = Lowest().socket().remote_endpoint(ec);
-    if (!ec) peer_ = remote.address().to_string();
-  }
+        buffer_(options_.max_header_bytes + kReadSlack),
+        peer_(std::move(peer)),
+        guarded_peer_(guarded_peer),
+        peer_is_proxy_(peer_is_proxy) {}
   // Only a failing mutex or allocation can throw here; terminating then is the right outcome.
   ~ApiSession() {  // NOLINT(bugprone-exception-escape)
     AbandonSink();
+    if (guarded_peer_) options_.guard->ReleaseConnection(*guarded_peer_);
     server_.SessionClosed(this);
   }
 
@@ -301,6 +329,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     request_id_ = server_.request_ids.Next(request_id_buffer_);
     route_ = nullptr;
     method_ = Method::kOther;
+    guard_refused_ = false;
+    client_.clear();  // settled again from this request's headers
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     body_limit_ = server_.largest_body_limit;
@@ -336,14 +366,27 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
                     "more than " + std::to_string(options_.max_header_count) + " header fields");
     }
     const std::string_view target = View(header.target());
+    if (target.size() > options_.max_target_bytes) {
+      return Reject(
+          ErrorCode::kUriTooLong,
+          "request target exceeds " + std::to_string(options_.max_target_bytes) + " bytes");
+    }
     if (!target.starts_with('/')) {
       return Reject(ErrorCode::kInvalidArgument, "request target must be an absolute path");
     }
     const auto question = target.find('?');
     path_ = target.substr(0, question);
     query_ = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    SettleClient();
 
     lookup_ = server_.router.Find(method_, path_);
+    if (options_.guard != nullptr) {
+      const auto route_class = lookup_.route != nullptr
+                                   ? server_.route_classes[lookup_.route->index]
+                                   : guard::RouteClass::kRead;
+      const guard::Verdict verdict = options_.guard->AdmitRequest(Client(), route_class);
+      if (!verdict.admitted()) return RefuseByGuard(verdict);
+    }
     if (lookup_.route == nullptr) {
       if (lookup_.path_matched) {
         Response response = ErrorResponse(
@@ -420,21 +463,51 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     request_.headers = &header_view_;
     request_.body = std::move(message.body());
     request_.request_id = request_id_;
-    request_.peer = peer_;
-    if (!options_.trusted_proxies.empty()) {
-      std::vector<std::string_view> forwarded;
-      const auto [first, last] = message.base().equal_range("X-Forwarded-For");
-      for (auto field = first; field != last; ++field) {
-        forwarded.emplace_back(field->value().data(), field->value().size());
-      }
-      client_ = ForwardedClient(peer_, forwarded, options_.trusted_proxies);
-      // Unknown (a header entry that is no address): no address for zones to match, and a
-      // throttle key of its own per proxy rather than one shared by every such request.
-      if (client_.empty()) client_ = "unknown-via-" + peer_;
-      request_.peer = client_;
-    }
+    request_.peer = Client();
     request_.route = route_->pattern;
     request_.path_params = std::move(lookup_.params);
+  }
+
+  // The request's client: the peer, or behind a trusted proxy the client its X-Forwarded-For
+  // names (read from the headers, so known before the guard and the body).
+  void SettleClient() {
+    client_.clear();
+    if (options_.trusted_proxies.empty()) return;
+    std::vector<std::string_view> forwarded;
+    const auto [first, last] = parser_->get().base().equal_range("X-Forwarded-For");
+    for (auto field = first; field != last; ++field) {
+      forwarded.emplace_back(field->value().data(), field->value().size());
+    }
+    client_ = ForwardedClient(peer_, forwarded, options_.trusted_proxies);
+    // Unknown (a header entry that is no address): no address for zones to match, and a
+    // throttle key of its own per proxy rather than one shared by every such request.
+    if (client_.empty()) client_ = "unknown-via-" + peer_;
+  }
+  std::string_view Client() const { return client_.empty() ? peer_ : client_; }
+
+  // A refusal by the traffic guard: cheap (no body read, no handler), not counted again as a
+  // client error. A banned or blocked source loses its connection; a throttled one keeps it
+  // when nothing of the request is left unread.
+  void RefuseByGuard(const guard::Verdict& verdict) {
+    guard_refused_ = true;
+    const auto retry = std::to_string(verdict.retry_after.count());
+    if (verdict.refusal == guard::Refusal::kRateLimited) {
+      Response response =
+          ErrorResponse(Error(ErrorCode::kResourceExhausted,
+                              "too many requests from this source; retry after " + retry + " s"),
+                        request_id_);
+      response.headers.emplace_back("Retry-After", retry);
+      return Finish(std::move(response), parser_->is_done());
+    }
+    Response response = ErrorResponse(
+        Error(ErrorCode::kPermissionDenied, verdict.refusal == guard::Refusal::kBanned
+                                                ? "this source is banned for " + retry + " s"
+                                                : "this source is blocked"),
+        request_id_);
+    if (verdict.refusal == guard::Refusal::kBanned)
+      response.headers.emplace_back("Retry-After", retry);
+    // A trusted proxy's connection carries other clients too: it stays open when it can.
+    Finish(std::move(response), /*can_keep_alive=*/peer_is_proxy_ && parser_->is_done());
   }
 
   void Dispatch() {
@@ -599,7 +672,18 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     if (response.gate) return HoldUntilReleased(std::move(response), can_keep_alive);
     state_ = State::kWriting;
     status_ = response.status;
-    keep_alive_ = can_keep_alive && header_done_ && request_keep_alive_ && !server_.draining.load();
+    ++requests_answered_;
+    const bool under_cap = options_.max_requests_per_connection == 0 ||
+                           requests_answered_ < options_.max_requests_per_connection;
+    keep_alive_ = can_keep_alive && header_done_ && request_keep_alive_ && under_cap &&
+                  !server_.draining.load();
+    // A trusted proxy's request refused before its client was read from X-Forwarded-For is
+    // nobody's strike: charging the proxy would let any client behind it get it banned.
+    const bool client_unknown = peer_is_proxy_ && client_.empty();
+    if (options_.guard != nullptr && !guard_refused_ && !client_unknown && status_ >= 400 &&
+        status_ < 500) {
+      options_.guard->RecordAnswer(Client(), status_);
+    }
     const unsigned version = header_done_ ? request_version_ : 11;
     // Counted before the first byte leaves, so a client that has seen its response also sees it
     // in the next metrics scrape.
@@ -652,6 +736,10 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     message.set(bhttp::field::cache_control, "no-store");
     message.set("X-Content-Type-Options", "nosniff");
     message.set(bhttp::field::strict_transport_security, "max-age=31536000");
+    // The API serves JSON, documents and a QR code, never a page to render: nothing may load,
+    // frame or be framed, and no Referer leaves with a link followed from an answer.
+    message.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    message.set("Referrer-Policy", "no-referrer");
     for (const auto& [name, value] : response.headers) message.set(name, value);
     message.keep_alive(keep_alive_);
   }
@@ -784,7 +872,12 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::vector<std::uint8_t> transfer_buffer_;
   BeastHeaderView header_view_;
   std::string peer_;  // the client's address, for requests (throttling, security events)
+  std::optional<guard::SourceKey>
+      guarded_peer_;  // counted by the traffic guard: released at the end
+  bool peer_is_proxy_ = false;
   std::string client_;  // the request's client behind a trusted proxy (options_.trusted_proxies)
+  std::size_t requests_answered_ = 0;
+  bool guard_refused_ = false;  // this request's answer is the guard's own refusal
   Request request_;
   Router::Lookup lookup_;
   const Route* route_ = nullptr;
@@ -898,15 +991,36 @@ void HttpServer::Impl::AcceptApi() {
       });
       return;
     }
-    if (open_connections.load() >= options.max_connections) {
+    std::string peer;
+    std::optional<guard::SourceKey> guarded;
+    bool proxy = false;
+    bool refused = open_connections.load() >= options.max_connections;
+    if (refused) {
       metrics.rejected_connections().Increment();
+    } else {
+      const auto remote = socket.remote_endpoint(ec);
+      if (!ec) peer = remote.address().to_string();
+      if (!ec) {
+        const IpAddress address = AddressOf(remote.address());
+        proxy = std::any_of(options.trusted_proxies.begin(), options.trusted_proxies.end(),
+                            [&](const IpNetwork& n) { return n.Contains(address); });
+        if (options.guard != nullptr) {
+          // The cheapest refusal there is: before TLS, before any byte is read.
+          guard::SourceKey counted_as;
+          refused = !options.guard->AdmitConnection(address, proxy, counted_as).admitted();
+          if (!refused) guarded = counted_as;
+        }
+      }
+    }
+    if (refused) {
       beast::error_code ignored;
       socket.close(ignored);
     } else {
       socket.set_option(tcp::no_delay(true), ec);
       open_connections.fetch_add(1);
       metrics.open_connections().Add(1);
-      auto session = std::make_shared<ApiSession>(*this, std::move(socket), tls.Current());
+      auto session = std::make_shared<ApiSession>(*this, std::move(socket), tls.Current(),
+                                                  std::move(peer), guarded, proxy);
       {
         std::lock_guard lock(sessions_mutex);
         sessions.emplace(session.get(), session);

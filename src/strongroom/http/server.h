@@ -1,7 +1,8 @@
 #pragma once
 // HttpServer: the TLS API listener and the plain-HTTP metrics listener, on Boost.Beast/Asio.
 //
-// Each API connection runs: TLS handshake -> read headers -> checks (limits, route, media type)
+// Each API connection runs: traffic guard (bans, block list, connections per source) -> TLS
+// handshake -> read headers -> checks (limits, route, the guard's rate limits, media type)
 // -> read body -> handler (on the I/O thread if the route is kInline, on the credential pool if it
 // is kCredential, else on the worker pool)
 // -> write -> keep-alive or close. Every phase has a timeout, so a slow or stuck client costs
@@ -24,6 +25,7 @@
 #include "strongroom/base/error.h"
 #include "strongroom/base/ip_network.h"
 #include "strongroom/base/net_address.h"
+#include "strongroom/guard/traffic_guard.h"
 #include "strongroom/http/http_metrics.h"
 #include "strongroom/http/router.h"
 #include "strongroom/http/tls_context.h"
@@ -44,6 +46,8 @@ struct ServerOptions {
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 << 10;
   std::size_t max_header_count = 100;
+  std::size_t max_target_bytes = 8 << 10;          // request line's target; longer: 414
+  std::size_t max_requests_per_connection = 1000;  // then the connection is closed (0: no cap)
   std::chrono::milliseconds handshake_timeout{10'000};
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds body_timeout{30'000};
@@ -53,6 +57,9 @@ struct ServerOptions {
   // Reverse proxies whose X-Forwarded-For names the client (base/ip_network.h ForwardedClient):
   // requests from them carry that client as their peer (policy, zones, throttling, audit).
   std::vector<IpNetwork> trusted_proxies;
+  // The traffic guard (docs/guard.md), asked at accept, once a request's headers are read, and
+  // for every 4xx answer; null: none. Borrowed: it must outlive the server.
+  guard::TrafficGuard* guard = nullptr;
 };
 
 class HttpServer {

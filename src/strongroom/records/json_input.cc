@@ -13,14 +13,18 @@ namespace strongroom::records {
 namespace {
 
 constexpr std::size_t kMaxDepth = 32;
+// No request of the API needs more; a bound keeps the duplicate-key check's hash set (and a
+// hash-collision attack on it) small.
+constexpr std::size_t kMaxMembers = 1000;
+constexpr std::size_t kMaxItems = 100'000;
 
 // A SAX handler that only checks keys: the value itself is built by boost::json::parse in a
 // second pass once the text is known to be acceptable. (Boost.JSON 1.81 has no option to refuse
 // duplicate keys; it silently keeps one.)
 class DuplicateKeyCheck {
  public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_object_size = kMaxMembers;
+  static constexpr std::size_t max_array_size = kMaxItems;
   static constexpr std::size_t max_key_size = std::size_t(-1);
   static constexpr std::size_t max_string_size = std::size_t(-1);
 
@@ -175,6 +179,14 @@ Result<boost::json::value> ParseStrictJson(std::string_view text) {
     if (!checker.handler().duplicate_path.empty()) {
       return FailAt(checker.handler().duplicate_path, "duplicate_key",
                     "an object has the same key twice");
+    }
+    if (ec == boost::json::error::object_too_large) {
+      return FailAt("$", "max_members",
+                    "a JSON object has more than " + std::to_string(kMaxMembers) + " members");
+    }
+    if (ec == boost::json::error::array_too_large) {
+      return FailAt("$", "max_items",
+                    "a JSON array has more than " + std::to_string(kMaxItems) + " items");
     }
     if (ec || consumed != text.size()) {
       const bool too_deep = ec == boost::json::error::too_deep;

@@ -1,9 +1,10 @@
 #pragma once
 // Strict JSON for request bodies: RFC 8259 only (no comments, no trailing commas), valid UTF-8,
-// at most 32 levels deep, and no object with the same key twice: a duplicate is refused with the
-// JSON path of the object and the key, because two parsers could disagree about which value wins
-// (a classic request-smuggling trick). Errors are invalid_argument with details (path, rule);
-// they describe the problem, never echo values. Stateless; thread-safe.
+// at most 32 levels deep, objects of at most 1,000 members (rule "max_members") and arrays of at
+// most 100,000 items ("max_items"), and no object with the same key twice: a duplicate is refused
+// with the JSON path of the object and the key, because two parsers could disagree about which
+// value wins (a classic request-smuggling trick). Errors are invalid_argument with details (path,
+// rule); they describe the problem, never echo values. Stateless; thread-safe.
 
 #include <boost/json/value.hpp>
 #include <string_view>

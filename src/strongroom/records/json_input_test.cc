@@ -46,6 +46,23 @@ TEST(StrictJsonTest, DepthIsBounded) {
   ExpectRefused(std::string(33, '[') + std::string(33, ']'), "$", "max_depth");
 }
 
+TEST(StrictJsonTest, MembersAndItemsAreBounded) {
+  const auto object_of = [](int members) {
+    std::string text = "{";
+    for (int i = 0; i < members; ++i) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+    return text + "}";
+  };
+  EXPECT_TRUE(ParseStrictJson(object_of(1000)));
+  ExpectRefused(object_of(1001), "$", "max_members");
+  const auto array_of = [](int items) {
+    std::string text = "[0";
+    for (int i = 1; i < items; ++i) text += ",0";
+    return text + "]";
+  };
+  EXPECT_TRUE(ParseStrictJson(array_of(100'000)));
+  ExpectRefused(array_of(100'001), "$", "max_items");
+}
+
 TEST(StrictJsonTest, PathsQuoteOddKeysAndNeverEchoControlBytes) {
   EXPECT_EQ(JsonPathKey("$", "email"), "$.email");
   EXPECT_EQ(JsonPathKey("$", "a'b\n"), "$['a?b?']");

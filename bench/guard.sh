@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# What the traffic guard costs (issue 7): record gets over HTTPS with the guard on (every check
+# made, limits far above the load) against the same gets with it off, on one server in one run.
+# The guard is switched by rewriting the configuration file and sending SIGHUP (a reload, not a
+# restart), and runs alternate (off, on, off, ...) so drift hits both alike; the medians are
+# compared. Target >= 0.95x.
+#
+# Client and server share the machine's 2 cores.
+#
+#   bench/guard.sh                               # 64 connections, 10 s a run, 3 runs a side
+#   DURATION=5 RUNS=1 CONNECTIONS=16 bench/guard.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+PRELOAD=1000
+
+scripts/install-deps --bench
+cmake --preset release >/dev/null
+cmake --build --preset release --target strongroom >/dev/null
+
+new_vault sr-gbench
+write_config() {  # on|off
+  cat >"$work/guard.toml" <<TOML
+[guard]
+enabled = $([ "$1" = on ] && echo true || echo false)
+source_read_per_second = 1000000
+source_read_burst = 1000000
+source_write_per_second = 1000000
+source_write_burst = 1000000
+principal_per_second = 1000000
+principal_burst = 1000000
+tenant_per_second = 10000000
+tenant_burst = 10000000
+max_connections_per_source = 0
+TOML
+}
+write_config on
+GUARD_FLAGS="" start_server build/release/strongroom release --config "$work/guard.toml"
+preload_people "$base" "$work/vault/tls/server.crt" "$admin" "$work" "$PRELOAD"
+
+switch() {  # on|off: rewrite, SIGHUP, wait for the reload to be logged
+  local before
+  before=$(grep -c '"guard.reconfigured"' "$work/release.log" || true)
+  write_config "$1"
+  kill -HUP "$server_pid"
+  for _ in $(seq 100); do
+    [ "$(grep -c '"guard.reconfigured"' "$work/release.log" || true)" -gt "$before" ] && return
+    sleep 0.05
+  done
+  echo "the server did not reload" >&2; exit 1
+}
+
+echo "== record gets over HTTPS, $CONNECTIONS connections, ${DURATION}s a run, $RUNS runs a side"
+printf "%-5s %-4s %10s %8s %8s\n" guard run "req/s" "p50 ms" "p99 ms"
+: >"$work/off.rps"; : >"$work/on.rps"
+for run in $(seq "$RUNS"); do
+  for side in off on; do
+    switch "$side"
+    wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/get.lua" "$base" >/dev/null 2>&1  # warm the caches
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" \
+      >"$work/$side-$run.txt" 2>&1
+    if grep -q "Non-2xx" "$work/$side-$run.txt"; then cat "$work/$side-$run.txt" >&2; exit 1; fi
+    read -r rps p50 p99 < <(wrk_stats "$work/$side-$run.txt")
+    printf "%-5s %-4s %10s %8s %8s\n" "$side" "$run" "$rps" "$p50" "$p99"
+    echo "$rps" >>"$work/$side.rps"
+  done
+done
+off=$(median <"$work/off.rps"); on=$(median <"$work/on.rps")
+python3 -c "import sys; f, n = float(sys.argv[1]), float(sys.argv[2]); print('median: guard off %.0f req/s, on %.0f req/s: %.3fx (target >= 0.95x); %.2f us more per request' % (f, n, n / f, (1e6 / n - 1e6 / f)))" "$off" "$on"
