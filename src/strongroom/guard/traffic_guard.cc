@@ -314,17 +314,14 @@ SourceKey TrafficGuard::KeyOf(const IpAddress& address, const GuardSettings& set
   return key;
 }
 
-std::optional<SourceKey> TrafficGuard::KeyFor(std::string_view client,
-                                              const GuardSettings& settings) const {
-  bool via = false;
-  if (client.starts_with(kUnknownViaPrefix)) {
-    client.remove_prefix(kUnknownViaPrefix.size());
-    via = true;
-  }
-  const auto address = ParseIpAddress(client);
+std::optional<TrafficGuard::Source> TrafficGuard::Identify(std::string_view client,
+                                                           const GuardSettings& settings) const {
+  const bool via = client.starts_with(kUnknownViaPrefix);
+  if (via) client.remove_prefix(kUnknownViaPrefix.size());
+  const auto address = ParseIpAddress(client);  // once per request: the hot path
   if (!address) return std::nullopt;
-  SourceKey key = via ? SourceKey{address->bytes, true} : KeyOf(*address, settings);
-  return key;
+  if (via) return Source{SourceKey{address->bytes, true}, std::nullopt, false};
+  return Source{KeyOf(*address, settings), address, AllowListed(*address)};
 }
 
 std::string TrafficGuard::TargetOf(const SourceKey& key, const GuardSettings& settings) const {
@@ -405,23 +402,21 @@ void TrafficGuard::ReleaseConnection(const SourceKey& counted_as) {
 Verdict TrafficGuard::AdmitRequest(std::string_view client, RouteClass route_class) {
   const auto settings = CurrentSettings();
   if (!settings->enabled) return {};
-  const auto key = KeyFor(client, *settings);
-  if (!key) return {};  // no address to key on (the server always has one)
-  std::optional<IpAddress> address;
-  if (!key->unknown_via_proxy) address = ParseIpAddress(client);
-  if (address && AllowListed(*address)) return {};
+  const auto source = Identify(client, *settings);
+  if (!source || source->allow_listed) return {};  // no address: the server always has one
+  const SourceKey& key = source->key;
   Verdict verdict;
-  verdict.refusal = BanOrBlock(*key, address, verdict.retry_after);
+  verdict.refusal = BanOrBlock(key, source->address, verdict.retry_after);
   if (verdict.refusal == Refusal::kBanned) banned_.Increment();
   if (verdict.refusal == Refusal::kBlocked) blocked_.Increment();
   if (!verdict.admitted()) return verdict;
 
-  Shard& shard = *shards_[SourceKeyHash{}(*key) % kShards];
+  Shard& shard = *shards_[SourceKeyHash{}(key) % kShards];
   std::uint32_t ban_offence = 0;
   {
     std::lock_guard lock(shard.mu);
     bool evicted = false;
-    SourceEntry& entry = shard.Touch(*key, settings->max_tracked_clients / kShards, evicted);
+    SourceEntry& entry = shard.Touch(key, settings->max_tracked_clients / kShards, evicted);
     if (evicted) evictions_.Increment();
     const auto now = Clock::now();
     const auto wait = Take(entry.buckets[static_cast<std::size_t>(route_class)],
@@ -439,7 +434,7 @@ Verdict TrafficGuard::AdmitRequest(std::string_view client, RouteClass route_cla
     }
   }
   rate_limited_[0]->Increment();
-  if (ban_offence > 0) StartBan(*key, *settings, kCauseNames[kClientErrors], ban_offence);
+  if (ban_offence > 0) StartBan(key, *settings, kCauseNames[kClientErrors], ban_offence);
   return verdict;
 }
 
@@ -467,28 +462,21 @@ Verdict TrafficGuard::AdmitCaller(std::string_view principal_id, std::string_vie
 
 void TrafficGuard::RecordAnswer(std::string_view client, int status) {
   if (status < 400 || status >= 500) return;
-  const auto settings = CurrentSettings();
-  if (!settings->enabled) return;
-  const auto key = KeyFor(client, *settings);
-  if (!key) return;
-  if (!key->unknown_via_proxy) {
-    if (const auto address = ParseIpAddress(client); address && AllowListed(*address)) return;
-  }
-  Strike(*key, status == 401 ? kAuthFailures : kClientErrors, *settings);
+  Strike(client, status == 401 ? kAuthFailures : kClientErrors);
 }
 
-void TrafficGuard::RecordWafHit(std::string_view client) {
+void TrafficGuard::RecordWafHit(std::string_view client) { Strike(client, kWafHits); }
+
+void TrafficGuard::Strike(std::string_view client, std::size_t kind) {
   const auto settings = CurrentSettings();
   if (!settings->enabled) return;
-  const auto key = KeyFor(client, *settings);
-  if (!key) return;
-  if (!key->unknown_via_proxy) {
-    if (const auto address = ParseIpAddress(client); address && AllowListed(*address)) return;
-  }
-  Strike(*key, kWafHits, *settings);
+  const auto source = Identify(client, *settings);
+  if (!source || source->allow_listed) return;
+  CountStrike(source->key, kind, *settings);
 }
 
-void TrafficGuard::Strike(const SourceKey& key, std::size_t kind, const GuardSettings& settings) {
+void TrafficGuard::CountStrike(const SourceKey& key, std::size_t kind,
+                               const GuardSettings& settings) {
   const std::array<std::uint32_t, 3> thresholds{settings.ban_after_auth_failures,
                                                 settings.ban_after_client_errors,
                                                 settings.ban_after_waf_hits};
@@ -538,8 +526,7 @@ void TrafficGuard::StartBan(const SourceKey& key, const GuardSettings& settings,
         existing == host_bans_.end() || existing->second.ends < ban.ends) {
       host_bans_[key] = std::move(ban);
     }
-    ban_count_.store(host_bans_.size() + network_bans_.size(), std::memory_order_release);
-    active_bans_.Set(static_cast<double>(host_bans_.size() + network_bans_.size()));
+    RecountBansLocked();
   }
   generation_.fetch_add(1, std::memory_order_acq_rel);
   const auto cause_index = static_cast<std::size_t>(
@@ -550,6 +537,12 @@ void TrafficGuard::StartBan(const SourceKey& key, const GuardSettings& settings,
                                  {"seconds", static_cast<std::int64_t>(length.count())},
                                  {"offence", static_cast<std::int64_t>(offence)},
                                  {"by", "guard"}});
+}
+
+void TrafficGuard::RecountBansLocked() {
+  const std::size_t count = host_bans_.size() + network_bans_.size();
+  ban_count_.store(count, std::memory_order_release);
+  active_bans_.Set(static_cast<double>(count));
 }
 
 Result<BanInfo> TrafficGuard::Ban(std::string_view target, std::chrono::minutes length,
@@ -590,8 +583,7 @@ Result<BanInfo> TrafficGuard::Ban(std::string_view target, std::chrono::minutes 
         network_bans_.emplace_back(*network, ban);
       }
     }
-    ban_count_.store(host_bans_.size() + network_bans_.size(), std::memory_order_release);
-    active_bans_.Set(static_cast<double>(host_bans_.size() + network_bans_.size()));
+    RecountBansLocked();
   }
   generation_.fetch_add(1, std::memory_order_acq_rel);
   bans_started_[kAdminCause]->Increment();
@@ -610,22 +602,16 @@ Result<BanInfo> TrafficGuard::Lift(std::string_view target, std::string_view by)
   {
     std::unique_lock lock(bans_mu_);
     // Listed targets are matched as written, so "unknown-via-…" and "…/64" lift as listed.
-    for (auto it = host_bans_.begin(); it != host_bans_.end(); ++it) {
-      if (it->second.info.target == target) {
-        lifted = std::move(it->second.info);
-        host_bans_.erase(it);
-        break;
-      }
-    }
-    if (!lifted) {
-      for (auto it = network_bans_.begin(); it != network_bans_.end(); ++it) {
-        if (it->second.info.target == target) {
-          lifted = std::move(it->second.info);
-          network_bans_.erase(it);
-          break;
-        }
-      }
-    }
+    const auto take_listed = [&](auto& bans) {
+      const auto found = std::find_if(bans.begin(), bans.end(), [&](const auto& entry) {
+        return entry.second.info.target == target;
+      });
+      if (found == bans.end()) return false;
+      lifted = std::move(found->second.info);
+      bans.erase(found);
+      return true;
+    };
+    if (!take_listed(host_bans_)) take_listed(network_bans_);
     if (!lifted) {
       // A single address also lifts the ban on the source it belongs to.
       if (const auto address = ParseIpAddress(target)) {
@@ -635,8 +621,7 @@ Result<BanInfo> TrafficGuard::Lift(std::string_view target, std::string_view by)
         }
       }
     }
-    ban_count_.store(host_bans_.size() + network_bans_.size(), std::memory_order_release);
-    active_bans_.Set(static_cast<double>(host_bans_.size() + network_bans_.size()));
+    RecountBansLocked();
   }
   if (!lifted) return Fail(ErrorCode::kNotFound, "no ban on that target");
   generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -675,8 +660,7 @@ std::size_t TrafficGuard::ExpireBans() {
       ended.push_back(entry.second.info.target);
       return true;
     });
-    ban_count_.store(host_bans_.size() + network_bans_.size(), std::memory_order_release);
-    active_bans_.Set(static_cast<double>(host_bans_.size() + network_bans_.size()));
+    RecountBansLocked();
   }
   if (ended.empty()) return 0;
   generation_.fetch_add(1, std::memory_order_acq_rel);

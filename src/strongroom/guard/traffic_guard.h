@@ -170,13 +170,21 @@ class TrafficGuard {
     Clock::time_point ends;
   };
   std::shared_ptr<const GuardSettings> CurrentSettings() const;
-  std::optional<SourceKey> KeyFor(std::string_view client, const GuardSettings& settings) const;
+  // A request's client as the guard sees it, its address parsed once.
+  struct Source {
+    SourceKey key;
+    std::optional<IpAddress> address;  // none for "unknown-via-<proxy>"
+    bool allow_listed = false;
+  };
+  std::optional<Source> Identify(std::string_view client, const GuardSettings& settings) const;
   SourceKey KeyOf(const IpAddress& address, const GuardSettings& settings) const;
   std::string TargetOf(const SourceKey& key, const GuardSettings& settings) const;
   bool AllowListed(const IpAddress& address) const;
   Refusal BanOrBlock(const SourceKey& key, const std::optional<IpAddress>& address,
                      std::chrono::seconds& left) const;
-  void Strike(const SourceKey& key, std::size_t kind, const GuardSettings& settings);
+  void Strike(std::string_view client, std::size_t kind);
+  void CountStrike(const SourceKey& key, std::size_t kind, const GuardSettings& settings);
+  void RecountBansLocked();  // bans_mu_ held exclusively
   void StartBan(const SourceKey& key, const GuardSettings& settings, std::string_view cause,
                 std::uint32_t offence);
   Result<std::shared_ptr<const Lists>> ReadLists(const GuardSettings& settings) const;
