@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# What the traffic guard costs (issue 7): record gets over HTTPS with the guard on (every check
-# made, limits far above the load) against the same gets with it off, on one server in one run.
-# The guard is switched by rewriting the configuration file and sending SIGHUP (a reload, not a
-# restart), and runs alternate (off, on, off, ...) so drift hits both alike; the medians are
-# compared. Target >= 0.95x.
+# What the traffic guard costs (issue 7), in two parts, each on one vault in one run:
+#  1. Rate limiting: record gets over HTTPS with the guard on (every check made, limits far
+#     above the load) against the same gets with it off. The guard is switched by rewriting
+#     the configuration file and sending SIGHUP (a reload, not a restart). Target >= 0.95x.
+#  2. The web application firewall (ModSecurity + OWASP CRS): the same gets with it on against
+#     off (guard off both times). Turning it on takes a restart, so the server is restarted
+#     between runs. Reported as the ratio and the cost per request.
+# Runs alternate (off, on, off, ...) so drift hits both sides alike; the medians are compared.
 #
 # Client and server share the machine's 2 cores.
 #
@@ -60,14 +63,24 @@ printf "%-5s %-4s %10s %8s %8s\n" guard run "req/s" "p50 ms" "p99 ms"
 for run in $(seq "$RUNS"); do
   for side in off on; do
     switch "$side"
-    wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/get.lua" "$base" >/dev/null 2>&1  # warm the caches
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" \
-      >"$work/$side-$run.txt" 2>&1
-    if grep -q "Non-2xx" "$work/$side-$run.txt"; then cat "$work/$side-$run.txt" >&2; exit 1; fi
-    read -r rps p50 p99 < <(wrk_stats "$work/$side-$run.txt")
-    printf "%-5s %-4s %10s %8s %8s\n" "$side" "$run" "$rps" "$p50" "$p99"
-    echo "$rps" >>"$work/$side.rps"
+    measure_gets "$side" "$run" 5
   done
 done
 off=$(median <"$work/off.rps"); on=$(median <"$work/on.rps")
 python3 -c "import sys; f, n = float(sys.argv[1]), float(sys.argv[2]); print('median: guard off %.0f req/s, on %.0f req/s: %.3fx (target >= 0.95x); %.2f us more per request' % (f, n, n / f, (1e6 / n - 1e6 / f)))" "$off" "$on"
+
+# Part 2: the web application firewall, on and off across restarts (the guard off).
+stop
+echo "== the same gets, web application firewall off and on (restarted between runs)"
+printf "%-7s %-4s %10s %8s %8s\n" waf run "req/s" "p50 ms" "p99 ms"
+: >"$work/waf-off.rps"; : >"$work/waf-on.rps"
+for run in $(seq "$RUNS"); do
+  for side in off on; do
+    WAF_FLAGS="--waf-enabled $([ "$side" = on ] && echo true || echo false)" \
+      start_server build/release/strongroom "waf-$side-$run"
+    measure_gets "waf-$side" "$run" 7
+    stop
+  done
+done
+off=$(median <"$work/waf-off.rps"); on=$(median <"$work/waf-on.rps")
+python3 -c "import sys; f, n = float(sys.argv[1]), float(sys.argv[2]); print('median: waf off %.0f req/s, on %.0f req/s: %.3fx; %.1f us more per request (2 cores, client included)' % (f, n, n / f, (1e6 / n - 1e6 / f)))" "$off" "$on"

@@ -79,14 +79,14 @@ new_vault() {  # name-prefix
 # Serves the vault with `binary` (its log in $work/<log-name>.log) and waits until it is ready;
 # sets server_pid. The benchmark-only builds' acknowledgements are set: they start only on
 # loopback, which is where this listens. The traffic guard is off unless GUARD_FLAGS says
-# otherwise: wrk from one address would be (rightly) throttled and banned; bench/guard.sh
-# measures what the guard costs.
+# otherwise: wrk from one address would be (rightly) throttled and banned; the web application
+# firewall is off unless WAF_FLAGS says otherwise. bench/guard.sh measures what both cost.
 start_server() {  # binary log-name [flags...]
   local binary=$1 log=$2
   shift 2
-  # shellcheck disable=SC2086  # GUARD_FLAGS is a list of words
+  # shellcheck disable=SC2086  # GUARD_FLAGS and WAF_FLAGS are lists of words
   BENCH_AUTH_BYPASS_ACKNOWLEDGED=1 BENCH_AUDIT_OFF_ACKNOWLEDGED=1 "$binary" serve "$@" \
-    ${GUARD_FLAGS---guard-enabled false} \
+    ${GUARD_FLAGS---guard-enabled false} ${WAF_FLAGS---waf-enabled false} \
     --data-dir "$work/vault" --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$(free_port)" \
     --log-file "$work/$log.log" 2>>"$work/stderr" &
   server_pid=$!
@@ -98,3 +98,17 @@ start_server() {  # binary log-name [flags...]
   echo "server did not start" >&2; cat "$work/stderr" >&2; exit 1
 }
 stop() { kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; }
+
+# One measured run of record gets ($work/get.lua) against $base: a 1 s warm-up, then
+# $DURATION s with $CONNECTIONS connections. Prints "side run req/s p50 p99" (the side's column
+# `width` wide), appends req/s to $work/<side>.rps, and stops everything on a non-2xx answer.
+measure_gets() {  # side run width
+  local side=$1 run=$2 width=$3 rps p50 p99
+  wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/get.lua" "$base" >/dev/null 2>&1  # warm the caches
+  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" \
+    >"$work/$side-$run.txt" 2>&1
+  if grep -q "Non-2xx" "$work/$side-$run.txt"; then cat "$work/$side-$run.txt" >&2; exit 1; fi
+  read -r rps p50 p99 < <(wrk_stats "$work/$side-$run.txt")
+  printf "%-${width}s %-4s %10s %8s %8s\n" "$side" "$run" "$rps" "$p50" "$p99"
+  echo "$rps" >>"$work/$side.rps"
+}

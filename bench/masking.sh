@@ -61,13 +61,7 @@ for run in $(seq "$RUNS"); do
   for side in plain masked; do
     set_policy "$side"
     [ "$run" = 1 ] && show
-    wrk -t1 -c"$CONNECTIONS" -d1s -s "$work/get.lua" "$base" >/dev/null 2>&1  # warm the caches
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/get.lua" "$base" \
-      >"$work/$side-$run.txt" 2>&1
-    if grep -q "Non-2xx" "$work/$side-$run.txt"; then cat "$work/$side-$run.txt" >&2; exit 1; fi
-    read -r rps p50 p99 < <(wrk_stats "$work/$side-$run.txt")
-    printf "%-7s %-4s %10s %8s %8s\n" "$side" "$run" "$rps" "$p50" "$p99"
-    echo "$rps" >>"$work/$side.rps"
+    measure_gets "$side" "$run" 7
   done
 done
 plain=$(median <"$work/plain.rps"); masked=$(median <"$work/masked.rps")

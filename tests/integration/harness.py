@@ -49,6 +49,12 @@ RELAXED_GUARD = ["--guard-source-read-per-second", "0", "--guard-source-write-pe
                  "--guard-max-connections-per-source", "0"]
 
 
+# The web application firewall off, for tests of the HTTP layer's own handling of odd requests
+# (a GET with a body, HTTP/1.0 without Host) that the CRS would refuse first, and of the inline
+# read path, which only exists without it. test_waf.py tests the firewall.
+NO_WAF = ["--waf-enabled", "false"]
+
+
 class Server:
     """A `strongroom serve` process with its own initialised data directory."""
 
@@ -267,6 +273,16 @@ def samples(metrics_text):
         for sample in family.samples:
             out[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return out
+
+
+def counter(server, name, **labels):
+    """The sum of `name`'s samples whose labels include `labels`."""
+    total = 0
+    for (sample_name, sample_labels), value in samples(server.metrics_text()).items():
+        have = dict(sample_labels)
+        if sample_name == name and all(have.get(k) == v for k, v in labels.items()):
+            total += value
+    return total
 
 
 def read_until_closed(sock, timeout=10):

@@ -4,7 +4,7 @@ import os
 import socket
 import unittest
 
-from harness import ServerTestCase, run_cli
+from harness import NO_WAF, ServerTestCase, run_cli
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -165,12 +165,13 @@ class CliTest(ServerTestCase):
             f.write("[limits]\nmax_body_bytes = 2048\n")
         body = b'"' + b"x" * 3000 + b'"'
         headers = {"Content-Type": "application/json"}
-        from_file = self.make_server("--config", config)
+        # GETs with bodies test the limit; the WAF would refuse them first (CRS 920170).
+        from_file = self.make_server("--config", config, *NO_WAF)
         self.assertEqual(from_file.request("GET", "/v1/ready", body, headers)[0], 413)
-        from_env = self.make_server("--config", config,
+        from_env = self.make_server("--config", config, *NO_WAF,
                                     env={"STRONGROOM_LIMITS_MAX_BODY_BYTES": "4096"})
         self.assertEqual(from_env.request("GET", "/v1/ready", body, headers)[0], 200)
-        from_flag = self.make_server("--config", config, "--limits-max-body-bytes", "2048",
+        from_flag = self.make_server("--config", config, *NO_WAF, "--limits-max-body-bytes", "2048",
                                      env={"STRONGROOM_LIMITS_MAX_BODY_BYTES": "4096"})
         self.assertEqual(from_flag.request("GET", "/v1/ready", body, headers)[0], 413)
 

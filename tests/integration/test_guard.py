@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import ServerTestCase, run_cli, samples
+from harness import ServerTestCase, counter, run_cli
 
 GET_HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -81,16 +81,6 @@ def wait_until(predicate, timeout=10.0, step=0.05):
             return True
         time.sleep(step)
     return False
-
-
-def counter(server, name, **labels):
-    """The sum of `name`'s samples whose labels include `labels`."""
-    total = 0
-    for (sample_name, sample_labels), value in samples(server.metrics_text()).items():
-        have = dict(sample_labels)
-        if sample_name == name and all(have.get(k) == v for k, v in labels.items()):
-            total += value
-    return total
 
 
 class RateLimits(ServerTestCase):

@@ -8,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from harness import STUCK_REQUEST, ServerTestCase, parse_response, read_until_closed
+from harness import NO_WAF, STUCK_REQUEST, ServerTestCase, parse_response, read_until_closed
 
 
 def make_certificate(directory, name):
@@ -39,7 +39,7 @@ def file_fingerprint(cert):
 
 class DrainTest(ServerTestCase):
     def test_sigterm_finishes_in_flight_request_then_exits_0(self):
-        server = self.make_server()
+        server = self.make_server(*NO_WAF)  # a GET with a body: the WAF would refuse it
         with server.tls_socket() as s:
             # /v1/health, not /v1/ready: readiness rightly turns 503 once draining starts.
             s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -102,7 +102,7 @@ class DrainTest(ServerTestCase):
         self.assertEqual(server.events("server.drain_deadline")[0]["open_connections"], 1)
 
     def test_ready_reports_draining(self):
-        server = self.make_server()
+        server = self.make_server(*NO_WAF)  # a GET with a body: the WAF would refuse it
         conn = server.https()
         conn.request("GET", "/v1/ready", body=b"{", headers={"Content-Type": "application/json",
                                                              "Content-Length": "2"})

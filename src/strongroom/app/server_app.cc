@@ -7,10 +7,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "strongroom/api/health.h"
 #include "strongroom/api/openapi_document.h"
 #include "strongroom/api/vault_api.h"
+#include "strongroom/api/waf_screen.h"
 #include "strongroom/app/vault_init.h"
 #include "strongroom/audit/audit_keys.h"
 #include "strongroom/audit/audit_trail.h"
@@ -20,6 +26,7 @@
 #include "strongroom/base/build_info.h"
 #include "strongroom/base/time.h"
 #include "strongroom/guard/traffic_guard.h"
+#include "strongroom/guard/web_firewall.h"
 #include "strongroom/http/http_metrics.h"
 #include "strongroom/http/server.h"
 #include "strongroom/http/tls_context.h"
@@ -208,6 +215,40 @@ guard::GuardSettings GuardSettingsFrom(const config::Config& c) {
   s.max_ban_duration = std::chrono::seconds(g.max_ban_seconds);
   s.allow_list_file = g.allow_list_file;
   s.block_list_file = g.block_list_file;
+  return s;
+}
+
+std::vector<std::string> CommaList(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    constexpr std::string_view kSpace = " \t\r\n";
+    while (!item.empty() && kSpace.find(item.front()) != std::string_view::npos) {
+      item.remove_prefix(1);
+    }
+    while (!item.empty() && kSpace.find(item.back()) != std::string_view::npos) {
+      item.remove_suffix(1);
+    }
+    if (!item.empty()) out.emplace_back(item);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+  }
+  return out;
+}
+
+guard::WafSettings WafSettingsFrom(const config::Config& c) {
+  const auto& w = c.waf;
+  guard::WafSettings s;
+  s.enabled = w.enabled;
+  s.mode = w.mode == "detection_only" ? guard::WafMode::kDetectionOnly : guard::WafMode::kBlocking;
+  s.paranoia_level = static_cast<int>(w.paranoia_level);
+  s.inbound_anomaly_threshold = static_cast<int>(w.anomaly_threshold);
+  s.crs_rules_dir = w.crs_dir;
+  // Empty: the default set. A list that is only commas and spaces names no file (refused).
+  if (!w.rule_files.empty()) s.rule_files = CommaList(w.rule_files);
+  s.free_text_fields = CommaList(w.free_text_fields);
+  s.extra_rules_file = w.extra_rules_file;
+  s.secret_cookies = {std::string(auth::kSessionCookie)};
   return s;
 }
 
@@ -432,12 +473,31 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
     observe::Error("server.start_failed", {{"reason", loaded.error().message()}});
     return kExitUsage;
   }
-  api::AddVaultRoutes(router, {seal, trail, audit_keys, **identity, service, documents, policies,
-                               tokens, break_glass, api::OpenApiDocument(), &traffic_guard});
+  const api::VaultApi vault_api{
+      seal,          trail,    audit_keys, **identity,  service,
+      documents,     policies, tokens,     break_glass, api::OpenApiDocument(),
+      &traffic_guard};
+  api::AddVaultRoutes(router, vault_api);
+
+  // The web application firewall compiles the CRS now (some 30 ms): a bad setting or a
+  // missing rule file stops the start. Turning it on or off takes a restart (with it off,
+  // inline routes stay on the I/O threads); its other settings follow SIGHUP.
+  std::unique_ptr<guard::WebFirewall> firewall;
+  std::optional<api::WafScreen> waf_screen;
+  if (config.waf.enabled) {
+    auto created = guard::WebFirewall::Create(WafSettingsFrom(config));
+    if (!created) {
+      observe::Error("server.start_failed", {{"reason", created.error().message()}});
+      return kExitUsage;
+    }
+    firewall = std::move(*created);
+    waf_screen.emplace(vault_api, *firewall, registry);
+  }
 
   http::HttpMetrics http_metrics(registry, router);
   http::ServerOptions server_options = ServerOptionsFrom(config);
   server_options.guard = &traffic_guard;
+  if (waf_screen) server_options.screen = &*waf_screen;
   http::HttpServer server(server_options, router, http_metrics, **tls, registry);
   *server_ref = &server;
   auto api_address = server.ListenApi(config.server.listen);
@@ -490,7 +550,11 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                               "tls.key_file for production"}});
   }
 
-  server.Run([tls_store, &traffic_guard, &reread] {
+  server.Run([tls_store, &traffic_guard, &firewall, &reread] {
+    // SIGHUPs in quick succession run on different pool threads: one reload at a time, so the
+    // last one read is the one in force.
+    static std::mutex reload_mutex;
+    const std::lock_guard lock(reload_mutex);
     if (auto reloaded = tls_store->Reload(); reloaded) {
       observe::Info("tls.reloaded", {{"sha256", tls_store->certificate().sha256_fingerprint}});
     } else {
@@ -502,11 +566,33 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
       observe::Error("config.reload_failed", {{"reason", fresh.error().message()}});
       return;
     }
+    // Every part is checked before any is applied: the firewall's rules are compiled first.
+    guard::WebFirewall::Prepared rules;
+    if (firewall != nullptr) {
+      auto prepared = guard::WebFirewall::Prepare(WafSettingsFrom(*fresh));
+      if (!prepared) {
+        observe::Error("config.reload_failed", {{"reason", prepared.error().message()}});
+        return;
+      }
+      rules = std::move(*prepared);
+    }
     if (auto applied = traffic_guard.Reconfigure(GuardSettingsFrom(*fresh)); !applied) {
       observe::Error("config.reload_failed", {{"reason", applied.error().message()}});
       return;
     }
     observe::Info("guard.reconfigured", {{"enabled", fresh->guard.enabled}});
+    if (firewall == nullptr) {
+      if (fresh->waf.enabled) {
+        observe::Warn("waf.restart_required", {{"reason", "waf.enabled takes effect at restart"}});
+      }
+      return;
+    }
+    if (!fresh->waf.enabled) {
+      observe::Warn("waf.restart_required", {{"reason", "waf.enabled takes effect at restart"}});
+    }
+    firewall->Install(std::move(rules));
+    observe::Info("waf.reconfigured",
+                  {{"mode", fresh->waf.mode}, {"paranoia_level", fresh->waf.paranoia_level}});
   });
   *server_ref = nullptr;
   // Every entry still queued is written and its completion run while the server's connections

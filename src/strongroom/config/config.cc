@@ -209,6 +209,23 @@ const SettingInfo kSettings[] = {
      &FieldOf<&Config::guard, &GuardConfig::allow_list_file>},
     {"guard.block_list_file", "CIDRs (one per line) always refused; reloaded when it changes",
      K::kString, 0, 0, &FieldOf<&Config::guard, &GuardConfig::block_list_file>},
+    {"waf.enabled", "inspect requests with ModSecurity and the OWASP CRS (docs/guard.md)", K::kBool,
+     0, 0, &FieldOf<&Config::waf, &WafConfig::enabled>},
+    {"waf.mode", "blocking, or detection_only (log and count, refuse nothing)", K::kString, 0, 0,
+     &FieldOf<&Config::waf, &WafConfig::mode>},
+    {"waf.paranoia_level", "CRS paranoia level: higher catches more and refuses more good requests",
+     K::kInteger, 1, 4, &FieldOf<&Config::waf, &WafConfig::paranoia_level>},
+    {"waf.anomaly_threshold", "CRS inbound anomaly score at which a request is refused",
+     K::kInteger, 1, 1000, &FieldOf<&Config::waf, &WafConfig::anomaly_threshold>},
+    {"waf.crs_dir", "the OWASP CRS rules directory", K::kString, 0, 0,
+     &FieldOf<&Config::waf, &WafConfig::crs_dir>},
+    {"waf.rule_files", "comma-separated CRS files to load (empty: the JSON API set)", K::kString, 0,
+     0, &FieldOf<&Config::waf, &WafConfig::rule_files>},
+    {"waf.free_text_fields",
+     "comma-separated record fields whose values are not inspected (free text, ciphertext)",
+     K::kString, 0, 0, &FieldOf<&Config::waf, &WafConfig::free_text_fields>},
+    {"waf.extra_rules_file", "ModSecurity directives of your own, loaded after the CRS", K::kString,
+     0, 0, &FieldOf<&Config::waf, &WafConfig::extra_rules_file>},
     {"log.level", "debug, info, warn or error", K::kLogLevel, 0, 0,
      &FieldOf<&Config::log, &LogSettings::level>},
     {"log.file", "append JSON log lines to this file (empty: standard error)", K::kString, 0, 0,
@@ -491,6 +508,11 @@ Result<Config> ConfigBuilder::Finish() const {
                 origin("auth.totp_lockout_max_wait_seconds") +
                     ": auth.totp_lockout_max_wait_seconds must be at least "
                     "auth.lockout_wait_seconds");
+  }
+  if (c.waf.mode != "blocking" && c.waf.mode != "detection_only") {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("waf.mode") + ": waf.mode must be blocking or detection_only, not '" +
+                    c.waf.mode + "'");
   }
   if (c.auth.totp_issuer.empty() || c.auth.totp_issuer.size() > 64) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -88,6 +88,19 @@ struct GuardConfig {
   std::string block_list_file;
 };
 
+// The web application firewall (docs/guard.md): ModSecurity v3 with the OWASP Core Rule Set.
+// Reloaded on SIGHUP. Lists are comma-separated.
+struct WafConfig {
+  bool enabled = true;
+  std::string mode = "blocking";  // or "detection_only": log and count, refuse nothing
+  std::int64_t paranoia_level = 1;
+  std::int64_t anomaly_threshold = 5;
+  std::string crs_dir = "/usr/share/modsecurity-crs/rules";
+  std::string rule_files;        // empty: the set chosen for a JSON API (docs/guard.md)
+  std::string free_text_fields;  // record fields whose values are not inspected
+  std::string extra_rules_file;  // the operator's own ModSecurity directives, loaded last
+};
+
 struct KeysSettings {
   std::string unseal_passphrase_file;
   std::int64_t unseal_attempts_per_minute = 5;
@@ -147,6 +160,7 @@ struct Config {
   AuthSettings auth;
   AuditSettings audit;
   GuardConfig guard;
+  WafConfig waf;
   LogSettings log;
 
   // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they

@@ -104,6 +104,10 @@ class BeastHeaderView final : public HeaderView {
     if (it == fields_->end()) return std::nullopt;
     return View(it->value());
   }
+  void ForEach(
+      const std::function<void(std::string_view, std::string_view)>& visit) const override {
+    for (const auto& field : *fields_) visit(View(field.name_string()), View(field.value()));
+  }
 
  private:
   const bhttp::fields* fields_ = nullptr;
@@ -465,6 +469,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     request_.request_id = request_id_;
     request_.peer = Client();
     request_.route = route_->pattern;
+    request_.version = request_version_;
     request_.path_params = std::move(lookup_.params);
   }
 
@@ -512,8 +517,11 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
 
   void Dispatch() {
     PrepareRequest();
-    if (route_->execution == Execution::kInline) return Finish(Invoke(), true);
-    if (route_->execution == Execution::kInlineFirst) {
+    // A request screen (the WAF) costs more than a hop to the pool: with one, inline routes run
+    // on the worker pool too, and the I/O threads only move bytes.
+    const bool screened = options_.screen != nullptr;
+    if (route_->execution == Execution::kInline && !screened) return Finish(Invoke(), true);
+    if (route_->execution == Execution::kInlineFirst && !screened) {
       Response response;
       {
         NonBlockingScope on_io_thread;
@@ -524,7 +532,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     }
     if (route_->execution == Execution::kCredential) return DispatchCredential();
     asio::post(server_.workers, [self = shared_from_this()] {
-      Response response = self->Invoke();
+      Response response = self->ScreenThenInvoke();
       asio::post(self->stream_.get_executor(),
                  [self, response = std::move(response)]() mutable {
                    self->Finish(std::move(response), true);
@@ -545,7 +553,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     }
     asio::post(server_.credential_workers, [self = shared_from_this()] {
       LowerThreadPriorityOnce(self->options_.credential_nice);
-      Response response = self->Invoke();
+      Response response = self->ScreenThenInvoke();
       self->server_.credential_pending.fetch_sub(1);
       asio::post(self->stream_.get_executor(),
                  [self, response = std::move(response)]() mutable {
@@ -560,7 +568,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   void DispatchStream() {
     PrepareRequest();
     asio::post(server_.workers, [self = shared_from_this()] {
-      Response response = self->Invoke();
+      Response response = self->ScreenThenInvoke();  // the screen sees the headers only
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
         self->OnStreamAccepted(std::move(response));
       });
@@ -644,6 +652,26 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   template <class Message>
   static std::size_t FieldCount(const Message& message) {
     return static_cast<std::size_t>(std::distance(message.begin(), message.end()));
+  }
+
+  // On a pool thread: the request screen, if any, then (unless it refused) the handler. A
+  // refusal counts as the screen's own kind of strike, not again as a client error.
+  Response ScreenThenInvoke() {
+    if (options_.screen != nullptr) {
+      std::optional<Response> refusal;
+      try {
+        refusal = options_.screen->Screen(request_);
+      } catch (const std::exception&) {
+        observe::Error("http.screen_threw",
+                       {{"route", route_->pattern}, {"request_id", request_id_}});
+        return ErrorResponse(Error(ErrorCode::kInternal, "request screen failed"), request_id_);
+      }
+      if (refusal) {
+        guard_refused_ = true;
+        return std::move(*refusal);
+      }
+    }
+    return Invoke();
   }
 
   Response Invoke() {
@@ -877,7 +905,9 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   bool peer_is_proxy_ = false;
   std::string client_;  // the request's client behind a trusted proxy (options_.trusted_proxies)
   std::size_t requests_answered_ = 0;
-  bool guard_refused_ = false;  // this request's answer is the guard's own refusal
+  // This request's answer is the guard's own refusal, or the request screen's (set on a pool
+  // thread, read here after the post back).
+  bool guard_refused_ = false;
   Request request_;
   Router::Lookup lookup_;
   const Route* route_ = nullptr;

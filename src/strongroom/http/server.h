@@ -60,6 +60,9 @@ struct ServerOptions {
   // The traffic guard (docs/guard.md), asked at accept, once a request's headers are read, and
   // for every 4xx answer; null: none. Borrowed: it must outlive the server.
   guard::TrafficGuard* guard = nullptr;
+  // Runs before every routed request's handler (the web application firewall); null: none.
+  // Borrowed: it must outlive the server.
+  const RequestScreen* screen = nullptr;
 };
 
 class HttpServer {

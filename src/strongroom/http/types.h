@@ -31,6 +31,9 @@ class HeaderView {
   virtual ~HeaderView() = default;
   // Case-insensitive lookup of the first field with this name.
   virtual std::optional<std::string_view> Get(std::string_view name) const = 0;
+  // Every field, in the order received (for the web application firewall, which sees them all).
+  virtual void ForEach(
+      const std::function<void(std::string_view name, std::string_view value)>& visit) const = 0;
 };
 
 struct Request {
@@ -42,6 +45,7 @@ struct Request {
   std::string_view request_id;
   std::string_view peer;  // the client's address ("203.0.113.7", "::1"), as the socket saw it
   std::string_view route;  // the matched route's pattern ("/v1/collections/{collection}")
+  unsigned version = 11;   // HTTP/1.1: 11, HTTP/1.0: 10
   std::vector<std::pair<std::string_view, std::string_view>> path_params;
 
   // The value of a `{name}` segment of the matched route pattern; empty if there is none.
@@ -106,6 +110,16 @@ struct Response {
 };
 
 using Handler = std::function<Response(const Request&)>;
+
+// Looks at a routed request once it is read (a streamed upload: its headers only), before its
+// handler, and refuses it by answering: the web application firewall (api/waf_screen.h). The
+// server runs it where the handler would run off the I/O threads (the worker pool, or the
+// credential pool for credential routes), once per request. Must be thread-safe.
+class RequestScreen {
+ public:
+  virtual ~RequestScreen() = default;
+  virtual std::optional<Response> Screen(const Request& request) const = 0;
+};
 
 // True for "application/json" with optional parameters ("application/json; charset=utf-8"),
 // compared case-insensitively as RFC 9110 §8.3.1 requires.
