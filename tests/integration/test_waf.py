@@ -207,7 +207,11 @@ class WafTest(ServerTestCase):
                              (["--waf-paranoia-level", "7"], "--waf-paranoia-level"),
                              (["--waf-free-text-fields", "notes|.*"], "waf.free_text_fields"),
                              (["--waf-rule-files", "REQUEST-999-NOPE.conf"],
-                              "REQUEST-999-NOPE.conf")):
+                              "REQUEST-999-NOPE.conf"),
+                             # Checked with the firewall off too: turning it on later must not
+                             # be when the mistake shows.
+                             (["--waf-enabled", "false", "--waf-extra-rules-file",
+                               "/nonexistent/rules.conf"], "waf.extra_rules_file")):
             server = self.make_server(*args, start=False)
             # A setting refused by the configuration is reported before logging starts (plain
             # text); one refused by the firewall, as the server.start_failed event.

@@ -482,14 +482,16 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
   // The web application firewall compiles the CRS now (some 30 ms): a bad setting or a
   // missing rule file stops the start. Turning it on or off takes a restart (with it off,
   // inline routes stay on the I/O threads); its other settings follow SIGHUP.
+  // Its settings are checked even when it is off, so that turning it on later is not the moment
+  // a mistake in them is found.
   std::unique_ptr<guard::WebFirewall> firewall;
   std::optional<api::WafScreen> waf_screen;
+  auto created = guard::WebFirewall::Create(WafSettingsFrom(config));
+  if (!created) {
+    observe::Error("server.start_failed", {{"reason", created.error().message()}});
+    return kExitUsage;
+  }
   if (config.waf.enabled) {
-    auto created = guard::WebFirewall::Create(WafSettingsFrom(config));
-    if (!created) {
-      observe::Error("server.start_failed", {{"reason", created.error().message()}});
-      return kExitUsage;
-    }
     firewall = std::move(*created);
     waf_screen.emplace(vault_api, *firewall, registry);
   }
@@ -566,15 +568,12 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
       observe::Error("config.reload_failed", {{"reason", fresh.error().message()}});
       return;
     }
-    // Every part is checked before any is applied: the firewall's rules are compiled first.
-    guard::WebFirewall::Prepared rules;
-    if (firewall != nullptr) {
-      auto prepared = guard::WebFirewall::Prepare(WafSettingsFrom(*fresh));
-      if (!prepared) {
-        observe::Error("config.reload_failed", {{"reason", prepared.error().message()}});
-        return;
-      }
-      rules = std::move(*prepared);
+    // Every part is checked before any is applied: the firewall's rules are compiled first
+    // (on or off, as at start).
+    auto rules = guard::WebFirewall::Prepare(WafSettingsFrom(*fresh));
+    if (!rules) {
+      observe::Error("config.reload_failed", {{"reason", rules.error().message()}});
+      return;
     }
     if (auto applied = traffic_guard.Reconfigure(GuardSettingsFrom(*fresh)); !applied) {
       observe::Error("config.reload_failed", {{"reason", applied.error().message()}});
@@ -590,7 +589,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
     if (!fresh->waf.enabled) {
       observe::Warn("waf.restart_required", {{"reason", "waf.enabled takes effect at restart"}});
     }
-    firewall->Install(std::move(rules));
+    firewall->Install(std::move(*rules));
     observe::Info("waf.reconfigured",
                   {{"mode", fresh->waf.mode}, {"paranoia_level", fresh->waf.paranoia_level}});
   });
