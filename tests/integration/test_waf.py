@@ -181,6 +181,8 @@ class WafTest(ServerTestCase):
         self.assertEqual(counter(server, "strongroom_waf_requests_total", outcome="detected"), 1)
         self.assertEqual(counter(server, "strongroom_waf_requests_total", outcome="refused"), 0)
         self.assertEqual(server.events("security.waf_block"), [])
+        self.assertNotIn("OR '1'='1", server.log_text())  # the rules, not what they matched
+        self.assertNotIn("%27%20OR", server.log_text())
 
     def test_sighup_switches_the_mode_and_a_bad_file_changes_nothing(self):
         config = os.path.join(self.workdir, "strongroom.toml")

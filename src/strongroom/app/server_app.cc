@@ -218,24 +218,6 @@ guard::GuardSettings GuardSettingsFrom(const config::Config& c) {
   return s;
 }
 
-std::vector<std::string> CommaList(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    const auto comma = text.find(',');
-    std::string_view item = text.substr(0, comma);
-    constexpr std::string_view kSpace = " \t\r\n";
-    while (!item.empty() && kSpace.find(item.front()) != std::string_view::npos) {
-      item.remove_prefix(1);
-    }
-    while (!item.empty() && kSpace.find(item.back()) != std::string_view::npos) {
-      item.remove_suffix(1);
-    }
-    if (!item.empty()) out.emplace_back(item);
-    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-  }
-  return out;
-}
-
 guard::WafSettings WafSettingsFrom(const config::Config& c) {
   const auto& w = c.waf;
   guard::WafSettings s;
@@ -245,8 +227,8 @@ guard::WafSettings WafSettingsFrom(const config::Config& c) {
   s.inbound_anomaly_threshold = static_cast<int>(w.anomaly_threshold);
   s.crs_rules_dir = w.crs_dir;
   // Empty: the default set. A list that is only commas and spaces names no file (refused).
-  if (!w.rule_files.empty()) s.rule_files = CommaList(w.rule_files);
-  s.free_text_fields = CommaList(w.free_text_fields);
+  if (!w.rule_files.empty()) s.rule_files = config::SplitCommaList(w.rule_files);
+  s.free_text_fields = config::SplitCommaList(w.free_text_fields);
   s.extra_rules_file = w.extra_rules_file;
   s.secret_cookies = {std::string(auth::kSessionCookie)};
   return s;

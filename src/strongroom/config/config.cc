@@ -349,16 +349,25 @@ std::vector<IpNetwork> Config::trusted_proxy_networks() const {
   return networks ? std::move(*networks) : std::vector<IpNetwork>{};
 }
 
-std::vector<std::filesystem::path> Config::audit_witness_dirs() const {
-  std::vector<std::filesystem::path> out;
-  std::string_view rest = audit.witness_dirs;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    const std::string_view item = rest.substr(0, comma);
+std::vector<std::string> SplitCommaList(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    const auto first = item.find_first_not_of(kSpace);
+    item = first == std::string_view::npos
+               ? std::string_view()
+               : item.substr(first, item.find_last_not_of(kSpace) - first + 1);
     if (!item.empty()) out.emplace_back(item);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
   }
   return out;
+}
+
+std::vector<std::filesystem::path> Config::audit_witness_dirs() const {
+  const auto dirs = SplitCommaList(audit.witness_dirs);
+  return {dirs.begin(), dirs.end()};
 }
 
 std::filesystem::path Config::key_path() const {

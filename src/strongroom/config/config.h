@@ -152,6 +152,10 @@ struct LogSettings {
   bool access_log = true;
 };
 
+// The items of a comma-separated setting, each trimmed of surrounding whitespace; empty items
+// are dropped ("a, b,,c" -> a, b, c).
+std::vector<std::string> SplitCommaList(std::string_view text);
+
 struct Config {
   ServerSettings server;
   TlsSettings tls;

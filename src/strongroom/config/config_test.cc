@@ -168,6 +168,14 @@ TEST_F(ConfigTest, FlagErrorsNameTheFlag) {
             "--data-dir: must not be empty");
 }
 
+TEST(SplitCommaList, TrimsItemsAndDropsEmptyOnes) {
+  EXPECT_EQ(SplitCommaList(" notes ,\tcomments,, ciphertext\n"),
+            (std::vector<std::string>{"notes", "comments", "ciphertext"}));
+  EXPECT_TRUE(SplitCommaList("").empty());
+  EXPECT_TRUE(SplitCommaList(" , ,").empty());
+  EXPECT_EQ(SplitCommaList("/w1,/w2/"), (std::vector<std::string>{"/w1", "/w2/"}));
+}
+
 TEST_F(ConfigTest, EverySettingHasDistinctFlagAndVariable) {
   std::set<std::string> flags;
   std::set<std::string> variables;
