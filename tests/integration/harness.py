@@ -285,6 +285,16 @@ def counter(server, name, **labels):
     return total
 
 
+def wait_until(predicate, timeout=10.0, step=0.05):
+    """Polls `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
 def read_until_closed(sock, timeout=10):
     sock.settimeout(timeout)
     chunks = []

@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import ServerTestCase, counter, run_cli
+from harness import ServerTestCase, counter, run_cli, wait_until
 
 GET_HEALTH = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -72,15 +72,6 @@ def refused_at_connect(server, source):
         return True
     finally:
         tls.close()
-
-
-def wait_until(predicate, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 class RateLimits(ServerTestCase):

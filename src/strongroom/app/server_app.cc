@@ -215,6 +215,12 @@ guard::GuardSettings GuardSettingsFrom(const config::Config& c) {
   s.max_ban_duration = std::chrono::seconds(g.max_ban_seconds);
   s.allow_list_file = g.allow_list_file;
   s.block_list_file = g.block_list_file;
+  s.shared.redis_address = g.redis_address;
+  s.shared.password_file = g.redis_password_file;
+  s.shared.key_file = g.shared_key_file;
+  s.shared.key_prefix = g.shared_key_prefix;
+  s.shared.sync_interval = std::chrono::milliseconds(g.shared_sync_ms);
+  s.shared.timeout = std::chrono::milliseconds(g.redis_timeout_ms);
   return s;
 }
 
@@ -502,6 +508,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                  {"version", kVersion},
                  {"pid", static_cast<std::int64_t>(::getpid())}});
   RaiseOpenFileLimit(config.server.max_connections);
+  traffic_guard.StartSharing();  // logs whether Redis answered
   // Every tenant's policy document is compiled at start (after the first log line, which names
   // the ports): one that no longer does is reported now, not at its tenant's first request (that
   // tenant is refused everything but the repair; the others serve).

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace strongroom {
 namespace {
@@ -57,6 +58,56 @@ Result<void> CreatePrivateDirectory(const std::filesystem::path& dir) {
   }
   if (::chmod(dir.c_str(), 0700) != 0) return Errno("cannot chmod", dir);
   return {};
+}
+
+Result<SecretBytes> ReadPrivateFile(const std::filesystem::path& file, std::string_view what) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    const int err = errno;
+    return Fail(
+        ErrorCodeForErrno(err) == ErrorCode::kUnavailable ? ErrorCode::kUnavailable
+                                                          : ErrorCode::kFailedPrecondition,
+        "cannot open " + std::string(what) + " " + file.string() + ": " + ErrnoMessage(err));
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return Fail(ErrorCode::kFailedPrecondition,
+                std::string(what) + " " + file.string() + " is not a regular file");
+  }
+  if ((info.st_mode & 077) != 0) {
+    ::close(fd);
+    return Fail(ErrorCode::kFailedPrecondition,
+                std::string(what) + " " + file.string() +
+                    " is readable by group or others; run: chmod 600 " + file.string());
+  }
+  constexpr std::size_t kMaxPrivateFile = 4096;
+  SecretBytes buffer(kMaxPrivateFile + 1);
+  std::size_t filled = 0;
+  while (filled < buffer.size()) {
+    const ssize_t n = ::read(fd, buffer.mutable_bytes().data() + filled, buffer.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Fail(ErrorCode::kUnavailable, "cannot read " + std::string(what) + " " +
+                                               file.string() + ": " + ErrnoMessage(err));
+    }
+    if (n == 0) break;
+    filled += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (filled > kMaxPrivateFile) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string(what) + " " + file.string() + " is longer than 4096 bytes");
+  }
+  std::size_t length = filled;
+  if (length > 0 && buffer.reveal()[length - 1] == '\n') --length;
+  if (length > 0 && buffer.reveal()[length - 1] == '\r') --length;
+  if (length == 0) {
+    return Fail(ErrorCode::kInvalidArgument, std::string(what) + " " + file.string() + " is empty");
+  }
+  return SecretBytes(buffer.reveal().first(length));
 }
 
 }  // namespace strongroom

@@ -86,6 +86,13 @@ struct GuardConfig {
   std::int64_t max_ban_seconds = 86'400;
   std::string allow_list_file;
   std::string block_list_file;
+  // Shared limits through Redis (empty address: each node limits on its own).
+  std::string redis_address;
+  std::string redis_password_file;
+  std::string shared_key_file;
+  std::string shared_key_prefix = "strongroom";
+  std::int64_t shared_sync_ms = 200;
+  std::int64_t redis_timeout_ms = 250;
 };
 
 // The web application firewall (docs/guard.md): ModSecurity v3 with the OWASP Core Rule Set.

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <list>
+#include <unordered_set>
 #include <utility>
 
 #include "strongroom/observe/log.h"
@@ -37,11 +38,40 @@ IpAddress Masked(IpAddress address, int prefix_bits) {
 }
 
 // A token bucket (docs/guard.md): `burst` tokens, refilled at `per_second`; a request takes one.
+// Shared limits (shared_limits.h) add what was taken since the last exchange and the counter
+// value that exchange returned, valid on the connection numbered `shared_epoch`.
 struct Bucket {
   bool used = false;  // a new bucket is full
-  double tokens = 0;
+  double tokens = 0;  // below zero after a debt to other nodes (never below -burst)
   Clock::time_point last;
+  std::uint32_t unsynced = 0;
+  std::uint32_t shared_epoch = 0;
+  std::int64_t shared_seen = 0;
+  Clock::time_point shared_seen_at;
 };
+
+// Counts a taken token toward the next exchange; true when the bucket became dirty (the caller
+// lists it).
+bool MarkUnsynced(Bucket& bucket) { return bucket.unsynced++ == 0; }
+
+// Takes off a bucket what the other nodes took from its shared counter since the last exchange
+// (SharedDebit: less the refill of a long idle gap). The tokens never go below -burst: a node
+// that learns late of a flood refuses that client for about a burst's refill time, not for the
+// flood's whole length.
+void DebitShared(Bucket& bucket, const BucketDelta& delta, std::uint32_t epoch, const Rate& rate,
+                 std::chrono::milliseconds sync_interval, Clock::time_point now) {
+  const bool known = bucket.shared_epoch == epoch;
+  const std::int64_t others = OthersTaken(delta.total, delta.taken,
+                                          known ? std::optional(bucket.shared_seen) : std::nullopt);
+  const auto since_seen = known ? now - bucket.shared_seen_at : Clock::duration::zero();
+  bucket.shared_epoch = epoch;
+  bucket.shared_seen = delta.total;
+  bucket.shared_seen_at = now;
+  if (!bucket.used) return;
+  const double debit = SharedDebit(others, rate.per_second, since_seen, sync_interval);
+  if (debit <= 0) return;
+  bucket.tokens = std::max(-std::max(1.0, rate.burst), bucket.tokens - debit);
+}
 
 // nullopt: a token was taken; otherwise how long until one is back (at least a second: the
 // Retry-After header counts in whole seconds).
@@ -90,6 +120,12 @@ class LruTable {
     order_.emplace_front(Key(key), Value{});
     index_.emplace(order_.front().first, order_.begin());
     return order_.front().second;
+  }
+  // The value for `key` without making it recent; nullptr when not there.
+  template <class Lookup>
+  Value* Find(const Lookup& key) {
+    const auto found = index_.find(key);
+    return found == index_.end() ? nullptr : &found->second->second;
   }
   std::size_t size() const { return order_.size(); }
 
@@ -229,8 +265,35 @@ struct TrafficGuard::Lists {
   std::filesystem::file_time_type block_stamp;
 };
 
-struct TrafficGuard::Shard : LruTable<SourceKey, SourceEntry, SourceKeyHash, std::equal_to<>> {};
-struct TrafficGuard::CallerTable : LruTable<std::string, Bucket, StringHash, std::equal_to<>> {};
+// Each table also lists the buckets with takings not yet exchanged (shared limits only; a
+// bucket is listed when its count leaves zero). Entries of buckets evicted since stay until the
+// next exchange, and a bucket evicted and made again is listed again; so past twice
+// `live_bound` (every bucket the table can hold) the list is compacted to the buckets still
+// dirty, each once: an attacker spraying addresses cannot grow it past that, and compaction
+// costs O(1) per listing amortised.
+template <class Entry, class BucketOf>
+void ListDirty(std::vector<Entry>& dirty, Entry entry, std::size_t live_bound,
+               const BucketOf& bucket_of) {
+  if (dirty.size() >= 2 * live_bound) {
+    std::unordered_set<const Bucket*> kept;
+    std::erase_if(dirty, [&](const Entry& listed) {
+      const Bucket* bucket = bucket_of(listed);
+      return bucket == nullptr || bucket->unsynced == 0 || !kept.insert(bucket).second;
+    });
+  }
+  dirty.push_back(std::move(entry));
+}
+struct TrafficGuard::Shard : LruTable<SourceKey, SourceEntry, SourceKeyHash, std::equal_to<>> {
+  std::vector<std::pair<SourceKey, std::uint8_t>> dirty;  // with the route class
+  Bucket* BucketOf(const std::pair<SourceKey, std::uint8_t>& listed) {
+    SourceEntry* entry = Find(listed.first);
+    return entry == nullptr ? nullptr : &entry->buckets[listed.second];
+  }
+};
+struct TrafficGuard::CallerTable : LruTable<std::string, Bucket, StringHash, std::equal_to<>> {
+  std::vector<std::string> dirty;
+  Bucket* BucketOf(const std::string& listed) { return Find(listed); }
+};
 
 TrafficGuard::TrafficGuard(GuardSettings settings, observe::MetricsRegistry& registry)
     : settings_(std::make_shared<const GuardSettings>(std::move(settings))),
@@ -262,9 +325,16 @@ TrafficGuard::TrafficGuard(GuardSettings settings, observe::MetricsRegistry& reg
     bans_started_[i] = &registry.GetCounter("strongroom_guard_bans_total", "bans started",
                                             {{"cause", std::string(kCauseNames[i])}});
   }
+  shared_ = std::make_unique<SharedLimits>(
+      SharedLimits::Hooks{[this] { return CollectUnsynced(); },
+                          [this](std::span<const BucketDelta> deltas, std::uint32_t epoch) {
+                            ApplyShared(deltas, epoch);
+                          }},
+      registry);
 }
 
 TrafficGuard::~TrafficGuard() {
+  shared_.reset();  // its thread reads the tables
   {
     std::lock_guard lock(watch_mu_);
     stopping_ = true;
@@ -274,20 +344,29 @@ TrafficGuard::~TrafficGuard() {
 }
 
 Result<void> TrafficGuard::Start() {
-  auto lists = ReadLists(*CurrentSettings());
+  const auto settings = CurrentSettings();
+  auto link = SharedLimits::Prepare(settings->shared);
+  if (!link) return std::unexpected(link.error());
+  auto lists = ReadLists(*settings);
   if (!lists) return std::unexpected(lists.error());
   attempted_allow_ = (*lists)->allow_stamp;
   attempted_block_ = (*lists)->block_stamp;
   lists_.store(std::move(*lists));
+  shared_->Apply(std::move(*link));
   watcher_ = std::thread([this] { Watch(); });
   return {};
 }
 
+void TrafficGuard::StartSharing() { shared_->Start(); }
+
 Result<void> TrafficGuard::Reconfigure(const GuardSettings& settings) {
+  auto link = SharedLimits::Prepare(settings.shared);
+  if (!link) return std::unexpected(link.error());
   auto lists = ReadLists(settings);
   if (!lists) return std::unexpected(lists.error());
   settings_.store(std::make_shared<const GuardSettings>(settings));
   lists_.store(std::move(*lists));
+  shared_->Apply(std::move(*link));
   generation_.fetch_add(1, std::memory_order_acq_rel);
   return {};
 }
@@ -419,9 +498,17 @@ Verdict TrafficGuard::AdmitRequest(std::string_view client, RouteClass route_cla
     SourceEntry& entry = shard.Touch(key, settings->max_tracked_clients / kShards, evicted);
     if (evicted) evictions_.Increment();
     const auto now = Clock::now();
-    const auto wait = Take(entry.buckets[static_cast<std::size_t>(route_class)],
-                           settings->per_source[static_cast<std::size_t>(route_class)], now);
-    if (!wait) return {};
+    Bucket& bucket = entry.buckets[static_cast<std::size_t>(route_class)];
+    const Rate& rate = settings->per_source[static_cast<std::size_t>(route_class)];
+    const auto wait = Take(bucket, rate, now);
+    if (!wait) {
+      if (rate.per_second > 0 && shared_->active() && MarkUnsynced(bucket)) {
+        ListDirty(shard.dirty, std::pair(key, static_cast<std::uint8_t>(route_class)),
+                  kRouteClassCount * (settings->max_tracked_clients / kShards + 1),
+                  [&](const auto& listed) { return shard.BucketOf(listed); });
+      }
+      return {};
+    }
     verdict = Verdict{Refusal::kRateLimited, *wait, "source"};
     // Hammering on past 429 counts toward a ban like any other client error.
     if (now - entry.window_start > settings->strike_window) {
@@ -447,7 +534,12 @@ Verdict TrafficGuard::AdmitCaller(std::string_view principal_id, std::string_vie
     std::lock_guard lock(table.mu);
     bool evicted = false;
     Bucket& bucket = table.Touch(key, settings->max_tracked_clients, evicted);
-    return Take(bucket, rate, Clock::now());
+    auto wait = Take(bucket, rate, Clock::now());
+    if (!wait && shared_->active() && MarkUnsynced(bucket)) {
+      ListDirty(table.dirty, std::string(key), settings->max_tracked_clients + 1,
+                [&](const std::string& listed) { return table.BucketOf(listed); });
+    }
+    return wait;
   };
   if (auto wait = take(*principals_, principal_id, settings->per_principal)) {
     rate_limited_[1]->Increment();
@@ -703,6 +795,68 @@ void TrafficGuard::ReloadListsIfChanged() {
                  {"block", static_cast<std::int64_t>((*lists)->block.size())}});
   lists_.store(std::move(*lists));
   generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+std::vector<BucketDelta> TrafficGuard::CollectUnsynced() {
+  std::vector<BucketDelta> deltas;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    for (const auto& [key, route_class] : shard->dirty) {
+      SourceEntry* entry = shard->Find(key);
+      if (entry == nullptr) continue;  // evicted since
+      Bucket& bucket = entry->buckets[route_class];
+      if (bucket.unsynced == 0) continue;  // listed twice (evicted and back)
+      BucketDelta& delta = deltas.emplace_back();
+      delta.scope = 's';
+      delta.route_class = route_class;
+      std::copy(key.bytes.begin(), key.bytes.end(), delta.source.begin());
+      delta.source[16] = key.unknown_via_proxy ? 1 : 0;
+      delta.taken = std::exchange(bucket.unsynced, 0);
+    }
+    shard->dirty.clear();
+  }
+  const auto collect_callers = [&](CallerTable& table, char scope) {
+    std::lock_guard lock(table.mu);
+    for (const auto& caller : table.dirty) {
+      Bucket* bucket = table.Find(caller);
+      if (bucket == nullptr || bucket->unsynced == 0) continue;
+      BucketDelta& delta = deltas.emplace_back();
+      delta.scope = scope;
+      delta.caller = caller;
+      delta.taken = std::exchange(bucket->unsynced, 0);
+    }
+    table.dirty.clear();
+  };
+  collect_callers(*principals_, 'p');
+  collect_callers(*tenants_, 't');
+  return deltas;
+}
+
+void TrafficGuard::ApplyShared(std::span<const BucketDelta> deltas, std::uint32_t epoch) {
+  const auto settings = CurrentSettings();
+  const auto interval = settings->shared.sync_interval;
+  const auto now = Clock::now();
+  for (const BucketDelta& delta : deltas) {
+    if (delta.scope == 's') {
+      SourceKey key;
+      std::copy_n(delta.source.begin(), key.bytes.size(), key.bytes.begin());
+      key.unknown_via_proxy = delta.source[16] != 0;
+      Shard& shard = *shards_[SourceKeyHash{}(key) % kShards];
+      std::lock_guard lock(shard.mu);
+      if (SourceEntry* entry = shard.Find(key)) {
+        DebitShared(entry->buckets[delta.route_class], delta, epoch,
+                    settings->per_source[delta.route_class], interval, now);
+      }
+      continue;
+    }
+    CallerTable& table = delta.scope == 'p' ? *principals_ : *tenants_;
+    std::lock_guard lock(table.mu);
+    if (Bucket* bucket = table.Find(delta.caller)) {
+      DebitShared(*bucket, delta, epoch,
+                  delta.scope == 'p' ? settings->per_principal : settings->per_tenant, interval,
+                  now);
+    }
+  }
 }
 
 void TrafficGuard::Watch() {

@@ -11,6 +11,8 @@
 //     `max_tracked_clients` entries (an attacker spraying addresses evicts the least recently
 //     seen; an evicted source only loses its bucket and strike counts, never a ban: bans live in
 //     their own table, capped at `max_bans`, where the one ending first makes room).
+//   - Limits can be shared by several nodes through Redis (shared_limits.h): the buckets here
+//     still decide every request; a background exchange takes off them what other nodes took.
 //   - Allow-listed sources are exempt from rate limits, connection caps and automatic bans;
 //     block-listed ones are refused at connect and on every request. Both list files hold one
 //     CIDR per line ('#' comments); a watcher thread reloads them when they change and ends
@@ -31,6 +33,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -39,6 +42,7 @@
 
 #include "strongroom/base/error.h"
 #include "strongroom/base/ip_network.h"
+#include "strongroom/guard/shared_limits.h"
 #include "strongroom/observe/metrics.h"
 
 namespace strongroom::guard {
@@ -75,6 +79,7 @@ struct GuardSettings {
   std::filesystem::path allow_list_file;  // empty: none
   std::filesystem::path block_list_file;
   std::chrono::milliseconds watch_interval{1000};  // list changes and ban expiry
+  SharedLimitSettings shared;                      // Redis: none by default
 };
 
 enum class Refusal : std::uint8_t {
@@ -125,10 +130,15 @@ class TrafficGuard {
   TrafficGuard& operator=(const TrafficGuard&) = delete;
 
   // Reads the list files (an unreadable or malformed one: failed_precondition naming file and
-  // line) and starts the watcher thread.
+  // line) and the shared-limit files (shared_limits.h), and starts the watcher thread.
   Result<void> Start();
+  // Starts the exchange with Redis when shared limits are set (or set later by a reload). Apart
+  // from Start() because it logs, and the server's first log line must name its ports. An
+  // unreachable Redis is no error: the node limits on its own until it answers.
+  void StartSharing();
   // New settings (SIGHUP): limits apply to the next request; the list files are read again now
-  // (an error keeps every old setting). Existing buckets keep their tokens, bans their ends.
+  // (an error keeps every old setting), and the shared-limit files; a new Redis connection is
+  // made. Existing buckets keep their tokens, bans their ends.
   Result<void> Reconfigure(const GuardSettings& settings);
 
   // A new connection from `peer` (the socket's own address). An admitted connection is counted
@@ -188,6 +198,9 @@ class TrafficGuard {
   void StartBan(const SourceKey& key, const GuardSettings& settings, std::string_view cause,
                 std::uint32_t offence);
   Result<std::shared_ptr<const Lists>> ReadLists(const GuardSettings& settings) const;
+  // The shared-limit exchange's two hooks (shared_limits.h), on its thread.
+  std::vector<BucketDelta> CollectUnsynced();
+  void ApplyShared(std::span<const BucketDelta> deltas, std::uint32_t epoch);
   void Watch();
   void ReloadListsIfChanged();
 
@@ -224,6 +237,9 @@ class TrafficGuard {
   observe::Counter& blocked_;
   observe::Counter& too_many_connections_;
   std::array<observe::Counter*, 4> bans_started_{};  // by cause: auth, client errors, waf, admin
+
+  // Last: its thread calls into the tables above, so it stops before they go.
+  std::unique_ptr<SharedLimits> shared_;
 };
 
 }  // namespace strongroom::guard
