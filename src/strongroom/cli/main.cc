@@ -1,12 +1,11 @@
-// `strongroom`: init, serve, unseal, principal, token, config check, version. Exit codes: 0 success; 2 a usage,
-// configuration or missing-file error (one line on stderr naming the problem); 1 a failure at run
-// time (e.g. the listen port is taken).
+// `strongroom`: init, serve, unseal, principal, token, audit, backup, config check, version. Exit
+// codes: 0 success; 2 a usage, configuration or missing-file error (one line on stderr naming the
+// problem); 1 a failure at run time (e.g. the listen port is taken).
 #include <unistd.h>  // environ
 
 #include <CLI/CLI.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -20,40 +19,17 @@
 #include "strongroom/base/build_info.h"
 #include "strongroom/cli/admin_commands.h"
 #include "strongroom/cli/audit_commands.h"
-#include "strongroom/cli/passphrase.h"
-#include "strongroom/cli/settings_flags.h"
+#include "strongroom/cli/backup_commands.h"
 #include "strongroom/cli/exit_codes.h"
 #include "strongroom/cli/https_client.h"
-#include "strongroom/keys/root_key_provider.h"
+#include "strongroom/cli/passphrase.h"
+#include "strongroom/cli/settings_flags.h"
 #include "strongroom/config/config.h"
+#include "strongroom/keys/root_key_provider.h"
 #include "strongroom/observe/log.h"
 
 namespace strongroom::cli {
 namespace {
-
-
-constexpr std::string_view kPassphraseSources =
-    "set STRONGROOM_UNSEAL_PASSPHRASE, pass --keys-unseal-passphrase-file FILE (mode 0600), or run "
-    "in a terminal to be asked";
-
-// The configured passphrase, else one typed at the terminal (twice when `confirm`).
-Result<SecretBytes> ObtainPassphrase(const config::Config& config, bool confirm) {
-  auto configured = app::ConfiguredPassphrase(config);
-  if (!configured) return std::unexpected(configured.error());
-  if (*configured) return std::move(**configured);
-  auto typed = PromptPassphrase(confirm ? "New unseal passphrase: " : "Unseal passphrase: ");
-  if (!typed) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "no unseal passphrase given: " + std::string(kPassphraseSources));
-  }
-  if (confirm) {
-    auto again = PromptPassphrase("Repeat it: ");
-    if (!again || again->reveal_as_text() != typed->reveal_as_text()) {
-      return Fail(ErrorCode::kInvalidArgument, "the two passphrases differ");
-    }
-  }
-  return std::move(*typed);
-}
 
 int RunInit(const SettingsFlags& flags, const std::string& output) {
   auto config = BuildConfig(flags);
@@ -182,6 +158,7 @@ int Main(int argc, char** argv) {
 
   AdminCommands admin(app);
   AuditCommands audit_commands(app);
+  BackupCommands backup_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -205,6 +182,7 @@ int Main(int argc, char** argv) {
   if (check->parsed()) return RunConfigCheck(check_file);
   if (auto code = admin.RunIfParsed()) return *code;
   if (auto code = audit_commands.RunIfParsed()) return *code;
+  if (auto code = backup_commands.RunIfParsed()) return *code;
   return UsageError("no command given (see 'strongroom --help')");
 }
 

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "strongroom/app/server_app.h"
+
 namespace strongroom::cli {
 
 std::optional<SecretBytes> PromptPassphrase(std::string_view prompt) {
@@ -39,6 +41,28 @@ std::optional<SecretBytes> PromptPassphrase(std::string_view prompt) {
   (void)::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
   if (!ok) return std::nullopt;
   return SecretBytes(buffer.reveal().first(length));
+}
+
+constexpr std::string_view kPassphraseSources =
+    "set STRONGROOM_UNSEAL_PASSPHRASE, pass --keys-unseal-passphrase-file FILE (mode 0600), or run "
+    "in a terminal to be asked";
+
+Result<SecretBytes> ObtainPassphrase(const config::Config& config, bool confirm) {
+  auto configured = app::ConfiguredPassphrase(config);
+  if (!configured) return std::unexpected(configured.error());
+  if (*configured) return std::move(**configured);
+  auto typed = PromptPassphrase(confirm ? "New unseal passphrase: " : "Unseal passphrase: ");
+  if (!typed) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "no unseal passphrase given: " + std::string(kPassphraseSources));
+  }
+  if (confirm) {
+    auto again = PromptPassphrase("Repeat it: ");
+    if (!again || again->reveal_as_text() != typed->reveal_as_text()) {
+      return Fail(ErrorCode::kInvalidArgument, "the two passphrases differ");
+    }
+  }
+  return std::move(*typed);
 }
 
 }  // namespace strongroom::cli

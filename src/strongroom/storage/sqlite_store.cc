@@ -5,63 +5,69 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "strongroom/base/blocking.h"
 #include "strongroom/storage/read_cache.h"
+#include "strongroom/storage/sqlite_support.h"
 
 namespace strongroom::storage {
+
+// The change log an incremental backup reads (sqlite_snapshot.h): a `seq` on every row, a
+// tombstone table, and kv_meta with the last sequence number, the store's random id and how far
+// tombstones were pruned. Adds what an older file lacks; returns the last sequence number.
+Result<std::int64_t> PrepareChangeLog(sqlite3* db) {
+  bool has_seq = false;
+  {
+    auto info = Prepare(db, "SELECT name FROM pragma_table_info('kv')");
+    if (!info) return std::unexpected(info.error());
+    while (sqlite3_step(info->get()) == SQLITE_ROW) {
+      const auto* name = sqlite3_column_text(info->get(), 0);
+      if (name != nullptr && std::string_view(reinterpret_cast<const char*>(name)) == "seq") {
+        has_seq = true;
+      }
+    }
+  }
+  if (!has_seq) {
+    if (auto done = Exec(db, "ALTER TABLE kv ADD COLUMN seq INTEGER NOT NULL DEFAULT 0"); !done) {
+      return std::unexpected(done.error());
+    }
+  }
+  // Tombstones are small keys: WITHOUT ROWID keeps each in the primary-key b-tree alone.
+  for (const char* sql :
+       {"CREATE TABLE IF NOT EXISTS kv_deleted (space BLOB NOT NULL, key BLOB NOT NULL,"
+        " seq INTEGER NOT NULL, PRIMARY KEY (space, key)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS kv_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)"
+        " WITHOUT ROWID",
+        "INSERT OR IGNORE INTO kv_meta(name, value) VALUES('seq', 0), ('pruned_upto', 0)"}) {
+    if (auto done = Exec(db, sql); !done) return std::unexpected(done.error());
+  }
+  // The store's id tells a backup whether its previous snapshot was of this very file: a file
+  // restored or recreated gets a new id, and its sequence numbers start over. An identifier, not
+  // a secret: std::random_device (the kernel's generator here) is enough.
+  std::random_device random;
+  char id[33];
+  (void)std::snprintf(id, sizeof id, "%08x%08x%08x%08x", random(), random(), random(), random());
+  {
+    auto insert = Prepare(db, "INSERT OR IGNORE INTO kv_meta(name, value) VALUES('store_id', ?1)");
+    if (!insert) return std::unexpected(insert.error());
+    BindText(insert->get(), 1, id);
+    if (const int rc = sqlite3_step(insert->get()); rc != SQLITE_DONE) {
+      return std::unexpected(SqliteError("store id", rc));
+    }
+  }
+  auto read = Prepare(db, "SELECT value FROM kv_meta WHERE name = 'seq'");
+  if (!read) return std::unexpected(read.error());
+  if (sqlite3_step(read->get()) != SQLITE_ROW)
+    return Fail(ErrorCode::kInternal, "no seq in kv_meta");
+  return static_cast<std::int64_t>(sqlite3_column_int64(read->get(), 0));
+}
+
 namespace {
-
-// SQLite messages can quote SQL; ours name only the operation and SQLite's result code.
-Error SqliteError(std::string_view what, int code) {
-  return Error(code == SQLITE_FULL || code == SQLITE_IOERR || code == SQLITE_BUSY
-                   ? ErrorCode::kUnavailable
-                   : ErrorCode::kInternal,
-               std::string("sqlite ") + std::string(what) + ": " + sqlite3_errstr(code));
-}
-
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using Db = std::unique_ptr<sqlite3, DbCloser>;
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
-
-Result<Db> OpenDb(const std::filesystem::path& file, int flags) {
-  sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-  Db db(raw);
-  if (rc != SQLITE_OK) return std::unexpected(SqliteError("open " + file.string(), rc));
-  sqlite3_extended_result_codes(db.get(), 0);
-  return db;
-}
-
-Result<void> Exec(sqlite3* db, const char* sql) {
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return std::unexpected(SqliteError(sql, rc));
-  return {};
-}
-
-Result<Stmt> Prepare(sqlite3* db, const char* sql) {
-  sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-  if (rc != SQLITE_OK) return std::unexpected(SqliteError("prepare", rc));
-  return Stmt(raw);
-}
-
-void BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
-  sqlite3_bind_blob(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-}
-
-Bytes ColumnBytes(sqlite3_stmt* stmt, int column) {
-  const auto* data = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt, column));
-  return Bytes(data, data + sqlite3_column_bytes(stmt, column));
-}
 
 class SqliteStore final : public Store {
  public:
@@ -86,29 +92,46 @@ class SqliteStore final : public Store {
     if (auto done = Exec(store->writer_.get(), page_size.c_str()); !done) {
       return std::unexpected(done.error());
     }
-    for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                            "PRAGMA secure_delete=ON",
-                            // A rowid table, not WITHOUT ROWID: values are records of ~1.5 KB,
-                            // far above the ~200 bytes (1/20 of a page) SQLite recommends for
-                            // WITHOUT ROWID rows. Rows now append to the table's last page and
-                            // only the small (space, key) entry lands at a random index position:
-                            // 25% fewer page writes per record (docs/performance.md).
-                            "CREATE TABLE IF NOT EXISTS kv (space BLOB NOT NULL, key BLOB NOT NULL,"
-                            " value BLOB NOT NULL, UNIQUE (space, key))"}) {
+    for (const char* sql :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA secure_delete=ON",
+          // A rowid table, not WITHOUT ROWID: values are records of ~1.5 KB,
+          // far above the ~200 bytes (1/20 of a page) SQLite recommends for
+          // WITHOUT ROWID rows. Rows now append to the table's last page and
+          // only the small (space, key) entry lands at a random index position:
+          // 25% fewer page writes per record (docs/performance.md).
+          "CREATE TABLE IF NOT EXISTS kv (space BLOB NOT NULL, key BLOB NOT NULL,"
+          " value BLOB NOT NULL, seq INTEGER NOT NULL DEFAULT 0,"
+          " UNIQUE (space, key))"}) {
       if (auto done = Exec(store->writer_.get(), sql); !done) return std::unexpected(done.error());
     }
+    // Another process (`strongroom backup`) may hold the write lock for a moment to prune
+    // tombstones: wait for it rather than fail a commit with SQLITE_BUSY.
+    sqlite3_busy_timeout(store->writer_.get(), 10'000);
+    auto tracked = PrepareChangeLog(store->writer_.get());
+    if (!tracked) return std::unexpected(tracked.error());
+    store->next_seq_ = *tracked + 1;
     auto reader = OpenDb(file, SQLITE_OPEN_READONLY);
     if (!reader) return std::unexpected(reader.error());
     store->reader_ = std::move(*reader);
     const std::pair<Stmt*, std::pair<sqlite3*, const char*>> statements[] = {
-        {&store->put_, {store->writer_.get(),
-                        "INSERT INTO kv(space, key, value) VALUES(?1, ?2, ?3)"
-                        " ON CONFLICT(space, key) DO UPDATE SET value = excluded.value"}},
+        {&store->put_,
+         {store->writer_.get(),
+          "INSERT INTO kv(space, key, value, seq) VALUES(?1, ?2, ?3, ?4)"
+          " ON CONFLICT(space, key) DO UPDATE SET value = excluded.value,"
+          " seq = excluded.seq"}},
         {&store->delete_, {store->writer_.get(), "DELETE FROM kv WHERE space = ?1 AND key = ?2"}},
-        {&store->get_, {store->reader_.get(), "SELECT value FROM kv WHERE space = ?1 AND key = ?2"}},
-        {&store->scan_, {store->reader_.get(),
-                         "SELECT key, value FROM kv WHERE space = ?1 AND key > ?2"
-                         " ORDER BY key LIMIT ?3"}},
+        {&store->tombstone_,
+         {store->writer_.get(),
+          "INSERT INTO kv_deleted(space, key, seq) VALUES(?1, ?2, ?3)"
+          " ON CONFLICT(space, key) DO UPDATE SET seq = excluded.seq"}},
+        {&store->set_seq_,
+         {store->writer_.get(), "UPDATE kv_meta SET value = ?1 WHERE name = 'seq'"}},
+        {&store->get_,
+         {store->reader_.get(), "SELECT value FROM kv WHERE space = ?1 AND key = ?2"}},
+        {&store->scan_,
+         {store->reader_.get(),
+          "SELECT key, value FROM kv WHERE space = ?1 AND key > ?2"
+          " ORDER BY key LIMIT ?3"}},
     };
     for (const auto& [slot, source] : statements) {
       auto stmt = Prepare(source.first, source.second);
@@ -202,7 +225,7 @@ class SqliteStore final : public Store {
 
   SqliteStore() = default;
 
-  Result<void> Apply(const WriteBatch& batch) {
+  Result<void> Apply(const WriteBatch& batch, std::int64_t seq) {
     for (const auto& m : batch.mutations()) {
       if (m.value.size() > kMaxValueBytes) {
         return Fail(ErrorCode::kInvalidArgument, "a value exceeds the store's 4 MiB limit");
@@ -211,18 +234,23 @@ class SqliteStore final : public Store {
       BindText(stmt, 1, m.space);
       BindText(stmt, 2, m.key);
       if (!m.is_delete) {
-        // An empty vector's data() may be null, which SQLite would store as NULL: bind an empty
-        // blob instead (empty values are legal: index entries are keys with no value).
-        if (m.value.empty()) {
-          sqlite3_bind_zeroblob(stmt, 3, 0);
-        } else {
-          sqlite3_bind_blob(stmt, 3, m.value.data(), static_cast<int>(m.value.size()),
-                            SQLITE_STATIC);
-        }
+        BindValue(stmt, 3, m.value);
+        sqlite3_bind_int64(stmt, 4, seq);
       }
       const int rc = sqlite3_step(stmt);
       sqlite3_reset(stmt);
       if (rc != SQLITE_DONE) return std::unexpected(SqliteError(m.is_delete ? "delete" : "put", rc));
+      // The change log (sqlite_snapshot.h): a delete that removed a row leaves a tombstone, so
+      // an incremental backup can carry it.
+      if (m.is_delete && sqlite3_changes(writer_.get()) > 0) {
+        sqlite3_stmt* tomb = tombstone_.get();
+        BindText(tomb, 1, m.space);
+        BindText(tomb, 2, m.key);
+        sqlite3_bind_int64(tomb, 3, seq);
+        const int trc = sqlite3_step(tomb);
+        sqlite3_reset(tomb);
+        if (trc != SQLITE_DONE) return std::unexpected(SqliteError("tombstone", trc));
+      }
     }
     return {};
   }
@@ -235,9 +263,12 @@ class SqliteStore final : public Store {
       return;
     }
     std::size_t applied = 0;
+    // One change-log sequence number per commit: a backup's snapshot holds every commit up to
+    // the number it reads, and none after.
+    const std::int64_t seq = next_seq_++;
     for (Pending* p : group) {
       auto saved = Exec(db, "SAVEPOINT batch");
-      auto result = saved ? Apply(*p->batch) : saved;
+      auto result = saved ? Apply(*p->batch, seq) : saved;
       if (result) {
         result = Exec(db, "RELEASE batch");
         ++applied;
@@ -247,7 +278,13 @@ class SqliteStore final : public Store {
       }
       p->result = result;
     }
-    if (auto committed = Exec(db, "COMMIT"); !committed) {
+    sqlite3_bind_int64(set_seq_.get(), 1, seq);
+    const int seq_rc = sqlite3_step(set_seq_.get());
+    sqlite3_reset(set_seq_.get());
+    auto committed = seq_rc == SQLITE_DONE
+                         ? Exec(db, "COMMIT")
+                         : Result<void>(std::unexpected(SqliteError("seq", seq_rc)));
+    if (!committed) {
       (void)Exec(db, "ROLLBACK");
       for (Pending* p : group) {
         if (p->result) p->result = committed;
@@ -288,7 +325,8 @@ class SqliteStore final : public Store {
   Db writer_;  // used only by the committer thread
   Db reader_;  // guarded by read_mutex_
   std::unique_ptr<ReadCache> cache_;  // null: no cache; set before any thread starts
-  Stmt put_, delete_, get_, scan_;
+  Stmt put_, delete_, tombstone_, set_seq_, get_, scan_;
+  std::int64_t next_seq_ = 1;  // used only by the committer thread (after Open)
   std::mutex read_mutex_;
   mutable std::mutex queue_mutex_;
   std::condition_variable queue_cv_;

@@ -9,6 +9,9 @@
 // is rolled back alone), and commits them all with one transaction, hence one fsync, before
 // acknowledging any of them. Reads use their own connection and run alongside (WAL).
 //
+// Change log: every commit gets a sequence number, stored on the rows it writes; a delete that
+// removes a row leaves a tombstone (sqlite_snapshot.h reads them for incremental backups).
+//
 // Reads go through a ReadCache (read_cache.h) when SqliteOptions::read_cache_bytes is set: the
 // committer invalidates every key a commit touched before acknowledging it. Inside a
 // NonBlockingScope (base/blocking.h) Get answers only from that cache, and Get misses, Scan and

@@ -1,0 +1,518 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <map>
+
+#include "strongroom/backup/backup_engine.h"
+#include "strongroom/backup/backup_internal.h"
+#include "strongroom/base/time.h"
+#include "strongroom/crypto/digest.h"
+#include "strongroom/crypto/encoding.h"
+#include "strongroom/crypto/random.h"
+#include "strongroom/storage/sqlite_snapshot.h"
+
+namespace strongroom::backup {
+namespace {
+
+using internal::Sha256Hex;
+namespace fs = std::filesystem;
+
+Result<std::string> NewBackupId(bool full, std::chrono::system_clock::time_point now) {
+  const auto seconds = std::chrono::time_point_cast<std::chrono::seconds>(now);
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now - seconds).count();
+  const std::time_t t = std::chrono::system_clock::to_time_t(seconds);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char stamp[32];
+  (void)std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &utc);
+  std::uint8_t random[4];
+  if (auto filled = crypto::FillRandom(random); !filled) return std::unexpected(filled.error());
+  char tail[16];
+  (void)std::snprintf(tail, sizeof tail, ".%06lldZ-", static_cast<long long>(micros));
+  return std::string(stamp) + tail + (full ? "full-" : "incremental-") + crypto::HexEncode(random);
+}
+
+// The targets of one backup: each written in its partial directory, then renamed. A target whose
+// write fails is dropped from the rest of the backup with its error.
+class TargetSet {
+ public:
+  struct Target {
+    fs::path root;
+    fs::path partial;
+    fs::path final_dir;
+    internal::TargetLock lock;
+    bool ok = true;
+    std::string error;
+    std::string warning;
+  };
+
+  Result<void> Add(const fs::path& root, const std::string& id) {
+    auto lock = internal::TargetLock::Acquire(root);
+    if (!lock) return std::unexpected(lock.error());
+    // Leftovers of a backup or prune killed part-way: never listed, now safe to remove (the lock
+    // says nobody is writing them).
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with(".") && (name.ends_with(".partial") || name.ends_with(".deleting"))) {
+        fs::remove_all(entry.path(), ec);
+      }
+    }
+    targets_.push_back(
+        Target{root, root / ("." + id + ".partial"), root / id, std::move(*lock), true, {}, {}});
+    Target& target = targets_.back();
+    if (!fs::create_directory(target.partial, ec) || ec) {
+      Drop(target, "cannot create " + target.partial.string() + ": " +
+                       (ec ? ec.message() : std::string("exists")));
+    } else {
+      fs::permissions(target.partial, fs::perms::owner_all, ec);
+    }
+    return {};
+  }
+
+  void Write(std::string_view name, std::span<const std::uint8_t> bytes) {
+    for (Target& target : targets_) {
+      if (!target.ok) continue;
+      if (auto written = internal::WriteNewFileSynced(target.partial / name, bytes); !written) {
+        Drop(target, written.error().message());
+      }
+    }
+  }
+
+  bool any_ok() const {
+    return std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return t.ok; });
+  }
+
+  // Durable directory, rename into place, then read every file back.
+  void Commit(const Manifest& manifest, std::string_view json, std::string_view signature) {
+    for (Target& target : targets_) {
+      if (!target.ok) continue;
+      std::error_code ec;
+      if (auto synced = internal::FsyncDirectory(target.partial); !synced) {
+        Drop(target, synced.error().message());
+        continue;
+      }
+      fs::rename(target.partial, target.final_dir, ec);
+      if (ec) {
+        Drop(target, "cannot rename into " + target.final_dir.string() + ": " + ec.message());
+        continue;
+      }
+      if (auto synced = internal::FsyncDirectory(target.root); !synced) {
+        Drop(target, synced.error().message());
+        continue;
+      }
+      if (auto checked = CheckWritten(target.final_dir, manifest, json, signature); !checked) {
+        target.ok = false;
+        target.error = "read back: " + checked.error().message();
+      }
+    }
+  }
+
+  void Abort() {
+    for (Target& target : targets_) {
+      std::error_code ec;
+      fs::remove_all(target.partial, ec);
+    }
+  }
+
+  std::vector<Target>& targets() { return targets_; }
+
+ private:
+  void Drop(Target& target, std::string error) {
+    target.ok = false;
+    target.error = std::move(error);
+    std::error_code ec;
+    fs::remove_all(target.partial, ec);
+  }
+
+  // What was written is what the manifest names: each piece read back from the disk (the page
+  // cache dropped first where the kernel allows), its SHA-256 compared.
+  static Result<void> CheckWritten(const fs::path& dir, const Manifest& manifest,
+                                   std::string_view json, std::string_view signature) {
+    auto check = [&](const std::string& name, std::string_view expected_hex,
+                     std::uint64_t expected_bytes) -> Result<void> {
+      const fs::path file = dir / name;
+      const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        ::close(fd);
+      }
+      auto content = internal::ReadWholeFile(file);
+      if (!content) return std::unexpected(content.error());
+      if (content->size() != expected_bytes || Sha256Hex(*content) != expected_hex) {
+        return Fail(ErrorCode::kDataLoss, file.string() + " differs from what was written");
+      }
+      return {};
+    };
+    if (auto ok = check(std::string(kManifestFile), Sha256Hex(json), json.size()); !ok) return ok;
+    if (auto ok = check(std::string(kSignatureFile), Sha256Hex(signature), signature.size()); !ok) {
+      return ok;
+    }
+    auto pieces = [&](const std::vector<PieceRef>& refs) -> Result<void> {
+      for (const PieceRef& piece : refs) {
+        if (auto ok = check(piece.file, piece.sha256, piece.bytes); !ok) return ok;
+      }
+      return {};
+    };
+    for (const StoreStream& store : manifest.stores) {
+      if (auto ok = pieces(store.pieces); !ok) return ok;
+    }
+    for (const FileStream& file : manifest.files) {
+      if (auto ok = pieces(file.pieces); !ok) return ok;
+    }
+    return {};
+  }
+
+  std::vector<Target> targets_;
+};
+
+// Encrypts pieces and hands them to the targets, numbering the files.
+class PieceWriter {
+ public:
+  PieceWriter(PieceCipher cipher, TargetSet& targets, const ProgressFn& progress,
+              std::uint64_t total)
+      : cipher_(std::move(cipher)), targets_(targets), progress_(progress), total_(total) {}
+
+  Result<PieceRef> Emit(std::string_view stream, std::uint64_t index, bool final,
+                        std::span<const std::uint8_t> plaintext) {
+    auto sealed = cipher_.Seal(stream, index, final, plaintext);
+    if (!sealed) return std::unexpected(sealed.error());
+    char name[32];
+    (void)std::snprintf(name, sizeof name, "%06llu.piece",
+                        static_cast<unsigned long long>(++count_));
+    targets_.Write(name, *sealed);
+    if (!targets_.any_ok()) return Fail(ErrorCode::kUnavailable, "no backup target is writable");
+    bytes_ += sealed->size();
+    return PieceRef{name, sealed->size(), Sha256Hex(*sealed)};
+  }
+
+  void Advance(std::uint64_t plaintext_bytes) {
+    done_ += plaintext_bytes;
+    if (progress_) progress_(std::min(done_, total_), total_);
+  }
+
+  std::uint64_t bytes() const { return bytes_; }
+  std::uint64_t plaintext_bytes() const { return done_; }
+
+ private:
+  PieceCipher cipher_;
+  TargetSet& targets_;
+  const ProgressFn& progress_;
+  std::uint64_t total_;
+  std::uint64_t count_ = 0;
+  std::uint64_t bytes_ = 0;
+  std::uint64_t done_ = 0;
+};
+
+Result<StoreStream> BackupStore(std::string_view name, storage::SqliteSnapshot& snapshot,
+                                const StoreStream* base, PieceWriter& writer) {
+  const storage::ChangeLogPosition& position = snapshot.position();
+  StoreStream stream;
+  stream.name = std::string(name);
+  stream.store_id = position.store_id;
+  stream.seq = position.seq;
+  stream.since = base != nullptr ? base->seq : 0;
+  stream.page_size = position.page_size;
+  const std::string stream_name = StoreStreamName(name);
+  std::vector<std::uint8_t> buffer;
+  buffer.reserve(kPieceBytes + (64 << 10));
+  auto flush = [&](bool final) -> Result<void> {
+    auto piece = writer.Emit(stream_name, stream.pieces.size(), final, buffer);
+    if (!piece) return std::unexpected(piece.error());
+    stream.pieces.push_back(std::move(*piece));
+    buffer.clear();
+    return {};
+  };
+  const storage::ChangeFn each = [&](const storage::Change& change) -> Result<void> {
+    ++(change.is_delete ? stream.deletes : stream.puts);
+    const std::size_t before = buffer.size();
+    internal::AppendChange(buffer, change);
+    writer.Advance(buffer.size() - before);
+    return buffer.size() >= kPieceBytes ? flush(false) : Result<void>();
+  };
+  auto read =
+      base != nullptr ? snapshot.ForEachChangeSince(base->seq, each) : snapshot.ForEachEntry(each);
+  if (!read) {
+    return Fail(read.error().code(), "store " + std::string(name) + ": " + read.error().message());
+  }
+  if (auto done = flush(true); !done) return std::unexpected(done.error());
+  return stream;
+}
+
+// Copies one file: whole, or only what it grew by when its first `base->size` bytes are still
+// what the base backup holds (an audit segment, the checkpoint log). nullopt if the file went
+// away meanwhile (a segment moved to the archive).
+Result<std::optional<FileStream>> BackupFile(const std::string& relative, const fs::path& file,
+                                             const FileStream* base, BackupKeys& keys,
+                                             PieceWriter& writer) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) return std::optional<FileStream>();
+  if (fd < 0) {
+    return Fail(ErrorCodeForErrno(errno),
+                "cannot open " + file.string() + ": " + ErrnoMessage(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) return Fail(ErrorCode::kInternal, "cannot stat " + file.string());
+  // Exactly the size seen now: a segment being appended to is copied up to here.
+  const std::uint64_t size = static_cast<std::uint64_t>(info.st_size);
+  std::vector<std::uint8_t> buffer(
+      std::min<std::uint64_t>(kPieceBytes, std::max<std::uint64_t>(size, 1)));
+  auto read_exact = [&](std::uint64_t offset, std::size_t length) -> Result<void> {
+    std::size_t got = 0;
+    while (got < length) {
+      const ssize_t n =
+          ::pread(fd, buffer.data() + got, length - got, static_cast<off_t>(offset + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return Fail(ErrorCode::kUnavailable, file.string() + " shrank or failed while read");
+      }
+      got += static_cast<std::size_t>(n);
+    }
+    return {};
+  };
+  FileStream stream;
+  stream.path = relative;
+  stream.size = size;
+  crypto::Sha256Hasher whole;
+  if (base != nullptr && base->size > 0 && base->size <= size) {
+    crypto::Sha256Hasher prefix;
+    for (std::uint64_t at = 0; at < base->size;) {
+      const std::size_t length = std::min<std::uint64_t>(buffer.size(), base->size - at);
+      if (auto done = read_exact(at, length); !done) return std::unexpected(done.error());
+      prefix.Update(std::span<const std::uint8_t>(buffer.data(), length));
+      whole.Update(std::span<const std::uint8_t>(buffer.data(), length));
+      at += length;
+    }
+    auto digest = keys.FileDigest(prefix.Finish());
+    if (!digest) return std::unexpected(digest.error());
+    if (*digest == base->digest) {
+      stream.offset = base->size;
+    } else {
+      (void)whole.Finish();  // rewritten, not appended: copy it whole
+    }
+  }
+  const std::string stream_name = FileStreamName(relative);
+  std::uint64_t at = stream.offset;
+  do {
+    const std::size_t length = std::min<std::uint64_t>(buffer.size(), size - at);
+    if (auto done = read_exact(at, length); !done) return std::unexpected(done.error());
+    const std::span<const std::uint8_t> chunk(buffer.data(), length);
+    whole.Update(chunk);
+    at += length;
+    auto piece = writer.Emit(stream_name, stream.pieces.size(), at == size, chunk);
+    if (!piece) return std::unexpected(piece.error());
+    stream.pieces.push_back(std::move(*piece));
+    writer.Advance(length);
+  } while (at < size);
+  auto digest = keys.FileDigest(whole.Finish());
+  if (!digest) return std::unexpected(digest.error());
+  stream.digest = std::move(*digest);
+  return std::optional<FileStream>(std::move(stream));
+}
+
+// The files a backup copies, as (path in the backup, path on disk): the audit trail's (with
+// checkpoints.log first, handled by the caller) and the data directory's small files.
+std::vector<std::pair<std::string, fs::path>> ListVaultFiles(const VaultPaths& vault) {
+  std::vector<std::pair<std::string, fs::path>> files;
+  std::error_code ec;
+  if (fs::is_directory(vault.audit_dir, ec)) {
+    for (auto it = fs::recursive_directory_iterator(vault.audit_dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      const std::string relative = fs::relative(it->path(), vault.audit_dir, ec).generic_string();
+      if (relative == "checkpoints.log") continue;
+      files.emplace_back("audit/" + relative, it->path());
+    }
+  }
+  for (const char* name :
+       {"vault.json", "auth/bootstrap-admin.json", "tls/server.crt", "tls/server.key"}) {
+    if (fs::is_regular_file(vault.data_dir / name, ec)) {
+      files.emplace_back(name, vault.data_dir / name);
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The newest backup on any target whose manifest verifies (an incremental's base).
+Result<std::optional<BackupListing>> NewestVerified(const std::vector<fs::path>& targets,
+                                                    BackupKeys& keys) {
+  std::optional<BackupListing> newest;
+  for (const fs::path& target : targets) {
+    auto listings = ListBackups(target);
+    if (!listings) continue;
+    for (auto it = listings->rbegin(); it != listings->rend(); ++it) {
+      if (!internal::VerifiedManifest(*it, keys)) continue;
+      if (!newest || it->name > newest->name) newest = *it;
+      break;
+    }
+  }
+  return newest;
+}
+
+}  // namespace
+
+Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys) {
+  if (options.targets.empty()) return Fail(ErrorCode::kInvalidArgument, "no backup target given");
+  for (const fs::path& target : options.targets) {
+    if (auto checked = internal::CheckTarget(target); !checked) {
+      return std::unexpected(checked.error());
+    }
+  }
+  std::optional<BackupListing> base;
+  if (!options.full) {
+    auto newest = NewestVerified(options.targets, keys);
+    if (!newest) return std::unexpected(newest.error());
+    if (!*newest) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "no verified backup on the targets to base an incremental on: take a full "
+                  "backup first");
+    }
+    base = std::move(*newest);
+  }
+  const auto now = std::chrono::system_clock::now();
+  auto id = NewBackupId(options.full, now);
+  if (!id) return std::unexpected(id.error());
+
+  // Snapshots first, data stores before metadata (see the header), all before reading any.
+  std::vector<std::unique_ptr<storage::SqliteSnapshot>> snapshots;
+  std::uint64_t total = 0;
+  for (std::string_view name : kStoreNames) {
+    auto snapshot =
+        storage::SqliteSnapshot::Open(options.vault.data_dir / (std::string(name) + ".db"));
+    if (!snapshot) {
+      return Fail(snapshot.error().code(),
+                  "store " + std::string(name) + ": " + snapshot.error().message());
+    }
+    total += (*snapshot)->file_bytes();
+    snapshots.push_back(std::move(*snapshot));
+  }
+  const Manifest* base_manifest = base ? &*base->manifest : nullptr;
+  std::vector<const StoreStream*> base_stores;
+  for (std::size_t i = 0; i < snapshots.size(); ++i) {
+    const StoreStream* found = nullptr;
+    if (base_manifest != nullptr) {
+      for (const StoreStream& s : base_manifest->stores) {
+        if (s.name == kStoreNames[i]) found = &s;
+      }
+      if (found == nullptr || found->store_id != snapshots[i]->position().store_id) {
+        return Fail(ErrorCode::kFailedPrecondition,
+                    "store " + std::string(kStoreNames[i]) + " is not the one backup " +
+                        base_manifest->id +
+                        " was taken of (restored or recreated since): take "
+                        "a full backup");
+      }
+    }
+    base_stores.push_back(found);
+  }
+
+  TargetSet targets;
+  for (const fs::path& target : options.targets) {
+    if (auto added = targets.Add(target, *id); !added) {
+      targets.Abort();
+      return std::unexpected(added.error());
+    }
+  }
+  Manifest manifest;
+  manifest.id = *id;
+  manifest.kind = options.full ? "full" : "incremental";
+  manifest.created_at = FormatRfc3339(now);
+  manifest.full_id = base_manifest != nullptr ? base_manifest->full_id : *id;
+  if (base) {
+    manifest.parent_id = base_manifest->id;
+    manifest.parent_manifest_sha256 = Sha256Hex(base->manifest_json);
+  }
+  auto data_key = keys.NewDataKey(*id);
+  if (!data_key) return std::unexpected(data_key.error());
+  manifest.wrapped_key = std::move(data_key->second);
+  auto cipher = PieceCipher::Create(data_key->first.reveal(), *id);
+  if (!cipher) return std::unexpected(cipher.error());
+
+  const auto vault_files = ListVaultFiles(options.vault);
+  std::error_code ec;
+  for (const auto& [relative, file] : vault_files) total += fs::file_size(file, ec);
+  PieceWriter writer(std::move(*cipher), targets, options.progress, total);
+  auto fail = [&](const Error& error) -> Result<CreateReport> {
+    targets.Abort();
+    std::string message = error.message();
+    for (const auto& target : targets.targets()) {
+      if (!target.ok) message += "; target " + target.root.string() + ": " + target.error;
+    }
+    return Fail(error.code(), message);
+  };
+
+  for (std::size_t i = 0; i < snapshots.size(); ++i) {
+    auto stream = BackupStore(kStoreNames[i], *snapshots[i], base_stores[i], writer);
+    if (!stream) return fail(stream.error());
+    manifest.stores.push_back(std::move(*stream));
+    snapshots[i].reset();  // ends the read transaction: the WAL may be recycled again
+  }
+  std::map<std::string, const FileStream*, std::less<>> base_files;
+  if (base_manifest != nullptr) {
+    for (const FileStream& f : base_manifest->files) base_files[f.path] = &f;
+  }
+  auto copy = [&](const std::string& relative, const fs::path& file) -> Result<void> {
+    const auto found = base_files.find(relative);
+    auto stream = BackupFile(relative, file, found == base_files.end() ? nullptr : found->second,
+                             keys, writer);
+    if (!stream) return std::unexpected(stream.error());
+    if (*stream) manifest.files.push_back(std::move(**stream));
+    return {};
+  };
+  // The checkpoint log before the segments: every entry a copied checkpoint covers was durable
+  // before the checkpoint was written, so it is in the segments read afterwards.
+  if (auto copied = copy("audit/checkpoints.log", options.vault.audit_dir / "checkpoints.log");
+      !copied) {
+    return fail(copied.error());
+  }
+  for (const auto& [relative, file] : ListVaultFiles(options.vault)) {
+    if (auto copied = copy(relative, file); !copied) return fail(copied.error());
+  }
+  manifest.bytes = writer.bytes();
+  const std::string json = SerializeManifest(manifest);
+  const std::string signature = keys.Sign(json);
+  auto as_bytes = [](std::string_view text) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
+                                         text.size());
+  };
+  targets.Write(kSignatureFile, as_bytes(signature));
+  targets.Write(kManifestFile, as_bytes(json));
+  targets.Commit(manifest, json, signature);
+  if (!targets.any_ok()) {
+    return fail(Error(ErrorCode::kUnavailable, "no backup target took backup " + *id));
+  }
+
+  CreateReport report;
+  report.plaintext_bytes = writer.plaintext_bytes();
+  for (auto& target : targets.targets()) {
+    TargetOutcome outcome{target.root, target.ok, target.error, {}};
+    if (target.ok && base && !fs::exists(target.root / base_manifest->id, ec)) {
+      outcome.warning = "the backup this one is based on (" + base_manifest->id +
+                        ") is not on this target: restore it from another target";
+    }
+    report.targets.push_back(std::move(outcome));
+  }
+  // The next incremental is based on this backup, so it no longer needs the tombstones this one
+  // carries. Pruning marks how far, so an incremental on an older base is refused, not wrong.
+  for (const StoreStream& store : manifest.stores) {
+    if (auto pruned =
+            storage::PruneTombstones(options.vault.data_dir / (store.name + ".db"), store.seq);
+        !pruned) {
+      report.warnings.push_back("store " + store.name +
+                                ": tombstones not pruned: " + pruned.error().message());
+    }
+  }
+  report.manifest = std::move(manifest);
+  return report;
+}
+
+}  // namespace strongroom::backup

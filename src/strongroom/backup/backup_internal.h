@@ -1,0 +1,56 @@
+#pragma once
+// What backup_create.cc and backup_restore.cc share: file I/O with the durability backups need,
+// the piece payload of store streams, and manifest checks. Private to backup/. Stateless;
+// thread-safe.
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strongroom/backup/backup_engine.h"
+#include "strongroom/storage/sqlite_snapshot.h"
+
+namespace strongroom::backup::internal {
+
+Result<std::string> ReadWholeFile(const std::filesystem::path& file);
+// A new file (never an existing one), mode 0600, fdatasync'ed before it returns.
+Result<void> WriteNewFileSynced(const std::filesystem::path& file,
+                                std::span<const std::uint8_t> bytes);
+Result<void> FsyncDirectory(const std::filesystem::path& dir);
+// Holds an exclusive flock on <target>/.lock; released on destruction.
+class TargetLock {
+ public:
+  static Result<TargetLock> Acquire(const std::filesystem::path& target);
+  TargetLock(TargetLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  TargetLock& operator=(TargetLock&&) = delete;
+  ~TargetLock();
+
+ private:
+  explicit TargetLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+// failed_precondition unless `target` is an existing directory.
+Result<void> CheckTarget(const std::filesystem::path& target);
+
+// A store stream's piece payload: entries of u8 op (1 put, 2 delete), u32 space length, u32 key
+// length, u32 value length (big-endian), then the three byte strings.
+void AppendChange(std::vector<std::uint8_t>& out, const storage::Change& change);
+// data_loss if the payload does not parse (it decrypted, so only a bug or a forged key gets here).
+Result<void> ForEachEncodedChange(std::span<const std::uint8_t> payload,
+                                  const storage::ChangeFn& fn);
+
+// SHA-256 of the text, hex.
+std::string Sha256Hex(std::string_view text);
+std::string Sha256Hex(std::span<const std::uint8_t> bytes);
+
+// The listing's manifest, if it is there and its signature verifies under `keys`; otherwise the
+// problem (naming whether the root key or the manifest is wrong).
+Result<const Manifest*> VerifiedManifest(const BackupListing& listing, BackupKeys& keys);
+
+// A path from a manifest: relative, '/'-separated, no "." or ".." parts, no empty parts.
+bool IsSafeRelativePath(std::string_view path);
+
+}  // namespace strongroom::backup::internal
