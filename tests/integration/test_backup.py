@@ -2,6 +2,7 @@
 prune` against a running server's data directory, and the restored vault served by a real server.
 
 Bounded: every CLI call has a timeout, every writer thread a fixed number of batches."""
+import glob
 import json
 import os
 import random
@@ -245,6 +246,13 @@ class BackupTest(ServerTestCase):
         shutil.copy(os.path.join(target, other["id"], "manifest.json"), manifest)
         expect_refused("signature does not verify")
         open(manifest, "wb").write(saved)
+        # A backup under another name than its manifest's.
+        renamed = os.path.join(target, "20990101T000000.000000Z-full-deadbeef")
+        os.rename(os.path.join(target, other["id"]), renamed)
+        code, results = self.verify(target, "--backup", os.path.basename(renamed))
+        self.assertEqual(code, 1, results)
+        self.assertIn("directory renamed", results[0]["problem"])
+        os.rename(renamed, os.path.join(target, other["id"]))
         self.assertEqual(self.verify(target)[0], 0)
 
     def test_wrong_root_key_missing_target_and_full_disk_fail_cleanly(self):
@@ -305,15 +313,24 @@ class BackupTest(ServerTestCase):
         rng = random.Random(20261123)
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
         env["STRONGROOM_UNSEAL_PASSPHRASE"] = PASSPHRASE
+        pieces_written = lambda: glob.glob(os.path.join(self.targets[0], ".*.partial", "*.piece"))
+        killed_while_writing = 0
         for attempt in range(4):
             proc = subprocess.Popen([BIN, "backup", "create", "--incremental" if attempt % 2
                                      else "--full", "--data-dir", self.server.data_dir,
                                      "--target", self.targets[0]], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.05, 0.6))
+            # Past the unseal (Argon2id): once the first piece is on the target, kill at once or
+            # a few milliseconds later, while the rest is being read and written.
+            wait_until(lambda: pieces_written() or proc.poll() is not None, timeout=30,
+                       step=0.001)
+            time.sleep(rng.uniform(0, 0.02))
+            if proc.poll() is None and pieces_written():
+                killed_while_writing += 1
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             self.write(["after%d" % attempt])
+        self.assertGreater(killed_while_writing, 0, "no kill landed mid-backup")
         code, results = self.verify(self.targets[0])
         self.assertEqual(code, 0, results)
         report = self.backup("incremental", self.targets[0])

@@ -88,11 +88,16 @@ class TargetSet {
     return std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return t.ok; });
   }
 
-  // Durable directory, rename into place, then read every file back.
+  // Read every file back, make the directory durable, then rename it into place: a backup that
+  // does not read back as written never appears under its name.
   void Commit(const Manifest& manifest, std::string_view json, std::string_view signature) {
     for (Target& target : targets_) {
       if (!target.ok) continue;
       std::error_code ec;
+      if (auto checked = CheckWritten(target.partial, manifest, json, signature); !checked) {
+        Drop(target, "read back: " + checked.error().message());
+        continue;
+      }
       if (auto synced = internal::FsyncDirectory(target.partial); !synced) {
         Drop(target, synced.error().message());
         continue;
@@ -103,12 +108,8 @@ class TargetSet {
         continue;
       }
       if (auto synced = internal::FsyncDirectory(target.root); !synced) {
-        Drop(target, synced.error().message());
-        continue;
-      }
-      if (auto checked = CheckWritten(target.final_dir, manifest, json, signature); !checked) {
-        target.ok = false;
-        target.error = "read back: " + checked.error().message();
+        // Renamed but maybe not durably: the backup is there, and the next sync will tell.
+        target.warning = synced.error().message();
       }
     }
   }
@@ -343,16 +344,19 @@ std::vector<std::pair<std::string, fs::path>> ListVaultFiles(const VaultPaths& v
   return files;
 }
 
-// The newest backup on any target whose manifest verifies (an incremental's base).
-Result<std::optional<BackupListing>> NewestVerified(const std::vector<fs::path>& targets,
-                                                    BackupKeys& keys) {
+// The newest backup on any target whose whole chain verifies there (signatures and hash links
+// down to its full backup): an incremental's base. Called with every target locked, so no prune
+// removes it meanwhile.
+std::optional<BackupListing> NewestVerified(const std::vector<fs::path>& targets,
+                                            BackupKeys& keys) {
   std::optional<BackupListing> newest;
   for (const fs::path& target : targets) {
     auto listings = ListBackups(target);
     if (!listings) continue;
     for (auto it = listings->rbegin(); it != listings->rend(); ++it) {
-      if (!internal::VerifiedManifest(*it, keys)) continue;
-      if (!newest || it->name > newest->name) newest = *it;
+      if (newest && it->name <= newest->name) break;
+      if (!internal::VerifiedChain(*listings, *it, keys)) continue;
+      newest = *it;
       break;
     }
   }
@@ -368,20 +372,34 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
       return std::unexpected(checked.error());
     }
   }
-  std::optional<BackupListing> base;
-  if (!options.full) {
-    auto newest = NewestVerified(options.targets, keys);
-    if (!newest) return std::unexpected(newest.error());
-    if (!*newest) {
-      return Fail(ErrorCode::kFailedPrecondition,
-                  "no verified backup on the targets to base an incremental on: take a full "
-                  "backup first");
-    }
-    base = std::move(*newest);
-  }
   const auto now = std::chrono::system_clock::now();
   auto id = NewBackupId(options.full, now);
   if (!id) return std::unexpected(id.error());
+  // Every target locked (and its leftovers cleared) before anything is chosen or read.
+  TargetSet targets;
+  for (const fs::path& target : options.targets) {
+    if (auto added = targets.Add(target, *id); !added) {
+      targets.Abort();
+      return std::unexpected(added.error());
+    }
+  }
+  auto fail = [&](const Error& error) -> Result<CreateReport> {
+    targets.Abort();
+    std::string message = error.message();
+    for (const auto& target : targets.targets()) {
+      if (!target.ok) message += "; target " + target.root.string() + ": " + target.error;
+    }
+    return Fail(error.code(), message);
+  };
+  std::optional<BackupListing> base;
+  if (!options.full) {
+    base = NewestVerified(options.targets, keys);
+    if (!base) {
+      return fail(Error(ErrorCode::kFailedPrecondition,
+                        "no verified backup chain on the targets to base an incremental on: take "
+                        "a full backup first"));
+    }
+  }
 
   // Snapshots first, data stores before metadata (see the header), all before reading any.
   std::vector<std::unique_ptr<storage::SqliteSnapshot>> snapshots;
@@ -390,8 +408,8 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
     auto snapshot =
         storage::SqliteSnapshot::Open(options.vault.data_dir / (std::string(name) + ".db"));
     if (!snapshot) {
-      return Fail(snapshot.error().code(),
-                  "store " + std::string(name) + ": " + snapshot.error().message());
+      return fail(Error(snapshot.error().code(),
+                        "store " + std::string(name) + ": " + snapshot.error().message()));
     }
     total += (*snapshot)->file_bytes();
     snapshots.push_back(std::move(*snapshot));
@@ -405,23 +423,16 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
         if (s.name == kStoreNames[i]) found = &s;
       }
       if (found == nullptr || found->store_id != snapshots[i]->position().store_id) {
-        return Fail(ErrorCode::kFailedPrecondition,
-                    "store " + std::string(kStoreNames[i]) + " is not the one backup " +
-                        base_manifest->id +
-                        " was taken of (restored or recreated since): take "
-                        "a full backup");
+        return fail(Error(ErrorCode::kFailedPrecondition,
+                          "store " + std::string(kStoreNames[i]) + " is not the one backup " +
+                              base_manifest->id +
+                              " was taken of (restored or recreated since): take "
+                              "a full backup"));
       }
     }
     base_stores.push_back(found);
   }
 
-  TargetSet targets;
-  for (const fs::path& target : options.targets) {
-    if (auto added = targets.Add(target, *id); !added) {
-      targets.Abort();
-      return std::unexpected(added.error());
-    }
-  }
   Manifest manifest;
   manifest.id = *id;
   manifest.kind = options.full ? "full" : "incremental";
@@ -432,23 +443,15 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
     manifest.parent_manifest_sha256 = Sha256Hex(base->manifest_json);
   }
   auto data_key = keys.NewDataKey(*id);
-  if (!data_key) return std::unexpected(data_key.error());
+  if (!data_key) return fail(data_key.error());
   manifest.wrapped_key = std::move(data_key->second);
   auto cipher = PieceCipher::Create(data_key->first.reveal(), *id);
-  if (!cipher) return std::unexpected(cipher.error());
+  if (!cipher) return fail(cipher.error());
 
   const auto vault_files = ListVaultFiles(options.vault);
   std::error_code ec;
   for (const auto& [relative, file] : vault_files) total += fs::file_size(file, ec);
   PieceWriter writer(std::move(*cipher), targets, options.progress, total);
-  auto fail = [&](const Error& error) -> Result<CreateReport> {
-    targets.Abort();
-    std::string message = error.message();
-    for (const auto& target : targets.targets()) {
-      if (!target.ok) message += "; target " + target.root.string() + ": " + target.error;
-    }
-    return Fail(error.code(), message);
-  };
 
   for (std::size_t i = 0; i < snapshots.size(); ++i) {
     auto stream = BackupStore(kStoreNames[i], *snapshots[i], base_stores[i], writer);
@@ -494,7 +497,7 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
   CreateReport report;
   report.plaintext_bytes = writer.plaintext_bytes();
   for (auto& target : targets.targets()) {
-    TargetOutcome outcome{target.root, target.ok, target.error, {}};
+    TargetOutcome outcome{target.root, target.ok, target.error, target.warning};
     if (target.ok && base && !fs::exists(target.root / base_manifest->id, ec)) {
       outcome.warning = "the backup this one is based on (" + base_manifest->id +
                         ") is not on this target: restore it from another target";

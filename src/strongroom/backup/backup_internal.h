@@ -50,6 +50,14 @@ std::string Sha256Hex(std::span<const std::uint8_t> bytes);
 // problem (naming whether the root key or the manifest is wrong).
 Result<const Manifest*> VerifiedManifest(const BackupListing& listing, BackupKeys& keys);
 
+const BackupListing* FindListing(const std::vector<BackupListing>& listings, std::string_view id);
+// The chain that ends at `last`, full first: each member's signature verified and each linked to
+// its base by the base manifest's SHA-256. data_loss (or permission_denied for a wrong root key)
+// naming the first member that fails.
+Result<std::vector<const BackupListing*>> VerifiedChain(const std::vector<BackupListing>& listings,
+                                                        const BackupListing& last,
+                                                        BackupKeys& keys);
+
 // A path from a manifest: relative, '/'-separated, no "." or ".." parts, no empty parts.
 bool IsSafeRelativePath(std::string_view path);
 

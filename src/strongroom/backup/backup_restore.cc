@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,8 @@
 #include "strongroom/backup/backup_engine.h"
 #include "strongroom/backup/backup_internal.h"
 #include "strongroom/crypto/digest.h"
+#include "strongroom/crypto/encoding.h"
+#include "strongroom/crypto/random.h"
 #include "strongroom/storage/sqlite_snapshot.h"
 
 namespace strongroom::backup {
@@ -17,13 +20,6 @@ namespace {
 
 using internal::Sha256Hex;
 namespace fs = std::filesystem;
-
-const BackupListing* FindListing(const std::vector<BackupListing>& listings, std::string_view id) {
-  for (const BackupListing& listing : listings) {
-    if (listing.name == id) return &listing;
-  }
-  return nullptr;
-}
 
 // Reads one piece as the manifest names it and decrypts it where it stands. Names what is wrong:
 // missing, cut or grown, swapped with another piece of the backup, altered.
@@ -101,40 +97,14 @@ Result<PieceReader> OpenReader(const BackupListing& listing, const Manifest& man
   return PieceReader(listing.dir, std::move(*cipher), manifest);
 }
 
-// The chain that ends at `listing`, full first; each member verified and linked to the previous
-// by its manifest's SHA-256.
-Result<std::vector<const BackupListing*>> VerifiedChain(const std::vector<BackupListing>& listings,
-                                                        const BackupListing& last,
-                                                        BackupKeys& keys) {
-  std::vector<const BackupListing*> chain;
-  const BackupListing* at = &last;
-  for (;;) {
-    auto manifest = internal::VerifiedManifest(*at, keys);
-    if (!manifest) return std::unexpected(manifest.error());
-    chain.push_back(at);
-    if ((*manifest)->kind == "full") break;
-    const BackupListing* parent = FindListing(listings, (*manifest)->parent_id);
-    if (parent == nullptr) {
-      return Fail(ErrorCode::kDataLoss, "backup " + at->name + " is based on " +
-                                            (*manifest)->parent_id +
-                                            ", which is not on this target");
-    }
-    if (Sha256Hex(parent->manifest_json) != (*manifest)->parent_manifest_sha256) {
-      return Fail(ErrorCode::kDataLoss, "backup " + at->name + " is based on another " +
-                                            (*manifest)->parent_id +
-                                            " than the one here (its manifest differs)");
-    }
-    if (chain.size() > 100'000) return Fail(ErrorCode::kDataLoss, "backup chain loops");
-    at = parent;
-  }
-  std::reverse(chain.begin(), chain.end());
-  return chain;
-}
-
 Result<void> WriteAt(const fs::path& file, std::uint64_t offset,
                      std::span<const std::uint8_t> bytes) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Fail(ErrorCodeForErrno(errno), "cannot create " + file.string());
+  if (fd < 0) {
+    const int err = errno;
+    return Fail(ErrorCodeForErrno(err),
+                "cannot create " + file.string() + ": " + ErrnoMessage(err));
+  }
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n =
@@ -151,7 +121,9 @@ Result<void> WriteAt(const fs::path& file, std::uint64_t offset,
   const int rc = ::fdatasync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) return Fail(ErrorCodeForErrno(err), "cannot sync " + file.string());
+  if (rc != 0) {
+    return Fail(ErrorCodeForErrno(err), "cannot sync " + file.string() + ": " + ErrnoMessage(err));
+  }
   return {};
 }
 
@@ -374,7 +346,7 @@ Result<std::vector<VerifyResult>> VerifyBackups(const fs::path& target, BackupKe
                                                 const std::string& id, const ProgressFn& progress) {
   auto listings = ListBackups(target);
   if (!listings) return std::unexpected(listings.error());
-  if (!id.empty() && FindListing(*listings, id) == nullptr) {
+  if (!id.empty() && internal::FindListing(*listings, id) == nullptr) {
     return Fail(ErrorCode::kNotFound, "no backup " + id + " on " + target.string());
   }
   std::uint64_t total = 0;
@@ -388,7 +360,7 @@ Result<std::vector<VerifyResult>> VerifyBackups(const fs::path& target, BackupKe
     VerifyResult result;
     result.id = listing.name;
     auto check = [&]() -> Result<void> {
-      auto chain = VerifiedChain(*listings, listing, keys);
+      auto chain = internal::VerifiedChain(*listings, listing, keys);
       if (!chain) return std::unexpected(chain.error());
       const Manifest& manifest = *listing.manifest;
       auto reader = OpenReader(listing, manifest, keys);
@@ -450,7 +422,7 @@ Result<RestoreReport> RestoreBackup(const RestoreOptions& options, BackupKeys& k
   }
   const BackupListing* chosen = nullptr;
   if (!options.backup_id.empty()) {
-    chosen = FindListing(*listings, options.backup_id);
+    chosen = internal::FindListing(*listings, options.backup_id);
     if (chosen == nullptr) {
       return Fail(ErrorCode::kNotFound,
                   "no backup " + options.backup_id + " on " + options.target.string());
@@ -475,13 +447,18 @@ Result<RestoreReport> RestoreBackup(const RestoreOptions& options, BackupKeys& k
                                                   " at or before " + options.at);
     }
   }
-  auto chain = VerifiedChain(*listings, *chosen, keys);
+  auto chain = internal::VerifiedChain(*listings, *chosen, keys);
   if (!chain) return std::unexpected(chain.error());
 
-  const fs::path partial = parent / ("." + options.destination.filename().string() + ".restoring");
-  fs::remove_all(partial, ec);  // a restore killed part-way: never renamed, never good
+  // A name of its own (two restores to one destination never share it); a restore killed
+  // part-way leaves it behind, never renamed, so never taken for a vault.
+  std::uint8_t random[4];
+  if (auto filled = crypto::FillRandom(random); !filled) return std::unexpected(filled.error());
+  const fs::path partial = parent / ("." + options.destination.filename().string() + ".restoring-" +
+                                     crypto::HexEncode(random));
   if (!fs::create_directory(partial, ec) || ec) {
-    return Fail(ErrorCode::kUnavailable, "cannot create " + partial.string());
+    return Fail(ErrorCode::kUnavailable,
+                "cannot create " + partial.string() + ": " + (ec ? ec.message() : "it exists"));
   }
   fs::permissions(partial, fs::perms::owner_all, ec);
   auto restored = RestoreInto(partial, *chain, options, keys);
@@ -489,10 +466,15 @@ Result<RestoreReport> RestoreBackup(const RestoreOptions& options, BackupKeys& k
     fs::remove_all(partial, ec);
     return std::unexpected(restored.error());
   }
-  fs::rename(partial, options.destination, ec);
-  if (ec) {
+  // RENAME_NOREPLACE: a destination created meanwhile (even an empty directory) is kept, and
+  // this restore fails instead of replacing it.
+  if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, options.destination.c_str(),
+                  RENAME_NOREPLACE) != 0) {
+    const int err = errno;
     fs::remove_all(partial, ec);
-    return Fail(ErrorCode::kUnavailable, "cannot rename the restored vault into place");
+    return Fail(err == EEXIST ? ErrorCode::kAlreadyExists : ErrorCodeForErrno(err),
+                "cannot rename the restored vault to " + options.destination.string() + ": " +
+                    ErrnoMessage(err));
   }
   if (auto synced = internal::FsyncDirectory(parent); !synced)
     return std::unexpected(synced.error());
@@ -522,7 +504,10 @@ Result<PruneReport> PruneBackups(const fs::path& target, int keep_full) {
     std::error_code ec;
     const fs::path doomed = target / ("." + listing.name + ".deleting");
     fs::rename(listing.dir, doomed, ec);
-    if (ec) return Fail(ErrorCode::kUnavailable, "cannot remove " + listing.dir.string());
+    if (ec) {
+      return Fail(ErrorCode::kUnavailable,
+                  "cannot remove " + listing.dir.string() + ": " + ec.message());
+    }
     fs::remove_all(doomed, ec);
     report.deleted.push_back(listing.name);
   }

@@ -171,6 +171,41 @@ Result<const Manifest*> VerifiedManifest(const BackupListing& listing, BackupKey
   return &*listing.manifest;
 }
 
+const BackupListing* FindListing(const std::vector<BackupListing>& listings, std::string_view id) {
+  for (const BackupListing& listing : listings) {
+    if (listing.name == id) return &listing;
+  }
+  return nullptr;
+}
+
+Result<std::vector<const BackupListing*>> VerifiedChain(const std::vector<BackupListing>& listings,
+                                                        const BackupListing& last,
+                                                        BackupKeys& keys) {
+  std::vector<const BackupListing*> chain;
+  const BackupListing* at = &last;
+  for (;;) {
+    auto manifest = internal::VerifiedManifest(*at, keys);
+    if (!manifest) return std::unexpected(manifest.error());
+    chain.push_back(at);
+    if ((*manifest)->kind == "full") break;
+    const BackupListing* parent = FindListing(listings, (*manifest)->parent_id);
+    if (parent == nullptr) {
+      return Fail(ErrorCode::kDataLoss, "backup " + at->name + " is based on " +
+                                            (*manifest)->parent_id +
+                                            ", which is not on this target");
+    }
+    if (Sha256Hex(parent->manifest_json) != (*manifest)->parent_manifest_sha256) {
+      return Fail(ErrorCode::kDataLoss, "backup " + at->name + " is based on another " +
+                                            (*manifest)->parent_id +
+                                            " than the one here (its manifest differs)");
+    }
+    if (chain.size() > 100'000) return Fail(ErrorCode::kDataLoss, "backup chain loops");
+    at = parent;
+  }
+  std::reverse(chain.begin(), chain.end());
+  return chain;
+}
+
 bool IsSafeRelativePath(std::string_view path) {
   if (path.empty() || path.front() == '/') return false;
   std::size_t start = 0;

@@ -112,9 +112,13 @@ Result<void> SqliteSnapshot::ForEachChangeSince(std::uint64_t since, const Chang
                 "deletes after the previous backup were already pruned (a later backup was "
                 "taken); take a full backup");
   }
-  if (since > position_.seq) {
+  // Every backup prunes up to its own number, so the base of the next one is exactly the mark.
+  // Beyond it, the file is older than the base (rolled back, or copied from before it): its
+  // numbers after the mark are another history than the base's, so only a full copy is exact.
+  if (since > position_.pruned_upto || since > position_.seq) {
     return Fail(ErrorCode::kFailedPrecondition,
-                "the previous backup is newer than this store: take a full backup");
+                "the store file is older than the previous backup (rolled back?): take a full "
+                "backup");
   }
   // A full scan that keeps only new rows: no index on seq, so writes pay nothing for backups
   // (reading is sequential and cheap next to what a daily incremental saves in size).
@@ -141,6 +145,8 @@ Result<void> PruneTombstones(const std::filesystem::path& file, std::uint64_t up
   auto db = OpenDb(file, SQLITE_OPEN_READWRITE);
   if (!db) return std::unexpected(db.error());
   sqlite3_busy_timeout(db->get(), 10'000);
+  // secure_delete is per connection: pruned tombstones are overwritten, as the store's deletes.
+  if (auto done = Exec(db->get(), "PRAGMA secure_delete=ON"); !done) return done;
   if (auto begun = Exec(db->get(), "BEGIN IMMEDIATE"); !begun) return begun;
   auto prune = Prepare(db->get(), "DELETE FROM kv_deleted WHERE seq <= ?1");
   auto mark =
@@ -186,7 +192,9 @@ Result<std::unique_ptr<SqliteLoader>> SqliteLoader::Create(const std::filesystem
   impl->db = std::move(*db);
   // Nothing is acknowledged until Finish(), which syncs once: a crash leaves a file the caller
   // never marked good.
-  for (const char* sql : {"PRAGMA synchronous=OFF", "BEGIN"}) {
+  // secure_delete as in the store: a delete replayed from an incremental leaves no old bytes in
+  // free pages of the restored file.
+  for (const char* sql : {"PRAGMA synchronous=OFF", "PRAGMA secure_delete=ON", "BEGIN"}) {
     if (auto done = Exec(impl->db.get(), sql); !done) return std::unexpected(done.error());
   }
   auto put = Prepare(impl->db.get(),

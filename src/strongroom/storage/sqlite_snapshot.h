@@ -53,8 +53,9 @@ class SqliteSnapshot {
   // Every entry, as puts, in (space, key) order.
   Result<void> ForEachEntry(const ChangeFn& fn);
   // What changed after commit `since`: rows written after it (puts), then keys deleted after it
-  // and not written again (deletes). failed_precondition if tombstones after `since` may have
-  // been pruned already (since < pruned_upto): only a full copy is exact then.
+  // and not written again (deletes). failed_precondition unless `since` is where tombstones were
+  // last pruned (each backup prunes up to its own number): below, deletes may be gone; above,
+  // the file is older than the base (rolled back). Only a full copy is exact then.
   Result<void> ForEachChangeSince(std::uint64_t since, const ChangeFn& fn);
 
  private:

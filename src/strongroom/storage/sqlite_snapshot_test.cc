@@ -60,6 +60,8 @@ TEST(SqliteSnapshot, FullThenOnlyWhatChangedAfterIt) {
   ASSERT_TRUE((*store)->Write(std::move(third)).has_value());
   EXPECT_EQ(Collect(**base, std::nullopt).size(), 3u);
   base->reset();
+  // What a backup does once it holds that snapshot: the next one is based on it.
+  ASSERT_TRUE(PruneTombstones(file, at.seq).has_value());
 
   auto next = SqliteSnapshot::Open(file);
   ASSERT_TRUE(next.has_value());
@@ -67,8 +69,30 @@ TEST(SqliteSnapshot, FullThenOnlyWhatChangedAfterIt) {
   EXPECT_EQ((*next)->position().store_id, at.store_id);
   EXPECT_EQ(Collect(**next, at.seq), (std::vector<std::string>{"put a/1=again", "put a/2=TWO",
                                                                "put c/4=four", "delete b/3"}));
+  const std::uint64_t newest = (*next)->position().seq;
+  next->reset();
+  ASSERT_TRUE(PruneTombstones(file, newest).has_value());
   // Nothing changed after the newest commit.
-  EXPECT_EQ(Collect(**next, (*next)->position().seq), std::vector<std::string>{});
+  auto last = SqliteSnapshot::Open(file);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(Collect(**last, newest), std::vector<std::string>{});
+}
+
+TEST(SqliteSnapshot, SequenceNumbersContinueAcrossReopening) {
+  testing::ScratchDir dir;
+  const auto file = dir / "s.db";
+  std::uint64_t before = 0;
+  for (int round = 0; round < 2; ++round) {
+    auto store = OpenSqliteStore(file);
+    ASSERT_TRUE(store.has_value());
+    WriteBatch batch;
+    batch.Put("a", std::to_string(round), B("v"));
+    ASSERT_TRUE((*store)->Write(std::move(batch)).has_value());
+    auto snapshot = SqliteSnapshot::Open(file);
+    ASSERT_TRUE(snapshot.has_value());
+    EXPECT_EQ((*snapshot)->position().seq, before + 1);
+    before = (*snapshot)->position().seq;
+  }
 }
 
 TEST(SqliteSnapshot, PrunedTombstonesRefuseAnOlderBase) {
@@ -87,9 +111,12 @@ TEST(SqliteSnapshot, PrunedTombstonesRefuseAnOlderBase) {
   ASSERT_TRUE(snapshot.has_value());
   EXPECT_EQ((*snapshot)->position().pruned_upto, 2u);
   const ChangeFn ignore = [](const Change&) -> Result<void> { return {}; };
-  auto refused = (*snapshot)->ForEachChangeSince(1, ignore);
-  ASSERT_FALSE(refused.has_value());
-  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  // Below the mark deletes may be gone; above it the file is older than the base (rolled back).
+  for (std::uint64_t since : {1, 3}) {
+    auto refused = (*snapshot)->ForEachChangeSince(since, ignore);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  }
   // From the pruned mark on, the log is whole: the delete of commit 3 is still there.
   EXPECT_EQ(Collect(**snapshot, 2), (std::vector<std::string>{"put a/2=v", "delete a/1"}));
 }

@@ -107,9 +107,9 @@ class SqliteStore final : public Store {
     // Another process (`strongroom backup`) may hold the write lock for a moment to prune
     // tombstones: wait for it rather than fail a commit with SQLITE_BUSY.
     sqlite3_busy_timeout(store->writer_.get(), 10'000);
-    auto tracked = PrepareChangeLog(store->writer_.get());
-    if (!tracked) return std::unexpected(tracked.error());
-    store->next_seq_ = *tracked + 1;
+    if (auto tracked = PrepareChangeLog(store->writer_.get()); !tracked) {
+      return std::unexpected(tracked.error());
+    }
     auto reader = OpenDb(file, SQLITE_OPEN_READONLY);
     if (!reader) return std::unexpected(reader.error());
     store->reader_ = std::move(*reader);
@@ -124,8 +124,9 @@ class SqliteStore final : public Store {
          {store->writer_.get(),
           "INSERT INTO kv_deleted(space, key, seq) VALUES(?1, ?2, ?3)"
           " ON CONFLICT(space, key) DO UPDATE SET seq = excluded.seq"}},
-        {&store->set_seq_,
-         {store->writer_.get(), "UPDATE kv_meta SET value = ?1 WHERE name = 'seq'"}},
+        {&store->next_seq_,
+         {store->writer_.get(),
+          "UPDATE kv_meta SET value = value + 1 WHERE name = 'seq' RETURNING value"}},
         {&store->get_,
          {store->reader_.get(), "SELECT value FROM kv WHERE space = ?1 AND key = ?2"}},
         {&store->scan_,
@@ -263,9 +264,19 @@ class SqliteStore final : public Store {
       return;
     }
     std::size_t applied = 0;
-    // One change-log sequence number per commit: a backup's snapshot holds every commit up to
-    // the number it reads, and none after.
-    const std::int64_t seq = next_seq_++;
+    // One change-log sequence number per commit, taken from the file inside the transaction (so
+    // it never repeats, even if another process wrote the file): a backup's snapshot holds every
+    // commit up to the number it reads, and none after.
+    sqlite3_stmt* next = next_seq_.get();
+    const int seq_rc = sqlite3_step(next);
+    const std::int64_t seq = sqlite3_column_int64(next, 0);
+    const bool has_seq = seq_rc == SQLITE_ROW && sqlite3_step(next) == SQLITE_DONE;
+    sqlite3_reset(next);
+    if (!has_seq) {
+      (void)Exec(db, "ROLLBACK");
+      for (Pending* p : group) p->result = std::unexpected(SqliteError("seq", seq_rc));
+      return;
+    }
     for (Pending* p : group) {
       auto saved = Exec(db, "SAVEPOINT batch");
       auto result = saved ? Apply(*p->batch, seq) : saved;
@@ -278,13 +289,7 @@ class SqliteStore final : public Store {
       }
       p->result = result;
     }
-    sqlite3_bind_int64(set_seq_.get(), 1, seq);
-    const int seq_rc = sqlite3_step(set_seq_.get());
-    sqlite3_reset(set_seq_.get());
-    auto committed = seq_rc == SQLITE_DONE
-                         ? Exec(db, "COMMIT")
-                         : Result<void>(std::unexpected(SqliteError("seq", seq_rc)));
-    if (!committed) {
+    if (auto committed = Exec(db, "COMMIT"); !committed) {
       (void)Exec(db, "ROLLBACK");
       for (Pending* p : group) {
         if (p->result) p->result = committed;
@@ -325,8 +330,7 @@ class SqliteStore final : public Store {
   Db writer_;  // used only by the committer thread
   Db reader_;  // guarded by read_mutex_
   std::unique_ptr<ReadCache> cache_;  // null: no cache; set before any thread starts
-  Stmt put_, delete_, tombstone_, set_seq_, get_, scan_;
-  std::int64_t next_seq_ = 1;  // used only by the committer thread (after Open)
+  Stmt put_, delete_, tombstone_, next_seq_, get_, scan_;
   std::mutex read_mutex_;
   mutable std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
