@@ -5,6 +5,7 @@ Bounded: every CLI call has a timeout, every writer thread a fixed number of bat
 import glob
 import json
 import os
+import pty
 import random
 import shutil
 import signal
@@ -190,6 +191,12 @@ class BackupTest(ServerTestCase):
         self.assertEqual({k: v["note"] for k, v in state1.items() if k in changed},
                          {k: "changed " + k for k in changed})
         self.assertIn(deleted, state1)
+        # Restored stores are written with secure_delete: the record the second incremental
+        # deletes leaves no bytes (its id is in its keys) in any database file, free pages included.
+        for name in os.listdir(os.path.join(self.workdir, "p2")):
+            if ".db" in name:
+                with open(os.path.join(self.workdir, "p2", name), "rb") as f:
+                    self.assertNotIn(deleted.encode(), f.read(), name)
         state2 = served("r2", os.path.join(self.workdir, "p2"))
         self.assertNotIn(deleted, state2)
         self.assertEqual(len(state2), 1000)
@@ -337,6 +344,33 @@ class BackupTest(ServerTestCase):
         self.assertEqual([n for n in os.listdir(self.targets[0]) if n.endswith(".partial")], [])
         restored = self.restore(os.path.join(self.workdir, "after-kill"), "--backup", report["id"])
         self.assertEqual(restored["chain"][-1], report["id"])
+
+    def test_a_terminal_gets_a_progress_bar(self):
+        self.write(["g%d" % i for i in range(50)])
+        leader, follower = pty.openpty()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+        env["STRONGROOM_UNSEAL_PASSPHRASE"] = PASSPHRASE
+        try:
+            done = subprocess.run([BIN, "backup", "create", "--full", "--data-dir",
+                                   self.server.data_dir, "--target", self.targets[0]],
+                                  env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=follower, timeout=120)
+            os.close(follower)
+            shown = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # EIO: the terminal's other side is closed, all is read
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            os.close(leader)
+        self.assertEqual(done.returncode, 0, shown)
+        # The last redraw: everything done, bytes, rate and time left.
+        self.assertRegex(shown.decode(), r"full backup 100% [\d.]+ MiB of [\d.]+ MiB, "
+                                         r"[\d.]+ MiB/s, ETA 0 s")
 
     def test_prune_keeps_the_newest_generations(self):
         self.write(["p0"])

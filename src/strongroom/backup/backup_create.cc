@@ -10,6 +10,7 @@
 
 #include "strongroom/backup/backup_engine.h"
 #include "strongroom/backup/backup_internal.h"
+#include "strongroom/base/files.h"
 #include "strongroom/base/time.h"
 #include "strongroom/crypto/digest.h"
 #include "strongroom/crypto/encoding.h"
@@ -78,7 +79,8 @@ class TargetSet {
   void Write(std::string_view name, std::span<const std::uint8_t> bytes) {
     for (Target& target : targets_) {
       if (!target.ok) continue;
-      if (auto written = internal::WriteNewFileSynced(target.partial / name, bytes); !written) {
+      if (auto written = WriteFileRange(target.partial / name, 0, bytes, /*exclusive=*/true);
+          !written) {
         Drop(target, written.error().message());
       }
     }
@@ -98,7 +100,7 @@ class TargetSet {
         Drop(target, "read back: " + checked.error().message());
         continue;
       }
-      if (auto synced = internal::FsyncDirectory(target.partial); !synced) {
+      if (auto synced = SyncDirectory(target.partial); !synced) {
         Drop(target, synced.error().message());
         continue;
       }
@@ -107,7 +109,7 @@ class TargetSet {
         Drop(target, "cannot rename into " + target.final_dir.string() + ": " + ec.message());
         continue;
       }
-      if (auto synced = internal::FsyncDirectory(target.root); !synced) {
+      if (auto synced = SyncDirectory(target.root); !synced) {
         // Renamed but maybe not durably: the backup is there, and the next sync will tell.
         target.warning = synced.error().message();
       }
@@ -143,7 +145,7 @@ class TargetSet {
         (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
         ::close(fd);
       }
-      auto content = internal::ReadWholeFile(file);
+      auto content = ReadWholeFile(file);
       if (!content) return std::unexpected(content.error());
       if (content->size() != expected_bytes || Sha256Hex(*content) != expected_hex) {
         return Fail(ErrorCode::kDataLoss, file.string() + " differs from what was written");

@@ -1,7 +1,6 @@
 #pragma once
-// What backup_create.cc and backup_restore.cc share: file I/O with the durability backups need,
-// the piece payload of store streams, and manifest checks. Private to backup/. Stateless;
-// thread-safe.
+// What backup_create.cc and backup_restore.cc share: the target lock, the piece payload of store
+// streams, and manifest checks. Private to backup/. Stateless; thread-safe.
 
 #include <cstdint>
 #include <filesystem>
@@ -15,11 +14,6 @@
 
 namespace strongroom::backup::internal {
 
-Result<std::string> ReadWholeFile(const std::filesystem::path& file);
-// A new file (never an existing one), mode 0600, fdatasync'ed before it returns.
-Result<void> WriteNewFileSynced(const std::filesystem::path& file,
-                                std::span<const std::uint8_t> bytes);
-Result<void> FsyncDirectory(const std::filesystem::path& dir);
 // Holds an exclusive flock on <target>/.lock; released on destruction.
 class TargetLock {
  public:

@@ -10,6 +10,7 @@
 #include "strongroom/audit/trail_verifier.h"
 #include "strongroom/backup/backup_engine.h"
 #include "strongroom/backup/backup_internal.h"
+#include "strongroom/base/files.h"
 #include "strongroom/crypto/digest.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/random.h"
@@ -44,7 +45,7 @@ class PieceReader {
       return Fail(ErrorCode::kDataLoss,
                   "piece " + ref.file + " (" + std::string(stream) + ") is missing");
     }
-    auto content = internal::ReadWholeFile(file);
+    auto content = ReadWholeFile(file);
     if (!content) return std::unexpected(content.error());
     const std::string hash = Sha256Hex(*content);
     if (hash != ref.sha256) {
@@ -97,39 +98,9 @@ Result<PieceReader> OpenReader(const BackupListing& listing, const Manifest& man
   return PieceReader(listing.dir, std::move(*cipher), manifest);
 }
 
-Result<void> WriteAt(const fs::path& file, std::uint64_t offset,
-                     std::span<const std::uint8_t> bytes) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    const int err = errno;
-    return Fail(ErrorCodeForErrno(err),
-                "cannot create " + file.string() + ": " + ErrnoMessage(err));
-  }
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n =
-        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Fail(ErrorCodeForErrno(err),
-                  "cannot write " + file.string() + ": " + ErrnoMessage(err));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  const int rc = ::fdatasync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) {
-    return Fail(ErrorCodeForErrno(err), "cannot sync " + file.string() + ": " + ErrnoMessage(err));
-  }
-  return {};
-}
-
 // Keyed digest of a restored file, to hold it to the manifest's.
 Result<std::string> DigestOf(const fs::path& file, BackupKeys& keys) {
-  auto content = internal::ReadWholeFile(file);
+  auto content = ReadWholeFile(file);
   if (!content) return std::unexpected(content.error());
   return keys.FileDigest(crypto::Sha256(*content));
 }
@@ -139,11 +110,11 @@ Result<void> SyncTree(const fs::path& dir) {
   for (auto it = fs::recursive_directory_iterator(dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_directory(ec)) {
-      if (auto synced = internal::FsyncDirectory(it->path()); !synced) return synced;
+      if (auto synced = SyncDirectory(it->path()); !synced) return synced;
     }
   }
   if (ec) return Fail(ErrorCode::kUnavailable, "cannot walk " + dir.string() + ": " + ec.message());
-  return internal::FsyncDirectory(dir);
+  return SyncDirectory(dir);
 }
 
 // Builds the restored vault in `dir` (which exists, empty).
@@ -233,7 +204,7 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
           return Fail(plain.error().code(),
                       "backup " + manifest.id + ": " + plain.error().message());
         }
-        if (auto written = WriteAt(file, offset, *plain); !written) {
+        if (auto written = WriteFileRange(file, offset, *plain, /*exclusive=*/false); !written) {
           return std::unexpected(written.error());
         }
         offset += plain->size();
@@ -265,15 +236,16 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
   }
   // The root key stays out of backups: the sealed key file comes from the operator.
   {
-    auto sealed = internal::ReadWholeFile(options.sealed_key_file);
+    auto sealed = ReadWholeFile(options.sealed_key_file);
     if (!sealed) return std::unexpected(sealed.error());
     std::error_code ec;
     fs::create_directory(dir / "keys", ec);
     fs::permissions(dir / "keys", fs::perms::owner_all, ec);
-    if (auto written = internal::WriteNewFileSynced(
-            dir / "keys" / "root.sealed",
+    if (auto written = WriteFileRange(
+            dir / "keys" / "root.sealed", 0,
             std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(sealed->data()),
-                                          sealed->size()));
+                                          sealed->size()),
+            /*exclusive=*/true);
         !written) {
       return std::unexpected(written.error());
     }
@@ -287,7 +259,7 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
     // The trail publishes its key with its first checkpoint; before that there is no signature
     // to check, only the hash chain.
     if (fs::exists(audit_dir / "public-key.json", ec)) {
-      auto key_text = internal::ReadWholeFile(audit_dir / "public-key.json");
+      auto key_text = ReadWholeFile(audit_dir / "public-key.json");
       if (!key_text) return std::unexpected(key_text.error());
       auto key = audit::ParsePublicKeyFile(*key_text);
       if (!key) {
@@ -320,8 +292,8 @@ Result<std::vector<BackupListing>> ListBackups(const fs::path& target) {
     BackupListing listing;
     listing.dir = entry.path();
     listing.name = name;
-    auto json = internal::ReadWholeFile(entry.path() / kManifestFile);
-    auto signature = internal::ReadWholeFile(entry.path() / kSignatureFile);
+    auto json = ReadWholeFile(entry.path() / kManifestFile);
+    auto signature = ReadWholeFile(entry.path() / kSignatureFile);
     if (!json) {
       listing.problem = "manifest.json is missing or unreadable";
     } else if (!signature) {
@@ -476,8 +448,7 @@ Result<RestoreReport> RestoreBackup(const RestoreOptions& options, BackupKeys& k
                 "cannot rename the restored vault to " + options.destination.string() + ": " +
                     ErrnoMessage(err));
   }
-  if (auto synced = internal::FsyncDirectory(parent); !synced)
-    return std::unexpected(synced.error());
+  if (auto synced = SyncDirectory(parent); !synced) return std::unexpected(synced.error());
   return restored;
 }
 
@@ -511,8 +482,7 @@ Result<PruneReport> PruneBackups(const fs::path& target, int keep_full) {
     fs::remove_all(doomed, ec);
     report.deleted.push_back(listing.name);
   }
-  if (auto synced = internal::FsyncDirectory(target); !synced)
-    return std::unexpected(synced.error());
+  if (auto synced = SyncDirectory(target); !synced) return std::unexpected(synced.error());
   return report;
 }
 

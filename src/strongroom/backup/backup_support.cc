@@ -29,60 +29,6 @@ std::uint32_t ReadU32(const std::uint8_t* p) {
 
 }  // namespace
 
-Result<std::string> ReadWholeFile(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return std::unexpected(ErrnoError("cannot open", file, errno));
-  std::string out;
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return std::unexpected(ErrnoError("cannot read", file, err));
-    }
-    if (n == 0) break;
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
-Result<void> WriteNewFileSynced(const std::filesystem::path& file,
-                                std::span<const std::uint8_t> bytes) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return std::unexpected(ErrnoError("cannot create", file, errno));
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return std::unexpected(ErrnoError("cannot write", file, err));
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fdatasync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return std::unexpected(ErrnoError("cannot sync", file, err));
-  }
-  if (::close(fd) != 0) return std::unexpected(ErrnoError("cannot close", file, errno));
-  return {};
-}
-
-Result<void> FsyncDirectory(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return std::unexpected(ErrnoError("cannot open", dir, errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return std::unexpected(ErrnoError("cannot sync", dir, err));
-  return {};
-}
-
 Result<TargetLock> TargetLock::Acquire(const std::filesystem::path& target) {
   const auto file = target / ".lock";
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

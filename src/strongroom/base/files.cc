@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <string>
 
 namespace strongroom {
@@ -16,6 +17,23 @@ Result<void> Errno(const std::string& what, const std::filesystem::path& path) {
   return Fail(ErrorCodeForErrno(err), what + " " + path.string() + ": " + ErrnoMessage(err));
 }
 
+// pwrite of all of `bytes` at `offset` (EINTR and short writes retried).
+Result<void> WriteAll(int fd, std::span<const std::uint8_t> bytes, std::uint64_t offset,
+                      const std::filesystem::path& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Errno("cannot write", path);
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+std::span<const std::uint8_t> AsBytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
 }  // namespace
 
 Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
@@ -24,29 +42,72 @@ Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_
   ::unlink(temp.c_str());
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return Errno("cannot create", temp);
-  std::size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::close(fd);
-      return Errno("cannot write", temp);
-    }
-    written += static_cast<std::size_t>(n);
+  if (auto written = WriteAll(fd, AsBytes(content), 0, temp); !written) {
+    ::close(fd);
+    return written;
   }
   if (::fsync(fd) != 0) {
+    auto failed = Errno("cannot fsync", temp);
     ::close(fd);
-    return Errno("cannot fsync", temp);
+    return failed;
   }
   ::close(fd);
   if (::rename(temp.c_str(), path.c_str()) != 0) return Errno("cannot rename onto", path);
-  const auto parent = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-  const int dir = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return Errno("cannot open directory", parent);
-  const int synced = ::fsync(dir);
-  ::close(dir);
-  if (synced != 0) return Errno("cannot fsync directory", parent);
+  return SyncDirectory(path.parent_path().empty() ? std::filesystem::path(".")
+                                                  : path.parent_path());
+}
+
+Result<void> WriteFileRange(const std::filesystem::path& path, std::uint64_t offset,
+                            std::span<const std::uint8_t> content, bool exclusive) {
+  const int fd = ::open(
+      path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (exclusive ? O_EXCL : 0), 0600);
+  if (fd < 0) return Errno("cannot create", path);
+  if (auto written = WriteAll(fd, content, offset, path); !written) {
+    ::close(fd);
+    return written;
+  }
+  if (::fdatasync(fd) != 0) {
+    auto failed = Errno("cannot sync", path);
+    ::close(fd);
+    return failed;
+  }
+  if (::close(fd) != 0) return Errno("cannot close", path);
   return {};
+}
+
+Result<void> SyncDirectory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot open directory", dir);
+  if (::fsync(fd) != 0) {
+    auto failed = Errno("cannot fsync directory", dir);
+    ::close(fd);
+    return failed;
+  }
+  ::close(fd);
+  return {};
+}
+
+Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    auto failed = Errno("cannot open", path);
+    return std::unexpected(failed.error());
+  }
+  std::string out;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto failed = Errno("cannot read", path);
+      ::close(fd);
+      return std::unexpected(failed.error());
+    }
+    if (n == 0) break;
+    out.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 Result<void> CreatePrivateDirectory(const std::filesystem::path& dir) {

@@ -3,7 +3,10 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "strongroom/base/error.h"
@@ -15,6 +18,17 @@ namespace strongroom {
 // temp file in the same directory (created with `mode`), fsync, rename, fsync of the directory.
 Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
                                  mode_t mode);
+
+// Writes `content` at `offset` of `path` (mode 0600 if created; with `exclusive`, `path` must not
+// exist yet), then fdatasync: durable when it returns. Symbolic links are refused.
+Result<void> WriteFileRange(const std::filesystem::path& path, std::uint64_t offset,
+                            std::span<const std::uint8_t> content, bool exclusive);
+
+// fsync of a directory, so that entries created or renamed in it are durable.
+Result<void> SyncDirectory(const std::filesystem::path& dir);
+
+// The whole file (symbolic links refused); errors name the file and the errno's message.
+Result<std::string> ReadWholeFile(const std::filesystem::path& path);
 
 // Creates `dir` (and parents) if missing and sets it to mode 0700.
 Result<void> CreatePrivateDirectory(const std::filesystem::path& dir);

@@ -30,8 +30,13 @@ class ProgressBar {
     if (drawn_) (void)std::fputc('\n', stderr);
   }
   backup::ProgressFn Callback() {
-    return [this](std::uint64_t done, std::uint64_t total) { Draw(done, total); };
+    return [this](std::uint64_t done, std::uint64_t total) {
+      total_ = total;
+      Draw(done, total, /*force=*/false);
+    };
   }
+  // The operation succeeded: the total is an estimate, so the bar is drawn full once more.
+  void Complete() { Draw(total_, total_, /*force=*/true); }
 
  private:
   static std::string Size(double bytes) {
@@ -39,10 +44,10 @@ class ProgressBar {
     (void)std::snprintf(text, sizeof text, "%.1f MiB", bytes / (1 << 20));
     return text;
   }
-  void Draw(std::uint64_t done, std::uint64_t total) {
+  void Draw(std::uint64_t done, std::uint64_t total, bool force) {
     if (!enabled_) return;
     const auto now = Clock::now();
-    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done < total) return;
+    if (!force && drawn_ && now - last_ < std::chrono::milliseconds(100) && done < total) return;
     last_ = now;
     drawn_ = true;
     const double seconds = std::chrono::duration<double>(now - start_).count();
@@ -58,6 +63,7 @@ class ProgressBar {
   bool drawn_ = false;
   Clock::time_point start_;
   Clock::time_point last_;
+  std::uint64_t total_ = 0;
 };
 
 // The backup keys from the vault's root key, unsealed with the operator's passphrase.
@@ -166,6 +172,7 @@ int BackupCommands::RunCreate() {
   std::optional<ProgressBar> bar(std::in_place, full_ ? "full backup" : "incremental backup");
   options.progress = bar->Callback();
   auto report = backup::CreateBackup(options, *keys);
+  if (report) bar->Complete();
   bar.reset();
   if (!report) return Failure(report.error());
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -255,6 +262,7 @@ int BackupCommands::RunVerify() {
   if (!keys) return Failure(keys.error());
   std::optional<ProgressBar> bar(std::in_place, "verify");
   auto results = backup::VerifyBackups(target_, *keys, backup_id_, bar->Callback());
+  if (results) bar->Complete();
   bar.reset();
   if (!results) return Failure(results.error());
   bool all_ok = true;
@@ -298,6 +306,7 @@ int BackupCommands::RunRestore() {
   options.progress = bar->Callback();
   const auto start = Clock::now();
   auto report = backup::RestoreBackup(options, *keys);
+  if (report) bar->Complete();
   bar.reset();
   if (!report) return Failure(report.error());
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();

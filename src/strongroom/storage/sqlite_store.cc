@@ -19,8 +19,8 @@ namespace strongroom::storage {
 
 // The change log an incremental backup reads (sqlite_snapshot.h): a `seq` on every row, a
 // tombstone table, and kv_meta with the last sequence number, the store's random id and how far
-// tombstones were pruned. Adds what an older file lacks; returns the last sequence number.
-Result<std::int64_t> PrepareChangeLog(sqlite3* db) {
+// tombstones were pruned. Adds what an older file lacks.
+Result<void> PrepareChangeLog(sqlite3* db) {
   bool has_seq = false;
   {
     auto info = Prepare(db, "SELECT name FROM pragma_table_info('kv')");
@@ -60,11 +60,7 @@ Result<std::int64_t> PrepareChangeLog(sqlite3* db) {
       return std::unexpected(SqliteError("store id", rc));
     }
   }
-  auto read = Prepare(db, "SELECT value FROM kv_meta WHERE name = 'seq'");
-  if (!read) return std::unexpected(read.error());
-  if (sqlite3_step(read->get()) != SQLITE_ROW)
-    return Fail(ErrorCode::kInternal, "no seq in kv_meta");
-  return static_cast<std::int64_t>(sqlite3_column_int64(read->get(), 0));
+  return {};
 }
 
 namespace {

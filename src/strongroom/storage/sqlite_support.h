@@ -75,7 +75,7 @@ inline Bytes ColumnBytes(sqlite3_stmt* stmt, int column) {
 }
 
 // Adds the change log (sqlite_snapshot.h) to a store file that lacks it, in the writer's
-// connection; returns the last commit's sequence number.
-Result<std::int64_t> PrepareChangeLog(sqlite3* db);
+// connection.
+Result<void> PrepareChangeLog(sqlite3* db);
 
 }  // namespace strongroom::storage
