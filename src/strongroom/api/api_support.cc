@@ -66,6 +66,19 @@ policy::Context CallContext(const Request& request, const auth::Caller& who, pol
                          who.two_factor};
 }
 
+Result<const boost::json::object*> ObjectWithOnly(const boost::json::value& body,
+                                                  std::initializer_list<std::string_view> allowed,
+                                                  std::string_view what) {
+  if (!body.is_object()) return FailAt("$", "type", "must be an object");
+  for (const auto& member : body.get_object()) {
+    if (std::find(allowed.begin(), allowed.end(), member.key()) == allowed.end()) {
+      return FailAt(records::JsonPathKey("$", member.key()), "unknown_field",
+                    "is not a member of " + std::string(what));
+    }
+  }
+  return &body.get_object();
+}
+
 std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Request& request) {
   using policy::Action;
   const auto kind = audit_action.substr(0, audit_action.find('.'));
@@ -74,6 +87,9 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
   if (audit_action == "vault.seal") return PolicyGate{Action::kManageKeys, ""};
   // Bans are server-wide: the operators' (the handlers check that too), like tenants.
   if (kind == "guard") return PolicyGate{Action::kManageTenants, ""};
+  // Backups hold every tenant's data under keys from the root key: the operators' (the handlers
+  // check that too), as seal is.
+  if (kind == "backup") return PolicyGate{Action::kManageKeys, ""};
   if (kind == "tenant" && !verb.ends_with("two_factor_policy")) {
     return PolicyGate{Action::kManageTenants, ""};
   }

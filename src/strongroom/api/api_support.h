@@ -6,6 +6,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string_view>
 
@@ -35,6 +36,11 @@ inline http::Response Failure(const http::Request& request, const Error& error) 
 }
 // The request's body as strict JSON; invalid_argument at "$" for an empty one.
 Result<boost::json::value> Body(const http::Request& request);
+// `body` as an object whose members are all in `allowed`: invalid_argument at "$" when it is not
+// an object, or at the first unknown member's path ("is not a member of <what>").
+Result<const boost::json::object*> ObjectWithOnly(const boost::json::value& body,
+                                                  std::initializer_list<std::string_view> allowed,
+                                                  std::string_view what);
 
 // What a route needs of its caller, besides being authenticated. For all but kSelf and kEnrol
 // the tenant's access policy decides (PolicyGateOf names the action); the token scope is a

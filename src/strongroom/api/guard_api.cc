@@ -38,19 +38,6 @@ json::object BanJson(const guard::BanInfo& ban) {
           {"until", FormatRfc3339(ban.until)}};
 }
 
-Result<const json::object*> ObjectWithOnly(const json::value& body,
-                                           std::initializer_list<std::string_view> allowed,
-                                           std::string_view what) {
-  if (!body.is_object()) return FailAt("$", "type", "must be an object");
-  for (const auto& member : body.get_object()) {
-    if (std::find(allowed.begin(), allowed.end(), member.key()) == allowed.end()) {
-      return FailAt(records::JsonPathKey("$", member.key()), "unknown_field",
-                    "is not a member of " + std::string(what));
-    }
-  }
-  return &body.get_object();
-}
-
 Result<std::string_view> TargetOf(const json::object& o) {
   const auto* target = o.if_contains("target");
   if (target == nullptr) return FailAt("$.target", "required", "is required");

@@ -513,6 +513,7 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddPolicyRoutes(router, api);
   AddBreakGlassRoutes(router, api);
   AddGuardRoutes(router, api);
+  AddBackupRoutes(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

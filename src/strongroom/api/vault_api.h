@@ -22,6 +22,7 @@
 #include "strongroom/audit/audit_keys.h"
 #include "strongroom/audit/audit_trail.h"
 #include "strongroom/auth/identity.h"
+#include "strongroom/backup/backup_service.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/guard/traffic_guard.h"
 #include "strongroom/http/router.h"
@@ -46,6 +47,8 @@ struct VaultApi {
   std::string_view openapi_yaml;
   // Rate limits per principal and tenant, and the ban administration; null: none.
   guard::TrafficGuard* guard = nullptr;
+  // The server's backups and their jobs (/v1/backups...); null: no backup routes.
+  backup::BackupService* backups = nullptr;
 };
 
 void AddVaultRoutes(http::Router& router, const VaultApi& api);
@@ -57,6 +60,8 @@ void AddPolicyRoutes(http::Router& router, const VaultApi& api);
 void AddBreakGlassRoutes(http::Router& router, const VaultApi& api);
 // /v1/guard/bans...: the traffic guard's bans (guard_api.cc).
 void AddGuardRoutes(http::Router& router, const VaultApi& api);
+// /v1/backups...: backups, restores, drills and their jobs (backup_api.cc).
+void AddBackupRoutes(http::Router& router, const VaultApi& api);
 // /v1/audit...: the audit trail's entries, checkpoint, proofs and value hashes (audit_api.cc).
 void AddAuditRoutes(http::Router& router, const VaultApi& api);
 

@@ -3,9 +3,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +26,7 @@
 #include "strongroom/audit/audit_trail.h"
 #include "strongroom/audit/behaviour_rules.h"
 #include "strongroom/auth/identity.h"
+#include "strongroom/backup/backup_service.h"
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/base/build_info.h"
 #include "strongroom/base/time.h"
@@ -30,6 +35,7 @@
 #include "strongroom/http/http_metrics.h"
 #include "strongroom/http/server.h"
 #include "strongroom/http/tls_context.h"
+#include "strongroom/keys/keyring.h"
 #include "strongroom/keys/root_key_provider.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/observe/metrics.h"
@@ -161,6 +167,67 @@ void RegisterAuditMetrics(observe::MetricsRegistry& registry, const audit::Trail
   registry.AddGaugeCallback("strongroom_audit_available",
                             "1 while the audit trail can be written, 0 while it fails",
                             [&trail] { return trail.available() ? 1.0 : 0.0; });
+}
+
+// The restore drill's sample (backup_service.h): the records of a scratch copy decrypted with
+// this vault's root key (the copy's sealed key would need the passphrase, which the server does
+// not keep). Up to 5 records in each of up to 20 collections; values are counted, never kept or
+// logged. data_loss when one does not decrypt.
+Result<std::uint64_t> DecryptSample(const barrier::SealState& live,
+                                    const std::filesystem::path& data_dir) {
+  namespace json = boost::json;
+  auto live_keys = live.keys();
+  if (!live_keys) return Fail(ErrorCode::kFailedPrecondition, "the vault is sealed");
+  std::unique_ptr<storage::Store> stores[3];
+  const std::string_view kinds[] = {"metadata", "profiles", "activity"};
+  for (int i = 0; i < 3; ++i) {
+    auto opened = storage::OpenSqliteStore(data_dir / (std::string(kinds[i]) + ".db"));
+    if (!opened) return std::unexpected(opened.error());
+    stores[i] = std::move(*opened);
+  }
+  barrier::SealState seal(live_keys->keyring->CopyProvider(), *stores[0],
+                          barrier::SealState::Options{});
+  if (auto unsealed = seal.Unseal({}); !unsealed) return std::unexpected(unsealed.error());
+  records::VaultService service({*stores[0], *stores[1], *stores[2]}, seal);
+  auto tenants = service.ListTenants();
+  if (!tenants) return std::unexpected(tenants.error());
+  std::uint64_t decrypted = 0;
+  int collections_seen = 0;
+  for (const auto& tenant : (*tenants)["tenants"].as_array()) {
+    const std::string tenant_id(tenant.as_object().at("id").as_string());
+    auto collections = service.ListCollections(tenant_id, records::Page{.limit = 20, .cursor = ""});
+    if (!collections) return std::unexpected(collections.error());
+    for (const auto& collection : (*collections)["collections"].as_array()) {
+      if (collections_seen++ >= 20) break;
+      const std::string name(collection.as_object().at("name").as_string());
+      auto page = service.ListRecords(tenant_id, name, records::Page{.limit = 5, .cursor = ""});
+      if (!page) return std::unexpected(page.error());
+      decrypted += (*page)["records"].as_array().size();
+    }
+  }
+  seal.Seal();
+  return decrypted;
+}
+
+backup::ServiceSettings BackupSettingsFrom(const config::Config& c) {
+  using std::chrono::seconds;
+  backup::ServiceSettings s;
+  s.vault = {.data_dir = c.server.data_dir, .audit_dir = c.audit_dir()};
+  s.targets = c.backup_targets();
+  s.full_interval = seconds(c.backup.full_interval_seconds);
+  s.incremental_interval = seconds(c.backup.incremental_interval_seconds);
+  s.drill_interval = seconds(c.backup.drill_interval_seconds);
+  s.overdue_grace = seconds(c.backup.overdue_grace_seconds);
+  // A failed scheduled backup is tried again after a tenth of the incremental interval (at most
+  // 10 minutes): soon enough to matter, rarely enough not to hammer a broken target.
+  const auto shortest =
+      s.incremental_interval.count() > 0 ? s.incremental_interval : s.full_interval;
+  s.retry_delay = std::clamp(shortest / 10, seconds(1), seconds(600));
+  s.keep_full = static_cast<int>(c.backup.keep_full);
+  s.drill_dir = c.backup_drill_dir();
+  s.restore_dir = c.backup.restore_dir;
+  s.sealed_key_file = SealedKeyPath(c);
+  return s;
 }
 
 std::optional<SecretBytes>& CapturedPassphrase() {
@@ -461,10 +528,24 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
     observe::Error("server.start_failed", {{"reason", loaded.error().message()}});
     return kExitUsage;
   }
+  // The server's own backups: the keys come from the root key while unsealed.
+  backup::BackupService backups(
+      BackupSettingsFrom(config),
+      [&seal]() -> Result<backup::BackupKeys> {
+        auto keys = seal.keys();
+        if (!keys) {
+          return Fail(ErrorCode::kFailedPrecondition,
+                      "the vault is sealed: backups need its keys (strongroom unseal)");
+        }
+        return backup::BackupKeys::FromRoot(
+            [&keys](std::string_view info) { return keys->keyring->DeriveFromRoot(info); });
+      },
+      [&seal](const std::filesystem::path& copy) { return DecryptSample(seal, copy); }, trail,
+      registry);
   const api::VaultApi vault_api{
-      seal,          trail,    audit_keys, **identity,  service,
-      documents,     policies, tokens,     break_glass, api::OpenApiDocument(),
-      &traffic_guard};
+      seal,           trail,    audit_keys, **identity,  service,
+      documents,      policies, tokens,     break_glass, api::OpenApiDocument(),
+      &traffic_guard, &backups};
   api::AddVaultRoutes(router, vault_api);
 
   // The web application firewall compiles the CRS now (some 30 ms): a bad setting or a
@@ -509,6 +590,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                  {"pid", static_cast<std::int64_t>(::getpid())}});
   RaiseOpenFileLimit(config.server.max_connections);
   traffic_guard.StartSharing();  // logs whether Redis answered
+  backups.Start();               // reads when each kind last succeeded; runs what is due
   // Every tenant's policy document is compiled at start (after the first log line, which names
   // the ports): one that no longer does is reported now, not at its tenant's first request (that
   // tenant is refused everything but the repair; the others serve).
@@ -541,6 +623,8 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                               "tls.key_file for production"}});
   }
 
+  // Last before serving: a start that fails above must not wait for a backup.
+  backups.Start();  // reads when each kind last succeeded; runs what is due
   server.Run([tls_store, &traffic_guard, &firewall, &reread] {
     // SIGHUPs in quick succession run on different pool threads: one reload at a time, so the
     // last one read is the one in force.
@@ -583,6 +667,9 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                   {{"mode", fresh->waf.mode}, {"paranoia_level", fresh->waf.paranoia_level}});
   });
   *server_ref = nullptr;
+  // A running backup job is cancelled at its next piece (leaving nothing half-made) and its end
+  // audited before the trail stops.
+  backups.Stop();
   // Every entry still queued is written and its completion run while the server's connections
   // and I/O contexts still exist (they are destroyed before the trail otherwise).
   trail.Stop();

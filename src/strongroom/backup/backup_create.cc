@@ -178,11 +178,18 @@ class TargetSet {
 class PieceWriter {
  public:
   PieceWriter(PieceCipher cipher, TargetSet& targets, const ProgressFn& progress,
-              std::uint64_t total)
-      : cipher_(std::move(cipher)), targets_(targets), progress_(progress), total_(total) {}
+              const CancelFn& cancelled, std::uint64_t total)
+      : cipher_(std::move(cipher)),
+        targets_(targets),
+        progress_(progress),
+        cancelled_(cancelled),
+        total_(total) {}
 
   Result<PieceRef> Emit(std::string_view stream, std::uint64_t index, bool final,
                         std::span<const std::uint8_t> plaintext) {
+    if (auto go_on = internal::CheckCancelled(cancelled_); !go_on) {
+      return std::unexpected(go_on.error());
+    }
     auto sealed = cipher_.Seal(stream, index, final, plaintext);
     if (!sealed) return std::unexpected(sealed.error());
     char name[32];
@@ -206,6 +213,7 @@ class PieceWriter {
   PieceCipher cipher_;
   TargetSet& targets_;
   const ProgressFn& progress_;
+  const CancelFn& cancelled_;
   std::uint64_t total_;
   std::uint64_t count_ = 0;
   std::uint64_t bytes_ = 0;
@@ -453,7 +461,7 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
   const auto vault_files = ListVaultFiles(options.vault);
   std::error_code ec;
   for (const auto& [relative, file] : vault_files) total += fs::file_size(file, ec);
-  PieceWriter writer(std::move(*cipher), targets, options.progress, total);
+  PieceWriter writer(std::move(*cipher), targets, options.progress, options.cancelled, total);
 
   for (std::size_t i = 0; i < snapshots.size(); ++i) {
     auto stream = BackupStore(kStoreNames[i], *snapshots[i], base_stores[i], writer);

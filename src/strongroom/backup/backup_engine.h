@@ -42,6 +42,9 @@ inline constexpr std::string_view kStoreNames[] = {"documents", "activity", "pro
 
 // Bytes processed so far and the expected total (an estimate; `done` never exceeds it).
 using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+// Asked between pieces: true stops the operation, which then fails with unavailable and leaves
+// nothing behind (as any failure does). Empty: never.
+using CancelFn = std::function<bool()>;
 
 struct TargetOutcome {
   std::filesystem::path target;
@@ -55,6 +58,7 @@ struct CreateOptions {
   std::vector<std::filesystem::path> targets;
   bool full = true;
   ProgressFn progress;
+  CancelFn cancelled;
 };
 
 struct CreateReport {
@@ -92,7 +96,8 @@ struct VerifyResult {
 // decrypts where it stands. not_found for an unknown `id`.
 Result<std::vector<VerifyResult>> VerifyBackups(const std::filesystem::path& target,
                                                 BackupKeys& keys, const std::string& id,
-                                                const ProgressFn& progress);
+                                                const ProgressFn& progress,
+                                                const CancelFn& cancelled = {});
 
 struct RestoreOptions {
   std::filesystem::path target;
@@ -101,6 +106,7 @@ struct RestoreOptions {
   std::filesystem::path destination;  // must not exist
   std::filesystem::path sealed_key_file;  // copied to <destination>/keys/root.sealed
   ProgressFn progress;
+  CancelFn cancelled;
 };
 
 struct RestoreReport {

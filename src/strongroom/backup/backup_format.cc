@@ -235,9 +235,11 @@ Result<std::vector<std::uint8_t>> PieceCipher::Open(std::string_view stream, std
 }
 
 Result<BackupKeys> BackupKeys::Derive(std::span<const std::uint8_t> root_key) {
-  auto derive = [&](std::string_view info) {
-    return crypto::HkdfSha256(root_key, {}, Bytes(info), 32);
-  };
+  return FromRoot(
+      [&](std::string_view info) { return crypto::HkdfSha256(root_key, {}, Bytes(info), 32); });
+}
+
+Result<BackupKeys> BackupKeys::FromRoot(const RootDerivation& derive) {
   auto wrap_key = derive(kWrapInfo);
   auto seed = derive(kSignInfo);
   auto mac_key = derive(kMacInfo);

@@ -19,6 +19,7 @@
 // threads except for the ciphers it hands out (PieceCipher: one per thread).
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -111,6 +112,10 @@ class PieceCipher {
 class BackupKeys {
  public:
   static Result<BackupKeys> Derive(std::span<const std::uint8_t> root_key);
+  // The same keys from a function that derives HKDF-SHA256(root key, no salt, info) without
+  // handing out the root key (keys::Keyring::DeriveFromRoot, in the server).
+  using RootDerivation = std::function<Result<SecretBytes>(std::string_view info)>;
+  static Result<BackupKeys> FromRoot(const RootDerivation& derive);
 
   // A new random data key for `backup_id`, and its wrapped form for the manifest.
   Result<std::pair<SecretBytes, std::string>> NewDataKey(std::string_view backup_id);

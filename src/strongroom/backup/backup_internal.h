@@ -55,4 +55,7 @@ Result<std::vector<const BackupListing*>> VerifiedChain(const std::vector<Backup
 // A path from a manifest: relative, '/'-separated, no "." or ".." parts, no empty parts.
 bool IsSafeRelativePath(std::string_view path);
 
+// unavailable if `cancelled` says so (CancelFn), else OK.
+Result<void> CheckCancelled(const CancelFn& cancelled);
+
 }  // namespace strongroom::backup::internal

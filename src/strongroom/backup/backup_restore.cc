@@ -135,6 +135,7 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
   auto advance = [&](std::uint64_t bytes) {
     done += bytes;
     if (options.progress) options.progress(std::min(done, total), total);
+    return internal::CheckCancelled(options.cancelled);
   };
   // Stores: the full's entries, then each incremental's changes, in one loader per store.
   for (std::string_view name : kStoreNames) {
@@ -171,7 +172,9 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
         auto applied = internal::ForEachEncodedChange(
             *plain, [&](const storage::Change& change) { return loader->Apply(change); });
         if (!applied) return std::unexpected(applied.error());
-        advance(stream->pieces[i].bytes);
+        if (auto go_on = advance(stream->pieces[i].bytes); !go_on) {
+          return std::unexpected(go_on.error());
+        }
       }
       previous = stream;
     }
@@ -208,7 +211,7 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
           return std::unexpected(written.error());
         }
         offset += plain->size();
-        advance(f.pieces[i].bytes);
+        if (auto go_on = advance(f.pieces[i].bytes); !go_on) return std::unexpected(go_on.error());
       }
       if (offset != f.size) {
         return Fail(ErrorCode::kDataLoss,
@@ -315,7 +318,8 @@ Result<std::vector<BackupListing>> ListBackups(const fs::path& target) {
 }
 
 Result<std::vector<VerifyResult>> VerifyBackups(const fs::path& target, BackupKeys& keys,
-                                                const std::string& id, const ProgressFn& progress) {
+                                                const std::string& id, const ProgressFn& progress,
+                                                const CancelFn& cancelled) {
   auto listings = ListBackups(target);
   if (!listings) return std::unexpected(listings.error());
   if (!id.empty() && internal::FindListing(*listings, id) == nullptr) {
@@ -346,6 +350,7 @@ Result<std::vector<VerifyResult>> VerifyBackups(const fs::path& target, BackupKe
           if (!plain) return std::unexpected(plain.error());
           done += pieces[i].bytes;
           if (progress) progress(std::min(done, total), total);
+          if (auto go_on = internal::CheckCancelled(cancelled); !go_on) return go_on;
         }
         return {};
       };
@@ -365,7 +370,12 @@ Result<std::vector<VerifyResult>> VerifyBackups(const fs::path& target, BackupKe
       result.bytes = reader->bytes();
       return {};
     };
-    if (auto ok = check(); ok) {
+    auto ok = check();
+    // A cancelled check says nothing about the backup: the whole call ends.
+    if (auto go_on = internal::CheckCancelled(cancelled); !go_on) {
+      return std::unexpected(go_on.error());
+    }
+    if (ok) {
       result.ok = true;
     } else {
       result.problem = ok.error().message();

@@ -164,4 +164,10 @@ bool IsSafeRelativePath(std::string_view path) {
   return true;
 }
 
+Result<void> CheckCancelled(const CancelFn& cancelled) {
+  if (cancelled && cancelled())
+    return Fail(ErrorCode::kUnavailable, "cancelled: the server is stopping");
+  return {};
+}
+
 }  // namespace strongroom::backup::internal

@@ -10,6 +10,7 @@
 
 #include "strongroom/app/vault_init.h"
 #include "strongroom/backup/backup_engine.h"
+#include "strongroom/base/time.h"
 #include "strongroom/cli/exit_codes.h"
 #include "strongroom/cli/passphrase.h"
 #include "strongroom/keys/root_key_provider.h"
@@ -288,9 +289,7 @@ int BackupCommands::RunRestore() {
   if (!config) return UsageError(config.error().message());
   if (!at_.empty()) {
     // Compared as text with the manifests' times, so it must be in exactly their form.
-    const bool shaped = at_.size() == 20 && at_[4] == '-' && at_[7] == '-' && at_[10] == 'T' &&
-                        at_[13] == ':' && at_[16] == ':' && at_[19] == 'Z';
-    if (!shaped) return UsageError("--at must look like 2026-11-23T10:15:00Z (UTC)");
+    if (!ParseRfc3339(at_)) return UsageError("--at must look like 2026-11-23T10:15:00Z (UTC)");
   }
   const std::filesystem::path sealed =
       sealed_key_.empty() ? app::SealedKeyPath(*config) : std::filesystem::path(sealed_key_);

@@ -148,6 +148,29 @@ const SettingInfo kSettings[] = {
     {"audit.writer_nice",
      "niceness of the audit writer thread (-20 to 19; below 0 needs CAP_SYS_NICE, else a warning)",
      K::kInteger, -20, 19, &FieldOf<&Config::audit, &AuditSettings::writer_nice>},
+    {"backup.targets",
+     "comma-separated directories the server backs up to on its schedule (empty: no schedule)",
+     K::kString, 0, 0, &FieldOf<&Config::backup, &BackupSettings::targets>},
+    {"backup.full_interval_seconds", "a full backup at least this often", K::kInteger, 60,
+     int64_t{366} * 86'400, &FieldOf<&Config::backup, &BackupSettings::full_interval_seconds>},
+    {"backup.incremental_interval_seconds",
+     "an incremental backup this long after the last backup (0: full backups only)", K::kInteger, 0,
+     int64_t{366} * 86'400,
+     &FieldOf<&Config::backup, &BackupSettings::incremental_interval_seconds>},
+    {"backup.keep_full", "full backups kept (with their incrementals) after each full backup",
+     K::kInteger, 1, 1'000, &FieldOf<&Config::backup, &BackupSettings::keep_full>},
+    {"backup.drill_interval_seconds",
+     "restore the newest backup into backup.drill_dir and check it this often (0: never)",
+     K::kInteger, 0, int64_t{366} * 86'400,
+     &FieldOf<&Config::backup, &BackupSettings::drill_interval_seconds>},
+    {"backup.drill_dir", "scratch directory of the restore drill (empty: <data_dir>/backup-drill)",
+     K::kString, 0, 0, &FieldOf<&Config::backup, &BackupSettings::drill_dir>},
+    {"backup.restore_dir",
+     "directory that restores asked for through the API go into (empty: API restores refused)",
+     K::kString, 0, 0, &FieldOf<&Config::backup, &BackupSettings::restore_dir>},
+    {"backup.overdue_grace_seconds",
+     "a scheduled backup or drill this late is reported overdue (metric and log)", K::kInteger, 0,
+     int64_t{30} * 86'400, &FieldOf<&Config::backup, &BackupSettings::overdue_grace_seconds>},
     {"audit.alert_distinct_subjects",
      "alert when one actor reads more distinct subjects than this within the window", K::kInteger,
      1, 10'000'000, &FieldOf<&Config::audit, &AuditSettings::alert_distinct_subjects>},
@@ -348,6 +371,23 @@ std::string Where(const std::filesystem::path& file, const toml::source_region& 
 
 }  // namespace
 
+namespace {
+// Absolute and without "." or "..", so that a relative and an absolute path compare; a trailing
+// separator dropped.
+std::filesystem::path NormalPath(const std::filesystem::path& p) {
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(p, ec);
+  auto normal = (ec ? p : absolute).lexically_normal();
+  if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();
+  return normal;
+}
+// Whether `a` is strictly below `b` (both normal).
+bool IsInside(const std::filesystem::path& a, const std::filesystem::path& b) {
+  const auto rel = a.lexically_relative(b);
+  return !rel.empty() && *rel.begin() != ".." && rel != ".";
+}
+}  // namespace
+
 std::filesystem::path Config::cert_path() const {
   return tls.cert_file.empty() ? std::filesystem::path(server.data_dir) / "tls" / "server.crt"
                                : std::filesystem::path(tls.cert_file);
@@ -382,6 +422,16 @@ std::vector<std::string> SplitCommaList(std::string_view text) {
 std::vector<std::filesystem::path> Config::audit_witness_dirs() const {
   const auto dirs = SplitCommaList(audit.witness_dirs);
   return {dirs.begin(), dirs.end()};
+}
+
+std::vector<std::filesystem::path> Config::backup_targets() const {
+  const auto dirs = SplitCommaList(backup.targets);
+  return {dirs.begin(), dirs.end()};
+}
+
+std::filesystem::path Config::backup_drill_dir() const {
+  return backup.drill_dir.empty() ? std::filesystem::path(server.data_dir) / "backup-drill"
+                                  : std::filesystem::path(backup.drill_dir);
 }
 
 std::filesystem::path Config::key_path() const {
@@ -553,17 +603,12 @@ Result<Config> ConfigBuilder::Finish() const {
                     "; set both or neither");
   }
   if (!c.audit.archive_dir.empty()) {
-    // Absolute first: a relative and an absolute path are otherwise never compared.
-    auto normal = [](const std::filesystem::path& p) {
-      std::error_code ec;
-      auto absolute = std::filesystem::absolute(p, ec);
-      return (ec ? p : absolute).lexically_normal();
-    };
+    const auto normal = NormalPath;
     const auto archive = normal(c.audit.archive_dir);
     const auto trail = normal(c.audit_dir());
-    auto inside = [](const std::filesystem::path& a, const std::filesystem::path& b) {
-      const auto rel = a.lexically_relative(b);
-      return !rel.empty() && *rel.begin() != "..";
+    // Equal counts as inside here.
+    const auto inside = [](const std::filesystem::path& a, const std::filesystem::path& b) {
+      return a == b || IsInside(a, b);
     };
     const auto witnesses = c.audit_witness_dirs();
     if (inside(archive, trail) || inside(trail, archive) ||
@@ -584,6 +629,31 @@ Result<Config> ConfigBuilder::Finish() const {
     return Fail(ErrorCode::kInvalidArgument,
                 origin("guard.max_ban_seconds") +
                     ": guard.max_ban_seconds must be at least guard.ban_seconds");
+  }
+  {
+    // The drill empties its directory of old drills before each one: it must not be, or hold,
+    // anything else the vault keeps.
+    const auto drill = NormalPath(c.backup_drill_dir());
+    std::vector<std::filesystem::path> others = {NormalPath(c.server.data_dir),
+                                                 NormalPath(c.audit_dir())};
+    for (const auto& target : c.backup_targets()) others.push_back(NormalPath(target));
+    if (!c.backup.restore_dir.empty()) others.push_back(NormalPath(c.backup.restore_dir));
+    for (const auto& other : others) {
+      const bool same_or_above = drill == other || IsInside(other, drill);
+      // Inside the data directory is where the default is; inside anything else is not.
+      const bool below = IsInside(drill, other) && other != NormalPath(c.server.data_dir);
+      if (same_or_above || below) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    origin("backup.drill_dir") + ": backup.drill_dir (" + drill.string() +
+                        ") must be a directory of its own, apart from " + other.string());
+      }
+    }
+  }
+  if (c.backup.incremental_interval_seconds > c.backup.full_interval_seconds) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("backup.incremental_interval_seconds") +
+                    ": backup.incremental_interval_seconds must be at most "
+                    "backup.full_interval_seconds (or 0 for full backups only)");
   }
   if (c.auth.session_absolute_timeout_seconds < c.auth.session_idle_timeout_seconds) {
     return Fail(ErrorCode::kInvalidArgument,

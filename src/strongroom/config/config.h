@@ -153,6 +153,18 @@ struct AuditSettings {
   std::int64_t alert_window_seconds = 600;
 };
 
+// Backups the server runs itself (docs/backup.md, "Schedule").
+struct BackupSettings {
+  std::string targets;  // comma-separated directories; empty: no schedule, API jobs refused
+  std::int64_t full_interval_seconds = std::int64_t{7} * 86'400;
+  std::int64_t incremental_interval_seconds = 86'400;  // 0: fulls only
+  std::int64_t keep_full = 5;                          // generations kept after each full
+  std::int64_t drill_interval_seconds = std::int64_t{7} * 86'400;  // 0: no restore drill
+  std::string drill_dir;                                           // empty: <data_dir>/backup-drill
+  std::string restore_dir;  // where POST /v1/backups/restore may restore to; empty: refused
+  std::int64_t overdue_grace_seconds = 3'600;  // late by more than this: overdue
+};
+
 struct LogSettings {
   std::string level = "info";
   std::string file;  // empty: standard error
@@ -172,6 +184,7 @@ struct Config {
   AuditSettings audit;
   GuardConfig guard;
   WafConfig waf;
+  BackupSettings backup;
   LogSettings log;
 
   // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they
@@ -180,6 +193,8 @@ struct Config {
   std::filesystem::path key_path() const;
   std::filesystem::path audit_dir() const;
   std::vector<std::filesystem::path> audit_witness_dirs() const;
+  std::vector<std::filesystem::path> backup_targets() const;
+  std::filesystem::path backup_drill_dir() const;
   // server.trusted_proxies parsed (validated when the configuration was loaded).
   std::vector<IpNetwork> trusted_proxy_networks() const;
   bool uses_development_certificate() const { return tls.cert_file.empty(); }

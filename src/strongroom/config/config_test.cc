@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <fstream>
 
 namespace strongroom::config {
@@ -123,6 +124,27 @@ TEST_F(ConfigTest, CrossFieldErrorsNameTheSettingThatWasSet) {
                       "\"\n"),
             "");
   EXPECT_EQ(LoadError("[audit]\nretention_days = 1\narchive_dir = \"/mnt/audit-archive\"\n"), "");
+}
+
+TEST_F(ConfigTest, TheDrillDirectoryMustBeItsOwnAndIntervalsInOrder) {
+  const std::string base = "[server]\ndata_dir = \"/v\"\n[backup]\ntargets = \"/t1,/t2\"\n";
+  EXPECT_EQ(LoadError(base), "");  // the default, /v/backup-drill
+  EXPECT_EQ(LoadError(base + "drill_dir = \"/scratch/drill\"\n"), "");
+  // {drill_dir as set, as shown, the directory it collides with}
+  const std::array<std::array<std::string, 3>, 5> refused = {
+      {{"/v", "/v", "/v"},
+       {"/", "/", "/v"},
+       {"/t2/drill", "/t2/drill", "/t2"},
+       {"/v/audit/x", "/v/audit/x", "/v/audit"},
+       {"/r/", "/r", "/r"}}};
+  for (const auto& [set, shown, other] : refused) {
+    EXPECT_EQ(LoadError(base + "restore_dir = \"/r\"\ndrill_dir = \"" + set + "\"\n"),
+              "FILE:6:13: backup.drill_dir (" + shown +
+                  ") must be a directory of its own, apart from " + other);
+  }
+  EXPECT_EQ(LoadError(base + "incremental_interval_seconds = 700000\n"),
+            "FILE:5:32: backup.incremental_interval_seconds must be at most "
+            "backup.full_interval_seconds (or 0 for full backups only)");
 }
 
 TEST_F(ConfigTest, MissingFileIsNamed) {

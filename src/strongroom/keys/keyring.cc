@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "strongroom/base/blocking.h"
+#include "strongroom/crypto/kdf.h"
 #include "strongroom/crypto/random.h"
 
 namespace strongroom::keys {
@@ -111,17 +112,17 @@ std::string Keyring::DekEntry(std::string_view tenant, std::string_view subject,
   return "dek/" + std::string(tenant) + "/" + std::string(subject) + "/" + Version10(version);
 }
 
-Keyring::Keyring(crypto::Aes256Gcm root, storage::Store& metadata)
-    : root_(std::move(root)), metadata_(metadata) {}
+Keyring::Keyring(SecretBytes root_key, crypto::Aes256Gcm root, storage::Store& metadata)
+    : root_key_(std::move(root_key)), root_(std::move(root)), metadata_(metadata) {}
 
 Keyring::~Keyring() = default;
 
 Result<std::unique_ptr<Keyring>> Keyring::Create(SecretBytes root_key, storage::Store& metadata) {
   // The AES key schedule lives in OpenSSL's context (cleansed when freed); root_key's own pages
-  // are zeroed when it goes out of scope here.
+  // are locked and zeroed when the keyring goes.
   auto root = crypto::Aes256Gcm::Create(root_key.reveal());
   if (!root) return std::unexpected(root.error());
-  return std::unique_ptr<Keyring>(new Keyring(std::move(*root), metadata));
+  return std::unique_ptr<Keyring>(new Keyring(std::move(root_key), std::move(*root), metadata));
 }
 
 Result<Keyring::TenantKeks*> Keyring::TenantLocked(std::string_view tenant) {
@@ -279,6 +280,30 @@ Result<SecretBytes> Keyring::BlindIndexKey(std::string_view tenant) {
   if (!*wrapped) return Fail(ErrorCode::kNotFound, "tenant has no index key");
   std::lock_guard lock(mu_);
   return Unwrap(root_, **wrapped, IndexKeyAad(tenant));
+}
+
+Result<SecretBytes> Keyring::DeriveFromRoot(std::string_view info) const {
+  return crypto::HkdfSha256(
+      root_key_.reveal(), {},
+      std::span(reinterpret_cast<const std::uint8_t*>(info.data()), info.size()), kKeySize);
+}
+
+namespace {
+class CopiedRootKeyProvider final : public RootKeyProvider {
+ public:
+  explicit CopiedRootKeyProvider(std::span<const std::uint8_t> root_key) : root_key_(root_key) {}
+  std::string_view kind() const override { return "copied_root_key"; }
+  Result<SecretBytes> Unseal(std::span<const std::uint8_t> /*secret*/) const override {
+    return SecretBytes(root_key_.reveal());
+  }
+
+ private:
+  SecretBytes root_key_;
+};
+}  // namespace
+
+std::unique_ptr<RootKeyProvider> Keyring::CopyProvider() const {
+  return std::make_unique<CopiedRootKeyProvider>(root_key_.reveal());
 }
 
 Result<SecretBytes> Keyring::SystemKey(std::string_view name) {

@@ -30,6 +30,7 @@
 #include "strongroom/base/error.h"
 #include "strongroom/base/secret.h"
 #include "strongroom/crypto/aead.h"
+#include "strongroom/keys/root_key_provider.h"
 #include "strongroom/storage/store.h"
 
 namespace strongroom::keys {
@@ -74,13 +75,22 @@ class Keyring {
   // Concurrent first uses agree on one key (creation is serialised on the keyring's mutex).
   Result<SecretBytes> SystemKey(std::string_view name);
 
+  // HKDF-SHA256 of the root key (no salt, `info`, 32 bytes): for keys that must be derivable from
+  // the root key alone, without this vault's metadata (the backup keys, backup/backup_format.h:
+  // a backup is opened where only its sealed root key exists).
+  Result<SecretBytes> DeriveFromRoot(std::string_view info) const;
+  // A provider that returns this root key whatever secret it is given: for opening a scratch copy
+  // of this vault (the restore drill) without the operator's passphrase. Never give it to a
+  // SealState that serves requests.
+  std::unique_ptr<RootKeyProvider> CopyProvider() const;
+
   // Store keys of the "keys" space (exposed for tests that tamper with them).
   static std::string KekEntry(std::string_view tenant, std::uint32_t version);
   static std::string DekEntry(std::string_view tenant, std::string_view subject,
                               std::uint32_t version);
 
  private:
-  Keyring(crypto::Aes256Gcm root, storage::Store& metadata);
+  Keyring(SecretBytes root_key, crypto::Aes256Gcm root, storage::Store& metadata);
   struct TenantKeks {
     std::uint32_t current = 0;
     std::map<std::uint32_t, crypto::Aes256Gcm> keks;  // loaded on first use
@@ -92,6 +102,9 @@ class Keyring {
                                                   const DataKey& key);
 
   std::mutex mu_;
+  // The root key's bytes, for DeriveFromRoot and CopyProvider (locked, zeroed memory; the AES
+  // key schedule in root_ holds the same secret anyway). Immutable: read without mu_.
+  const SecretBytes root_key_;
   crypto::Aes256Gcm root_;
   storage::Store& metadata_;
   std::map<std::string, TenantKeks, std::less<>> tenants_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "strongroom/crypto/kdf.h"
 #include "strongroom/crypto/random.h"
 #include "strongroom/storage/sqlite_store.h"
 #include "support/scratch_dir.h"
@@ -162,6 +163,25 @@ TEST_F(KeyringTest, SystemKeysAreCreatedOnceAndBoundToTheirName) {
   auto moved = Open()->SystemKey("other");
   ASSERT_FALSE(moved);
   EXPECT_EQ(moved.error().code(), ErrorCode::kDataLoss);
+}
+
+TEST_F(KeyringTest, DerivesFromTheRootKeyAsHkdfDoesAndHandsOutACopyProvider) {
+  const std::string_view info = "strongroom-backup-v1 wrap";
+  auto derived = ring_->DeriveFromRoot(info);
+  auto expected = crypto::HkdfSha256(
+      root_.reveal(), {},
+      std::span(reinterpret_cast<const std::uint8_t*>(info.data()), info.size()), 32);
+  ASSERT_TRUE(derived.has_value() && expected.has_value());
+  EXPECT_TRUE(std::ranges::equal(derived->reveal(), expected->reveal()));
+  auto other = ring_->DeriveFromRoot("strongroom-backup-v1 sign");
+  ASSERT_TRUE(other.has_value());
+  EXPECT_FALSE(std::ranges::equal(derived->reveal(), other->reveal()));
+
+  const auto provider = ring_->CopyProvider();
+  EXPECT_EQ(provider->kind(), "copied_root_key");
+  auto copy = provider->Unseal({});
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_TRUE(std::ranges::equal(copy->reveal(), root_.reveal()));
 }
 
 }  // namespace
