@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -137,17 +138,28 @@ class TargetSet {
   // cache dropped first where the kernel allows), its SHA-256 compared.
   static Result<void> CheckWritten(const fs::path& dir, const Manifest& manifest,
                                    std::string_view json, std::string_view signature) {
+    // Streamed through SHA-256 in 256 KiB reads into one buffer: no piece-sized allocation.
+    std::vector<std::uint8_t> buffer(256 << 10);
     auto check = [&](const std::string& name, std::string_view expected_hex,
                      std::uint64_t expected_bytes) -> Result<void> {
       const fs::path file = dir / name;
-      const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        ::close(fd);
+      const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return Fail(ErrorCode::kDataLoss, "cannot open " + file.string() + " again");
+      (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+      crypto::Sha256Hasher hasher;
+      std::uint64_t size = 0;
+      for (;;) {
+        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          ::close(fd);
+          if (n < 0) return Fail(ErrorCode::kDataLoss, "cannot read " + file.string() + " back");
+          break;
+        }
+        hasher.Update(std::span(buffer.data(), static_cast<std::size_t>(n)));
+        size += static_cast<std::uint64_t>(n);
       }
-      auto content = ReadWholeFile(file);
-      if (!content) return std::unexpected(content.error());
-      if (content->size() != expected_bytes || Sha256Hex(*content) != expected_hex) {
+      if (size != expected_bytes || crypto::HexEncode(hasher.Finish()) != expected_hex) {
         return Fail(ErrorCode::kDataLoss, file.string() + " differs from what was written");
       }
       return {};
@@ -190,15 +202,16 @@ class PieceWriter {
     if (auto go_on = internal::CheckCancelled(cancelled_); !go_on) {
       return std::unexpected(go_on.error());
     }
-    auto sealed = cipher_.Seal(stream, index, final, plaintext);
-    if (!sealed) return std::unexpected(sealed.error());
+    if (auto sealed = cipher_.SealInto(stream, index, final, plaintext, sealed_); !sealed) {
+      return std::unexpected(sealed.error());
+    }
     char name[32];
     (void)std::snprintf(name, sizeof name, "%06llu.piece",
                         static_cast<unsigned long long>(++count_));
-    targets_.Write(name, *sealed);
+    targets_.Write(name, sealed_);
     if (!targets_.any_ok()) return Fail(ErrorCode::kUnavailable, "no backup target is writable");
-    bytes_ += sealed->size();
-    return PieceRef{name, sealed->size(), Sha256Hex(*sealed)};
+    bytes_ += sealed_.size();
+    return PieceRef{name, sealed_.size(), Sha256Hex(sealed_)};
   }
 
   void Advance(std::uint64_t plaintext_bytes) {
@@ -211,6 +224,7 @@ class PieceWriter {
 
  private:
   PieceCipher cipher_;
+  std::vector<std::uint8_t> sealed_;  // the piece being written, its buffer reused
   TargetSet& targets_;
   const ProgressFn& progress_;
   const CancelFn& cancelled_;

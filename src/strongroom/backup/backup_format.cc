@@ -204,18 +204,24 @@ std::vector<std::uint8_t> PieceCipher::Aad(std::string_view stream, std::uint64_
 Result<std::vector<std::uint8_t>> PieceCipher::Seal(std::string_view stream, std::uint64_t index,
                                                     bool final,
                                                     std::span<const std::uint8_t> plaintext) {
-  constexpr std::size_t kNonce = crypto::Aes256Gcm::kNonceSize;
-  std::vector<std::uint8_t> out(kNonce + plaintext.size() + crypto::Aes256Gcm::kTagSize);
-  if (auto nonce = crypto::NextNonce(std::span<std::uint8_t, kNonce>(out.data(), kNonce)); !nonce) {
-    return std::unexpected(nonce.error());
-  }
-  if (auto sealed = aead_.Seal(std::span<const std::uint8_t, kNonce>(out.data(), kNonce),
-                               Aad(stream, index, final), plaintext,
-                               std::span<std::uint8_t>(out).subspan(kNonce));
-      !sealed) {
+  std::vector<std::uint8_t> out;
+  if (auto sealed = SealInto(stream, index, final, plaintext, out); !sealed) {
     return std::unexpected(sealed.error());
   }
   return out;
+}
+
+Result<void> PieceCipher::SealInto(std::string_view stream, std::uint64_t index, bool final,
+                                   std::span<const std::uint8_t> plaintext,
+                                   std::vector<std::uint8_t>& out) {
+  constexpr std::size_t kNonce = crypto::Aes256Gcm::kNonceSize;
+  out.resize(kNonce + plaintext.size() + crypto::Aes256Gcm::kTagSize);
+  if (auto nonce = crypto::NextNonce(std::span<std::uint8_t, kNonce>(out.data(), kNonce)); !nonce) {
+    return std::unexpected(nonce.error());
+  }
+  return aead_.Seal(std::span<const std::uint8_t, kNonce>(out.data(), kNonce),
+                    Aad(stream, index, final), plaintext,
+                    std::span<std::uint8_t>(out).subspan(kNonce));
 }
 
 Result<std::vector<std::uint8_t>> PieceCipher::Open(std::string_view stream, std::uint64_t index,

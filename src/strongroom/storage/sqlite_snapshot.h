@@ -50,7 +50,7 @@ class SqliteSnapshot {
   const ChangeLogPosition& position() const { return position_; }
   // Bytes of the database file (for progress estimates).
   std::uint64_t file_bytes() const { return file_bytes_; }
-  // Every entry, as puts, in (space, key) order.
+  // Every entry, as puts, in the file's own (rowid) order: sequential reads.
   Result<void> ForEachEntry(const ChangeFn& fn);
   // What changed after commit `since`: rows written after it (puts), then keys deleted after it
   // and not written again (deletes). failed_precondition unless `since` is where tombstones were
