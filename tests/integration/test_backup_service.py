@@ -277,6 +277,50 @@ class BackupServiceTest(ServerTestCase):
                                                   "Content-Type": "application/json"})
         self.assert_error(status, data, 503, "sealed")
 
+    def test_change_capture_backs_up_changes_and_restores_to_a_point_between(self):
+        restore_dir = os.path.join(self.workdir, "restores")
+        os.makedirs(restore_dir)
+        server = self.make_server("--backup-targets", self.targets[0],
+                                  "--backup-full-interval-seconds", "3600",
+                                  "--backup-incremental-interval-seconds", "3600",
+                                  "--backup-drill-interval-seconds", "0",
+                                  "--backup-capture-interval-seconds", "1",
+                                  "--backup-restore-dir", restore_dir)
+
+        def captures():
+            status, jobs = server.api("GET", "/v1/backups/jobs")
+            return [j for j in jobs["jobs"] if j["requested_by"] == "capture"]
+
+        def wait_captures(count):
+            self.assertTrue(wait_until(
+                lambda: len([j for j in captures() if j["state"] == "succeeded"]) >= count,
+                timeout=30, step=0.2), server.log_text())
+            done = [j for j in captures() if j["state"] == "succeeded"]
+            return done[0]["result"]["backup_id"]  # newest first
+
+        self.assertTrue(wait_until(lambda: server.events("backup.job_succeeded"), timeout=60,
+                                   step=0.2), server.log_text())
+        # Nothing changed since the full backup: nothing is captured.
+        time.sleep(2.5)
+        self.assertEqual(captures(), [])
+        self.populate(server, count=3)
+        first = wait_captures(1)
+        time.sleep(1.1)
+        between = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        time.sleep(1.1)
+        self.assertEqual(server.api("POST", "/v1/subjects", {})[0], 201)
+        second = wait_captures(2)
+        self.assertNotEqual(first, second)
+        self.assertEqual(len(captures()), 2)  # one per change, not one per second
+
+        status, job = server.api("POST", "/v1/backups/restore",
+                                 {"destination": "pitr", "at": between})
+        self.assertEqual(status, 202, job)
+        job = self.wait_job(server, job["id"])
+        self.assertEqual(job["state"], "succeeded", job)
+        self.assertEqual(job["result"]["chain"][-1], first)
+        self.assertEqual(len(job["result"]["chain"]), 2)  # the full one, then the first capture
+
     def test_failed_and_overdue_backups_raise_alerts(self):
         missing = os.path.join(self.workdir, "not-mounted")
         server = self.make_server("--backup-targets", missing,

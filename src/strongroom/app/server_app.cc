@@ -217,6 +217,7 @@ backup::ServiceSettings BackupSettingsFrom(const config::Config& c) {
   s.full_interval = seconds(c.backup.full_interval_seconds);
   s.incremental_interval = seconds(c.backup.incremental_interval_seconds);
   s.drill_interval = seconds(c.backup.drill_interval_seconds);
+  s.capture_interval = seconds(c.backup.capture_interval_seconds);
   s.overdue_grace = seconds(c.backup.overdue_grace_seconds);
   // A failed scheduled backup is tried again after a tenth of the incremental interval (at most
   // 10 minutes): soon enough to matter, rarely enough not to hammer a broken target.

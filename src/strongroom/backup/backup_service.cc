@@ -14,6 +14,7 @@
 #include "strongroom/crypto/random.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/observe/metrics.h"
+#include "strongroom/storage/sqlite_snapshot.h"
 
 namespace strongroom::backup {
 namespace {
@@ -153,6 +154,7 @@ BackupService::~BackupService() { Stop(); }
 void BackupService::ReadHistory() {
   // Manifests are read, not verified: they only say when the next backup is due. Every backup
   // verifies its base again before building on it.
+  std::string newest_id;  // ids sort by time
   for (const auto& target : settings_.targets) {
     auto listed = ListBackups(target);
     if (!listed) {
@@ -170,6 +172,11 @@ void BackupService::ReadHistory() {
         state.last_bytes = listing.manifest->bytes;
       }
       if (!newest_backup_ || *newest_backup_ < *created) newest_backup_ = *created;
+      if (listing.name > newest_id) {
+        newest_id = listing.name;
+        newest_seqs_.clear();
+        for (const auto& store : listing.manifest->stores) newest_seqs_[store.name] = store.seq;
+      }
     }
   }
   if (auto text = ReadWholeFile(settings_.drill_dir / kDrillStatusFile); text) {
@@ -256,6 +263,25 @@ void BackupService::UpdateOverdueLocked(Clock::time_point now) {
   }
 }
 
+bool BackupService::StoresChangedLocked() const {
+  for (const std::string_view name : kStoreNames) {
+    auto snapshot =
+        storage::SqliteSnapshot::Open(settings_.vault.data_dir / (std::string(name) + ".db"));
+    if (!snapshot) return true;  // the backup will say what is wrong
+    const auto known = newest_seqs_.find(name);
+    if (known == newest_seqs_.end() || known->second != (*snapshot)->position().seq) return true;
+  }
+  return false;
+}
+
+std::optional<Clock::time_point> BackupService::NextCaptureLocked() const {
+  if (settings_.capture_interval.count() == 0 || !settings_.schedule || settings_.targets.empty() ||
+      !kinds_[kFullKind].last_success || !newest_backup_) {
+    return std::nullopt;
+  }
+  return std::max(*newest_backup_ + settings_.capture_interval, next_capture_check_);
+}
+
 void BackupService::QueueDueLocked(Clock::time_point now) {
   const auto pending = [&](JobKind kind) {
     return std::any_of(jobs_.begin(), jobs_.end(), [&](const JobInfo& job) {
@@ -266,14 +292,23 @@ void BackupService::QueueDueLocked(Clock::time_point now) {
   // incremental would only copy what it is about to, and a drill would restore an old backup.
   const auto full_due = RetryAtLocked(kFullKind);
   if (pending(JobKind::kFull)) return;
-  std::vector<JobKind> due;
+  std::vector<std::pair<JobKind, std::string_view>> due;  // and who asks
   if (full_due && DueLocked(kFullKind) <= now) {
-    if (*full_due <= now) due.push_back(JobKind::kFull);
+    if (*full_due <= now) due.emplace_back(JobKind::kFull, "schedule");
   } else {
     for (const auto& [kind, job_kind] : {std::pair{kIncrementalKind, JobKind::kIncremental},
                                          std::pair{kDrillKind, JobKind::kDrill}}) {
       const auto at = RetryAtLocked(kind);
-      if (at && *at <= now && !pending(job_kind)) due.push_back(job_kind);
+      if (at && *at <= now && !pending(job_kind)) due.emplace_back(job_kind, "schedule");
+    }
+    // Change capture: an incremental once a store has changed, at most every capture interval.
+    // The check reads four change-log numbers (a read transaction per store file).
+    const auto capture = NextCaptureLocked();
+    if (capture && *capture <= now && !pending(JobKind::kIncremental) &&
+        std::none_of(due.begin(), due.end(),
+                     [](const auto& d) { return d.first == JobKind::kIncremental; })) {
+      next_capture_check_ = now + settings_.capture_interval;
+      if (StoresChangedLocked()) due.emplace_back(JobKind::kIncremental, "capture");
     }
   }
   if (due.empty()) return;
@@ -286,10 +321,10 @@ void BackupService::QueueDueLocked(Clock::time_point now) {
     return;
   }
   waiting_for_keys_ = false;
-  for (const JobKind kind : due) {
+  for (const auto& [kind, by] : due) {
     JobRequest request;
     request.kind = kind;
-    request.requested_by = "schedule";
+    request.requested_by = std::string(by);
     if (auto queued = EnqueueLocked(std::move(request)); !queued) {
       observe::Error("backup.schedule_failed",
                      {{"kind", JobKindName(kind)}, {"reason", queued.error().message()}});
@@ -314,6 +349,10 @@ void BackupService::Loop() {
         for (const auto at : {*retry, *due + settings_.overdue_grace + std::chrono::seconds(1)}) {
           if (at > now && at < wake_at) wake_at = at;
         }
+      }
+      if (const auto capture = NextCaptureLocked();
+          capture && *capture > now && *capture < wake_at) {
+        wake_at = *capture;
       }
       wake_.wait_until(lock, wake_at);
       continue;
@@ -624,6 +663,7 @@ Result<BackupService::Outcome> BackupService::RunBackup(bool full, const Progres
   outcome.backups.push_back(report->manifest.id);
   outcome.bytes = report->manifest.bytes;
   outcome.created = ParseRfc3339(report->manifest.created_at);
+  for (const auto& store : report->manifest.stores) outcome.store_seqs[store.name] = store.seq;
   return outcome;
 }
 
@@ -723,7 +763,10 @@ void BackupService::Finish(const std::string& id, const Result<Outcome>& outcome
         state.last_success_gauge->Set(Seconds(at));
         state.duration_gauge->Set(seconds);
         state.bytes_gauge->Set(static_cast<double>(outcome->bytes));
-        if (*kind != kDrillKind && (!newest_backup_ || *newest_backup_ < at)) newest_backup_ = at;
+        if (*kind != kDrillKind && (!newest_backup_ || *newest_backup_ <= at)) {
+          newest_backup_ = at;
+          newest_seqs_ = outcome->store_seqs;
+        }
       } else if (!Cancelled()) {
         state.last_failure = now;
         state.failures += 1;

@@ -4,7 +4,8 @@
 // fed by the schedule and by the admin API (api/backup_api.cc):
 //   - a full backup when the newest full one is `full_interval` old (or there is none), then a
 //     prune down to `keep_full` generations;
-//   - an incremental backup when the newest backup is `incremental_interval` old;
+//   - an incremental backup when the newest backup is `incremental_interval` old, and, with
+//     change capture on, `capture_interval` after it when a store has changed since;
 //   - a restore drill every `drill_interval`: the newest backup's chain restored into a scratch
 //     directory (RestoreBackup checks every piece, every file's digest and the audit trail
 //     inside), a sample of its records decrypted (SampleCheck), the scratch copy removed.
@@ -29,6 +30,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -56,6 +58,9 @@ struct ServiceSettings {
   std::chrono::seconds full_interval{7 * 86'400};
   std::chrono::seconds incremental_interval{86'400};  // zero: fulls only
   std::chrono::seconds drill_interval{7 * 86'400};    // zero: no drill
+  // Change capture: an incremental backup this long after the newest backup when a store changed
+  // since (zero: off). Restores to a point in time land on the newest capture at or before it.
+  std::chrono::seconds capture_interval{0};
   std::chrono::seconds overdue_grace{3'600};
   std::chrono::seconds retry_delay{600};  // after a failed scheduled backup
   int keep_full = 5;
@@ -155,6 +160,7 @@ class BackupService {
     std::string destination;           // restore: where to
     std::uint64_t bytes = 0;           // of the backup made, or of the pieces read
     std::optional<std::chrono::system_clock::time_point> created;  // a backup's own time
+    std::map<std::string, std::uint64_t, std::less<>> store_seqs;  // a backup's stores' seq
   };
 
   void Loop();
@@ -176,6 +182,9 @@ class BackupService {
   void Finish(const std::string& id, const Result<Outcome>& outcome,
               std::chrono::steady_clock::duration took);
   void ReadHistory();
+  // Whether a store committed since the newest backup (its change-log number moved).
+  bool StoresChangedLocked() const;
+  std::optional<std::chrono::system_clock::time_point> NextCaptureLocked() const;
   bool Cancelled() const { return cancel_.load(std::memory_order_relaxed); }
 
   const ServiceSettings settings_;
@@ -192,6 +201,8 @@ class BackupService {
   std::deque<JobInfo> jobs_;         // newest first
   KindState kinds_[kKindCount];
   std::optional<std::chrono::system_clock::time_point> newest_backup_;
+  std::map<std::string, std::uint64_t, std::less<>> newest_seqs_;  // of the newest backup
+  std::chrono::system_clock::time_point next_capture_check_{};
   std::chrono::system_clock::time_point started_at_;
   std::thread thread_;
 };

@@ -157,6 +157,11 @@ const SettingInfo kSettings[] = {
      "an incremental backup this long after the last backup (0: full backups only)", K::kInteger, 0,
      int64_t{366} * 86'400,
      &FieldOf<&Config::backup, &BackupSettings::incremental_interval_seconds>},
+    {"backup.capture_interval_seconds",
+     "change capture: an incremental backup this long after the newest one when a store changed "
+     "(0: off)",
+     K::kInteger, 0, int64_t{366} * 86'400,
+     &FieldOf<&Config::backup, &BackupSettings::capture_interval_seconds>},
     {"backup.keep_full", "full backups kept (with their incrementals) after each full backup",
      K::kInteger, 1, 1'000, &FieldOf<&Config::backup, &BackupSettings::keep_full>},
     {"backup.drill_interval_seconds",

@@ -158,6 +158,7 @@ struct BackupSettings {
   std::string targets;  // comma-separated directories; empty: no schedule, API jobs refused
   std::int64_t full_interval_seconds = std::int64_t{7} * 86'400;
   std::int64_t incremental_interval_seconds = 86'400;  // 0: fulls only
+  std::int64_t capture_interval_seconds = 0;           // change capture between backups; 0: off
   std::int64_t keep_full = 5;                          // generations kept after each full
   std::int64_t drill_interval_seconds = std::int64_t{7} * 86'400;  // 0: no restore drill
   std::string drill_dir;                                           // empty: <data_dir>/backup-drill
