@@ -543,6 +543,8 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
       },
       [&seal](const std::filesystem::path& copy) { return DecryptSample(seal, copy); }, trail,
       registry);
+  // Sealing takes the keys away: a backup job running with keys derived from them stops too.
+  seal.OnSeal([&backups] { backups.CancelRunning(); });
   const api::VaultApi vault_api{
       seal,           trail,    audit_keys, **identity,  service,
       documents,      policies, tokens,     break_glass, api::OpenApiDocument(),
@@ -591,7 +593,6 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                  {"pid", static_cast<std::int64_t>(::getpid())}});
   RaiseOpenFileLimit(config.server.max_connections);
   traffic_guard.StartSharing();  // logs whether Redis answered
-  backups.Start();               // reads when each kind last succeeded; runs what is due
   // Every tenant's policy document is compiled at start (after the first log line, which names
   // the ports): one that no longer does is reported now, not at its tenant's first request (that
   // tenant is refused everything but the repair; the others serve).

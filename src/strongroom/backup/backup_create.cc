@@ -460,7 +460,11 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
   Manifest manifest;
   manifest.id = *id;
   manifest.kind = options.full ? "full" : "incremental";
-  manifest.created_at = FormatRfc3339(now);
+  // The time the backup stands for, read once every snapshot is open and rounded up to the
+  // second: every commit it holds came before it, so `restore --at T` never brings back a change
+  // made after T (the id's time, taken at the start, may be earlier).
+  manifest.created_at =
+      FormatRfc3339(std::chrono::ceil<std::chrono::seconds>(std::chrono::system_clock::now()));
   manifest.full_id = base_manifest != nullptr ? base_manifest->full_id : *id;
   if (base) {
     manifest.parent_id = base_manifest->id;

@@ -75,13 +75,15 @@ json::array StringsJson(const std::vector<std::string>& items) {
 
 // The newest backup on any of `targets` (ids sort by time): a target that missed the latest
 // backup must not make a drill or a restore quietly use an older one. Empty if none.
-std::string NewestBackupId(const std::vector<fs::path>& targets) {
+// With `at`, the newest whose created_at is at or before it.
+std::string NewestBackupId(const std::vector<fs::path>& targets, std::string_view at = {}) {
   std::string newest;
   for (const auto& target : targets) {
     auto listed = ListBackups(target);
     if (!listed) continue;
     for (const auto& listing : *listed) {
-      if (listing.manifest && listing.name > newest) newest = listing.name;
+      if (!listing.manifest || (!at.empty() && listing.manifest->created_at > at)) continue;
+      if (listing.name > newest) newest = listing.name;
     }
   }
   return newest;
@@ -207,6 +209,8 @@ void BackupService::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void BackupService::CancelRunning() { cancel_job_.store(true, std::memory_order_relaxed); }
+
 std::optional<Clock::time_point> BackupService::DueLocked(Kind kind) const {
   if (!settings_.schedule || settings_.targets.empty()) return std::nullopt;
   const KindState& state = kinds_[kind];
@@ -263,13 +267,14 @@ void BackupService::UpdateOverdueLocked(Clock::time_point now) {
   }
 }
 
-bool BackupService::StoresChangedLocked() const {
+bool BackupService::StoresChanged(
+    const std::map<std::string, std::uint64_t, std::less<>>& seqs) const {
   for (const std::string_view name : kStoreNames) {
     auto snapshot =
         storage::SqliteSnapshot::Open(settings_.vault.data_dir / (std::string(name) + ".db"));
     if (!snapshot) return true;  // the backup will say what is wrong
-    const auto known = newest_seqs_.find(name);
-    if (known == newest_seqs_.end() || known->second != (*snapshot)->position().seq) return true;
+    const auto known = seqs.find(name);
+    if (known == seqs.end() || known->second != (*snapshot)->position().seq) return true;
   }
   return false;
 }
@@ -279,7 +284,14 @@ std::optional<Clock::time_point> BackupService::NextCaptureLocked() const {
       !kinds_[kFullKind].last_success || !newest_backup_) {
     return std::nullopt;
   }
-  return std::max(*newest_backup_ + settings_.capture_interval, next_capture_check_);
+  auto at = std::max(*newest_backup_ + settings_.capture_interval, next_capture_check_);
+  // A failing incremental (a target gone) is retried as the schedule's is, not every interval.
+  const KindState& incremental = kinds_[kIncrementalKind];
+  if (incremental.last_failure &&
+      (!incremental.last_success || *incremental.last_failure > *incremental.last_success)) {
+    at = std::max(at, *incremental.last_failure + settings_.retry_delay);
+  }
+  return at;
 }
 
 void BackupService::QueueDueLocked(Clock::time_point now) {
@@ -301,15 +313,13 @@ void BackupService::QueueDueLocked(Clock::time_point now) {
       const auto at = RetryAtLocked(kind);
       if (at && *at <= now && !pending(job_kind)) due.emplace_back(job_kind, "schedule");
     }
-    // Change capture: an incremental once a store has changed, at most every capture interval.
-    // The check reads four change-log numbers (a read transaction per store file).
-    const auto capture = NextCaptureLocked();
-    if (capture && *capture <= now && !pending(JobKind::kIncremental) &&
+    // Change capture: Loop() found a store changed (capture_wanted_).
+    if (capture_wanted_ && !pending(JobKind::kIncremental) &&
         std::none_of(due.begin(), due.end(),
                      [](const auto& d) { return d.first == JobKind::kIncremental; })) {
-      next_capture_check_ = now + settings_.capture_interval;
-      if (StoresChangedLocked()) due.emplace_back(JobKind::kIncremental, "capture");
+      due.emplace_back(JobKind::kIncremental, "capture");
     }
+    capture_wanted_ = false;
   }
   if (due.empty()) return;
   // Sealed, every job would fail: queue nothing; the overdue gauge is the alert.
@@ -335,7 +345,19 @@ void BackupService::QueueDueLocked(Clock::time_point now) {
 void BackupService::Loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    const auto now = Clock::now();
+    auto now = Clock::now();
+    // Change capture: whether a store changed since the newest backup. The check opens the four
+    // store files (a read transaction each), so it runs without mu_.
+    if (const auto capture = NextCaptureLocked(); capture && *capture <= now) {
+      next_capture_check_ = now + settings_.capture_interval;
+      const auto seqs = newest_seqs_;
+      lock.unlock();
+      const bool changed = StoresChanged(seqs);
+      lock.lock();
+      if (stopping_) break;
+      capture_wanted_ = changed;
+      now = Clock::now();
+    }
     UpdateOverdueLocked(now);
     QueueDueLocked(now);
     if (queue_.empty()) {
@@ -363,6 +385,7 @@ void BackupService::Loop() {
     if (job == nullptr) continue;
     job->state = "running";
     job->started_at = now;
+    cancel_job_.store(false, std::memory_order_relaxed);
     const JobInfo running = *job;
     lock.unlock();
     const ProgressFn progress = [this, &id](std::uint64_t done, std::uint64_t total) {
@@ -584,11 +607,16 @@ Result<BackupService::Outcome> BackupService::RunRestore(const JobRequest& reque
   if (!keys) return std::unexpected(keys.error());
   RestoreOptions options;
   options.backup_id = request.backup_id;
-  // Neither id nor time: the newest backup anywhere, not the newest on the first target.
-  if (options.backup_id.empty() && request.at.empty()) {
-    options.backup_id = NewestBackupId(settings_.targets);
+  // No id: the newest backup (at or before `at`) on any target, not on the first one only (a
+  // target that missed the latest captures would quietly restore an older point).
+  if (options.backup_id.empty()) {
+    options.backup_id = NewestBackupId(settings_.targets, request.at);
+    if (options.backup_id.empty()) {
+      return Fail(ErrorCode::kNotFound, request.at.empty()
+                                            ? std::string("no backup on any target")
+                                            : "no backup at or before " + request.at);
+    }
   }
-  options.at = request.at;
   options.destination = settings_.restore_dir / request.destination;
   options.sealed_key_file = settings_.sealed_key_file;
   options.progress = progress;

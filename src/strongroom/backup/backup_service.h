@@ -124,6 +124,10 @@ class BackupService {
   // half-made, as any failure does), then stops the thread. Idempotent.
   void Stop();
 
+  // Cancels the job running now, if any, at its next piece (the vault was sealed: it must let go
+  // of the keys). Later jobs run as usual.
+  void CancelRunning();
+
   // Queues a job. failed_precondition: no backup.targets, or (restore) no backup.restore_dir;
   // invalid_argument: a bad destination or `at` (at the field's JSON path); already_exists: the
   // destination exists; resource_exhausted: kMaxQueued jobs already wait.
@@ -182,10 +186,13 @@ class BackupService {
   void Finish(const std::string& id, const Result<Outcome>& outcome,
               std::chrono::steady_clock::duration took);
   void ReadHistory();
-  // Whether a store committed since the newest backup (its change-log number moved).
-  bool StoresChangedLocked() const;
+  // Whether a store committed since the backup whose change-log numbers are `seqs` (opens the
+  // four store files: call without mu_).
+  bool StoresChanged(const std::map<std::string, std::uint64_t, std::less<>>& seqs) const;
   std::optional<std::chrono::system_clock::time_point> NextCaptureLocked() const;
-  bool Cancelled() const { return cancel_.load(std::memory_order_relaxed); }
+  bool Cancelled() const {
+    return cancel_.load(std::memory_order_relaxed) || cancel_job_.load(std::memory_order_relaxed);
+  }
 
   const ServiceSettings settings_;
   const KeysProvider keys_;
@@ -196,6 +203,8 @@ class BackupService {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::atomic<bool> cancel_{false};  // Stop(): the running job stops at its next piece
+  std::atomic<bool> cancel_job_{false};  // CancelRunning(): this job only
+  bool capture_wanted_ = false;          // a store changed: the next capture is due
   bool waiting_for_keys_ = false;    // logged once while the vault is sealed and a job is due
   std::deque<std::string> queue_;    // job ids, oldest first
   std::deque<JobInfo> jobs_;         // newest first

@@ -166,7 +166,8 @@ bool IsSafeRelativePath(std::string_view path) {
 
 Result<void> CheckCancelled(const CancelFn& cancelled) {
   if (cancelled && cancelled())
-    return Fail(ErrorCode::kUnavailable, "cancelled: the server is stopping");
+    return Fail(ErrorCode::kUnavailable,
+                "cancelled: the server is stopping or the vault was sealed");
   return {};
 }
 
