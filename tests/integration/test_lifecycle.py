@@ -1,4 +1,4 @@
-"""Signals: SIGTERM drains in-flight requests and exits 0; SIGHUP reloads the certificate."""
+"""Signals: SIGTERM drains in-flight requests and exits 0; SIGHUP reloads the certificate; both\nare handled from the first log line on."""
 import hashlib
 import os
 import signal
@@ -153,6 +153,23 @@ class ReloadTest(ServerTestCase):
         self.assertIn("cannot load TLS key", failure["reason"])
         self.assertEqual(peer_fingerprint(server.port), fingerprint_b)
         self.assertEqual(server.stop(), 0)
+
+    def test_a_signal_right_after_the_first_log_line_is_handled_not_fatal(self):
+        # The server logs `server.listening` before it finishes starting (policies, the backup
+        # schedule, Redis); a SIGHUP sent the moment that line appears once killed it, since the
+        # handlers were only installed later. Now they are installed before the line is logged.
+        server = self.make_server()
+        for _ in range(50):  # through the rest of the start: a few milliseconds
+            server.signal(signal.SIGHUP)
+            time.sleep(0.001)
+        server.wait_for_event("tls.reloaded")
+        self.assertIsNone(server.proc.poll())
+        self.assertEqual(server.stop(), 0)
+        # And a SIGTERM that early drains and exits 0, like any other.
+        server = self.make_server()
+        server.signal(signal.SIGTERM)
+        self.assertEqual(server.proc.wait(timeout=15), 0)
+        server.wait_for_event("server.draining")
 
 
 if __name__ == "__main__":

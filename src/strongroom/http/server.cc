@@ -168,7 +168,10 @@ struct HttpServer::Impl {
         contexts(MakeContexts(opts.io_threads)),
         workers(opts.worker_threads),
         credential_workers(opts.credential_threads),
-        signals(*contexts[0]),
+        // Registered here, not in Run: the server logs `server.listening` (and operators and
+        // scripts start sending signals) before Run; a SIGHUP in between would otherwise take
+        // its default action and kill the process. Asio queues a signal until WaitSignal.
+        signals(*contexts[0], SIGINT, SIGTERM, SIGHUP),
         drain_timer(*contexts[0]),
         accept_retry_timer(*contexts[0]),
         metrics_retry_timer(*contexts[0]) {}
@@ -1159,9 +1162,6 @@ bool HttpServer::draining() const { return impl_->draining.load(); }
 void HttpServer::Run(std::function<void()> on_reload) {
   Impl& s = *impl_;
   s.on_reload = std::move(on_reload);
-  s.signals.add(SIGINT);
-  s.signals.add(SIGTERM);
-  s.signals.add(SIGHUP);
   s.WaitSignal();
   if (s.api_acceptor) s.AcceptApi();
   if (s.metrics_acceptor) s.AcceptMetrics();
