@@ -111,7 +111,8 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     }
     if (verb == "read" || verb == "list") return PolicyGate{Action::kRead, resource};
     if (verb == "update") return PolicyGate{Action::kUpdate, resource};
-    if (verb == "delete") return PolicyGate{Action::kDelete, resource};
+    // Erasing a subject deletes everything held about it: the delete action on @subjects.
+    if (verb == "delete" || verb == "erase") return PolicyGate{Action::kDelete, resource};
     if (verb == "search") return PolicyGate{Action::kSearch, resource};
     return std::nullopt;
   };

@@ -50,6 +50,7 @@ constexpr std::array kActions = {
     RouteAction{Method::kPost, "/v1/subjects", "subject.create"},
     RouteAction{Method::kGet, "/v1/subjects", "subject.list"},
     RouteAction{Method::kGet, "/v1/subjects/{id}", "subject.read"},
+    RouteAction{Method::kDelete, "/v1/subjects/{id}", "subject.erase"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/activity", "activity.append"},
     RouteAction{Method::kGet, "/v1/subjects/{id}/activity", "activity.list"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/documents", "document.upload"},

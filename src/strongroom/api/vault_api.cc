@@ -462,6 +462,17 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
              WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
                return s.GetSubject(t, r.PathParam("id"));
              }));
+  // Erasure: crypto-shredding, the rows, a signed receipt in the erasure ledger
+  // (records/subject_erasure.h). 200 with the receipt, which the caller may hand to the person.
+  router.Add(Method::kDelete, "/v1/subjects/{id}", http::Execution::kWorker,
+             Guarded(api, Access::kWrite, true,
+                     Returning(200, [&api](const Request& r, const auth::Caller& who) {
+                       if (api.eraser == nullptr) {
+                         return Result<json::object>(
+                             Fail(ErrorCode::kUnavailable, "erasure is not available"));
+                       }
+                       return api.eraser->Erase(who.tenant, r.PathParam("id"));
+                     })));
   router.Add(Method::kPost, "/v1/subjects/{id}/activity", http::Execution::kWorker,
              WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request& r) {
                return s.AppendActivity(t, r.PathParam("id"), b);

@@ -29,6 +29,7 @@
 #include "strongroom/policy/break_glass.h"
 #include "strongroom/policy/policy_store.h"
 #include "strongroom/records/document_service.h"
+#include "strongroom/records/subject_erasure.h"
 #include "strongroom/records/token_vault.h"
 #include "strongroom/records/vault_service.h"
 
@@ -49,6 +50,8 @@ struct VaultApi {
   guard::TrafficGuard* guard = nullptr;
   // The server's backups and their jobs (/v1/backups...); null: no backup routes.
   backup::BackupService* backups = nullptr;
+  // Subject erasure (DELETE /v1/subjects/{id}); null: the route answers 503.
+  records::SubjectEraser* eraser = nullptr;
 };
 
 void AddVaultRoutes(http::Router& router, const VaultApi& api);

@@ -40,6 +40,8 @@
 #include "strongroom/observe/log.h"
 #include "strongroom/observe/metrics.h"
 #include "strongroom/observe/process_metrics.h"
+#include "strongroom/privacy/erasure_ledger.h"
+#include "strongroom/records/subject_erasure.h"
 #include "strongroom/records/vault_service.h"
 #include "strongroom/storage/sqlite_store.h"
 
@@ -168,6 +170,34 @@ void RegisterAuditMetrics(observe::MetricsRegistry& registry, const audit::Trail
                             "1 while the audit trail can be written, 0 while it fails",
                             [&trail] { return trail.available() ? 1.0 : 0.0; });
 }
+
+}  // namespace
+
+Result<std::string> ReplayLedgers(const RootDerivation& derive,
+                                  const std::filesystem::path& restored,
+                                  const std::filesystem::path& ledger,
+                                  const std::vector<std::filesystem::path>& targets) {
+  auto ledger_keys = privacy::LedgerKeys::FromRoot(derive);
+  if (!ledger_keys) return std::unexpected(ledger_keys.error());
+  std::vector<std::filesystem::path> ledgers{ledger};
+  for (const auto& target : targets) ledgers.push_back(target / privacy::kLedgerCopyName);
+  auto replayed = records::ReplayErasures(restored, ledgers, *ledger_keys);
+  if (!replayed) return std::unexpected(replayed.error());
+  return ReplaySummary(*replayed);
+}
+
+std::string ReplaySummary(const records::ReplayReport& report) {
+  std::string summary = std::to_string(report.receipts) +
+                        " erasure receipts replayed: " + std::to_string(report.erased) +
+                        " subjects erased, " + std::to_string(report.finished) +
+                        " interrupted erasures finished";
+  for (const auto& skipped : report.skipped) {
+    summary += "; skipped " + skipped.string() + " (another vault's ledger)";
+  }
+  return summary;
+}
+
+namespace {
 
 // The restore drill's sample (backup_service.h): the records of a scratch copy decrypted with
 // this vault's root key (the copy's sealed key would need the passphrase, which the server does
@@ -545,10 +575,27 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
       registry);
   // Sealing takes the keys away: a backup job running with keys derived from them stops too.
   seal.OnSeal([&backups] { backups.CancelRunning(); });
-  const api::VaultApi vault_api{
-      seal,           trail,    audit_keys, **identity,  service,
-      documents,      policies, tokens,     break_glass, api::OpenApiDocument(),
-      &traffic_guard, &backups};
+  // Subject erasure: the ledger lives outside the backups and is copied beside them on every
+  // target; restores and drills replay it before the restored vault opens.
+  privacy::ErasureLedger erasure_ledger(config.erasure_ledger());
+  records::SubjectEraser eraser({metadata, *stores[1], *stores[2], *stores[3]}, seal,
+                                erasure_ledger, config.backup_targets());
+  backups.SetErasureHooks(
+      {.replay = [&seal, &config](const std::filesystem::path& restored) -> Result<std::string> {
+         auto keys = seal.keys();
+         if (!keys) {
+           return Fail(ErrorCode::kFailedPrecondition,
+                       "the vault is sealed: replaying the erasure ledger needs its keys");
+         }
+         return ReplayLedgers(
+             [&keys](std::string_view info) { return keys->keyring->DeriveFromRoot(info); },
+             restored, config.erasure_ledger(), config.backup_targets());
+       },
+       .after_backup = [&eraser] { eraser.AfterBackup(); }});
+  api::VaultApi vault_api{seal,           trail,    audit_keys, **identity,  service,
+                          documents,      policies, tokens,     break_glass, api::OpenApiDocument(),
+                          &traffic_guard, &backups};
+  vault_api.eraser = &eraser;
   api::AddVaultRoutes(router, vault_api);
 
   // The web application firewall compiles the CRS now (some 30 ms): a bad setting or a
@@ -625,6 +672,23 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                               "tls.key_file for production"}});
   }
 
+  // (After the first log line.) A ledger lost with its data directory (or one that missed receipts)
+  // is taken back from a target's copy before anything appends to it.
+  if (auto adopted = erasure_ledger.AdoptLongerCopy(config.backup_targets()); !adopted) {
+    observe::Error("privacy.ledger_copies_differ", {{"reason", adopted.error().message()}});
+  } else if (*adopted) {
+    observe::Warn("privacy.ledger_adopted", {{"ledger", config.erasure_ledger().string()}});
+  }
+  // Erasures a crash interrupted are finished now if unsealed, else at the unseal.
+  const auto resume_erasures = [&eraser] {
+    if (auto resumed = eraser.ResumePending(); !resumed) {
+      observe::Error("privacy.erasure_resume_failed", {{"reason", resumed.error().message()}});
+    } else if (*resumed > 0) {
+      observe::Warn("privacy.erasures_resumed", {{"count", static_cast<std::int64_t>(*resumed)}});
+    }
+  };
+  resume_erasures();
+  seal.OnUnseal(resume_erasures);
   // Last before serving: a start that fails above must not wait for a backup.
   backups.Start();  // reads when each kind last succeeded; runs what is due
   server.Run([tls_store, &traffic_guard, &firewall, &reread] {

@@ -2,12 +2,19 @@
 // The composition root of `strongroom serve`: builds every part from the validated Config, wires
 // them explicitly (no static registration), serves until drained, and tears down in order.
 
+#include <filesystem>
 #include <functional>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "strongroom/base/error.h"
 #include "strongroom/base/secret.h"
 #include "strongroom/config/config.h"
+
+namespace strongroom::records {
+struct ReplayReport;
+}
 
 namespace strongroom::app {
 
@@ -32,5 +39,17 @@ Result<std::optional<SecretBytes>> ConfiguredPassphrase(const config::Config& co
 // place). Call once at start-up,
 // before any thread exists.
 void CapturePassphraseEnvironment();
+
+// A restore's erasure replay (records/subject_erasure.h, ReplayErasures) into the `restored`
+// data directory, from the ledger at `ledger` and its copy on each of `targets` (each checked
+// with the keys `derive` makes from the root key, keys::Keyring::DeriveFromRoot; absent ones
+// skipped). Returns ReplaySummary.
+using RootDerivation = std::function<Result<SecretBytes>(std::string_view info)>;
+Result<std::string> ReplayLedgers(const RootDerivation& derive,
+                                  const std::filesystem::path& restored,
+                                  const std::filesystem::path& ledger,
+                                  const std::vector<std::filesystem::path>& targets);
+// "3 erasure receipts replayed: 1 subjects erased, 0 interrupted erasures finished".
+std::string ReplaySummary(const records::ReplayReport& report);
 
 }  // namespace strongroom::app

@@ -107,12 +107,17 @@ struct RestoreOptions {
   std::filesystem::path sealed_key_file;  // copied to <destination>/keys/root.sealed
   ProgressFn progress;
   CancelFn cancelled;
+  // Runs on the restored files once they check out and before they are renamed into place
+  // (records/subject_erasure.h: the erasure ledger's replay). Its failure fails the restore;
+  // it returns a line for the report ("2 subjects erased by the ledger").
+  std::function<Result<std::string>(const std::filesystem::path& restored)> before_open;
 };
 
 struct RestoreReport {
   std::vector<std::string> chain;  // full first
   std::uint64_t bytes = 0;         // of pieces read
   std::uint64_t audit_entries = 0;
+  std::string before_open;  // what RestoreOptions::before_open reported
 };
 // Restores a backup's chain into `destination`, built as .<name>.restoring beside it and renamed
 // only once every store, file and the audit trail check out; on any failure nothing is left

@@ -278,6 +278,11 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
     report.audit_entries = trail.entries;
   }
   for (const PieceReader& reader : readers) report.bytes += reader.bytes();
+  if (options.before_open) {
+    auto replayed = options.before_open(dir);
+    if (!replayed) return std::unexpected(replayed.error());
+    report.before_open = std::move(*replayed);
+  }
   if (auto synced = SyncTree(dir); !synced) return std::unexpected(synced.error());
   return report;
 }

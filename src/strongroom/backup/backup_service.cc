@@ -621,6 +621,7 @@ Result<BackupService::Outcome> BackupService::RunRestore(const JobRequest& reque
   options.sealed_key_file = settings_.sealed_key_file;
   options.progress = progress;
   options.cancelled = [this] { return Cancelled(); };
+  options.before_open = erasure_.replay;
   // Each target in turn: a copy that is damaged or missing on one may be whole on another.
   std::string failures;
   bool nowhere = true;  // every target said not_found
@@ -636,7 +637,8 @@ Result<BackupService::Outcome> BackupService::RunRestore(const JobRequest& reque
                                                   {"destination", options.destination.string()},
                                                   {"chain", StringsJson(restored->chain)},
                                                   {"bytes", restored->bytes},
-                                                  {"audit_entries", restored->audit_entries}});
+                                                  {"audit_entries", restored->audit_entries},
+                                                  {"erasures", restored->before_open}});
       return outcome;
     }
     if (restored.error().code() == ErrorCode::kAlreadyExists || Cancelled()) {
@@ -659,6 +661,7 @@ Result<BackupService::Outcome> BackupService::RunBackup(bool full, const Progres
   options.progress = progress;
   options.cancelled = [this] { return Cancelled(); };
   auto report = CreateBackup(options, *keys);
+  if (erasure_.after_backup) erasure_.after_backup();
   if (!report) return std::unexpected(report.error());
   for (const auto& target : report->targets) {
     if (!target.ok) {
@@ -716,6 +719,7 @@ Result<BackupService::Outcome> BackupService::RunDrill(const ProgressFn& progres
   options.sealed_key_file = settings_.sealed_key_file;
   options.progress = progress;
   options.cancelled = [this] { return Cancelled(); };
+  options.before_open = erasure_.replay;
   json::array skipped;
   for (const auto& target : settings_.targets) {
     options.target = target;

@@ -117,6 +117,16 @@ class BackupService {
   BackupService(const BackupService&) = delete;
   BackupService& operator=(const BackupService&) = delete;
 
+  // Subject erasure's part in backups (records/subject_erasure.h). `replay` runs on every restore
+  // and drill before the restored files are renamed into place (RestoreOptions::before_open);
+  // `after_backup` runs on the job thread after each backup job, done or failed (the erasure
+  // ledger is copied to the targets then). Set before Start().
+  struct ErasureHooks {
+    std::function<Result<std::string>(const std::filesystem::path& restored)> replay;
+    std::function<void()> after_backup;
+  };
+  void SetErasureHooks(ErasureHooks hooks) { erasure_ = std::move(hooks); }
+
   // Reads when each kind last succeeded (the targets' manifests; the drill's status file) and
   // starts the thread.
   void Start();
@@ -197,6 +207,7 @@ class BackupService {
   const ServiceSettings settings_;
   const KeysProvider keys_;
   const SampleCheck sample_;
+  ErasureHooks erasure_;
   audit::Trail& trail_;
 
   mutable std::mutex mu_;

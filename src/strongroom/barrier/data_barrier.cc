@@ -28,6 +28,16 @@ struct DataBarrier::Indexer {
 
 namespace {
 
+Error Erased() { return Error(ErrorCode::kNotFound, "no such subject (it was erased)"); }
+
+std::string SubjectPrefix(std::string_view tenant, std::string_view subject) {
+  std::string prefix;
+  prefix.reserve(tenant.size() + subject.size() + 2);
+  prefix.append(tenant).push_back('/');
+  prefix.append(subject).push_back('/');
+  return prefix;
+}
+
 std::string CacheKey(std::string_view tenant, std::string_view subject, std::uint32_t version) {
   std::string key;
   key.reserve(tenant.size() + subject.size() + 12);
@@ -40,8 +50,10 @@ std::string CacheKey(std::string_view tenant, std::string_view subject, std::uin
 }  // namespace
 
 DataBarrier::DataBarrier(keys::Keyring& keyring, std::size_t cache_capacity,
-                         std::uint64_t max_encryptions_per_key)
+                         std::uint64_t max_encryptions_per_key, SubjectGate* gate)
     : keyring_(keyring),
+      own_gate_(gate == nullptr ? std::make_unique<SubjectGate>() : nullptr),
+      gate_(gate == nullptr ? own_gate_.get() : gate),
       cache_capacity_(std::max<std::size_t>(cache_capacity, 1)),
       max_encryptions_(max_encryptions_per_key) {}
 
@@ -72,7 +84,33 @@ void DataBarrier::Adopt(std::string_view tenant, std::string_view subject, keys:
   const std::uint32_t version = key.version;
   auto entry = std::make_shared<SubjectCipher>(std::move(key), std::move(*cipher), /*base=*/0);
   std::lock_guard lock(mu_);
+  if (gate_->IsErased(tenant, subject)) return;
   InsertLocked(CacheKey(tenant, subject, version), std::move(entry));
+}
+
+void DataBarrier::Forget(std::string_view tenant, std::string_view subject) {
+  gate_->Erase(tenant, subject);
+  const std::string prefix = SubjectPrefix(tenant, subject);
+  std::vector<std::shared_ptr<SubjectCipher>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    for (auto* generation : {&current_, &previous_}) {
+      for (auto it = generation->begin(); it != generation->end();) {
+        if (it->first.starts_with(prefix)) {
+          dropped.push_back(std::move(it->second));
+          it = generation->erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  // `dropped` goes here, or with the last thread still using one (which checks the gate under
+  // the cipher's mutex before it does anything with it).
+}
+
+void DataBarrier::Unforget(std::string_view tenant, std::string_view subject) {
+  gate_->Unerase(tenant, subject);
 }
 
 Result<std::shared_ptr<DataBarrier::SubjectCipher>> DataBarrier::Find(std::string_view tenant,
@@ -84,6 +122,7 @@ Result<std::shared_ptr<DataBarrier::SubjectCipher>> DataBarrier::Find(std::strin
   auto lock = LockOrWouldBlock(mu_);
   if (!lock) return std::unexpected(lock.error());
   if (auto it = current_.find(cache_key); it != current_.end()) return it->second;
+  if (gate_->IsErased(tenant, subject)) return std::unexpected(Erased());
   if (auto it = previous_.find(cache_key); it != previous_.end()) {
     auto found = std::move(it->second);
     previous_.erase(it);
@@ -127,6 +166,7 @@ Result<void> DataBarrier::Encrypt(std::string_view tenant, std::string_view subj
   if (!found) return std::unexpected(found.error());
   SubjectCipher& entry = **found;
   std::lock_guard lock(entry.mu);
+  if (gate_->IsErased(tenant, subject)) return std::unexpected(Erased());
   const std::uint64_t used = entry.base + entry.cipher.encryptions();
   if (used + items.size() > entry.key.reserved) {
     const std::uint64_t wanted = used + std::max<std::uint64_t>(kReservationBlock, items.size());
@@ -189,6 +229,7 @@ Result<SecretBytes> DataBarrier::Decrypt(std::string_view tenant, std::string_vi
   auto found = Find(tenant, subject, *version, /*create_if_missing=*/false);
   if (!found) return std::unexpected(found.error());
   std::lock_guard lock((*found)->mu);
+  if (gate_->IsErased(tenant, subject)) return std::unexpected(Erased());
   return (*found)->cipher.Decrypt(location, ciphertext);
 }
 
@@ -203,6 +244,7 @@ Result<void> DataBarrier::DecryptTo(std::string_view tenant, std::string_view su
   // Encrypt() may hold it while it saves a nonce reservation: only tried on I/O threads.
   auto lock = LockOrWouldBlock((*found)->mu);
   if (!lock) return std::unexpected(lock.error());
+  if (gate_->IsErased(tenant, subject)) return std::unexpected(Erased());
   return (*found)->cipher.DecryptTo(location, ciphertext, out);
 }
 

@@ -24,6 +24,7 @@
 
 #include "strongroom/barrier/document_cipher.h"
 #include "strongroom/barrier/field_cipher.h"
+#include "strongroom/barrier/subject_gate.h"
 #include "strongroom/crypto/ff1.h"
 #include "strongroom/keys/keyring.h"
 
@@ -52,8 +53,10 @@ class DataBarrier {
  public:
   // `cache_capacity`: subject keys kept unwrapped (two generations of this size at most).
   // `max_encryptions_per_key` exists for tests of the budget.
+  // `gate`: the seal state's (subject_gate.h), which outlives the barrier; null: one of its own.
   DataBarrier(keys::Keyring& keyring, std::size_t cache_capacity = 50'000,
-              std::uint64_t max_encryptions_per_key = kMaxEncryptionsPerKey);
+              std::uint64_t max_encryptions_per_key = kMaxEncryptionsPerKey,
+              SubjectGate* gate = nullptr);
   ~DataBarrier();
 
   // Creates a new subject's DEK into `batch`; call Adopt() once the batch is durable so the
@@ -61,6 +64,15 @@ class DataBarrier {
   Result<keys::DataKey> NewSubjectKey(std::string_view tenant, std::string_view subject,
                                       storage::WriteBatch& batch);
   void Adopt(std::string_view tenant, std::string_view subject, keys::DataKey key);
+
+  // Crypto-shredding, first step (records/subject_erasure.h): waits for the writes that hold
+  // the subject (SubjectGate), marks it erased there, so that every later use of its keys, by
+  // this barrier or any other of the seal state, fails with not_found and no reservation or new
+  // key is written for it, and drops its cached keys. The caller then deletes the wrapped keys.
+  void Forget(std::string_view tenant, std::string_view subject);
+  // Undoes Forget (the caller could not delete the keys: the subject is not erased).
+  void Unforget(std::string_view tenant, std::string_view subject);
+  SubjectGate& gate() { return *gate_; }
 
   // Encrypts every item under the subject's current key (one lock, one reservation check).
   Result<void> Encrypt(std::string_view tenant, std::string_view subject,
@@ -130,6 +142,8 @@ class DataBarrier {
                                std::string_view value);
 
   keys::Keyring& keyring_;
+  std::unique_ptr<SubjectGate> own_gate_;  // when none was given
+  SubjectGate* gate_;
   const std::size_t cache_capacity_;
   const std::uint64_t max_encryptions_;
   mutable std::mutex mu_;

@@ -204,6 +204,51 @@ TEST_F(DataBarrierTest, KekRotationGivesTheSubjectANewKeyAndOldValuesStayReadabl
   EXPECT_EQ(barrier_->Decrypt("acme", "sub_a", email_, *after)->reveal_as_text(), "new");
 }
 
+TEST_F(DataBarrierTest, AForgottenSubjectNeitherEncryptsNorDecryptsNorGetsANewKey) {
+  const FieldLocation at{"acme", "patients", "rec_1", "note"};
+  auto sealed = Seal("sub_a", at, "kept until erased");
+  ASSERT_TRUE(sealed);
+  const auto keys_before = store_->Scan(keys::kKeysSpace, "", 100);
+  ASSERT_TRUE(keys_before);
+  barrier_->Forget("acme", "sub_a");
+  // The cached key is gone and no new one is made (Encrypt would otherwise create one when
+  // none is stored): not_found, and the keys space is as it was.
+  auto again = Seal("sub_a", at, "after");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), ErrorCode::kNotFound);
+  auto opened = barrier_->Decrypt("acme", "sub_a", at, *sealed);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code(), ErrorCode::kNotFound);
+  // Encrypt did not make (and persist) a key of its own for the subject.
+  const auto keys_after = store_->Scan(keys::kKeysSpace, "", 100);
+  ASSERT_TRUE(keys_after);
+  EXPECT_EQ(keys_after->size(), keys_before->size());
+  // Even with no key stored at all (as after the erasure deletes them), nothing is made.
+  storage::WriteBatch deleted;
+  deleted.Delete(keys::kKeysSpace, keys::Keyring::DekEntry("acme", "sub_a", 1));
+  ASSERT_TRUE(store_->Write(std::move(deleted)));
+  EXPECT_FALSE(Seal("sub_a", at, "no key"));
+  auto none = ring_->LoadSubjectKey("acme", "sub_a", 1);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  storage::WriteBatch batch;
+  auto key = barrier_->NewSubjectKey("acme", "sub_a", batch);
+  ASSERT_TRUE(key);
+  barrier_->Adopt("acme", "sub_a", std::move(*key));  // not taken back into the cache
+  EXPECT_FALSE(Seal("sub_a", at, "after adopt"));
+  // Unforget (an erasure that failed before deleting anything) gives the subject back.
+  barrier_->Unforget("acme", "sub_b");
+  barrier_->Forget("acme", "sub_b");
+  EXPECT_FALSE(Seal("sub_b", at, "forgotten"));
+  barrier_->Unforget("acme", "sub_b");
+  // Another subject of the tenant, and the same subject id in another tenant, are untouched.
+  EXPECT_TRUE(Seal("sub_b", at, "other subject"));
+  NewSubject("beta", "sub_a");
+  std::vector<std::uint8_t> out;
+  const EncryptItem item{{"beta", "patients", "rec_1", "note"}, Bytes("beta"), &out};
+  EXPECT_TRUE(barrier_->Encrypt("beta", "sub_a", {&item, 1}));
+}
+
 TEST_F(DataBarrierTest, BlindIndexesAreKeyedPerTenantAndField) {
   auto a1 = barrier_->BlindIndex("acme", "patients", "email", "alice@example.com");
   auto a2 = barrier_->BlindIndex("acme", "patients", "email", "alice@example.com");

@@ -56,11 +56,24 @@ Result<void> SealState::Unseal(std::span<const std::uint8_t> passphrase) {
   if (!keyring) return std::unexpected(keyring.error());
   auto vault = std::make_shared<VaultKeys>();
   vault->barrier = std::make_unique<DataBarrier>(**keyring, options_.cache_capacity,
-                                                 options_.max_encryptions_per_key);
+                                                 options_.max_encryptions_per_key, &gate_);
   vault->keyring = std::move(*keyring);
-  std::lock_guard lock(mu_);
-  keys_ = std::move(vault);
+  {
+    std::lock_guard lock(mu_);
+    keys_ = std::move(vault);
+  }
+  RunListeners(unseal_listeners_);
   return {};
+}
+
+void SealState::RunListeners(const std::vector<std::function<void()>>& which) {
+  // Copied under the lock, run outside it: a listener may take its time.
+  std::vector<std::function<void()>> listeners;
+  {
+    std::lock_guard lock(listeners_mu_);
+    listeners = which;
+  }
+  for (const auto& listener : listeners) listener();
 }
 
 void SealState::Seal() {
@@ -69,12 +82,7 @@ void SealState::Seal() {
     std::lock_guard lock(mu_);
     dropped = std::move(keys_);
   }
-  std::vector<std::function<void()>> listeners;
-  {
-    std::lock_guard lock(listeners_mu_);
-    listeners = seal_listeners_;
-  }
-  for (const auto& listener : listeners) listener();
+  RunListeners(seal_listeners_);
   // `dropped` dies here (or with the last in-flight request): the barrier's ciphers first, then
   // the keyring with the root key.
 }
@@ -82,6 +90,11 @@ void SealState::Seal() {
 void SealState::OnSeal(std::function<void()> listener) {
   std::lock_guard lock(listeners_mu_);
   seal_listeners_.push_back(std::move(listener));
+}
+
+void SealState::OnUnseal(std::function<void()> listener) {
+  std::lock_guard lock(listeners_mu_);
+  unseal_listeners_.push_back(std::move(listener));
 }
 
 std::shared_ptr<VaultKeys> SealState::keys() const {

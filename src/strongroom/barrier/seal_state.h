@@ -50,6 +50,11 @@ class SealState {
   // `listener` runs (on the sealing thread, after the keys are gone from here) at every Seal():
   // whatever holds key-derived material of its own drops it. Add listeners before serving.
   void OnSeal(std::function<void()> listener);
+  // `listener` runs on the unsealing thread after each successful Unseal (the keys are in
+  // place): work that waited for the keys resumes (records/subject_erasure.h). Add before serving.
+  void OnUnseal(std::function<void()> listener);
+  // Shared by every barrier this state makes (subject_gate.h).
+  SubjectGate& gate() { return gate_; }
   // Null when sealed.
   std::shared_ptr<VaultKeys> keys() const;
   bool sealed() const { return keys() == nullptr; }
@@ -59,6 +64,7 @@ class SealState {
 
  private:
   void RefillLocked(std::chrono::steady_clock::time_point now) const;
+  void RunListeners(const std::vector<std::function<void()>>& which);  // seal or unseal ones
 
   const std::unique_ptr<keys::RootKeyProvider> provider_;
   storage::Store& metadata_;
@@ -70,6 +76,8 @@ class SealState {
   mutable std::chrono::steady_clock::time_point refilled_at_;
   std::mutex listeners_mu_;
   std::vector<std::function<void()>> seal_listeners_;
+  std::vector<std::function<void()>> unseal_listeners_;
+  SubjectGate gate_;
 };
 
 }  // namespace strongroom::barrier

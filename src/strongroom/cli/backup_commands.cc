@@ -8,12 +8,15 @@
 #include <cstdio>
 #include <iostream>
 
+#include "strongroom/app/server_app.h"
 #include "strongroom/app/vault_init.h"
 #include "strongroom/backup/backup_engine.h"
 #include "strongroom/base/time.h"
 #include "strongroom/cli/exit_codes.h"
 #include "strongroom/cli/passphrase.h"
+#include "strongroom/keys/keyring.h"
 #include "strongroom/keys/root_key_provider.h"
+#include "strongroom/privacy/erasure_ledger.h"
 
 namespace strongroom::cli {
 namespace {
@@ -68,8 +71,8 @@ class ProgressBar {
 };
 
 // The backup keys from the vault's root key, unsealed with the operator's passphrase.
-Result<backup::BackupKeys> OpenKeys(const config::Config& config,
-                                    const std::filesystem::path& sealed_key) {
+Result<SecretBytes> OpenRootKey(const config::Config& config,
+                                const std::filesystem::path& sealed_key) {
   auto passphrase = ObtainPassphrase(config, /*confirm=*/false);
   if (!passphrase) return std::unexpected(passphrase.error());
   keys::SealedFileRootKeyProvider provider(sealed_key);
@@ -78,6 +81,13 @@ Result<backup::BackupKeys> OpenKeys(const config::Config& config,
     return Fail(root.error().code(), "cannot open the root key in " + sealed_key.string() + ": " +
                                          root.error().message());
   }
+  return std::move(*root);
+}
+
+Result<backup::BackupKeys> OpenKeys(const config::Config& config,
+                                    const std::filesystem::path& sealed_key) {
+  auto root = OpenRootKey(config, sealed_key);
+  if (!root) return std::unexpected(root.error());
   return backup::BackupKeys::Derive(root->reveal());
 }
 
@@ -136,6 +146,9 @@ BackupCommands::BackupCommands(CLI::App& app) {
                    "2026-11-23T10:15:00Z)")
       ->excludes(id);
   restore_->add_option("--to", destination_, "the new data directory (must not exist)")->required();
+  restore_->add_option("--erasure-ledger", erasure_ledger_,
+                       "the erasure ledger to replay (default: privacy.erasure_ledger); its copy "
+                       "on the target is replayed too");
   restore_->add_option("--sealed-key", sealed_key_,
                        "the vault's sealed key file (default: keys/root.sealed of --data-dir)");
   restore_->add_option("--output", output_, "text or json")->check(CLI::IsMember({"text", "json"}));
@@ -179,6 +192,16 @@ int BackupCommands::RunCreate() {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   bool all_ok = true;
   for (const auto& target : report->targets) all_ok = all_ok && target.ok;
+  // The erasure ledger goes beside the backups (docs/privacy.md): a restore from these targets
+  // finds it there even when the data directory is lost.
+  privacy::ErasureLedger ledger(config->erasure_ledger());
+  for (auto& target : report->targets) {
+    if (!target.ok) continue;
+    if (auto copied = ledger.CopyTo(target.target); !copied) {
+      report->warnings.push_back("erasure ledger not copied to " + target.target.string() + ": " +
+                                 copied.error().message());
+    }
+  }
   const backup::Manifest& m = report->manifest;
   if (output_ == "json") {
     json::array targets;
@@ -293,7 +316,9 @@ int BackupCommands::RunRestore() {
   }
   const std::filesystem::path sealed =
       sealed_key_.empty() ? app::SealedKeyPath(*config) : std::filesystem::path(sealed_key_);
-  auto keys = OpenKeys(*config, sealed);
+  auto root = OpenRootKey(*config, sealed);
+  if (!root) return Failure(root.error());
+  auto keys = backup::BackupKeys::Derive(root->reveal());
   if (!keys) return Failure(keys.error());
   backup::RestoreOptions options;
   options.target = target_;
@@ -301,6 +326,18 @@ int BackupCommands::RunRestore() {
   options.at = at_;
   options.destination = destination_;
   options.sealed_key_file = sealed;
+  // The erasure ledger (the configured one, and its copy on the target restored from) is
+  // replayed before the restored vault is renamed into place.
+  std::vector<std::filesystem::path> ledger_targets{target_};
+  options.before_open = [&](const std::filesystem::path& restored) {
+    return app::ReplayLedgers(
+        [&root](std::string_view info) {
+          return keys::Keyring::DeriveFromRootKey(root->reveal(), info);
+        },
+        restored,
+        erasure_ledger_.empty() ? config->erasure_ledger() : std::filesystem::path(erasure_ledger_),
+        ledger_targets);
+  };
   std::optional<ProgressBar> bar(std::in_place, "restore");
   options.progress = bar->Callback();
   const auto start = Clock::now();
@@ -316,12 +353,14 @@ int BackupCommands::RunRestore() {
                                               {"chain", std::move(chain)},
                                               {"bytes", report->bytes},
                                               {"audit_entries", report->audit_entries},
+                                              {"erasures", report->before_open},
                                               {"seconds", seconds}})
               << "\n";
   } else {
     std::cout << "Restored " << report->chain.back() << " (a chain of " << report->chain.size()
               << ") into " << destination_ << ": " << report->bytes << " bytes in " << seconds
-              << " s; its audit trail verifies (" << report->audit_entries << " entries).\n"
+              << " s; its audit trail verifies (" << report->audit_entries << " entries); "
+              << report->before_open << ".\n"
               << "Serve it with --data-dir " << destination_
               << " (and the same unseal passphrase).\n";
   }

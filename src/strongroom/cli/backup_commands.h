@@ -40,6 +40,7 @@ class BackupCommands {
   std::string backup_id_;
   std::string at_;
   std::string destination_;
+  std::string erasure_ledger_;
   std::string sealed_key_;
   int keep_full_ = 5;
   std::string output_ = "text";

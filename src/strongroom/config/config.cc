@@ -176,6 +176,10 @@ const SettingInfo kSettings[] = {
     {"backup.overdue_grace_seconds",
      "a scheduled backup or drill this late is reported overdue (metric and log)", K::kInteger, 0,
      int64_t{30} * 86'400, &FieldOf<&Config::backup, &BackupSettings::overdue_grace_seconds>},
+    {"privacy.erasure_ledger",
+     "the erasure ledger: signed receipts of subject erasures, kept out of backups and replayed "
+     "by restores (empty: <data_dir>/erasure-ledger.jsonl)",
+     K::kString, 0, 0, &FieldOf<&Config::privacy, &PrivacySettings::erasure_ledger>},
     {"audit.alert_distinct_subjects",
      "alert when one actor reads more distinct subjects than this within the window", K::kInteger,
      1, 10'000'000, &FieldOf<&Config::audit, &AuditSettings::alert_distinct_subjects>},
@@ -432,6 +436,12 @@ std::vector<std::filesystem::path> Config::audit_witness_dirs() const {
 std::vector<std::filesystem::path> Config::backup_targets() const {
   const auto dirs = SplitCommaList(backup.targets);
   return {dirs.begin(), dirs.end()};
+}
+
+std::filesystem::path Config::erasure_ledger() const {
+  return privacy.erasure_ledger.empty()
+             ? std::filesystem::path(server.data_dir) / "erasure-ledger.jsonl"
+             : std::filesystem::path(privacy.erasure_ledger);
 }
 
 std::filesystem::path Config::backup_drill_dir() const {

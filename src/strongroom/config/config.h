@@ -166,6 +166,11 @@ struct BackupSettings {
   std::int64_t overdue_grace_seconds = 3'600;  // late by more than this: overdue
 };
 
+// Subject rights (docs/privacy.md).
+struct PrivacySettings {
+  std::string erasure_ledger;  // empty: <data_dir>/erasure-ledger.jsonl
+};
+
 struct LogSettings {
   std::string level = "info";
   std::string file;  // empty: standard error
@@ -186,6 +191,7 @@ struct Config {
   GuardConfig guard;
   WafConfig waf;
   BackupSettings backup;
+  PrivacySettings privacy;
   LogSettings log;
 
   // Derived in ConfigBuilder::Finish: the certificate and key actually used, and whether they
@@ -196,6 +202,7 @@ struct Config {
   std::vector<std::filesystem::path> audit_witness_dirs() const;
   std::vector<std::filesystem::path> backup_targets() const;
   std::filesystem::path backup_drill_dir() const;
+  std::filesystem::path erasure_ledger() const;
   // server.trusted_proxies parsed (validated when the configuration was loaded).
   std::vector<IpNetwork> trusted_proxy_networks() const;
   bool uses_development_certificate() const { return tls.cert_file.empty(); }

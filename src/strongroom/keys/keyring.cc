@@ -283,9 +283,14 @@ Result<SecretBytes> Keyring::BlindIndexKey(std::string_view tenant) {
 }
 
 Result<SecretBytes> Keyring::DeriveFromRoot(std::string_view info) const {
+  return DeriveFromRootKey(root_key_.reveal(), info);
+}
+
+Result<SecretBytes> Keyring::DeriveFromRootKey(std::span<const std::uint8_t> root_key,
+                                               std::string_view info) {
   return crypto::HkdfSha256(
-      root_key_.reveal(), {},
-      std::span(reinterpret_cast<const std::uint8_t*>(info.data()), info.size()), kKeySize);
+      root_key, {}, std::span(reinterpret_cast<const std::uint8_t*>(info.data()), info.size()),
+      kKeySize);
 }
 
 namespace {

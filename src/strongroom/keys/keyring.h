@@ -79,6 +79,9 @@ class Keyring {
   // the root key alone, without this vault's metadata (the backup keys, backup/backup_format.h:
   // a backup is opened where only its sealed root key exists).
   Result<SecretBytes> DeriveFromRoot(std::string_view info) const;
+  // The same from a root key's bytes (the CLI, which unseals the root key without a keyring).
+  static Result<SecretBytes> DeriveFromRootKey(std::span<const std::uint8_t> root_key,
+                                               std::string_view info);
   // A provider that returns this root key whatever secret it is given: for opening a scratch copy
   // of this vault (the restore drill) without the operator's passphrase. Never give it to a
   // SealState that serves requests.

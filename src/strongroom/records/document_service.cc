@@ -100,6 +100,14 @@ Result<void> DocumentUpload::Flush() {
     failed_ = true;
     return Fail(ErrorCode::kSealed, "the vault was sealed during the upload");
   }
+  // Held until the chunks are durable: an erasure of the subject waits for them (and deletes
+  // them with the upload's marker), or came first and nothing more is written.
+  barrier::SubjectGate::WriteGuard guard;
+  service_.seal_.gate().Enter(guard, tenant_, subject_);
+  if (service_.seal_.gate().IsErased(tenant_, subject_)) {
+    failed_ = true;
+    return Fail(ErrorCode::kNotFound, "no such subject (it was erased)");
+  }
   if (!marker_written_) batch_.Put(kUploads, Join({tenant_, subject_, id_}), {});
   auto written = service_.documents_.Write(std::move(batch_));
   batch_ = {};
@@ -120,6 +128,8 @@ Result<json::object> DocumentUpload::Commit() {
     failed_ = true;
     return Fail(ErrorCode::kSealed, "the vault was sealed during the upload");
   }
+  barrier::SubjectGate::WriteGuard guard;  // as in Flush; Encrypt below checks the gate
+  service_.seal_.gate().Enter(guard, tenant_, subject_);
   const std::string sha256 = crypto::HexEncode(hasher_.Finish());
   const std::string created_at = Now();
   const std::string meta = json::serialize(

@@ -86,6 +86,8 @@ Result<boost::json::object> VaultService::AppendActivity(std::string_view tenant
                                                          const json::value& body) {
   auto keys = Keys();
   if (!keys) return std::unexpected(keys.error());
+  barrier::SubjectGate::WriteGuard guard;  // until the events are durable (vault_service.h)
+  seal_.gate().Enter(guard, tenant, subject);
   if (auto exists = SubjectExists(tenant, subject); !exists) {
     return std::unexpected(exists.error());
   }

@@ -24,10 +24,9 @@ struct VaultService::PreparedRecord {
 
 // --- records ---------------------------------------------------------------------------------
 
-Result<VaultService::PreparedRecord> VaultService::PrepareRecord(barrier::VaultKeys& keys,
-                                                                 std::string_view tenant,
-                                                                 const Schema& schema,
-                                                                 const json::value& body) {
+Result<VaultService::PreparedRecord> VaultService::PrepareRecord(
+    barrier::VaultKeys& keys, std::string_view tenant, const Schema& schema,
+    const json::value& body, barrier::SubjectGate::WriteGuard& guard) {
   auto o = BodyObject(body);
   if (!o) return std::unexpected(o.error());
   if (auto only = RefuseUnknownMembers(**o, {"subject_id", "fields"}, "$"); !only) {
@@ -57,6 +56,7 @@ Result<VaultService::PreparedRecord> VaultService::PrepareRecord(barrier::VaultK
       return FailAt(JsonPathKey("$.fields", spec.name), "required", "is required");
     }
   }
+  seal_.gate().Enter(guard, tenant, record.subject);
   if (auto exists = RequireSubject(tenant, record.subject, "$.subject_id"); !exists) {
     return std::unexpected(exists.error());
   }
@@ -124,8 +124,9 @@ json::object RecordAnswer(std::string_view id, std::string_view collection,
 Result<boost::json::object> VaultService::CreateOne(barrier::VaultKeys& keys,
                                                     std::string_view tenant, const Schema& schema,
                                                     const json::value& body,
-                                                    storage::WriteBatch& batch) {
-  auto prepared = PrepareRecord(keys, tenant, schema, body);
+                                                    storage::WriteBatch& batch,
+                                                    barrier::SubjectGate::WriteGuard& guard) {
+  auto prepared = PrepareRecord(keys, tenant, schema, body, guard);
   if (!prepared) return std::unexpected(prepared.error());
   auto id = NewId("rec_");
   if (!id) return std::unexpected(id.error());
@@ -158,8 +159,9 @@ Result<boost::json::object> VaultService::CreateRecord(std::string_view tenant,
   auto open = OpenCollection(tenant, collection);
   if (!open) return std::unexpected(open.error());
   const auto& [keys, schema] = *open;
+  barrier::SubjectGate::WriteGuard guard;  // released after the write
   storage::WriteBatch batch;
-  auto answer = CreateOne(*keys, tenant, *schema, body, batch);
+  auto answer = CreateOne(*keys, tenant, *schema, body, batch, guard);
   if (!answer) return std::unexpected(answer.error());
   if (auto written = stores_.profiles.Write(std::move(batch)); !written) {
     return std::unexpected(written.error());
@@ -186,11 +188,12 @@ Result<boost::json::object> VaultService::CreateRecords(std::string_view tenant,
     return FailAt("$.records", "max_items", "a batch holds 1 to 100 records");
   }
   // Every item is prepared on its own; the good ones are written in one batch (one fsync).
+  barrier::SubjectGate::WriteGuard guard;  // every item's subject, released after the write
   storage::WriteBatch batch;
   json::array results;
   std::size_t created = 0;
   for (std::size_t i = 0; i < items.size(); ++i) {
-    auto answer = CreateOne(*keys, tenant, *schema, items[i], batch);
+    auto answer = CreateOne(*keys, tenant, *schema, items[i], batch, guard);
     json::object result{{"index", i}};
     if (answer) {
       result["status"] = 201;
@@ -336,10 +339,18 @@ Result<boost::json::object> VaultService::UpdateRecord(std::string_view tenant,
   if (!*stored) return Fail(ErrorCode::kNotFound, "no such record");
   auto envelope = ParseStored(**stored, "record");
   if (!envelope) return std::unexpected(envelope.error());
+  const auto* subject_value = envelope->if_contains("subject");
+  if (subject_value == nullptr || !subject_value->is_string()) {
+    return Fail(ErrorCode::kDataLoss, "a stored record without its subject");
+  }
+  const std::string subject(subject_value->get_string());
+  // Held until the write: an erasure of the subject waits for this update (and then deletes
+  // it), or came first and the decryption below finds the subject erased.
+  barrier::SubjectGate::WriteGuard guard;
+  seal_.gate().Enter(guard, tenant, subject);
   // Decrypting first proves the stored record is intact before anything is rewritten.
   auto current = DecryptRecord(*keys, tenant, collection, id, **stored);
   if (!current) return std::unexpected(current.error());
-  const std::string subject(envelope->at("subject").get_string());
   json::object to_encrypt;
   for (const auto& [name, value] : changed) {
     if (!value.is_null()) to_encrypt[name] = value;

@@ -17,7 +17,10 @@
 // with ids only) for ciphertext that fails to authenticate; sealed when the keys are not loaded.
 //
 // Thread-safe. Record updates and deletes are serialised per record (striped locks) so two
-// concurrent PATCHes cannot lose each other's fields. Borrows the stores and the seal state.
+// concurrent PATCHes cannot lose each other's fields. Every write holds its subjects in the seal
+// state's SubjectGate from before it checks they exist until its batch is durable, so that an
+// erasure (records/subject_erasure.h) never misses a row written alongside it. Borrows the
+// stores and the seal state.
 
 #include <array>
 #include <boost/json/value.hpp>
@@ -124,12 +127,17 @@ class VaultService {
   Result<std::shared_ptr<const Schema>> LoadSchema(std::string_view tenant, std::string_view name);
   Result<void> RequireSubject(std::string_view tenant, std::string_view subject,
                               const std::string& path);
+  // Enters the record's subject into `guard` before it checks that the subject exists.
   Result<PreparedRecord> PrepareRecord(barrier::VaultKeys& keys, std::string_view tenant,
-                                       const Schema& schema, const boost::json::value& body);
-  // Validates, encrypts and adds one new record to `batch`; returns the answer for it.
+                                       const Schema& schema, const boost::json::value& body,
+                                       barrier::SubjectGate::WriteGuard& guard);
+  // Validates, encrypts and adds one new record to `batch`; returns the answer for it. `guard`
+  // holds the record's subject from then until the caller has written `batch` (an erasure of
+  // the subject waits for it, or it finds the subject erased).
   Result<boost::json::object> CreateOne(barrier::VaultKeys& keys, std::string_view tenant,
                                         const Schema& schema, const boost::json::value& body,
-                                        storage::WriteBatch& batch);
+                                        storage::WriteBatch& batch,
+                                        barrier::SubjectGate::WriteGuard& guard);
   Result<boost::json::object> DecryptRecord(barrier::VaultKeys& keys, std::string_view tenant,
                                             std::string_view collection, std::string_view id,
                                             const storage::Bytes& stored);

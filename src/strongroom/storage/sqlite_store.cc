@@ -77,6 +77,7 @@ class SqliteStore final : public Store {
     }
     ::close(fd);
     auto store = std::unique_ptr<SqliteStore>(new SqliteStore());
+    store->file_ = file;
     if (options.read_cache_bytes > 0) {
       store->cache_ = std::make_unique<ReadCache>(options.read_cache_bytes);
     }
@@ -197,6 +198,31 @@ class SqliteStore final : public Store {
     queue_cv_.notify_one();
     done_cv_.wait(lock, [&] { return pending.done; });
     return pending.result;
+  }
+
+  // On a connection of its own. A TRUNCATE checkpoint holds off writers while it waits for
+  // readers of older states to finish, then copies the WAL into the database file (whose freed
+  // cells secure_delete has zeroed) and truncates the WAL to nothing. The short busy timeout
+  // bounds how long it can hold up the committer: a reader that stays longer (a backup's
+  // snapshot) makes it give up with unavailable, to be tried again later.
+  Result<void> Checkpoint() override {
+    auto db = OpenDb(file_, SQLITE_OPEN_READWRITE);
+    if (!db) return std::unexpected(db.error());
+    sqlite3_busy_timeout(db->get(), 100);
+    auto stmt = Prepare(db->get(), "PRAGMA wal_checkpoint(TRUNCATE)");
+    if (!stmt) return std::unexpected(stmt.error());
+    const int rc = sqlite3_step(stmt->get());
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+      return Fail(ErrorCode::kUnavailable, "cannot empty the write-ahead log of " +
+                                               file_.filename().string() + " now: it is busy");
+    }
+    if (rc != SQLITE_ROW) return std::unexpected(SqliteError("checkpoint", rc));
+    if (sqlite3_column_int(stmt->get(), 0) != 0) {
+      return Fail(ErrorCode::kUnavailable, "cannot empty the write-ahead log of " +
+                                               file_.filename().string() +
+                                               " now: a reader (a backup) holds an older state");
+    }
+    return {};
   }
 
   Stats stats() const override {
@@ -323,6 +349,7 @@ class SqliteStore final : public Store {
     }
   }
 
+  std::filesystem::path file_;
   Db writer_;  // used only by the committer thread
   Db reader_;  // guarded by read_mutex_
   std::unique_ptr<ReadCache> cache_;  // null: no cache; set before any thread starts

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -159,6 +161,28 @@ TEST_P(StoreConformanceTest, FilesArePrivate) {
     ASSERT_EQ(::stat(entry.path().c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0077, 0u) << entry.path();
   }
+}
+
+TEST_P(StoreConformanceTest, AfterACheckpointDeletedBytesAreInNoFile) {
+  const std::string secret = "wrapped-key-bytes-0123456789abcdef";
+  Put("keys", "dek/acme/sub_a/1", secret);
+  Put("keys", "other", "kept-value-fedcba9876543210");
+  WriteBatch batch;
+  batch.Delete("keys", "dek/acme/sub_a/1");
+  ASSERT_TRUE(store_->Write(std::move(batch)));
+  ASSERT_TRUE(store_->Checkpoint());
+  const auto files_holding = [&](std::string_view needle) {
+    int found = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      std::ifstream in(entry.path(), std::ios::binary);
+      const std::string data((std::istreambuf_iterator<char>(in)), {});
+      found += data.find(needle) != std::string::npos;
+    }
+    return found;
+  };
+  EXPECT_EQ(files_holding(secret), 0);
+  EXPECT_EQ(files_holding("kept-value-fedcba9876543210"), 1);  // in the main file only
+  EXPECT_EQ(GetText("keys", "other"), "kept-value-fedcba9876543210");
 }
 
 INSTANTIATE_TEST_SUITE_P(

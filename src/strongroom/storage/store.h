@@ -60,6 +60,11 @@ class Store {
   virtual Result<std::vector<Entry>> Scan(std::string_view space, std::string_view after_key,
                                           std::size_t limit) = 0;
   virtual Result<void> Write(WriteBatch batch) = 0;
+  // Moves every acknowledged write into the store's main file and empties its write-ahead log,
+  // so that bytes deleted before the call are nowhere in the store's files afterwards (subject
+  // erasure). unavailable if a reader (a backup's snapshot) holds an older state: try later.
+  // Blocks on the disk (and briefly holds off writers); not for I/O threads.
+  virtual Result<void> Checkpoint() = 0;
 
   struct Stats {
     std::uint64_t batches = 0;  // batches acknowledged

@@ -1,0 +1,113 @@
+#pragma once
+// Subject erasure (GDPR art. 17, CCPA deletion): crypto-shredding first, then the rows.
+//
+//   1. shred: the barrier forgets the subject's keys (barrier/data_barrier.h, Forget), then one
+//      atomic metadata batch deletes the subject and every version of its wrapped data key and
+//      puts a marker `erasures/<tenant>/<subject>` (the purge's to-do). From here on nothing of
+//      the subject decrypts, anywhere the key is gone from.
+//   2. purge: the rows that held its ciphertext go, in batches: records with their blind-index
+//      entries and subject links (profiles), activity events, documents and their chunks,
+//      finished or not.
+//   3. the signed receipt is appended to the erasure ledger (privacy/erasure_ledger.h) and
+//      copied to every backup target; then the marker goes and every store is checkpointed, so
+//      the deleted bytes leave the write-ahead logs too (secure_delete zeroes them in the main
+//      files).
+// A crash between the steps leaves the marker: ResumePending() finishes the work (at start and
+// after unsealing). A restore replays the ledger into the restored files before they open
+// (ReplayErasures), which is how an erasure reaches every backup ever taken.
+//
+// SubjectEraser is thread-safe; erasures run one at a time (a mutex: they are rare and touch
+// every store). Borrows the stores, the seal state and the ledger.
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strongroom/barrier/seal_state.h"
+#include "strongroom/base/error.h"
+#include "strongroom/privacy/erasure_ledger.h"
+#include "strongroom/storage/store.h"
+
+namespace strongroom::records {
+
+// The metadata space of the erasure markers.
+inline constexpr std::string_view kErasures = "erasures";
+
+struct ErasureStores {
+  storage::Store& metadata;
+  storage::Store& profiles;
+  storage::Store& activity;
+  storage::Store& documents;
+};
+
+class SubjectEraser {
+ public:
+  // `ledger_copies`: directories that get a copy of the ledger after each erasure (the backup
+  // targets); a copy that fails is logged (privacy.ledger_copy_failed) and does not fail the
+  // erasure, which is done and receipted by then.
+  SubjectEraser(ErasureStores stores, barrier::SealState& seal, privacy::ErasureLedger& ledger,
+                std::vector<std::filesystem::path> ledger_copies);
+
+  // Erases the subject: {"subject", "erased_at", "destroyed": {...}, "receipt": {...}}.
+  // not_found for no such subject, sealed while sealed. A subject named as a guardian of a minor
+  // keeps that minor's link (an id, not personal data) until the minor is updated.
+  Result<boost::json::object> Erase(std::string_view tenant, std::string_view subject);
+  // Finishes erasures a crash interrupted (markers left): purge, receipt, checkpoint. Returns
+  // how many. While sealed it only checkpoints the stores (the rest needs the keys: call it
+  // again after unsealing).
+  Result<std::size_t> ResumePending();
+  // After each backup job (BackupService::ErasureHooks): copies the ledger to every target
+  // again (one missed at an erasure catches up) and makes a checkpoint a backup's snapshot held
+  // off.
+  void AfterBackup();
+
+ private:
+  // Purge, receipt (unless the ledger has `receipt_id` already), copies, marker, checkpoint.
+  // Expects mu_ held.
+  Result<boost::json::object> Finish(std::string_view tenant, std::string_view subject,
+                                     std::string_view erased_at, std::string_view receipt_id,
+                                     std::uint64_t keys);
+  Result<std::size_t> ResumeLocked();  // expects mu_ held
+  void CopyLedger();
+  void Checkpoint();  // expects mu_ held
+
+  ErasureStores stores_;
+  barrier::SealState& seal_;
+  privacy::ErasureLedger& ledger_;
+  std::vector<std::filesystem::path> ledger_copies_;
+  std::mutex mu_;
+  bool checkpoint_owed_ = false;  // guarded by mu_
+};
+
+// Step 1 without the barrier (no keys needed): deletes the subject and its wrapped keys and
+// puts the marker. Returns how many keys went; not_found if there is no such subject.
+// `receipt_id` is kept in the marker, so a resumed erasure finds its receipt if it was written.
+Result<std::uint64_t> ShredSubject(ErasureStores& stores, std::string_view tenant,
+                                   std::string_view subject, std::string_view erased_at,
+                                   std::string_view receipt_id = {});
+// Step 2: deletes every row of the subject's data (idempotent); keeps the marker.
+Result<privacy::ErasureCounts> PurgeSubject(ErasureStores& stores, std::string_view tenant,
+                                            std::string_view subject);
+
+struct ReplayReport {
+  std::size_t receipts = 0;  // distinct receipts read from the ledgers
+  std::size_t erased = 0;    // subjects of the restored vault erased by them
+  std::size_t finished = 0;  // erasures the backup caught half-done (or between stores), finished
+  std::vector<std::filesystem::path> skipped;  // ledgers of another vault
+};
+// Replays erasure ledgers into the (restored, not yet serving) vault in `data_dir`: every subject
+// whose pseudonym a receipt names is shredded and purged, erasures the backup caught half-done
+// are finished (a marker, or rows of a subject the metadata no longer has), the stores are
+// checkpointed, and the longest ledger is kept as `<data_dir>/erasure-ledger.jsonl`. data_loss
+// if a ledger fails its checks.
+Result<ReplayReport> ReplayErasures(const std::filesystem::path& data_dir,
+                                    const std::vector<std::filesystem::path>& ledgers,
+                                    const privacy::LedgerKeys& keys);
+
+}  // namespace strongroom::records
