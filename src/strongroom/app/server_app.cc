@@ -175,13 +175,11 @@ void RegisterAuditMetrics(observe::MetricsRegistry& registry, const audit::Trail
 
 Result<std::string> ReplayLedgers(const RootDerivation& derive,
                                   const std::filesystem::path& restored,
-                                  const std::filesystem::path& ledger,
-                                  const std::vector<std::filesystem::path>& targets) {
+                                  const std::vector<std::filesystem::path>& ledgers,
+                                  const std::vector<std::filesystem::path>& copies) {
   auto ledger_keys = privacy::LedgerKeys::FromRoot(derive);
   if (!ledger_keys) return std::unexpected(ledger_keys.error());
-  std::vector<std::filesystem::path> ledgers{ledger};
-  for (const auto& target : targets) ledgers.push_back(target / privacy::kLedgerCopyName);
-  auto replayed = records::ReplayErasures(restored, ledgers, *ledger_keys);
+  auto replayed = records::ReplayErasures(restored, ledgers, copies, *ledger_keys);
   if (!replayed) return std::unexpected(replayed.error());
   return ReplaySummary(*replayed);
 }
@@ -191,9 +189,7 @@ std::string ReplaySummary(const records::ReplayReport& report) {
                         " erasure receipts replayed: " + std::to_string(report.erased) +
                         " subjects erased, " + std::to_string(report.finished) +
                         " interrupted erasures finished";
-  for (const auto& skipped : report.skipped) {
-    summary += "; skipped " + skipped.string() + " (another vault's ledger)";
-  }
+  for (const auto& skipped : report.skipped) summary += "; skipped " + skipped;
   return summary;
 }
 
@@ -587,9 +583,15 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
            return Fail(ErrorCode::kFailedPrecondition,
                        "the vault is sealed: replaying the erasure ledger needs its keys");
          }
+         // The local ledger must check out; a target's copy that does not (a stale mount) is
+         // skipped and named in the report rather than failing every restore.
+         std::vector<std::filesystem::path> copies;
+         for (const auto& target : config.backup_targets()) {
+           copies.push_back(target / privacy::kLedgerCopyName);
+         }
          return ReplayLedgers(
              [&keys](std::string_view info) { return keys->keyring->DeriveFromRoot(info); },
-             restored, config.erasure_ledger(), config.backup_targets());
+             restored, {config.erasure_ledger()}, copies);
        },
        .after_backup = [&eraser] { eraser.AfterBackup(); }});
   api::VaultApi vault_api{seal,           trail,    audit_keys, **identity,  service,
@@ -672,13 +674,6 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                               "tls.key_file for production"}});
   }
 
-  // (After the first log line.) A ledger lost with its data directory (or one that missed receipts)
-  // is taken back from a target's copy before anything appends to it.
-  if (auto adopted = erasure_ledger.AdoptLongerCopy(config.backup_targets()); !adopted) {
-    observe::Error("privacy.ledger_copies_differ", {{"reason", adopted.error().message()}});
-  } else if (*adopted) {
-    observe::Warn("privacy.ledger_adopted", {{"ledger", config.erasure_ledger().string()}});
-  }
   // Erasures a crash interrupted are finished now if unsealed, else at the unseal.
   const auto resume_erasures = [&eraser] {
     if (auto resumed = eraser.ResumePending(); !resumed) {

@@ -41,14 +41,14 @@ Result<std::optional<SecretBytes>> ConfiguredPassphrase(const config::Config& co
 void CapturePassphraseEnvironment();
 
 // A restore's erasure replay (records/subject_erasure.h, ReplayErasures) into the `restored`
-// data directory, from the ledger at `ledger` and its copy on each of `targets` (each checked
-// with the keys `derive` makes from the root key, keys::Keyring::DeriveFromRoot; absent ones
-// skipped). Returns ReplaySummary.
+// data directory: `ledgers` must check out (the keys come from `derive`, the root key's
+// derivation, keys::Keyring::DeriveFromRoot; absent ones count as empty), `copies` (on backup
+// targets) are skipped and reported when they do not. Returns ReplaySummary.
 using RootDerivation = std::function<Result<SecretBytes>(std::string_view info)>;
 Result<std::string> ReplayLedgers(const RootDerivation& derive,
                                   const std::filesystem::path& restored,
-                                  const std::filesystem::path& ledger,
-                                  const std::vector<std::filesystem::path>& targets);
+                                  const std::vector<std::filesystem::path>& ledgers,
+                                  const std::vector<std::filesystem::path>& copies);
 // "3 erasure receipts replayed: 1 subjects erased, 0 interrupted erasures finished".
 std::string ReplaySummary(const records::ReplayReport& report);
 

@@ -28,7 +28,8 @@ struct DataBarrier::Indexer {
 
 namespace {
 
-Error Erased() { return Error(ErrorCode::kNotFound, "no such subject (it was erased)"); }
+// The same answer as for a subject that never existed: it tells nobody that one did.
+Error Erased() { return Error(ErrorCode::kNotFound, "no such subject"); }
 
 std::string SubjectPrefix(std::string_view tenant, std::string_view subject) {
   std::string prefix;
@@ -105,8 +106,11 @@ void DataBarrier::Forget(std::string_view tenant, std::string_view subject) {
       }
     }
   }
-  // `dropped` goes here, or with the last thread still using one (which checks the gate under
-  // the cipher's mutex before it does anything with it).
+  // A thread that checked the gate before the mark may still be in Encrypt, about to save a
+  // reservation (which rewrites the wrapped key): taking each cipher's mutex waits for it, so
+  // that the caller's delete of the keys comes after any such write. Later users of these
+  // ciphers check the gate under the same mutex.
+  for (const auto& cipher : dropped) std::lock_guard wait_for_users(cipher->mu);
 }
 
 void DataBarrier::Unforget(std::string_view tenant, std::string_view subject) {

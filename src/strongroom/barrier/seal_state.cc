@@ -62,6 +62,8 @@ Result<void> SealState::Unseal(std::span<const std::uint8_t> passphrase) {
     std::lock_guard lock(mu_);
     keys_ = std::move(vault);
   }
+  // The listeners may take a while (finishing interrupted erasures); they are not an attempt.
+  attempt.unlock();
   RunListeners(unseal_listeners_);
   return {};
 }

@@ -19,28 +19,49 @@ std::size_t SubjectGate::StripeOf(std::string_view tenant, std::string_view subj
 void SubjectGate::Enter(WriteGuard& guard, std::string_view tenant, std::string_view subject) {
   const std::size_t stripe = StripeOf(tenant, subject);
   if ((guard.held_ >> stripe) & 1U) return;
-  // Shared locks never wait for each other, and Erase holds one stripe at a time and waits for
-  // nothing while it does: taking stripes in any order cannot deadlock.
+  if (pending_.load(std::memory_order_acquire) == static_cast<int>(stripe)) {
+    // An erasure waits for this stripe: let it go first (the subject may be the one erased).
+    std::unique_lock lock(pending_mu_);
+    pending_cv_.wait(
+        lock, [&] { return pending_.load(std::memory_order_acquire) != static_cast<int>(stripe); });
+  }
   guard.locks_.emplace_back(stripes_[stripe]);
   guard.held_ |= std::uint64_t{1} << stripe;
 }
 
 void SubjectGate::Erase(std::string_view tenant, std::string_view subject) {
-  std::unique_lock stripe(stripes_[StripeOf(tenant, subject)]);
-  std::unique_lock lock(set_mu_);
-  erased_.insert(Key(tenant, subject));
-  any_.store(true, std::memory_order_release);
+  const std::size_t stripe = StripeOf(tenant, subject);
+  pending_.store(static_cast<int>(stripe), std::memory_order_release);
+  {
+    std::unique_lock exclusive(stripes_[stripe]);
+    MarkErased(tenant, subject);
+  }
+  {
+    std::lock_guard lock(pending_mu_);
+    pending_.store(-1, std::memory_order_release);
+  }
+  pending_cv_.notify_all();
+}
+
+void SubjectGate::MarkErased(std::string_view tenant, std::string_view subject) {
+  Update([&](Set& set) { set.insert(Key(tenant, subject)); });
 }
 
 void SubjectGate::Unerase(std::string_view tenant, std::string_view subject) {
-  std::unique_lock lock(set_mu_);
-  erased_.erase(Key(tenant, subject));
+  Update([&](Set& set) { set.erase(Key(tenant, subject)); });
+}
+
+void SubjectGate::Update(const std::function<void(Set&)>& change) {
+  // Copy-on-write: erasures are rare, reads (every encryption and decryption) are not.
+  std::lock_guard lock(set_write_mu_);
+  auto next = std::make_shared<Set>(*erased_.load(std::memory_order_acquire));
+  change(*next);
+  erased_.store(std::move(next), std::memory_order_release);
 }
 
 bool SubjectGate::IsErased(std::string_view tenant, std::string_view subject) const {
-  if (!any_.load(std::memory_order_acquire)) return false;
-  std::shared_lock lock(set_mu_);
-  return erased_.contains(Key(tenant, subject));
+  const auto set = erased_.load(std::memory_order_acquire);
+  return !set->empty() && set->contains(Key(tenant, subject));
 }
 
 }  // namespace strongroom::barrier

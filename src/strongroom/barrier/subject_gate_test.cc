@@ -40,5 +40,31 @@ TEST(SubjectGateTest, AnErasureWaitsForTheWritesThatHoldTheSubject) {
   EXPECT_FALSE(gate.IsErased("acme", "sub_a"));
 }
 
+TEST(SubjectGateTest, NewWritesWaitForAWaitingErasureSoItIsNotStarved) {
+  SubjectGate gate;
+  std::atomic<bool> erased{false};
+  std::atomic<bool> erased_when_entered{false};
+  std::thread eraser, writer;
+  {
+    SubjectGate::WriteGuard held;  // a write in progress
+    gate.Enter(held, "acme", "sub_a");
+    eraser = std::thread([&] {
+      gate.Erase("acme", "sub_a");
+      erased = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the erasure now waits
+    writer = std::thread([&] {
+      SubjectGate::WriteGuard guard;
+      gate.Enter(guard, "acme", "sub_a");  // must wait for the erasure, not overtake it
+      erased_when_entered = gate.IsErased("acme", "sub_a");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_FALSE(erased.load());
+  }  // the write in progress ends
+  eraser.join();
+  writer.join();
+  EXPECT_TRUE(erased_when_entered.load());
+}
+
 }  // namespace
 }  // namespace strongroom::barrier

@@ -326,17 +326,17 @@ int BackupCommands::RunRestore() {
   options.at = at_;
   options.destination = destination_;
   options.sealed_key_file = sealed;
-  // The erasure ledger (the configured one, and its copy on the target restored from) is
-  // replayed before the restored vault is renamed into place.
-  std::vector<std::filesystem::path> ledger_targets{target_};
+  // The erasure ledger (the configured one, and its copy on the target restored from: both
+  // must check out) is replayed before the restored vault is renamed into place.
+  const std::vector<std::filesystem::path> ledgers{
+      erasure_ledger_.empty() ? config->erasure_ledger() : std::filesystem::path(erasure_ledger_),
+      std::filesystem::path(target_) / privacy::kLedgerCopyName};
   options.before_open = [&](const std::filesystem::path& restored) {
     return app::ReplayLedgers(
         [&root](std::string_view info) {
           return keys::Keyring::DeriveFromRootKey(root->reveal(), info);
         },
-        restored,
-        erasure_ledger_.empty() ? config->erasure_ledger() : std::filesystem::path(erasure_ledger_),
-        ledger_targets);
+        restored, ledgers, {});
   };
   std::optional<ProgressBar> bar(std::in_place, "restore");
   options.progress = bar->Callback();

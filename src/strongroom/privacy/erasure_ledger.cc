@@ -1,8 +1,14 @@
 #include "strongroom/privacy/erasure_ledger.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cerrno>
+#include <utility>
 
 #include "strongroom/base/files.h"
 #include "strongroom/crypto/digest.h"
@@ -19,6 +25,38 @@ namespace {
 std::span<const std::uint8_t> AsBytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
+
+// An flock held on `<path>` (created 0600 if missing) for a scope: the server and the CLI may
+// both append to a ledger or replace a copy. Taking it waits.
+class FileLock {
+ public:
+  static Result<FileLock> Take(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      return Fail(ErrorCodeForErrno(errno),
+                  "cannot open the lock " + path.string() + ": " + ErrnoMessage(errno));
+    }
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Fail(ErrorCodeForErrno(err),
+                  "cannot lock " + path.string() + ": " + ErrnoMessage(err));
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  FileLock& operator=(FileLock&&) = delete;
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+fs::path LockOf(const fs::path& ledger) { return ledger.string() + ".lock"; }
 
 // The chain link of a line: "sha256:" + hex of its bytes (without the newline).
 std::string LinkOf(std::string_view line) {
@@ -103,6 +141,8 @@ Result<json::object> ErasureLedger::Append(const LedgerKeys& keys, std::string_v
   auto pseudonym = keys.SubjectPseudonym(tenant, subject);
   if (!pseudonym) return std::unexpected(pseudonym.error());
   std::lock_guard lock(mu_);
+  auto file_lock = FileLock::Take(LockOf(file_));
+  if (!file_lock) return std::unexpected(file_lock.error());
   auto text = ReadLedger(file_);
   if (!text) return std::unexpected(text.error());
   const std::string_view complete = CompleteLines(*text);
@@ -156,7 +196,14 @@ Result<std::optional<json::object>> ErasureLedger::Find(std::string_view receipt
   const std::string_view line = complete.substr(from, complete.find('\n', at) - from);
   boost::system::error_code ec;
   json::value parsed = json::parse(line, ec);
-  if (ec || !parsed.is_object()) {
+  const json::object* o = ec ? nullptr : parsed.if_object();
+  const json::value* receipt = o != nullptr ? o->if_contains("receipt") : nullptr;
+  const bool well_formed = receipt != nullptr && receipt->is_object() &&
+                           receipt->as_object().contains("subject") &&
+                           receipt->as_object().at("subject").is_string() &&
+                           receipt->as_object().contains("destroyed") &&
+                           receipt->as_object().at("destroyed").is_object();
+  if (!well_formed) {
     return Fail(ErrorCode::kDataLoss, "erasure ledger " + file_.string() + ": a malformed line");
   }
   return std::optional<json::object>(std::move(parsed.as_object()));
@@ -164,10 +211,18 @@ Result<std::optional<json::object>> ErasureLedger::Find(std::string_view receipt
 
 Result<void> ErasureLedger::CopyTo(const fs::path& dir) {
   std::lock_guard lock(mu_);
+  auto file_lock = FileLock::Take(LockOf(file_));
+  if (!file_lock) return std::unexpected(file_lock.error());
   auto text = ReadLedger(file_);
   if (!text) return std::unexpected(text.error());
   const std::string_view complete = CompleteLines(*text);
-  if (complete.empty()) return {};
+  if (complete.empty()) return {};  // nothing to copy: the target is left untouched
+  std::error_code exists_ec;
+  if (!fs::is_directory(dir, exists_ec)) {
+    return Fail(ErrorCode::kFailedPrecondition, dir.string() + " is not a directory");
+  }
+  auto copy_lock = FileLock::Take(dir / ".erasure-ledger.lock");
+  if (!copy_lock) return std::unexpected(copy_lock.error());
   const fs::path copy = dir / kLedgerCopyName;
   auto there = ReadLedger(copy);
   if (!there) return std::unexpected(there.error());
@@ -182,25 +237,37 @@ Result<void> ErasureLedger::CopyTo(const fs::path& dir) {
   return WriteFileAtomically(copy, complete, 0600);
 }
 
-Result<bool> ErasureLedger::AdoptLongerCopy(const std::vector<fs::path>& dirs) {
+Result<bool> ErasureLedger::AdoptLongerCopy(const std::vector<fs::path>& dirs,
+                                            const LedgerKeys& keys) {
   std::lock_guard lock(mu_);
+  auto file_lock = FileLock::Take(LockOf(file_));
+  if (!file_lock) return std::unexpected(file_lock.error());
   auto text = ReadLedger(file_);
   if (!text) return std::unexpected(text.error());
   std::string best(CompleteLines(*text));
   const std::size_t had = best.size();
-  std::string diverged;
+  std::string problems;
+  const auto report = [&](const std::string& problem) {
+    problems += (problems.empty() ? "" : "; ") + problem;
+  };
   for (const fs::path& dir : dirs) {
-    auto there = ReadLedger(dir / kLedgerCopyName);
+    const fs::path copy = dir / kLedgerCopyName;
+    auto there = ReadLedger(copy);
     if (!there) {
-      diverged += (diverged.empty() ? "" : "; ") + there.error().message();
+      report(there.error().message());
       continue;
     }
     const std::string_view complete = CompleteLines(*there);
     if (complete.size() > best.size() && complete.starts_with(best)) {
+      // Only a copy this vault signed, unbroken, is taken: not another vault's on a shared
+      // target, nor one somebody wrote.
+      if (auto checked = Read(copy, keys); !checked) {
+        report(checked.error().message());
+        continue;
+      }
       best = std::string(complete);
     } else if (!best.starts_with(complete)) {
-      diverged += (diverged.empty() ? "" : "; ") + (dir / kLedgerCopyName).string() +
-                  " differs from " + file_.string();
+      report(copy.string() + " differs from " + file_.string());
     }
   }
   if (best.size() > had) {
@@ -208,7 +275,7 @@ Result<bool> ErasureLedger::AdoptLongerCopy(const std::vector<fs::path>& dirs) {
       return std::unexpected(written.error());
     }
   }
-  if (!diverged.empty()) return Fail(ErrorCode::kFailedPrecondition, diverged);
+  if (!problems.empty()) return Fail(ErrorCode::kFailedPrecondition, problems);
   return best.size() > had;
 }
 
@@ -268,30 +335,42 @@ Result<std::vector<LedgerReceipt>> ErasureLedger::Read(const fs::path& file,
 }
 
 Result<ErasedSubjects> ReadErasedSubjects(const std::vector<fs::path>& ledgers,
+                                          const std::vector<fs::path>& copies,
                                           const LedgerKeys& keys) {
   ErasedSubjects erased;
-  std::set<std::string> ids;
   const std::string ours = "\"public_key\":\"" + keys.PublicKeyText() + "\"";
-  for (const fs::path& ledger : ledgers) {
+  const auto take = [&](const fs::path& ledger, bool required) -> Result<void> {
+    const auto skip_or_fail = [&](const Error& error) -> Result<void> {
+      if (required) return std::unexpected(error);
+      erased.skipped.push_back(ledger.string() + " (" + error.message() + ")");
+      return {};
+    };
     auto text = ReadLedger(ledger);
-    if (!text) return std::unexpected(text.error());
+    if (!text) return skip_or_fail(text.error());
     const std::string_view complete = CompleteLines(*text);
-    if (complete.empty()) continue;
+    if (complete.empty()) return {};
     const std::string_view first = complete.substr(0, complete.find('\n'));
     if (first.find("\"public_key\":\"") != std::string_view::npos &&
         first.find(ours) == std::string_view::npos) {
-      erased.skipped.push_back(ledger);  // another vault's: its signatures are not ours to check
-      continue;
+      // Another vault's: its signatures are not ours to check.
+      erased.skipped.push_back(ledger.string() + " (another vault's ledger)");
+      return {};
     }
     auto receipts = ErasureLedger::Read(ledger, keys);
-    if (!receipts) return std::unexpected(receipts.error());
+    if (!receipts) return skip_or_fail(receipts.error());
     for (auto& r : *receipts) {
-      ids.insert(r.id);
+      erased.ids.insert(std::move(r.id));
       erased.by_tenant[r.tenant].insert(std::move(r.subject));
     }
     if (complete.size() > erased.longest.size()) erased.longest = std::string(complete);
+    return {};
+  };
+  for (const fs::path& ledger : ledgers) {
+    if (auto done = take(ledger, true); !done) return std::unexpected(done.error());
   }
-  erased.receipts = ids.size();
+  for (const fs::path& copy : copies) {
+    if (auto done = take(copy, false); !done) return std::unexpected(done.error());
+  }
   return erased;
 }
 

@@ -11,7 +11,10 @@
 // restore, which has only the root key, can check and use the ledger). Immutable once made;
 // thread-safe.
 //
-// ErasureLedger: thread-safe (one mutex around appends and copies). Borrows nothing.
+// ErasureLedger: thread-safe (one mutex around appends and copies), and safe across processes
+// (the server and `strongroom backup create`): appends, copies and adoption hold an flock on
+// `<file>.lock`, and a copy on a target holds `<target>/.erasure-ledger.lock` too. Borrows
+// nothing.
 
 #include <boost/json/object.hpp>
 #include <cstdint>
@@ -96,9 +99,12 @@ class ErasureLedger {
   // there is no ledger yet.
   Result<void> CopyTo(const std::filesystem::path& dir);
   // Takes over the copy in one of `dirs` when this ledger is a strict prefix of it (this one was
-  // lost with its data directory, or missed receipts): true if it did. A copy that differs
-  // otherwise is left alone and reported (failed_precondition) after the others are looked at.
-  Result<bool> AdoptLongerCopy(const std::vector<std::filesystem::path>& dirs);
+  // lost with its data directory, or missed receipts) and the copy checks out under `keys`
+  // (Read: this vault's signatures, an unbroken chain): true if it did. A copy that differs
+  // otherwise, or does not check out, is left alone and reported (failed_precondition) after
+  // the others are looked at.
+  Result<bool> AdoptLongerCopy(const std::vector<std::filesystem::path>& dirs,
+                               const LedgerKeys& keys);
 
   // Every receipt of the ledger `file`, each signature checked against `keys` and each line's
   // chain link against the line before. data_loss naming the line for a bad one; an absent
@@ -114,14 +120,18 @@ class ErasureLedger {
 
 // What a restore replays: the union of the receipts of `ledgers` (each checked; absent files
 // skipped, and so is a ledger whose first line carries another vault's public key: it is not
-// this vault's ledger, as when restoring another vault's backup next to this one).
+// this vault's ledger, as when restoring another vault's backup next to this one). A ledger of
+// `copies` (the copies on backup targets) that cannot be read or does not check out is skipped
+// and reported, where one of `ledgers` fails the call: one stale mount must not stop every
+// restore.
 struct ErasedSubjects {
   std::map<std::string, std::set<std::string>, std::less<>> by_tenant;  // tenant -> pseudonyms
-  std::size_t receipts = 0;                                             // distinct receipt ids
-  std::vector<std::filesystem::path> skipped;                           // another vault's
+  std::set<std::string> ids;                                            // the receipts' ids
+  std::vector<std::string> skipped;                                     // "<path> (why)"
   std::string longest;  // the complete lines of the longest ledger read (to keep with a restore)
 };
 Result<ErasedSubjects> ReadErasedSubjects(const std::vector<std::filesystem::path>& ledgers,
+                                          const std::vector<std::filesystem::path>& copies,
                                           const LedgerKeys& keys);
 
 }  // namespace strongroom::privacy

@@ -70,9 +70,9 @@ TEST_F(ErasureLedgerTest, ReceiptsReadBackChainedAndNameOnlyAPseudonym) {
   std::filesystem::create_directory(copy_dir);
   ASSERT_TRUE(ledger.CopyTo(copy_dir));
   auto erased =
-      ReadErasedSubjects({File(), copy_dir / kLedgerCopyName, scratch_ / "absent.jsonl"}, keys_);
+      ReadErasedSubjects({File(), scratch_ / "absent.jsonl"}, {copy_dir / kLedgerCopyName}, keys_);
   ASSERT_TRUE(erased) << erased.error().message();
-  EXPECT_EQ(erased->receipts, 2u);
+  EXPECT_EQ(erased->ids.size(), 2u);
   EXPECT_EQ(erased->by_tenant.at("beta").count(*keys_.SubjectPseudonym("beta", "sub_B")), 1u);
   EXPECT_EQ(erased->longest, Text());
   // Another vault's ledger (another public key throughout) is skipped, not failed.
@@ -80,10 +80,20 @@ TEST_F(ErasureLedgerTest, ReceiptsReadBackChainedAndNameOnlyAPseudonym) {
   ErasureLedger foreign(other);
   auto id = ErasureLedger::NewReceiptId();
   ASSERT_TRUE(foreign.Append(KeysOf(2), *id, "acme", "sub_C", "2026-11-23T10:00:00Z", {}));
-  auto with_other = ReadErasedSubjects({File(), other}, keys_);
+  auto with_other = ReadErasedSubjects({File(), other}, {}, keys_);
   ASSERT_TRUE(with_other);
-  EXPECT_EQ(with_other->receipts, 2u);
-  EXPECT_EQ(with_other->skipped, std::vector<std::filesystem::path>{other});
+  EXPECT_EQ(with_other->ids.size(), 2u);
+  ASSERT_EQ(with_other->skipped.size(), 1u);
+  EXPECT_EQ(with_other->skipped[0], other.string() + " (another vault's ledger)");
+  // A copy on a target that does not check out is skipped and named; a ledger that must check
+  // out fails the call.
+  const auto bad = scratch_ / "bad.jsonl";
+  Write(bad, "not a ledger\n");
+  auto with_bad_copy = ReadErasedSubjects({File()}, {bad}, keys_);
+  ASSERT_TRUE(with_bad_copy);
+  ASSERT_EQ(with_bad_copy->skipped.size(), 1u);
+  EXPECT_TRUE(with_bad_copy->skipped[0].starts_with(bad.string() + " ("));
+  EXPECT_FALSE(ReadErasedSubjects({File(), bad}, {}, keys_));
 }
 
 TEST_F(ErasureLedgerTest, AlteredMissingCutOrForeignLinesAreRefusedByLine) {
@@ -154,9 +164,12 @@ TEST_F(ErasureLedgerTest, CopiesNeverReplaceALongerLedgerWhichIsAdoptedInstead) 
   ASSERT_FALSE(copied);
   EXPECT_EQ(copied.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_EQ(*ReadWholeFile(target / kLedgerCopyName), both);
-  // ...and an empty one takes the copy over.
+  // ...and an empty one takes the copy over, but only one this vault signed.
   std::filesystem::remove(File());
-  auto adopted = fresh.AdoptLongerCopy({target});
+  auto refused = fresh.AdoptLongerCopy({target}, KeysOf(2));
+  ASSERT_FALSE(refused);
+  EXPECT_FALSE(std::filesystem::exists(File()) && !Text().empty());
+  auto adopted = fresh.AdoptLongerCopy({target}, keys_);
   ASSERT_TRUE(adopted) << adopted.error().message();
   EXPECT_TRUE(*adopted);
   EXPECT_EQ(Text(), both);
@@ -169,7 +182,7 @@ TEST_F(ErasureLedgerTest, CopiesNeverReplaceALongerLedgerWhichIsAdoptedInstead) 
   const auto other = scratch_ / "other";
   std::filesystem::create_directory(other);
   Write(other / kLedgerCopyName, both.substr(0, both.find('\n') + 1) + "x\n");
-  auto diverged = fresh.AdoptLongerCopy({other});
+  auto diverged = fresh.AdoptLongerCopy({other}, keys_);
   ASSERT_FALSE(diverged);
   EXPECT_EQ(diverged.error().code(), ErrorCode::kFailedPrecondition);
 }

@@ -106,7 +106,7 @@ Result<void> DocumentUpload::Flush() {
   service_.seal_.gate().Enter(guard, tenant_, subject_);
   if (service_.seal_.gate().IsErased(tenant_, subject_)) {
     failed_ = true;
-    return Fail(ErrorCode::kNotFound, "no such subject (it was erased)");
+    return Fail(ErrorCode::kNotFound, "no such subject");
   }
   if (!marker_written_) batch_.Put(kUploads, Join({tenant_, subject_, id_}), {});
   auto written = service_.documents_.Write(std::move(batch_));
@@ -248,6 +248,10 @@ Result<std::unique_ptr<DocumentUpload>> DocumentService::BeginUpload(
   }
   auto keys = Keys();
   if (!keys) return std::unexpected(keys.error());
+  // Wrapping the document's key may save a reservation (a write of the subject's wrapped key):
+  // held like any write (vault_service.h), so an erasure never finds its key rewritten after.
+  barrier::SubjectGate::WriteGuard guard;
+  seal_.gate().Enter(guard, tenant, subject);
   if (auto exists = SubjectExists(tenant, subject); !exists) {
     return std::unexpected(exists.error());
   }

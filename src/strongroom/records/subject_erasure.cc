@@ -182,12 +182,15 @@ Result<std::vector<Marker>> PendingMarkers(storage::Store& metadata) {
       metadata, kErasures, "", "", kAll, [&](std::string_view key, const storage::Bytes& value) {
         const auto slash = key.find('/');
         auto parsed = ParseStored(value, "erasure marker");
-        if (slash == std::string_view::npos || !parsed) {
-          // The key names a subject: not in the message.
-          failure = Fail(ErrorCode::kDataLoss, "a malformed erasure marker");
-          return false;
+        if (slash == std::string_view::npos) {
+          // Not one an erasure wrote (and its key may name a subject: not logged).
+          observe::Error("privacy.erasure_marker_malformed", {});
+          return true;
         }
-        markers.push_back(ParseMarker(key.substr(0, slash), key.substr(slash + 1), *parsed));
+        // A value that does not parse still names the subject: its erasure is finished all
+        // the same (with a fresh receipt id).
+        markers.push_back(ParseMarker(key.substr(0, slash), key.substr(slash + 1),
+                                      parsed ? *parsed : json::object()));
         return true;
       });
   if (!scanned) return std::unexpected(scanned.error());
@@ -291,8 +294,7 @@ Result<json::object> SubjectEraser::Erase(std::string_view tenant, std::string_v
   if (!own) return std::unexpected(own.error());
   if (*own) {
     auto value = ParseStored(**own, "erasure marker");
-    if (!value) return std::unexpected(value.error());
-    const Marker m = ParseMarker(tenant, subject, *value);
+    const Marker m = ParseMarker(tenant, subject, value ? *value : json::object());
     return Finish(m.tenant, m.subject, m.erased_at, m.receipt_id, m.keys);
   }
   // Others a crash left: finished too, but their trouble is not this request's.
@@ -402,9 +404,25 @@ void SubjectEraser::AfterBackup() {
 
 Result<std::size_t> SubjectEraser::ResumePending() {
   std::lock_guard lock(mu_);
-  if (seal_.sealed()) {
-    Checkpoint();  // needs no keys; the markers wait for the unseal
+  // Needs no keys: subjects whose erasure a crash cut short are erased for every write and read
+  // from now on (their keys are gone; their rows answer as missing, not as tampered).
+  auto markers = PendingMarkers(stores_.metadata);
+  if (!markers) return std::unexpected(markers.error());
+  for (const Marker& m : *markers) seal_.gate().MarkErased(m.tenant, m.subject);
+  auto keys = seal_.keys();
+  if (!keys) {
+    Checkpoint();  // the rest waits for the unseal
     return 0;
+  }
+  // A ledger lost with its data directory (or one that missed receipts) is taken back from a
+  // target's copy this vault signed, before anything appends to it.
+  auto ledger_keys = privacy::LedgerKeys::FromRoot(
+      [&](std::string_view info) { return keys->keyring->DeriveFromRoot(info); });
+  if (!ledger_keys) return std::unexpected(ledger_keys.error());
+  if (auto adopted = ledger_.AdoptLongerCopy(ledger_copies_, *ledger_keys); !adopted) {
+    observe::Error("privacy.ledger_copies_differ", {{"reason", adopted.error().message()}});
+  } else if (*adopted) {
+    observe::Warn("privacy.ledger_adopted", {{"ledger", ledger_.file().string()}});
   }
   auto resumed = ResumeLocked();
   // At start: the logs of a run that crashed before its checkpoint are emptied too.
@@ -415,19 +433,26 @@ Result<std::size_t> SubjectEraser::ResumePending() {
 Result<std::size_t> SubjectEraser::ResumeLocked() {
   auto markers = PendingMarkers(stores_.metadata);
   if (!markers) return std::unexpected(markers.error());
+  // Each on its own: one that fails does not hold up the others.
+  Result<std::size_t> outcome = std::size_t{0};
   for (const Marker& m : *markers) {
     auto finished = Finish(m.tenant, m.subject, m.erased_at, m.receipt_id, m.keys);
-    if (!finished) return std::unexpected(finished.error());
+    if (!finished) {
+      if (outcome) outcome = std::unexpected(finished.error());
+      continue;
+    }
+    if (outcome) ++*outcome;
   }
-  return markers->size();
+  return outcome;
 }
 
 Result<ReplayReport> ReplayErasures(const fs::path& data_dir, const std::vector<fs::path>& ledgers,
+                                    const std::vector<fs::path>& copies,
                                     const privacy::LedgerKeys& keys) {
   ReplayReport report;
-  auto erased = privacy::ReadErasedSubjects(ledgers, keys);
+  auto erased = privacy::ReadErasedSubjects(ledgers, copies, keys);
   if (!erased) return std::unexpected(erased.error());
-  report.receipts = erased->receipts;
+  report.receipts = erased->ids.size();
   report.skipped = erased->skipped;
   std::unique_ptr<storage::Store> opened[4];
   const char* kinds[] = {"metadata", "profiles", "activity", "documents"};
@@ -469,9 +494,16 @@ Result<ReplayReport> ReplayErasures(const fs::path& data_dir, const std::vector<
   auto markers = PendingMarkers(stores.metadata);
   if (!markers) return std::unexpected(markers.error());
   report.finished = markers->size() - doomed.size();
+  // Markers of erasures the source vault had not receipted yet (it crashed first): their
+  // receipts are written into the ledger the restored vault keeps, below.
+  std::vector<std::pair<Marker, privacy::ErasureCounts>> unreceipted;
   for (const Marker& m : *markers) {
-    if (auto purged = PurgeSubject(stores, m.tenant, m.subject); !purged) {
-      return std::unexpected(purged.error());
+    auto purged = PurgeSubject(stores, m.tenant, m.subject);
+    if (!purged) return std::unexpected(purged.error());
+    purged->keys = m.keys;
+    // (The markers the replay itself made have no receipt id: their receipts are the ledgers'.)
+    if (!m.receipt_id.empty() && !erased->ids.contains(m.receipt_id)) {
+      unreceipted.emplace_back(m, *purged);
     }
     storage::WriteBatch done;
     done.Delete(kErasures, Join({m.tenant, m.subject}));
@@ -481,9 +513,7 @@ Result<ReplayReport> ReplayErasures(const fs::path& data_dir, const std::vector<
   }
   // Data of subjects the metadata no longer has: an erasure that finished between the snapshot
   // of a data store and that of the metadata (taken last). Its keys are gone; its rows go too.
-  // Only an erasure makes such rows, so a vault whose ledgers hold no receipt is not scanned.
-  auto orphans = erased->receipts == 0 ? Result<std::set<std::pair<std::string, std::string>>>()
-                                       : OrphanSubjects(stores);
+  auto orphans = OrphanSubjects(stores);
   if (!orphans) return std::unexpected(orphans.error());
   for (const auto& [tenant, subject] : *orphans) {
     auto deks = KeysUnder(stores.metadata, keys::kKeysSpace, DekPrefix(tenant, subject));
@@ -503,10 +533,18 @@ Result<ReplayReport> ReplayErasures(const fs::path& data_dir, const std::vector<
   if (auto done = CheckpointAll(stores); !done) return std::unexpected(done.error());
   // The restored vault keeps the ledger it was made from: its own erasures chain onto it, and
   // its copies never replace a longer one on the targets.
+  const fs::path kept = data_dir / "erasure-ledger.jsonl";
   if (!erased->longest.empty()) {
-    if (auto kept = WriteFileAtomically(data_dir / "erasure-ledger.jsonl", erased->longest, 0600);
-        !kept) {
-      return std::unexpected(kept.error());
+    if (auto written = WriteFileAtomically(kept, erased->longest, 0600); !written) {
+      return std::unexpected(written.error());
+    }
+  }
+  privacy::ErasureLedger restored_ledger(kept);
+  for (const auto& [m, counts] : unreceipted) {
+    if (auto appended =
+            restored_ledger.Append(keys, m.receipt_id, m.tenant, m.subject, m.erased_at, counts);
+        !appended) {
+      return std::unexpected(appended.error());
     }
   }
   return report;

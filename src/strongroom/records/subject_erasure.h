@@ -99,15 +99,18 @@ struct ReplayReport {
   std::size_t receipts = 0;  // distinct receipts read from the ledgers
   std::size_t erased = 0;    // subjects of the restored vault erased by them
   std::size_t finished = 0;  // erasures the backup caught half-done (or between stores), finished
-  std::vector<std::filesystem::path> skipped;  // ledgers of another vault
+  std::vector<std::string> skipped;  // ledgers not replayed: "<path> (why)"
 };
 // Replays erasure ledgers into the (restored, not yet serving) vault in `data_dir`: every subject
 // whose pseudonym a receipt names is shredded and purged, erasures the backup caught half-done
 // are finished (a marker, or rows of a subject the metadata no longer has), the stores are
-// checkpointed, and the longest ledger is kept as `<data_dir>/erasure-ledger.jsonl`. data_loss
-// if a ledger fails its checks.
+// checkpointed, and the longest ledger is kept as `<data_dir>/erasure-ledger.jsonl` (with a
+// receipt added for a half-done erasure the ledgers lack). `ledgers` must check out (data_loss
+// otherwise); `copies` (on backup targets) that cannot be read or do not check out are skipped
+// and reported (privacy::ReadErasedSubjects).
 Result<ReplayReport> ReplayErasures(const std::filesystem::path& data_dir,
                                     const std::vector<std::filesystem::path>& ledgers,
+                                    const std::vector<std::filesystem::path>& copies,
                                     const privacy::LedgerKeys& keys);
 
 }  // namespace strongroom::records

@@ -439,21 +439,26 @@ Result<boost::json::object> VaultService::ListRecords(std::string_view tenant,
   json::array items;
   std::string last;
   Result<void> failure;
+  std::size_t seen = 0;
   auto scanned =
       ScanPrefix(stores_.profiles, kRecords, Join({tenant, collection}) + "/", page.cursor, *limit,
                  [&](std::string_view id, const storage::Bytes& value) {
+                   ++seen;
+                   last = id;
                    auto record = DecryptRecord(*keys, tenant, collection, id, value);
+                   // A record of a subject being erased (its keys are gone, its rows going):
+                   // left out, as it will be in a moment.
+                   if (!record && record.error().code() == ErrorCode::kNotFound) return true;
                    if (!record) {
                      failure = std::unexpected(record.error());
                      return false;
                    }
                    items.push_back(std::move(*record));
-                   last = id;
                    return true;
                  });
   if (!scanned) return std::unexpected(scanned.error());
   if (!failure) return std::unexpected(failure.error());
-  const bool full = items.size() == *limit;
+  const bool full = seen == *limit;
   json::object out{{"records", std::move(items)}};
   out["next_cursor"] = full ? json::value(last) : nullptr;
   return out;
