@@ -33,8 +33,9 @@ class FileLock {
   static Result<FileLock> Take(const fs::path& path) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-      return Fail(ErrorCodeForErrno(errno),
-                  "cannot open the lock " + path.string() + ": " + ErrnoMessage(errno));
+      const int err = errno;
+      return Fail(ErrorCodeForErrno(err),
+                  "cannot open the lock " + path.string() + ": " + ErrnoMessage(err));
     }
     while (::flock(fd, LOCK_EX) != 0) {
       if (errno == EINTR) continue;
@@ -176,7 +177,8 @@ Result<json::object> ErasureLedger::Append(const LedgerKeys& keys, std::string_v
     return std::unexpected(written.error());
   }
   if (created) {
-    if (auto synced = SyncDirectory(file_.parent_path()); !synced) {
+    const fs::path dir = file_.has_parent_path() ? file_.parent_path() : fs::path(".");
+    if (auto synced = SyncDirectory(dir); !synced) {
       return std::unexpected(synced.error());
     }
   }
