@@ -90,6 +90,8 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
   // Backups hold every tenant's data under keys from the root key: the operators' (the handlers
   // check that too), as seal is.
   if (kind == "backup") return PolicyGate{Action::kManageKeys, ""};
+  // The tenant's KEKs: rotation, re-wrap progress and retirement.
+  if (kind == "key") return PolicyGate{Action::kManageKeys, ""};
   if (kind == "tenant" && !verb.ends_with("two_factor_policy")) {
     return PolicyGate{Action::kManageTenants, ""};
   }
@@ -100,6 +102,7 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     return PolicyGate{Action::kManagePrincipals, ""};
   }
   if (kind == "audit") return PolicyGate{Action::kReadAudit, ""};
+  if (kind == "subject_request") return PolicyGate{Action::kManageRequests, ""};
   if (kind == "policy") return PolicyGate{Action::kManagePolicy, ""};
   if (kind == "collection") {
     if (verb == "create" || verb == "evolve") return PolicyGate{Action::kManageSchema, collection};
@@ -127,7 +130,7 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     return std::nullopt;
   }
   if (kind == "record") return data(collection);
-  if (kind == "subject") return data(kSubjectsResource);
+  if (kind == "subject" || kind == "consent") return data(kSubjectsResource);
   if (kind == "activity") return data(kActivityResource);
   if (kind == "document") return data(kDocumentsResource);
   return std::nullopt;

@@ -51,6 +51,8 @@ constexpr std::array kActions = {
     RouteAction{Method::kGet, "/v1/subjects", "subject.list"},
     RouteAction{Method::kGet, "/v1/subjects/{id}", "subject.read"},
     RouteAction{Method::kDelete, "/v1/subjects/{id}", "subject.erase"},
+    RouteAction{Method::kPost, "/v1/subjects/{id}/consents", "consent.create"},
+    RouteAction{Method::kGet, "/v1/subjects/{id}/consents", "consent.list"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/activity", "activity.append"},
     RouteAction{Method::kGet, "/v1/subjects/{id}/activity", "activity.list"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/documents", "document.upload"},
@@ -98,6 +100,13 @@ constexpr std::array kActions = {
     RouteAction{Method::kPost, "/v1/backups/drill", "backup.drill"},
     RouteAction{Method::kGet, "/v1/backups/jobs", "backup.list_jobs"},
     RouteAction{Method::kGet, "/v1/backups/jobs/{id}", "backup.read_job"},
+    RouteAction{Method::kPost, "/v1/privacy/requests", "subject_request.create"},
+    RouteAction{Method::kGet, "/v1/privacy/requests", "subject_request.list"},
+    RouteAction{Method::kGet, "/v1/privacy/requests/{id}", "subject_request.read"},
+    RouteAction{Method::kPatch, "/v1/privacy/requests/{id}", "subject_request.update"},
+    RouteAction{Method::kGet, "/v1/keys", "key.read"},
+    RouteAction{Method::kPost, "/v1/keys/rotate", "key.rotate"},
+    RouteAction{Method::kDelete, "/v1/keys/versions/{version}", "key.retire"},
     RouteAction{Method::kPost, "/v1/tokenize", "tokenization.tokenize"},
     RouteAction{Method::kPost, "/v1/detokenize", "tokenization.detokenize"},
     RouteAction{Method::kGet, "/v1/policy", "policy.read"},
@@ -113,8 +122,8 @@ constexpr std::array kActions = {
 
 // Lists in an answer whose members are records, events, documents, principals, tokens or
 // sessions (each with an "id", some with a subject).
-constexpr std::array<std::string_view, 7> kListMembers = {
-    "records", "events", "documents", "principals", "tokens", "sessions", "tenants"};
+constexpr std::array<std::string_view, 8> kListMembers = {
+    "records", "events", "documents", "principals", "tokens", "sessions", "tenants", "requests"};
 // At most this many ids per entry: a page is at most this long.
 constexpr std::size_t kMaxIds = 1000;
 
@@ -351,7 +360,8 @@ Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event
   // The ids in a /v1/subjects answer are subjects' (not those of its documents or events).
   const bool subject_ids = IsSubjectRoute(route) &&
                            route.find("/documents") == std::string_view::npos &&
-                           route.find("/activity") == std::string_view::npos;
+                           route.find("/activity") == std::string_view::npos &&
+                           route.find("/consents") == std::string_view::npos;
   if (auto added = AddItem(api, event, body, subject_ids); !added) return added;
   // A record answer shown under break-glass: every use is on the trail, with the grant.
   if (const auto* grant = body.if_contains("break_glass"); grant != nullptr && grant->is_string()) {

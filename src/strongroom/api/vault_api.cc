@@ -50,23 +50,6 @@ Result<std::string> PercentDecode(std::string_view text) {
   return out;
 }
 
-Result<records::Page> PageFrom(const std::vector<std::pair<std::string, std::string>>& query) {
-  records::Page page;
-  for (const auto& [name, value] : query) {
-    if (name == "limit") {
-      std::size_t limit = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (ec != std::errc() || end != value.data() + value.size()) {
-        return FailAt("limit", "type", "limit must be an integer");
-      }
-      page.limit = limit;
-    } else if (name == "cursor") {
-      page.cursor = value;
-    }
-  }
-  return page;
-}
-
 std::string_view QueryValue(const std::vector<std::pair<std::string, std::string>>& query,
                             std::string_view name) {
   for (const auto& [n, v] : query) {
@@ -473,6 +456,23 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                        }
                        return api.eraser->Erase(who.tenant, r.PathParam("id"));
                      })));
+  // Consent records (records/vault_consents.cc): the purposes are the tenant policy's.
+  router.Add(Method::kPost, "/v1/subjects/{id}/consents", http::Execution::kWorker,
+             Guarded(api, Access::kWrite, true,
+                     Returning(201, [&api](const Request& r, const auth::Caller& who) {
+                       using Out = Result<json::object>;
+                       auto body = Body(r);
+                       if (!body) return Out(std::unexpected(body.error()));
+                       auto policy = api.policies.For(who.tenant);
+                       if (!policy) return Out(std::unexpected(policy.error()));
+                       return api.service.RecordConsent(who.tenant, r.PathParam("id"), *body,
+                                                        (*policy)->document().purposes,
+                                                        who.principal_id);
+                     })));
+  router.Add(Method::kGet, "/v1/subjects/{id}/consents", http::Execution::kWorker,
+             WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
+               return s.ListConsents(t, r.PathParam("id"));
+             }));
   router.Add(Method::kPost, "/v1/subjects/{id}/activity", http::Execution::kWorker,
              WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request& r) {
                return s.AppendActivity(t, r.PathParam("id"), b);
@@ -489,6 +489,23 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
 }
 
 }  // namespace
+
+Result<records::Page> PageFrom(const std::vector<std::pair<std::string, std::string>>& query) {
+  records::Page page;
+  for (const auto& [name, value] : query) {
+    if (name == "limit") {
+      std::size_t limit = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (ec != std::errc() || end != value.data() + value.size()) {
+        return FailAt("limit", "type", "limit must be an integer");
+      }
+      page.limit = limit;
+    } else if (name == "cursor") {
+      page.cursor = value;
+    }
+  }
+  return page;
+}
 
 Result<std::vector<std::pair<std::string, std::string>>> ParseQuery(
     std::string_view query, std::initializer_list<std::string_view> allowed) {
@@ -525,6 +542,8 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddBreakGlassRoutes(router, api);
   AddGuardRoutes(router, api);
   AddBackupRoutes(router, api);
+  AddKeyRoutes(router, api);
+  AddPrivacyRoutes(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

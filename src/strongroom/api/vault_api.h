@@ -10,6 +10,8 @@
 //                                                         documents stream in and out
 //   /v1/tokenize, /v1/detokenize                          tokens for values and back (policy)
 //   /v1/break-glass..., /v1/collections/{c}/break-glass   time-boxed plain access (2 people)
+//   /v1/keys[...]                                         the tenant's KEKs: rotate, retire
+//   /v1/privacy/requests[...]                             the data-subject request log (dpo)
 //
 // Order of checks for a data call: sealed (503 `sealed`) -> credentials (401; a session's CSRF
 // token, 403) -> the principal's and tenant's rate limits (429) -> token scope and the access
@@ -29,7 +31,9 @@
 #include "strongroom/policy/break_glass.h"
 #include "strongroom/policy/policy_store.h"
 #include "strongroom/records/document_service.h"
+#include "strongroom/records/kek_rotation.h"
 #include "strongroom/records/subject_erasure.h"
+#include "strongroom/records/subject_requests.h"
 #include "strongroom/records/token_vault.h"
 #include "strongroom/records/vault_service.h"
 
@@ -52,6 +56,10 @@ struct VaultApi {
   backup::BackupService* backups = nullptr;
   // Subject erasure (DELETE /v1/subjects/{id}); null: the route answers 503.
   records::SubjectEraser* eraser = nullptr;
+  // KEK rotation and re-wrap (/v1/keys/rotate, retirement); null: those routes answer 503.
+  records::KekRotation* rotation = nullptr;
+  // The log of data-subject requests (/v1/privacy/requests); null: those routes answer 503.
+  records::SubjectRequests* subject_requests = nullptr;
 };
 
 void AddVaultRoutes(http::Router& router, const VaultApi& api);
@@ -67,6 +75,13 @@ void AddGuardRoutes(http::Router& router, const VaultApi& api);
 void AddBackupRoutes(http::Router& router, const VaultApi& api);
 // /v1/audit...: the audit trail's entries, checkpoint, proofs and value hashes (audit_api.cc).
 void AddAuditRoutes(http::Router& router, const VaultApi& api);
+// /v1/keys...: the tenant's KEK versions, rotation and retirement (key_api.cc).
+void AddKeyRoutes(http::Router& router, const VaultApi& api);
+// /v1/privacy/requests...: the log of data-subject requests (privacy_api.cc).
+void AddPrivacyRoutes(http::Router& router, const VaultApi& api);
+
+// limit and cursor from a parsed query string.
+Result<records::Page> PageFrom(const std::vector<std::pair<std::string, std::string>>& query);
 
 // Query strings ("limit=10&cursor=abc"), percent-decoded. invalid_argument for bad escapes,
 // repeated or unknown parameters (those not in `allowed`).

@@ -598,6 +598,40 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                           documents,      policies, tokens,     break_glass, api::OpenApiDocument(),
                           &traffic_guard, &backups};
   vault_api.eraser = &eraser;
+  // KEK rotation: re-wrap jobs a restart interrupted go on once the thread starts (below); what
+  // it does on its own (rotations by age or key use, finished re-wraps) is audited as the
+  // system's act.
+  records::KekRotation rotation(
+      seal, metadata,
+      {.rewrap_per_second = static_cast<double>(config.keys.rewrap_per_second),
+       .rotate_after = std::chrono::days(config.keys.rotate_after_days),
+       .notify =
+           [&trail](const records::KekRotation::Notice& notice) {
+             audit::Event event;
+             event.tenant = notice.tenant;
+             event.actor = audit::Actor{
+                 .id = "system:keys", .kind = "system", .roles = {}, .via = "", .credential = ""};
+             event.action = notice.action;
+             event.target = "kek v" + std::to_string(notice.version) + ": " + notice.detail;
+             event.status = 200;
+             event.code = "ok";
+             if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
+               observe::Error("keys.audit_failed",
+                              {{"action", notice.action}, {"reason", appended.error().message()}});
+             }
+           }},
+      registry);
+  seal.OnKeyHalfSpent([&rotation](std::string_view tenant, std::uint32_t version) {
+    rotation.RequestRotation(tenant, version);
+  });
+  if (auto loaded = rotation.Load(); !loaded) {
+    observe::Error("server.start_failed", {{"reason", loaded.error().message()}});
+    return kExitUsage;
+  }
+  seal.OnUnseal([&rotation] { rotation.Wake(); });
+  vault_api.rotation = &rotation;
+  records::SubjectRequests subject_requests(metadata, service);
+  vault_api.subject_requests = &subject_requests;
   api::AddVaultRoutes(router, vault_api);
 
   // The web application firewall compiles the CRS now (some 30 ms): a bad setting or a
@@ -684,6 +718,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
   };
   resume_erasures();
   seal.OnUnseal(resume_erasures);
+  rotation.Start();
   // Last before serving: a start that fails above must not wait for a backup.
   backups.Start();  // reads when each kind last succeeded; runs what is due
   server.Run([tls_store, &traffic_guard, &firewall, &reread] {
@@ -730,6 +765,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
   *server_ref = nullptr;
   // A running backup job is cancelled at its next piece (leaving nothing half-made) and its end
   // audited before the trail stops.
+  rotation.Stop();  // its last acts are audited: before the trail stops
   backups.Stop();
   // Every entry still queued is written and its completion run while the server's connections
   // and I/O contexts still exist (they are destroyed before the trail otherwise).

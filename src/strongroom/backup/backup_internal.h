@@ -7,9 +7,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "strongroom/backup/backup_engine.h"
+#include "strongroom/base/files.h"
 #include "strongroom/storage/sqlite_snapshot.h"
 
 namespace strongroom::backup::internal {
@@ -18,13 +20,10 @@ namespace strongroom::backup::internal {
 class TargetLock {
  public:
   static Result<TargetLock> Acquire(const std::filesystem::path& target);
-  TargetLock(TargetLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  TargetLock& operator=(TargetLock&&) = delete;
-  ~TargetLock();
 
  private:
-  explicit TargetLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit TargetLock(FileLock lock) : lock_(std::move(lock)) {}
+  FileLock lock_;
 };
 // failed_precondition unless `target` is an existing directory.
 Result<void> CheckTarget(const std::filesystem::path& target);

@@ -1,7 +1,3 @@
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "strongroom/backup/backup_internal.h"
@@ -10,11 +6,6 @@
 
 namespace strongroom::backup::internal {
 namespace {
-
-Error ErrnoError(std::string_view what, const std::filesystem::path& file, int err) {
-  return Error(ErrorCodeForErrno(err),
-               std::string(what) + " " + file.string() + ": " + ErrnoMessage(err));
-}
 
 void AppendU32(std::vector<std::uint8_t>& out, std::size_t value) {
   for (int shift = 24; shift >= 0; shift -= 8) {
@@ -30,19 +21,13 @@ std::uint32_t ReadU32(const std::uint8_t* p) {
 }  // namespace
 
 Result<TargetLock> TargetLock::Acquire(const std::filesystem::path& target) {
-  const auto file = target / ".lock";
-  const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return std::unexpected(ErrnoError("cannot open", file, errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+  auto lock = FileLock::Take(target / ".lock", /*wait=*/false);
+  if (!lock && lock.error().code() == ErrorCode::kWouldBlock) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "another backup or prune is running on target " + target.string());
   }
-  return TargetLock(fd);
-}
-
-TargetLock::~TargetLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+  if (!lock) return std::unexpected(lock.error());
+  return TargetLock(std::move(*lock));
 }
 
 Result<void> CheckTarget(const std::filesystem::path& target) {

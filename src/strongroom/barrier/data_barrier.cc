@@ -51,12 +51,14 @@ std::string CacheKey(std::string_view tenant, std::string_view subject, std::uin
 }  // namespace
 
 DataBarrier::DataBarrier(keys::Keyring& keyring, std::size_t cache_capacity,
-                         std::uint64_t max_encryptions_per_key, SubjectGate* gate)
+                         std::uint64_t max_encryptions_per_key, SubjectGate* gate,
+                         HalfSpentListener half_spent)
     : keyring_(keyring),
       own_gate_(gate == nullptr ? std::make_unique<SubjectGate>() : nullptr),
       gate_(gate == nullptr ? own_gate_.get() : gate),
       cache_capacity_(std::max<std::size_t>(cache_capacity, 1)),
-      max_encryptions_(max_encryptions_per_key) {}
+      max_encryptions_(max_encryptions_per_key),
+      half_spent_(std::move(half_spent)) {}
 
 DataBarrier::~DataBarrier() = default;
 
@@ -65,10 +67,14 @@ DataBarrier::Stats DataBarrier::stats() const {
   return stats_;
 }
 
-Result<keys::DataKey> DataBarrier::NewSubjectKey(std::string_view tenant, std::string_view subject,
-                                                 storage::WriteBatch& batch) {
-  return keyring_.NewSubjectKey(tenant, subject, std::min(kReservationBlock, max_encryptions_),
-                                batch);
+Result<void> DataBarrier::CreateSubjectKey(std::string_view tenant, std::string_view subject,
+                                           storage::WriteBatch batch) {
+  if (gate_->IsErased(tenant, subject)) return std::unexpected(Erased());
+  auto key = keyring_.CreateSubjectKey(
+      tenant, subject, std::min(kReservationBlock, max_encryptions_), std::move(batch));
+  if (!key) return std::unexpected(key.error());
+  Adopt(tenant, subject, std::move(*key));
+  return {};
 }
 
 void DataBarrier::InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher) {
@@ -142,13 +148,11 @@ Result<std::shared_ptr<DataBarrier::SubjectCipher>> DataBarrier::Find(std::strin
       return Fail(ErrorCode::kDataLoss, "subject key version " + std::to_string(version) +
                                             " named by a ciphertext does not exist");
     }
-    // The tenant's KEK was rotated after this subject's last key was made: a new DEK under it.
-    storage::WriteBatch batch;
-    auto made = keyring_.NewSubjectKey(tenant, subject, 0, batch);
+    // The tenant's KEK was rotated after this subject's last key was made: a new DEK of the
+    // version asked for (the current one, unless a rotation came since; either way wrapped under
+    // the current KEK), so that the cache slot and the key agree.
+    auto made = keyring_.CreateSubjectKey(tenant, subject, 0, {}, version);
     if (!made) return std::unexpected(made.error());
-    if (auto written = keyring_.SaveReservation(tenant, subject, *made); !written) {
-      return std::unexpected(written.error());
-    }
     loaded->emplace(std::move(*made));
   }
   ++stats_.key_loads;
@@ -186,8 +190,13 @@ Result<void> DataBarrier::Encrypt(std::string_view tenant, std::string_view subj
       return std::unexpected(saved.error());
     }
     entry.cipher.set_max_encryptions(reserved - entry.base);
-    std::lock_guard stats_lock(mu_);
-    ++stats_.reservations;
+    {
+      std::lock_guard stats_lock(mu_);
+      ++stats_.reservations;
+    }
+    // At every reservation past half the budget, not only the first: a request a crash lost
+    // comes again (the listener ignores versions already rotated away from).
+    if (half_spent_ && reserved >= max_encryptions_ / 2) half_spent_(tenant, entry.key.version);
   }
   for (const auto& item : items) {
     if (auto done = entry.cipher.EncryptTo(item.location, item.plaintext, *item.out); !done) {

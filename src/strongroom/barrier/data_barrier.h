@@ -14,6 +14,7 @@
 // different subjects encrypt in parallel. Borrows the keyring, which must outlive it.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -43,6 +44,12 @@ struct DocumentKey {
   std::vector<std::uint8_t> wrapped;  // to store with the document
 };
 
+// Called when a subject key's reservation reaches half of its budget (and at every reservation
+// after that), with the tenant and the key's version: a KEK rotation then gives the subject a
+// fresh key for its next writes (records/kek_rotation.h). Runs on the encrypting thread, under
+// the key's lock: it must only note the request.
+using HalfSpentListener = std::function<void(std::string_view tenant, std::uint32_t version)>;
+
 struct EncryptItem {
   FieldLocation location;
   std::span<const std::uint8_t> plaintext;
@@ -56,14 +63,13 @@ class DataBarrier {
   // `gate`: the seal state's (subject_gate.h), which outlives the barrier; null: one of its own.
   DataBarrier(keys::Keyring& keyring, std::size_t cache_capacity = 50'000,
               std::uint64_t max_encryptions_per_key = kMaxEncryptionsPerKey,
-              SubjectGate* gate = nullptr);
+              SubjectGate* gate = nullptr, HalfSpentListener half_spent = {});
   ~DataBarrier();
 
-  // Creates a new subject's DEK into `batch`; call Adopt() once the batch is durable so the
-  // first writes for that subject need no key lookup.
-  Result<keys::DataKey> NewSubjectKey(std::string_view tenant, std::string_view subject,
-                                      storage::WriteBatch& batch);
-  void Adopt(std::string_view tenant, std::string_view subject, keys::DataKey key);
+  // Creates a new subject's DEK and writes it together with `batch` (the subject's entry), then
+  // keeps it, so the first writes for that subject need no key lookup.
+  Result<void> CreateSubjectKey(std::string_view tenant, std::string_view subject,
+                                storage::WriteBatch batch);
 
   // Crypto-shredding, first step (records/subject_erasure.h): waits for the writes that hold
   // the subject (SubjectGate), marks it erased there, so that every later use of its keys, by
@@ -133,6 +139,7 @@ class DataBarrier {
   Result<std::shared_ptr<SubjectCipher>> Find(std::string_view tenant, std::string_view subject,
                                               std::uint32_t version, bool create_if_missing);
   void InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher);
+  void Adopt(std::string_view tenant, std::string_view subject, keys::DataKey key);
   enum class MacKind : std::uint8_t { kIndex, kPseudonym, kToken, kOneWayToken };
   // The tenant's blind-index, pseudonym or token MAC, made on first use.
   Result<std::shared_ptr<Indexer>> TenantMac(std::string_view tenant, MacKind kind);
@@ -146,6 +153,7 @@ class DataBarrier {
   SubjectGate* gate_;
   const std::size_t cache_capacity_;
   const std::uint64_t max_encryptions_;
+  const HalfSpentListener half_spent_;
   mutable std::mutex mu_;
   // Two generations: a hit in `previous_` moves to `current_`; when `current_` is full it
   // becomes `previous_` and the old previous is dropped (an LRU approximation in O(1)).

@@ -40,11 +40,7 @@ class DataBarrierTest : public ::testing::Test {
     barrier_ = std::make_unique<DataBarrier>(*ring_, 1000, max_encryptions);
   }
   void NewSubject(std::string_view tenant, std::string_view subject) {
-    storage::WriteBatch batch;
-    auto key = barrier_->NewSubjectKey(tenant, subject, batch);
-    ASSERT_TRUE(key);
-    ASSERT_TRUE(store_->Write(std::move(batch)));
-    barrier_->Adopt(tenant, subject, std::move(*key));
+    ASSERT_TRUE(barrier_->CreateSubjectKey(tenant, subject, {}));
   }
   Result<std::vector<std::uint8_t>> Seal(std::string_view subject, const FieldLocation& at,
                                          std::string_view value) {
@@ -231,11 +227,13 @@ TEST_F(DataBarrierTest, AForgottenSubjectNeitherEncryptsNorDecryptsNorGetsANewKe
   auto none = ring_->LoadSubjectKey("acme", "sub_a", 1);
   ASSERT_TRUE(none);
   EXPECT_FALSE(none->has_value());
-  storage::WriteBatch batch;
-  auto key = barrier_->NewSubjectKey("acme", "sub_a", batch);
-  ASSERT_TRUE(key);
-  barrier_->Adopt("acme", "sub_a", std::move(*key));  // not taken back into the cache
-  EXPECT_FALSE(Seal("sub_a", at, "after adopt"));
+  auto recreated = barrier_->CreateSubjectKey("acme", "sub_a", {});  // no key comes back
+  ASSERT_FALSE(recreated);
+  EXPECT_EQ(recreated.error().code(), ErrorCode::kNotFound);
+  auto still_none = ring_->LoadSubjectKey("acme", "sub_a", 1);
+  ASSERT_TRUE(still_none);
+  EXPECT_FALSE(still_none->has_value());
+  EXPECT_FALSE(Seal("sub_a", at, "after a new key was asked for"));
   // Unforget (an erasure that failed before deleting anything) gives the subject back.
   barrier_->Unforget("acme", "sub_b");
   barrier_->Forget("acme", "sub_b");

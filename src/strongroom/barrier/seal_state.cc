@@ -55,8 +55,12 @@ Result<void> SealState::Unseal(std::span<const std::uint8_t> passphrase) {
   auto keyring = keys::Keyring::Create(std::move(*root), metadata_);
   if (!keyring) return std::unexpected(keyring.error());
   auto vault = std::make_shared<VaultKeys>();
-  vault->barrier = std::make_unique<DataBarrier>(**keyring, options_.cache_capacity,
-                                                 options_.max_encryptions_per_key, &gate_);
+  vault->barrier = std::make_unique<DataBarrier>(
+      **keyring, options_.cache_capacity, options_.max_encryptions_per_key, &gate_,
+      [this](std::string_view tenant, std::uint32_t version) {
+        std::lock_guard lock(listeners_mu_);
+        for (const auto& listener : half_spent_listeners_) listener(tenant, version);
+      });
   vault->keyring = std::move(*keyring);
   {
     std::lock_guard lock(mu_);
@@ -92,6 +96,11 @@ void SealState::Seal() {
 void SealState::OnSeal(std::function<void()> listener) {
   std::lock_guard lock(listeners_mu_);
   seal_listeners_.push_back(std::move(listener));
+}
+
+void SealState::OnKeyHalfSpent(HalfSpentListener listener) {
+  std::lock_guard lock(listeners_mu_);
+  half_spent_listeners_.push_back(std::move(listener));
 }
 
 void SealState::OnUnseal(std::function<void()> listener) {

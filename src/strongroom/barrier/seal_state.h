@@ -53,6 +53,9 @@ class SealState {
   // `listener` runs on the unsealing thread after each successful Unseal (the keys are in
   // place): work that waited for the keys resumes (records/subject_erasure.h). Add before serving.
   void OnUnseal(std::function<void()> listener);
+  // `listener` hears of subject keys past half their encryption budget (data_barrier.h,
+  // HalfSpentListener), from every barrier this state makes. Add before serving.
+  void OnKeyHalfSpent(HalfSpentListener listener);
   // Shared by every barrier this state makes (subject_gate.h).
   SubjectGate& gate() { return gate_; }
   // Null when sealed.
@@ -77,6 +80,7 @@ class SealState {
   std::mutex listeners_mu_;
   std::vector<std::function<void()>> seal_listeners_;
   std::vector<std::function<void()>> unseal_listeners_;
+  std::vector<HalfSpentListener> half_spent_listeners_;
   SubjectGate gate_;
 };
 

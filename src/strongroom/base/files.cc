@@ -1,6 +1,7 @@
 #include "strongroom/base/files.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <utility>
 
 namespace strongroom {
 namespace {
@@ -73,6 +75,29 @@ Result<void> WriteFileRange(const std::filesystem::path& path, std::uint64_t off
   }
   if (::close(fd) != 0) return Errno("cannot close", path);
   return {};
+}
+
+Result<FileLock> FileLock::Take(const std::filesystem::path& path, bool wait) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    auto failed = Errno("cannot open the lock", path);
+    return std::unexpected(failed.error());
+  }
+  while (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    if (errno == EINTR) continue;
+    const bool busy = errno == EWOULDBLOCK;
+    auto failed = Errno("cannot lock", path);
+    ::close(fd);
+    if (busy) return Fail(ErrorCode::kWouldBlock, path.string() + " is locked by another process");
+    return std::unexpected(failed.error());
+  }
+  return FileLock(fd);
+}
+
+FileLock::FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
 }
 
 Result<void> SyncDirectory(const std::filesystem::path& dir) {

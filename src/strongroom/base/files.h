@@ -24,6 +24,21 @@ Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_
 Result<void> WriteFileRange(const std::filesystem::path& path, std::uint64_t offset,
                             std::span<const std::uint8_t> content, bool exclusive);
 
+// An exclusive flock on `path` (created 0600 if missing; symbolic links refused), released when
+// destroyed: for files that several processes (the server, the CLI) write. With `wait` it
+// blocks until the lock is free; without, a held lock is would_block. Move-only.
+class FileLock {
+ public:
+  static Result<FileLock> Take(const std::filesystem::path& path, bool wait);
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 // fsync of a directory, so that entries created or renamed in it are durable.
 Result<void> SyncDirectory(const std::filesystem::path& dir);
 

@@ -162,6 +162,19 @@ AdminCommands::AdminCommands(CLI::App& app) {
   ban_->add_subcommand("lift", "End a ban early.")
       ->add_option("TARGET", target_, "the ban's target as listed, or an address inside it")
       ->required();
+
+  keys_ = AddParent(app, "keys",
+                    "Your tenant's KEKs: versions, rotation with background re-wrap, retirement.",
+                    keys_common_);
+  keys_->add_subcommand("status",
+                        "KEK versions, the subject keys each wraps, and the re-wrap's progress.");
+  keys_->add_subcommand("rotate",
+                        "Make a new KEK current and re-wrap every subject key under it "
+                        "(in the background: follow it with `keys status`).");
+  keys_->add_subcommand("retire", "Destroy an old KEK version once no subject key uses it.")
+      ->add_option("VERSION", kek_version_, "the KEK version (1, 2, ...)")
+      ->required()
+      ->check(CLI::Range(std::uint32_t{1}, std::uint32_t{0xffffffff}));
 }
 
 CLI::App* AdminCommands::AddParent(CLI::App& app, const std::string& name, const std::string& help,
@@ -183,6 +196,7 @@ std::optional<int> AdminCommands::RunIfParsed() {
   if (principal_->parsed()) return RunPrincipal();
   if (token_->parsed()) return RunToken();
   if (ban_->parsed()) return RunBan();
+  if (keys_->parsed()) return RunKeys();
   return std::nullopt;
 }
 
@@ -451,6 +465,72 @@ int AdminCommands::RunBan() {
                json::serialize(json::object{{"target", target_}}));
     if (out.exit_code == kExitOk && !as_json) {
       std::cout << "Lifted the ban on " << Text(out.body.as_object(), "target") << ".\n";
+      return kExitOk;
+    }
+  }
+  if (out.exit_code == kExitOk && as_json && !out.body.is_null()) {
+    std::cout << json::serialize(out.body) << "\n";
+  }
+  return out.exit_code;
+}
+
+namespace {
+
+// "running, 120 of ... examined, 118 moved" for a re-wrap job (null: none).
+std::string RewrapLine(const json::value& job) {
+  if (!job.is_object()) return "no rotation yet";
+  const auto& o = job.as_object();
+  std::string line = Text(o, "state") + " towards v" + Text(o, "target_version") + ": " +
+                     Text(o, "keys_scanned") + " subject keys examined, " + Text(o, "keys_moved") +
+                     " moved; started " + Text(o, "started_at");
+  if (const auto* finished = o.if_contains("finished_at"); finished && finished->is_string()) {
+    line += ", finished " + std::string(finished->get_string());
+  }
+  if (const auto* error = o.if_contains("last_error"); error && error->is_string()) {
+    line += " (last batch failed: " + std::string(error->get_string()) + "; retrying)";
+  }
+  return line;
+}
+
+}  // namespace
+
+int AdminCommands::RunKeys() {
+  auto target = ResolveTarget(keys_common_);
+  if (!target) return UsageError(target.error().message());
+  const bool as_json = keys_common_.output == "json";
+  const auto sub = keys_->get_subcommands();
+  const std::string verb = sub.empty() ? "" : sub.front()->get_name();
+  Outcome out;
+  if (verb == "status") {
+    out = Call(*target, "GET", "/v1/keys");
+    if (out.exit_code == kExitOk && !as_json) {
+      const auto& o = out.body.as_object();
+      std::cout << "Tenant " << Text(o, "tenant") << ", current KEK v" << Text(o, "current_version")
+                << "\n";
+      for (const auto& v : o.at("versions").as_array()) {
+        std::cout << "  v" << Text(v.as_object(), "version") << "  wraps "
+                  << Text(v.as_object(), "subject_keys") << " subject key(s)"
+                  << (v.as_object().at("current").as_bool() ? "  [current]" : "") << "\n";
+      }
+      std::cout << "Re-wrap: " << RewrapLine(o.at("rewrap")) << "\n";
+      return kExitOk;
+    }
+  } else if (verb == "rotate") {
+    out = Call(*target, "POST", "/v1/keys/rotate");
+    if (out.exit_code == kExitOk && !as_json) {
+      const auto& o = out.body.as_object();
+      std::cout << "KEK v" << Text(o, "kek_version") << " is current; re-wrap "
+                << RewrapLine(o.at("rewrap")) << "\n";
+      return kExitOk;
+    }
+  } else if (verb == "retire") {
+    out = Call(*target, "DELETE", "/v1/keys/versions/" + std::to_string(kek_version_));
+    if (out.exit_code == kExitOk && !as_json) {
+      std::cout << "Retired KEK v" << kek_version_
+                << (out.body.as_object().at("purged_from_files").as_bool()
+                        ? "; its bytes are gone from the metadata files.\n"
+                        : "; its bytes leave the write-ahead log at the next checkpoint (a "
+                          "backup held it off).\n");
       return kExitOk;
     }
   }

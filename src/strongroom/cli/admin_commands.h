@@ -1,7 +1,8 @@
 #pragma once
-// `strongroom principal …`, `strongroom token …` and `strongroom ban …`: the identity
-// administration API (docs/identity.md) and the traffic guard's bans (docs/guard.md) from the
-// command line, over HTTPS to a running server. The caller's API
+// `strongroom principal …`, `strongroom token …`, `strongroom ban …` and `strongroom keys …`:
+// the identity administration API (docs/identity.md), the traffic guard's bans (docs/guard.md)
+// and the tenant's KEK rotation (docs/keys.md) from the command line, over HTTPS to a running
+// server. The caller's API
 // token comes from --token-file or $STRONGROOM_TOKEN (never a flag value: those show in `ps`);
 // passwords from --password-file or a prompt. Text output for people, --output json for scripts
 // (the server's JSON as it is). Exit codes as every command: 0 success, 1 the server refused or
@@ -40,13 +41,16 @@ class AdminCommands {
   int RunPrincipal();
   int RunToken();
   int RunBan();
+  int RunKeys();
 
   Common principal_common_;
   Common token_common_;
   Common ban_common_;
+  Common keys_common_;
   CLI::App* principal_ = nullptr;
   CLI::App* token_ = nullptr;
   CLI::App* ban_ = nullptr;
+  CLI::App* keys_ = nullptr;
   // Arguments and options of the subcommands (each subcommand reads only its own).
   std::string id_;
   std::string username_;
@@ -61,6 +65,7 @@ class AdminCommands {
   std::string target_;  // ban add/lift: an address or CIDR network
   std::int64_t minutes_ = 60;
   std::string reason_;
+  std::uint32_t kek_version_ = 0;  // keys retire
 };
 
 }  // namespace strongroom::cli

@@ -111,6 +111,11 @@ struct WafConfig {
 struct KeysSettings {
   std::string unseal_passphrase_file;
   std::int64_t unseal_attempts_per_minute = 5;
+  // Subject key entries a KEK rotation's background re-wrap examines per second (0: no pacing).
+  std::int64_t rewrap_per_second = 1000;
+  // A tenant KEK older than this is rotated automatically (0: never). NIST SP 800-57 allows a
+  // key-wrapping key up to two years of use; one is our default.
+  std::int64_t rotate_after_days = 365;
 };
 
 // Identity (docs/identity.md): password hashing, sessions, brute-force throttling.

@@ -15,6 +15,10 @@ constexpr std::size_t kNonce = crypto::Aes256Gcm::kNonceSize;
 constexpr std::size_t kTag = crypto::Aes256Gcm::kTagSize;
 constexpr std::size_t kWrappedSize = 1 + kNonce + kKeySize + kTag;  // 61
 constexpr std::size_t kReservationSize = 8;
+// A DEK entry: reservation | wrapped key (v1, wrapped under the KEK of the DEK's own version),
+// or reservation | KEK version (4 bytes) | wrapped key (v2, what is written now). docs/keys.md.
+constexpr std::size_t kDekEntryV1Size = kReservationSize + kWrappedSize;      // 69
+constexpr std::size_t kDekEntryV2Size = kReservationSize + 4 + kWrappedSize;  // 73
 
 void AppendPart(std::vector<std::uint8_t>& out, std::string_view part) {
   const auto n = static_cast<std::uint32_t>(part.size());
@@ -62,8 +66,8 @@ std::vector<std::uint8_t> SystemKeyAad(std::string_view name) {
   return aad;
 }
 
-std::vector<std::uint8_t> DekAad(std::string_view tenant, std::string_view subject,
-                                 std::uint32_t version, std::uint64_t reserved) {
+std::vector<std::uint8_t> DekAadV1(std::string_view tenant, std::string_view subject,
+                                   std::uint32_t version, std::uint64_t reserved) {
   std::vector<std::uint8_t> aad;
   AppendPart(aad, "strongroom/dek/v1");
   AppendPart(aad, tenant);
@@ -71,6 +75,69 @@ std::vector<std::uint8_t> DekAad(std::string_view tenant, std::string_view subje
   AppendPart(aad, Version10(version));
   AppendU64(aad, reserved);
   return aad;
+}
+
+// v2 also names the wrapping KEK, so an entry cannot be passed off as wrapped by another one.
+std::vector<std::uint8_t> DekAadV2(std::string_view tenant, std::string_view subject,
+                                   std::uint32_t version, std::uint32_t kek_version,
+                                   std::uint64_t reserved) {
+  std::vector<std::uint8_t> aad;
+  AppendPart(aad, "strongroom/dek/v2");
+  AppendPart(aad, tenant);
+  AppendPart(aad, subject);
+  AppendPart(aad, Version10(version));
+  AppendPart(aad, Version10(kek_version));
+  AppendU64(aad, reserved);
+  return aad;
+}
+
+// A stored DEK entry, taken apart (views into the entry).
+struct DekEntryParts {
+  std::uint64_t reserved = 0;
+  std::uint32_t kek_version = 0;
+  std::span<const std::uint8_t> wrapped;
+  bool v2 = false;
+};
+
+Result<DekEntryParts> ParseDekEntry(std::span<const std::uint8_t> entry, std::uint32_t version) {
+  DekEntryParts parts;
+  if (entry.size() == kDekEntryV1Size) {
+    parts.reserved = ReadU64(entry);
+    parts.kek_version = version;
+    parts.wrapped = entry.subspan(kReservationSize);
+    return parts;
+  }
+  if (entry.size() == kDekEntryV2Size) {
+    parts.reserved = ReadU64(entry);
+    const auto* k = entry.data() + kReservationSize;
+    parts.kek_version = (std::uint32_t{k[0]} << 24) | (std::uint32_t{k[1]} << 16) |
+                        (std::uint32_t{k[2]} << 8) | std::uint32_t{k[3]};
+    parts.wrapped = entry.subspan(kReservationSize + 4);
+    parts.v2 = true;
+    return parts;
+  }
+  return Fail(ErrorCode::kDataLoss, "subject key entry has the wrong size");
+}
+
+std::vector<std::uint8_t> DekAadOf(std::string_view tenant, std::string_view subject,
+                                   std::uint32_t version, const DekEntryParts& parts) {
+  return parts.v2 ? DekAadV2(tenant, subject, version, parts.kek_version, parts.reserved)
+                  : DekAadV1(tenant, subject, version, parts.reserved);
+}
+
+// "dek/<tenant>/<subject>/<version:10>" -> subject and version; nullopt for anything else.
+std::optional<std::pair<std::string, std::uint32_t>> SplitDekEntry(std::string_view entry,
+                                                                   std::size_t prefix_size) {
+  if (entry.size() < prefix_size + 12) return std::nullopt;
+  const std::string_view rest = entry.substr(prefix_size);
+  const std::size_t slash = rest.size() - 11;
+  if (rest[slash] != '/') return std::nullopt;
+  std::uint32_t version = 0;
+  for (const char c : rest.substr(slash + 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    version = version * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return std::pair{std::string(rest.substr(0, slash)), version};
 }
 
 Result<std::vector<std::uint8_t>> Wrap(crypto::Aes256Gcm& wrapping_key,
@@ -186,7 +253,13 @@ Result<void> Keyring::AddTenantKeys(std::string_view tenant, storage::WriteBatch
   return {};
 }
 
-Result<std::uint32_t> Keyring::RotateKek(std::string_view tenant) {
+Result<std::uint32_t> Keyring::RotateKek(
+    std::string_view tenant,
+    const std::function<void(std::uint32_t version, storage::WriteBatch&)>& also) {
+  // dek_write_mu_ first: a DEK wrapped under the old current version lands before the new one
+  // becomes current (a re-wrap listing from then on sees it), and none is wrapped under the old
+  // one after.
+  std::lock_guard write_lock(dek_write_mu_);
   std::lock_guard lock(mu_);
   auto keks = TenantLocked(tenant);
   if (!keks) return std::unexpected(keks.error());
@@ -197,6 +270,7 @@ Result<std::uint32_t> Keyring::RotateKek(std::string_view tenant) {
   if (!wrapped) return std::unexpected(wrapped.error());
   storage::WriteBatch batch;
   batch.Put(kKeysSpace, KekEntry(tenant, next), std::move(*wrapped));
+  if (also) also(next, batch);
   if (auto written = metadata_.Write(std::move(batch)); !written) {
     return std::unexpected(written.error());
   }
@@ -214,54 +288,87 @@ Result<std::uint32_t> Keyring::CurrentKekVersion(std::string_view tenant) {
 Result<std::vector<std::uint8_t>> Keyring::WrapDekLocked(std::string_view tenant,
                                                          std::string_view subject,
                                                          const DataKey& key) {
-  auto kek = KekLocked(tenant, key.version);
+  auto keks = TenantLocked(tenant);
+  if (!keks) return std::unexpected(keks.error());
+  const std::uint32_t kek_version = (*keks)->current;
+  auto kek = KekLocked(tenant, kek_version);
   if (!kek) return std::unexpected(kek.error());
-  auto wrapped = Wrap(**kek, key.key.reveal(), DekAad(tenant, subject, key.version, key.reserved));
+  auto wrapped = Wrap(**kek, key.key.reveal(),
+                      DekAadV2(tenant, subject, key.version, kek_version, key.reserved));
   if (!wrapped) return std::unexpected(wrapped.error());
   std::vector<std::uint8_t> entry;
-  entry.reserve(kReservationSize + wrapped->size());
+  entry.reserve(kDekEntryV2Size);
   AppendU64(entry, key.reserved);
+  entry.insert(
+      entry.end(),
+      {static_cast<std::uint8_t>(kek_version >> 24), static_cast<std::uint8_t>(kek_version >> 16),
+       static_cast<std::uint8_t>(kek_version >> 8), static_cast<std::uint8_t>(kek_version)});
   entry.insert(entry.end(), wrapped->begin(), wrapped->end());
   return entry;
 }
 
-Result<DataKey> Keyring::NewSubjectKey(std::string_view tenant, std::string_view subject,
-                                       std::uint64_t reserve, storage::WriteBatch& batch) {
-  std::lock_guard lock(mu_);
-  auto keks = TenantLocked(tenant);
-  if (!keks) return std::unexpected(keks.error());
-  auto secret = crypto::RandomSecret(kKeySize);
-  if (!secret) return std::unexpected(secret.error());
-  DataKey key{std::move(*secret), (*keks)->current, reserve};
-  auto entry = WrapDekLocked(tenant, subject, key);
-  if (!entry) return std::unexpected(entry.error());
-  batch.Put(kKeysSpace, DekEntry(tenant, subject, key.version), std::move(*entry));
+Result<DataKey> Keyring::CreateSubjectKey(std::string_view tenant, std::string_view subject,
+                                          std::uint64_t reserve, storage::WriteBatch batch,
+                                          std::optional<std::uint32_t> version) {
+  auto write_lock = LockOrWouldBlock(dek_write_mu_);
+  if (!write_lock) return std::unexpected(write_lock.error());
+  DataKey key;
+  {
+    std::lock_guard lock(mu_);
+    auto keks = TenantLocked(tenant);
+    if (!keks) return std::unexpected(keks.error());
+    const std::uint32_t made_as = version.value_or((*keks)->current);
+    if (made_as == 0 || made_as > (*keks)->current) {
+      return Fail(ErrorCode::kInvalidArgument, "no KEK version " + std::to_string(made_as));
+    }
+    // Never over a stored key: the values it sealed would be lost with it.
+    auto existing = metadata_.Get(kKeysSpace, DekEntry(tenant, subject, made_as));
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing) return Fail(ErrorCode::kAlreadyExists, "the subject key exists already");
+    auto secret = crypto::RandomSecret(kKeySize);
+    if (!secret) return std::unexpected(secret.error());
+    key = DataKey{std::move(*secret), made_as, reserve};
+    auto entry = WrapDekLocked(tenant, subject, key);
+    if (!entry) return std::unexpected(entry.error());
+    batch.Put(kKeysSpace, DekEntry(tenant, subject, key.version), std::move(*entry));
+  }
+  // Written under dek_write_mu_: a retirement's check cannot run between the wrap under the
+  // then-current KEK and the entry's landing.
+  if (auto written = metadata_.Write(std::move(batch)); !written) {
+    return std::unexpected(written.error());
+  }
   return key;
 }
 
 Result<std::optional<DataKey>> Keyring::LoadSubjectKey(std::string_view tenant,
                                                        std::string_view subject,
                                                        std::uint32_t version) {
-  auto entry = metadata_.Get(kKeysSpace, DekEntry(tenant, subject, version));
-  if (!entry) return std::unexpected(entry.error());
-  if (!*entry) return std::optional<DataKey>();
-  if ((*entry)->size() != kReservationSize + kWrappedSize) {
-    return Fail(ErrorCode::kDataLoss, "subject key entry has the wrong size");
+  // Twice at most: between reading the entry and looking up its KEK, a re-wrap may move it and a
+  // retirement delete that KEK; the entry read again names the current one.
+  for (int attempt = 0;; ++attempt) {
+    auto entry = metadata_.Get(kKeysSpace, DekEntry(tenant, subject, version));
+    if (!entry) return std::unexpected(entry.error());
+    if (!*entry) return std::optional<DataKey>();
+    auto parts = ParseDekEntry(**entry, version);
+    if (!parts) return std::unexpected(parts.error());
+    // KekLocked may read the store under this lock: only tried on I/O threads (base/blocking.h).
+    auto lock = LockOrWouldBlock(mu_);
+    if (!lock) return std::unexpected(lock.error());
+    auto kek = KekLocked(tenant, parts->kek_version);
+    if (!kek) {
+      if (attempt == 0) continue;
+      return std::unexpected(kek.error());
+    }
+    auto key = Unwrap(**kek, parts->wrapped, DekAadOf(tenant, subject, version, *parts));
+    if (!key) return std::unexpected(key.error());
+    return std::optional<DataKey>(DataKey{std::move(*key), version, parts->reserved});
   }
-  const std::uint64_t reserved = ReadU64(**entry);
-  // KekLocked may read the store under this lock: only tried on I/O threads (base/blocking.h).
-  auto lock = LockOrWouldBlock(mu_);
-  if (!lock) return std::unexpected(lock.error());
-  auto kek = KekLocked(tenant, version);
-  if (!kek) return std::unexpected(kek.error());
-  auto key = Unwrap(**kek, std::span(**entry).subspan(kReservationSize),
-                    DekAad(tenant, subject, version, reserved));
-  if (!key) return std::unexpected(key.error());
-  return std::optional<DataKey>(DataKey{std::move(*key), version, reserved});
 }
 
 Result<void> Keyring::SaveReservation(std::string_view tenant, std::string_view subject,
                                       const DataKey& key) {
+  auto write_lock = LockOrWouldBlock(dek_write_mu_);
+  if (!write_lock) return std::unexpected(write_lock.error());
   std::vector<std::uint8_t> entry;
   {
     std::lock_guard lock(mu_);
@@ -272,6 +379,157 @@ Result<void> Keyring::SaveReservation(std::string_view tenant, std::string_view 
   storage::WriteBatch batch;
   batch.Put(kKeysSpace, DekEntry(tenant, subject, key.version), std::move(entry));
   return metadata_.Write(std::move(batch));
+}
+
+Result<std::vector<SubjectKeyRef>> Keyring::ListSubjectKeys(std::string_view tenant,
+                                                            std::string_view after,
+                                                            std::size_t limit) {
+  const std::string prefix = "dek/" + std::string(tenant) + "/";
+  const std::string from = after.empty() ? prefix : std::string(after);
+  auto entries = metadata_.Scan(kKeysSpace, from, limit);
+  if (!entries) return std::unexpected(entries.error());
+  std::vector<SubjectKeyRef> refs;
+  refs.reserve(entries->size());
+  for (const auto& entry : *entries) {
+    if (!entry.key.starts_with(prefix)) break;
+    // A damaged entry is listed with KEK version 0 rather than stop every scan of the tenant.
+    auto split = SplitDekEntry(entry.key, prefix.size());
+    if (!split) {
+      refs.push_back({entry.key, "", 0, 0});
+      continue;
+    }
+    auto parts = ParseDekEntry(entry.value, split->second);
+    refs.push_back(
+        {entry.key, std::move(split->first), split->second, parts ? parts->kek_version : 0});
+  }
+  return refs;
+}
+
+Result<RewrapResult> Keyring::Rewrap(std::string_view tenant, std::span<const SubjectKeyRef> keys,
+                                     const RewrapAlso& also) {
+  std::lock_guard write_lock(dek_write_mu_);
+  RewrapResult result;
+  storage::WriteBatch batch;
+  for (const auto& ref : keys) {
+    if (ref.subject.empty()) {  // a name ListSubjectKeys could not take apart
+      result.damaged.push_back(ref.entry);
+      continue;
+    }
+    // Read again under dek_write_mu_: the entry may have a newer reservation, or be gone.
+    auto stored = metadata_.Get(kKeysSpace, DekEntry(tenant, ref.subject, ref.version));
+    if (!stored) return std::unexpected(stored.error());
+    if (!*stored) continue;
+    auto parts = ParseDekEntry(**stored, ref.version);
+    if (!parts) {
+      result.damaged.push_back(ref.entry);
+      continue;
+    }
+    std::lock_guard lock(mu_);
+    auto keks = TenantLocked(tenant);
+    if (!keks) return std::unexpected(keks.error());
+    if (parts->kek_version == (*keks)->current) continue;
+    auto kek = KekLocked(tenant, parts->kek_version);
+    if (!kek && kek.error().code() != ErrorCode::kDataLoss) return std::unexpected(kek.error());
+    auto key =
+        kek ? Unwrap(**kek, parts->wrapped, DekAadOf(tenant, ref.subject, ref.version, *parts))
+            : Result<SecretBytes>(std::unexpected(kek.error()));
+    if (!key) {  // altered, or under a KEK that is gone: nothing here can repair it
+      result.damaged.push_back(ref.entry);
+      continue;
+    }
+    auto entry =
+        WrapDekLocked(tenant, ref.subject, DataKey{std::move(*key), ref.version, parts->reserved});
+    if (!entry) return std::unexpected(entry.error());
+    batch.Put(kKeysSpace, DekEntry(tenant, ref.subject, ref.version), std::move(*entry));
+    ++result.rewrapped;
+  }
+  if (also) also(result, batch);
+  if (auto written = metadata_.Write(std::move(batch)); !written) {
+    return std::unexpected(written.error());
+  }
+  return result;
+}
+
+Result<std::vector<std::string>> Keyring::Tenants(std::string_view after, std::size_t limit) {
+  // Every tenant has exactly one index key, "idx/<tenant>".
+  auto entries = metadata_.Scan(kKeysSpace, "idx/" + std::string(after), limit);
+  if (!entries) return std::unexpected(entries.error());
+  std::vector<std::string> tenants;
+  for (const auto& entry : *entries) {
+    if (!entry.key.starts_with("idx/")) break;
+    tenants.push_back(entry.key.substr(4));
+  }
+  return tenants;
+}
+
+Result<KekUsage> Keyring::Usage(std::string_view tenant) {
+  KekUsage usage;
+  {
+    std::lock_guard lock(mu_);
+    auto keks = TenantLocked(tenant);
+    if (!keks) return std::unexpected(keks.error());
+    usage.current = (*keks)->current;
+  }
+  const std::string kek_prefix = "kek/" + std::string(tenant) + "/";
+  auto keks = metadata_.Scan(kKeysSpace, kek_prefix, 4096);
+  if (!keks) return std::unexpected(keks.error());
+  for (const auto& entry : *keks) {
+    if (!entry.key.starts_with(kek_prefix)) break;
+    usage
+        .subject_keys[static_cast<std::uint32_t>(std::stoul(entry.key.substr(kek_prefix.size())))] =
+        0;
+  }
+  std::string after;
+  for (;;) {
+    auto page = ListSubjectKeys(tenant, after, 1024);
+    if (!page) return std::unexpected(page.error());
+    for (const auto& ref : *page) {
+      if (ref.kek_version == 0) {
+        ++usage.damaged;
+      } else {
+        ++usage.subject_keys[ref.kek_version];
+      }
+    }
+    if (page->size() < 1024) break;
+    after = page->back().entry;
+  }
+  return usage;
+}
+
+Result<void> Keyring::RetireKek(std::string_view tenant, std::uint32_t version) {
+  {
+    std::lock_guard lock(mu_);
+    auto keks = TenantLocked(tenant);
+    if (!keks) return std::unexpected(keks.error());
+    if (version == (*keks)->current) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "KEK version " + std::to_string(version) + " is current: rotate first");
+    }
+  }
+  // Every DEK write wraps under the current KEK inside dek_write_mu_, and a rotation takes it
+  // too: once the writes in flight now have landed, nothing is ever wrapped under `version`
+  // again, so the count below can only fall, and the scan need not hold up every write.
+  { std::lock_guard wait_for_writes(dek_write_mu_); }
+  auto usage = Usage(tenant);
+  if (!usage) return std::unexpected(usage.error());
+  const auto it = usage->subject_keys.find(version);
+  if (it == usage->subject_keys.end()) {
+    return Fail(ErrorCode::kNotFound, "no KEK version " + std::to_string(version));
+  }
+  if (it->second > 0) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                std::to_string(it->second) + " subject keys are still wrapped under KEK version " +
+                    std::to_string(version) + ": wait for the re-wrap to finish");
+  }
+  storage::WriteBatch batch;
+  batch.Delete(kKeysSpace, KekEntry(tenant, version));
+  if (auto written = metadata_.Write(std::move(batch)); !written) {
+    return std::unexpected(written.error());
+  }
+  std::lock_guard lock(mu_);
+  if (auto found = tenants_.find(tenant); found != tenants_.end())
+    found->second.keks.erase(version);
+  return {};
 }
 
 Result<SecretBytes> Keyring::BlindIndexKey(std::string_view tenant) {

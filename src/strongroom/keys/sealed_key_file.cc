@@ -1,5 +1,6 @@
 #include "strongroom/keys/sealed_key_file.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fstream>
@@ -53,6 +54,10 @@ Result<SecretBytes> WrappingKey(std::span<const std::uint8_t> passphrase, const 
                           params, crypto::Aes256Gcm::kKeySize);
 }
 
+Result<void> WriteSealed(const std::filesystem::path& path, std::span<const std::uint8_t> root,
+                         std::span<const std::uint8_t> passphrase,
+                         const crypto::Argon2idParams& params);
+
 }  // namespace
 
 Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
@@ -69,7 +74,38 @@ Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
   }
   auto root = crypto::RandomSecret(kRootKeySize);
   if (!root) return std::unexpected(root.error());
+  if (auto written = WriteSealed(path, root->reveal(), passphrase, params); !written) {
+    return std::unexpected(written.error());
+  }
+  return std::move(*root);
+}
 
+Result<void> ResealKeyFile(const std::filesystem::path& path,
+                           std::span<const std::uint8_t> old_passphrase,
+                           std::span<const std::uint8_t> new_passphrase,
+                           const crypto::Argon2idParams& params) {
+  if (new_passphrase.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "the new unseal passphrase is empty");
+  }
+  if (!WithinBounds(params.iterations, params.memory_bytes >> 10)) {
+    return Fail(ErrorCode::kInvalidArgument, "sealing parameters outside the accepted bounds");
+  }
+  if (std::ranges::equal(old_passphrase, new_passphrase)) {
+    return Fail(ErrorCode::kInvalidArgument, "the new unseal passphrase is the current one");
+  }
+  auto root = UnsealKeyFile(path, old_passphrase);
+  if (!root) return std::unexpected(root.error());
+  return WriteSealed(path, root->reveal(), new_passphrase, params);
+}
+
+namespace {
+
+// Seals `root` under `passphrase` with a fresh salt and nonce and writes `path` (0600, atomically:
+// a crash leaves the old file or the new one, never a mix).
+Result<void> WriteSealed(const std::filesystem::path& path, std::span<const std::uint8_t> root,
+                         std::span<const std::uint8_t> passphrase,
+                         const crypto::Argon2idParams& params) {
+  const std::uint64_t memory_kib = params.memory_bytes >> 10;
   std::array<std::uint8_t, kSealedKeyFileSize> file{};
   std::memcpy(file.data(), kMagic.data(), kMagic.size());
   PutU32(file.data() + kIterationsAt, static_cast<std::uint32_t>(params.iterations));
@@ -84,18 +120,16 @@ Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
   if (!wrapping_key) return std::unexpected(wrapping_key.error());
   auto aead = crypto::Aes256Gcm::Create(wrapping_key->reveal());
   if (!aead) return std::unexpected(aead.error());
-  if (auto sealed = aead->Seal(nonce, std::span(file).first(kSealedAt), root->reveal(),
+  if (auto sealed = aead->Seal(nonce, std::span(file).first(kSealedAt), root,
                                std::span(file).subspan(kSealedAt));
       !sealed) {
     return std::unexpected(sealed.error());
   }
-  if (auto written = WriteFileAtomically(
-          path, std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), 0600);
-      !written) {
-    return std::unexpected(written.error());
-  }
-  return std::move(*root);
+  return WriteFileAtomically(
+      path, std::string_view(reinterpret_cast<const char*>(file.data()), file.size()), 0600);
 }
+
+}  // namespace
 
 Result<SecretBytes> UnsealKeyFile(const std::filesystem::path& path,
                                   std::span<const std::uint8_t> passphrase) {

@@ -29,6 +29,15 @@ Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
                                         std::span<const std::uint8_t> passphrase,
                                         const crypto::Argon2idParams& params = kDefaultSealingParams);
 
+// Root key re-keying: re-seals the same root key under `new_passphrase` (fresh salt and nonce,
+// `params`) and replaces `path` atomically. Nothing under the root key changes: no KEK, data key
+// or backup key is touched. Errors as UnsealKeyFile for the old passphrase; invalid_argument for
+// an empty new passphrase or one equal to the old. The caller keeps two re-keyings apart.
+Result<void> ResealKeyFile(const std::filesystem::path& path,
+                           std::span<const std::uint8_t> old_passphrase,
+                           std::span<const std::uint8_t> new_passphrase,
+                           const crypto::Argon2idParams& params = kDefaultSealingParams);
+
 // Reads `path` and returns the root key. Errors, none of which says anything about the key:
 //   failed_precondition  the file cannot be read
 //   data_loss            not a sealed key file (size, magic) or parameters outside safe bounds

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -95,6 +96,40 @@ TEST_F(SealedKeyFileTest, NeverReplacesAnExistingKeyAndRefusesEmptyPassphrase) {
   EXPECT_EQ(ReadFile(), before);
   std::filesystem::remove(path_);
   EXPECT_EQ(CreateSealedKeyFile(path_, {}, kFast).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(SealedKeyFileTest, ResealingKeepsTheRootKeyUnderTheNewPassphraseOnly) {
+  auto root = CreateSealedKeyFile(path_, passphrase_, kFast);
+  ASSERT_TRUE(root);
+  const auto before = ReadFile();
+  const auto fresh = Bytes("a brand new passphrase 2026");
+
+  // Refusals leave the file as it was.
+  auto wrong_old = ResealKeyFile(path_, Bytes("not the passphrase"), fresh, kFast);
+  ASSERT_FALSE(wrong_old);
+  EXPECT_EQ(wrong_old.error().code(), ErrorCode::kPermissionDenied);
+  auto empty = ResealKeyFile(path_, passphrase_, {}, kFast);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
+  auto same = ResealKeyFile(path_, passphrase_, passphrase_, kFast);
+  ASSERT_FALSE(same);
+  EXPECT_EQ(same.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ReadFile(), before);
+
+  ASSERT_TRUE(ResealKeyFile(path_, passphrase_, fresh, kFast));
+  const auto after = ReadFile();
+  ASSERT_EQ(after.size(), kSealedKeyFileSize);
+  // A fresh salt and nonce: nothing of the old sealing is reused.
+  EXPECT_FALSE(std::equal(after.begin() + 16, after.begin() + 32, before.begin() + 16));
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+  auto old_refused = UnsealKeyFile(path_, passphrase_);
+  ASSERT_FALSE(old_refused);
+  EXPECT_EQ(old_refused.error().code(), ErrorCode::kPermissionDenied);
+  auto reopened = UnsealKeyFile(path_, fresh);
+  ASSERT_TRUE(reopened);
+  EXPECT_TRUE(std::ranges::equal(reopened->reveal(), root->reveal()));
 }
 
 }  // namespace

@@ -57,6 +57,12 @@ roles = ["auditor", "dpo"]
 actions = ["read-audit"]
 
 [[rule]]
+name = "data-protection officers keep the log of data subjects' requests"
+effect = "allow"
+roles = ["dpo"]
+actions = ["manage-requests"]
+
+[[rule]]
 name = "data-protection officers answer data subjects' requests"
 effect = "allow"
 roles = ["dpo"]

@@ -14,15 +14,17 @@ namespace {
 using privacy::View;
 
 constexpr std::string_view kActionNames[kActionCount] = {
-    "read",        "create",         "update",        "delete",
-    "search",      "export",         "manage-schema", "manage-principals",
-    "manage-keys", "manage-tenants", "manage-policy", "read-audit",
-    "tokenize",    "detokenize",
+    "read",        "create",         "update",          "delete",
+    "search",      "export",         "manage-schema",   "manage-principals",
+    "manage-keys", "manage-tenants", "manage-policy",   "read-audit",
+    "tokenize",    "detokenize",     "manage-requests",
 };
-// What "*" names: every action but detokenize, which turns tokens back into plain values and
-// must be named on its own (a document written before it existed does not gain it).
-constexpr std::uint32_t kAllActions =
-    ((1u << kActionCount) - 1) & ~(1u << static_cast<unsigned>(Action::kDetokenize));
+// What "*" names: every action but detokenize, which turns tokens back into plain values, and
+// manage-requests, which came later: each must be named on its own (a document written before
+// either existed does not gain it).
+constexpr std::uint32_t kAllActions = ((1u << kActionCount) - 1) &
+                                      ~(1u << static_cast<unsigned>(Action::kDetokenize)) &
+                                      ~(1u << static_cast<unsigned>(Action::kManageRequests));
 constexpr std::uint32_t Bit(Action a) { return 1u << static_cast<unsigned>(a); }
 constexpr std::uint32_t kFieldActions = Bit(Action::kRead) | Bit(Action::kCreate) |
                                         Bit(Action::kUpdate) | Bit(Action::kSearch) |

@@ -50,10 +50,11 @@ enum class Action : std::uint8_t {
   kManageTenants,
   kManagePolicy,
   kReadAudit,
-  kTokenize,    // POST /v1/tokenize, on the resource "@tokens"
-  kDetokenize,  // POST /v1/detokenize, on "@tokens": the built-in policy grants it to nobody
+  kTokenize,        // POST /v1/tokenize, on the resource "@tokens"
+  kDetokenize,      // POST /v1/detokenize, on "@tokens": the built-in policy grants it to nobody
+  kManageRequests,  // the log of data-subject requests, /v1/privacy/requests (role dpo)
 };
-inline constexpr std::size_t kActionCount = 14;
+inline constexpr std::size_t kActionCount = 15;
 std::string_view ActionName(Action action);  // "read", "manage-schema", …
 std::optional<Action> ActionFromName(std::string_view name);
 // Actions on personal data, which fields, grades and categories can narrow.

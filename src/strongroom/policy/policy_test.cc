@@ -77,6 +77,9 @@ TEST(PolicyTest, TheBuiltInPolicyParsesAndGivesEachRoleItsPart) {
   EXPECT_FALSE(policy->Decide(Who{.roles = {"auditor"}}.context()).allowed);
   EXPECT_TRUE(
       policy->Decide(Who{.roles = {"auditor"}, .action = Action::kReadAudit}.context()).allowed);
+  // "*" does not reach the request log (added after documents like this were written).
+  EXPECT_FALSE(policy->Decide(Who{.roles = {"anyone"}, .action = Action::kManageRequests}.context())
+                   .allowed);
   EXPECT_FALSE(policy->Decide(Who{.roles = {"dpo"}}.context()).allowed);
   EXPECT_EQ(ViewOf(*policy, {.roles = {"dpo"}, .purpose = "subject-request"}, ssn), "plain");
   const Decision admin_audit =

@@ -1,9 +1,5 @@
 #include "strongroom/privacy/erasure_ledger.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -25,39 +21,6 @@ namespace {
 std::span<const std::uint8_t> AsBytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
-
-// An flock held on `<path>` (created 0600 if missing) for a scope: the server and the CLI may
-// both append to a ledger or replace a copy. Taking it waits.
-class FileLock {
- public:
-  static Result<FileLock> Take(const fs::path& path) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-      const int err = errno;
-      return Fail(ErrorCodeForErrno(err),
-                  "cannot open the lock " + path.string() + ": " + ErrnoMessage(err));
-    }
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return Fail(ErrorCodeForErrno(err),
-                  "cannot lock " + path.string() + ": " + ErrnoMessage(err));
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  FileLock& operator=(FileLock&&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the flock
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-fs::path LockOf(const fs::path& ledger) { return ledger.string() + ".lock"; }
 
 // The chain link of a line: "sha256:" + hex of its bytes (without the newline).
 std::string LinkOf(std::string_view line) {
@@ -93,6 +56,24 @@ Result<std::string> ReadLedger(const fs::path& file) {
   return ReadWholeFile(file);
 }
 
+// The server and the CLI may both append to a ledger or replace a copy: an flock beside it.
+Result<FileLock> LockLedger(const fs::path& ledger) {
+  return FileLock::Take(ledger.string() + ".lock", /*wait=*/true);
+}
+
+// The ledger's text under its lock (held as long as the returned lock lives).
+struct LockedText {
+  FileLock lock;
+  std::string text;
+};
+Result<LockedText> ReadLocked(const fs::path& ledger) {
+  auto lock = LockLedger(ledger);
+  if (!lock) return std::unexpected(lock.error());
+  auto text = ReadLedger(ledger);
+  if (!text) return std::unexpected(text.error());
+  return LockedText{std::move(*lock), std::move(*text)};
+}
+
 }  // namespace
 
 Result<LedgerKeys> LedgerKeys::FromRoot(const RootDerivation& derive) {
@@ -126,7 +107,8 @@ json::object ErasureCounts::ToJson() const {
                       {"index_entries", index_entries},
                       {"activity_events", activity_events},
                       {"documents", documents},
-                      {"document_chunks", document_chunks}};
+                      {"document_chunks", document_chunks},
+                      {"consents", consents}};
 }
 
 Result<std::string> ErasureLedger::NewReceiptId() {
@@ -142,12 +124,10 @@ Result<json::object> ErasureLedger::Append(const LedgerKeys& keys, std::string_v
   auto pseudonym = keys.SubjectPseudonym(tenant, subject);
   if (!pseudonym) return std::unexpected(pseudonym.error());
   std::lock_guard lock(mu_);
-  auto file_lock = FileLock::Take(LockOf(file_));
-  if (!file_lock) return std::unexpected(file_lock.error());
-  auto text = ReadLedger(file_);
-  if (!text) return std::unexpected(text.error());
-  const std::string_view complete = CompleteLines(*text);
-  if (complete.size() != text->size()) {
+  auto locked = ReadLocked(file_);
+  if (!locked) return std::unexpected(locked.error());
+  const std::string_view complete = CompleteLines(locked->text);
+  if (complete.size() != locked->text.size()) {
     // A receipt a crash (or a full disk) cut short was never acknowledged: it goes.
     std::error_code ec;
     fs::resize_file(file_, complete.size(), ec);
@@ -213,17 +193,15 @@ Result<std::optional<json::object>> ErasureLedger::Find(std::string_view receipt
 
 Result<void> ErasureLedger::CopyTo(const fs::path& dir) {
   std::lock_guard lock(mu_);
-  auto file_lock = FileLock::Take(LockOf(file_));
-  if (!file_lock) return std::unexpected(file_lock.error());
-  auto text = ReadLedger(file_);
-  if (!text) return std::unexpected(text.error());
-  const std::string_view complete = CompleteLines(*text);
+  auto locked = ReadLocked(file_);
+  if (!locked) return std::unexpected(locked.error());
+  const std::string_view complete = CompleteLines(locked->text);
   if (complete.empty()) return {};  // nothing to copy: the target is left untouched
   std::error_code exists_ec;
   if (!fs::is_directory(dir, exists_ec)) {
     return Fail(ErrorCode::kFailedPrecondition, dir.string() + " is not a directory");
   }
-  auto copy_lock = FileLock::Take(dir / ".erasure-ledger.lock");
+  auto copy_lock = FileLock::Take(dir / ".erasure-ledger.lock", /*wait=*/true);
   if (!copy_lock) return std::unexpected(copy_lock.error());
   const fs::path copy = dir / kLedgerCopyName;
   auto there = ReadLedger(copy);
@@ -242,11 +220,9 @@ Result<void> ErasureLedger::CopyTo(const fs::path& dir) {
 Result<bool> ErasureLedger::AdoptLongerCopy(const std::vector<fs::path>& dirs,
                                             const LedgerKeys& keys) {
   std::lock_guard lock(mu_);
-  auto file_lock = FileLock::Take(LockOf(file_));
-  if (!file_lock) return std::unexpected(file_lock.error());
-  auto text = ReadLedger(file_);
-  if (!text) return std::unexpected(text.error());
-  std::string best(CompleteLines(*text));
+  auto locked = ReadLocked(file_);
+  if (!locked) return std::unexpected(locked.error());
+  std::string best(CompleteLines(locked->text));
   const std::size_t had = best.size();
   std::string problems;
   const auto report = [&](const std::string& problem) {

@@ -67,6 +67,7 @@ struct ErasureCounts {
   std::uint64_t activity_events = 0;
   std::uint64_t documents = 0;        // finished documents
   std::uint64_t document_chunks = 0;  // of finished documents and unfinished uploads
+  std::uint64_t consents = 0;         // consent records
   boost::json::object ToJson() const;
 };
 

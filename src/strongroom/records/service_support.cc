@@ -138,6 +138,37 @@ Result<json::object> StoredObjectPage(storage::Store& store, std::string_view sp
 
 bool IsSubjectId(std::string_view id) { return IsId(id, "sub_"); }
 
+Result<boost::json::object> OpenEnvelope(barrier::VaultKeys& keys, std::string_view tenant,
+                                         std::string_view subject, std::string_view collection,
+                                         std::string_view id, std::string_view bound,
+                                         const boost::json::object& envelope) {
+  const auto* payload = envelope.if_contains("payload");
+  std::optional<std::vector<std::uint8_t>> ciphertext;
+  if (payload != nullptr && payload->is_string()) {
+    ciphertext = crypto::Base64UrlDecode(payload->get_string());
+  }
+  if (!ciphertext) {
+    LogRejectedCiphertext(tenant, collection, id, "payload");
+    return Fail(ErrorCode::kDataLoss, "a stored envelope is not a ciphertext");
+  }
+  std::vector<std::uint8_t> plain;
+  auto opened =
+      keys.barrier->DecryptTo(tenant, subject, {tenant, collection, id, bound}, *ciphertext, plain);
+  if (!opened) {
+    if (opened.error().code() == ErrorCode::kDataLoss) {
+      LogRejectedCiphertext(tenant, collection, id, "payload");
+    }
+    return std::unexpected(opened.error());
+  }
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(
+      std::string_view(reinterpret_cast<const char*>(plain.data()), plain.size()), ec);
+  std::fill(plain.begin(), plain.end(), std::uint8_t{0});
+  if (ec || !parsed.is_object())
+    return Fail(ErrorCode::kDataLoss, "a decrypted envelope is not JSON");
+  return std::move(parsed.get_object());
+}
+
 void LogRejectedCiphertext(std::string_view tenant, std::string_view collection,
                            std::string_view id, std::string_view field) {
   observe::Error("security.ciphertext_rejected",

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "strongroom/barrier/seal_state.h"
 #include "strongroom/base/error.h"
 #include "strongroom/records/vault_service.h"
 #include "strongroom/storage/store.h"
@@ -24,6 +25,7 @@ inline constexpr std::string_view kRecords = "records";          // profiles
 inline constexpr std::string_view kIndex = "index";              // profiles
 inline constexpr std::string_view kBySubject = "by_subject";     // profiles
 inline constexpr std::string_view kEvents = "events";            // activity
+inline constexpr std::string_view kConsents = "consents";        // activity
 inline constexpr std::string_view kDocuments = "documents";      // documents
 inline constexpr std::string_view kChunks = "chunks";            // documents
 inline constexpr std::string_view kUploads = "uploads";          // documents
@@ -55,6 +57,13 @@ Result<boost::json::object> StoredObjectPage(storage::Store& store, std::string_
                                              std::string_view name,
                                              bool (*valid_cursor)(std::string_view),
                                              const Presenter& present = nullptr);
+// The JSON object sealed in a stored envelope {"payload": base64url ciphertext} under the
+// subject's key at {tenant, collection, id, bound} (activity events, consent records). A
+// payload that is missing or fails to authenticate is data_loss and logged as a security event.
+Result<boost::json::object> OpenEnvelope(barrier::VaultKeys& keys, std::string_view tenant,
+                                         std::string_view subject, std::string_view collection,
+                                         std::string_view id, std::string_view bound,
+                                         const boost::json::object& envelope);
 // The security event for stored ciphertext that fails to authenticate (ids only, never values).
 void LogRejectedCiphertext(std::string_view tenant, std::string_view collection,
                            std::string_view id, std::string_view field);

@@ -115,10 +115,16 @@ Result<void> PurgeActivity(storage::Store& activity, std::string_view tenant,
                            std::string_view subject, privacy::ErasureCounts& counts) {
   auto events = KeysUnder(activity, kEvents, Join({tenant, subject}) + "/");
   if (!events) return std::unexpected(events.error());
+  auto consents = KeysUnder(activity, internal::kConsents, Join({tenant, subject}) + "/");
+  if (!consents) return std::unexpected(consents.error());
   Deleter deleter(activity);
   for (const std::string& key : *events) {
     if (auto done = deleter.Delete(kEvents, key); !done) return done;
     ++counts.activity_events;
+  }
+  for (const std::string& key : *consents) {
+    if (auto done = deleter.Delete(internal::kConsents, key); !done) return done;
+    ++counts.consents;
   }
   return deleter.Flush();
 }
@@ -218,6 +224,7 @@ Result<std::set<std::pair<std::string, std::string>>> OrphanSubjects(ErasureStor
   for (const auto& [store, space] :
        {std::pair<storage::Store*, std::string_view>{&stores.profiles, kBySubject},
         {&stores.activity, kEvents},
+        {&stores.activity, internal::kConsents},
         {&stores.documents, kDocuments},
         {&stores.documents, kUploads}}) {
     if (auto done = collect(*store, space); !done) return std::unexpected(done.error());

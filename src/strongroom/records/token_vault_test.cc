@@ -11,20 +11,14 @@
 #include "strongroom/barrier/data_barrier.h"
 #include "strongroom/base/card_numbers.h"
 #include "strongroom/keys/keyring.h"
-#include "strongroom/keys/sealed_key_file.h"
 #include "strongroom/storage/sqlite_store.h"
 #include "support/scratch_dir.h"
+#include "support/sealed_vault.h"
 
 namespace strongroom::records {
 namespace {
 
 namespace json = boost::json;
-
-constexpr std::string_view kPassphrase = "token vault test passphrase 2026";
-
-std::span<const std::uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 class TokenVaultTest : public ::testing::Test {
  protected:
@@ -35,12 +29,8 @@ class TokenVaultTest : public ::testing::Test {
     auto profiles = storage::OpenSqliteStore(scratch_ / "profiles.db");
     ASSERT_TRUE(profiles);
     profiles_ = std::move(*profiles);
-    ASSERT_TRUE(keys::CreateSealedKeyFile(scratch_ / "root.sealed", Bytes(kPassphrase),
-                                          {.iterations = 1, .memory_bytes = 8ull << 20}));
-    seal_ = std::make_unique<barrier::SealState>(
-        std::make_unique<keys::SealedFileRootKeyProvider>(scratch_ / "root.sealed"), *metadata_,
-        barrier::SealState::Options{});
-    ASSERT_TRUE(seal_->Unseal(Bytes(kPassphrase)));
+    seal_ = strongroom::testing::MakeSealState(scratch_.path(), *metadata_);
+    ASSERT_TRUE(seal_->Unseal(strongroom::testing::TestPassphrase()));
     storage::WriteBatch batch;
     ASSERT_TRUE(seal_->keys()->keyring->AddTenantKeys("ten_acme", batch));
     ASSERT_TRUE(seal_->keys()->keyring->AddTenantKeys("ten_beta", batch));

@@ -254,42 +254,20 @@ Result<boost::json::object> VaultService::ListActivity(std::string_view tenant,
           failure = std::unexpected(envelope.error());
           return false;
         }
-        const auto* payload = envelope->if_contains("payload");
-        std::optional<std::vector<std::uint8_t>> ciphertext;
-        if (payload && payload->is_string())
-          ciphertext = crypto::Base64UrlDecode(payload->get_string());
-        if (!ciphertext) {
-          LogRejectedCiphertext(tenant, "$activity", id, "payload");
-          failure = Fail(ErrorCode::kDataLoss, "stored event is not a ciphertext");
-          return false;
-        }
-        std::vector<std::uint8_t> plain;
-        auto opened = (*keys)->barrier->DecryptTo(
-            tenant, subject, {tenant, "$activity", id, time_key}, *ciphertext, plain);
-        if (!opened) {
-          if (opened.error().code() == ErrorCode::kDataLoss) {
-            LogRejectedCiphertext(tenant, "$activity", id, "payload");
-          }
-          failure = std::unexpected(opened.error());
-          return false;
-        }
-        boost::system::error_code ec;
-        json::value parsed = json::parse(
-            std::string_view(reinterpret_cast<const char*>(plain.data()), plain.size()), ec);
-        std::fill(plain.begin(), plain.end(), std::uint8_t{0});
-        if (ec || !parsed.is_object()) {
-          failure = Fail(ErrorCode::kDataLoss, "decrypted event is not JSON");
+        auto parsed = OpenEnvelope(**keys, tenant, subject, "$activity", id, time_key, *envelope);
+        if (!parsed) {
+          failure = std::unexpected(parsed.error());
           return false;
         }
         const std::int64_t micros = static_cast<std::int64_t>(
             std::stoull(std::string(time_key), nullptr, 16) - (1ull << 62));
         json::object event{
             {"id", id},
-            {"type", parsed.get_object()["type"]},
+            {"type", (*parsed)["type"]},
             {"occurred_at", FormatMicros(micros)},
             {"recorded_at", envelope->contains("recorded_at") ? envelope->at("recorded_at")
                                                               : json::value(nullptr)},
-            {"data", parsed.get_object()["data"]}};
+            {"data", (*parsed)["data"]}};
         events.push_back(std::move(event));
         last = suffix;
         return true;

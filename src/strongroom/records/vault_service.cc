@@ -250,13 +250,11 @@ Result<boost::json::object> VaultService::CreateSubject(std::string_view tenant,
   json::object subject{
       {"id", *id}, {"minor", minor}, {"guardians", std::move(guardians)}, {"created_at", Now()}};
   storage::WriteBatch batch;
-  auto key = (*keys)->barrier->NewSubjectKey(tenant, *id, batch);
-  if (!key) return std::unexpected(key.error());
   batch.Put(kSubjects, Join({tenant, *id}), Serialize(subject));
-  if (auto written = stores_.metadata.Write(std::move(batch)); !written) {
-    return std::unexpected(written.error());
+  // The subject and its key land in one write.
+  if (auto created = (*keys)->barrier->CreateSubjectKey(tenant, *id, std::move(batch)); !created) {
+    return std::unexpected(created.error());
   }
-  (*keys)->barrier->Adopt(tenant, *id, std::move(*key));
   return subject;
 }
 

@@ -103,6 +103,14 @@ class VaultService {
   // One event {"type", "occurred_at"?, "data"?} or {"events": [...]} (all or nothing).
   Result<boost::json::object> AppendActivity(std::string_view tenant, std::string_view subject,
                                              const boost::json::value& body);
+  // A consent record {"purpose", "given", "text_version"} for the subject (docs/privacy.md):
+  // `purposes` are those the tenant's policy names; `recorded_by` the caller's principal id.
+  Result<boost::json::object> RecordConsent(std::string_view tenant, std::string_view subject,
+                                            const boost::json::value& body,
+                                            std::span<const std::string> purposes,
+                                            std::string_view recorded_by);
+  // {"subject_id", "current": {purpose: the latest record}, "history": [oldest first]}.
+  Result<boost::json::object> ListConsents(std::string_view tenant, std::string_view subject);
   // Events with from <= occurred_at < to (RFC 3339; either may be empty), oldest first.
   Result<boost::json::object> ListActivity(std::string_view tenant, std::string_view subject,
                                            std::string_view from, std::string_view to,

@@ -1,0 +1,304 @@
+"""Data-subject rights (docs/privacy.md). The log of requests: a data-protection officer logs
+what a person asked for, follows its one-month deadline (GDPR art. 12(3)), extends it once,
+moves it on and closes it; others may not; every call is audited; bad input is refused with the
+path. Consent records: given and withdrawn per purpose of the tenant's policy, with the text
+version, encrypted at rest, current state and history, erased with the subject.
+
+Bounded: a fixed number of calls, no waits."""
+import datetime
+import glob
+import json
+import os
+import sqlite3
+import unittest
+
+from harness import ServerTestCase
+
+
+def rfc3339(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(text):
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+
+
+class SubjectRequestsTest(ServerTestCase):
+    def setUp(self):
+        super().setUp()
+        self.server = self.make_server()
+        status, subject = self.server.api("POST", "/v1/subjects", {})
+        self.assertEqual(status, 201, subject)
+        self.subject = subject["id"]
+        issued = self.server.principal_token("the-dpo", ["dpo"], kind="user", scopes=["admin"])
+        self.dpo, self.dpo_id = issued["token"], issued["principal_id"]
+
+    def call(self, method, path, body=None, token=None):
+        return self.server.api(method, path, body, token=token or self.dpo)
+
+    def refused(self, method, path, body, status, code, at=None, token=None):
+        headers = {"Authorization": "Bearer " + (token or self.dpo)}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        got, _, raw = self.server.request(method, path, body=payload, headers=headers)
+        error = self.assert_error(got, raw, status, code)
+        if at is not None:
+            self.assertEqual(error["details"]["path"], at, error)
+
+    def test_a_dpo_logs_follows_extends_and_closes_requests(self):
+        before = datetime.datetime.utcnow().replace(microsecond=0)
+        status, access = self.call("POST", "/v1/privacy/requests",
+                                   {"subject_id": self.subject, "kind": "access"})
+        self.assertEqual(status, 201, access)
+        self.assertTrue(access["id"].startswith("dsr_"))
+        self.assertEqual((access["subject_id"], access["kind"], access["status"]),
+                         (self.subject, "access", "received"))
+        self.assertEqual((access["created_by"], access["updated_by"]), (self.dpo_id, self.dpo_id))
+        received = parse(access["received_at"])
+        self.assertLessEqual(abs((received - before).total_seconds()), 5)
+        due = parse(access["due_at"])
+        self.assertEqual((due.day, due.time()), (min(received.day, due.day), received.time()))
+        self.assertIn((due - received).days, range(28, 32))  # one calendar month
+        self.assertFalse(access["overdue"])
+        self.assertFalse(access["extended"])
+        self.assertIsNone(access["closed_at"])
+
+        # Received by post 40 days ago: already overdue when logged.
+        late_at = rfc3339(before - datetime.timedelta(days=40))
+        status, erasure = self.call("POST", "/v1/privacy/requests",
+                                    {"subject_id": self.subject, "kind": "erasure",
+                                     "received_at": late_at})
+        self.assertEqual(status, 201, erasure)
+        self.assertEqual(erasure["received_at"], late_at)
+        self.assertTrue(erasure["overdue"])
+
+        def listed(query):
+            status, page = self.call("GET", "/v1/privacy/requests" + query)
+            self.assertEqual(status, 200, page)
+            return [r["id"] for r in page["requests"]]
+
+        # From someone the vault holds nothing about: no subject.
+        status, nobody = self.call("POST", "/v1/privacy/requests",
+                                   {"subject_id": None, "kind": "access"})
+        self.assertEqual(status, 201, nobody)
+        self.assertIsNone(nobody["subject_id"])
+        status, closed = self.call("PATCH", "/v1/privacy/requests/" + nobody["id"],
+                                   {"status": "rejected", "reason": "no_data_held"})
+        self.assertEqual(status, 200, closed)
+
+        self.assertEqual(sorted(listed("?status=open")), sorted([access["id"], erasure["id"]]))
+        self.assertEqual(listed("?overdue=true"), [erasure["id"]])
+        # Pages of one, filtered: each open request once, then no cursor.
+        seen, cursor = [], ""
+        for _ in range(5):
+            status, page = self.call("GET", "/v1/privacy/requests?status=open&limit=1" +
+                                     ("&cursor=" + cursor if cursor else ""))
+            self.assertEqual(status, 200, page)
+            seen += [r["id"] for r in page["requests"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        self.assertIsNone(cursor)
+        self.assertEqual(sorted(seen), sorted([access["id"], erasure["id"]]))
+
+        path = "/v1/privacy/requests/" + erasure["id"]
+        status, moved = self.call("PATCH", path, {"status": "in_progress"})
+        self.assertEqual(status, 200, moved)
+        self.assertEqual(moved["status"], "in_progress")
+        self.assertIsNone(moved["closed_at"])
+        # Its deadline passed: too late to extend it (that would hide the miss).
+        self.refused("PATCH", path, {"extend": True}, 412, "failed_precondition")
+        self.assertEqual(listed("?overdue=true"), [erasure["id"]])
+        # Extended once, within the first month: three months from receipt; not twice.
+        access_path = "/v1/privacy/requests/" + access["id"]
+        status, extended = self.call("PATCH", access_path, {"extend": True})
+        self.assertEqual(status, 200, extended)
+        self.assertTrue(extended["extended"])
+        due3 = parse(extended["due_at"])
+        self.assertEqual(due3.time(), received.time())
+        self.assertIn((due3 - received).days, range(89, 93))
+        self.assertFalse(extended["overdue"])
+        self.refused("PATCH", access_path, {"extend": True}, 412, "failed_precondition")
+
+        # A rejection needs a reason code; a closed request no longer changes.
+        self.refused("PATCH", path, {"status": "rejected"}, 400, "invalid_argument", "$.reason")
+        self.refused("PATCH", path, {"status": "completed", "reason": "excessive"}, 400,
+                     "invalid_argument", "$.reason")
+        status, rejected = self.call("PATCH", path, {"status": "rejected",
+                                                     "reason": "identity_not_verified"})
+        self.assertEqual(status, 200, rejected)
+        self.assertEqual(rejected["rejection_reason"], "identity_not_verified")
+        self.assertIsNotNone(rejected["closed_at"])
+        self.refused("PATCH", path, {"status": "in_progress"}, 412, "failed_precondition")
+
+        status, done = self.call("PATCH", "/v1/privacy/requests/" + access["id"],
+                                 {"status": "completed"})
+        self.assertEqual(status, 200, done)
+        self.assertEqual(listed("?status=open"), [])
+        self.assertEqual(listed("?status=completed"), [access["id"]])
+        self.assertEqual(sorted(listed("?status=rejected")), sorted([erasure["id"], nobody["id"]]))
+        status, read = self.call("GET", path)
+        self.assertEqual((status, read), (200, rejected))
+
+        # Survives a restart.
+        self.server.stop()
+        self.server.start()
+        status, read = self.call("GET", path)
+        self.assertEqual((status, read["status"]), (200, "rejected"))
+
+    def test_bad_input_is_refused_with_its_path(self):
+        post = "/v1/privacy/requests"
+        good = {"subject_id": self.subject, "kind": "objection"}
+        for body, at in (
+                ([], "$"),
+                ({"subject_id": 7, "kind": "access"}, "$.subject_id"),
+                ({"subject_id": "sub_doesnotexist000000000", "kind": "access"}, "$.subject_id"),
+                ({"subject_id": self.subject}, "$.kind"),
+                ({"subject_id": self.subject, "kind": "delete"}, "$.kind"),
+                (dict(good, note="called on Tuesday"), "$.note"),
+                (dict(good, received_at="yesterday"), "$.received_at"),
+                (dict(good, received_at="2099-01-01T00:00:00Z"), "$.received_at"),
+                (dict(good, received_at="2001-01-01T00:00:00Z"), "$.received_at")):
+            self.refused("POST", post, body, 400, "invalid_argument", at)
+        self.refused("POST", post, None, 400, "invalid_argument")
+        for query in ("?status=bogus", "?overdue=maybe", "?limit=0", "?cursor=nope", "?sort=id"):
+            self.refused("GET", post + query, None, 400, "invalid_argument")
+        status, logged = self.call("POST", post, good)
+        self.assertEqual(status, 201, logged)
+        path = post + "/" + logged["id"]
+        for body, at in (({}, "$"), ({"status": "received"}, "$.status"),
+                         ({"extend": False}, "$.extend"), ({"status": "done"}, "$.status"),
+                         ({"status": "rejected", "reason": "bored"}, "$.reason"),
+                         ({"colour": "red"}, "$.colour")):
+            self.refused("PATCH", path, body, 400, "invalid_argument", at)
+        for missing in ("dsr_0000000000000000000000", "dsr_x", "nope"):
+            self.refused("GET", post + "/" + missing, None, 404, "not_found")
+            self.refused("PATCH", post + "/" + missing, {"status": "completed"}, 404, "not_found")
+
+    def test_only_the_dpo_keeps_the_log_and_every_call_is_audited(self):
+        body = {"subject_id": self.subject, "kind": "access"}
+        auditor = self.server.principal_token("the-auditor", ["auditor"], kind="user",
+                                              scopes=["admin", "audit:read"])["token"]
+        operator = self.server.principal_token("the-operator", ["operator"], kind="user",
+                                               scopes=["admin"])["token"]
+        for token in (self.server.admin_token, auditor, operator):
+            self.refused("POST", "/v1/privacy/requests", body, 403, "permission_denied",
+                         token=token)
+            self.refused("GET", "/v1/privacy/requests", None, 403, "permission_denied",
+                         token=token)
+        # An application's token has no admin scope.
+        self.refused("GET", "/v1/privacy/requests", None, 403, "permission_denied",
+                     token=self.server.app_token)
+        status, logged = self.call("POST", "/v1/privacy/requests", body)
+        self.assertEqual(status, 201, logged)
+        self.assertEqual(self.call("GET", "/v1/privacy/requests/" + logged["id"])[0], 200)
+
+        status, page = self.server.api("GET", "/v1/audit?action=subject_request.create",
+                                       token=auditor)
+        self.assertEqual(status, 200, page)
+        self.assertEqual(sorted(e["outcome"]["status"] for e in page["entries"]),
+                         [201, 403, 403, 403])
+        status, page = self.server.api("GET", "/v1/audit?action=subject_request.read",
+                                       token=auditor)
+        self.assertEqual([e["outcome"]["status"] for e in page["entries"]], [200])
+        # A listing names the requests it showed and their subjects (as pseudonyms).
+        self.assertEqual(self.call("GET", "/v1/privacy/requests")[0], 200)
+        status, page = self.server.api("GET", "/v1/audit?action=subject_request.list",
+                                       token=auditor)
+        (entry,) = [e for e in page["entries"] if e["outcome"]["status"] == 200]
+        self.assertIn(logged["id"], entry["resource"]["ids"])
+        self.assertEqual(len(entry["resource"]["subjects"]), 1)
+        self.assertNotIn(self.subject, json.dumps(page))
+
+
+
+class ConsentRecordsTest(ServerTestCase):
+    def test_consents_are_recorded_listed_encrypted_and_erased_with_the_subject(self):
+        server = self.make_server()
+        subject = server.api("POST", "/v1/subjects", {})[1]["id"]
+        other = server.api("POST", "/v1/subjects", {})[1]["id"]
+        path = "/v1/subjects/%s/consents" % subject
+        status, first = server.api("POST", path, {"purpose": "analytics", "given": True,
+                                                  "text_version": "2026-11.v3"})
+        self.assertEqual(status, 201, first)
+        self.assertTrue(first["id"].startswith("csn_"))
+        self.assertEqual((first["purpose"], first["given"], first["text_version"]),
+                         ("analytics", True, "2026-11.v3"))
+        self.assertTrue(first["recorded_by"].startswith("prn_"))
+        status, withdrawn = server.api("POST", path, {"purpose": "analytics", "given": False,
+                                                      "text_version": "2026-11.v3"})
+        self.assertEqual(status, 201, withdrawn)
+        status, billing = server.api("POST", path, {"purpose": "billing", "given": True,
+                                                    "text_version": "v1"})
+        self.assertEqual(status, 201, billing)
+        self.assertEqual(server.api("POST", "/v1/subjects/%s/consents" % other,
+                                    {"purpose": "support", "given": True,
+                                     "text_version": "v1"})[0], 201)
+
+        status, listed = server.api("GET", path)
+        self.assertEqual(status, 200, listed)
+        self.assertEqual([(r["purpose"], r["given"]) for r in listed["history"]],
+                         [("analytics", True), ("analytics", False), ("billing", True)])
+        self.assertEqual({p: c["given"] for p, c in listed["current"].items()},
+                         {"analytics": False, "billing": True})
+        self.assertEqual(listed["current"]["analytics"]["id"], withdrawn["id"])
+
+        # Bad input, with its path; the purpose must be one of the tenant policy's.
+        for body, at in (({"given": True, "text_version": "v1"}, "$.purpose"),
+                         ({"purpose": "marketing", "given": True, "text_version": "v1"},
+                          "$.purpose"),
+                         ({"purpose": "billing", "text_version": "v1"}, "$.given"),
+                         ({"purpose": "billing", "given": "yes", "text_version": "v1"},
+                          "$.given"),
+                         ({"purpose": "billing", "given": True}, "$.text_version"),
+                         ({"purpose": "billing", "given": True, "text_version": "a b"},
+                          "$.text_version"),
+                         ({"purpose": "billing", "given": True, "text_version": "x" * 65},
+                          "$.text_version"),
+                         ({"purpose": "billing", "given": True, "text_version": "v1",
+                           "note": "rang us"}, "$.note")):
+            status, _, raw = server.request("POST", path, body=json.dumps(body), headers={
+                "Authorization": "Bearer " + server.app_token,
+                "Content-Type": "application/json"})
+            error = self.assert_error(status, raw, 400, "invalid_argument")
+            self.assertEqual(error["details"]["path"], at, body)
+        for missing in ("sub_0000000000000000000000", "nope"):
+            status, _, raw = server.request("GET", "/v1/subjects/%s/consents" % missing,
+                                            headers={"Authorization": "Bearer " +
+                                                     server.app_token})
+            self.assert_error(status, raw, 404, "not_found")
+
+        # Ciphertext at rest: the purpose and the text version are in no database file.
+        activity = os.path.join(server.data_dir, "activity.db")
+        with sqlite3.connect("file:%s?mode=ro" % activity, uri=True) as db:
+            rows = db.execute("SELECT CAST(key AS TEXT) FROM kv WHERE space = ?",
+                              (b"consents",)).fetchall()
+        self.assertEqual(len(rows), 4)
+        for needle in (b"2026-11.v3", b"analytics"):
+            for db_file in glob.glob(os.path.join(server.data_dir, "*.db*")):
+                with open(db_file, "rb") as f:
+                    self.assertNotIn(needle, f.read(), db_file)
+            self.assertNotIn(needle.decode(), server.log_text())
+
+        # Erasure takes them with the subject; the other subject's stay.
+        status, erased = server.api("DELETE", "/v1/subjects/" + subject)
+        self.assertEqual(status, 200, erased)
+        self.assertEqual(erased["destroyed"]["consents"], 3)
+        with sqlite3.connect("file:%s?mode=ro" % activity, uri=True) as db:
+            rows = db.execute("SELECT CAST(key AS TEXT) FROM kv WHERE space = ?",
+                              (b"consents",)).fetchall()
+        self.assertEqual([r[0].split("/")[1] for r in rows], [other])
+        self.assertEqual(server.api("GET", path)[0], 404)
+
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        status, page = server.api("GET", "/v1/audit?action=consent.create", token=auditor)
+        self.assertEqual(status, 200, page)
+        self.assertEqual(sorted(e["outcome"]["status"] for e in page["entries"]),
+                         [201] * 4 + [400] * 8)
+
+
+if __name__ == "__main__":
+    unittest.main()
