@@ -131,8 +131,8 @@ class TwoFactorTest(IdentityHelpers, ServerTestCase):
         needles += [code.encode() for code in recovery] + [code.replace("-", "").encode()
                                                           for code in recovery]
         self.assert_nowhere(self.server, needles, min_files=3)
-        self.assertTrue(self.server.events("security.two_factor_enabled"))
-        self.assertTrue(self.server.events("security.recovery_code_used"))
+        self.server.wait_for_event("security.two_factor_enabled")
+        self.server.wait_for_event("security.recovery_code_used")
 
     def test_wrong_codes_lock_the_principal_and_bad_input_is_refused_cleanly(self):
         _, _, csrf = self.ready_alice()
