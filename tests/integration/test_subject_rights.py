@@ -2,7 +2,8 @@
 what a person asked for, follows its one-month deadline (GDPR art. 12(3)), extends it once,
 moves it on and closes it; others may not; every call is audited; bad input is refused with the
 path. Consent records: given and withdrawn per purpose of the tenant's policy, with the text
-version, encrypted at rest, current state and history, erased with the subject.
+version, encrypted at rest, current state and history, erased with the subject. Restriction,
+objection and required consent: enforced by the policy on every read, audited.
 
 Bounded: a fixed number of calls, no waits."""
 import datetime
@@ -298,6 +299,244 @@ class ConsentRecordsTest(ServerTestCase):
         self.assertEqual(status, 200, page)
         self.assertEqual(sorted(e["outcome"]["status"] for e in page["entries"]),
                          [201] * 4 + [400] * 8)
+
+
+CHOICES_POLICY = """
+purposes = ["support", "marketing", "analytics", "legal", "subject-request"]
+require_consent = ["marketing"]
+
+[[rule]]
+name = "administrators run the vault"
+effect = "allow"
+roles = ["admin"]
+actions = ["manage-schema", "manage-principals", "manage-keys", "manage-tenants", "manage-policy"]
+
+[[rule]]
+name = "applications"
+effect = "allow"
+roles = ["app"]
+actions = ["read", "search", "create", "update", "delete", "export"]
+view = "plain"
+
+[[rule]]
+name = "auditors"
+effect = "allow"
+roles = ["auditor"]
+actions = ["read-audit"]
+"""
+
+PEOPLE = {"name": "people", "fields": [
+    {"name": "email", "type": "email", "indexed": True, "required": True,
+     "classification": {"grade": "confidential", "category": "contact"}},
+    {"name": "note", "type": "string",
+     "classification": {"grade": "internal", "category": "other"}}]}
+
+
+class ProcessingChoicesTest(ServerTestCase):
+    """Restriction, objection and required consent, enforced by the policy on every read of a
+    subject's data (records one by one, listed and searched; activity; documents), audited."""
+
+    def setUp(self):
+        super().setUp()
+        self.server = server = self.make_server()
+        status, answer = server.api("PUT", "/v1/policy", {"document": CHOICES_POLICY},
+                                    token=server.admin_token)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(server.api("POST", "/v1/collections", PEOPLE,
+                                    token=server.admin_token)[0], 201)
+        self.subjects, self.records = {}, {}
+        for name in ("open", "restricted", "objector"):
+            subject = server.api("POST", "/v1/subjects", {})[1]["id"]
+            status, record = server.api("POST", "/v1/collections/people/records", {
+                "subject_id": subject,
+                "fields": {"email": "%s@example.org" % name, "note": "about " + name}})
+            self.assertEqual(status, 201, record)
+            self.subjects[name], self.records[name] = subject, record
+        restricted = self.subjects["restricted"]
+        self.assertEqual(server.api("POST", "/v1/subjects/%s/activity" % restricted,
+                                    {"type": "visit.logged"})[0], 201)
+
+    def read(self, name, purpose=None):
+        headers = {"Strongroom-Purpose": purpose} if purpose else {}
+        return self.server.api("GET", "/v1/collections/people/records/" +
+                               self.records[name]["id"], headers=headers)
+
+    def refusal(self, status, answer, rule):
+        self.assertEqual(status, 403, answer)
+        self.assertEqual(answer["error"]["code"], "permission_denied")
+        self.assertEqual(answer["error"]["details"], {"path": "subject", "rule": rule})
+
+    def set_processing(self, name, restricted, objections):
+        return self.server.api("PUT", "/v1/subjects/%s/processing" % self.subjects[name],
+                               {"restricted": restricted, "objections": objections})
+
+    def test_restriction_objection_and_consent_decide_reads_and_are_audited(self):
+        server = self.server
+        # Before any choice: the processing state is empty, every read passes but marketing.
+        status, state = server.api("GET", "/v1/subjects/%s/processing" % self.subjects["open"])
+        self.assertEqual((status, state["restricted"], state["objections"], state["updated_at"]),
+                         (200, False, [], None))
+        self.assertEqual(self.read("restricted", "support")[0], 200)
+        self.refusal(*self.read("open", "marketing"), "consent_required")
+
+        status, state = self.set_processing("restricted", True, [])
+        self.assertEqual(status, 200, state)
+        self.assertEqual((state["restricted"], state["objections"]), (True, []))
+        self.assertTrue(state["updated_by"].startswith("prn_"))
+        status, state = self.set_processing("objector", False, ["marketing", "analytics"])
+        self.assertEqual((status, state["objections"]), (200, ["analytics", "marketing"]))
+        status, state = server.api("GET", "/v1/subjects/%s/processing" % self.subjects["objector"])
+        self.assertEqual((status, state["objections"]), (200, ["analytics", "marketing"]))
+
+        # Restriction: only legal claims and the subject's own request.
+        for purpose in (None, "support", "analytics", "marketing"):
+            self.refusal(*self.read("restricted", purpose), "restricted")
+        for purpose in ("legal", "subject-request"):
+            status, record = self.read("restricted", purpose)
+            self.assertEqual((status, record["fields"]["email"]), (200, "restricted@example.org"))
+        restricted = self.subjects["restricted"]
+        self.refusal(*server.api("GET", "/v1/subjects/%s/activity" % restricted,
+                                 headers={"Strongroom-Purpose": "support"}), "restricted")
+        self.refusal(*server.api("GET", "/v1/subjects/%s/documents" % restricted),
+                     "restricted")
+        status, events = server.api("GET", "/v1/subjects/%s/activity" % restricted,
+                                    headers={"Strongroom-Purpose": "legal"})
+        self.assertEqual((status, len(events["events"])), (200, 1))
+        # Storing stays allowed: a restricted subject's new record is kept, its answer withheld.
+        status, written = server.api("POST", "/v1/collections/people/records", {
+            "subject_id": restricted, "fields": {"email": "again@example.org"}},
+            headers={"Strongroom-Purpose": "support"})
+        self.assertEqual(status, 201, written)
+        self.assertEqual((written["refused"], written["fields"]), ("restricted", {}))
+
+        # Objection: the purposes named, whatever the consent says; other purposes pass.
+        objector = self.subjects["objector"]
+        self.assertEqual(server.api("POST", "/v1/subjects/%s/consents" % objector,
+                                    {"purpose": "marketing", "given": True,
+                                     "text_version": "v1"})[0], 201)
+        self.refusal(*self.read("objector", "analytics"), "objected")
+        self.refusal(*self.read("objector", "marketing"), "objected")
+        self.assertEqual(self.read("objector", "support")[0], 200)
+        self.assertEqual(self.read("objector")[0], 200)
+
+        # Consent: required for marketing; given, then withdrawn.
+        opened = self.subjects["open"]
+        consent = {"purpose": "marketing", "given": True, "text_version": "2026-11"}
+        self.assertEqual(server.api("POST", "/v1/subjects/%s/consents" % opened, consent)[0], 201)
+        status, record = self.read("open", "marketing")
+        self.assertEqual((status, record["fields"]["email"]), (200, "open@example.org"))
+        consent["given"] = False
+        self.assertEqual(server.api("POST", "/v1/subjects/%s/consents" % opened, consent)[0], 201)
+        self.refusal(*self.read("open", "marketing"), "consent_required")
+
+        # Lifting the restriction opens the reads again.
+        self.assertEqual(self.set_processing("restricted", False, [])[0], 200)
+        self.assertEqual(self.read("restricted", "support")[0], 200)
+        self.assertEqual(self.set_processing("restricted", True, [])[0], 200)
+
+        # A listing and a search keep refused records, withheld, with the reason.
+        status, page = server.api("GET", "/v1/collections/people/records?limit=50",
+                                  headers={"Strongroom-Purpose": "analytics"})
+        self.assertEqual(status, 200, page)
+        shown = {r["subject_id"]: r for r in page["records"]}
+        self.assertEqual(shown[opened]["fields"]["email"], "open@example.org")
+        self.assertNotIn("refused", shown[opened])
+        for subject, rule in ((restricted, "restricted"), (objector, "objected")):
+            self.assertEqual((shown[subject]["refused"], shown[subject]["fields"]), (rule, {}))
+            self.assertEqual(shown[subject]["views"], {"email": "withheld", "note": "withheld"})
+        self.assertNotIn("restricted@example.org", json.dumps(page))
+        status, found = server.api("POST", "/v1/collections/people/records/search",
+                                   {"field": "email", "value": "objector@example.org"},
+                                   headers={"Strongroom-Purpose": "analytics"})
+        self.assertEqual(status, 200, found)
+        ((hit,),) = (found["records"],)
+        self.assertEqual((hit["refused"], hit["fields"]), ("objected", {}))
+
+        # Audited: each refusal with its rule; the listing says how many it withheld; the
+        # processing entries never name the purposes objected to.
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        status, page = server.api("GET", "/v1/audit?action=record.read&limit=200", token=auditor)
+        self.assertEqual(status, 200, page)
+        rules = sorted(e["outcome"]["details"]["rule"] for e in page["entries"]
+                       if e["outcome"]["status"] == 403)
+        self.assertEqual(rules, ["consent_required"] * 2 + ["objected"] * 2 +
+                         ["restricted"] * 4)
+        refused = [e for e in page["entries"] if e["outcome"]["status"] == 403]
+        self.assertEqual({e["resource"]["ids"][0] for e in refused},
+                         {self.records[n]["id"] for n in ("open", "restricted", "objector")})
+        status, page = server.api("GET", "/v1/audit?action=record.list", token=auditor)
+        (listing,) = page["entries"]
+        self.assertTrue(listing["policy"]["rule"].endswith("; subjects' choices withheld 3 records"),
+                        listing)
+        self.assertIn("note:withheld", listing["fields"])
+        status, page = server.api("GET", "/v1/audit?action=processing.update", token=auditor)
+        self.assertEqual([e["outcome"]["status"] for e in page["entries"]], [200] * 4)
+        self.assertNotIn("analytics", json.dumps(page))
+        for subject in (restricted, objector, opened):
+            self.assertNotIn(subject, json.dumps(page))
+
+        # Encrypted at rest: the state's words are in no file of the activity store.
+        for db_file in glob.glob(os.path.join(server.data_dir, "activity.db*")):
+            with open(db_file, "rb") as f:
+                data = f.read()
+            for needle in (b'"restricted"', b"analytics", b"marketing"):
+                self.assertNotIn(needle, data, db_file)
+
+        # Kept across a restart (the choices are learnt again from the stores).
+        server.stop()
+        server.start()
+        self.refusal(*self.read("restricted", "support"), "restricted")
+        self.refusal(*self.read("objector", "analytics"), "objected")
+        self.refusal(*self.read("open", "marketing"), "consent_required")
+        self.assertEqual(self.read("open", "support")[0], 200)
+
+        # Erased with the subject.
+        status, erased = server.api("DELETE", "/v1/subjects/" + restricted)
+        self.assertEqual(status, 200, erased)
+        self.assertEqual(erased["destroyed"]["processing"], 1)
+        with sqlite3.connect("file:%s?mode=ro" % os.path.join(server.data_dir, "activity.db"),
+                             uri=True) as db:
+            rows = db.execute("SELECT CAST(key AS TEXT) FROM kv WHERE space = ?",
+                              (b"processing",)).fetchall()
+        self.assertEqual([r[0].split("/")[1] for r in rows], [objector])
+
+    def test_bad_processing_input_is_refused_with_its_path(self):
+        server = self.server
+        path = "/v1/subjects/%s/processing" % self.subjects["open"]
+        for body, at in (({"objections": []}, "$.restricted"),
+                         ({"restricted": "yes", "objections": []}, "$.restricted"),
+                         ({"restricted": True}, "$.objections"),
+                         ({"restricted": True, "objections": "marketing"}, "$.objections"),
+                         ({"restricted": False, "objections": ["newsletters"]},
+                          "$.objections[0]"),
+                         ({"restricted": False, "objections": ["support", 7]},
+                          "$.objections[1]"),
+                         ({"restricted": False, "objections": ["legal"]}, "$.objections[0]"),
+                         ({"restricted": False, "objections": ["subject-request"]},
+                          "$.objections[0]"),
+                         ({"restricted": False, "objections": ["support", "support"]},
+                          "$.objections"),
+                         ({"restricted": False, "objections": [], "note": "called"}, "$.note")):
+            status, _, raw = server.request("PUT", path, body=json.dumps(body), headers={
+                "Authorization": "Bearer " + server.app_token,
+                "Content-Type": "application/json"})
+            error = self.assert_error(status, raw, 400, "invalid_argument")
+            self.assertEqual(error["details"]["path"], at, body)
+        status, _, raw = server.request("PUT", path, body="{\"restricted\": tru", headers={
+            "Authorization": "Bearer " + server.app_token, "Content-Type": "application/json"})
+        self.assert_error(status, raw, 400, "invalid_argument")
+        for missing in ("sub_0000000000000000000000", "nope"):
+            status, answer = server.api("PUT", "/v1/subjects/%s/processing" % missing,
+                                        {"restricted": True, "objections": []})
+            self.assertEqual((status, answer["error"]["code"]), (404, "not_found"))
+            self.assertEqual(server.api("GET", "/v1/subjects/%s/processing" % missing)[0], 404)
+        # Nothing was stored by the refusals.
+        status, state = server.api("GET", path)
+        self.assertEqual((status, state["restricted"], state["updated_at"]), (200, False, None))
+        # An unknown purpose in the header is refused before any subject is looked at.
+        status, answer = self.read("open", "newsletters")
+        self.assertEqual((status, answer["error"]["code"]), (400, "invalid_argument"))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,37 @@ policy::Context CallContext(const Request& request, const auth::Caller& who, pol
                          who.two_factor};
 }
 
+Result<void> CheckSubjectChoices(const VaultApi& api, const policy::Policy& policy,
+                                 const Request& request, const auth::Caller& who,
+                                 std::string_view subject) {
+  auto choices = api.service.Choices(who.tenant, subject);
+  if (!choices) return std::unexpected(choices.error());
+  const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
+  const policy::Decision decision = policy.DecideForSubject(purpose, choices->get());
+  if (decision.allowed) return {};
+  std::string_view rule = "consent_required";
+  std::string message = "the data subject has not consented to this purpose";
+  if (decision.rule == "subject restricted") {
+    rule = "restricted";
+    message =
+        "the data subject's data is restricted: it is read only for the purposes legal "
+        "or subject-request";
+  } else if (decision.rule == "subject objected") {
+    rule = "objected";
+    message = "the data subject objected to processing for this purpose";
+  }
+  Error refused(ErrorCode::kPermissionDenied, std::move(message));
+  refused.At("subject", std::string(rule));
+  return std::unexpected(refused);
+}
+
+Result<void> CheckSubjectChoices(const VaultApi& api, const Request& request,
+                                 const auth::Caller& who, std::string_view subject) {
+  auto policy = api.policies.For(who.tenant);
+  if (!policy) return std::unexpected(policy.error());
+  return CheckSubjectChoices(api, **policy, request, who, subject);
+}
+
 Result<const boost::json::object*> ObjectWithOnly(const boost::json::value& body,
                                                   std::initializer_list<std::string_view> allowed,
                                                   std::string_view what) {
@@ -130,7 +161,9 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     return std::nullopt;
   }
   if (kind == "record") return data(collection);
-  if (kind == "subject" || kind == "consent") return data(kSubjectsResource);
+  if (kind == "subject" || kind == "consent" || kind == "processing") {
+    return data(kSubjectsResource);
+  }
   if (kind == "activity") return data(kActivityResource);
   if (kind == "document") return data(kDocumentsResource);
   return std::nullopt;

@@ -80,6 +80,17 @@ std::optional<IpAddress> PeerAddress(const http::Request& request);
 policy::Context CallContext(const http::Request& request, const auth::Caller& who,
                             policy::Action action, std::string_view collection);
 
+// Reads of one subject's data weigh the subject's choices (records/subject_choices.h) with the
+// tenant's policy for the request's purpose (policy::Policy::DecideForSubject): permission_denied
+// at "subject" with the rule "restricted", "objected" or "consent_required" (which the audit
+// entry records), never naming the purpose the subject objected to. would_block on an I/O
+// thread when the choices must be read from the stores.
+Result<void> CheckSubjectChoices(const VaultApi& api, const policy::Policy& policy,
+                                 const http::Request& request, const auth::Caller& who,
+                                 std::string_view subject);
+Result<void> CheckSubjectChoices(const VaultApi& api, const http::Request& request,
+                                 const auth::Caller& who, std::string_view subject);
+
 // The prologue of every authenticated endpoint: sealed (503, when `needs_keys`) -> credentials
 // (401) -> the traffic guard's principal and tenant buckets (429 + Retry-After) -> a pending
 // password change or second-factor enrolment (403) -> token scope (403) -> purpose and policy

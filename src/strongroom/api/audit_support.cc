@@ -53,6 +53,8 @@ constexpr std::array kActions = {
     RouteAction{Method::kDelete, "/v1/subjects/{id}", "subject.erase"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/consents", "consent.create"},
     RouteAction{Method::kGet, "/v1/subjects/{id}/consents", "consent.list"},
+    RouteAction{Method::kPut, "/v1/subjects/{id}/processing", "processing.update"},
+    RouteAction{Method::kGet, "/v1/subjects/{id}/processing", "processing.read"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/activity", "activity.append"},
     RouteAction{Method::kGet, "/v1/subjects/{id}/activity", "activity.list"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/documents", "document.upload"},
@@ -367,12 +369,16 @@ Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event
   if (const auto* grant = body.if_contains("break_glass"); grant != nullptr && grant->is_string()) {
     event.policy_rule += "; break-glass " + std::string(grant->get_string());
   }
+  // Records whose subject's choices refused the request's purpose (record_views.h): how many,
+  // so that "why did this read show nothing?" has its answer on the trail.
+  std::size_t refused = body.contains("refused") ? 1 : 0;
   for (std::string_view list : kListMembers) {
     const auto* items = body.if_contains(list);
     if (items == nullptr || !items->is_array()) continue;
     for (const auto& item : items->get_array()) {
       if (!item.is_object()) continue;
       if (auto added = AddItem(api, event, item.get_object(), false); !added) return added;
+      refused += item.get_object().contains("refused") ? 1 : 0;
     }
   }
   // A batch answer: {"results": [{"status": 201, "record": {…}}, …]}.
@@ -382,7 +388,12 @@ Result<void> AddAnswer(const VaultApi& api, std::string_view route, audit::Event
       const auto* record = item.is_object() ? item.get_object().if_contains("record") : nullptr;
       if (record == nullptr || !record->is_object()) continue;
       if (auto added = AddItem(api, event, record->get_object(), false); !added) return added;
+      refused += record->get_object().contains("refused") ? 1 : 0;
     }
+  }
+  if (refused > 0) {
+    event.policy_rule += "; subjects' choices withheld " + std::to_string(refused) + " record" +
+                         (refused == 1 ? "" : "s");
   }
   if (const auto* subjects = body.if_contains("subjects");
       subjects != nullptr && subjects->is_array()) {

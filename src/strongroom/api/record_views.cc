@@ -24,6 +24,9 @@ Result<RecordViews> RecordViews::Prepare(const VaultApi& api, const http::Reques
                                          const auth::Caller& who, policy::Action action) {
   RecordViews views;
   views.api_ = &api;
+  views.request_ = &request;
+  views.who_ = &who;
+  views.action_ = action;
   views.tenant_ = who.tenant;
   auto policy = api.policies.For(who.tenant);
   if (!policy) return std::unexpected(policy.error());
@@ -73,14 +76,26 @@ Result<void> RecordViews::CheckSearch(const json::value& body) const {
   return {};
 }
 
-Result<void> RecordViews::ApplyToRecord(json::object& record) const {
+Result<void> RecordViews::ApplyToRecord(json::object& record, bool whole) const {
   auto* fields = record.if_contains("fields");
   if (fields == nullptr || !fields->is_object()) return {};
   json::object& values = fields->get_object();
+  bool refused = false;
+  if (const auto* subject = record.if_contains("subject_id");
+      subject != nullptr && subject->is_string()) {
+    auto allowed = CheckSubjectChoices(*api_, *policy_, *request_, *who_, subject->get_string());
+    if (!allowed) {
+      if (whole || allowed.error().code() != ErrorCode::kPermissionDenied) {
+        return std::unexpected(allowed.error());
+      }
+      refused = true;
+      record["refused"] = allowed.error().rule();
+    }
+  }
   json::object shown;
   for (const auto& spec : schema_->fields) {
     auto* value = values.if_contains(spec.name);
-    const auto view = read_.FieldView(spec);
+    const auto view = refused ? std::nullopt : read_.FieldView(spec);
     if (!view) {
       // Every field the caller may not see is listed, held or not: "withheld" must not tell
       // that a value exists.
@@ -142,18 +157,18 @@ Result<void> RecordViews::ApplyToRecord(json::object& record) const {
 
 Result<void> RecordViews::Apply(json::object& answer) const {
   if (grant_ != nullptr) answer["break_glass"] = grant_->id;
-  if (answer.contains("fields")) return ApplyToRecord(answer);
+  if (answer.contains("fields")) return ApplyToRecord(answer, action_ == policy::Action::kRead);
   if (auto* list = answer.if_contains("records"); list != nullptr && list->is_array()) {
     for (auto& item : list->get_array()) {
       if (!item.is_object()) continue;
-      if (auto applied = ApplyToRecord(item.get_object()); !applied) return applied;
+      if (auto applied = ApplyToRecord(item.get_object(), false); !applied) return applied;
     }
   }
   if (auto* results = answer.if_contains("results"); results != nullptr && results->is_array()) {
     for (auto& item : results->get_array()) {
       auto* record = item.is_object() ? item.get_object().if_contains("record") : nullptr;
       if (record == nullptr || !record->is_object()) continue;
-      if (auto applied = ApplyToRecord(record->get_object()); !applied) return applied;
+      if (auto applied = ApplyToRecord(record->get_object(), false); !applied) return applied;
     }
   }
   return {};

@@ -38,13 +38,21 @@ class RecordViews {
   // names every field of the schema the caller may not read as "withheld", held or not. Under
   // an active break-glass grant the fields it covers that the caller sees at all are plain,
   // and the answer names the grant ("break_glass": "brk_…") for the audit entry.
+  // Each record's subject's choices are weighed first (CheckSubjectChoices): reading one
+  // record of a subject who refuses the request's purpose is permission_denied; in a list, a
+  // search or a write's answer, such a record keeps its ids, shows every field "withheld" and
+  // says why ("refused": "restricted" | "objected" | "consent_required").
   Result<void> Apply(boost::json::object& answer) const;
 
  private:
   RecordViews() = default;
-  Result<void> ApplyToRecord(boost::json::object& record) const;
+  // `whole`: the answer is this one record, read (a refusal fails the call).
+  Result<void> ApplyToRecord(boost::json::object& record, bool whole) const;
 
   const VaultApi* api_ = nullptr;
+  const http::Request* request_ = nullptr;  // the request and caller outlive the views
+  const auth::Caller* who_ = nullptr;
+  policy::Action action_ = policy::Action::kRead;
   std::string tenant_;
   std::shared_ptr<const policy::Policy> policy_;
   policy::Policy::Prepared prepared_;  // the call's own action: what it may write or search

@@ -184,6 +184,26 @@ http::Handler WithQuery(const VaultApi& api, std::initializer_list<std::string_v
       }));
 }
 
+// A read of the data of the subject in the path ({id}): WithQuery after the subject's choices
+// allow the request's purpose (CheckSubjectChoices).
+template <typename F>
+http::Handler SubjectDataWithQuery(const VaultApi& api,
+                                   std::initializer_list<std::string_view> allowed, F f) {
+  std::vector<std::string_view> names(allowed);
+  return Guarded(
+      api, Access::kRead, true,
+      Returning(200,
+                [&api, names, f = std::move(f)](const Request& request, const auth::Caller& who) {
+                  auto query = AllowedQuery(request, names);
+                  if (!query) return Result<json::object>(std::unexpected(query.error()));
+                  if (auto chosen = CheckSubjectChoices(api, request, who, request.PathParam("id"));
+                      !chosen) {
+                    return Result<json::object>(std::unexpected(chosen.error()));
+                  }
+                  return f(std::string_view(who.tenant), *query, request);
+                }));
+}
+
 // A record call with a JSON body, in the caller's views (record_views.h): the fields it writes
 // (or the field it searches on) checked against the policy first, the answer rendered after.
 template <typename F>
@@ -293,19 +313,24 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
                 return Answer(std::move(accepted));
               }),
       http::BodyPolicy::kStream, static_cast<std::size_t>(d.max_document_bytes()));
-  router.Add(
-      Method::kGet, "/v1/subjects/{id}/documents", http::Execution::kWorker,
-      WithQuery(api, {"limit", "cursor"}, [&d](std::string_view t, const Query& q, const Request& r) {
-        auto page = PageFrom(q);
-        if (!page) return Result<json::object>(std::unexpected(page.error()));
-        return d.List(t, r.PathParam("id"), *page);
-      }));
+  router.Add(Method::kGet, "/v1/subjects/{id}/documents", http::Execution::kWorker,
+             SubjectDataWithQuery(api, {"limit", "cursor"},
+                                  [&d](std::string_view t, const Query& q, const Request& r) {
+                                    auto page = PageFrom(q);
+                                    if (!page)
+                                      return Result<json::object>(std::unexpected(page.error()));
+                                    return d.List(t, r.PathParam("id"), *page);
+                                  }));
   router.Add(
       Method::kGet, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
       Guarded(api, Access::kRead, true,
-              [&d](const Request& request, const auth::Caller& who) -> Result<Answer> {
+              [&api, &d](const Request& request, const auth::Caller& who) -> Result<Answer> {
                 if (!request.query.empty()) {
                   return FailAt("query", "unknown_parameter", "this call takes no query");
+                }
+                if (auto allowed = CheckSubjectChoices(api, request, who, request.PathParam("id"));
+                    !allowed) {
+                  return std::unexpected(allowed.error());
                 }
                 auto reader = d.Open(who.tenant, request.PathParam("id"), request.PathParam("doc"));
                 if (!reader) return std::unexpected(reader.error());
@@ -473,18 +498,37 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
              WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
                return s.ListConsents(t, r.PathParam("id"));
              }));
+  // The processing state (records/vault_consents.cc): restriction and objections.
+  router.Add(Method::kPut, "/v1/subjects/{id}/processing", http::Execution::kWorker,
+             Guarded(api, Access::kWrite, true,
+                     Returning(200, [&api](const Request& r, const auth::Caller& who) {
+                       using Out = Result<json::object>;
+                       auto body = Body(r);
+                       if (!body) return Out(std::unexpected(body.error()));
+                       auto policy = api.policies.For(who.tenant);
+                       if (!policy) return Out(std::unexpected(policy.error()));
+                       return api.service.SetProcessing(who.tenant, r.PathParam("id"), *body,
+                                                        (*policy)->document().purposes,
+                                                        who.principal_id);
+                     })));
+  router.Add(Method::kGet, "/v1/subjects/{id}/processing", http::Execution::kWorker,
+             WithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
+               return s.GetProcessing(t, r.PathParam("id"));
+             }));
   router.Add(Method::kPost, "/v1/subjects/{id}/activity", http::Execution::kWorker,
              WithBody(api, 201, [&s](std::string_view t, const json::value& b, const Request& r) {
                return s.AppendActivity(t, r.PathParam("id"), b);
              }));
   router.Add(Method::kGet, "/v1/subjects/{id}/activity", http::Execution::kWorker,
-             WithQuery(api, {"from", "to", "limit", "cursor"},
-                       [&s](std::string_view t, const Query& q, const Request& r) {
-                         auto page = PageFrom(q);
-                         if (!page) return Result<json::object>(std::unexpected(page.error()));
-                         return s.ListActivity(t, r.PathParam("id"), QueryValue(q, "from"),
-                                               QueryValue(q, "to"), *page);
-                       }));
+             SubjectDataWithQuery(api, {"from", "to", "limit", "cursor"},
+                                  [&s](std::string_view t, const Query& q, const Request& r) {
+                                    auto page = PageFrom(q);
+                                    if (!page)
+                                      return Result<json::object>(std::unexpected(page.error()));
+                                    return s.ListActivity(t, r.PathParam("id"),
+                                                          QueryValue(q, "from"),
+                                                          QueryValue(q, "to"), *page);
+                                  }));
   AddDocumentRoutes(router, api);
 }
 

@@ -70,6 +70,7 @@ class Parser {
       return ErrorAt(e.source(), std::string("invalid TOML: ") + std::string(e.description()));
     }
     Document doc;
+    toml::source_region require_consent_at;
     for (const auto& [key, node] : root) {
       const std::string_view name = key.str();
       if (name == "purposes") {
@@ -83,6 +84,11 @@ class Parser {
         if (!node.is_boolean())
           return ErrorAt(node.source(), "require_purpose must be true or false");
         doc.require_purpose = node.as_boolean()->get();
+      } else if (name == "require_consent") {
+        auto list = Names(node, "require_consent", false);
+        if (!list) return std::unexpected(list.error());
+        doc.require_consent = std::move(*list);
+        require_consent_at = node.source();
       } else if (name == "zone") {
         auto zones = Tables(node, "zone", kMaxZones, &Parser::ParseZone, doc.zones);
         if (!zones) return std::unexpected(zones.error());
@@ -92,7 +98,18 @@ class Parser {
       } else {
         return ErrorAt(key.source(),
                        "unknown setting '" + std::string(name) +
-                           "' (expected purposes, require_purpose, [[rule]] or [[zone]])");
+                           "' (expected purposes, require_purpose, require_consent, [[rule]] "
+                           "or [[zone]])");
+      }
+    }
+    for (const auto& purpose : doc.require_consent) {
+      if (std::find(doc.purposes.begin(), doc.purposes.end(), purpose) == doc.purposes.end()) {
+        return ErrorAt(require_consent_at, "require_consent: purpose '" + purpose +
+                                               "' is not in the document's purposes list");
+      }
+      if (purpose == records::kLegalPurpose || purpose == records::kSubjectRequestPurpose) {
+        return ErrorAt(require_consent_at, "require_consent: '" + purpose +
+                                               "' does not rest on consent and cannot require it");
       }
     }
     for (const Rule& rule : doc.rules) {
@@ -645,6 +662,31 @@ std::optional<View> Policy::Prepared::FieldView(const records::FieldSpec& field)
 std::optional<View> Policy::FieldView(const Context& context,
                                       const records::FieldSpec& field) const {
   return Prepare(context).FieldView(field);
+}
+
+Decision Policy::DecideForSubject(std::string_view purpose,
+                                  const records::SubjectChoices* choices) const {
+  static constexpr std::string_view kRestricted = "subject restricted";
+  static constexpr std::string_view kObjected = "subject objected";
+  static constexpr std::string_view kNoConsent = "consent required";
+  const bool kept_under_restriction =
+      purpose == records::kLegalPurpose || purpose == records::kSubjectRequestPurpose;
+  if (choices != nullptr) {
+    if (choices->restricted && !kept_under_restriction) return Decision{false, kRestricted};
+    if (!purpose.empty() &&
+        std::binary_search(choices->objections.begin(), choices->objections.end(), purpose)) {
+      return Decision{false, kObjected};
+    }
+  }
+  if (!purpose.empty() &&
+      std::find(document_.require_consent.begin(), document_.require_consent.end(), purpose) !=
+          document_.require_consent.end()) {
+    if (choices == nullptr ||
+        !std::binary_search(choices->consented.begin(), choices->consented.end(), purpose)) {
+      return Decision{false, kNoConsent};
+    }
+  }
+  return Decision{true, {}};
 }
 
 Result<void> Policy::CheckPurpose(std::string_view purpose, bool data_action) const {

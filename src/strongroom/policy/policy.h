@@ -34,6 +34,7 @@
 #include "strongroom/base/ip_network.h"
 #include "strongroom/privacy/view.h"
 #include "strongroom/records/schema.h"
+#include "strongroom/records/subject_choices.h"
 
 namespace strongroom::policy {
 
@@ -98,6 +99,8 @@ struct Zone {
 struct Document {
   std::vector<std::string> purposes;  // what a caller may state (Strongroom-Purpose header)
   bool require_purpose = false;       // data actions without a stated purpose are denied
+  // Purposes a read may state only for subjects whose latest consent record for it gives it.
+  std::vector<std::string> require_consent;
   std::vector<Rule> rules;
   std::vector<Zone> zones;
 };
@@ -158,6 +161,13 @@ class Policy {
     std::array<std::uint64_t, kMaxRules / 64> matched_{};  // bit i: rules_[i] matched
   };
   Prepared Prepare(const Context& context) const;
+
+  // May a read of one subject's data state `purpose`, given the subject's choices (null: none)?
+  // In this order: a restricted subject's data is read only for "legal" or "subject-request"
+  // ("subject restricted"); never for a purpose the subject objected to ("subject objected");
+  // for a purpose in require_consent, only with the subject's consent ("consent required"). A
+  // read that states no purpose is refused only by a restriction.
+  Decision DecideForSubject(std::string_view purpose, const records::SubjectChoices* choices) const;
 
   // invalid_argument naming the header when `purpose` is not one of the document's purposes;
   // permission_denied when none is stated and the document requires one.

@@ -289,8 +289,8 @@ TEST(PolicyTest, ErrorsNameTheLineAndWhatIsWrong) {
       ParseError("[[rule]]\neffect = \"deny\"\nroles = [\"*\", \"app\"]\nactions = [\"*\"]\n"),
       "line 3: roles: \"*\" stands alone");
   EXPECT_EQ(ParseError("owner = \"me\"\n"),
-            "line 1: unknown setting 'owner' (expected purposes, require_purpose, [[rule]] or "
-            "[[zone]])");
+            "line 1: unknown setting 'owner' (expected purposes, require_purpose, "
+            "require_consent, [[rule]] or [[zone]])");
   EXPECT_EQ(ParseError("[[rule]]\neffect = \"allow\"\nroles = [\"App\"]\nactions = [\"read\"]\n"),
             "line 3: roles: 'App' is not a valid name (lower-case letters, digits, '_' and '-', "
             "starting with a letter)");
@@ -509,3 +509,71 @@ TEST(IpNetworkTest, ForwardedClientBelievesOnlyTrustedProxiesReadingFromTheRight
 
 }  // namespace
 }  // namespace strongroom
+
+namespace strongroom::policy {
+namespace {
+
+TEST(PolicyTest, SubjectChoicesRestrictObjectAndRequireConsent) {
+  const auto policy = Compiled(R"(
+purposes = ["support", "marketing", "analytics", "legal", "subject-request"]
+require_consent = ["marketing"]
+[[rule]]
+effect = "allow"
+roles = ["app"]
+actions = ["read"]
+view = "plain"
+)");
+  ASSERT_NE(policy, nullptr);
+  EXPECT_EQ(policy->document().require_consent, std::vector<std::string>{"marketing"});
+  const auto decide = [&](std::string_view purpose, const records::SubjectChoices* choices) {
+    const Decision d = policy->DecideForSubject(purpose, choices);
+    return d.allowed ? std::string("allowed") : std::string(d.rule);
+  };
+  // No choices: everything but a purpose that needs consent.
+  EXPECT_EQ(decide("", nullptr), "allowed");
+  EXPECT_EQ(decide("support", nullptr), "allowed");
+  EXPECT_EQ(decide("marketing", nullptr), "consent required");
+
+  records::SubjectChoices consented{.consented = {"marketing"}};
+  EXPECT_EQ(decide("marketing", &consented), "allowed");
+  records::SubjectChoices other_consent{.consented = {"analytics"}};
+  EXPECT_EQ(decide("marketing", &other_consent), "consent required");
+
+  // An objection outranks a consent; it binds only the purpose it names.
+  records::SubjectChoices objecting{.objections = {"analytics", "marketing"},
+                                    .consented = {"marketing"}};
+  EXPECT_EQ(decide("marketing", &objecting), "subject objected");
+  EXPECT_EQ(decide("analytics", &objecting), "subject objected");
+  EXPECT_EQ(decide("support", &objecting), "allowed");
+  EXPECT_EQ(decide("", &objecting), "allowed");
+
+  // Restriction: only legal claims and the subject's own request, stated or not.
+  records::SubjectChoices restricted{.restricted = true, .consented = {"marketing"}};
+  EXPECT_EQ(decide("", &restricted), "subject restricted");
+  EXPECT_EQ(decide("support", &restricted), "subject restricted");
+  EXPECT_EQ(decide("marketing", &restricted), "subject restricted");
+  EXPECT_EQ(decide("legal", &restricted), "allowed");
+  EXPECT_EQ(decide("subject-request", &restricted), "allowed");
+}
+
+TEST(PolicyTest, RequireConsentNamesKnownPurposesThatCanRestOnConsent) {
+  EXPECT_NE(
+      ParseError(R"(
+purposes = ["support"]
+require_consent = ["marketing"]
+)")
+          .find("require_consent: purpose 'marketing' is not in the document's purposes list"),
+      std::string::npos);
+  EXPECT_NE(ParseError(R"(
+purposes = ["legal"]
+require_consent = ["legal"]
+)")
+                .find("'legal' does not rest on consent"),
+            std::string::npos);
+  EXPECT_NE(ParseError("require_consent = true\n").find("require_consent"), std::string::npos);
+  // The built-in policy requires no consent.
+  EXPECT_TRUE(Policy::BuiltIn()->document().require_consent.empty());
+}
+
+}  // namespace
+}  // namespace strongroom::policy

@@ -108,7 +108,8 @@ json::object ErasureCounts::ToJson() const {
                       {"activity_events", activity_events},
                       {"documents", documents},
                       {"document_chunks", document_chunks},
-                      {"consents", consents}};
+                      {"consents", consents},
+                      {"processing", processing}};
 }
 
 Result<std::string> ErasureLedger::NewReceiptId() {

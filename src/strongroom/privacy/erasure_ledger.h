@@ -68,6 +68,7 @@ struct ErasureCounts {
   std::uint64_t documents = 0;        // finished documents
   std::uint64_t document_chunks = 0;  // of finished documents and unfinished uploads
   std::uint64_t consents = 0;         // consent records
+  std::uint64_t processing = 0;       // processing states (restriction, objections): 0 or 1
   boost::json::object ToJson() const;
 };
 

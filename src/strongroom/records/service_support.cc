@@ -138,6 +138,19 @@ Result<json::object> StoredObjectPage(storage::Store& store, std::string_view sp
 
 bool IsSubjectId(std::string_view id) { return IsId(id, "sub_"); }
 
+Result<storage::Bytes> SealEnvelope(barrier::VaultKeys& keys, std::string_view tenant,
+                                    std::string_view subject, std::string_view collection,
+                                    std::string_view id, std::string_view bound,
+                                    const boost::json::object& object) {
+  std::string plaintext = boost::json::serialize(object);
+  std::vector<std::uint8_t> ciphertext;
+  const barrier::EncryptItem item{{tenant, collection, id, bound}, AsBytes(plaintext), &ciphertext};
+  auto encrypted = keys.barrier->Encrypt(tenant, subject, std::span(&item, 1));
+  std::fill(plaintext.begin(), plaintext.end(), '\0');
+  if (!encrypted) return std::unexpected(encrypted.error());
+  return Serialize(boost::json::object{{"payload", crypto::Base64UrlEncode(ciphertext)}});
+}
+
 Result<boost::json::object> OpenEnvelope(barrier::VaultKeys& keys, std::string_view tenant,
                                          std::string_view subject, std::string_view collection,
                                          std::string_view id, std::string_view bound,

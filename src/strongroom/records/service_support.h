@@ -26,6 +26,7 @@ inline constexpr std::string_view kIndex = "index";              // profiles
 inline constexpr std::string_view kBySubject = "by_subject";     // profiles
 inline constexpr std::string_view kEvents = "events";            // activity
 inline constexpr std::string_view kConsents = "consents";        // activity
+inline constexpr std::string_view kProcessing = "processing";    // activity
 inline constexpr std::string_view kDocuments = "documents";      // documents
 inline constexpr std::string_view kChunks = "chunks";            // documents
 inline constexpr std::string_view kUploads = "uploads";          // documents
@@ -64,6 +65,12 @@ Result<boost::json::object> OpenEnvelope(barrier::VaultKeys& keys, std::string_v
                                          std::string_view subject, std::string_view collection,
                                          std::string_view id, std::string_view bound,
                                          const boost::json::object& envelope);
+// The stored envelope {"payload": base64url ciphertext} of `object` sealed under the subject's
+// key at {tenant, collection, id, bound}: what OpenEnvelope opens. The plaintext is wiped.
+Result<storage::Bytes> SealEnvelope(barrier::VaultKeys& keys, std::string_view tenant,
+                                    std::string_view subject, std::string_view collection,
+                                    std::string_view id, std::string_view bound,
+                                    const boost::json::object& object);
 // The security event for stored ciphertext that fails to authenticate (ids only, never values).
 void LogRejectedCiphertext(std::string_view tenant, std::string_view collection,
                            std::string_view id, std::string_view field);

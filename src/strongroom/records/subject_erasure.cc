@@ -126,6 +126,12 @@ Result<void> PurgeActivity(storage::Store& activity, std::string_view tenant,
     if (auto done = deleter.Delete(internal::kConsents, key); !done) return done;
     ++counts.consents;
   }
+  auto processing = KeysUnder(activity, internal::kProcessing, Join({tenant, subject}) + "/");
+  if (!processing) return std::unexpected(processing.error());
+  for (const std::string& key : *processing) {
+    if (auto done = deleter.Delete(internal::kProcessing, key); !done) return done;
+    ++counts.processing;
+  }
   return deleter.Flush();
 }
 
@@ -225,6 +231,7 @@ Result<std::set<std::pair<std::string, std::string>>> OrphanSubjects(ErasureStor
        {std::pair<storage::Store*, std::string_view>{&stores.profiles, kBySubject},
         {&stores.activity, kEvents},
         {&stores.activity, internal::kConsents},
+        {&stores.activity, internal::kProcessing},
         {&stores.documents, kDocuments},
         {&stores.documents, kUploads}}) {
     if (auto done = collect(*store, space); !done) return std::unexpected(done.error());

@@ -21,7 +21,12 @@ constexpr std::size_t kMaxGuardians = 8;
 }  // namespace
 
 VaultService::VaultService(Stores stores, barrier::SealState& seal)
-    : stores_(stores), seal_(seal) {}
+    : stores_(stores),
+      seal_(seal),
+      choices_([this](std::string_view tenant) { return SubjectsWithChoices(tenant); },
+               [this](std::string_view tenant, std::string_view subject) {
+                 return LoadChoices(tenant, subject);
+               }) {}
 
 Result<std::shared_ptr<barrier::VaultKeys>> VaultService::Keys() const {
   auto keys = seal_.keys();

@@ -30,11 +30,14 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/records/schema.h"
+#include "strongroom/records/subject_choices.h"
 #include "strongroom/storage/store.h"
 
 namespace strongroom::records {
@@ -111,6 +114,20 @@ class VaultService {
                                             std::string_view recorded_by);
   // {"subject_id", "current": {purpose: the latest record}, "history": [oldest first]}.
   Result<boost::json::object> ListConsents(std::string_view tenant, std::string_view subject);
+  // The subject's processing state {"restricted": bool, "objections": [purpose, …]}, replaced
+  // whole (docs/privacy.md): objections name purposes of `purposes` (the tenant policy's) other
+  // than "legal" and "subject-request".
+  Result<boost::json::object> SetProcessing(std::string_view tenant, std::string_view subject,
+                                            const boost::json::value& body,
+                                            std::span<const std::string> purposes,
+                                            std::string_view recorded_by);
+  // The stored state, or {"restricted": false, "objections": [], "updated_at": null}.
+  Result<boost::json::object> GetProcessing(std::string_view tenant, std::string_view subject);
+  // The subject's restriction, objections and consents as the policy weighs them on a read
+  // (null: none), from memory once loaded; would_block inside a NonBlockingScope when they
+  // must be read from the stores.
+  Result<std::shared_ptr<const SubjectChoices>> Choices(std::string_view tenant,
+                                                        std::string_view subject);
   // Events with from <= occurred_at < to (RFC 3339; either may be empty), oldest first.
   Result<boost::json::object> ListActivity(std::string_view tenant, std::string_view subject,
                                            std::string_view from, std::string_view to,
@@ -150,6 +167,14 @@ class VaultService {
                                             std::string_view collection, std::string_view id,
                                             const storage::Bytes& stored);
   std::mutex& RecordLock(std::string_view id);
+  // For choices_: the subjects of a tenant with consents or a processing state, and one
+  // subject's choices decrypted.
+  Result<std::vector<std::string>> SubjectsWithChoices(std::string_view tenant);
+  Result<SubjectChoices> LoadChoices(std::string_view tenant, std::string_view subject);
+  // The stored processing state (decrypted), or nullopt.
+  Result<std::optional<boost::json::object>> LoadProcessing(barrier::VaultKeys& keys,
+                                                            std::string_view tenant,
+                                                            std::string_view subject);
 
   Stores stores_;
   barrier::SealState& seal_;
@@ -157,6 +182,7 @@ class VaultService {
   std::map<std::string, std::shared_ptr<const Schema>, std::less<>> schemas_;
   std::mutex schema_write_mu_;  // collection creation and evolution
   std::array<std::mutex, 64> record_locks_;
+  SubjectChoicesCache choices_;
 };
 
 }  // namespace strongroom::records
