@@ -2,6 +2,7 @@
 
 Every wait here is bounded; every server is stopped in tearDown even when a test fails.
 """
+import base64
 import http.client
 import json
 import os
@@ -264,6 +265,28 @@ class Server:
         self._reader.join(timeout=5)
         if not self._reader.is_alive():
             self.proc.stderr.close()
+
+
+# DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw 32-byte key follows.
+ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def ed25519_verifies(workdir, message, signature, public_key):
+    """openssl's verdict on an Ed25519 signature: `message` bytes, `signature` and `public_key`
+    (the raw 32 bytes) in unpadded base64url, as Strongroom writes them."""
+    paths = [os.path.join(workdir, name) for name in ("ed25519.msg", "ed25519.sig", "ed25519.der")]
+    for path, data in zip(paths, (message, b64url_decode(signature),
+                                  ED25519_SPKI_PREFIX + b64url_decode(public_key))):
+        with open(path, "wb") as f:
+            f.write(data)
+    return subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", paths[2], "-keyform", "DER",
+         "-rawin", "-in", paths[0], "-sigfile", paths[1]],
+        capture_output=True, timeout=30).returncode == 0
 
 
 def samples(metrics_text):

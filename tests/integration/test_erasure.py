@@ -6,17 +6,15 @@ leave nothing behind.
 
 Bounded: every CLI call has a timeout; every wait polls with a deadline; writer threads make a
 fixed number of attempts."""
-import base64
 import glob
 import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import threading
 import unittest
 
-from harness import PASSPHRASE, Server, ServerTestCase, run_cli, wait_until
+from harness import PASSPHRASE, Server, ServerTestCase, ed25519_verifies, run_cli, wait_until
 
 COLLECTION = {"name": "people", "fields": [
     {"name": "email", "type": "email", "indexed": True, "required": True,
@@ -25,12 +23,6 @@ COLLECTION = {"name": "people", "fields": [
      "classification": {"grade": "confidential", "category": "health"}}]}
 MARKER = "Marker-Erasure-Quokka"
 DOCUMENT = b"%PDF-1.4 " + MARKER.encode() + b" scan " + bytes(range(256)) * 300
-# DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw 32-byte key follows.
-ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
-
-
-def b64url_decode(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def store_rows(db_file, space, like):
@@ -104,28 +96,14 @@ class ErasureTest(ServerTestCase):
     def verify_receipt(self, line):
         """Checks the receipt's Ed25519 signature with openssl; returns the receipt."""
         receipt = line["receipt"]
-        payload = os.path.join(self.workdir, "receipt.json")
-        with open(payload, "w") as f:
-            f.write(json.dumps(receipt, separators=(",", ":"), ensure_ascii=False))
-        signature = os.path.join(self.workdir, "receipt.sig")
-        with open(signature, "wb") as f:
-            f.write(b64url_decode(line["signature"]))
-        der = os.path.join(self.workdir, "ledger-key.der")
-        with open(der, "wb") as f:
-            f.write(ED25519_SPKI_PREFIX + b64url_decode(line["public_key"]))
-
-        def openssl_verifies():
-            return subprocess.run(
-                ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", der, "-keyform", "DER",
-                 "-rawin", "-in", payload, "-sigfile", signature],
-                capture_output=True, timeout=30).returncode == 0
-
-        self.assertTrue(openssl_verifies())
-        with open(payload, "r+") as f:  # and a changed count does not
-            text = f.read().replace('"records":3', '"records":2')
-            f.seek(0)
-            f.write(text)
-        self.assertFalse(openssl_verifies())
+        payload = json.dumps(receipt, separators=(",", ":"), ensure_ascii=False).encode()
+        self.assertTrue(ed25519_verifies(self.workdir, payload, line["signature"],
+                                         line["public_key"]))
+        # ... and a changed count does not.
+        changed = payload.replace(b'"records":3', b'"records":2')
+        self.assertNotEqual(changed, payload)
+        self.assertFalse(ed25519_verifies(self.workdir, changed, line["signature"],
+                                          line["public_key"]))
         return receipt
 
     def test_erasure_destroys_keys_and_rows_and_survives_a_restore(self):

@@ -6,14 +6,16 @@ version, encrypted at rest, current state and history, erased with the subject. 
 objection and required consent: enforced by the policy on every read, audited.
 
 Bounded: a fixed number of calls, no waits."""
+import base64
 import datetime
 import glob
+import hashlib
 import json
 import os
 import sqlite3
 import unittest
 
-from harness import ServerTestCase
+from harness import ServerTestCase, ed25519_verifies
 
 
 def rfc3339(moment):
@@ -103,6 +105,14 @@ class SubjectRequestsTest(ServerTestCase):
                 break
         self.assertIsNone(cursor)
         self.assertEqual(sorted(seen), sorted([access["id"], erasure["id"]]))
+        # The metrics count them; the overdue one is logged once for the operators' alerts.
+        for _ in range(2):
+            metrics = self.server.metrics_text()
+            self.assertIn("\nstrongroom_subject_requests_open 2\n", metrics)
+            self.assertIn("\nstrongroom_subject_requests_overdue 1\n", metrics)
+        (warning,) = self.server.wait_for_event("privacy.request_overdue")
+        self.assertEqual((warning["request_id"], warning["level"]), (erasure["id"], "warn"))
+        self.assertEqual(len(self.server.events("privacy.request_overdue")), 1)
 
         path = "/v1/privacy/requests/" + erasure["id"]
         status, moved = self.call("PATCH", path, {"status": "in_progress"})
@@ -434,7 +444,7 @@ class ProcessingChoicesTest(ServerTestCase):
         self.assertEqual(self.read("restricted", "support")[0], 200)
         self.assertEqual(self.set_processing("restricted", True, [])[0], 200)
 
-        # A listing and a search keep refused records, withheld, with the reason.
+        # A listing keeps refused records, withheld, with the reason.
         status, page = server.api("GET", "/v1/collections/people/records?limit=50",
                                   headers={"Strongroom-Purpose": "analytics"})
         self.assertEqual(status, 200, page)
@@ -448,9 +458,13 @@ class ProcessingChoicesTest(ServerTestCase):
         status, found = server.api("POST", "/v1/collections/people/records/search",
                                    {"field": "email", "value": "objector@example.org"},
                                    headers={"Strongroom-Purpose": "analytics"})
-        self.assertEqual(status, 200, found)
+        # A search leaves the refusing subject's record out: a match would tell she holds it.
+        self.assertEqual((status, found["records"]), (200, []))
+        status, found = server.api("POST", "/v1/collections/people/records/search",
+                                   {"field": "email", "value": "objector@example.org"},
+                                   headers={"Strongroom-Purpose": "support"})
         ((hit,),) = (found["records"],)
-        self.assertEqual((hit["refused"], hit["fields"]), ("objected", {}))
+        self.assertEqual(hit["fields"]["email"], "objector@example.org")
 
         # Audited: each refusal with its rule; the listing says how many it withheld; the
         # processing entries never name the purposes objected to.
@@ -534,9 +548,224 @@ class ProcessingChoicesTest(ServerTestCase):
         # Nothing was stored by the refusals.
         status, state = server.api("GET", path)
         self.assertEqual((status, state["restricted"], state["updated_at"]), (200, False, None))
+        # A subject that does not exist is 404 whatever the purpose (not consent_required).
+        for missing in ("sub_0000000000000000000000", "nope"):
+            status, answer = server.api("GET", "/v1/subjects/%s/activity" % missing,
+                                        headers={"Strongroom-Purpose": "marketing"})
+            self.assertEqual((status, answer["error"]["code"]), (404, "not_found"))
         # An unknown purpose in the header is refused before any subject is looked at.
         status, answer = self.read("open", "newsletters")
         self.assertEqual((status, answer["error"]["code"]), (400, "invalid_argument"))
+
+
+EXPORT_MARKER = "Marker-Export-Wombat"
+EXPORT_DOCUMENT = b"%PDF-1.4 " + EXPORT_MARKER.encode() + b" " + bytes(range(256)) * 500
+
+
+class ExportTest(ServerTestCase):
+    """GET /v1/subjects/{id}/export: exactly the subject's data, streamed, signed."""
+
+    def setUp(self):
+        super().setUp()
+        self.server = server = self.make_server()
+        self.assertEqual(server.api("POST", "/v1/collections", PEOPLE,
+                                    token=server.admin_token)[0], 201)
+        self.alice = server.api("POST", "/v1/subjects", {})[1]["id"]
+        self.bob = server.api("POST", "/v1/subjects", {})[1]["id"]
+        self.records = []
+        for subject, email, note in ((self.alice, "alice@example.org", EXPORT_MARKER + " one"),
+                                     (self.alice, "alice.b@example.org", EXPORT_MARKER + " two"),
+                                     (self.bob, "bob@example.org", "Bob-Only-Note")):
+            status, record = server.api("POST", "/v1/collections/people/records",
+                                        {"subject_id": subject,
+                                         "fields": {"email": email, "note": note}})
+            self.assertEqual(status, 201, record)
+            self.records.append(record)
+        for subject, kind in ((self.alice, "login.recorded"), (self.bob, "bob.only")):
+            self.assertEqual(server.api("POST", "/v1/subjects/%s/activity" % subject,
+                                        {"type": kind, "data": {"where": "home"}})[0], 201)
+        self.assertEqual(server.api("POST", "/v1/subjects/%s/consents" % self.alice,
+                                    {"purpose": "support", "given": True,
+                                     "text_version": "v2"})[0], 201)
+        status, _, body = server.request(
+            "POST", "/v1/subjects/%s/documents" % self.alice, body=EXPORT_DOCUMENT,
+            headers={"Authorization": "Bearer " + server.app_token,
+                     "Content-Type": "application/pdf"})
+        self.assertEqual(status, 201, body)
+        self.document = json.loads(body)
+        # Reads that the trail records against each subject.
+        self.assertEqual(server.api("GET", "/v1/collections/people/records/" +
+                                    self.records[0]["id"])[0], 200)
+        self.assertEqual(server.api("GET", "/v1/collections/people/records/" +
+                                    self.records[2]["id"])[0], 200)
+
+    def export(self, subject, token=None, purpose=None):
+        headers = {"Authorization": "Bearer " + (token or self.server.app_token)}
+        if purpose:
+            headers["Strongroom-Purpose"] = purpose
+        return self.server.request("GET", "/v1/subjects/%s/export" % subject, headers=headers)
+
+    def verify(self, body):
+        """Checks the last line's digest and signature (openssl); returns the parsed lines."""
+        lines = body.split(b"\n")
+        self.assertEqual(lines[-1], b"")
+        signed, last = b"\n".join(lines[:-2]) + b"\n", json.loads(lines[-2])
+        self.assertEqual(last["kind"], "signature")
+        self.assertEqual(last["sha256"], hashlib.sha256(signed).hexdigest())
+        message = b"strongroom-export/v1\n" + last["sha256"].encode()
+        self.assertTrue(ed25519_verifies(self.workdir, message, last["signature"],
+                                         last["public_key"]))
+        # Another digest (a changed archive) does not verify.
+        other = b"strongroom-export/v1\n" + hashlib.sha256(signed + b" ").hexdigest().encode()
+        self.assertFalse(ed25519_verifies(self.workdir, other, last["signature"],
+                                          last["public_key"]))
+        return [json.loads(l) for l in lines[:-1]]
+
+    def test_the_export_holds_exactly_the_subjects_data_and_its_signature_verifies(self):
+        server = self.server
+        status, headers, body = self.export(self.alice)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(headers.get("Transfer-Encoding"), "chunked")
+        self.assertEqual(headers.get("Content-Type"), "application/x-ndjson")
+        lines = self.verify(body)
+        text = body.decode()
+        header = lines[0]
+        self.assertEqual((header["format"], header["subject_id"]),
+                         ("strongroom-export/v1", self.alice))
+        self.assertEqual(header["counts"], {"records": 2, "activity_events": 1, "consents": 1,
+                                            "documents": 1})
+        kinds = [l["kind"] for l in lines[1:]]
+        self.assertEqual(kinds[:3], ["subject", "processing", "consent"])
+        by_kind = {}
+        for line in lines[1:]:
+            by_kind.setdefault(line["kind"], []).append(line)
+        self.assertEqual(by_kind["subject"][0]["subject"]["id"], self.alice)
+        self.assertEqual(by_kind["consent"][0]["consent"]["purpose"], "support")
+        self.assertEqual(sorted((r["record"]["id"], r["record"]["fields"]["email"],
+                                 r["record"]["fields"]["note"]) for r in by_kind["record"]),
+                         sorted((r["id"], r["fields"]["email"], r["fields"]["note"])
+                                for r in self.records[:2]))
+        self.assertEqual([e["event"]["type"] for e in by_kind["event"]], ["login.recorded"])
+        (document,) = by_kind["document"]
+        self.assertEqual(document["document"]["id"], self.document["id"])
+        chunks = by_kind["document_chunk"]
+        self.assertGreater(len(chunks), 2)
+        content = b"".join(base64.b64decode(c["data"]) for c in chunks)
+        self.assertEqual(content, EXPORT_DOCUMENT)
+        self.assertEqual([c["offset"] for c in chunks],
+                         [sum(len(base64.b64decode(c["data"])) for c in chunks[:i])
+                          for i in range(len(chunks))])
+        # The audit entries about the subject: those the trail gives for her, no other.
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        status, page = server.api("GET", "/v1/audit?subject=%s&limit=1000" % self.alice,
+                                  token=auditor)
+        self.assertEqual(status, 200, page)
+        exported = [l["entry"]["seq"] for l in by_kind["audit"]]
+        self.assertEqual(exported, [e["seq"] for e in page["entries"]
+                                    if e["seq"] < header["audit_entries_to"]])
+        self.assertIn("record.read", {l["entry"]["action"] for l in by_kind["audit"]})
+        self.assertEqual(lines[-1]["counts"], {"records": 2, "activity_events": 1,
+                                               "documents": 1, "consents": 1,
+                                               "audit_entries": len(exported),
+                                               "records_withheld": 0})
+        # Audit entries are projected: no staff ids, credentials or addresses.
+        for line in by_kind["audit"]:
+            self.assertLessEqual(set(line["entry"]), {"seq", "time", "action", "purpose", "actor",
+                                                      "resource", "fields", "outcome"})
+            self.assertNotIn("id", line["entry"]["actor"] or {})
+        self.assertNotIn("127.0.0.1", text)
+        # Nothing of the other subject.
+        for needle in (self.bob, "bob@example.org", "Bob-Only-Note", "bob.only",
+                       self.records[2]["id"]):
+            self.assertNotIn(needle, text)
+        # The export itself is audited; the log holds none of it.
+        status, page = server.api("GET", "/v1/audit?action=subject.export", token=auditor)
+        ((entry,),) = (page["entries"],)
+        self.assertEqual(entry["outcome"]["status"], 200)
+        self.assertEqual(len(entry["resource"]["subjects"]), 1)
+        self.assertNotIn(EXPORT_MARKER, server.log_text())
+        self.assertNotIn("alice@example.org", server.log_text())
+
+        # A tampered line no longer matches the digest.
+        tampered = body.replace(b"alice.b@example.org", b"alice.c@example.org")
+        self.assertNotEqual(hashlib.sha256(tampered.split(b"\n")[0]).hexdigest(), None)
+        signed = b"\n".join(tampered.split(b"\n")[:-2]) + b"\n"
+        self.assertNotEqual(hashlib.sha256(signed).hexdigest(), lines[-1]["sha256"])
+        # The same key signs every export of this vault.
+        status, _, again = self.export(self.bob)
+        self.assertEqual(status, 200, again)
+        bob_lines = self.verify(again)
+        self.assertEqual(bob_lines[-1]["public_key"], lines[-1]["public_key"])
+        self.assertNotIn(EXPORT_MARKER, again.decode())
+
+    def test_an_http_1_0_client_gets_the_archive_ended_by_the_close(self):
+        server = self.server
+        raw = server.raw_exchange(("GET /v1/subjects/%s/export HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                                   "Authorization: Bearer %s\r\n\r\n" %
+                                   (self.bob, server.app_token)).encode())
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.0 200"), head)
+        self.assertNotIn(b"transfer-encoding", head.lower())
+        self.assertNotIn(b"content-length", head.lower())
+        lines = self.verify(body)
+        self.assertEqual((lines[0]["subject_id"], lines[-1]["counts"]["records"]), (self.bob, 1))
+
+    def test_the_export_keeps_to_the_policy_and_the_subjects_choices(self):
+        server = self.server
+        # An administrator may not export (the built-in policy grants it to apps and dpo).
+        status, _, raw = self.export(self.alice, token=server.admin_token)
+        self.assert_error(status, raw, 403, "permission_denied")
+        for missing in ("sub_0000000000000000000000", "nope"):
+            status, _, raw = self.export(missing)
+            self.assert_error(status, raw, 404, "not_found")
+        status, _, raw = self.server.request(
+            "GET", "/v1/subjects/%s/export?all=1" % self.alice,
+            headers={"Authorization": "Bearer " + server.app_token})
+        self.assert_error(status, raw, 400, "invalid_argument")
+        # Restricted: exported only for the subject's request (or legal claims).
+        self.assertEqual(server.api("PUT", "/v1/subjects/%s/processing" % self.alice,
+                                    {"restricted": True, "objections": []})[0], 200)
+        status, _, raw = self.export(self.alice, purpose="support")
+        error = self.assert_error(status, raw, 403, "permission_denied")
+        self.assertEqual(error["details"], {"path": "subject", "rule": "restricted"})
+        status, _, body = self.export(self.alice, purpose="subject-request")
+        self.assertEqual(status, 200, body)
+        self.verify(body)
+        # Export views: a field the caller's export view does not show plain is left out, named.
+        policy = CHOICES_POLICY.replace('require_consent = ["marketing"]', "") + """
+[[rule]]
+name = "notes leave only masked"
+effect = "limit"
+roles = ["app"]
+actions = ["export"]
+fields = ["note"]
+view = "masked"
+
+[[rule]]
+name = "documents are not exported"
+effect = "deny"
+roles = ["app"]
+actions = ["export"]
+collections = ["@documents"]
+"""
+        status, answer = server.api("PUT", "/v1/policy", {"document": policy},
+                                    token=server.admin_token)
+        self.assertEqual(status, 200, answer)
+        status, _, body = self.export(self.alice, purpose="subject-request")
+        self.assertEqual(status, 200, body)
+        exported = self.verify(body)
+        records = [l["record"] for l in exported if l.get("kind") == "record"]
+        self.assertEqual(len(records), 2)
+        self.assertIn({"kind": "withheld", "section": "documents"}, exported)
+        self.assertEqual([l for l in exported if l.get("kind") in ("document", "document_chunk")],
+                         [])
+        self.assertEqual([l["event"]["type"] for l in exported if l.get("kind") == "event"],
+                         ["login.recorded"])
+        for record in records:
+            self.assertEqual(set(record["fields"]), {"email"})
+            self.assertEqual(record["withheld"], ["note"])
+        self.assertNotIn(EXPORT_MARKER, body.decode())
 
 
 if __name__ == "__main__":

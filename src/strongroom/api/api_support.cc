@@ -74,6 +74,11 @@ Result<void> CheckSubjectChoices(const VaultApi& api, const policy::Policy& poli
   const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
   const policy::Decision decision = policy.DecideForSubject(purpose, choices->get());
   if (decision.allowed) return {};
+  // A subject that does not exist (or no longer) is not_found, as everywhere: a refusal must
+  // not tell that an id was, or is, a subject's.
+  if (auto exists = api.service.GetSubject(who.tenant, subject); !exists) {
+    return std::unexpected(exists.error());
+  }
   std::string_view rule = "consent_required";
   std::string message = "the data subject has not consented to this purpose";
   if (decision.rule == "subject restricted") {
@@ -148,6 +153,7 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     // Erasing a subject deletes everything held about it: the delete action on @subjects.
     if (verb == "delete" || verb == "erase") return PolicyGate{Action::kDelete, resource};
     if (verb == "search") return PolicyGate{Action::kSearch, resource};
+    if (verb == "export") return PolicyGate{Action::kExport, resource};
     return std::nullopt;
   };
   // Asking for break-glass on a collection needs reading it; deciding on requests is policy.

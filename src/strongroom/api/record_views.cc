@@ -85,11 +85,14 @@ Result<void> RecordViews::ApplyToRecord(json::object& record, bool whole) const 
       subject != nullptr && subject->is_string()) {
     auto allowed = CheckSubjectChoices(*api_, *policy_, *request_, *who_, subject->get_string());
     if (!allowed) {
-      if (whole || allowed.error().code() != ErrorCode::kPermissionDenied) {
-        return std::unexpected(allowed.error());
-      }
+      const ErrorCode code = allowed.error().code();
+      // One record: its refusal is the answer. In a list or a write's answer (the write is
+      // already durable) the record is withheld instead; only would_block (try again on a
+      // worker) fails the call.
+      if (whole || code == ErrorCode::kWouldBlock) return std::unexpected(allowed.error());
       refused = true;
-      record["refused"] = allowed.error().rule();
+      record["refused"] =
+          code == ErrorCode::kPermissionDenied ? allowed.error().rule() : "unavailable";
     }
   }
   json::object shown;
@@ -162,6 +165,14 @@ Result<void> RecordViews::Apply(json::object& answer) const {
     for (auto& item : list->get_array()) {
       if (!item.is_object()) continue;
       if (auto applied = ApplyToRecord(item.get_object(), false); !applied) return applied;
+    }
+    // A search matching a refusing subject's record would tell that they hold the value: such
+    // records are left out of a search (a listing shows them withheld).
+    if (action_ == policy::Action::kSearch) {
+      auto& items = list->get_array();
+      for (auto it = items.begin(); it != items.end();) {
+        it = it->is_object() && it->get_object().contains("refused") ? items.erase(it) : it + 1;
+      }
     }
   }
   if (auto* results = answer.if_contains("results"); results != nullptr && results->is_array()) {

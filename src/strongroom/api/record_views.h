@@ -39,9 +39,10 @@ class RecordViews {
   // an active break-glass grant the fields it covers that the caller sees at all are plain,
   // and the answer names the grant ("break_glass": "brk_…") for the audit entry.
   // Each record's subject's choices are weighed first (CheckSubjectChoices): reading one
-  // record of a subject who refuses the request's purpose is permission_denied; in a list, a
-  // search or a write's answer, such a record keeps its ids, shows every field "withheld" and
-  // says why ("refused": "restricted" | "objected" | "consent_required").
+  // record of a subject who refuses the request's purpose is permission_denied; in a list or a
+  // write's answer, such a record keeps its ids, shows every field "withheld" and says why
+  // ("refused": "restricted" | "objected" | "consent_required", or "unavailable" when the
+  // choices could not be read); a search leaves it out.
   Result<void> Apply(boost::json::object& answer) const;
 
  private:

@@ -479,7 +479,9 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                          return Result<json::object>(
                              Fail(ErrorCode::kUnavailable, "erasure is not available"));
                        }
-                       return api.eraser->Erase(who.tenant, r.PathParam("id"));
+                       auto erased = api.eraser->Erase(who.tenant, r.PathParam("id"));
+                       if (erased) api.service.ForgetChoices(who.tenant, r.PathParam("id"));
+                       return erased;
                      })));
   // Consent records (records/vault_consents.cc): the purposes are the tenant policy's.
   router.Add(Method::kPost, "/v1/subjects/{id}/consents", http::Execution::kWorker,
@@ -588,6 +590,7 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddBackupRoutes(router, api);
   AddKeyRoutes(router, api);
   AddPrivacyRoutes(router, api);
+  AddExportRoute(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {
     Response r;

@@ -79,6 +79,8 @@ void AddAuditRoutes(http::Router& router, const VaultApi& api);
 void AddKeyRoutes(http::Router& router, const VaultApi& api);
 // /v1/privacy/requests...: the log of data-subject requests (privacy_api.cc).
 void AddPrivacyRoutes(http::Router& router, const VaultApi& api);
+// GET /v1/subjects/{id}/export: the subject's signed, streamed archive (subject_export.cc).
+void AddExportRoute(http::Router& router, const VaultApi& api);
 
 // limit and cursor from a parsed query string.
 Result<records::Page> PageFrom(const std::vector<std::pair<std::string, std::string>>& query);

@@ -631,6 +631,19 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
   seal.OnUnseal([&rotation] { rotation.Wake(); });
   vault_api.rotation = &rotation;
   records::SubjectRequests subject_requests(metadata, service);
+  if (auto loaded = subject_requests.LoadOpen(); !loaded) {
+    observe::Error("server.start_failed", {{"reason", loaded.error().message()}});
+    return kExitUsage;
+  }
+  registry.AddGaugeCallback(
+      "strongroom_subject_requests_open",
+      "Data-subject requests received or in progress, every tenant",
+      [&subject_requests] { return static_cast<double>(subject_requests.CountOpen().open); });
+  registry.AddGaugeCallback(
+      "strongroom_subject_requests_overdue",
+      "Open data-subject requests past their deadline (each also logged once as "
+      "privacy.request_overdue)",
+      [&subject_requests] { return static_cast<double>(subject_requests.CountOpen().overdue); });
   vault_api.subject_requests = &subject_requests;
   api::AddVaultRoutes(router, vault_api);
 

@@ -23,6 +23,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -779,10 +780,18 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   // the worker pool one buffer at a time, each written before the next is read.
   void FinishStreamed(Response response, unsigned version) {
     source_ = std::move(response.body_source);
-    source_remaining_ = response.body_length;
+    source_chunked_ = response.body_chunked;
+    source_remaining_ =
+        source_chunked_ ? std::numeric_limits<std::uint64_t>::max() : response.body_length;
+    // HTTP/1.0 has no chunked coding: there the body ends when the connection closes.
+    if (source_chunked_ && version < 11) keep_alive_ = false;
     streamed_response_.emplace(static_cast<bhttp::status>(response.status), version);
     SetHeaders(*streamed_response_, response);
-    streamed_response_->content_length(response.body_length);
+    if (source_chunked_) {
+      if (version >= 11) streamed_response_->chunked(true);
+    } else {
+      streamed_response_->content_length(response.body_length);
+    }
     streamed_response_->body().data = nullptr;
     streamed_response_->body().more = true;
     if (transfer_buffer_.empty()) transfer_buffer_.resize(kTransferBufferSize);
@@ -805,7 +814,8 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       } catch (const std::exception&) {  // reported below as an aborted stream
       }
       asio::post(self->stream_.get_executor(), [self, read = std::move(read)] {
-        if (!read || *read == 0 || *read > self->source_remaining_) {
+        // A chunked body ends when the source has no more; a sized one must fill its length.
+        if (!read || (*read == 0 && !self->source_chunked_) || *read > self->source_remaining_) {
           // The headers promised more: cut the connection so the client sees a short body.
           observe::Error("http.stream_aborted",
                          {{"request_id", self->request_id_},
@@ -824,7 +834,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
     auto& body = streamed_response_->body();
     body.data = size == 0 ? nullptr : transfer_buffer_.data();
     body.size = size;
-    body.more = source_remaining_ > 0;
+    body.more = source_chunked_ ? size > 0 : source_remaining_ > 0;
     Lowest().expires_after(options_.body_timeout);
     bhttp::async_write(stream_, *serializer_,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -900,6 +910,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
   std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer_;
   std::unique_ptr<BodySource> source_;
   std::uint64_t source_remaining_ = 0;
+  bool source_chunked_ = false;  // the streamed body has no Content-Length
   std::vector<std::uint8_t> transfer_buffer_;
   BeastHeaderView header_view_;
   std::string peer_;  // the client's address, for requests (throttling, security events)

@@ -70,9 +70,11 @@ class BodySink {
 };
 
 // The producer of a streamed response body (Response::body_source, worker routes only). The
-// server sends the headers with Content-Length: body_length, then calls Read() on the worker
-// pool for each next piece (one call at a time). An error or a short body after the headers
-// left cuts the connection, so the client sees an incomplete response, never a wrong one.
+// server sends the headers with Content-Length: body_length (or, with body_chunked, chunked
+// transfer coding, for a body whose length is known only at its end), then calls Read() on the
+// worker pool for each next piece (one call at a time). An error or a short body after the
+// headers left cuts the connection, so the client sees an incomplete response, never a wrong
+// one (a chunked body then lacks its last chunk).
 // Destroyed on an I/O thread: its destructor must not block.
 class BodySource {
  public:
@@ -102,6 +104,7 @@ struct Response {
   std::unique_ptr<BodySink> body_sink;      // set: read the request body into it (see above)
   std::unique_ptr<BodySource> body_source;  // set: the body is streamed from it, not `body`
   std::uint64_t body_length = 0;            // with body_source: exactly this many bytes
+  bool body_chunked = false;  // with body_source: length unknown, chunked until Read() gives 0
   std::unique_ptr<ResponseGate> gate;       // set: sent only once the gate releases it (above)
   // Set (by ErrorResponse, for ErrorCode::kWouldBlock) when an inline-first handler (router.h)
   // needed the disk on an I/O thread: the server discards this response and runs the handler

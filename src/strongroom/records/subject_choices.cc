@@ -31,6 +31,11 @@ Result<void> SubjectChoicesCache::LearnTenant(std::string_view tenant) {
     if (tenants_.contains(tenant)) return {};
   }
   if (!MayBlock()) return std::unexpected(WouldBlock("a scan of the subjects' choices"));
+  std::lock_guard scanning(scan_mu_);
+  {
+    std::shared_lock lock(tenants_mu_);
+    if (tenants_.contains(tenant)) return {};  // scanned while this thread waited
+  }
   auto subjects = list_(tenant);
   if (!subjects) return std::unexpected(subjects.error());
   for (const std::string& subject : *subjects) {
@@ -77,6 +82,22 @@ void SubjectChoicesCache::Changed(std::string_view tenant, std::string_view subj
   std::unique_lock lock(shard.mu);
   ++shard.changes;
   shard.entries[std::move(key)].choices = nullptr;
+}
+
+void SubjectChoicesCache::Forget(std::string_view tenant, std::string_view subject) {
+  const std::string key = KeyOf(tenant, subject);
+  Shard& shard = ShardOf(key);
+  std::unique_lock lock(shard.mu);
+  ++shard.changes;
+  shard.entries.erase(key);
+}
+
+void SubjectChoicesCache::DropLoaded() {
+  for (Shard& shard : shards_) {
+    std::unique_lock lock(shard.mu);
+    ++shard.changes;
+    for (auto& [key, entry] : shard.entries) entry.choices = nullptr;
+  }
 }
 
 }  // namespace strongroom::records

@@ -9,7 +9,9 @@
 // so that checking them on every read costs a hash lookup and no disk read. It learns which
 // subjects of a tenant have choices from one scan of the stores' keys (no decryption) the
 // first time the tenant is asked about, loads a subject's choices when first needed, and drops
-// them when they change. Subjects without choices cost nothing to keep. The owner (VaultService)
+// them when they change, when the subject is erased and when the vault is sealed. Subjects
+// without choices cost nothing to keep; those with choices cost an entry each (not bounded:
+// proportional to the subjects who made a choice). The owner (VaultService)
 // gives it the two functions that read the stores.
 //
 // Thread-safe: the subjects are split over shards, each with its own shared mutex; readers of
@@ -57,9 +59,13 @@ class SubjectChoicesCache {
   // The subject's choices; null when it has none.
   Result<std::shared_ptr<const SubjectChoices>> Get(std::string_view tenant,
                                                     std::string_view subject);
-  // The subject's choices were just written (or erased): forget what is cached, and count it
-  // among the subjects with choices.
+  // The subject's choices were just written: forget what is cached, and count it among the
+  // subjects with choices.
   void Changed(std::string_view tenant, std::string_view subject);
+  // The subject was erased: nothing of it is kept.
+  void Forget(std::string_view tenant, std::string_view subject);
+  // The vault was sealed: every decrypted choice is dropped (loaded again after the unseal).
+  void DropLoaded();
 
  private:
   struct Entry {
@@ -76,6 +82,7 @@ class SubjectChoicesCache {
   ListSubjects list_;
   LoadChoices load_;
   std::array<Shard, 16> shards_;
+  std::mutex scan_mu_;  // one tenant scan at a time (a cold start does not scan twice)
   std::shared_mutex tenants_mu_;
   std::set<std::string, std::less<>> tenants_;  // scanned already
 };

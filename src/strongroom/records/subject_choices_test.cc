@@ -101,6 +101,24 @@ TEST_F(SubjectChoicesCacheTest, AnIoThreadNeverReadsTheStores) {
   EXPECT_EQ(loads_, 1);
 }
 
+TEST_F(SubjectChoicesCacheTest, ErasureForgetsAndSealingDropsWhatWasDecrypted) {
+  stored_[{"t1", "sub_a"}] = SubjectChoices{.restricted = true};
+  stored_[{"t1", "sub_b"}] = SubjectChoices{.objections = {"marketing"}};
+  ASSERT_TRUE(cache_.Get("t1", "sub_a"));
+  ASSERT_TRUE(cache_.Get("t1", "sub_b"));
+  EXPECT_EQ(loads_, 2);
+  cache_.DropLoaded();  // sealed: both are read again, from the stores
+  ASSERT_TRUE(cache_.Get("t1", "sub_a"));
+  ASSERT_TRUE(cache_.Get("t1", "sub_b"));
+  EXPECT_EQ(loads_, 4);
+  cache_.Forget("t1", "sub_a");  // erased: no longer a subject with choices
+  auto gone = cache_.Get("t1", "sub_a");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(*gone, nullptr);
+  EXPECT_EQ(loads_, 4);
+  EXPECT_EQ(lists_, 1);
+}
+
 TEST_F(SubjectChoicesCacheTest, AFailedLoadIsAnErrorAndNotKept) {
   SubjectChoicesCache failing(
       [](std::string_view) -> Result<std::vector<std::string>> {

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <string>
 
 #include "strongroom/base/time.h"
+#include "strongroom/observe/log.h"
 #include "strongroom/records/json_input.h"
 #include "strongroom/records/service_support.h"
 
@@ -134,6 +136,7 @@ Result<json::object> SubjectRequests::Create(std::string_view tenant, const json
   if (auto written = metadata_.Write(std::move(batch)); !written) {
     return std::unexpected(written.error());
   }
+  Track(tenant, *id, request);
   return Present(std::move(request));
 }
 
@@ -271,7 +274,61 @@ Result<json::object> SubjectRequests::Update(std::string_view tenant, std::strin
   if (auto written = metadata_.Write(std::move(batch)); !written) {
     return std::unexpected(written.error());
   }
+  Track(tenant, id, *request);
   return Present(std::move(*request));
+}
+
+void SubjectRequests::Track(std::string_view tenant, std::string_view id,
+                            const json::object& stored) {
+  const std::string key = Join({tenant, id});
+  const auto due = ParseRfc3339(Text(stored, "due_at"));
+  std::lock_guard lock(open_mu_);
+  if (!IsOpen(Text(stored, "status")) || !due) {
+    open_.erase(key);
+    return;
+  }
+  auto& entry = open_[key];
+  if (entry.due != *due) entry.warned = false;  // extended: a new deadline to warn about
+  entry.due = *due;
+}
+
+Result<void> SubjectRequests::LoadOpen() {
+  Result<void> failure;
+  auto scanned = internal::ScanPrefix(metadata_, kSubjectRequests, "", "",
+                                      std::numeric_limits<std::size_t>::max(),
+                                      [&](std::string_view key, const storage::Bytes& value) {
+                                        auto parsed = ParseStored(value, "data-subject request");
+                                        if (!parsed) {
+                                          failure = std::unexpected(parsed.error());
+                                          return false;
+                                        }
+                                        const auto slash = key.find('/');
+                                        if (slash == std::string_view::npos) return true;
+                                        Track(key.substr(0, slash), key.substr(slash + 1), *parsed);
+                                        return true;
+                                      });
+  if (!scanned) return scanned;
+  return failure;
+}
+
+SubjectRequests::OpenCounts SubjectRequests::CountOpen() {
+  const auto now = clock_();
+  OpenCounts counts;
+  std::lock_guard lock(open_mu_);
+  for (auto& [key, request] : open_) {
+    ++counts.open;
+    if (now <= request.due) continue;
+    ++counts.overdue;
+    if (!request.warned) {
+      request.warned = true;
+      const std::string_view name(key);
+      const auto slash = name.find('/');
+      observe::Warn("privacy.request_overdue", {{"tenant", name.substr(0, slash)},
+                                                {"request_id", name.substr(slash + 1)},
+                                                {"due_at", FormatRfc3339(request.due)}});
+    }
+  }
+  return counts;
 }
 
 }  // namespace strongroom::records

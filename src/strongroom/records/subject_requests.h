@@ -7,7 +7,8 @@
 // The deadline is one calendar month after receipt (GDPR art. 12(3); a receipt on the 31st is
 // due on the last day of a shorter month), extendable once by two further months. A request is
 // `received`, then `in_progress`, then `completed` or `rejected` (with a reason code); a closed
-// request no longer changes. `overdue` is computed when read: open and past its deadline.
+// request no longer changes. `overdue` is computed when read: open and past its deadline. The
+// open requests' deadlines are also kept in memory, for the overdue metric and its warning.
 //
 // Entries hold ids, codes and times only, never personal data (no free text: a note would be the
 // first place someone pastes an e-mail). Stored as JSON in the metadata store, space
@@ -18,6 +19,7 @@
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string_view>
 
@@ -52,17 +54,37 @@ class SubjectRequests {
   Result<boost::json::object> Update(std::string_view tenant, std::string_view id,
                                      const boost::json::value& body, std::string_view by);
 
+  // The open requests' deadlines, read from the store once (the server calls it at start).
+  // Create and Update keep them since, so that OpenCounts never reads the store.
+  Result<void> LoadOpen();
+  // Open requests and those past their deadline, every tenant (the metrics
+  // strongroom_subject_requests_open and _overdue). The first time a request is seen overdue, it
+  // is logged once as the warning `privacy.request_overdue` (tenant and request id only).
+  struct OpenCounts {
+    std::size_t open = 0;
+    std::size_t overdue = 0;
+  };
+  OpenCounts CountOpen();
+
   // `received` plus `months` calendar months, the day clamped to the month's last.
   static std::chrono::system_clock::time_point AddMonths(
       std::chrono::system_clock::time_point received, int months);
 
  private:
   boost::json::object Present(boost::json::object stored) const;
+  // After a write of `stored` (tenant/id): tracked while open, forgotten once closed.
+  void Track(std::string_view tenant, std::string_view id, const boost::json::object& stored);
 
   storage::Store& metadata_;
   VaultService& vault_;
   const Clock clock_;
   std::mutex update_mu_;
+  struct OpenRequest {
+    std::chrono::system_clock::time_point due;
+    bool warned = false;  // logged as overdue already
+  };
+  std::mutex open_mu_;
+  std::map<std::string, OpenRequest, std::less<>> open_;  // "<tenant>/<id>"
 };
 
 }  // namespace strongroom::records

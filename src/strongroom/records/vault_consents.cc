@@ -111,7 +111,7 @@ Result<json::object> VaultService::RecordConsent(std::string_view tenant, std::s
   if (auto written = stores_.activity.Write(std::move(batch)); !written) {
     return std::unexpected(written.error());
   }
-  choices_.Changed(tenant, subject);
+  choices_->Changed(tenant, subject);
   record["id"] = *id;
   record["subject_id"] = subject;
   return record;
@@ -251,7 +251,7 @@ Result<json::object> VaultService::SetProcessing(std::string_view tenant, std::s
   if (auto written = stores_.activity.Write(std::move(batch)); !written) {
     return std::unexpected(written.error());
   }
-  choices_.Changed(tenant, subject);
+  choices_->Changed(tenant, subject);
   state["subject_id"] = subject;
   return state;
 }
@@ -276,7 +276,11 @@ Result<json::object> VaultService::GetProcessing(std::string_view tenant,
 
 Result<std::shared_ptr<const SubjectChoices>> VaultService::Choices(std::string_view tenant,
                                                                     std::string_view subject) {
-  return choices_.Get(tenant, subject);
+  return choices_->Get(tenant, subject);
+}
+
+void VaultService::ForgetChoices(std::string_view tenant, std::string_view subject) {
+  choices_->Forget(tenant, subject);
 }
 
 Result<std::vector<std::string>> VaultService::SubjectsWithChoices(std::string_view tenant) {

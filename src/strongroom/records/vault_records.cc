@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
+#include <limits>
+#include <tuple>
 
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/records/json_input.h"
@@ -462,6 +464,70 @@ Result<boost::json::object> VaultService::ListRecords(std::string_view tenant,
   json::object out{{"records", std::move(items)}};
   out["next_cursor"] = full ? json::value(last) : nullptr;
   return out;
+}
+
+Result<boost::json::object> VaultService::ListSubjectRecords(std::string_view tenant,
+                                                             std::string_view subject,
+                                                             const Page& page) {
+  auto keys = Keys();
+  if (!keys) return std::unexpected(keys.error());
+  auto limit = PageLimit(page);
+  if (!limit) return std::unexpected(limit.error());
+  if (auto exists = SubjectExists(tenant, subject); !exists) {
+    return std::unexpected(exists.error());
+  }
+  json::array items;
+  std::string last;
+  Result<void> failure;
+  std::size_t seen = 0;
+  // The subject's links: <tenant>/<subject>/<collection>/<record id>.
+  auto scanned = ScanPrefix(stores_.profiles, kBySubject, Join({tenant, subject}) + "/",
+                            page.cursor, *limit, [&](std::string_view link, const storage::Bytes&) {
+                              ++seen;
+                              last = link;
+                              const auto slash = link.find('/');
+                              if (slash == std::string_view::npos) return true;
+                              auto record = LoadRecord(**keys, tenant, link.substr(0, slash),
+                                                       link.substr(slash + 1));
+                              // Deleted since its link was read: left out.
+                              if (!record && record.error().code() == ErrorCode::kNotFound)
+                                return true;
+                              if (!record) {
+                                failure = std::unexpected(record.error());
+                                return false;
+                              }
+                              items.push_back(std::move(*record));
+                              return true;
+                            });
+  if (!scanned) return std::unexpected(scanned.error());
+  if (!failure) return std::unexpected(failure.error());
+  json::object out{{"records", std::move(items)}};
+  out["next_cursor"] = seen == *limit ? json::value(last) : nullptr;
+  return out;
+}
+
+Result<boost::json::object> VaultService::CountSubjectData(std::string_view tenant,
+                                                           std::string_view subject) {
+  if (auto exists = SubjectExists(tenant, subject); !exists) {
+    return std::unexpected(exists.error());
+  }
+  const std::string prefix = Join({tenant, subject}) + "/";
+  json::object counts;
+  for (const auto& [store, space, name] :
+       {std::tuple<storage::Store*, std::string_view, std::string_view>{&stores_.profiles,
+                                                                        kBySubject, "records"},
+        {&stores_.activity, kEvents, "activity_events"},
+        {&stores_.activity, kConsents, "consents"}}) {
+    std::uint64_t count = 0;
+    auto scanned = ScanPrefix(*store, space, prefix, "", std::numeric_limits<std::size_t>::max(),
+                              [&](std::string_view, const storage::Bytes&) {
+                                ++count;
+                                return true;
+                              });
+    if (!scanned) return std::unexpected(scanned.error());
+    counts[name] = count;
+  }
+  return counts;
 }
 
 Result<boost::json::object> VaultService::SearchRecords(std::string_view tenant,

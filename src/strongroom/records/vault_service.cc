@@ -23,10 +23,17 @@ constexpr std::size_t kMaxGuardians = 8;
 VaultService::VaultService(Stores stores, barrier::SealState& seal)
     : stores_(stores),
       seal_(seal),
-      choices_([this](std::string_view tenant) { return SubjectsWithChoices(tenant); },
-               [this](std::string_view tenant, std::string_view subject) {
-                 return LoadChoices(tenant, subject);
-               }) {}
+      choices_(std::make_shared<SubjectChoicesCache>(
+          [this](std::string_view tenant) { return SubjectsWithChoices(tenant); },
+          [this](std::string_view tenant, std::string_view subject) {
+            return LoadChoices(tenant, subject);
+          })) {
+  // Decrypted choices do not outlive the keys that decrypted them. The seal state may outlive
+  // this service (tests make several on one), hence the weak reference.
+  seal_.OnSeal([weak = std::weak_ptr<SubjectChoicesCache>(choices_)] {
+    if (auto choices = weak.lock()) choices->DropLoaded();
+  });
+}
 
 Result<std::shared_ptr<barrier::VaultKeys>> VaultService::Keys() const {
   auto keys = seal_.keys();

@@ -91,6 +91,13 @@ class VaultService {
                             std::string_view id);
   Result<boost::json::object> ListRecords(std::string_view tenant, std::string_view collection,
                                           const Page& page);
+  // The subject's records in every collection, decrypted, ordered by collection then id:
+  // {"records": [...], "next_cursor"} (the cursor is this call's own, for the export).
+  Result<boost::json::object> ListSubjectRecords(std::string_view tenant, std::string_view subject,
+                                                 const Page& page);
+  // How much is held about the subject, from the stores' keys (nothing decrypted):
+  // {"records", "activity_events", "consents"}.
+  Result<boost::json::object> CountSubjectData(std::string_view tenant, std::string_view subject);
   // {"field": "email", "value": "..."}: exact match on an indexed field through its blind index.
   Result<boost::json::object> SearchRecords(std::string_view tenant, std::string_view collection,
                                             const boost::json::value& body);
@@ -128,6 +135,8 @@ class VaultService {
   // must be read from the stores.
   Result<std::shared_ptr<const SubjectChoices>> Choices(std::string_view tenant,
                                                         std::string_view subject);
+  // The subject was erased: its choices leave memory too.
+  void ForgetChoices(std::string_view tenant, std::string_view subject);
   // Events with from <= occurred_at < to (RFC 3339; either may be empty), oldest first.
   Result<boost::json::object> ListActivity(std::string_view tenant, std::string_view subject,
                                            std::string_view from, std::string_view to,
@@ -182,7 +191,8 @@ class VaultService {
   std::map<std::string, std::shared_ptr<const Schema>, std::less<>> schemas_;
   std::mutex schema_write_mu_;  // collection creation and evolution
   std::array<std::mutex, 64> record_locks_;
-  SubjectChoicesCache choices_;
+  // Shared with the seal state's listener (which may outlive this service) through a weak one.
+  std::shared_ptr<SubjectChoicesCache> choices_;
 };
 
 }  // namespace strongroom::records
