@@ -1,8 +1,10 @@
 #include "strongroom/keys/keyring.h"
 
+#include <chrono>
 #include <cstdio>
 
 #include "strongroom/base/blocking.h"
+#include "strongroom/base/time.h"
 #include "strongroom/crypto/kdf.h"
 #include "strongroom/crypto/random.h"
 
@@ -249,6 +251,10 @@ Result<void> Keyring::AddTenantKeys(std::string_view tenant, storage::WriteBatch
   if (!wrapped_index) return std::unexpected(wrapped_index.error());
   batch.Put(kKeysSpace, KekEntry(tenant, 1), std::move(*wrapped_kek));
   batch.Put(kKeysSpace, "idx/" + std::string(tenant), std::move(*wrapped_index));
+  // Recorded with the key, so that the rotation's age check has nothing to write later (a
+  // write of its own after the server starts would be a change for backups to capture).
+  const std::string born = FormatRfc3339(std::chrono::system_clock::now());
+  batch.Put(kKekAgesSpace, tenant, storage::Bytes(born.begin(), born.end()));
   // Not cached yet: the batch may still fail. TenantLocked() finds v1 once it is durable.
   return {};
 }

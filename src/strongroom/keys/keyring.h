@@ -45,6 +45,9 @@
 namespace strongroom::keys {
 
 inline constexpr std::string_view kKeysSpace = "keys";
+// When each tenant's current KEK was made (RFC 3339 UTC, key = tenant): what automatic rotation
+// by age counts from (records/kek_rotation.h).
+inline constexpr std::string_view kKekAgesSpace = "kek_ages";
 
 // An unwrapped subject data-encryption key.
 struct DataKey {
@@ -81,8 +84,9 @@ class Keyring {
   Keyring(const Keyring&) = delete;
   Keyring& operator=(const Keyring&) = delete;
 
-  // Adds a new tenant's KEK v1 and blind-index key to `batch` (the caller commits it with the
-  // tenant's own entry). already_exists if the tenant has keys.
+  // Adds a new tenant's KEK v1 and blind-index key, and the KEK's age (kKekAgesSpace, now), to
+  // `batch` (the caller commits it with the tenant's own entry). already_exists if the tenant
+  // has keys.
   Result<void> AddTenantKeys(std::string_view tenant, storage::WriteBatch& batch);
   // Writes KEK v(N+1) and makes it current; new subject keys are made under it, and every DEK
   // entry written from now on (a reservation, a re-wrap) is wrapped under it. `also` adds to the

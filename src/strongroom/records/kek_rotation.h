@@ -19,7 +19,8 @@
 //   automatic rotations, by the same thread:
 //     by age      every `check_every`, each tenant whose current KEK is older than
 //                 `rotate_after` is rotated (the time of each tenant's current version is kept
-//                 in the metadata space `kek_ages`; a tenant without one, from before this
+//                 in the metadata space `kek_ages`, written with the tenant's keys and at each
+//                 rotation; a tenant without one, from before this
 //                 existed, is counted from when it was first checked);
 //     by use      a subject key past half its encryption budget (barrier::HalfSpentListener)
 //                 rotates its tenant's KEK, so the subject's next writes get a fresh key, far
@@ -45,6 +46,7 @@
 
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/base/error.h"
+#include "strongroom/keys/keyring.h"
 #include "strongroom/storage/store.h"
 
 namespace strongroom::observe {
@@ -58,7 +60,7 @@ namespace strongroom::records {
 // The metadata space of the re-wrap jobs (one per tenant).
 inline constexpr std::string_view kRewrapJobs = "kek_rewrap";
 // The metadata space of when each tenant's current KEK version was made (RFC 3339).
-inline constexpr std::string_view kKekAges = "kek_ages";
+inline constexpr std::string_view kKekAges = keys::kKekAgesSpace;
 
 class KekRotation {
  public:
