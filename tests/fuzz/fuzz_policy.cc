@@ -1,7 +1,8 @@
 // Policy documents arrive from the admin API (PUT /v1/policy, POST /v1/policy/dry-run): any
 // bytes must parse or fail with invalid_argument naming a line, never crash; whatever parses
-// must compile and answer decisions and views. The same bytes, read as X-Forwarded-For headers
-// (lines) behind a trusted proxy, must give the peer, an address, or "" (unknown).
+// must compile and answer decisions and views, and its retention rules keep their invariants. The
+// same bytes, read as X-Forwarded-For headers (lines) behind a trusted proxy, must give the peer,
+// an address, or "" (unknown).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   auto policy = strongroom::policy::Policy::Compile(std::move(*document), 1, std::string(text));
   if (!policy) return 0;  // more distinct roles than a document may name
+  // Whatever retention rules parse name something, keep for 1 to 36500 days, never name
+  // @subjects, and narrow by fields only on record collections.
+  for (const auto& rule : (*policy)->document().retention) {
+    if (rule.collections.empty() || rule.days < 1 ||
+        rule.days > strongroom::records::kMaxRetentionDays || rule.name.empty()) {
+      __builtin_trap();
+    }
+    for (const auto& collection : rule.collections) {
+      if (collection == "@subjects" || (rule.NarrowsFields() && collection.starts_with('@'))) {
+        __builtin_trap();
+      }
+    }
+  }
   strongroom::records::FieldSpec field;
   field.name = "email";
   for (const std::vector<std::string>& roles :

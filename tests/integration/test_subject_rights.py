@@ -3,9 +3,10 @@ what a person asked for, follows its one-month deadline (GDPR art. 12(3)), exten
 moves it on and closes it; others may not; every call is audited; bad input is refused with the
 path. Consent records: given and withdrawn per purpose of the tenant's policy, with the text
 version, encrypted at rest, current state and history, erased with the subject. Restriction,
-objection and required consent: enforced by the policy on every read, audited.
+objection and required consent: enforced by the policy on every read, audited. Retention: a
+pass deletes what the tenant's rules let expire, audited in bulk.
 
-Bounded: a fixed number of calls, no waits."""
+Bounded: a fixed number of calls; the only wait polls a retention pass at most 10 s."""
 import base64
 import datetime
 import glob
@@ -13,6 +14,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 import unittest
 
 from harness import ServerTestCase, ed25519_verifies
@@ -766,6 +768,157 @@ collections = ["@documents"]
             self.assertEqual(set(record["fields"]), {"email"})
             self.assertEqual(record["withheld"], ["note"])
         self.assertNotIn(EXPORT_MARKER, body.decode())
+
+
+RETENTION_POLICY = CHOICES_POLICY.replace('require_consent = ["marketing"]\n', "") + """
+[[retention]]
+name = "old activity"
+collections = ["@activity"]
+days = 30
+
+[[retention]]
+name = "visits"
+collections = ["people"]
+days = 365
+"""
+
+
+class RetentionTest(ServerTestCase):
+    """Retention ([[retention]] in the tenant's policy): a pass on demand deletes exactly what
+    expired (here activity events whose occurred_at is past 30 days; records written now are
+    kept), a dry run only counts, the deletion is one bulk audit entry of the system, the metrics
+    count it, and bad input is refused with its path. The injected-clock test of every kind of
+    data is records/retention_test.cc."""
+
+    def setUp(self):
+        super().setUp()
+        self.server = server = self.make_server()
+        status, answer = server.api("PUT", "/v1/policy", {"document": RETENTION_POLICY},
+                                    token=server.admin_token)
+        self.assertEqual(status, 200, answer)
+        self.policy_version = answer["version"]
+        self.assertEqual(server.api("POST", "/v1/collections", PEOPLE,
+                                    token=server.admin_token)[0], 201)
+        self.subject = server.api("POST", "/v1/subjects", {})[1]["id"]
+        status, self.record = server.api("POST", "/v1/collections/people/records", {
+            "subject_id": self.subject, "fields": {"email": "kept@example.org"}})
+        self.assertEqual(status, 201, self.record)
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        events = [{"type": "visit.logged", "occurred_at": rfc3339(now - datetime.timedelta(days=d)),
+                   "data": {"room": "r%d" % d}} for d in (400, 31, 29, 0)]
+        status, answer = server.api("POST", "/v1/subjects/%s/activity" % self.subject,
+                                    {"events": events})
+        self.assertEqual(status, 201, answer)
+
+    def run_pass(self, body):
+        status, answer = self.server.api("POST", "/v1/retention/run", body,
+                                         token=self.server.admin_token)
+        self.assertEqual(status, 202, answer)
+        self.assertIn(answer["pass"]["state"], ("queued", "running"))
+        for _ in range(200):  # bounded: 10 s
+            status, state = self.server.api("GET", "/v1/retention", token=self.server.admin_token)
+            self.assertEqual(status, 200, state)
+            if state["pass"] and state["pass"]["state"] in ("done", "failed"):
+                return state
+            time.sleep(0.05)
+        self.fail("the retention pass did not finish: %s" % state)
+
+    def event_times(self):
+        status, page = self.server.api("GET", "/v1/subjects/%s/activity" % self.subject)
+        self.assertEqual(status, 200, page)
+        return [e["data"]["room"] for e in page["events"]]
+
+    def test_a_pass_deletes_what_expired_and_is_audited_in_bulk(self):
+        server = self.server
+        status, state = server.api("GET", "/v1/retention", token=server.admin_token)
+        self.assertEqual(status, 200, state)
+        self.assertEqual(state["policy_version"], self.policy_version)
+        self.assertEqual([(r["name"], r["collections"], r["days"]) for r in state["rules"]],
+                         [("old activity", ["@activity"], 30), ("visits", ["people"], 365)])
+        cutoff = parse(state["rules"][0]["cutoff"])
+        self.assertLess(abs((datetime.datetime.utcnow() - datetime.timedelta(days=30) -
+                             cutoff).total_seconds()), 60)
+        self.assertIsNone(state["pass"])
+        self.assertIsNotNone(state["next_scheduled_pass"])
+
+        # A dry run counts the two old events and deletes nothing.
+        state = self.run_pass({"dry_run": True})
+        done = state["pass"]
+        self.assertEqual((done["state"], done["dry_run"], done["purged"]), ("done", True, 2), done)
+        self.assertEqual(done["purges"], [{"rule": "old activity", "data": "@activity",
+                                           "count": 2}])
+        self.assertEqual(self.event_times(), ["r400", "r31", "r29", "r0"])
+
+        state = self.run_pass(None)
+        done = state["pass"]
+        self.assertEqual((done["state"], done["dry_run"], done["purged"]), ("done", False, 2), done)
+        self.assertTrue(done["trigger"].startswith("api: prn_"), done)
+        self.assertGreaterEqual(done["scanned"], 3)
+        self.assertEqual(self.event_times(), ["r29", "r0"])
+        # The record (written now, kept 365 days) is still there.
+        self.assertEqual(server.api("GET", "/v1/collections/people/records/" +
+                                    self.record["id"])[0], 200)
+        # The rows left the file.
+        with sqlite3.connect("file:%s?mode=ro" % os.path.join(server.data_dir, "activity.db"),
+                             uri=True) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM kv WHERE space = ?",
+                                  (b"events",)).fetchone()
+        self.assertEqual(count, 2)
+        # Again: nothing more has expired, so nothing is deleted (and nothing audited).
+        self.assertEqual(self.run_pass({})["pass"]["purged"], 0)
+
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        status, page = server.api("GET", "/v1/audit?action=retention.purge", token=auditor)
+        self.assertEqual(status, 200, page)
+        (entry,) = page["entries"]
+        self.assertEqual(entry["actor"]["id"], "system:retention", entry)
+        self.assertEqual(entry["resource"]["target"], "rule 'old activity': 2 in @activity")
+        self.assertEqual(entry["policy"]["version"], self.policy_version)
+        self.assertTrue(entry["policy"]["rule"].startswith("retention (api: prn_"), entry)
+        self.assertEqual(entry["outcome"]["status"], 200)
+        self.assertNotIn(self.subject, json.dumps(entry))
+        status, page = server.api("GET", "/v1/audit?action=retention.run", token=auditor)
+        self.assertEqual([e["outcome"]["status"] for e in page["entries"]], [202, 202, 202])
+
+        metrics = server.metrics_text()
+        self.assertIn('strongroom_retention_purged_total{data="activity"} 2', metrics)
+        self.assertIn('strongroom_retention_purged_total{data="records"} 0', metrics)
+        self.assertIn("strongroom_retention_passes_running 0", metrics)
+
+    def test_bad_input_and_callers_without_manage_policy_are_refused(self):
+        server = self.server
+
+        def refused(body, status, code, token=None, at=None):
+            headers = {"Authorization": "Bearer " + (token or server.admin_token),
+                       "Content-Type": "application/json"}
+            got, _, raw = server.request("POST", "/v1/retention/run",
+                                         body=body if isinstance(body, str) else json.dumps(body),
+                                         headers=headers)
+            error = self.assert_error(got, raw, status, code)
+            if at is not None:
+                self.assertEqual(error["details"]["path"], at, error)
+
+        refused({"dry_run": "yes"}, 400, "invalid_argument", at="$.dry_run")
+        refused({"dry_run": True, "now": "2030-01-01"}, 400, "invalid_argument", at="$.now")
+        refused([], 400, "invalid_argument", at="$")
+        refused("{not json", 400, "invalid_argument")
+        # Applications hold no manage-policy (nor an admin scope).
+        refused({}, 403, "permission_denied", token=server.app_token)
+        self.assertEqual(server.api("GET", "/v1/retention", token=server.app_token)[0], 403)
+        # A document whose rule could purge what nobody meant is refused at PUT, with its line.
+        status, answer = server.api("PUT", "/v1/policy", {
+            "document": RETENTION_POLICY + "\n[[retention]]\ncollections = [\"@subjects\"]\n"
+                                           "days = 1\n"}, token=server.admin_token)
+        self.assertEqual(status, 400, answer)
+        self.assertIn("'@subjects' has no retention", answer["error"]["message"])
+        # Without rules there is nothing to run.
+        status, answer = server.api("PUT", "/v1/policy", {"document": CHOICES_POLICY},
+                                    token=server.admin_token)
+        self.assertEqual(status, 200, answer)
+        refused({}, 412, "failed_precondition")
+        # Nothing was deleted by any of it.
+        self.assertEqual(len(self.event_times()), 4)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,8 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
   if (kind == "audit") return PolicyGate{Action::kReadAudit, ""};
   if (kind == "subject_request") return PolicyGate{Action::kManageRequests, ""};
   if (kind == "policy") return PolicyGate{Action::kManagePolicy, ""};
+  // How long data is kept is the policy document's [[retention]]: reading it and running it.
+  if (kind == "retention") return PolicyGate{Action::kManagePolicy, ""};
   if (kind == "collection") {
     if (verb == "create" || verb == "evolve") return PolicyGate{Action::kManageSchema, collection};
     return PolicyGate{Action::kRead, verb == "list" ? kCollectionsResource : collection};

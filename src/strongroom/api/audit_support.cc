@@ -107,6 +107,8 @@ constexpr std::array kActions = {
     RouteAction{Method::kGet, "/v1/privacy/requests", "subject_request.list"},
     RouteAction{Method::kGet, "/v1/privacy/requests/{id}", "subject_request.read"},
     RouteAction{Method::kPatch, "/v1/privacy/requests/{id}", "subject_request.update"},
+    RouteAction{Method::kGet, "/v1/retention", "retention.read"},
+    RouteAction{Method::kPost, "/v1/retention/run", "retention.run"},
     RouteAction{Method::kGet, "/v1/keys", "key.read"},
     RouteAction{Method::kPost, "/v1/keys/rotate", "key.rotate"},
     RouteAction{Method::kDelete, "/v1/keys/versions/{version}", "key.retire"},

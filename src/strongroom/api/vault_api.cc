@@ -590,6 +590,7 @@ void AddVaultRoutes(http::Router& router, const VaultApi& api) {
   AddBackupRoutes(router, api);
   AddKeyRoutes(router, api);
   AddPrivacyRoutes(router, api);
+  AddRetentionRoutes(router, api);
   AddExportRoute(router, api);
   AddDataRoutes(router, api);
   router.Add(Method::kGet, "/v1/openapi.yaml", http::Execution::kInline, [api](const Request&) {

@@ -12,6 +12,7 @@
 //   /v1/break-glass..., /v1/collections/{c}/break-glass   time-boxed plain access (2 people)
 //   /v1/keys[...]                                         the tenant's KEKs: rotate, retire
 //   /v1/privacy/requests[...]                             the data-subject request log (dpo)
+//   /v1/retention, /v1/retention/run                      retention rules' state, a pass now
 //
 // Order of checks for a data call: sealed (503 `sealed`) -> credentials (401; a session's CSRF
 // token, 403) -> the principal's and tenant's rate limits (429) -> token scope and the access
@@ -32,6 +33,7 @@
 #include "strongroom/policy/policy_store.h"
 #include "strongroom/records/document_service.h"
 #include "strongroom/records/kek_rotation.h"
+#include "strongroom/records/retention.h"
 #include "strongroom/records/subject_erasure.h"
 #include "strongroom/records/subject_requests.h"
 #include "strongroom/records/token_vault.h"
@@ -60,6 +62,8 @@ struct VaultApi {
   records::KekRotation* rotation = nullptr;
   // The log of data-subject requests (/v1/privacy/requests); null: those routes answer 503.
   records::SubjectRequests* subject_requests = nullptr;
+  // Retention passes (/v1/retention...); null: those routes answer 503.
+  records::RetentionJob* retention = nullptr;
 };
 
 void AddVaultRoutes(http::Router& router, const VaultApi& api);
@@ -79,6 +83,8 @@ void AddAuditRoutes(http::Router& router, const VaultApi& api);
 void AddKeyRoutes(http::Router& router, const VaultApi& api);
 // /v1/privacy/requests...: the log of data-subject requests (privacy_api.cc).
 void AddPrivacyRoutes(http::Router& router, const VaultApi& api);
+// /v1/retention...: the tenant's retention rules and passes (retention_api.cc).
+void AddRetentionRoutes(http::Router& router, const VaultApi& api);
 // GET /v1/subjects/{id}/export: the subject's signed, streamed archive (subject_export.cc).
 void AddExportRoute(http::Router& router, const VaultApi& api);
 

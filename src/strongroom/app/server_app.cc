@@ -41,6 +41,7 @@
 #include "strongroom/observe/metrics.h"
 #include "strongroom/observe/process_metrics.h"
 #include "strongroom/privacy/erasure_ledger.h"
+#include "strongroom/records/retention.h"
 #include "strongroom/records/subject_erasure.h"
 #include "strongroom/records/vault_service.h"
 #include "strongroom/storage/sqlite_store.h"
@@ -645,6 +646,58 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
       "privacy.request_overdue)",
       [&subject_requests] { return static_cast<double>(subject_requests.CountOpen().overdue); });
   vault_api.subject_requests = &subject_requests;
+  // Retention: the tenants' [[retention]] rules, applied by a background pass (never right after
+  // the start: a server that just started writes nothing on its own). Each pass that deleted
+  // something is audited as the system's act, one bulk entry with counts by rule. Each pass
+  // reads the tenant's rules when it starts.
+  records::RetentionJob retention(
+      service, documents,
+      {.every = std::chrono::minutes(config.privacy.retention_every_minutes),
+       .first_pass_after = std::chrono::minutes(config.privacy.retention_first_pass_minutes),
+       .items_per_second = static_cast<double>(config.privacy.retention_items_per_second),
+       .tenants = [&policies] { return policies.Tenants(); },
+       .rules_for = [&policies](std::string_view tenant)
+           -> Result<std::optional<records::RetentionJob::TenantRules>> {
+         auto policy = policies.For(tenant);
+         // A tenant whose document no longer compiles is refused everything (and was
+         // reported): nothing of it is purged under rules nobody can read.
+         if (!policy) return std::unexpected(policy.error());
+         if ((*policy)->document().retention.empty()) return std::nullopt;
+         return records::RetentionJob::TenantRules{std::string(tenant), (*policy)->version(),
+                                                   (*policy)->document().retention};
+       },
+       .notify =
+           [&trail](const records::RetentionJob::Pass& pass) {
+             // What was deleted is audited, also by a pass that then failed or was stopped; a
+             // pass that deleted nothing is only logged (privacy.retention_failed if it failed).
+             if (pass.dry_run || pass.purged == 0) return;
+             audit::Event event;
+             event.tenant = pass.tenant;
+             event.actor = audit::Actor{.id = "system:retention",
+                                        .kind = "system",
+                                        .roles = {},
+                                        .via = "",
+                                        .credential = ""};
+             event.action = "retention.purge";
+             std::string summary;
+             for (const auto& purge : pass.purges) {
+               if (!summary.empty()) summary += "; ";
+               summary += "rule '" + purge.rule + "': " + std::to_string(purge.count) + " in " +
+                          purge.data;
+             }
+             event.target = summary;
+             event.policy_version = pass.policy_version;
+             event.policy_rule =
+                 "retention (" + pass.trigger + (pass.stopped ? ", stopped early)" : ")");
+             event.status = pass.error.empty() ? 200 : 503;
+             event.code = pass.error.empty() ? "ok" : pass.error_code;
+             if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
+               observe::Error("privacy.retention_audit_failed",
+                              {{"tenant", pass.tenant}, {"reason", appended.error().message()}});
+             }
+           }},
+      registry);
+  vault_api.retention = &retention;
   api::AddVaultRoutes(router, vault_api);
 
   // The web application firewall compiles the CRS now (some 30 ms): a bad setting or a
@@ -732,6 +785,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
   resume_erasures();
   seal.OnUnseal(resume_erasures);
   rotation.Start();
+  retention.Start();
   // Last before serving: a start that fails above must not wait for a backup.
   backups.Start();  // reads when each kind last succeeded; runs what is due
   server.Run([tls_store, &traffic_guard, &firewall, &reread] {
@@ -779,6 +833,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
   // A running backup job is cancelled at its next piece (leaving nothing half-made) and its end
   // audited before the trail stops.
   rotation.Stop();  // its last acts are audited: before the trail stops
+  retention.Stop();
   backups.Stop();
   // Every entry still queued is written and its completion run while the server's connections
   // and I/O contexts still exist (they are destroyed before the trail otherwise).

@@ -174,6 +174,11 @@ struct BackupSettings {
 // Subject rights (docs/privacy.md).
 struct PrivacySettings {
   std::string erasure_ledger;  // empty: <data_dir>/erasure-ledger.jsonl
+  // Retention passes (records/retention.h): how often, the first one how long after the start,
+  // and the entries they examine per second (0: unpaced).
+  std::int64_t retention_every_minutes = 60;
+  std::int64_t retention_first_pass_minutes = 10;
+  std::int64_t retention_items_per_second = 20'000;
 };
 
 struct LogSettings {

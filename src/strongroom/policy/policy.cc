@@ -95,11 +95,15 @@ class Parser {
       } else if (name == "rule") {
         auto rules = Tables(node, "rule", kMaxRules, &Parser::ParseRule, doc.rules);
         if (!rules) return std::unexpected(rules.error());
+      } else if (name == "retention") {
+        auto retention =
+            Tables(node, "retention", kMaxRetentionRules, &Parser::ParseRetention, doc.retention);
+        if (!retention) return std::unexpected(retention.error());
       } else {
         return ErrorAt(key.source(),
                        "unknown setting '" + std::string(name) +
-                           "' (expected purposes, require_purpose, require_consent, [[rule]] "
-                           "or [[zone]])");
+                           "' (expected purposes, require_purpose, require_consent, [[rule]], "
+                           "[[zone]] or [[retention]])");
       }
     }
     for (const auto& purpose : doc.require_consent) {
@@ -110,6 +114,15 @@ class Parser {
       if (purpose == records::kLegalPurpose || purpose == records::kSubjectRequestPurpose) {
         return ErrorAt(require_consent_at, "require_consent: '" + purpose +
                                                "' does not rest on consent and cannot require it");
+      }
+    }
+    // The status and the audit entries name retention rules: two of one name would be confused.
+    for (std::size_t i = 0; i < doc.retention.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (doc.retention[j].name == doc.retention[i].name) {
+          return LineError(doc.retention[i].line,
+                           "retention '" + doc.retention[i].name + "': the name is used twice");
+        }
       }
     }
     for (const Rule& rule : doc.rules) {
@@ -157,6 +170,78 @@ class Parser {
     return {};
   }
 
+  // The `name` of a rule, zone or retention rule: shown in the audit trail and errors.
+  Result<std::string> DisplayName(const toml::node& node) {
+    if (!node.is_string() || node.as_string()->get().empty() ||
+        node.as_string()->get().size() > 200) {
+      return ErrorAt(node.source(), "name must be a string of 1-200 characters");
+    }
+    return node.as_string()->get();
+  }
+
+  // One [[retention]]: collections and days are required, so that no rule purges more than
+  // its author named or at a period they did not choose.
+  Result<records::RetentionRule> ParseRetention(const toml::table& table) {
+    records::RetentionRule rule;
+    rule.line = static_cast<int>(table.source().begin.line);
+    bool has_days = false;
+    for (const auto& [key, node] : table) {
+      const std::string_view k = key.str();
+      if (k == "name") {
+        auto name = DisplayName(node);
+        if (!name) return std::unexpected(name.error());
+        rule.name = std::move(*name);
+      } else if (k == "collections") {
+        auto names = Names(node, "collections", true, true);
+        if (!names) return std::unexpected(names.error());
+        for (const auto& n : *names) {
+          if (n.starts_with('@') && n != records::kActivityData && n != records::kDocumentsData) {
+            return ErrorAt(node.source(), "collections: '" + n +
+                                              "' has no retention (name record collections, "
+                                              "\"*\", \"@activity\" or \"@documents\"; subjects "
+                                              "are kept until erased)");
+          }
+        }
+        rule.collections = std::move(*names);
+      } else if (k == "grades" || k == "categories") {
+        auto bits = Classification(k, node);
+        if (!bits) return std::unexpected(bits.error());
+        (k == "grades" ? rule.grades : rule.categories) = *bits;
+      } else if (k == "days") {
+        const auto* days = node.as_integer();
+        if (days == nullptr || days->get() < 1 || days->get() > records::kMaxRetentionDays) {
+          return ErrorAt(node.source(), "days must be a whole number of days from 1 to " +
+                                            std::to_string(records::kMaxRetentionDays));
+        }
+        rule.days = days->get();
+        has_days = true;
+      } else {
+        return ErrorAt(key.source(), "unknown key '" + std::string(k) +
+                                         "' in a retention rule (expected name, collections, "
+                                         "grades, categories or days)");
+      }
+    }
+    if (rule.name.empty()) rule.name = "retention at line " + std::to_string(rule.line);
+    const std::string label = "retention '" + rule.name + "': ";
+    if (rule.collections.empty()) {
+      return LineError(rule.line, label +
+                                      "collections is required (record collections, \"*\" for "
+                                      "every one, \"@activity\", \"@documents\")");
+    }
+    if (!has_days) return LineError(rule.line, label + "days is required");
+    if (rule.NarrowsFields()) {
+      for (const auto& c : rule.collections) {
+        if (c.starts_with('@')) {
+          return LineError(rule.line, label +
+                                          "grades and categories narrow records by their fields: "
+                                          "give " +
+                                          c + " a rule of its own");
+        }
+      }
+    }
+    return rule;
+  }
+
   // A non-empty array of CIDRs, for rules and zones; `label` starts each error.
   Result<std::vector<IpNetwork>> Networks(const toml::node& node, const std::string& label) {
     const auto* array = node.as_array();
@@ -185,11 +270,9 @@ class Parser {
     for (const auto& [key, node] : table) {
       const std::string_view k = key.str();
       if (k == "name") {
-        if (!node.is_string() || node.as_string()->get().empty() ||
-            node.as_string()->get().size() > 200) {
-          return ErrorAt(node.source(), "name must be a string of 1-200 characters");
-        }
-        zone.name = "zone: " + node.as_string()->get();
+        auto name = DisplayName(node);
+        if (!name) return std::unexpected(name.error());
+        zone.name = "zone: " + *name;
       } else if (k == "api") {
         const auto* s = node.as_string();
         if (s == nullptr || (s->get() != "data" && s->get() != "admin")) {
@@ -278,15 +361,19 @@ class Parser {
     return bits;
   }
 
+  // A rule's "grades" or "categories" as bits (1 << Grade or Category).
+  Result<std::uint32_t> Classification(std::string_view key, const toml::node& node) {
+    if (key == "grades") return EnumBits<records::Grade, 4>(node, "grades", &records::GradeName);
+    return EnumBits<records::Category, 10>(node, "categories", &records::CategoryName);
+  }
+
   Result<Rule> ParseRule(const toml::table& table) {
     Rule rule;
     rule.line = static_cast<int>(table.source().begin.line);
     if (const auto* name = table.get("name")) {
-      if (!name->is_string() || name->as_string()->get().empty() ||
-          name->as_string()->get().size() > 200) {
-        return ErrorAt(name->source(), "name must be a string of 1-200 characters");
-      }
-      rule.name = name->as_string()->get();
+      auto display = DisplayName(*name);
+      if (!display) return std::unexpected(display.error());
+      rule.name = std::move(*display);
     }
     bool has_view = false;
     const toml::node* effect = nullptr;
@@ -329,14 +416,10 @@ class Parser {
         auto names = Names(node, "fields", false);
         if (!names) return std::unexpected(names.error());
         rule.fields = std::move(*names);
-      } else if (k == "grades") {
-        auto bits = EnumBits<records::Grade, 4>(node, "grades", &records::GradeName);
+      } else if (k == "grades" || k == "categories") {
+        auto bits = Classification(k, node);
         if (!bits) return std::unexpected(bits.error());
-        rule.grades = *bits;
-      } else if (k == "categories") {
-        auto bits = EnumBits<records::Category, 10>(node, "categories", &records::CategoryName);
-        if (!bits) return std::unexpected(bits.error());
-        rule.categories = *bits;
+        (k == "grades" ? rule.grades : rule.categories) = *bits;
       } else if (k == "purposes") {
         auto names = Names(node, "purposes", false);
         if (!names) return std::unexpected(names.error());

@@ -33,6 +33,7 @@
 #include "strongroom/base/error.h"
 #include "strongroom/base/ip_network.h"
 #include "strongroom/privacy/view.h"
+#include "strongroom/records/retention_rule.h"
 #include "strongroom/records/schema.h"
 #include "strongroom/records/subject_choices.h"
 
@@ -103,6 +104,8 @@ struct Document {
   std::vector<std::string> require_consent;
   std::vector<Rule> rules;
   std::vector<Zone> zones;
+  // [[retention]]: how long data is kept (records/retention.h); none: kept until deleted.
+  std::vector<records::RetentionRule> retention;
 };
 
 // Parses and validates a document. invalid_argument with the line: "line 12: rule 'x': …".
@@ -127,6 +130,7 @@ struct Decision {
 
 inline constexpr std::size_t kMaxRules = 256;
 inline constexpr std::size_t kMaxZones = 64;
+inline constexpr std::size_t kMaxRetentionRules = 64;
 inline constexpr std::size_t kMaxRoles = 64;  // distinct role names a document may name
 inline constexpr std::size_t kMaxPurposes = 64;
 inline constexpr std::size_t kMaxDocumentBytes = std::size_t{64} * 1024;

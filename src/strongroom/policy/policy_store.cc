@@ -109,22 +109,29 @@ Result<std::shared_ptr<const Policy>> PolicyStore::For(std::string_view tenant) 
 
 Result<StoredPolicy> PolicyStore::Current(std::string_view tenant) { return Load(tenant); }
 
-Result<PolicyStore::LoadReport> PolicyStore::LoadAll() {
-  LoadReport report;
+Result<std::vector<std::string>> PolicyStore::Tenants() {
+  std::vector<std::string> tenants;
   std::string after;
-  for (;;) {
+  for (;;) {  // bounded: every page moves `after` forward, and a short page ends it
     auto page = metadata_.Scan(kPolicies, after, 256);
     if (!page) return std::unexpected(page.error());
-    for (const auto& entry : *page) {
-      ++report.documents;
-      auto loaded = Load(entry.key);
-      if (!loaded) {
-        if (loaded.error().code() != ErrorCode::kDataLoss) return std::unexpected(loaded.error());
-        ++report.unreadable;  // logged by Load
-      }
-    }
-    if (page->size() < 256) break;
+    for (const auto& entry : *page) tenants.push_back(entry.key);
+    if (page->size() < 256) return tenants;
     after = page->back().key;
+  }
+}
+
+Result<PolicyStore::LoadReport> PolicyStore::LoadAll() {
+  auto tenants = Tenants();
+  if (!tenants) return std::unexpected(tenants.error());
+  LoadReport report;
+  for (const auto& tenant : *tenants) {
+    ++report.documents;
+    auto loaded = Load(tenant);
+    if (!loaded) {
+      if (loaded.error().code() != ErrorCode::kDataLoss) return std::unexpected(loaded.error());
+      ++report.unreadable;  // logged by Load
+    }
   }
   return report;
 }

@@ -52,6 +52,8 @@ class PolicyStore {
     std::size_t unreadable = 0;
   };
   Result<LoadReport> LoadAll();
+  // The tenants with a stored document, in key order.
+  Result<std::vector<std::string>> Tenants();
   // Stores `text` as the tenant's next version. invalid_argument (with the line) when it does
   // not parse; failed_precondition when `expected_version` is given and is not the current
   // version (someone else changed it meanwhile).

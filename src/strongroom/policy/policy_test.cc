@@ -290,7 +290,7 @@ TEST(PolicyTest, ErrorsNameTheLineAndWhatIsWrong) {
       "line 3: roles: \"*\" stands alone");
   EXPECT_EQ(ParseError("owner = \"me\"\n"),
             "line 1: unknown setting 'owner' (expected purposes, require_purpose, "
-            "require_consent, [[rule]] or [[zone]])");
+            "require_consent, [[rule]], [[zone]] or [[retention]])");
   EXPECT_EQ(ParseError("[[rule]]\neffect = \"allow\"\nroles = [\"App\"]\nactions = [\"read\"]\n"),
             "line 3: roles: 'App' is not a valid name (lower-case letters, digits, '_' and '-', "
             "starting with a letter)");
@@ -345,6 +345,77 @@ TEST(IpNetworkTest, ParsesNetworksOfBothFamiliesAndRefusesNonsense) {
                           "example.com", "10.0.0.0/-1", "fe80::1%eth0"}) {
     EXPECT_FALSE(ParseIpNetwork(bad)) << bad;
   }
+}
+
+TEST(PolicyTest, RetentionRulesParseWithTheirScopeAndDays) {
+  auto document = ParseDocument(R"(
+[[retention]]
+name = "visit notes"
+collections = ["visits", "notes"]
+grades = ["restricted"]
+categories = ["health", "biometric"]
+days = 730
+
+[[retention]]
+collections = ["@activity", "@documents"]
+days = 90
+
+[[retention]]
+name = "everything else"
+collections = ["*"]
+days = 3650
+)");
+  ASSERT_TRUE(document) << document.error().message();
+  ASSERT_EQ(document->retention.size(), 3u);
+  const auto& notes = document->retention[0];
+  EXPECT_EQ(notes.name, "visit notes");
+  EXPECT_EQ(notes.line, 2);
+  EXPECT_EQ(notes.days, 730);
+  EXPECT_EQ(notes.grades, 1u << static_cast<unsigned>(records::Grade::kRestricted));
+  EXPECT_EQ(notes.categories, (1u << static_cast<unsigned>(records::Category::kHealth)) |
+                                  (1u << static_cast<unsigned>(records::Category::kBiometric)));
+  EXPECT_TRUE(notes.NamesCollection("visits"));
+  EXPECT_FALSE(notes.NamesCollection("people"));
+  EXPECT_EQ(document->retention[1].name, "retention at line 9");
+  EXPECT_EQ(records::ShortestRuleNaming(document->retention, "@activity"), 1);
+  EXPECT_EQ(records::ShortestRuleNaming(document->retention, "@subjects"), -1);
+  const auto& star = document->retention[2];
+  EXPECT_TRUE(star.NamesCollection("people"));
+  EXPECT_FALSE(star.NamesCollection("@activity"));  // "*" is every record collection only
+  EXPECT_TRUE(Policy::BuiltIn()->document().retention.empty());
+}
+
+TEST(PolicyTest, RetentionRulesAreRefusedWhenTheyCouldPurgeWhatNobodyMeant) {
+  EXPECT_EQ(ParseError("[[retention]]\ndays = 30\n"),
+            "line 1: retention 'retention at line 1': collections is required (record "
+            "collections, \"*\" for every one, \"@activity\", \"@documents\")");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\n"),
+            "line 1: retention 'retention at line 1': days is required");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\ndays = 0\n"),
+            "line 3: days must be a whole number of days from 1 to 36500");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\ndays = 36501\n"),
+            "line 3: days must be a whole number of days from 1 to 36500");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\ndays = \"30\"\n"),
+            "line 3: days must be a whole number of days from 1 to 36500");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\ndays = 1.5\n"),
+            "line 3: days must be a whole number of days from 1 to 36500");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"@subjects\"]\ndays = 30\n"),
+            "line 2: collections: '@subjects' has no retention (name record collections, \"*\", "
+            "\"@activity\" or \"@documents\"; subjects are kept until erased)");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\", \"@activity\"]\n"
+                       "categories = [\"health\"]\ndays = 30\n"),
+            "line 1: retention 'retention at line 1': grades and categories narrow records by "
+            "their fields: give @activity a rule of its own");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"*\", \"visits\"]\ndays = 30\n"),
+            "line 2: collections: \"*\" stands alone");
+  EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\ndays = 30\nkeep = true\n"),
+            "line 4: unknown key 'keep' in a retention rule (expected name, collections, grades, "
+            "categories or days)");
+  EXPECT_EQ(ParseError("[[retention]]\nname = \"a\"\ncollections = [\"x\"]\ndays = 1\n"
+                       "[[retention]]\nname = \"a\"\ncollections = [\"y\"]\ndays = 2\n"),
+            "line 5: retention 'a': the name is used twice");
+  EXPECT_EQ(ParseError("retention = 30\n"),
+            "line 1: retention must be an array of tables: write [[retention]]");
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 #include "strongroom/records/document_service.h"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
 #include "strongroom/base/media_type.h"
+#include "strongroom/base/time.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/records/service_support.h"
@@ -376,15 +379,94 @@ Result<void> DocumentService::Delete(std::string_view tenant, std::string_view s
   if (!*stored) return Fail(ErrorCode::kNotFound, "no such document");
   auto manifest = ParseStored(**stored, "document");
   if (!manifest) return std::unexpected(manifest.error());
-  const auto* chunks = manifest->if_contains("chunks");
+  storage::WriteBatch batch;
+  if (auto rows = DeleteDocumentRows(tenant, key, id, *manifest, batch); !rows) return rows;
+  return documents_.Write(std::move(batch));  // secure_delete: the pages are zeroed
+}
+
+Result<void> DocumentService::SweepExpired(std::string_view tenant,
+                                           std::span<const RetentionRule> rules,
+                                           const SweepControl& control, SweepResult& result) {
+  result.purged.resize(rules.size());
+  const int governing = ShortestRuleNaming(rules, kDocumentsData);
+  if (governing < 0) return {};
+  const auto cutoff =
+      control.now - std::chrono::days(rules[static_cast<std::size_t>(governing)].days);
+  // Keys are "<subject>/<document>" under the tenant; a document is deleted in a write of its
+  // own (it may have a thousand chunks).
+  const std::string prefix = std::string(tenant) + "/";
+  const std::size_t batch_size = std::max<std::size_t>(control.batch, 1);
+  std::string after;
+  for (;;) {  // bounded: every page moves `after` forward, and a short page ends it
+    std::vector<std::pair<std::string, json::object>> expired;
+    std::size_t seen = 0;
+    auto scanned = ScanPrefix(
+        documents_, kDocuments, prefix, after, batch_size,
+        [&](std::string_view key, const storage::Bytes& value) {
+          ++seen;
+          after = key;
+          auto manifest = ParseStored(value, "document");
+          const auto* at = manifest ? manifest->if_contains("created_at") : nullptr;
+          const auto created =
+              at != nullptr && at->is_string() ? ParseRfc3339(at->get_string()) : std::nullopt;
+          const std::string_view subject = key.substr(0, key.find('/'));
+          if (!created) {
+            ++result.unreadable;
+          } else if (*created >= cutoff) {
+            return true;
+          } else if (control.held != nullptr && control.held->contains(subject)) {
+            ++result.held;
+          } else {
+            expired.emplace_back(key, std::move(*manifest));
+          }
+          return true;
+        });
+    if (!scanned) return std::unexpected(scanned.error());
+    result.scanned += seen;
+    std::size_t purged = 0;
+    for (const auto& [key, manifest] : expired) {
+      const auto slash = key.find('/');
+      const std::string_view id = std::string_view(key).substr(slash + 1);
+      storage::WriteBatch batch;
+      if (auto rows = DeleteDocumentRows(tenant, prefix + key, id, manifest, batch); !rows) {
+        ++result.unreadable;
+        continue;
+      }
+      if (!control.dry_run) {
+        if (auto written = documents_.Write(std::move(batch)); !written) {
+          result.purged[static_cast<std::size_t>(governing)] += purged;
+          return written;
+        }
+      }
+      ++purged;
+    }
+    result.purged[static_cast<std::size_t>(governing)] += purged;
+    if (control.pace && !control.pace(seen, purged)) {
+      result.stopped = true;
+      return {};
+    }
+    if (seen < batch_size) return {};
+  }
+}
+
+void DocumentService::CheckpointStore() {
+  if (auto done = documents_.Checkpoint(); !done) {
+    observe::Warn("retention.checkpoint_failed",
+                  {{"store", "documents"}, {"reason", done.error().message()}});
+  }
+}
+
+Result<void> DocumentService::DeleteDocumentRows(std::string_view tenant, const std::string& key,
+                                                 std::string_view id, const json::object& manifest,
+                                                 storage::WriteBatch& batch) {
+  const auto* chunks = manifest.if_contains("chunks");
   if (chunks == nullptr || !chunks->is_int64() || chunks->get_int64() < 1 ||
       static_cast<std::uint64_t>(chunks->get_int64()) > barrier::kMaxDocumentChunks) {
     return Fail(ErrorCode::kDataLoss, "a stored document manifest is malformed");
   }
-  storage::WriteBatch batch;
   batch.Delete(kDocuments, key);
   DeleteChunks(tenant, id, 0, static_cast<std::uint64_t>(chunks->get_int64()), batch);
-  return documents_.Write(std::move(batch));  // secure_delete: the pages are zeroed
+  return {};
 }
 
 Result<std::size_t> DocumentService::SweepAbandonedUploads() {

@@ -138,6 +138,12 @@ class DocumentService {
   Result<void> Delete(std::string_view tenant, std::string_view subject, std::string_view id);
   // Deletes the chunks of uploads a crash cut short; returns how many uploads it cleared.
   Result<std::size_t> SweepAbandonedUploads();
+  // Retention (records/retention.h): deletes the tenant's documents uploaded longer ago than the
+  // shortest `days` of the rules naming "@documents" (by created_at; nothing is decrypted).
+  Result<void> SweepExpired(std::string_view tenant, std::span<const RetentionRule> rules,
+                            const SweepControl& control, SweepResult& result);
+  // Checkpoints the documents store (as VaultService::CheckpointStores).
+  void CheckpointStore();
 
  private:
   friend class DocumentUpload;
@@ -146,6 +152,11 @@ class DocumentService {
   // Decrypts a manifest's metadata into a description; fills the reader fields if given.
   Result<boost::json::object> Describe(barrier::VaultKeys& keys, std::string_view tenant,
                                        const boost::json::object& manifest, DocumentReader* reader);
+  // Adds the deletion of the document stored at `key` (its manifest) and its chunks to `batch`;
+  // data_loss for a manifest without a valid chunk count.
+  static Result<void> DeleteDocumentRows(std::string_view tenant, const std::string& key,
+                                         std::string_view id, const boost::json::object& manifest,
+                                         storage::WriteBatch& batch);
 
   storage::Store& metadata_;
   storage::Store& documents_;

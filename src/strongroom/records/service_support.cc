@@ -4,6 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <cstdio>
 
 #include "strongroom/base/time.h"
 #include "strongroom/crypto/encoding.h"
@@ -17,6 +18,13 @@ namespace strongroom::records::internal {
 namespace json = boost::json;
 
 std::string Now() { return FormatRfc3339(std::chrono::system_clock::now()); }
+
+std::string TimeKey(std::int64_t micros) {
+  char buffer[17];
+  (void)std::snprintf(buffer, sizeof buffer, "%016llx",
+                      static_cast<unsigned long long>(micros) + (1ull << 62));
+  return buffer;
+}
 
 Result<std::string> NewId(std::string_view prefix) {
   std::array<std::uint8_t, 16> random{};

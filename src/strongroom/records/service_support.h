@@ -32,6 +32,9 @@ inline constexpr std::string_view kChunks = "chunks";            // documents
 inline constexpr std::string_view kUploads = "uploads";          // documents
 
 std::string Now();  // RFC 3339, UTC
+// An activity event's key part for its time: 16 hex digits of (micros + 2^62), so that keys
+// sort by time, negative times too.
+std::string TimeKey(std::int64_t micros);
 Result<std::string> NewId(std::string_view prefix);
 // Ids we issue: prefix + 22 base64url characters. Anything else cannot name a stored object.
 bool IsId(std::string_view id, std::string_view prefix);

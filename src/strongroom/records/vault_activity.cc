@@ -69,14 +69,6 @@ std::string FormatMicros(std::int64_t micros) {
   return buffer;
 }
 
-// Event keys sort by time: 16 hex digits of (micros + 2^62) keep negative times in order too.
-std::string TimeKey(std::int64_t micros) {
-  char buffer[17];
-  (void)std::snprintf(buffer, sizeof buffer, "%016llx",
-                      static_cast<unsigned long long>(micros) + (1ull << 62));
-  return buffer;
-}
-
 }  // namespace
 
 // --- activity --------------------------------------------------------------------------------

@@ -414,17 +414,23 @@ Result<void> VaultService::DeleteRecord(std::string_view tenant, std::string_vie
   auto envelope = ParseStored(**stored, "record");
   if (!envelope) return std::unexpected(envelope.error());
   storage::WriteBatch batch;
-  if (const auto* indexes = envelope->if_contains("index"); indexes && indexes->is_object()) {
+  DeleteRecordRows(tenant, collection, id, *envelope, batch);
+  return stores_.profiles.Write(std::move(batch));
+}
+
+void VaultService::DeleteRecordRows(std::string_view tenant, std::string_view collection,
+                                    std::string_view id, const json::object& envelope,
+                                    storage::WriteBatch& batch) {
+  if (const auto* indexes = envelope.if_contains("index"); indexes && indexes->is_object()) {
     for (const auto& [name, index] : indexes->get_object()) {
       if (index.is_string())
         batch.Delete(kIndex, Join({tenant, collection, name, index.get_string(), id}));
     }
   }
-  if (const auto* subject = envelope->if_contains("subject"); subject && subject->is_string()) {
+  if (const auto* subject = envelope.if_contains("subject"); subject && subject->is_string()) {
     batch.Delete(kBySubject, Join({tenant, subject->get_string(), collection, id}));
   }
-  batch.Delete(kRecords, record_key);
-  return stores_.profiles.Write(std::move(batch));
+  batch.Delete(kRecords, Join({tenant, collection, id}));
 }
 
 Result<boost::json::object> VaultService::ListRecords(std::string_view tenant,

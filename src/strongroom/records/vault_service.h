@@ -24,11 +24,14 @@
 
 #include <array>
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <span>
 #include <string>
@@ -36,6 +39,7 @@
 #include <vector>
 
 #include "strongroom/barrier/seal_state.h"
+#include "strongroom/records/retention_rule.h"
 #include "strongroom/records/schema.h"
 #include "strongroom/records/subject_choices.h"
 #include "strongroom/storage/store.h"
@@ -55,6 +59,27 @@ struct Page {
 
 inline constexpr std::size_t kMaxPageSize = 200;
 inline constexpr std::size_t kMaxBatchItems = 100;
+
+// How a retention sweep (records/retention.h) runs: it compares against `now`, handles
+// `batch` entries per store write, and after each batch asks `pace` (with what the batch scanned
+// and purged) whether to go on: false stops it there.
+struct SweepControl {
+  std::chrono::system_clock::time_point now;
+  std::size_t batch = 256;
+  bool dry_run = false;  // count what would be purged, delete nothing
+  // Subjects whose data is kept whatever its age (restricted ones); null: none.
+  const std::set<std::string, std::less<>>* held = nullptr;
+  std::function<bool(std::size_t scanned, std::size_t purged)> pace;
+};
+// What a sweep did, added to across sweeps: `purged[i]` counts the entries rules[i] (of the span
+// the sweep was given) let expire first.
+struct SweepResult {
+  std::vector<std::uint64_t> purged;
+  std::uint64_t scanned = 0;
+  std::uint64_t unreadable = 0;  // entries whose time did not parse: left alone
+  std::uint64_t held = 0;        // expired entries of held subjects: left alone
+  bool stopped = false;          // `pace` stopped it before the end
+};
 
 class VaultService {
  public:
@@ -137,6 +162,28 @@ class VaultService {
                                                         std::string_view subject);
   // The subject was erased: its choices leave memory too.
   void ForgetChoices(std::string_view tenant, std::string_view subject);
+  // Retention (records/retention.h, docs/privacy.md "Retention"). The sweeps decrypt nothing
+  // (the times are in the stores' keys and envelopes); they skip the subjects in control.held.
+  // The record collections of the tenant, by name.
+  Result<std::vector<std::string>> CollectionNames(std::string_view tenant);
+  // The tenant's restricted subjects (their processing state, decrypted through the choices
+  // cache): sealed while sealed.
+  Result<std::set<std::string, std::less<>>> RestrictedSubjects(std::string_view tenant);
+  // Checkpoints the profiles and activity stores (deleted pages leave the write-ahead logs);
+  // the first failure is logged, not returned (a backup's snapshot may hold a checkpoint off).
+  void CheckpointStores();
+  // Deletes (with their index entries) the records of the collection that a rule of `rules` lets
+  // expire: past the shortest `days` of the rules that name the collection and, for rules with
+  // grades or categories, match a field the record holds, counted from its updated_at. A record
+  // changed meanwhile is re-read under its lock and kept if no longer expired.
+  Result<void> SweepRecords(std::string_view tenant, std::string_view collection,
+                            std::span<const RetentionRule> rules, const SweepControl& control,
+                            SweepResult& result);
+  // Deletes the tenant's activity events older than the shortest `days` of the rules naming
+  // "@activity" (by occurred_at). Each subject's events are in time order, so the scan leaves a
+  // subject at its first event still kept.
+  Result<void> SweepActivity(std::string_view tenant, std::span<const RetentionRule> rules,
+                             const SweepControl& control, SweepResult& result);
   // Events with from <= occurred_at < to (RFC 3339; either may be empty), oldest first.
   Result<boost::json::object> ListActivity(std::string_view tenant, std::string_view subject,
                                            std::string_view from, std::string_view to,
@@ -172,6 +219,10 @@ class VaultService {
                                         const Schema& schema, const boost::json::value& body,
                                         storage::WriteBatch& batch,
                                         barrier::SubjectGate::WriteGuard& guard);
+  // Adds to `batch` the deletion of a stored record and of its index and subject entries.
+  static void DeleteRecordRows(std::string_view tenant, std::string_view collection,
+                               std::string_view id, const boost::json::object& envelope,
+                               storage::WriteBatch& batch);
   Result<boost::json::object> DecryptRecord(barrier::VaultKeys& keys, std::string_view tenant,
                                             std::string_view collection, std::string_view id,
                                             const storage::Bytes& stored);

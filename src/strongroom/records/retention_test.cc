@@ -1,0 +1,399 @@
+#include "strongroom/records/retention.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "strongroom/base/time.h"
+#include "strongroom/observe/metrics.h"
+#include "strongroom/policy/policy.h"
+#include "strongroom/records/document_service.h"
+#include "strongroom/records/vault_service.h"
+#include "strongroom/storage/sqlite_store.h"
+#include "support/scratch_dir.h"
+#include "support/sealed_vault.h"
+
+namespace strongroom::records {
+namespace {
+
+namespace json = boost::json;
+using std::chrono::days;
+using Clock = std::chrono::system_clock;
+
+constexpr std::string_view kTenant = "acme";
+
+// The rules as a tenant writes them: parsed by the policy, so the test covers the document too.
+std::vector<RetentionRule> Rules(std::string_view text) {
+  auto document = policy::ParseDocument(text);
+  EXPECT_TRUE(document) << document.error().message();
+  return document ? document->retention : std::vector<RetentionRule>{};
+}
+
+// Real SQLite stores, one file per kind, as the server opens them; an unsealed vault.
+class RetentionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : {"metadata.db", "profiles.db", "activity.db", "documents.db"}) {
+      auto store = storage::OpenSqliteStore(scratch_ / name);
+      ASSERT_TRUE(store);
+      stores_.push_back(std::move(*store));
+    }
+    seal_ = strongroom::testing::MakeSealState(scratch_.path(), *stores_[0]);
+    ASSERT_TRUE(seal_->Unseal(strongroom::testing::TestPassphrase()));
+    vault_ = std::make_unique<VaultService>(Stores{*stores_[0], *stores_[1], *stores_[2]}, *seal_);
+    documents_ = std::make_unique<DocumentService>(*stores_[0], *stores_[3], *seal_);
+    ASSERT_TRUE(vault_->CreateTenant(json::parse(R"({"id": "acme"})")));
+    for (const char* collection : {"visits", "contacts"}) {
+      auto made = vault_->CreateCollection(
+          kTenant, json::parse(std::string(R"({"name": ")") + collection + R"(", "fields": [
+          {"name": "note", "type": "string",
+           "classification": {"grade": "internal", "category": "other"}},
+          {"name": "diagnosis", "type": "string",
+           "classification": {"grade": "restricted", "category": "health"}}]})"));
+      ASSERT_TRUE(made) << made.error().message();
+    }
+    auto subject = vault_->CreateSubject(kTenant, json::parse("{}"));
+    ASSERT_TRUE(subject);
+    subject_ = std::string(subject->at("id").as_string());
+  }
+
+  std::string Record(std::string_view collection, std::string_view fields) {
+    auto made = vault_->CreateRecord(kTenant, collection,
+                                     json::parse(R"({"subject_id": ")" + subject_ +
+                                                 R"(", "fields": )" + std::string(fields) + "}"));
+    EXPECT_TRUE(made) << made.error().message();
+    return made ? std::string(made->at("id").as_string()) : "";
+  }
+  bool RecordExists(std::string_view collection, std::string_view id) {
+    return vault_->GetRecord(kTenant, collection, id).has_value();
+  }
+  void Event(std::string_view occurred_at) {
+    auto appended = vault_->AppendActivity(
+        kTenant, subject_,
+        json::parse(R"({"type": "visit", "occurred_at": ")" + std::string(occurred_at) + "\"}"));
+    ASSERT_TRUE(appended) << appended.error().message();
+  }
+  std::size_t EventCount() {
+    auto listed = vault_->ListActivity(kTenant, subject_, "", "", Page{.limit = 200, .cursor = ""});
+    EXPECT_TRUE(listed);
+    return listed ? listed->at("events").as_array().size() : 0;
+  }
+  std::string Document() {
+    auto upload = documents_->BeginUpload(kTenant, subject_, "text/plain");
+    EXPECT_TRUE(upload);
+    const std::string text = "scan";
+    EXPECT_TRUE(
+        (*upload)->Write({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}));
+    auto committed = (*upload)->Commit();
+    EXPECT_TRUE(committed);
+    return committed ? std::string(committed->at("id").as_string()) : "";
+  }
+  std::size_t DocumentCount() {
+    auto listed = documents_->List(kTenant, subject_, Page{.limit = 200, .cursor = ""});
+    EXPECT_TRUE(listed);
+    return listed ? listed->at("documents").as_array().size() : 0;
+  }
+
+  RetentionJob MakeJob() {
+    return RetentionJob(*vault_, *documents_,
+                        {.items_per_second = 0,
+                         .batch = 2,
+                         .clock = [this] { return now_; },
+                         .tenants = nullptr,
+                         .rules_for = nullptr,
+                         .notify = nullptr},
+                        metrics_);
+  }
+
+  strongroom::testing::ScratchDir scratch_;
+  std::vector<std::unique_ptr<storage::Store>> stores_;
+  std::unique_ptr<barrier::SealState> seal_;
+  std::unique_ptr<VaultService> vault_;
+  std::unique_ptr<DocumentService> documents_;
+  observe::MetricsRegistry metrics_;
+  std::string subject_;
+  Clock::time_point now_ = Clock::now();
+};
+
+// With the clock moved on, what a rule lets expire goes and nothing else: records by their last
+// change (the shortest rule that applies wins; grades and categories apply to records holding
+// such a field), events by when they occurred, documents by their upload.
+TEST_F(RetentionTest, AnInjectedClockPurgesExactlyWhatExpired) {
+  const auto rules = Rules(R"(
+[[retention]]
+name = "visits"
+collections = ["visits"]
+days = 365
+
+[[retention]]
+name = "health"
+collections = ["*"]
+categories = ["health"]
+days = 30
+
+[[retention]]
+name = "activity"
+collections = ["@activity"]
+days = 730
+
+[[retention]]
+name = "scans"
+collections = ["@documents"]
+days = 90
+)");
+  ASSERT_EQ(rules.size(), 4u);
+  // 2 + 3 records: batches of 2 cover a short last page and a full one.
+  const std::string visit_note = Record("visits", R"({"note": "ok"})");
+  const std::string visit_health = Record("visits", R"({"diagnosis": "flu"})");
+  const std::string contact_note = Record("contacts", R"({"note": "call back"})");
+  const std::string contact_health = Record("contacts", R"({"diagnosis": "asthma"})");
+  const std::string contact_empty = Record("contacts", "{}");
+  // Events: two far older than 730 days, two recent ones (the scan leaves the subject there).
+  const auto ago = [this](int d) { return FormatRfc3339(now_ - days(d)); };
+  Event(ago(800));
+  Event(ago(740));
+  Event(ago(2));
+  Event(ago(1));
+  const std::string document = Document();
+
+  auto job = MakeJob();
+  // 10 days on: nothing has expired yet.
+  now_ += days(10);
+  auto pass = job.RunPass({std::string(kTenant), 3, rules}, "test", false);
+  EXPECT_EQ(pass.error, "");
+  EXPECT_EQ(pass.purged, 2u);  // only the two events past 730 days
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].rule, "activity");
+  EXPECT_EQ(pass.purges[0].data, "@activity");
+  EXPECT_EQ(EventCount(), 2u);
+  for (const auto& [c, id] : {std::pair{"visits", visit_note},
+                              {"visits", visit_health},
+                              {"contacts", contact_note},
+                              {"contacts", contact_health}}) {
+    EXPECT_TRUE(RecordExists(c, id)) << id;
+  }
+
+  // 31 days: the health records go (in both collections), the rest stays.
+  now_ += days(21);
+  pass = job.RunPass({std::string(kTenant), 3, rules}, "test", false);
+  EXPECT_EQ(pass.error, "");
+  EXPECT_EQ(pass.purged, 2u);
+  EXPECT_FALSE(RecordExists("visits", visit_health));
+  EXPECT_FALSE(RecordExists("contacts", contact_health));
+  EXPECT_TRUE(RecordExists("visits", visit_note));
+  EXPECT_TRUE(RecordExists("contacts", contact_note));
+  EXPECT_TRUE(RecordExists("contacts", contact_empty));
+  EXPECT_EQ(DocumentCount(), 1u);
+
+  // A dry run 100 days on counts the document and deletes nothing.
+  now_ += days(69);
+  pass = job.RunPass({std::string(kTenant), 3, rules}, "test", true);
+  EXPECT_TRUE(pass.dry_run);
+  EXPECT_EQ(pass.purged, 1u);
+  EXPECT_EQ(DocumentCount(), 1u);
+  pass = job.RunPass({std::string(kTenant), 3, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 1u);
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].rule, "scans");
+  EXPECT_EQ(DocumentCount(), 0u);
+  EXPECT_FALSE(documents_->Open(kTenant, subject_, document));
+
+  // A year on: the visit expires under "visits"; contacts have no rule but "health", which their
+  // remaining records do not match, so they are kept however old.
+  now_ += days(366);
+  pass = job.RunPass({std::string(kTenant), 3, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 1u);
+  EXPECT_FALSE(RecordExists("visits", visit_note));
+  EXPECT_TRUE(RecordExists("contacts", contact_note));
+  EXPECT_TRUE(RecordExists("contacts", contact_empty));
+  EXPECT_EQ(EventCount(), 2u);  // the recent events are 467 and 468 days old: kept
+  EXPECT_EQ(pass.unreadable, 0u);
+  EXPECT_EQ(pass.policy_version, 3u);
+}
+
+// A purged record leaves nothing behind: its blind-index entries and its subject link go too, so
+// a search no longer finds it and the subject's listing no longer names it.
+TEST_F(RetentionTest, PurgedRecordsLeaveNoIndexOrSubjectEntries) {
+  auto made = vault_->CreateCollection(kTenant, json::parse(R"({"name": "people", "fields": [
+      {"name": "email", "type": "email", "indexed": true,
+       "classification": {"grade": "confidential", "category": "contact"}}]})"));
+  ASSERT_TRUE(made) << made.error().message();
+  Record("people", R"({"email": "ada@example.com"})");
+  const auto rules = Rules("[[retention]]\ncollections = [\"people\"]\ndays = 1\n");
+  auto job = MakeJob();
+  now_ += days(2);
+  const auto pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 1u);
+  EXPECT_EQ(pass.purges.at(0).rule, "retention at line 1");
+  auto found = vault_->SearchRecords(
+      kTenant, "people", json::parse(R"({"field": "email", "value": "ada@example.com"})"));
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_TRUE(found->at("records").as_array().empty());
+  auto counts = vault_->CountSubjectData(kTenant, subject_);
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->at("records").to_number<std::int64_t>(), 0);
+  // The index and link rows are gone from the file, not just unreachable.
+  auto index = stores_[1]->Scan("index", "", 10);
+  ASSERT_TRUE(index);
+  EXPECT_TRUE(index->empty());
+  auto links = stores_[1]->Scan("by_subject", "", 10);
+  ASSERT_TRUE(links);
+  EXPECT_TRUE(links->empty());
+}
+
+// The running server's part: a requested pass runs on the thread, its state is published
+// (queued, then done with counts), notify hears it, and the metrics count it.
+TEST_F(RetentionTest, RequestedPassesRunOnTheThreadAndAreReported) {
+  Record("visits", R"({"note": "x"})");
+  std::mutex mu;
+  std::vector<RetentionJob::Pass> notified;
+  const auto rules = Rules("[[retention]]\nname = \"v\"\ncollections = [\"visits\"]\ndays = 2\n");
+  RetentionJob job(
+      *vault_, *documents_,
+      {.first_pass_after = std::chrono::hours(1),
+       .items_per_second = 0,
+       .clock = [this] { return now_ + days(3); },
+       .tenants = nullptr,
+       .rules_for =
+           [&](std::string_view tenant) -> Result<std::optional<RetentionJob::TenantRules>> {
+         std::lock_guard lock(mu);
+         if (rules.empty()) return std::nullopt;
+         return RetentionJob::TenantRules{std::string(tenant), 7, rules};
+       },
+       .notify =
+           [&](const RetentionJob::Pass& pass) {
+             std::lock_guard lock(mu);
+             notified.push_back(pass);
+           }},
+      metrics_);
+  EXPECT_FALSE(job.Request(kTenant, "api: prn_x", false));  // not started
+  job.Start();
+  auto queued = job.Request(kTenant, "api: prn_x", false);
+  ASSERT_TRUE(queued) << queued.error().message();
+  for (int i = 0; i < 500; ++i) {  // bounded: 5 s
+    {
+      std::lock_guard lock(mu);
+      if (!notified.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  job.Stop();
+  ASSERT_EQ(notified.size(), 1u);
+  EXPECT_EQ(notified[0].trigger, "api: prn_x");
+  EXPECT_EQ(notified[0].purged, 1u);
+  auto status = job.Status(kTenant);
+  ASSERT_TRUE(status);
+  EXPECT_FALSE(status->running());
+  EXPECT_EQ(status->purges.at(0).rule, "v");
+  EXPECT_EQ(status->purges.at(0).data, "visits");
+  EXPECT_EQ(status->purges.at(0).count, 1u);
+  const std::string text = metrics_.RenderText();
+  EXPECT_NE(text.find("strongroom_retention_purged_total{data=\"records\"} 1"), std::string::npos)
+      << text;
+  EXPECT_EQ(notified[0].policy_version, 7u);
+  EXPECT_FALSE(job.Request(kTenant, "api: prn_x", false));  // stopped
+}
+
+// A pass reads the rules when it starts: one asked for under rules since removed purges
+// nothing, and says why.
+TEST_F(RetentionTest, APassAskedForUnderRulesSinceRemovedPurgesNothing) {
+  const std::string id = Record("visits", R"({"note": "x"})");
+  bool finished = false;
+  RetentionJob job(
+      *vault_, *documents_,
+      {.first_pass_after = std::chrono::hours(1),
+       .items_per_second = 0,
+       .clock = [this] { return now_ + days(3); },
+       .tenants = nullptr,
+       .rules_for = [](std::string_view) -> Result<std::optional<RetentionJob::TenantRules>> {
+         return std::nullopt;  // the policy lost its rules after the request
+       },
+       .notify = nullptr},
+      metrics_);
+  job.Start();
+  ASSERT_TRUE(job.Request(kTenant, "api: prn_x", false));
+  for (int i = 0; i < 500 && !finished; ++i) {  // bounded: 5 s
+    auto status = job.Status(kTenant);
+    finished = status && !status->started_at.empty() && !status->running();
+    if (!finished) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  job.Stop();
+  ASSERT_TRUE(finished);
+  const auto status = job.Status(kTenant);
+  EXPECT_EQ(status->purged, 0u);
+  EXPECT_EQ(status->error_code, "failed_precondition");
+  EXPECT_TRUE(RecordExists("visits", id));
+}
+
+// A restricted subject's data is held (GDPR art. 18(1)(c)): however old, a pass keeps it and
+// counts it; once the restriction is lifted, the next pass deletes it. Also: with two subjects,
+// the event scan that leaves the first at its first kept event lands on the second's expired
+// ones (whichever sorts first), and a rule on grades applies to records holding such a field.
+TEST_F(RetentionTest, RestrictedSubjectsAreHeldAndEverySubjectsEventsAreSwept) {
+  auto other = vault_->CreateSubject(kTenant, json::parse("{}"));
+  ASSERT_TRUE(other);
+  const std::string second(other->at("id").as_string());
+  const std::string first = subject_;
+  const auto ago = [this](int d) { return FormatRfc3339(now_ - days(d)); };
+  Event(ago(50));
+  Event(ago(1));
+  subject_ = second;
+  Event(ago(60));
+  Event(ago(2));
+  const std::string restricted_record = Record("visits", R"({"diagnosis": "x"})");
+  subject_ = first;
+  const std::string open_record = Record("visits", R"({"diagnosis": "y"})");
+  const std::string internal_record = Record("visits", R"({"note": "z"})");
+  const auto rules = Rules(R"(
+[[retention]]
+name = "restricted fields"
+collections = ["visits"]
+grades = ["restricted"]
+days = 10
+
+[[retention]]
+name = "events"
+collections = ["@activity"]
+days = 30
+)");
+  const std::vector<std::string> purposes{"support"};
+  ASSERT_TRUE(vault_->SetProcessing(kTenant, second,
+                                    json::parse(R"({"restricted": true, "objections": []})"),
+                                    purposes, "prn_dpo"));
+  auto job = MakeJob();
+  now_ += days(11);
+  auto pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.error, "");
+  EXPECT_EQ(pass.purged, 2u);  // the open subject's restricted-grade record and its old event
+  EXPECT_EQ(pass.held, 2u);    // the restricted subject's record and old event
+  EXPECT_FALSE(RecordExists("visits", open_record));
+  EXPECT_TRUE(RecordExists("visits", internal_record));  // no field of the rule's grade
+  EXPECT_TRUE(RecordExists("visits", restricted_record));
+  EXPECT_EQ(EventCount(), 1u);
+  subject_ = second;
+  EXPECT_EQ(EventCount(), 2u);
+
+  ASSERT_TRUE(vault_->SetProcessing(kTenant, second,
+                                    json::parse(R"({"restricted": false, "objections": []})"),
+                                    purposes, "prn_dpo"));
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 2u);
+  EXPECT_EQ(pass.held, 0u);
+  EXPECT_FALSE(RecordExists("visits", restricted_record));
+  EXPECT_EQ(EventCount(), 1u);
+
+  // Sealed, nobody can tell who is restricted: the pass purges nothing and says so.
+  seal_->Seal();
+  now_ += days(100);
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 0u);
+  EXPECT_EQ(pass.error_code, "sealed");
+}
+
+}  // namespace
+}  // namespace strongroom::records
