@@ -122,7 +122,8 @@ records::RetentionJob MakeJob(Vault& v, observe::MetricsRegistry& metrics) {
       {.items_per_second = 0,  // unpaced: the disk's speed (the server paces to 20,000/s)
        .clock = [] { return std::chrono::system_clock::now() + std::chrono::days(2); },
        .tenants = nullptr,
-       .notify = nullptr},
+       .notify = nullptr,
+       .each_round = nullptr},
       metrics);
 }
 

@@ -6,6 +6,7 @@ leave nothing behind.
 
 Bounded: every CLI call has a timeout; every wait polls with a deadline; writer threads make a
 fixed number of attempts."""
+import datetime
 import glob
 import json
 import os
@@ -373,6 +374,70 @@ class ErasureTest(ServerTestCase):
         self.assertGreaterEqual(destroyed["records"], 3)
         self.assertEqual(destroyed["records"] + destroyed["activity_events"],
                          3 + 2 + outcomes.count(201))
+
+
+
+class ErasureGraceTest(ServerTestCase):
+    """privacy.erasure_grace_days: DELETE schedules the erasure (202) and hides the subject at
+    once, across a restart; DELETE .../erasure cancels it and everything is back; both audited.
+    That the erasure is carried out when due is erasure_schedule_test.cc (an injected "now")."""
+
+    def test_a_scheduled_erasure_hides_the_subject_until_cancelled(self):
+        server = self.make_server("--privacy-erasure-grace-days", "7")
+        self.assertEqual(server.api("POST", "/v1/collections", COLLECTION)[0], 201)
+        victim = server.api("POST", "/v1/subjects", {})[1]["id"]
+        keeper = server.api("POST", "/v1/subjects", {})[1]["id"]
+        status, record = server.api("POST", "/v1/collections/people/records", {
+            "subject_id": victim, "fields": {"email": "grace@example.org", "note": MARKER}})
+        self.assertEqual(status, 201, record)
+        record_path = "/v1/collections/people/records/" + record["id"]
+
+        status, answer = server.api("DELETE", "/v1/subjects/" + victim)
+        self.assertEqual(status, 202, answer)
+        self.assertEqual((answer["subject"], answer["state"]), (victim, "scheduled"))
+        requested = datetime.datetime.strptime(answer["requested_at"], "%Y-%m-%dT%H:%M:%SZ")
+        erase_at = datetime.datetime.strptime(answer["erase_at"], "%Y-%m-%dT%H:%M:%SZ")
+        self.assertEqual(erase_at - requested, datetime.timedelta(days=7))
+        # Asked again: the first date stands.
+        self.assertEqual(server.api("DELETE", "/v1/subjects/" + victim)[1]["erase_at"],
+                         answer["erase_at"])
+
+        def hidden():
+            self.assertEqual(server.api("GET", "/v1/subjects/" + victim)[0], 404)
+            self.assertEqual(server.api("GET", record_path)[0], 404)
+            self.assertEqual(server.api("POST", "/v1/subjects/%s/activity" % victim,
+                                        {"type": "visit.logged"})[0], 404)
+            listed = [s["id"] for s in server.api("GET", "/v1/subjects")[1]["subjects"]]
+            self.assertEqual(listed, [keeper])
+        hidden()
+        self.assertIn("strongroom_erasures_scheduled 1", server.metrics_text())
+        server.stop()
+        server.start()
+        hidden()
+
+        # Bad input: an unknown subject, text that is no subject id.
+        self.assertEqual(server.api("DELETE", "/v1/subjects/sub_AAAAAAAAAAAAAAAAAAAAAA")[0], 404)
+        self.assertEqual(server.api("DELETE", "/v1/subjects/%s/erasure" % keeper)[0], 404)
+        self.assertEqual(server.api("DELETE", "/v1/subjects/not-an-id/erasure")[0], 404)
+
+        status, answer = server.api("DELETE", "/v1/subjects/%s/erasure" % victim)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(answer, {"subject": victim, "state": "cancelled"})
+        status, back = server.api("GET", record_path)
+        self.assertEqual(status, 200, back)
+        self.assertEqual(back["fields"]["note"], MARKER)
+        self.assertEqual(server.api("DELETE", "/v1/subjects/%s/erasure" % victim)[0], 404)
+        self.assertIn("strongroom_erasures_scheduled 0", server.metrics_text())
+
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        status, page = server.api("GET", "/v1/audit?action=subject.erase", token=auditor)
+        self.assertEqual(status, 200, page)
+        self.assertEqual(sorted(e["outcome"]["status"] for e in page["entries"]), [202, 202, 404])
+        status, page = server.api("GET", "/v1/audit?action=subject.cancel_erasure", token=auditor)
+        self.assertEqual(sorted(e["outcome"]["status"] for e in page["entries"]),
+                         [200, 404, 404, 404])
+        self.assertNotIn(MARKER, json.dumps(page))
 
 
 if __name__ == "__main__":

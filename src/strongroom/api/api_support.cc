@@ -152,8 +152,11 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     }
     if (verb == "read" || verb == "list") return PolicyGate{Action::kRead, resource};
     if (verb == "update") return PolicyGate{Action::kUpdate, resource};
-    // Erasing a subject deletes everything held about it: the delete action on @subjects.
-    if (verb == "delete" || verb == "erase") return PolicyGate{Action::kDelete, resource};
+    // Erasing a subject deletes everything held about it: the delete action on @subjects; so
+    // does cancelling a scheduled erasure (who may erase may change their mind).
+    if (verb == "delete" || verb == "erase" || verb == "cancel_erasure") {
+      return PolicyGate{Action::kDelete, resource};
+    }
     if (verb == "search") return PolicyGate{Action::kSearch, resource};
     if (verb == "export") return PolicyGate{Action::kExport, resource};
     return std::nullopt;

@@ -51,6 +51,7 @@ constexpr std::array kActions = {
     RouteAction{Method::kGet, "/v1/subjects", "subject.list"},
     RouteAction{Method::kGet, "/v1/subjects/{id}", "subject.read"},
     RouteAction{Method::kDelete, "/v1/subjects/{id}", "subject.erase"},
+    RouteAction{Method::kDelete, "/v1/subjects/{id}/erasure", "subject.cancel_erasure"},
     RouteAction{Method::kGet, "/v1/subjects/{id}/export", "subject.export"},
     RouteAction{Method::kPost, "/v1/subjects/{id}/consents", "consent.create"},
     RouteAction{Method::kGet, "/v1/subjects/{id}/consents", "consent.list"},

@@ -472,16 +472,35 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
              }));
   // Erasure: crypto-shredding, the rows, a signed receipt in the erasure ledger
   // (records/subject_erasure.h). 200 with the receipt, which the caller may hand to the person.
+  // Erasure: at once (200 with the receipt), or with a grace period scheduled (202) and
+  // cancellable until it ends (records/subject_erasure.h).
   router.Add(Method::kDelete, "/v1/subjects/{id}", http::Execution::kWorker,
+             Guarded(api, Access::kWrite, true,
+                     [&api](const Request& r, const auth::Caller& who) -> Result<Answer> {
+                       if (api.eraser == nullptr) {
+                         return Fail(ErrorCode::kUnavailable, "erasure is not available");
+                       }
+                       const std::string_view subject = r.PathParam("id");
+                       if (api.erasure_grace.count() > 0) {
+                         auto scheduled = api.eraser->Schedule(who.tenant, subject,
+                                                               std::chrono::system_clock::now(),
+                                                               api.erasure_grace);
+                         if (!scheduled) return std::unexpected(scheduled.error());
+                         return Answer(202, std::move(*scheduled));
+                       }
+                       auto erased = api.eraser->Erase(who.tenant, subject);
+                       if (!erased) return std::unexpected(erased.error());
+                       api.service.ForgetChoices(who.tenant, subject);
+                       return Answer(200, std::move(*erased));
+                     }));
+  router.Add(Method::kDelete, "/v1/subjects/{id}/erasure", http::Execution::kWorker,
              Guarded(api, Access::kWrite, true,
                      Returning(200, [&api](const Request& r, const auth::Caller& who) {
                        if (api.eraser == nullptr) {
                          return Result<json::object>(
                              Fail(ErrorCode::kUnavailable, "erasure is not available"));
                        }
-                       auto erased = api.eraser->Erase(who.tenant, r.PathParam("id"));
-                       if (erased) api.service.ForgetChoices(who.tenant, r.PathParam("id"));
-                       return erased;
+                       return api.eraser->CancelScheduled(who.tenant, r.PathParam("id"));
                      })));
   // Consent records (records/vault_consents.cc): the purposes are the tenant policy's.
   router.Add(Method::kPost, "/v1/subjects/{id}/consents", http::Execution::kWorker,

@@ -20,6 +20,7 @@
 // worker pool; those that run Argon2id on the credential pool. Borrows everything it is given; all
 // of it must outlive the router. Thread-safe.
 
+#include <chrono>
 #include <string_view>
 
 #include "strongroom/audit/audit_keys.h"
@@ -58,6 +59,8 @@ struct VaultApi {
   backup::BackupService* backups = nullptr;
   // Subject erasure (DELETE /v1/subjects/{id}); null: the route answers 503.
   records::SubjectEraser* eraser = nullptr;
+  // privacy.erasure_grace_days: 0 erases at once; otherwise DELETE schedules the erasure.
+  std::chrono::seconds erasure_grace{0};
   // KEK rotation and re-wrap (/v1/keys/rotate, retirement); null: those routes answer 503.
   records::KekRotation* rotation = nullptr;
   // The log of data-subject requests (/v1/privacy/requests); null: those routes answer 503.

@@ -599,6 +599,16 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                           documents,      policies, tokens,     break_glass, api::OpenApiDocument(),
                           &traffic_guard, &backups};
   vault_api.eraser = &eraser;
+  vault_api.erasure_grace = std::chrono::days(config.privacy.erasure_grace_days);
+  // Erasures in their grace period stay hidden across restarts (read only, before serving).
+  if (auto scheduled = eraser.LoadScheduled(); !scheduled) {
+    observe::Error("server.start_failed", {{"reason", scheduled.error().message()}});
+    return kExitUsage;
+  }
+  registry.AddGaugeCallback(
+      "strongroom_erasures_scheduled",
+      "Subject erasures waiting for their grace period to end (privacy.erasure_grace_days)",
+      [&eraser] { return static_cast<double>(eraser.CountScheduled()); });
   // KEK rotation: re-wrap jobs a restart interrupted go on once the thread starts (below); what
   // it does on its own (rotations by age or key use, finished re-wraps) is audited as the
   // system's act.
@@ -694,6 +704,47 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
              if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
                observe::Error("privacy.retention_audit_failed",
                               {{"tenant", pass.tenant}, {"reason", appended.error().message()}});
+             }
+           },
+       // Erasures whose grace period ended are carried out, each audited as the system's
+       // subject.erase with its receipt (the request was audited when it was made).
+       .each_round =
+           [&eraser, &service, &trail, &audit_keys] {
+             auto erased = eraser.ErasePending(std::chrono::system_clock::now());
+             if (!erased) {
+               if (erased.error().code() != ErrorCode::kSealed) {
+                 observe::Error("privacy.scheduled_erasures_failed",
+                                {{"reason", erased.error().message()}});
+               }
+               return;
+             }
+             for (const auto& answer : *erased) {
+               const std::string tenant(answer.at("tenant").as_string());
+               const std::string subject(answer.at("subject").as_string());
+               service.ForgetChoices(tenant, subject);
+               audit::Event event;
+               event.tenant = tenant;
+               event.actor = audit::Actor{.id = "system:privacy",
+                                          .kind = "system",
+                                          .roles = {},
+                                          .via = "",
+                                          .credential = ""};
+               event.action = "subject.erase";
+               if (auto pseudonym = audit_keys.SubjectPseudonym(tenant, subject); pseudonym) {
+                 event.subjects.push_back(std::move(*pseudonym));
+               }
+               const auto* receipt = answer.at("receipt").as_object().if_contains("receipt");
+               const auto* id =
+                   receipt != nullptr ? receipt->as_object().if_contains("id") : nullptr;
+               event.target = "grace period ended; receipt " + (id != nullptr && id->is_string()
+                                                                    ? std::string(id->as_string())
+                                                                    : std::string("?"));
+               event.status = 200;
+               event.code = "ok";
+               if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
+                 observe::Error("privacy.erasure_audit_failed",
+                                {{"tenant", tenant}, {"reason", appended.error().message()}});
+               }
              }
            }},
       registry);

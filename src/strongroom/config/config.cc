@@ -186,6 +186,10 @@ const SettingInfo kSettings[] = {
      "the erasure ledger: signed receipts of subject erasures, kept out of backups and replayed "
      "by restores (empty: <data_dir>/erasure-ledger.jsonl)",
      K::kString, 0, 0, &FieldOf<&Config::privacy, &PrivacySettings::erasure_ledger>},
+    {"privacy.erasure_grace_days",
+     "days between DELETE /v1/subjects/{id} and the erasure, during which the subject is hidden "
+     "and the erasure can be cancelled (0: erased at once; GDPR allows a month at most)",
+     K::kInteger, 0, 30, &FieldOf<&Config::privacy, &PrivacySettings::erasure_grace_days>},
     {"privacy.retention_every_minutes",
      "how often the retention job deletes what tenants' [[retention]] rules let expire",
      K::kInteger, 1, int64_t{7} * 24 * 60,

@@ -174,6 +174,8 @@ struct BackupSettings {
 // Subject rights (docs/privacy.md).
 struct PrivacySettings {
   std::string erasure_ledger;  // empty: <data_dir>/erasure-ledger.jsonl
+  // Days between an erasure request and the erasure (cancellable meanwhile); 0: at once.
+  std::int64_t erasure_grace_days = 0;
   // Retention passes (records/retention.h): how often, the first one how long after the start,
   // and the entries they examine per second (0: unpaced).
   std::int64_t retention_every_minutes = 60;

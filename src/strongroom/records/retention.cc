@@ -270,7 +270,9 @@ void RetentionJob::Run() {
         next_pass_ = options_.clock() + options_.every;
       }
     }
-    if (RunRequested() || !scheduled || !options_.tenants) continue;
+    if (RunRequested() || !scheduled) continue;
+    if (options_.each_round) options_.each_round();
+    if (!options_.tenants) continue;
     auto tenants = options_.tenants();
     if (!tenants) {
       failed_.Increment();

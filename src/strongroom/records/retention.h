@@ -92,6 +92,9 @@ class RetentionJob {
     std::function<Result<std::vector<std::string>>()> tenants;
     std::function<Result<std::optional<TenantRules>>(std::string_view tenant)> rules_for;
     std::function<void(const Pass&)> notify;  // after each pass, on the thread, outside mu_
+    // Run on the thread at the start of each scheduled round, before the tenants' passes (the
+    // server finishes erasures whose grace period ended: records/subject_erasure.h).
+    std::function<void()> each_round;
   };
 
   RetentionJob(VaultService& vault, DocumentService& documents, Options options,

@@ -17,6 +17,7 @@
 #include "strongroom/storage/sqlite_store.h"
 #include "support/scratch_dir.h"
 #include "support/sealed_vault.h"
+#include "support/vault_stores.h"
 
 namespace strongroom::records {
 namespace {
@@ -38,11 +39,8 @@ std::vector<RetentionRule> Rules(std::string_view text) {
 class RetentionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"metadata.db", "profiles.db", "activity.db", "documents.db"}) {
-      auto store = storage::OpenSqliteStore(scratch_ / name);
-      ASSERT_TRUE(store);
-      stores_.push_back(std::move(*store));
-    }
+    stores_ = strongroom::testing::OpenVaultStores(scratch_.path());
+    ASSERT_EQ(stores_.size(), 4u);
     seal_ = strongroom::testing::MakeSealState(scratch_.path(), *stores_[0]);
     ASSERT_TRUE(seal_->Unseal(strongroom::testing::TestPassphrase()));
     vault_ = std::make_unique<VaultService>(Stores{*stores_[0], *stores_[1], *stores_[2]}, *seal_);
@@ -106,7 +104,8 @@ class RetentionTest : public ::testing::Test {
                          .clock = [this] { return now_; },
                          .tenants = nullptr,
                          .rules_for = nullptr,
-                         .notify = nullptr},
+                         .notify = nullptr,
+                         .each_round = nullptr},
                         metrics_);
   }
 
@@ -269,7 +268,8 @@ TEST_F(RetentionTest, RequestedPassesRunOnTheThreadAndAreReported) {
            [&](const RetentionJob::Pass& pass) {
              std::lock_guard lock(mu);
              notified.push_back(pass);
-           }},
+           },
+       .each_round = nullptr},
       metrics_);
   EXPECT_FALSE(job.Request(kTenant, "api: prn_x", false));  // not started
   job.Start();
@@ -313,7 +313,8 @@ TEST_F(RetentionTest, APassAskedForUnderRulesSinceRemovedPurgesNothing) {
        .rules_for = [](std::string_view) -> Result<std::optional<RetentionJob::TenantRules>> {
          return std::nullopt;  // the policy lost its rules after the request
        },
-       .notify = nullptr},
+       .notify = nullptr,
+       .each_round = nullptr},
       metrics_);
   job.Start();
   ASSERT_TRUE(job.Request(kTenant, "api: prn_x", false));

@@ -299,6 +299,10 @@ SubjectEraser::SubjectEraser(ErasureStores stores, barrier::SealState& seal,
 Result<json::object> SubjectEraser::Erase(std::string_view tenant, std::string_view subject) {
   if (!internal::IsSubjectId(subject)) return Fail(ErrorCode::kNotFound, "no such subject");
   std::lock_guard lock(mu_);
+  return EraseLocked(tenant, subject);
+}
+
+Result<json::object> SubjectEraser::EraseLocked(std::string_view tenant, std::string_view subject) {
   // The keys are taken under the lock, after any seal and unseal that came before.
   auto keys = seal_.keys();
   if (!keys) return Fail(ErrorCode::kSealed, "the vault is sealed; unseal it first");

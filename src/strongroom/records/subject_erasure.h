@@ -16,10 +16,19 @@
 // after unsealing). A restore replays the ledger into the restored files before they open
 // (ReplayErasures), which is how an erasure reaches every backup ever taken.
 //
+// With a grace period (privacy.erasure_grace_days, docs/privacy.md "Erasure grace period") an
+// erasure is scheduled first (soft delete): the subject is marked erased in the seal state's
+// gate at once, so every read and write of its data answers not_found as after an erasure, but
+// nothing is destroyed until ErasePending() runs after its `erase_at`; CancelScheduled() undoes
+// it until then. The schedule is kept in the metadata space `erasure_schedule` and hidden again
+// at every start (LoadScheduled).
+//
 // SubjectEraser is thread-safe; erasures run one at a time (a mutex: they are rare and touch
 // every store). Borrows the stores, the seal state and the ledger.
 
+#include <atomic>
 #include <boost/json/object.hpp>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -38,6 +47,8 @@ namespace strongroom::records {
 
 // The metadata space of the erasure markers.
 inline constexpr std::string_view kErasures = "erasures";
+// The metadata space of erasures waiting for their grace period to end: "<tenant>/<subject>".
+inline constexpr std::string_view kErasureSchedule = "erasure_schedule";
 
 struct ErasureStores {
   storage::Store& metadata;
@@ -67,6 +78,25 @@ class SubjectEraser {
   // off.
   void AfterBackup();
 
+  // The grace period. Schedules the subject's erasure `grace` after `now` and hides the subject
+  // at once (waiting for the writes that hold it): {"subject", "state": "scheduled",
+  // "requested_at", "erase_at"}. A subject already scheduled keeps its date (the same answer).
+  // not_found for no such subject (or one erased); works sealed (nothing is decrypted).
+  Result<boost::json::object> Schedule(std::string_view tenant, std::string_view subject,
+                                       std::chrono::system_clock::time_point now,
+                                       std::chrono::seconds grace);
+  // Cancels a scheduled erasure: the subject and its data are back as they were.
+  // {"subject", "state": "cancelled"}; not_found when none is scheduled.
+  Result<boost::json::object> CancelScheduled(std::string_view tenant, std::string_view subject);
+  // At start: hides every scheduled subject again; returns how many are scheduled.
+  Result<std::size_t> LoadScheduled();
+  // Erases every scheduled subject whose erase_at is at or before `now`, each as Erase() does
+  // (receipt and all); returns the erasures' answers with their tenants ({"tenant", ...Erase's
+  // answer}). One that fails stays scheduled and is tried again at the next call. sealed while
+  // sealed (nothing done).
+  Result<std::vector<boost::json::object>> ErasePending(std::chrono::system_clock::time_point now);
+  std::size_t CountScheduled() const { return scheduled_count_.load(); }
+
  private:
   // Purge, receipt (unless the ledger has `receipt_id` already), copies, marker, checkpoint.
   // Expects mu_ held.
@@ -74,6 +104,9 @@ class SubjectEraser {
                                      std::string_view erased_at, std::string_view receipt_id,
                                      std::uint64_t keys);
   Result<std::size_t> ResumeLocked();  // expects mu_ held
+  Result<boost::json::object> EraseLocked(std::string_view tenant, std::string_view subject);
+  // The schedule's entries (key "<tenant>/<subject>", value {"requested_at", "erase_at"}).
+  Result<std::vector<storage::Entry>> ScheduledEntries();
   void CopyLedger();
   void Checkpoint();  // expects mu_ held
 
@@ -83,6 +116,7 @@ class SubjectEraser {
   std::vector<std::filesystem::path> ledger_copies_;
   std::mutex mu_;
   bool checkpoint_owed_ = false;  // guarded by mu_
+  std::atomic<std::size_t> scheduled_count_{0};  // for the metric; changed under mu_
 };
 
 // Step 1 without the barrier (no keys needed): deletes the subject and its wrapped keys and

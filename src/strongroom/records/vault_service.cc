@@ -273,6 +273,8 @@ Result<boost::json::object> VaultService::CreateSubject(std::string_view tenant,
 Result<std::optional<storage::Bytes>> VaultService::FindSubject(std::string_view tenant,
                                                                 std::string_view id) {
   if (!IsId(id, "sub_")) return std::optional<storage::Bytes>();
+  // One being erased, or scheduled for erasure (its grace period), is gone for every caller.
+  if (seal_.gate().IsErased(tenant, id)) return std::optional<storage::Bytes>();
   return stores_.metadata.Get(kSubjects, Join({tenant, id}));
 }
 
@@ -291,8 +293,20 @@ Result<boost::json::object> VaultService::GetSubject(std::string_view tenant, st
 }
 
 Result<boost::json::object> VaultService::ListSubjects(std::string_view tenant, const Page& page) {
-  return StoredObjectPage(stores_.metadata, kSubjects, std::string(tenant) + "/", page, "subjects",
-                          &IsSubjectId);
+  auto listed = StoredObjectPage(stores_.metadata, kSubjects, std::string(tenant) + "/", page,
+                                 "subjects", &IsSubjectId);
+  if (!listed) return listed;
+  // Subjects being erased or scheduled for erasure are left out (the page may come out shorter;
+  // its cursor still moves on).
+  auto& subjects = listed->at("subjects").as_array();
+  const auto hidden = [&](const json::value& subject) {
+    const auto* id = subject.is_object() ? subject.get_object().if_contains("id") : nullptr;
+    return id != nullptr && id->is_string() && seal_.gate().IsErased(tenant, id->get_string());
+  };
+  for (auto it = subjects.begin(); it != subjects.end();) {
+    it = hidden(*it) ? subjects.erase(it) : it + 1;
+  }
+  return listed;
 }
 
 }  // namespace strongroom::records
