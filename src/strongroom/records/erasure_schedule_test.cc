@@ -6,6 +6,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,37 @@ TEST_F(ErasureScheduleTest, TheErasureIsCarriedOutWhenDueAndSurvivesARestartUnti
   auto again = eraser_->ErasePending(now_ + days(30));
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->empty());
+}
+
+// After a restart a hidden subject's choices cannot be read (the barrier refuses its keys): a
+// retention pass treats it as held rather than failing the tenant's pass; a cancel after the
+// restart brings it back; an immediate erasure of a hidden subject takes its schedule along.
+TEST_F(ErasureScheduleTest, HiddenSubjectsAreHeldByRetentionAndCancelOrEraseAfterARestart) {
+  const std::vector<std::string> purposes{"support"};
+  ASSERT_TRUE(vault_->SetProcessing(kTenant, subject_,
+                                    json::parse(R"({"restricted": false, "objections": []})"),
+                                    purposes, "prn_dpo"));
+  const std::string other = NewSubject();
+  ASSERT_TRUE(eraser_->Schedule(kTenant, subject_, now_, days(7)));
+  ASSERT_TRUE(eraser_->Schedule(kTenant, other, now_, days(7)));
+  Open();
+  ASSERT_TRUE(eraser_->LoadScheduled());
+  auto held = vault_->RestrictedSubjects(kTenant);
+  ASSERT_TRUE(held) << held.error().message();
+  EXPECT_EQ(*held, (std::set<std::string, std::less<>>{subject_}));
+
+  ASSERT_TRUE(eraser_->CancelScheduled(kTenant, subject_));
+  EXPECT_EQ(CodeOfGetRecord(), "ok");
+  held = vault_->RestrictedSubjects(kTenant);
+  ASSERT_TRUE(held);
+  EXPECT_TRUE(held->empty());
+
+  EXPECT_EQ(eraser_->CountScheduled(), 1u);
+  ASSERT_TRUE(eraser_->Erase(kTenant, other));
+  EXPECT_EQ(eraser_->CountScheduled(), 0u);
+  auto schedule = stores_[0]->Scan(kErasureSchedule, "", 10);
+  ASSERT_TRUE(schedule);
+  EXPECT_TRUE(schedule->empty());
 }
 
 }  // namespace

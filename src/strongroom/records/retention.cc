@@ -265,12 +265,14 @@ void RetentionJob::Run() {
         return stopping_ || !requests_.empty() || options_.clock() >= next_pass_;
       });
       if (stopping_) return;
-      if (requests_.empty() && options_.clock() >= next_pass_) {
+      if (options_.clock() >= next_pass_) {
         scheduled = true;
         next_pass_ = options_.clock() + options_.every;
       }
     }
-    if (RunRequested() || !scheduled) continue;
+    while (RunRequested()) {
+    }  // asked-for passes first
+    if (!scheduled) continue;
     if (options_.each_round) options_.each_round();
     if (!options_.tenants) continue;
     auto tenants = options_.tenants();

@@ -266,6 +266,8 @@ Result<std::uint64_t> ShredSubject(ErasureStores& stores, std::string_view tenan
   storage::WriteBatch batch;
   for (const std::string& dek : *deks) batch.Delete(keys::kKeysSpace, dek);
   batch.Delete(kSubjects, Join({tenant, subject}));
+  // A grace period's schedule goes with the subject (erasure_schedule.cc).
+  batch.Delete(kErasureSchedule, Join({tenant, subject}));
   batch.Put(kErasures, Join({tenant, subject}),
             Serialize(json::object{{"erased_at", erased_at},
                                    {"receipt_id", receipt_id},
@@ -327,13 +329,18 @@ Result<json::object> SubjectEraser::EraseLocked(std::string_view tenant, std::st
   // Waits for the writes that hold the subject; every later one finds it erased. So no write
   // can save a reservation (or make a new key) after the keys are deleted, nor land a row
   // after the purge has read the stores.
+  // A subject hidden for its grace period stays hidden if this fails.
+  const bool hidden = seal_.gate().IsErased(tenant, subject);
+  auto scheduled = stores_.metadata.Get(kErasureSchedule, Join({tenant, subject}));
+  if (!scheduled) return std::unexpected(scheduled.error());
   keys->barrier->Forget(tenant, subject);
   const std::string erased_at = internal::Now();
   auto shredded = ShredSubject(stores_, tenant, subject, erased_at, *receipt_id);
   if (!shredded) {
-    keys->barrier->Unforget(tenant, subject);  // nothing was destroyed
+    if (!hidden) keys->barrier->Unforget(tenant, subject);  // nothing was destroyed
     return std::unexpected(shredded.error());
   }
+  if (*scheduled) --scheduled_count_;  // its schedule went with it
   return Finish(tenant, subject, erased_at, *receipt_id, *shredded);
 }
 

@@ -81,7 +81,7 @@ class SubjectEraser {
   // The grace period. Schedules the subject's erasure `grace` after `now` and hides the subject
   // at once (waiting for the writes that hold it): {"subject", "state": "scheduled",
   // "requested_at", "erase_at"}. A subject already scheduled keeps its date (the same answer).
-  // not_found for no such subject (or one erased); works sealed (nothing is decrypted).
+  // not_found for no such subject (or one erased). Needs no keys (the API asks for them anyway).
   Result<boost::json::object> Schedule(std::string_view tenant, std::string_view subject,
                                        std::chrono::system_clock::time_point now,
                                        std::chrono::seconds grace);
@@ -91,9 +91,10 @@ class SubjectEraser {
   // At start: hides every scheduled subject again; returns how many are scheduled.
   Result<std::size_t> LoadScheduled();
   // Erases every scheduled subject whose erase_at is at or before `now`, each as Erase() does
-  // (receipt and all); returns the erasures' answers with their tenants ({"tenant", ...Erase's
-  // answer}). One that fails stays scheduled and is tried again at the next call. sealed while
-  // sealed (nothing done).
+  // (receipt and all; the shred deletes its schedule entry in the same batch); returns the
+  // erasures' answers with their tenants ({"tenant", ...Erase's answer}), also when a later one
+  // failed (that one stays scheduled and hidden, is logged and tried again at the next call).
+  // sealed while sealed (nothing done).
   Result<std::vector<boost::json::object>> ErasePending(std::chrono::system_clock::time_point now);
   std::size_t CountScheduled() const { return scheduled_count_.load(); }
 

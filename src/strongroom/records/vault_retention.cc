@@ -90,6 +90,12 @@ Result<std::set<std::string, std::less<>>> VaultService::RestrictedSubjects(
                             });
   if (!scanned) return std::unexpected(scanned.error());
   for (const auto& subject : subjects) {
+    // Hidden (a scheduled erasure, its grace period): its state cannot be read (the barrier
+    // refuses its keys), and a cancel would bring it back as it was: held.
+    if (seal_.gate().IsErased(tenant, subject)) {
+      restricted.insert(subject);
+      continue;
+    }
     auto choices = Choices(tenant, subject);
     if (!choices) return std::unexpected(choices.error());
     if (*choices != nullptr && (*choices)->restricted) restricted.insert(subject);
