@@ -191,13 +191,19 @@ RetentionJob::Pass RetentionJob::RunPass(const TenantRules& tenant, std::string 
               kDocumentsData, 2);
     }
   }
+  // The total from the sweeps' own counts (the progress sum misses a batch whose write failed
+  // after some of its documents were deleted).
+  pass.purged = purged_by_kind[0] + purged_by_kind[1] + purged_by_kind[2];
   if (!dry_run) {
     purged_records_.Increment(purged_by_kind[0]);
     purged_events_.Increment(purged_by_kind[1]);
     purged_documents_.Increment(purged_by_kind[2]);
     // The deleted pages were zeroed (secure_delete); their images leave the write-ahead logs
     // now, not at the next automatic checkpoint.
-    if (pass.purged > 0) vault_.CheckpointStores(), documents_.CheckpointStore();
+    if (pass.purged > 0) {
+      vault_.CheckpointStores();
+      documents_.CheckpointStore();
+    }
   }
   if (!first_error) {
     pass.error = first_error.error().message();
