@@ -258,6 +258,27 @@ backup::ServiceSettings BackupSettingsFrom(const config::Config& c) {
   return s;
 }
 
+// Audits what the server did on its own: actor `system:<who>` of kind system, status 200 "ok"
+// unless the caller set a code. A trail that refuses the entry is logged as `failure_event`.
+void AuditSystemAct(audit::Trail& trail, std::string_view who, audit::Event event,
+                    observe::EventName failure_event) {
+  event.actor = audit::Actor{.id = "system:" + std::string(who),
+                             .kind = "system",
+                             .roles = {},
+                             .via = "",
+                             .credential = ""};
+  if (event.code.empty()) {
+    event.status = 200;
+    event.code = "ok";
+  }
+  const std::string tenant = event.tenant, action = event.action;
+  if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
+    observe::Error(
+        failure_event,
+        {{"tenant", tenant}, {"action", action}, {"reason", appended.error().message()}});
+  }
+}
+
 std::optional<SecretBytes>& CapturedPassphrase() {
   static std::optional<SecretBytes> captured;
   return captured;
@@ -620,16 +641,9 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
            [&trail](const records::KekRotation::Notice& notice) {
              audit::Event event;
              event.tenant = notice.tenant;
-             event.actor = audit::Actor{
-                 .id = "system:keys", .kind = "system", .roles = {}, .via = "", .credential = ""};
              event.action = notice.action;
              event.target = "kek v" + std::to_string(notice.version) + ": " + notice.detail;
-             event.status = 200;
-             event.code = "ok";
-             if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
-               observe::Error("keys.audit_failed",
-                              {{"action", notice.action}, {"reason", appended.error().message()}});
-             }
+             AuditSystemAct(trail, "keys", std::move(event), "keys.audit_failed");
            }},
       registry);
   seal.OnKeyHalfSpent([&rotation](std::string_view tenant, std::uint32_t version) {
@@ -683,11 +697,6 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
              if (pass.dry_run || pass.purged == 0) return;
              audit::Event event;
              event.tenant = pass.tenant;
-             event.actor = audit::Actor{.id = "system:retention",
-                                        .kind = "system",
-                                        .roles = {},
-                                        .via = "",
-                                        .credential = ""};
              event.action = "retention.purge";
              std::string summary;
              for (const auto& purge : pass.purges) {
@@ -699,12 +708,11 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
              event.policy_version = pass.policy_version;
              event.policy_rule =
                  "retention (" + pass.trigger + (pass.stopped ? ", stopped early)" : ")");
-             event.status = pass.error.empty() ? 200 : 503;
-             event.code = pass.error.empty() ? "ok" : pass.error_code;
-             if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
-               observe::Error("privacy.retention_audit_failed",
-                              {{"tenant", pass.tenant}, {"reason", appended.error().message()}});
+             if (!pass.error.empty()) {
+               event.status = 503;
+               event.code = pass.error_code;
              }
+             AuditSystemAct(trail, "retention", std::move(event), "privacy.retention_audit_failed");
            },
        // Erasures whose grace period ended are carried out, each audited as the system's
        // subject.erase with its receipt (the request was audited when it was made).
@@ -724,11 +732,6 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                service.ForgetChoices(tenant, subject);
                audit::Event event;
                event.tenant = tenant;
-               event.actor = audit::Actor{.id = "system:privacy",
-                                          .kind = "system",
-                                          .roles = {},
-                                          .via = "",
-                                          .credential = ""};
                event.action = "subject.erase";
                if (auto pseudonym = audit_keys.SubjectPseudonym(tenant, subject); pseudonym) {
                  event.subjects.push_back(std::move(*pseudonym));
@@ -739,12 +742,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
                event.target = "grace period ended; receipt " + (id != nullptr && id->is_string()
                                                                     ? std::string(id->as_string())
                                                                     : std::string("?"));
-               event.status = 200;
-               event.code = "ok";
-               if (auto appended = trail.AppendAndWait(std::move(event)); !appended) {
-                 observe::Error("privacy.erasure_audit_failed",
-                                {{"tenant", tenant}, {"reason", appended.error().message()}});
-               }
+               AuditSystemAct(trail, "privacy", std::move(event), "privacy.erasure_audit_failed");
              }
            }},
       registry);
