@@ -3,7 +3,8 @@
 #
 #  A. In process (Google Benchmark, bench/audit_bench.cc): appends per second with group commit
 #     (target >= 100,000/s), one append waiting for its own fsync, and offline verification
-#     (entries per second).
+#     (entries per second), and what naming a subject costs an entry (its own pseudonym
+#     against the audit key's HMAC).
 #  B. Over HTTPS: record gets (wrk, a data:read token) against the same server built with
 #     auditing skipped (preset release-auditoff: binary strongroom-auditoff-bench, loopback only,
 #     starts only with BENCH_AUDIT_OFF_ACKNOWLEDGED=1). Target >= 0.8x. Runs alternate

@@ -114,6 +114,26 @@ class ErasureTest(ServerTestCase):
         done = run_cli("backup", "create", "--full", "--data-dir", server.data_dir, "--target",
                        self.target, "--output", "json", timeout=120)
         self.assertEqual(done.returncode, 0, done.stderr)
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+
+        def audit_about(subject):
+            status, page = server.api("GET", "/v1/audit?limit=1000&subject=" + subject,
+                                      token=auditor)
+            self.assertEqual(status, 200, page)
+            return page["entries"]
+
+        # Before the erasure the trail names the victim by its own pseudonym, which a search by
+        # its id finds.
+        before = audit_about(victim)
+        self.assertEqual(sorted(e["action"] for e in before),
+                         ["activity.append"] * 2 + ["document.upload"] + ["record.create"] * 3 +
+                         ["subject.create"])
+        (own_pseudonym,) = {s for e in before for s in e["resource"]["subjects"]}
+        self.assertRegex(own_pseudonym, r"^psn_[A-Za-z0-9_-]{22}$")
+        keeper_before = audit_about(keeper)
+        self.assertEqual(len(keeper_before), 3)
+        self.assertNotIn(own_pseudonym, json.dumps(keeper_before))
 
         status, erased = server.api("DELETE", "/v1/subjects/" + victim)
         self.assertEqual(status, 200, erased)
@@ -159,14 +179,21 @@ class ErasureTest(ServerTestCase):
         self.assertEqual(event["subject"], receipt["subject"])
 
         # The audit trail records the erasure and still verifies.
-        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
-                                         scopes=["audit:read"])["token"]
         status, page = server.api("GET", "/v1/audit?action=subject.erase", token=auditor)
         self.assertEqual(status, 200, page)
         entries = page["entries"]
         self.assertEqual(sorted(e["outcome"]["status"] for e in entries), [200, 404])
         self.assertEqual(len({json.dumps(e["resource"]["subjects"]) for e in entries}), 1)
         self.assertNotIn(victim, json.dumps(entries))
+        # The entries about the victim's data are still there, under its own pseudonym, but its
+        # key is gone: a search by its id no longer finds them, only what came after.
+        self.assertEqual(audit_about(own_pseudonym), before)
+        after = audit_about(victim)
+        self.assertIn("subject.erase", {e["action"] for e in after})
+        self.assertGreater(min(e["seq"] for e in after), max(e["seq"] for e in before))
+        self.assertNotIn(own_pseudonym, json.dumps(after))
+        # The other subject is still found by its id, under the same pseudonym as before.
+        self.assertEqual(audit_about(keeper)[:3], keeper_before)
         key_file = os.path.join(server.data_dir, "audit", "public-key.json")
         self.assertTrue(wait_until(lambda: os.path.exists(key_file)))
         done = run_cli("audit", "verify", "--audit-dir", os.path.join(server.data_dir, "audit"),
@@ -437,6 +464,17 @@ class ErasureGraceTest(ServerTestCase):
         status, page = server.api("GET", "/v1/audit?action=subject.cancel_erasure", token=auditor)
         self.assertEqual(sorted(e["outcome"]["status"] for e in page["entries"]),
                          [200, 404, 404, 404])
+        # Hidden, the subject still had its keys: the trail named it by its own pseudonym
+        # throughout (the schedule, the refused reads, the cancel), so a search by its id
+        # finds all of it, and the erasure, when it comes, takes that pseudonym with it.
+        status, page = server.api("GET", "/v1/audit?limit=1000&subject=" + victim, token=auditor)
+        self.assertEqual(status, 200, page)
+        about = page["entries"]
+        self.assertEqual(len({s for e in about for s in e["resource"]["subjects"]}), 1, about)
+        actions = [e["action"] for e in about]
+        for action in ("subject.create", "record.create", "subject.erase",
+                       "subject.cancel_erasure", "subject.read"):
+            self.assertIn(action, actions)
 
 
 if __name__ == "__main__":

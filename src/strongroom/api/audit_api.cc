@@ -5,6 +5,7 @@
 // own tenant's) and a tenant's data-protection officer (dpo: its tenant's) may call them; each
 // call is itself audited (Guarded).
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -73,7 +74,9 @@ Result<std::string> CanonicalTime(std::string_view name, std::string_view text) 
 
 struct Filter {
   std::string tenant;  // empty: every tenant (operator-tenant auditors only)
-  std::string actor, subject, action, outcome, from, to, record, value;
+  std::string actor, action, outcome, from, to, record, value;
+  // Any of these names the subject (AuditKeys::SubjectPseudonyms); empty: any subject.
+  std::vector<std::string> subjects;
   bool action_prefix = false;
 
   bool Matches(const json::object& e) const {
@@ -105,8 +108,10 @@ struct Filter {
     const json::object* resource = resource_value != nullptr && resource_value->is_object()
                                        ? &resource_value->get_object()
                                        : nullptr;
-    if (!subject.empty() &&
-        (resource == nullptr || !list_has(resource->if_contains("subjects"), subject))) {
+    if (!subjects.empty() &&
+        (resource == nullptr || std::none_of(subjects.begin(), subjects.end(), [&](const auto& s) {
+           return list_has(resource->if_contains("subjects"), s);
+         }))) {
       return false;
     }
     if (!record.empty() &&
@@ -176,13 +181,14 @@ Result<Filter> FilterFrom(const VaultApi& api, const auth::Caller& who, const Qu
   }
   if (const auto subject = Param(q, "subject"); !subject.empty()) {
     if (subject.starts_with("psn_")) {
-      f.subject = std::string(subject);
+      f.subjects.emplace_back(subject);
     } else {
-      // A subject id: its pseudonym in the tenant asked for (or the caller's).
+      // A subject id: its pseudonyms in the tenant asked for (or the caller's). An erased
+      // subject's own pseudonym is gone: only entries written after its erasure still match.
       const std::string in = f.tenant.empty() ? who.tenant : f.tenant;
-      auto pseudonym = api.audit_keys.SubjectPseudonym(in, subject);
-      if (!pseudonym) return std::unexpected(pseudonym.error());
-      f.subject = *pseudonym;
+      auto pseudonyms = api.audit_keys.SubjectPseudonyms(in, subject);
+      if (!pseudonyms) return std::unexpected(pseudonyms.error());
+      f.subjects = std::move(*pseudonyms);
     }
   }
   return f;

@@ -94,7 +94,10 @@ std::string SignedMessage(std::string_view digest_hex) {
 class ExportStream final : public http::BodySource {
  public:
   struct Setup {
-    std::string tenant, subject, pseudonym;
+    std::string tenant, subject;
+    // What the trail names the subject by (AuditKeys::SubjectPseudonyms): its own pseudonym,
+    // then the audit key's (entries from before it had keys, e.g. a refused read of its id).
+    std::vector<std::string> pseudonyms;
     std::shared_ptr<const policy::Policy> policy;
     policy::Context context;  // its views point into `roles` and `purpose` below
     std::vector<std::string> roles;
@@ -372,7 +375,10 @@ class ExportStream final : public http::BodySource {
     for (const std::string& raw : *chunk) {
       ++audit_at_;
       // Cheap test first: most entries do not name this subject.
-      if (raw.find(setup_.pseudonym) == std::string::npos) continue;
+      const auto named = std::find_if(
+          setup_.pseudonyms.begin(), setup_.pseudonyms.end(),
+          [&](const std::string& pseudonym) { return raw.find(pseudonym) != std::string::npos; });
+      if (named == setup_.pseudonyms.end()) continue;
       boost::system::error_code ec;
       json::value entry = json::parse(raw, ec);
       if (ec || !entry.is_object())
@@ -381,8 +387,7 @@ class ExportStream final : public http::BodySource {
       if (tenant == nullptr || !tenant->is_string() || tenant->as_string() != setup_.tenant) {
         continue;
       }
-      Emit(json::object{{"kind", "audit"},
-                        {"entry", AuditProjection(entry.as_object(), setup_.pseudonym)}});
+      Emit(json::object{{"kind", "audit"}, {"entry", AuditProjection(entry.as_object(), *named)}});
       ++counts_.audit;
       last_progress_ = audit_at_;
     }
@@ -468,8 +473,8 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
   if (!seed) return std::unexpected(seed.error());
   auto signer = crypto::Ed25519Signer::FromSeed(seed->reveal());
   if (!signer) return std::unexpected(signer.error());
-  auto pseudonym = api.audit_keys.SubjectPseudonym(who.tenant, subject);
-  if (!pseudonym) return std::unexpected(pseudonym.error());
+  auto pseudonyms = api.audit_keys.SubjectPseudonyms(who.tenant, subject);
+  if (!pseudonyms) return std::unexpected(pseudonyms.error());
 
   const std::uint64_t audit_first = api.trail.first();
   const std::uint64_t audit_end = api.trail.size();
@@ -477,7 +482,7 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
   ExportStream::Setup setup{
       .tenant = who.tenant,
       .subject = std::string(subject),
-      .pseudonym = std::move(*pseudonym),
+      .pseudonyms = std::move(*pseudonyms),
       .policy = *policy,
       .context = CallContext(request, who, policy::Action::kExport, ""),
       .roles = who.roles,

@@ -72,17 +72,44 @@ std::shared_ptr<const crypto::Ed25519Signer> AuditKeys::Signer() {
   return (*keys)->signer;
 }
 
+Result<std::optional<std::string>> AuditKeys::OwnPseudonym(std::string_view tenant,
+                                                           std::string_view subject) {
+  auto vault = seal_.keys();
+  if (!vault) return Fail(ErrorCode::kSealed, "the vault is sealed");
+  auto own = vault->barrier->SubjectKeyPseudonym(tenant, subject);
+  if (!own && own.error().code() == ErrorCode::kDataLoss) {
+    // A damaged key must not stop every request that names the subject from being audited (a
+    // listing, a search): the audit key's pseudonym names it instead, which searches include.
+    observe::Error("audit.subject_key_damaged",
+                   {{"tenant", std::string(tenant)}, {"reason", own.error().message()}});
+    return std::optional<std::string>();
+  }
+  return own;
+}
+
 Result<std::string> AuditKeys::SubjectPseudonym(std::string_view tenant, std::string_view subject) {
+  auto own = OwnPseudonym(tenant, subject);
+  if (!own) return std::unexpected(own.error());
+  if (*own) return std::move(**own);
+  return VaultPseudonym(tenant, subject);
+}
+
+Result<std::vector<std::string>> AuditKeys::SubjectPseudonyms(std::string_view tenant,
+                                                              std::string_view subject) {
+  auto own = OwnPseudonym(tenant, subject);
+  if (!own) return std::unexpected(own.error());
+  auto shared = VaultPseudonym(tenant, subject);
+  if (!shared) return std::unexpected(shared.error());
+  std::vector<std::string> out;
+  if (*own) out.push_back(std::move(**own));
+  out.push_back(std::move(*shared));
+  return out;
+}
+
+Result<std::string> AuditKeys::VaultPseudonym(std::string_view tenant, std::string_view subject) {
   auto keys = Current();
   if (!keys) return std::unexpected(keys.error());
-  std::string input = "subject";
-  input.push_back('\0');
-  input.append(tenant);
-  input.push_back('\0');
-  input.append(subject);
-  auto mac = (*keys)->hmac.Compute(Bytes(input));
-  if (!mac) return std::unexpected(mac.error());
-  return "psn_" + crypto::Base64UrlEncode(std::span<const std::uint8_t>(*mac).first(16));
+  return barrier::SubjectPseudonymUnder((*keys)->hmac, tenant, subject);
 }
 
 Result<std::string> AuditKeys::ValueHash(std::string_view value) {

@@ -1,6 +1,7 @@
 #include "strongroom/barrier/data_barrier.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "strongroom/base/blocking.h"
 #include "strongroom/crypto/encoding.h"
@@ -73,6 +74,11 @@ Result<void> DataBarrier::CreateSubjectKey(std::string_view tenant, std::string_
   auto key = keyring_.CreateSubjectKey(
       tenant, subject, std::min(kReservationBlock, max_encryptions_), std::move(batch));
   if (!key) return std::unexpected(key.error());
+  // The subject's first key is its oldest: its pseudonym now saves the audit entry of its
+  // creation a key lookup (none is kept if deriving it fails; the lookup then makes it).
+  if (auto pseudonym = PseudonymUnder(*key, tenant, subject); pseudonym) {
+    KeepPseudonym(tenant, subject, *pseudonym);
+  }
   Adopt(tenant, subject, std::move(*key));
   return {};
 }
@@ -111,6 +117,11 @@ void DataBarrier::Forget(std::string_view tenant, std::string_view subject) {
         }
       }
     }
+  }
+  {
+    std::lock_guard lock(pseudonyms_mu_);
+    pseudonyms_.erase(prefix);
+    previous_pseudonyms_.erase(prefix);
   }
   // A thread that checked the gate before the mark may still be in Encrypt, about to save a
   // reservation (which rewrites the wrapped key): taking each cipher's mutex waits for it, so
@@ -270,6 +281,74 @@ Result<SecretBytes> DeriveTenantKey(const SecretBytes& index_key, std::string_vi
 }
 
 }  // namespace
+
+Result<std::optional<std::string>> DataBarrier::SubjectKeyPseudonym(std::string_view tenant,
+                                                                    std::string_view subject) {
+  // Not refused for a subject the gate hides: a grace period hides its data, but its keys and
+  // so its pseudonym are still there, and what is written about it meanwhile should go with
+  // them. An erased subject's keys are deleted (none is found below), and Forget empties this
+  // cache after the gate is marked, which KeepPseudonym checks: it is never cached again.
+  const std::string cache_key = SubjectPrefix(tenant, subject);
+  {
+    // Never held across I/O: a plain lock even on an I/O thread.
+    std::lock_guard lock(pseudonyms_mu_);
+    if (auto it = pseudonyms_.find(cache_key); it != pseudonyms_.end()) {
+      return std::optional<std::string>(it->second);
+    }
+    if (auto it = previous_pseudonyms_.find(cache_key); it != previous_pseudonyms_.end()) {
+      std::string found = std::move(it->second);
+      previous_pseudonyms_.erase(it);
+      pseudonyms_.insert_or_assign(cache_key, found);
+      return std::optional<std::string>(std::move(found));
+    }
+  }
+  if (!MayBlock()) return std::unexpected(WouldBlock("loading a subject key"));
+  auto oldest = keyring_.LoadOldestSubjectKey(tenant, subject);
+  if (!oldest) return std::unexpected(oldest.error());
+  if (!*oldest) return std::optional<std::string>();
+  auto pseudonym = PseudonymUnder(**oldest, tenant, subject);
+  if (!pseudonym) return std::unexpected(pseudonym.error());
+  KeepPseudonym(tenant, subject, *pseudonym);
+  return std::optional<std::string>(std::move(*pseudonym));
+}
+
+Result<std::string> DataBarrier::PseudonymUnder(const keys::DataKey& oldest,
+                                                std::string_view tenant, std::string_view subject) {
+  constexpr std::string_view kInfo = "strongroom/subject-pseudonym/v1";
+  auto key =
+      crypto::HkdfSha256(oldest.key.reveal(), {},
+                         {reinterpret_cast<const std::uint8_t*>(kInfo.data()), kInfo.size()}, 32);
+  if (!key) return std::unexpected(key.error());
+  auto hmac = crypto::HmacSha256::Create(key->reveal());
+  if (!hmac) return std::unexpected(hmac.error());
+  return SubjectPseudonymUnder(*hmac, tenant, subject);
+}
+
+Result<std::string> SubjectPseudonymUnder(const crypto::HmacSha256& mac, std::string_view tenant,
+                                          std::string_view subject) {
+  std::string input = "subject";
+  input.push_back('\0');
+  input.append(tenant);
+  input.push_back('\0');
+  input.append(subject);
+  auto digest = mac.Compute({reinterpret_cast<const std::uint8_t*>(input.data()), input.size()});
+  if (!digest) return std::unexpected(digest.error());
+  return "psn_" + crypto::Base64UrlEncode(std::span<const std::uint8_t>(*digest).first(16));
+}
+
+void DataBarrier::KeepPseudonym(std::string_view tenant, std::string_view subject,
+                                const std::string& pseudonym) {
+  std::unordered_map<std::string, std::string> dropped;  // freed after the lock is released
+  std::lock_guard lock(pseudonyms_mu_);
+  // Forget marks the gate before it empties this cache: checked under its mutex, an erasure
+  // that began meanwhile never finds its subject cached afterwards (nor does a hidden one get in).
+  if (gate_->IsErased(tenant, subject)) return;
+  if (pseudonyms_.size() >= cache_capacity_) {
+    dropped = std::exchange(previous_pseudonyms_, std::move(pseudonyms_));
+    pseudonyms_.clear();
+  }
+  pseudonyms_.insert_or_assign(SubjectPrefix(tenant, subject), pseudonym);
+}
 
 Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string_view tenant,
                                                                      MacKind kind) {

@@ -27,6 +27,7 @@
 #include "strongroom/barrier/field_cipher.h"
 #include "strongroom/barrier/subject_gate.h"
 #include "strongroom/crypto/ff1.h"
+#include "strongroom/crypto/hmac.h"
 #include "strongroom/keys/keyring.h"
 
 namespace strongroom::barrier {
@@ -55,6 +56,12 @@ struct EncryptItem {
   std::span<const std::uint8_t> plaintext;
   std::vector<std::uint8_t>* out;
 };
+
+// The form every subject pseudonym takes: "psn_" + base64url of the first 16 bytes of `mac`
+// over "subject" 0x00 tenant 0x00 subject. Under a subject's own key
+// (DataBarrier::SubjectKeyPseudonym) or the audit key (audit/audit_keys.h, VaultPseudonym).
+Result<std::string> SubjectPseudonymUnder(const crypto::HmacSha256& mac, std::string_view tenant,
+                                          std::string_view subject);
 
 class DataBarrier {
  public:
@@ -112,6 +119,18 @@ class DataBarrier {
   // pseudonyms across fields and collections (joinable); the value cannot be recovered.
   Result<std::string> Pseudonym(std::string_view tenant, std::string_view normalized_value);
 
+  // A pseudonym of the subject under a key that only the subject has: "psn_" + base64url of the
+  // first 16 bytes of HMAC-SHA-256 over "subject" 0x00 tenant 0x00 subject, keyed with
+  // HKDF-SHA-256 (no salt, info "strongroom/subject-pseudonym/v1") of the subject's oldest DEK
+  // (Keyring::LoadOldestSubjectKey). The same for the subject's whole life, across rotations
+  // and restarts; once its keys are destroyed (erasure) nobody can compute it again, so what was
+  // written under it (the audit trail: audit/audit_keys.h) no longer names the person. nullopt
+  // for a subject without keys (never made, or erased); a subject an erasure's grace period
+  // hides still has its keys, and its pseudonym. Cached (two generations of the key cache's
+  // size); would_block on an I/O thread on a miss. data_loss if its oldest key is damaged.
+  Result<std::optional<std::string>> SubjectKeyPseudonym(std::string_view tenant,
+                                                         std::string_view subject);
+
   // Tokens (records/token_vault.h), each under its own key derived with HKDF from the tenant's
   // index key, so no token can be matched against a blind index, a pseudonym or another kind:
   //   DeterministicToken: "tkd_" + base64url of the first 16 bytes of HMAC-SHA-256 over `value`
@@ -140,6 +159,11 @@ class DataBarrier {
                                               std::uint32_t version, bool create_if_missing);
   void InsertLocked(std::string key, std::shared_ptr<SubjectCipher> cipher);
   void Adopt(std::string_view tenant, std::string_view subject, keys::DataKey key);
+  // SubjectKeyPseudonym's derivation from the subject's oldest key, and its cache insert.
+  static Result<std::string> PseudonymUnder(const keys::DataKey& oldest, std::string_view tenant,
+                                            std::string_view subject);
+  void KeepPseudonym(std::string_view tenant, std::string_view subject,
+                     const std::string& pseudonym);
   enum class MacKind : std::uint8_t { kIndex, kPseudonym, kToken, kOneWayToken };
   // The tenant's blind-index, pseudonym or token MAC, made on first use.
   Result<std::shared_ptr<Indexer>> TenantMac(std::string_view tenant, MacKind kind);
@@ -161,6 +185,10 @@ class DataBarrier {
   std::unordered_map<std::string, std::shared_ptr<Indexer>> macs_[4];  // by MacKind
   std::unordered_map<std::string, std::shared_ptr<const crypto::Ff1>> ff1s_;
   Stats stats_;
+  // SubjectKeyPseudonym's cache ("tenant/subject/" -> pseudonym), two generations like the key
+  // cache. Its own mutex: hits must not wait for a key loading under mu_.
+  std::mutex pseudonyms_mu_;
+  std::unordered_map<std::string, std::string> pseudonyms_, previous_pseudonyms_;
 };
 
 }  // namespace strongroom::barrier

@@ -6,6 +6,9 @@
 
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/base/blocking.h"
+#include "strongroom/crypto/encoding.h"
+#include "strongroom/crypto/hmac.h"
+#include "strongroom/crypto/kdf.h"
 #include "strongroom/crypto/random.h"
 #include "strongroom/keys/sealed_key_file.h"
 #include "strongroom/storage/sqlite_store.h"
@@ -245,6 +248,94 @@ TEST_F(DataBarrierTest, AForgottenSubjectNeitherEncryptsNorDecryptsNorGetsANewKe
   std::vector<std::uint8_t> out;
   const EncryptItem item{{"beta", "patients", "rec_1", "note"}, Bytes("beta"), &out};
   EXPECT_TRUE(barrier_->Encrypt("beta", "sub_a", {&item, 1}));
+}
+
+// The subject's own pseudonym (what the audit trail names it by): recomputed here from the key
+// the keyring holds with HKDF-SHA-256 and HMAC-SHA-256, whose RFC 5869 and RFC 4231 vectors
+// crypto/ tests.
+TEST_F(DataBarrierTest, SubjectKeyPseudonymsComeFromTheOldestKeyAndGoWithIt) {
+  auto own = barrier_->SubjectKeyPseudonym("acme", "sub_a");
+  ASSERT_TRUE(own);
+  ASSERT_TRUE(own->has_value());
+  auto dek = ring_->LoadSubjectKey("acme", "sub_a", 1);
+  ASSERT_TRUE(dek && dek->has_value());
+  auto key =
+      crypto::HkdfSha256((*dek)->key.reveal(), {}, Bytes("strongroom/subject-pseudonym/v1"), 32);
+  ASSERT_TRUE(key);
+  auto hmac = crypto::HmacSha256::Create(key->reveal());
+  ASSERT_TRUE(hmac);
+  constexpr std::string_view kInput("subject\0acme\0sub_a", 18);
+  auto mac = hmac->Compute(Bytes(kInput));
+  ASSERT_TRUE(mac);
+  const std::string expected =
+      "psn_" + crypto::Base64UrlEncode(std::span<const std::uint8_t>(*mac).first(16));
+  EXPECT_EQ(**own, expected);
+  EXPECT_EQ(expected.size(), 26u);
+
+  // Another subject has another; an id without keys (here: in another tenant) has none.
+  auto other = barrier_->SubjectKeyPseudonym("acme", "sub_b");
+  ASSERT_TRUE(other && other->has_value());
+  EXPECT_NE(**other, expected);
+  auto keyless = barrier_->SubjectKeyPseudonym("beta", "sub_a");
+  ASSERT_TRUE(keyless);
+  EXPECT_FALSE(keyless->has_value());
+
+  // The same after a KEK rotation gives the subject a newer key, and after a restart.
+  ASSERT_TRUE(ring_->RotateKek("acme"));
+  ASSERT_TRUE(Seal("sub_a", email_, "written under the new key"));
+  auto newer = ring_->LoadSubjectKey("acme", "sub_a", 2);
+  ASSERT_TRUE(newer && newer->has_value());
+  Reopen();
+  {
+    // Not cached after the restart: an I/O thread does not load keys for it.
+    NonBlockingScope io_thread;
+    auto refused = barrier_->SubjectKeyPseudonym("acme", "sub_a");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kWouldBlock);
+  }
+  auto again = barrier_->SubjectKeyPseudonym("acme", "sub_a");
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_EQ(**again, expected);
+  {
+    NonBlockingScope io_thread;  // now cached
+    auto cached = barrier_->SubjectKeyPseudonym("acme", "sub_a");
+    ASSERT_TRUE(cached && cached->has_value());
+    EXPECT_EQ(**cached, expected);
+  }
+
+  // Hidden by a grace period (the gate alone): its keys are there, so is its pseudonym, cached
+  // or not (a hidden subject is not cached anew).
+  barrier_->gate().Erase("acme", "sub_a");
+  EXPECT_EQ(**barrier_->SubjectKeyPseudonym("acme", "sub_a"), expected);
+  Reopen();
+  barrier_->gate().Erase("acme", "sub_a");
+  EXPECT_EQ(**barrier_->SubjectKeyPseudonym("acme", "sub_a"), expected);
+  {
+    NonBlockingScope io_thread;
+    EXPECT_FALSE(barrier_->SubjectKeyPseudonym("acme", "sub_a"));  // was not cached
+  }
+  barrier_->gate().Unerase("acme", "sub_a");
+  EXPECT_EQ(**barrier_->SubjectKeyPseudonym("acme", "sub_a"), expected);
+
+  // Erased (Forget, then its keys deleted): none, in this process and after a restart; a new
+  // subject that happens to get the same id gets another pseudonym.
+  barrier_->Forget("acme", "sub_a");
+  storage::WriteBatch deleted;
+  deleted.Delete(keys::kKeysSpace, keys::Keyring::DekEntry("acme", "sub_a", 1));
+  deleted.Delete(keys::kKeysSpace, keys::Keyring::DekEntry("acme", "sub_a", 2));
+  ASSERT_TRUE(store_->Write(std::move(deleted)));
+  auto erased = barrier_->SubjectKeyPseudonym("acme", "sub_a");
+  ASSERT_TRUE(erased);
+  EXPECT_FALSE(erased->has_value());
+  Reopen();
+  auto gone = barrier_->SubjectKeyPseudonym("acme", "sub_a");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone->has_value());
+  NewSubject("acme", "sub_a");
+  auto fresh = barrier_->SubjectKeyPseudonym("acme", "sub_a");
+  ASSERT_TRUE(fresh && fresh->has_value());
+  EXPECT_NE(**fresh, expected);
+  EXPECT_EQ(**barrier_->SubjectKeyPseudonym("acme", "sub_b"), **other);
 }
 
 TEST_F(DataBarrierTest, BlindIndexesAreKeyedPerTenantAndField) {

@@ -127,6 +127,12 @@ std::vector<std::uint8_t> DekAadOf(std::string_view tenant, std::string_view sub
                   : DekAadV1(tenant, subject, version, parts.reserved);
 }
 
+// "dek/<tenant>/<subject>/": every DEK entry of the subject, and no other subject's (subject ids
+// have no '/').
+std::string SubjectDekPrefix(std::string_view tenant, std::string_view subject) {
+  return "dek/" + std::string(tenant) + "/" + std::string(subject) + "/";
+}
+
 // "dek/<tenant>/<subject>/<version:10>" -> subject and version; nullopt for anything else.
 std::optional<std::pair<std::string, std::uint32_t>> SplitDekEntry(std::string_view entry,
                                                                    std::size_t prefix_size) {
@@ -178,7 +184,7 @@ std::string Keyring::KekEntry(std::string_view tenant, std::uint32_t version) {
 
 std::string Keyring::DekEntry(std::string_view tenant, std::string_view subject,
                               std::uint32_t version) {
-  return "dek/" + std::string(tenant) + "/" + std::string(subject) + "/" + Version10(version);
+  return SubjectDekPrefix(tenant, subject) + Version10(version);
 }
 
 Keyring::Keyring(SecretBytes root_key, crypto::Aes256Gcm root, storage::Store& metadata)
@@ -331,6 +337,19 @@ Result<DataKey> Keyring::CreateSubjectKey(std::string_view tenant, std::string_v
     auto existing = metadata_.Get(kKeysSpace, DekEntry(tenant, subject, made_as));
     if (!existing) return std::unexpected(existing.error());
     if (*existing) return Fail(ErrorCode::kAlreadyExists, "the subject key exists already");
+    // Nor below the subject's oldest key, which would change what is derived from it (its
+    // pseudonym): only a caller that read the current version before a rotation and a seal
+    // could ask for that. Rare (a key made after a rotation), so the scan costs little.
+    if (version) {
+      const std::string prefix = SubjectDekPrefix(tenant, subject);
+      auto first = metadata_.Scan(kKeysSpace, prefix, 1);
+      if (!first) return std::unexpected(first.error());
+      // Versions are zero-padded: entry names order as their versions do.
+      if (!first->empty() && first->front().key.starts_with(prefix) &&
+          first->front().key > DekEntry(tenant, subject, made_as)) {
+        return Fail(ErrorCode::kUnavailable, "the tenant's keys changed meanwhile; try again");
+      }
+    }
     auto secret = crypto::RandomSecret(kKeySize);
     if (!secret) return std::unexpected(secret.error());
     key = DataKey{std::move(*secret), made_as, reserve};
@@ -369,6 +388,35 @@ Result<std::optional<DataKey>> Keyring::LoadSubjectKey(std::string_view tenant,
     if (!key) return std::unexpected(key.error());
     return std::optional<DataKey>(DataKey{std::move(*key), version, parts->reserved});
   }
+}
+
+Result<std::optional<DataKey>> Keyring::LoadOldestSubjectKey(std::string_view tenant,
+                                                             std::string_view subject) {
+  // Versions are zero-padded, so the first entry under the subject's prefix is its oldest key.
+  const std::string prefix = SubjectDekPrefix(tenant, subject);
+  auto first = metadata_.Scan(kKeysSpace, prefix, 1);
+  if (!first) return std::unexpected(first.error());
+  if (first->empty() || !first->front().key.starts_with(prefix)) return std::optional<DataKey>();
+  const storage::Entry& entry = first->front();
+  auto split = SplitDekEntry(entry.key, prefix.size() - subject.size() - 1);
+  if (!split || split->first != subject) {
+    return Fail(ErrorCode::kDataLoss, "a subject key entry has a damaged name");
+  }
+  const std::uint32_t version = split->second;
+  // Unwrapped from the scan's own copy (one store read, not two); only if its KEK is gone (a
+  // re-wrap moved the entry and a retirement deleted that KEK since the scan) is it read again.
+  auto parts = ParseDekEntry(entry.value, version);
+  if (!parts) return std::unexpected(parts.error());
+  {
+    auto lock = LockOrWouldBlock(mu_);
+    if (!lock) return std::unexpected(lock.error());
+    if (auto kek = KekLocked(tenant, parts->kek_version); kek) {
+      auto key = Unwrap(**kek, parts->wrapped, DekAadOf(tenant, subject, version, *parts));
+      if (!key) return std::unexpected(key.error());
+      return std::optional<DataKey>(DataKey{std::move(*key), version, parts->reserved});
+    }
+  }
+  return LoadSubjectKey(tenant, subject, version);
 }
 
 Result<void> Keyring::SaveReservation(std::string_view tenant, std::string_view subject,

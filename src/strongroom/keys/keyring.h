@@ -100,13 +100,22 @@ class Keyring {
   // A fresh DEK for `subject`, wrapped under the tenant's current KEK, with `reserve`
   // encryptions reserved, written together with `batch` (the subject's own entry, or nothing).
   // Its version is the current KEK's, or `version` (the slot a caller found empty, which a
-  // rotation since may have made older). already_exists rather than replace a stored key.
+  // rotation since may have made older). already_exists rather than replace a stored key;
+  // unavailable (try again) rather than make a key older than the subject's oldest.
   Result<DataKey> CreateSubjectKey(std::string_view tenant, std::string_view subject,
                                    std::uint64_t reserve, storage::WriteBatch batch,
                                    std::optional<std::uint32_t> version = std::nullopt);
   // The subject's DEK of `version`, or nullopt if there is none. data_loss if it fails to unwrap.
   Result<std::optional<DataKey>> LoadSubjectKey(std::string_view tenant, std::string_view subject,
                                                 std::uint32_t version);
+  // The subject's oldest DEK (the lowest version it has), or nullopt if it has none (never made,
+  // or erased). A subject keeps its oldest DEK for as long as it exists (rotations re-wrap it,
+  // nothing else deletes it), so what is derived from it stays the same for the subject's whole
+  // life and cannot be derived again once the subject is erased (barrier/data_barrier.h,
+  // SubjectKeyPseudonym). Unwrapped from a read made without dek_write_mu_: its `reserved` may
+  // be behind the stored one, so it is for derivations only, never to build a cipher from.
+  Result<std::optional<DataKey>> LoadOldestSubjectKey(std::string_view tenant,
+                                                      std::string_view subject);
   // Persists `key.reserved` (rewrapping the key, under the current KEK, so its reservation
   // stays authenticated).
   Result<void> SaveReservation(std::string_view tenant, std::string_view subject,

@@ -50,6 +50,38 @@ class KeyringTest : public ::testing::Test {
   std::unique_ptr<Keyring> ring_;
 };
 
+TEST_F(KeyringTest, TheOldestSubjectKeyIsTheLowestVersionOfThatSubjectOnly) {
+  const DataKey first = NewKey("sub_a");
+  NewKey("sub_ab");  // shares "sub_a" as a prefix of its id, not of its entries
+  ASSERT_TRUE(ring_->RotateKek("acme"));
+  ASSERT_TRUE(ring_->CreateSubjectKey("acme", "sub_a", 0, {}, 2));  // a newer key after rotating
+  auto oldest = ring_->LoadOldestSubjectKey("acme", "sub_a");
+  ASSERT_TRUE(oldest && oldest->has_value());
+  EXPECT_EQ((*oldest)->version, 1u);
+  EXPECT_TRUE(std::ranges::equal((*oldest)->key.reveal(), first.key.reveal()));
+  // Still the same once the re-wrap has moved it under KEK v2 and v1 is retired.
+  auto refs = ring_->ListSubjectKeys("acme", "", 10);
+  ASSERT_TRUE(refs);
+  ASSERT_TRUE(ring_->Rewrap("acme", *refs));
+  ASSERT_TRUE(ring_->RetireKek("acme", 1));
+  auto reopened = Open();
+  auto after = reopened->LoadOldestSubjectKey("acme", "sub_a");
+  ASSERT_TRUE(after && after->has_value());
+  EXPECT_TRUE(std::ranges::equal((*after)->key.reveal(), first.key.reveal()));
+  auto none = reopened->LoadOldestSubjectKey("acme", "sub_nobody");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  auto elsewhere = reopened->LoadOldestSubjectKey("beta", "sub_a");
+  ASSERT_TRUE(elsewhere);
+  EXPECT_FALSE(elsewhere->has_value());
+  // A key older than the subject's oldest is never made (a caller that read the current
+  // version before a rotation): it would change what is derived from the oldest.
+  ASSERT_TRUE(reopened->CreateSubjectKey("acme", "sub_c", 0, {}));  // made as v2
+  auto older = reopened->CreateSubjectKey("acme", "sub_c", 0, {}, 1);
+  ASSERT_FALSE(older);
+  EXPECT_EQ(older.error().code(), ErrorCode::kUnavailable);
+}
+
 TEST_F(KeyringTest, SubjectKeysSurviveAReopenWithTheSameRootKey) {
   const DataKey key = NewKey("sub_a");
   EXPECT_EQ(key.version, 1u);
