@@ -139,7 +139,7 @@ class ErasureTest(ServerTestCase):
         self.assertEqual(status, 200, erased)
         self.assertEqual(erased["destroyed"], {"keys": 1, "records": 3, "index_entries": 3,
                                                "activity_events": 2, "documents": 1,
-                                               "consents": 0, "processing": 0,
+                                               "consents": 0, "processing": 0, "tokens": 0,
                                                "document_chunks": 2})
         self.assertEqual(server.api("DELETE", "/v1/subjects/" + victim)[0], 404)
         # Unreadable through the API: the subject, its records (by id and through the blind

@@ -197,6 +197,79 @@ actions = ["detokenize"]
         self.assertEqual(answers[0]["error"]["details"],
                          {"path": "$.tokens[0]", "rule": "unknown_token"})
 
+    def test_erasing_a_subject_takes_the_tokens_of_its_values(self):
+        """Tokens made for a subject (its record's tokenized view, a tokenize naming it) go
+        with its erasure; a token another subject holds too, and the tenant's own, stay."""
+        self.grant()
+        self.assertEqual(self.server.api("POST", "/v1/collections", PATIENTS)[0], 201)
+        victim = self.server.api("POST", "/v1/subjects", {})[1]["id"]
+        keeper = self.server.api("POST", "/v1/subjects", {})[1]["id"]
+        status, record = self.server.api("POST", "/v1/collections/patients/records",
+                                         {"subject_id": victim,
+                                          "fields": {"email": "erase.me@example.com"}})
+        self.assertEqual(status, 201, record)
+        status, seen = self.server.api("GET", "/v1/collections/patients/records/" + record["id"],
+                                       token=self.agent)
+        self.assertEqual(status, 200, seen)
+        view_token = seen["fields"]["email"]
+
+        def tokenize_for(subject, kind, value):
+            status, made = self.server.api("POST", "/v1/tokenize", {
+                "kind": kind, "values": [value], "subject_id": subject}, token=self.app)
+            self.assertEqual(status, 200, made)
+            self.assertEqual(made["subject_id"], subject)
+            return made["tokens"][0]
+
+        own = tokenize_for(victim, "random", "victim's own value")
+        shared = tokenize_for(victim, "deterministic", "a value both hold")
+        self.assertEqual(tokenize_for(keeper, "deterministic", "a value both hold"), shared)
+        loose = self.tokenize("random", ["the tenant's value"])[1]["tokens"][0]
+        # The tenant's own deterministic token of a value, later made for the victim too: the
+        # tenant still holds it.
+        tenants = self.tokenize("deterministic", ["held by the tenant"])[1]["tokens"][0]
+        self.assertEqual(tokenize_for(victim, "deterministic", "held by the tenant"), tenants)
+        # Bad input: an unknown subject, a one-way token (never stored), a wrong type.
+        for body, code, details in (
+                ({"kind": "random", "values": ["x"], "subject_id": "sub_AAAAAAAAAAAAAAAAAAAAAA"},
+                 404, {"path": "$.subject_id", "rule": "unknown_subject"}),
+                ({"kind": "one-way", "values": ["x"], "subject_id": victim},
+                 400, {"path": "$.subject_id", "rule": "not_stored"}),
+                ({"kind": "random", "values": ["x"], "subject_id": ["x"]},
+                 400, {"path": "$.subject_id", "rule": "type"})):
+            status, refused = self.server.api("POST", "/v1/tokenize", body, token=self.app)
+            self.assertEqual((status, refused["error"]["details"]), (code, details))
+        status, back = self.detokenize([view_token, own, shared, loose, tenants],
+                                       purpose="billing")
+        self.assertEqual(status, 200, back)
+
+        status, erased = self.server.api("DELETE", "/v1/subjects/" + victim)
+        self.assertEqual(status, 200, erased)
+        self.assertEqual(erased["destroyed"]["tokens"], 2)  # the view's and its own
+        for gone in (view_token, own):
+            status, body = self.detokenize([gone], purpose="billing")
+            self.assertEqual((status, body["error"]["details"]),
+                             (404, {"path": "$.tokens[0]", "rule": "unknown_token"}))
+        status, back = self.detokenize([shared, loose, tenants], purpose="billing")
+        self.assertEqual((status, back), (200, {"values": ["a value both hold",
+                                                           "the tenant's value",
+                                                           "held by the tenant"]}))
+        # Tokenizing for the erased subject is refused like for one that never existed.
+        status, refused = self.server.api("POST", "/v1/tokenize", {
+            "kind": "random", "values": ["x"], "subject_id": victim}, token=self.app)
+        self.assertEqual(status, 404, refused)
+        # The keeper's erasure then takes the shared one.
+        status, erased = self.server.api("DELETE", "/v1/subjects/" + keeper)
+        self.assertEqual((status, erased["destroyed"]["tokens"]), (200, 1))
+        self.assertEqual(self.detokenize([shared], purpose="billing")[0], 404)
+        # The tokenize entries name the subject (by pseudonym), never the value.
+        auditor = self.server.principal_token("auditor", ["auditor"])["token"]
+        status, page = self.server.api("GET", "/v1/audit?action=tokenization.tokenize",
+                                       token=auditor)
+        named = [e for e in page["entries"] if e["outcome"]["status"] == 200 and
+                 e.get("resource", {}).get("subjects")]
+        self.assertEqual(len(named), 4, page["entries"])
+        self.assertNotIn("value both hold", json.dumps(page["entries"]))
+
     def test_a_tokenized_view_turns_back_into_the_value(self):
         self.grant()
         self.assertEqual(self.server.api("POST", "/v1/collections", PATIENTS)[0], 201)

@@ -126,7 +126,11 @@ Result<void> RecordViews::ApplyToRecord(json::object& record, bool whole) const 
       case View::kTokenized: {
         // Stored so that a caller allowed to detokenize can turn it back: a write on a read,
         // made once per distinct value.
-        auto token = api_->tokens.TokenizeField(tenant_, schema_->collection, spec.name, *value);
+        const auto* subject = record.if_contains("subject_id");
+        auto token = api_->tokens.TokenizeField(tenant_, schema_->collection, spec.name, *value,
+                                                subject != nullptr && subject->is_string()
+                                                    ? std::string_view(subject->get_string())
+                                                    : std::string_view());
         if (!token) return std::unexpected(token.error());
         *value = *token;
         break;

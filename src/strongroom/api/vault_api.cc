@@ -358,11 +358,19 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
 
 void AddTokenRoutes(http::Router& router, const VaultApi& api) {
   auto& tokens = api.tokens;
-  router.Add(
-      Method::kPost, "/v1/tokenize", http::Execution::kWorker,
-      WithBody(api, 200, [&tokens](std::string_view t, const json::value& b, const Request&) {
-        return tokens.Tokenize(t, b);
-      }));
+  router.Add(Method::kPost, "/v1/tokenize", http::Execution::kWorker,
+             WithBody(api, 200,
+                      [&tokens, &service = api.service](std::string_view t, const json::value& b,
+                                                        const Request&) {
+                        // Tokens for a subject are linked to it, so its erasure finds them.
+                        const auto exists = [&](std::string_view subject) -> Result<bool> {
+                          auto found = service.GetSubject(t, subject);
+                          if (found) return true;
+                          if (found.error().code() == ErrorCode::kNotFound) return false;
+                          return std::unexpected(found.error());
+                        };
+                        return tokens.Tokenize(t, b, exists);
+                      }));
   router.Add(Method::kPost, "/v1/detokenize", http::Execution::kWorker,
              Guarded(api, Access::kRead, true,
                      Returning(200, [api](const Request& request, const auth::Caller& who) {

@@ -109,7 +109,8 @@ json::object ErasureCounts::ToJson() const {
                       {"documents", documents},
                       {"document_chunks", document_chunks},
                       {"consents", consents},
-                      {"processing", processing}};
+                      {"processing", processing},
+                      {"tokens", tokens}};
 }
 
 Result<std::string> ErasureLedger::NewReceiptId() {

@@ -69,6 +69,7 @@ struct ErasureCounts {
   std::uint64_t document_chunks = 0;  // of finished documents and unfinished uploads
   std::uint64_t consents = 0;         // consent records
   std::uint64_t processing = 0;       // processing states (restriction, objections): 0 or 1
+  std::uint64_t tokens = 0;           // tokens of its values no other subject holds (token_vault.h)
   boost::json::object ToJson() const;
 };
 

@@ -9,6 +9,7 @@
 #include "strongroom/keys/keyring.h"
 #include "strongroom/observe/log.h"
 #include "strongroom/records/service_support.h"
+#include "strongroom/records/token_vault.h"
 #include "strongroom/storage/sqlite_store.h"
 
 namespace strongroom::records {
@@ -108,7 +109,34 @@ Result<void> PurgeProfiles(storage::Store& profiles, std::string_view tenant,
     }
     if (auto done = deleter.Delete(kBySubject, link); !done) return done;
   }
-  return deleter.Flush();
+  if (auto flushed = deleter.Flush(); !flushed) return flushed;
+  // The tokens made of its values (token_vault.h): every link goes, and each token that no
+  // other subject (nor the tenant) holds goes with it. One batch per token, under the token's
+  // link lock, so that a link written for another subject meanwhile is either seen here (the
+  // token stays) or written after the delete (and puts the token back). In each batch the
+  // token goes first and the link last: an erasure cut short finds the link again.
+  auto tokens = KeysUnder(profiles, kTokenLinks, prefix);
+  if (!tokens) return std::unexpected(tokens.error());
+  for (const std::string& link : *tokens) {
+    const std::string_view token = std::string_view(link).substr(prefix.size());
+    const std::string holders = Join({tenant, token}) + "/";
+    const std::string_view one[] = {token};
+    const auto locked = LockTokenLinks(tenant, one);
+    bool shared = false;
+    auto scanned = ScanPrefix(profiles, kTokenHolders, holders, "", 2,
+                              [&](std::string_view holder, const storage::Bytes&) {
+                                shared = shared || holder != subject;
+                                return !shared;
+                              });
+    if (!scanned) return std::unexpected(scanned.error());
+    storage::WriteBatch batch;
+    if (!shared) batch.Delete(kTokensSpace, Join({tenant, token}));
+    batch.Delete(kTokenHolders, holders + std::string(subject));
+    batch.Delete(kTokenLinks, link);
+    if (auto written = profiles.Write(std::move(batch)); !written) return written;
+    if (!shared) ++counts.tokens;
+  }
+  return {};
 }
 
 Result<void> PurgeActivity(storage::Store& activity, std::string_view tenant,
@@ -229,6 +257,7 @@ Result<std::set<std::pair<std::string, std::string>>> OrphanSubjects(ErasureStor
   };
   for (const auto& [store, space] :
        {std::pair<storage::Store*, std::string_view>{&stores.profiles, kBySubject},
+        {&stores.profiles, kTokenLinks},
         {&stores.activity, kEvents},
         {&stores.activity, internal::kConsents},
         {&stores.activity, internal::kProcessing},

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "strongroom/barrier/data_barrier.h"
+#include "strongroom/base/blocking.h"
 #include "strongroom/base/card_numbers.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/random.h"
@@ -23,7 +24,6 @@ namespace json = boost::json;
 using internal::AsBytes;
 using internal::Join;
 
-constexpr std::string_view kTokensSpace = "tokens";  // profiles store
 // The key owner of every token of a tenant: not a subject id (those are "sub_…"), so its key
 // and ciphertexts can never be taken for a data subject's.
 constexpr std::string_view kTokenSubject = "$tokens";
@@ -135,10 +135,36 @@ struct Pending {
   std::vector<std::uint8_t> ciphertext;
 };
 
-// Encrypts every pending token's envelope and writes them in one durable batch.
+// Adds to `batch` what `holder` (a subject, or kTenantHolder) needs to hold `token`, unless it
+// holds it already: the holder entry, and for a subject its link. A token `stored` before links
+// existed has no holder at all: whose it was cannot be told, so the tenant keeps it too (no
+// erasure deletes it). Called under the token's link lock.
+Result<void> LinkFor(storage::Store& store, std::string_view tenant, std::string_view token,
+                     std::string_view holder, bool stored, storage::WriteBatch& batch) {
+  const std::string holders = Join({tenant, token}) + "/";
+  auto held = store.Get(kTokenHolders, holders + std::string(holder));
+  if (!held) return std::unexpected(held.error());
+  if (held->has_value()) return {};
+  if (stored && holder != kTenantHolder) {
+    bool any = false;
+    auto scanned = internal::ScanPrefix(store, kTokenHolders, holders, "", 1,
+                                        [&](std::string_view, const storage::Bytes&) {
+                                          any = true;
+                                          return false;
+                                        });
+    if (!scanned) return std::unexpected(scanned.error());
+    if (!any) batch.Put(kTokenHolders, holders + std::string(kTenantHolder), {});
+  }
+  batch.Put(kTokenHolders, holders + std::string(holder), {});
+  if (holder != kTenantHolder) batch.Put(kTokenLinks, Join({tenant, holder, token}), {});
+  return {};
+}
+
+// Encrypts every pending token's envelope and writes them in one durable batch, with whatever
+// `batch` holds already (links).
 Result<void> Keep(storage::Store& store, barrier::DataBarrier& barrier, std::string_view tenant,
-                  std::vector<Pending>& pending) {
-  if (pending.empty()) return {};
+                  std::vector<Pending>& pending, storage::WriteBatch batch = {}) {
+  if (pending.empty()) return store.Write(std::move(batch));  // nothing, or links alone
   std::vector<barrier::EncryptItem> items;
   items.reserve(pending.size());
   for (auto& p : pending) {
@@ -148,7 +174,6 @@ Result<void> Keep(storage::Store& store, barrier::DataBarrier& barrier, std::str
   if (auto encrypted = barrier.Encrypt(tenant, kTokenSubject, items); !encrypted) {
     return encrypted;
   }
-  storage::WriteBatch batch;
   for (auto& p : pending) {
     batch.Put(kTokensSpace, Join({tenant, p.token}), std::move(p.ciphertext));
   }
@@ -171,13 +196,14 @@ std::optional<TokenKind> TokenKindFromName(std::string_view name) {
 TokenVault::TokenVault(storage::Store& store, barrier::SealState& seal)
     : store_(store), seal_(seal) {}
 
-Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::value& body) {
+Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::value& body,
+                                          const SubjectExists& exists) {
   auto o = internal::BodyObject(body);
   if (!o) return std::unexpected(o.error());
   for (const auto& member : **o) {
-    if (member.key() != "kind" && member.key() != "values") {
+    if (member.key() != "kind" && member.key() != "values" && member.key() != "subject_id") {
       return FailAt(JsonPathKey("$", member.key()), "unknown_field",
-                    "is not a member of a tokenize request (kind, values)");
+                    "is not a member of a tokenize request (kind, values, subject_id)");
     }
   }
   const auto* kind_value = (*o)->if_contains("kind");
@@ -187,6 +213,17 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
   if (!kind) {
     return FailAt("$.kind", "enum",
                   "must be \"random\", \"deterministic\", \"format-preserving\" or \"one-way\"");
+  }
+  std::string_view subject;
+  bool has_subject = false;
+  if (const auto* named = (*o)->if_contains("subject_id"); named != nullptr) {
+    if (!named->is_string()) return FailAt("$.subject_id", "type", "must be a subject id");
+    subject = named->get_string();
+    has_subject = true;
+    if (*kind == TokenKind::kOneWay) {
+      return FailAt("$.subject_id", "not_stored",
+                    "one-way tokens are never stored: there is nothing to link to a subject");
+    }
   }
   auto strings = StringList(**o, "values");
   if (!strings) return std::unexpected(strings.error());
@@ -255,18 +292,60 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
       const bool seen = std::any_of(pending.begin(), pending.end(),
                                     [&](const Pending& p) { return p.token == item.token; });
       if (seen) continue;
-      auto stored = store_.Get(kTokensSpace, Join({tenant, item.token}));
-      if (!stored) return std::unexpected(stored.error());
-      if (*stored) continue;
     }
     pending.push_back(std::move(item));
   }
-  if (auto kept = Keep(store_, barrier, tenant, pending); !kept) {
+  // Who holds the tokens (token_vault.h): the subject named, else the tenant for tokens another
+  // request may link to a subject later (deterministic, format-preserving); a random token made
+  // without a subject is never linked, and needs no holder.
+  const std::string_view holder =
+      has_subject ? subject : (*kind == TokenKind::kRandom ? std::string_view() : kTenantHolder);
+  barrier::SubjectGate::WriteGuard guard;  // held until the batch is durable
+  if (has_subject) {
+    // Entered before the subject is looked up: an erasure either waits for this write (and
+    // finds its links) or has marked the subject erased before the lookup (not_found).
+    seal_.gate().Enter(guard, tenant, subject);
+    auto found = internal::IsId(subject, "sub_") && !seal_.gate().IsErased(tenant, subject)
+                     ? exists(subject)
+                     : Result<bool>(false);
+    if (!found) return std::unexpected(found.error());
+    if (!*found) {
+      Error missing(ErrorCode::kNotFound, "no such subject");
+      missing.At("$.subject_id", "unknown_subject");
+      return std::unexpected(missing);
+    }
+  }
+  storage::WriteBatch links;
+  // Taken before anything is looked up, held until the batch is durable: an erasure deleting
+  // one of these tokens is either seen here or comes after (subject_erasure.cc).
+  const auto locks = [&] {
+    std::vector<std::string_view> distinct;  // pending's tokens are distinct already
+    distinct.reserve(pending.size());
+    for (const auto& p : pending) distinct.push_back(p.token);
+    return LockTokenLinks(tenant, distinct);
+  }();
+  std::vector<Pending> to_store;
+  to_store.reserve(pending.size());  // EncryptItems point into these strings: no reallocation
+  for (auto& p : pending) {
+    bool stored = false;
+    if (*kind != TokenKind::kRandom) {  // a random token is new
+      auto found = store_.Get(kTokensSpace, Join({tenant, p.token}));
+      if (!found) return std::unexpected(found.error());
+      stored = found->has_value();
+    }
+    if (!holder.empty()) {
+      auto linked = LinkFor(store_, tenant, p.token, holder, stored, links);
+      if (!linked) return std::unexpected(linked.error());
+    }
+    if (!stored) to_store.push_back(std::move(p));
+  }
+  if (auto kept = Keep(store_, barrier, tenant, to_store, std::move(links)); !kept) {
     return std::unexpected(kept.error());
   }
   json::object answer;
   answer["kind"] = TokenKindName(*kind);
   answer["tokens"] = std::move(tokens);
+  if (has_subject) answer["subject_id"] = subject;  // the audit entry names it (pseudonym)
   return answer;
 }
 
@@ -353,7 +432,8 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
 }
 
 Result<std::string> TokenVault::TokenizeField(std::string_view tenant, std::string_view collection,
-                                              std::string_view field, const json::value& value) {
+                                              std::string_view field, const json::value& value,
+                                              std::string_view subject) {
   auto keys = KeysOf(seal_);
   if (!keys) return std::unexpected(keys.error());
   barrier::DataBarrier& barrier = *(*keys)->barrier;
@@ -362,16 +442,62 @@ Result<std::string> TokenVault::TokenizeField(std::string_view tenant, std::stri
   auto token = barrier.DeterministicToken(tenant, input);
   Wipe(input);
   if (!token) return std::unexpected(token.error());
-  auto stored = store_.Get(kTokensSpace, Join({tenant, *token}));
+  // Held by the record's subject, or by the tenant for a record without one.
+  const std::string_view holder = subject.empty() ? kTenantHolder : subject;
+  const std::string key = Join({tenant, *token});
+  const std::string held_key = Join({tenant, *token, holder});
+  auto stored = store_.Get(kTokensSpace, key);
   if (!stored) return std::unexpected(stored.error());
-  if (*stored) return token;
-  std::vector<Pending> pending(1);
-  pending[0].token = *token;
-  pending[0].plaintext = Envelope(value, collection, field);
-  if (auto kept = Keep(store_, barrier, tenant, pending); !kept) {
+  auto held = store_.Get(kTokenHolders, held_key);
+  if (!held) return std::unexpected(held.error());
+  if (*stored && *held) return token;  // the common case: nothing to write
+  // The guard below may wait for an erasure: not on an I/O thread.
+  if (!MayBlock()) return std::unexpected(WouldBlock("storing a token"));
+  barrier::SubjectGate::WriteGuard guard;  // held until the batch is durable
+  if (!subject.empty()) {
+    seal_.gate().Enter(guard, tenant, subject);
+    // Its record was read before the guard, and an erasure since may have purged already: the
+    // read shows the token, as it began first, but nothing is kept for an erased subject.
+    if (seal_.gate().IsErased(tenant, subject)) return token;
+  }
+  const std::string_view one[] = {*token};
+  const auto locks = LockTokenLinks(tenant, one);
+  // Again under the lock: an erasure may have deleted the token since the first look.
+  stored = store_.Get(kTokensSpace, key);
+  if (!stored) return std::unexpected(stored.error());
+  storage::WriteBatch links;
+  if (auto linked = LinkFor(store_, tenant, *token, holder, stored->has_value(), links); !linked) {
+    return std::unexpected(linked.error());
+  }
+  std::vector<Pending> pending;
+  if (!*stored) {
+    pending.resize(1);
+    pending[0].token = *token;
+    pending[0].plaintext = Envelope(value, collection, field);
+  }
+  if (auto kept = Keep(store_, barrier, tenant, pending, std::move(links)); !kept) {
     return std::unexpected(kept.error());
   }
   return token;
+}
+
+std::vector<std::unique_lock<std::mutex>> LockTokenLinks(std::string_view tenant,
+                                                         std::span<const std::string_view> tokens) {
+  // Process-wide and striped: linking and an erasure's delete of one token must not interleave
+  // (token_vault.h); 64 stripes keep unrelated tokens mostly apart.
+  static std::array<std::mutex, 64> stripes;
+  std::vector<std::size_t> which;
+  for (const std::string_view token : tokens) {
+    which.push_back(
+        (std::hash<std::string_view>{}(tenant)*31 + std::hash<std::string_view>{}(token)) %
+        stripes.size());
+  }
+  std::sort(which.begin(), which.end());  // one order for every caller: no deadlock
+  which.erase(std::unique(which.begin(), which.end()), which.end());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(which.size());
+  for (const std::size_t i : which) locks.emplace_back(stripes[i]);
+  return locks;
 }
 
 }  // namespace strongroom::records

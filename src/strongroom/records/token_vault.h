@@ -19,6 +19,18 @@
 // token is found only in the tenant that made it, so another tenant's detokenize answers
 // not_found, as for a token never issued.
 //
+// Tokens made of a data subject's values are linked to it, so that erasing the subject finds
+// them (records/subject_erasure.h): a field's token for the record's subject, and the tokens of
+// a tokenize request that names a `subject_id`. A link is two empty entries, "tenant/subject/
+// token" in `token_links` and "tenant/token/subject" in `token_holders` (an equal value of two
+// subjects makes one deterministic token, held by both); the erasure deletes its subject's
+// links, and each token nobody else holds. The tenant is a holder too (kTenantHolder) of the
+// deterministic and format-preserving tokens it made without a subject and of every token
+// from before links existed, so no erasure deletes those. Links are written under the
+// subject's write guard (barrier/subject_gate.h), so an erasure either finds a link or the
+// link is never written; and under the token's link lock (LockTokenLinks), which the erasure
+// also takes to delete a token, so that a token another subject links meanwhile stays.
+//
 // Values are JSON: the API tokenizes strings, a view any field value; detokenize gives back the
 // value as it was. Card numbers are refused (card_data_refused) like everywhere else.
 //
@@ -28,14 +40,31 @@
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "strongroom/barrier/seal_state.h"
 #include "strongroom/storage/store.h"
 
 namespace strongroom::records {
+
+// Spaces of the profiles store: tokens ("tenant/token" -> ciphertext) and their links to
+// subjects (empty values).
+inline constexpr std::string_view kTokensSpace = "tokens";
+inline constexpr std::string_view kTokenLinks = "token_links";      // tenant/subject/token
+inline constexpr std::string_view kTokenHolders = "token_holders";  // tenant/token/subject
+// The holder that stands for the tenant itself (not a subject id): a deterministic or
+// format-preserving token made without a subject, and any token from before links existed.
+inline constexpr std::string_view kTenantHolder = "$tenant";
+
+// Locks the link locks of `tokens` (one order for every caller): what makes linking a token to
+// a subject and an erasure's delete of that token take turns. Process-wide, striped.
+std::vector<std::unique_lock<std::mutex>> LockTokenLinks(std::string_view tenant,
+                                                         std::span<const std::string_view> tokens);
 
 enum class TokenKind : std::uint8_t { kRandom, kDeterministic, kFormatPreserving, kOneWay };
 std::string_view TokenKindName(TokenKind kind);  // "random", "format-preserving", …
@@ -51,10 +80,17 @@ class TokenVault {
  public:
   TokenVault(storage::Store& store, barrier::SealState& seal);
 
-  // {"kind": "random", "values": ["…", …]} -> {"kind": "random", "tokens": ["tkr_…", …]}, in
-  // order; every token is stored (one atomic batch) before the answer. invalid_argument with the
-  // path of what is wrong; card_data_refused at "$.values[i]".
-  Result<boost::json::object> Tokenize(std::string_view tenant, const boost::json::value& body);
+  // Whether a subject exists (and is not hidden by an erasure's grace period); asked under the
+  // subject's write guard.
+  using SubjectExists = std::function<Result<bool>(std::string_view subject)>;
+  // {"kind": "random", "values": ["…", …], "subject_id"?: "sub_…"} -> {"kind": "random",
+  // "tokens": ["tkr_…", …]}, in order; every token is stored (one atomic batch) before the
+  // answer, linked to the subject when one is named. invalid_argument with the path of what is
+  // wrong (a subject_id with a one-way token: rule "not_stored"); card_data_refused at
+  // "$.values[i]"; not_found (rule "unknown_subject") at "$.subject_id" for a subject that
+  // `exists` does not know.
+  Result<boost::json::object> Tokenize(std::string_view tenant, const boost::json::value& body,
+                                       const SubjectExists& exists);
   // Whether the caller may read (collection, field) plain: asked for tokens of record fields.
   using FieldReadable =
       std::function<Result<bool>(std::string_view collection, std::string_view field)>;
@@ -64,9 +100,13 @@ class TokenVault {
   // field's token when `readable` says no. All or nothing: no value is given on an error.
   Result<boost::json::object> Detokenize(std::string_view tenant, const boost::json::value& body,
                                          const FieldReadable& readable);
-  // The token a "tokenized" view shows for `value` of (collection, field), stored if new.
+  // The token a "tokenized" view shows for `value` of (collection, field) of a record of
+  // `subject` ("": a record without one), stored and linked to the subject if new (a write on a
+  // read, once per distinct value and subject: would_block on an I/O thread then). not_found
+  // if the subject was erased since its record was read.
   Result<std::string> TokenizeField(std::string_view tenant, std::string_view collection,
-                                    std::string_view field, const boost::json::value& value);
+                                    std::string_view field, const boost::json::value& value,
+                                    std::string_view subject);
 
  private:
   storage::Store& store_;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "strongroom/barrier/data_barrier.h"
+#include "strongroom/base/blocking.h"
 #include "strongroom/base/card_numbers.h"
 #include "strongroom/keys/keyring.h"
 #include "strongroom/storage/sqlite_store.h"
@@ -40,7 +41,8 @@ class TokenVaultTest : public ::testing::Test {
 
   Result<json::object> Tokenize(std::string_view kind, json::array values,
                                 std::string_view tenant = "ten_acme") {
-    return vault_->Tokenize(tenant, json::object{{"kind", kind}, {"values", std::move(values)}});
+    return vault_->Tokenize(tenant, json::object{{"kind", kind}, {"values", std::move(values)}},
+                            exists_);
   }
   std::vector<std::string> Tokens(std::string_view kind, json::array values,
                                   std::string_view tenant = "ten_acme") {
@@ -82,7 +84,28 @@ class TokenVaultTest : public ::testing::Test {
   TokenVault::FieldReadable readable_ = [this](std::string_view c, std::string_view f) {
     return Result<bool>(plain_.contains(std::string(c) + "/" + std::string(f)));
   };
+  // The subjects that exist (the API asks the vault service).
+  std::set<std::string, std::less<>> subjects_ = {"sub_AAAAAAAAAAAAAAAAAAAAAA",
+                                                  "sub_BBBBBBBBBBBBBBBBBBBBBB"};
+  TokenVault::SubjectExists exists_ = [this](std::string_view subject) {
+    return Result<bool>(subjects_.contains(subject));
+  };
+  bool Stored(std::string_view space, const std::string& key) {
+    auto found = profiles_->Get(space, key);
+    EXPECT_TRUE(found);
+    return found && found->has_value();
+  }
+  bool Linked(std::string_view subject, std::string_view token) {
+    const bool link =
+        Stored(kTokenLinks, "ten_acme/" + std::string(subject) + "/" + std::string(token));
+    EXPECT_EQ(Stored(kTokenHolders, "ten_acme/" + std::string(token) + "/" + std::string(subject)),
+              link);
+    return link;
+  }
 };
+
+constexpr std::string_view kAlice = "sub_AAAAAAAAAAAAAAAAAAAAAA";
+constexpr std::string_view kBob = "sub_BBBBBBBBBBBBBBBBBBBBBB";
 
 TEST_F(TokenVaultTest, RandomTokensAreNewEveryTimeAndComeBack) {
   const auto first = Tokens("random", {"ada.lovelace@example.com", "ada.lovelace@example.com"});
@@ -118,17 +141,18 @@ TEST_F(TokenVaultTest, DeterministicTokensJoinWithinATenantOnly) {
 TEST_F(TokenVaultTest, AFieldsTokenComesBackOnlyToWhoMayReadTheFieldPlain) {
   // A field value of any JSON type, as a "tokenized" view makes it: equal within the field,
   // unrelated to the same value elsewhere (or tokenized through the API).
-  auto email = vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example"));
+  auto email =
+      vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example"), "");
   ASSERT_TRUE(email) << email.error().message();
   EXPECT_TRUE(email->starts_with("tkd_"));
-  EXPECT_EQ(*vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example")),
+  EXPECT_EQ(*vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example"), ""),
             *email);
   auto other_field =
-      vault_->TokenizeField("ten_acme", "patients", "backup_email", json::value("a@b.example"));
+      vault_->TokenizeField("ten_acme", "patients", "backup_email", json::value("a@b.example"), "");
   ASSERT_TRUE(other_field);
   EXPECT_NE(*other_field, *email);
   EXPECT_NE(Tokens("deterministic", {"a@b.example"})[0], *email);
-  auto year = vault_->TokenizeField("ten_acme", "patients", "born", json::value(1987));
+  auto year = vault_->TokenizeField("ten_acme", "patients", "born", json::value(1987), "");
   ASSERT_TRUE(year);
   auto values = Detokenize({*email});
   ASSERT_TRUE(values) << values.error().message();
@@ -246,25 +270,142 @@ TEST_F(TokenVaultTest, TamperedOrMovedCiphertextIsDataLoss) {
   ExpectError(Detokenize({t[1]}), ErrorCode::kDataLoss, "", "");
 }
 
+// Tokens of a subject's values are linked to it both ways (token_links, token_holders), so
+// that its erasure finds them (test_erasure.py checks the erasure itself).
+TEST_F(TokenVaultTest, TokensForASubjectAreLinkedToIt) {
+  auto answer = vault_->Tokenize(
+      "ten_acme", json::object{{"kind", "random"}, {"values", {"x", "y"}}, {"subject_id", kAlice}},
+      exists_);
+  ASSERT_TRUE(answer) << answer.error().message();
+  EXPECT_EQ(answer->at("subject_id").as_string(), kAlice);  // the audit entry names it
+  const auto& tokens = answer->at("tokens").as_array();
+  for (const auto& token : tokens) EXPECT_TRUE(Linked(kAlice, token.as_string()));
+  EXPECT_FALSE(Linked(kBob, tokens[0].as_string()));
+  // An equal value of two subjects: one deterministic token, held by both.
+  const json::object shared{{"kind", "deterministic"}, {"values", {"same", "same"}}};
+  json::object for_alice = shared, for_bob = shared;
+  for_alice["subject_id"] = kAlice;
+  for_bob["subject_id"] = kBob;
+  auto a = vault_->Tokenize("ten_acme", for_alice, exists_);
+  auto b = vault_->Tokenize("ten_acme", for_bob, exists_);
+  ASSERT_TRUE(a && b);
+  const std::string token(a->at("tokens").as_array()[0].as_string());
+  EXPECT_EQ(b->at("tokens").as_array()[0].as_string(), token);
+  EXPECT_TRUE(Linked(kAlice, token));
+  EXPECT_TRUE(Linked(kBob, token));
+  // Without a subject: the tenant's, linked to nobody.
+  const auto loose = Tokens("random", {"z"});
+  EXPECT_FALSE(Linked(kAlice, loose[0]));
+
+  // A field's token is linked to its record's subject, once.
+  auto field =
+      vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example"), kAlice);
+  ASSERT_TRUE(field) << field.error().message();
+  EXPECT_TRUE(Linked(kAlice, *field));
+  const auto batches = profiles_->stats().batches;
+  EXPECT_EQ(
+      *vault_->TokenizeField("ten_acme", "patients", "email", json::value("a@b.example"), kAlice),
+      *field);
+  EXPECT_EQ(profiles_->stats().batches, batches);  // nothing written the second time
+  // Stored before without a subject: the link comes on the next read that has one, and on an
+  // I/O thread that write waits for a worker.
+  auto unlinked =
+      vault_->TokenizeField("ten_acme", "patients", "phone", json::value("555 0100"), "");
+  ASSERT_TRUE(unlinked);
+  {
+    NonBlockingScope io_thread;
+    auto refused =
+        vault_->TokenizeField("ten_acme", "patients", "phone", json::value("555 0100"), kBob);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kWouldBlock);
+  }
+  EXPECT_FALSE(Linked(kBob, *unlinked));
+  EXPECT_EQ(*vault_->TokenizeField("ten_acme", "patients", "phone", json::value("555 0100"), kBob),
+            *unlinked);
+  EXPECT_TRUE(Linked(kBob, *unlinked));
+
+  // A subject erased (or hidden) since its record was read: the read shows the token, and
+  // nothing is stored or linked for it.
+  seal_->gate().Erase("ten_acme", kBob);
+  auto erased =
+      vault_->TokenizeField("ten_acme", "patients", "email", json::value("bob@b.example"), kBob);
+  ASSERT_TRUE(erased) << erased.error().message();
+  EXPECT_FALSE(Stored(kTokensSpace, "ten_acme/" + *erased));
+  EXPECT_FALSE(Linked(kBob, *erased));
+  ExpectError(vault_->Tokenize("ten_acme", for_bob, exists_), ErrorCode::kNotFound, "$.subject_id",
+              "unknown_subject");
+  ExpectError(
+      vault_->Tokenize("ten_acme",
+                       json::parse(R"({"kind":"random","values":["a"],"subject_id":""})"), exists_),
+      ErrorCode::kNotFound, "$.subject_id", "unknown_subject");
+}
+
+// The tenant holds what it tokenized without a subject (deterministic, format-preserving, a
+// field of a record without one) and every token from before links: a subject's erasure must
+// find another holder for those, so links to them never make them the subject's alone.
+TEST_F(TokenVaultTest, TheTenantHoldsTokensMadeWithoutASubject) {
+  const auto det = Tokens("deterministic", {"tenant value"});
+  const std::string holders = "ten_acme/" + det[0] + "/";
+  EXPECT_TRUE(Stored(kTokenHolders, holders + std::string(kTenantHolder)));
+  EXPECT_FALSE(Stored(kTokenLinks, "ten_acme/" + std::string(kTenantHolder) + "/" + det[0]));
+  auto field =
+      vault_->TokenizeField("ten_acme", "patients", "email", json::value("x@y.example"), "");
+  ASSERT_TRUE(field);
+  EXPECT_TRUE(Stored(kTokenHolders, "ten_acme/" + *field + "/" + std::string(kTenantHolder)));
+  // A token from before links (stored, no holder at all), then linked to a subject: the
+  // tenant is made a holder too.
+  auto old = vault_->TokenizeField("ten_acme", "patients", "phone", json::value("555 0199"), "");
+  ASSERT_TRUE(old);
+  storage::WriteBatch unheld;
+  unheld.Delete(kTokenHolders, "ten_acme/" + *old + "/" + std::string(kTenantHolder));
+  ASSERT_TRUE(profiles_->Write(std::move(unheld)));
+  ASSERT_TRUE(
+      vault_->TokenizeField("ten_acme", "patients", "phone", json::value("555 0199"), kAlice));
+  EXPECT_TRUE(Linked(kAlice, *old));
+  EXPECT_TRUE(Stored(kTokenHolders, "ten_acme/" + *old + "/" + std::string(kTenantHolder)));
+  // A random token without a subject is never linked later: no holder needed.
+  const auto loose = Tokens("random", {"r"});
+  EXPECT_FALSE(Stored(kTokenHolders, "ten_acme/" + loose[0] + "/" + std::string(kTenantHolder)));
+}
+
 TEST_F(TokenVaultTest, RefusesCardNumbersAndBadRequests) {
+  ExpectError(vault_->Tokenize("ten_acme",
+                               json::parse(R"({"kind":"random","values":["a"],)"
+                                           R"("subject_id":"sub_CCCCCCCCCCCCCCCCCCCCCC"})"),
+                               exists_),
+              ErrorCode::kNotFound, "$.subject_id", "unknown_subject");
+  ExpectError(
+      vault_->Tokenize("ten_acme",
+                       json::parse(R"({"kind":"random","values":["a"],"subject_id":7})"), exists_),
+      ErrorCode::kInvalidArgument, "$.subject_id", "type");
+  ExpectError(
+      vault_->Tokenize(
+          "ten_acme", json::parse(R"({"kind":"random","values":["a"],"subject_id":"x"})"), exists_),
+      ErrorCode::kNotFound, "$.subject_id", "unknown_subject");
+  ExpectError(vault_->Tokenize("ten_acme",
+                               json::parse(R"({"kind":"one-way","values":["a"],)"
+                                           R"("subject_id":"sub_AAAAAAAAAAAAAAAAAAAAAA"})"),
+                               exists_),
+              ErrorCode::kInvalidArgument, "$.subject_id", "not_stored");
   ExpectError(Tokenize("random", {"ok", "4111 1111 1111 1111"}), ErrorCode::kCardDataRefused,
               "$.values[1]", "card_number");
   ExpectError(Tokenize("format-preserving", {"4111-1111-1111-1111"}), ErrorCode::kCardDataRefused,
               "$.values[0]", "card_number");
-  ExpectError(vault_->Tokenize("ten_acme", json::parse(R"({"values":["a"]})")),
+  ExpectError(vault_->Tokenize("ten_acme", json::parse(R"({"values":["a"]})"), exists_),
               ErrorCode::kInvalidArgument, "$.kind", "required");
   ExpectError(Tokenize("reversible", {"a"}), ErrorCode::kInvalidArgument, "$.kind", "enum");
-  ExpectError(vault_->Tokenize("ten_acme", json::parse(R"({"kind":"random","values":"a"})")),
-              ErrorCode::kInvalidArgument, "$.values", "type");
+  ExpectError(
+      vault_->Tokenize("ten_acme", json::parse(R"({"kind":"random","values":"a"})"), exists_),
+      ErrorCode::kInvalidArgument, "$.values", "type");
   ExpectError(Tokenize("random", {}), ErrorCode::kInvalidArgument, "$.values", "size");
   ExpectError(Tokenize("random", json::array(101, "a")), ErrorCode::kInvalidArgument, "$.values",
               "size");
   ExpectError(Tokenize("random", {"a", 7}), ErrorCode::kInvalidArgument, "$.values[1]", "type");
   ExpectError(Tokenize("random", {std::string(kMaxTokenValueBytes + 1, 'x')}),
               ErrorCode::kInvalidArgument, "$.values[0]", "max_length");
-  ExpectError(
-      vault_->Tokenize("ten_acme", json::parse(R"({"kind":"random","values":["a"],"x":1})")),
-      ErrorCode::kInvalidArgument, "$.x", "unknown_field");
+  ExpectError(vault_->Tokenize("ten_acme", json::parse(R"({"kind":"random","values":["a"],"x":1})"),
+                               exists_),
+              ErrorCode::kInvalidArgument, "$.x", "unknown_field");
   ExpectError(DetokenizeBody(R"({"tokens":[1]})"), ErrorCode::kInvalidArgument, "$.tokens[0]",
               "type");
   ExpectError(DetokenizeBody(R"({"tokens":[]})"), ErrorCode::kInvalidArgument, "$.tokens", "size");
