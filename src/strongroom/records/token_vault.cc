@@ -64,8 +64,9 @@ std::string WithDigits(std::string_view value, std::string_view digits) {
   return out;
 }
 
-// explicit_bzero: a wipe the optimiser may not remove.
-void Wipe(std::string& text) { explicit_bzero(text.data(), text.size()); }
+// explicit_bzero: a wipe the optimiser may not remove. The whole capacity, not the size: a
+// moved-from short string keeps its bytes in its inline buffer with a size of 0.
+void Wipe(std::string& text) { explicit_bzero(text.data(), text.capacity()); }
 
 // FF1 of the value's digits, tweaked by the value's layout ("0000 000 0000"), so that the
 // same digits laid out differently give unrelated tokens. "Cycle walked" (Black and Rogaway,

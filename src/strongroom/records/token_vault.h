@@ -102,8 +102,8 @@ class TokenVault {
                                          const FieldReadable& readable);
   // The token a "tokenized" view shows for `value` of (collection, field) of a record of
   // `subject` ("": a record without one), stored and linked to the subject if new (a write on a
-  // read, once per distinct value and subject: would_block on an I/O thread then). not_found
-  // if the subject was erased since its record was read.
+  // read, once per distinct value and subject: would_block on an I/O thread then). For a
+  // subject erased since its record was read, the token and nothing stored or linked.
   Result<std::string> TokenizeField(std::string_view tenant, std::string_view collection,
                                     std::string_view field, const boost::json::value& value,
                                     std::string_view subject);
