@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "strongroom/observe/log.h"
 #include "strongroom/storage/sqlite_store.h"
 #include "support/scratch_dir.h"
 #include "support/sealed_vault.h"
@@ -77,7 +82,16 @@ TEST_F(AuditKeysTest, ADamagedSubjectKeyIsNamedUnderTheAuditKeyRatherThanStopThe
   auto own = vault->barrier->SubjectKeyPseudonym("acme", "sub_d");
   ASSERT_FALSE(own);
   EXPECT_EQ(own.error().code(), ErrorCode::kDataLoss);
+  // The fallback is logged for the operator, with the tenant and never the subject's id.
+  const auto log_file = scratch_ / "damaged.log";
+  ASSERT_TRUE(observe::InitLogging({observe::LogLevel::kInfo, log_file.string(), /*async=*/false}));
   auto named = keys_->SubjectPseudonym("acme", "sub_d");
+  observe::ShutdownLogging();
+  std::ifstream in(log_file);
+  const std::string logged((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(logged.find("\"event\":\"audit.subject_key_damaged\""), std::string::npos) << logged;
+  EXPECT_NE(logged.find("\"tenant\":\"acme\""), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("sub_d"), std::string::npos) << logged;
   ASSERT_TRUE(named);
   EXPECT_EQ(*named, *keys_->VaultPseudonym("acme", "sub_d"));
   EXPECT_EQ(*keys_->SubjectPseudonyms("acme", "sub_d"), std::vector<std::string>{*named});

@@ -288,8 +288,9 @@ Result<std::optional<std::string>> DataBarrier::SubjectKeyPseudonym(std::string_
   // so its pseudonym are still there, and what is written about it meanwhile should go with
   // them. An erased subject's keys are deleted (none is found below), and Forget empties this
   // cache after the gate is marked, which KeepPseudonym checks: it is never cached again.
-  const std::string cache_key = SubjectPrefix(tenant, subject);
+  std::string cache_key = SubjectPrefix(tenant, subject);
   {
+    PseudonymMap dropped;  // freed after the lock is released
     // Never held across I/O: a plain lock even on an I/O thread.
     std::lock_guard lock(pseudonyms_mu_);
     if (auto it = pseudonyms_.find(cache_key); it != pseudonyms_.end()) {
@@ -298,7 +299,7 @@ Result<std::optional<std::string>> DataBarrier::SubjectKeyPseudonym(std::string_
     if (auto it = previous_pseudonyms_.find(cache_key); it != previous_pseudonyms_.end()) {
       std::string found = std::move(it->second);
       previous_pseudonyms_.erase(it);
-      pseudonyms_.insert_or_assign(cache_key, found);
+      InsertPseudonymLocked(std::move(cache_key), found, dropped);
       return std::optional<std::string>(std::move(found));
     }
   }
@@ -338,16 +339,23 @@ Result<std::string> SubjectPseudonymUnder(const crypto::HmacSha256& mac, std::st
 
 void DataBarrier::KeepPseudonym(std::string_view tenant, std::string_view subject,
                                 const std::string& pseudonym) {
-  std::unordered_map<std::string, std::string> dropped;  // freed after the lock is released
+  PseudonymMap dropped;  // freed after the lock is released
   std::lock_guard lock(pseudonyms_mu_);
   // Forget marks the gate before it empties this cache: checked under its mutex, an erasure
   // that began meanwhile never finds its subject cached afterwards (nor does a hidden one get in).
   if (gate_->IsErased(tenant, subject)) return;
+  InsertPseudonymLocked(SubjectPrefix(tenant, subject), pseudonym, dropped);
+}
+
+// The pseudonym cache's one insert (as InsertLocked is the key cache's): a full current
+// generation becomes the previous one, whose old entries go to `dropped`.
+void DataBarrier::InsertPseudonymLocked(std::string key, const std::string& pseudonym,
+                                        PseudonymMap& dropped) {
   if (pseudonyms_.size() >= cache_capacity_) {
     dropped = std::exchange(previous_pseudonyms_, std::move(pseudonyms_));
     pseudonyms_.clear();
   }
-  pseudonyms_.insert_or_assign(SubjectPrefix(tenant, subject), pseudonym);
+  pseudonyms_.insert_or_assign(std::move(key), pseudonym);
 }
 
 Result<std::shared_ptr<DataBarrier::Indexer>> DataBarrier::TenantMac(std::string_view tenant,

@@ -164,6 +164,8 @@ class DataBarrier {
                                             std::string_view subject);
   void KeepPseudonym(std::string_view tenant, std::string_view subject,
                      const std::string& pseudonym);
+  using PseudonymMap = std::unordered_map<std::string, std::string>;
+  void InsertPseudonymLocked(std::string key, const std::string& pseudonym, PseudonymMap& dropped);
   enum class MacKind : std::uint8_t { kIndex, kPseudonym, kToken, kOneWayToken };
   // The tenant's blind-index, pseudonym or token MAC, made on first use.
   Result<std::shared_ptr<Indexer>> TenantMac(std::string_view tenant, MacKind kind);
@@ -188,7 +190,7 @@ class DataBarrier {
   // SubjectKeyPseudonym's cache ("tenant/subject/" -> pseudonym), two generations like the key
   // cache. Its own mutex: hits must not wait for a key loading under mu_.
   std::mutex pseudonyms_mu_;
-  std::unordered_map<std::string, std::string> pseudonyms_, previous_pseudonyms_;
+  PseudonymMap pseudonyms_, previous_pseudonyms_;
 };
 
 }  // namespace strongroom::barrier
