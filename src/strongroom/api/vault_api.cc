@@ -99,6 +99,15 @@ void AddSysRoutes(http::Router& router, const VaultApi& api) {
           observe::Warn("security.unseal_refused",
                         {{"request_id", request.request_id},
                          {"code", ErrorCodeName(unsealed.error().code())}});
+          if (unsealed.error().code() == ErrorCode::kFailedPrecondition) {
+            // The reason names files, a PKCS#11 module and a token: the operator's log has it,
+            // an unauthenticated caller does not.
+            observe::Error("vault.unseal_failed", {{"request_id", request.request_id},
+                                                   {"reason", unsealed.error().message()}});
+            return Failure(request, Error(ErrorCode::kFailedPrecondition,
+                                          "the root key provider cannot be used; see the "
+                                          "server's log (vault.unseal_failed)"));
+          }
           Response r = Failure(request, unsealed.error());
           if (unsealed.error().code() == ErrorCode::kResourceExhausted) {
             const auto wait = std::max<std::int64_t>(api.seal.retry_after().count(), 1);

@@ -254,7 +254,7 @@ backup::ServiceSettings BackupSettingsFrom(const config::Config& c) {
   s.keep_full = static_cast<int>(c.backup.keep_full);
   s.drill_dir = c.backup_drill_dir();
   s.restore_dir = c.backup.restore_dir;
-  s.sealed_key_file = SealedKeyPath(c);
+  s.sealed_key_file = RootKeyPath(c);
   return s;
 }
 
@@ -422,9 +422,7 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
   storage::Store& metadata = *stores[0];
   barrier::SealState::Options seal_options;
   seal_options.attempts_per_minute = static_cast<int>(config.keys.unseal_attempts_per_minute);
-  barrier::SealState seal(
-      std::make_unique<keys::SealedFileRootKeyProvider>(SealedKeyPath(config)), metadata,
-      seal_options);
+  barrier::SealState seal(MakeRootKeyProvider(config), metadata, seal_options);
   auto passphrase = ConfiguredPassphrase(config);
   if (!passphrase) {
     observe::Error("server.start_failed", {{"reason", passphrase.error().message()}});
@@ -435,8 +433,12 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
     if (auto unsealed = seal.Unseal((*passphrase)->reveal()); !unsealed) {
       observe::Error("server.start_failed",
                      {{"reason", unsealed.error().code() == ErrorCode::kPermissionDenied
-                                     ? std::string("unseal failed: wrong passphrase (or the "
-                                                   "sealed key file was altered)")
+                                     ? std::string(config.keys.provider == "pkcs11"
+                                                       ? "unseal failed: wrong PIN for the "
+                                                         "PKCS#11 token (or keys/root.p11 was "
+                                                         "altered, or another key wraps it)"
+                                                       : "unseal failed: wrong passphrase (or "
+                                                         "the sealed key file was altered)")
                                      : unsealed.error().message()}});
       return kExitUsage;
     }

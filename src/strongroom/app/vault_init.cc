@@ -2,14 +2,15 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-
 #include <chrono>
 
 #include "strongroom/auth/api_token.h"
 #include "strongroom/base/files.h"
 #include "strongroom/base/time.h"
 #include "strongroom/crypto/certificate.h"
+#include "strongroom/crypto/random.h"
 #include "strongroom/keys/keyring.h"
+#include "strongroom/keys/pkcs11/pkcs11_root_key.h"
 #include "strongroom/keys/root_key_provider.h"
 #include "strongroom/storage/sqlite_store.h"
 
@@ -44,10 +45,22 @@ Result<void> CreateKeysAndDefaultTenant(const config::Config& config,
                                         const crypto::Argon2idParams& sealing) {
   const std::filesystem::path dir = config.server.data_dir;
   if (auto made = CreatePrivateDirectory(dir / "keys"); !made) return std::unexpected(made.error());
-  auto sealed_exists = Exists(SealedKeyPath(config));
-  if (!sealed_exists) return std::unexpected(sealed_exists.error());
-  auto root = *sealed_exists ? keys::UnsealKeyFile(SealedKeyPath(config), passphrase)
-                             : keys::CreateSealedKeyFile(SealedKeyPath(config), passphrase, sealing);
+  const auto provider = MakeRootKeyProvider(config);
+  auto root_exists = Exists(provider->file());
+  if (!root_exists) return std::unexpected(root_exists.error());
+  Result<SecretBytes> root = Fail(ErrorCode::kInternal, "no root key");
+  if (*root_exists) {
+    root = provider->Unseal(passphrase);
+  } else if (provider->kind() == "sealed_file") {
+    root = keys::CreateSealedKeyFile(provider->file(), passphrase, sealing);
+  } else {
+    root = crypto::RandomSecret(keys::kRootKeySize);
+    if (root) {
+      if (auto adopted = provider->Adopt(root->reveal(), passphrase); !adopted) {
+        return std::unexpected(adopted.error());
+      }
+    }
+  }
   if (!root) return std::unexpected(root.error());
   auto metadata = storage::OpenSqliteStore(StorePath(config, "metadata"));
   if (!metadata) return std::unexpected(metadata.error());
@@ -68,8 +81,27 @@ Result<void> CreateKeysAndDefaultTenant(const config::Config& config,
 
 }  // namespace
 
-std::filesystem::path SealedKeyPath(const config::Config& config) {
-  return std::filesystem::path(config.server.data_dir) / "keys" / "root.sealed";
+std::filesystem::path RootKeyPath(const config::Config& config, std::string_view provider) {
+  return std::filesystem::path(config.server.data_dir) / "keys" /
+         (provider == "pkcs11" ? "root.p11" : "root.sealed");
+}
+std::filesystem::path RootKeyPath(const config::Config& config) {
+  return RootKeyPath(config, config.keys.provider);
+}
+
+std::unique_ptr<keys::RootKeyProvider> MakeRootKeyProvider(const config::Config& config,
+                                                           std::string_view provider,
+                                                           std::filesystem::path file) {
+  if (provider == "pkcs11") {
+    return std::make_unique<keys::Pkcs11RootKeyProvider>(
+        std::move(file), keys::Pkcs11Settings{.module = config.keys.pkcs11_module,
+                                              .token_label = config.keys.pkcs11_token_label,
+                                              .key_label = config.keys.pkcs11_key_label});
+  }
+  return std::make_unique<keys::SealedFileRootKeyProvider>(std::move(file));
+}
+std::unique_ptr<keys::RootKeyProvider> MakeRootKeyProvider(const config::Config& config) {
+  return MakeRootKeyProvider(config, config.keys.provider, RootKeyPath(config));
 }
 std::filesystem::path BootstrapAdminPath(const config::Config& config) {
   return std::filesystem::path(config.server.data_dir) / "auth" / "bootstrap-admin.json";
@@ -86,7 +118,12 @@ Result<InitOutcome> InitializeVault(const config::Config& config,
   auto marker_exists = Exists(marker);
   if (!marker_exists) return std::unexpected(marker_exists.error());
   if (*marker_exists) return Fail(ErrorCode::kAlreadyExists, dir.string() + " already holds a vault");
-  if (passphrase.size() < keys::kMinPassphraseLength) {
+  if (config.keys.provider == "pkcs11" && passphrase.size() < keys::kMinPinLength) {
+    return Fail(ErrorCode::kInvalidArgument, "the token's PIN must be at least " +
+                                                 std::to_string(keys::kMinPinLength) +
+                                                 " characters long");
+  }
+  if (config.keys.provider == "sealed_file" && passphrase.size() < keys::kMinPassphraseLength) {
     return Fail(ErrorCode::kInvalidArgument, "the unseal passphrase must be at least " +
                                                  std::to_string(keys::kMinPassphraseLength) +
                                                  " characters long");
@@ -154,7 +191,24 @@ Result<void> CheckVaultInitialized(const config::Config& config) {
                 "data directory " + dir.string() +
                     " is not an initialised vault; run: strongroom init --data-dir " + dir.string());
   }
-  return {};
+  auto root_exists = Exists(RootKeyPath(config));
+  if (!root_exists) return std::unexpected(root_exists.error());
+  if (*root_exists) return {};
+  for (std::string_view other : {"sealed_file", "pkcs11"}) {
+    if (other == config.keys.provider) continue;
+    auto elsewhere = Exists(RootKeyPath(config, other));
+    if (!elsewhere) return std::unexpected(elsewhere.error());
+    if (*elsewhere) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  "the root key of " + dir.string() + " is kept by the provider " +
+                      std::string(other) + " (" + RootKeyPath(config, other).string() + "), not " +
+                      config.keys.provider + ": set keys.provider = \"" + std::string(other) +
+                      "\"");
+    }
+  }
+  return Fail(ErrorCode::kFailedPrecondition,
+              "the root key file " + RootKeyPath(config).string() +
+                  " is missing: without it the vault cannot be unsealed");
 }
 
 }  // namespace strongroom::app

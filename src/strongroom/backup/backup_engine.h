@@ -104,7 +104,8 @@ struct RestoreOptions {
   std::string backup_id;              // empty: the newest (or the newest at or before `at`)
   std::string at;                     // RFC 3339 UTC, seconds ("2026-11-23T10:15:00Z"); empty: none
   std::filesystem::path destination;  // must not exist
-  std::filesystem::path sealed_key_file;  // copied to <destination>/keys/root.sealed
+  std::filesystem::path sealed_key_file;      // the root key's file, copied to <destination>/keys/
+  std::string root_key_name = "root.sealed";  // its name there: root.sealed, or root.p11 (PKCS#11)
   ProgressFn progress;
   CancelFn cancelled;
   // Runs on the restored files once they check out and before they are renamed into place

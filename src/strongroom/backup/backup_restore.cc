@@ -237,7 +237,8 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
       return Fail(ErrorCode::kDataLoss, "restored file " + f.path + " differs from the backup's");
     }
   }
-  // The root key stays out of backups: the sealed key file comes from the operator.
+  // The root key stays out of backups: its file (sealed, or wrapped by an HSM's key) comes from
+  // the operator.
   {
     auto sealed = ReadWholeFile(options.sealed_key_file);
     if (!sealed) return std::unexpected(sealed.error());
@@ -245,7 +246,7 @@ Result<RestoreReport> RestoreInto(const fs::path& dir,
     fs::create_directory(dir / "keys", ec);
     fs::permissions(dir / "keys", fs::perms::owner_all, ec);
     if (auto written = WriteFileRange(
-            dir / "keys" / "root.sealed", 0,
+            dir / "keys" / options.root_key_name, 0,
             std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(sealed->data()),
                                           sealed->size()),
             /*exclusive=*/true);
@@ -402,6 +403,9 @@ Result<RestoreReport> RestoreBackup(const RestoreOptions& options, BackupKeys& k
   if (!fs::is_directory(parent, ec)) {
     return Fail(ErrorCode::kFailedPrecondition,
                 "the directory to restore into, " + parent.string() + ", does not exist");
+  }
+  if (options.root_key_name != "root.sealed" && options.root_key_name != "root.p11") {
+    return Fail(ErrorCode::kInvalidArgument, "a root key file is root.sealed or root.p11");
   }
   if (!fs::is_regular_file(options.sealed_key_file, ec)) {
     return Fail(ErrorCode::kFailedPrecondition,

@@ -619,6 +619,7 @@ Result<BackupService::Outcome> BackupService::RunRestore(const JobRequest& reque
   }
   options.destination = settings_.restore_dir / request.destination;
   options.sealed_key_file = settings_.sealed_key_file;
+  options.root_key_name = settings_.sealed_key_file.filename().string();
   options.progress = progress;
   options.cancelled = [this] { return Cancelled(); };
   options.before_open = erasure_.replay;
@@ -717,6 +718,7 @@ Result<BackupService::Outcome> BackupService::RunDrill(const ProgressFn& progres
   if (options.backup_id.empty()) return Fail(ErrorCode::kNotFound, "no backup to drill on");
   options.destination = scratch / ("drill-" + crypto::HexEncode(random));
   options.sealed_key_file = settings_.sealed_key_file;
+  options.root_key_name = settings_.sealed_key_file.filename().string();
   options.progress = progress;
   options.cancelled = [this] { return Cancelled(); };
   options.before_open = erasure_.replay;

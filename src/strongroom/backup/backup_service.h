@@ -66,7 +66,7 @@ struct ServiceSettings {
   int keep_full = 5;
   std::filesystem::path drill_dir;
   std::filesystem::path restore_dir;  // empty: restores through the API are refused
-  std::filesystem::path sealed_key_file;
+  std::filesystem::path sealed_key_file;  // the root key's file: keys/root.sealed or keys/root.p11
 };
 
 // The backup keys of the vault's root key; failed_precondition while the vault is sealed.

@@ -70,13 +70,14 @@ class ProgressBar {
   std::uint64_t total_ = 0;
 };
 
-// The backup keys from the vault's root key, unsealed with the operator's passphrase.
+// The backup keys from the vault's root key, in `sealed_key` under the configured provider,
+// unsealed with the operator's passphrase (or the token's PIN).
 Result<SecretBytes> OpenRootKey(const config::Config& config,
                                 const std::filesystem::path& sealed_key) {
   auto passphrase = ObtainPassphrase(config, /*confirm=*/false);
   if (!passphrase) return std::unexpected(passphrase.error());
-  keys::SealedFileRootKeyProvider provider(sealed_key);
-  auto root = provider.Unseal(passphrase->reveal());
+  const auto provider = app::MakeRootKeyProvider(config, config.keys.provider, sealed_key);
+  auto root = provider->Unseal(passphrase->reveal());
   if (!root) {
     return Fail(root.error().code(), "cannot open the root key in " + sealed_key.string() + ": " +
                                          root.error().message());
@@ -150,7 +151,8 @@ BackupCommands::BackupCommands(CLI::App& app) {
                        "the erasure ledger to replay (default: privacy.erasure_ledger); its copy "
                        "on the target is replayed too");
   restore_->add_option("--sealed-key", sealed_key_,
-                       "the vault's sealed key file (default: keys/root.sealed of --data-dir)");
+                       "the vault's root key file (default: keys/root.sealed of --data-dir, or "
+                       "keys/root.p11 with keys.provider = pkcs11)");
   restore_->add_option("--output", output_, "text or json")->check(CLI::IsMember({"text", "json"}));
 
   prune_ = backup->add_subcommand(
@@ -176,7 +178,7 @@ int BackupCommands::RunCreate() {
   auto config = BuildConfig(create_flags_);
   if (!config) return UsageError(config.error().message());
   if (auto vault = app::CheckVaultInitialized(*config); !vault) return Failure(vault.error());
-  auto keys = OpenKeys(*config, app::SealedKeyPath(*config));
+  auto keys = OpenKeys(*config, app::RootKeyPath(*config));
   if (!keys) return Failure(keys.error());
   backup::CreateOptions options;
   options.vault = {config->server.data_dir, config->audit_dir()};
@@ -282,7 +284,7 @@ int BackupCommands::RunList() {
 int BackupCommands::RunVerify() {
   auto config = BuildConfig(verify_flags_);
   if (!config) return UsageError(config.error().message());
-  auto keys = OpenKeys(*config, app::SealedKeyPath(*config));
+  auto keys = OpenKeys(*config, app::RootKeyPath(*config));
   if (!keys) return Failure(keys.error());
   std::optional<ProgressBar> bar(std::in_place, "verify");
   auto results = backup::VerifyBackups(target_, *keys, backup_id_, bar->Callback());
@@ -315,7 +317,7 @@ int BackupCommands::RunRestore() {
     if (!ParseRfc3339(at_)) return UsageError("--at must look like 2026-11-23T10:15:00Z (UTC)");
   }
   const std::filesystem::path sealed =
-      sealed_key_.empty() ? app::SealedKeyPath(*config) : std::filesystem::path(sealed_key_);
+      sealed_key_.empty() ? app::RootKeyPath(*config) : std::filesystem::path(sealed_key_);
   auto root = OpenRootKey(*config, sealed);
   if (!root) return Failure(root.error());
   auto keys = backup::BackupKeys::Derive(root->reveal());
@@ -326,6 +328,7 @@ int BackupCommands::RunRestore() {
   options.at = at_;
   options.destination = destination_;
   options.sealed_key_file = sealed;
+  options.root_key_name = app::RootKeyPath(*config).filename().string();
   // The erasure ledger (the configured one, and its copy on the target restored from: both
   // must check out) is replayed before the restored vault is renamed into place.
   const std::vector<std::filesystem::path> ledgers{

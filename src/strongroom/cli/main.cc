@@ -24,6 +24,7 @@
 #include "strongroom/cli/exit_codes.h"
 #include "strongroom/cli/https_client.h"
 #include "strongroom/cli/passphrase.h"
+#include "strongroom/cli/rekey_command.h"
 #include "strongroom/cli/settings_flags.h"
 #include "strongroom/config/config.h"
 #include "strongroom/keys/root_key_provider.h"
@@ -112,60 +113,6 @@ int RunUnseal(const SettingsFlags& flags, std::string ca_file) {
   }
 }
 
-// Root key re-keying (docs/keys.md): the root key re-sealed under a new passphrase, in place.
-// The current passphrase comes as for unseal; the new one from --new-passphrase-file (0600) or
-// the terminal, typed twice. A running server is unaffected until its next unseal.
-int RunRekey(const SettingsFlags& flags, const std::string& new_passphrase_file) {
-  auto config = BuildConfig(flags);
-  if (!config) return UsageError(config.error().message());
-  const auto sealed = app::SealedKeyPath(*config);
-  // Two re-keyings at once would each read the file the other replaces: one at a time.
-  auto lock = FileLock::Take(sealed.string() + ".lock", /*wait=*/false);
-  if (!lock) {
-    return UsageError(lock.error().code() == ErrorCode::kWouldBlock
-                          ? "another re-keying of this vault is running"
-                          : lock.error().message());
-  }
-  auto current = ObtainPassphrase(*config, /*confirm=*/false);
-  if (!current) return UsageError(current.error().message());
-  std::optional<SecretBytes> fresh;
-  if (!new_passphrase_file.empty()) {
-    auto read = keys::ReadPassphraseFile(new_passphrase_file);
-    if (!read) return UsageError(read.error().message());
-    fresh = std::move(*read);
-  } else {
-    auto typed = PromptPassphrase("New unseal passphrase: ");
-    auto again = typed ? PromptPassphrase("Repeat it: ") : std::nullopt;
-    if (!typed || !again) {
-      return UsageError(
-          "no new passphrase: give --new-passphrase-file FILE (mode 0600) or run "
-          "at a terminal");
-    }
-    if (typed->reveal_as_text() != again->reveal_as_text()) {
-      return UsageError("the two new passphrases differ");
-    }
-    fresh = std::move(*typed);
-  }
-  auto resealed = keys::ResealKeyFile(sealed, current->reveal(), fresh->reveal());
-  if (!resealed) {
-    switch (resealed.error().code()) {
-      case ErrorCode::kPermissionDenied:
-        std::cerr << "strongroom: re-keying refused: wrong current passphrase\n";
-        return kExitRuntime;
-      case ErrorCode::kInvalidArgument:
-        return UsageError(resealed.error().message());
-      default:
-        std::cerr << "strongroom: error: " << resealed.error().message() << "\n";
-        return kExitRuntime;
-    }
-  }
-  std::cout << "Root key re-sealed under the new passphrase in " << sealed.string()
-            << ". Nothing else changed: KEKs, data and backups are as they were. Unseal with the "
-               "new passphrase from now on (update keys.unseal_passphrase_file or "
-               "STRONGROOM_UNSEAL_PASSPHRASE).\n";
-  return kExitOk;
-}
-
 int RunConfigCheck(const std::string& file) {
   config::ConfigBuilder builder;
   if (auto applied = builder.ApplyFile(file); !applied) return UsageError(applied.error().message());
@@ -206,14 +153,21 @@ int Main(int argc, char** argv) {
                      "CA certificate to verify the server with (default: the vault's certificate)");
 
   SettingsFlags rekey_flags;
-  std::string new_passphrase_file;
+  RekeyOptions rekey_options;
   auto* rekey = app.add_subcommand(
       "rekey",
-      "Re-seal the root key under a new unseal passphrase (root key re-keying; no data "
-      "is re-encrypted). The current passphrase comes as for unseal.");
+      "Root key re-keying (no data is re-encrypted): re-seal the root key under a new unseal "
+      "passphrase, or move it to another root key provider (--to). The current passphrase or PIN "
+      "comes as for unseal.");
   AddSettingsFlags(rekey, rekey_flags);
-  rekey->add_option("--new-passphrase-file", new_passphrase_file,
-                    "file holding the new passphrase (mode 0600); default: typed twice");
+  rekey->add_option("--new-passphrase-file", rekey_options.new_secret_file,
+                    "file holding the new passphrase, or the token's PIN with --to pkcs11 (mode "
+                    "0600); default: typed twice");
+  rekey
+      ->add_option("--to", rekey_options.to,
+                   "move the root key to this provider: pkcs11 (an HSM; keys.pkcs11_* name it) "
+                   "or sealed_file")
+      ->check(CLI::IsMember({"sealed_file", "pkcs11"}));
 
   auto* config_command = app.add_subcommand("config", "Configuration tools.");
   config_command->require_subcommand(1);
@@ -246,7 +200,7 @@ int Main(int argc, char** argv) {
   if (init->parsed()) return RunInit(init_flags, output);
   if (unseal->parsed()) return RunUnseal(unseal_flags, ca_file);
   if (check->parsed()) return RunConfigCheck(check_file);
-  if (rekey->parsed()) return RunRekey(rekey_flags, new_passphrase_file);
+  if (rekey->parsed()) return RunRekey(rekey_flags, rekey_options);
   if (auto code = admin.RunIfParsed()) return *code;
   if (auto code = audit_commands.RunIfParsed()) return *code;
   if (auto code = backup_commands.RunIfParsed()) return *code;

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "strongroom/observe/log.h"
 
@@ -69,9 +70,18 @@ const SettingInfo kSettings[] = {
     {"limits.max_requests_per_connection",
      "requests served on one connection before it is closed (0: no cap)", K::kInteger, 0,
      10'000'000, &FieldOf<&Config::limits, &LimitsSettings::max_requests_per_connection>},
+    {"keys.provider",
+     "where the root key is kept: sealed_file (a passphrase) or pkcs11 (an HSM and its PIN)",
+     K::kString, 0, 0, &FieldOf<&Config::keys, &KeysSettings::provider>},
+    {"keys.pkcs11_module", "the HSM's PKCS#11 library (keys.provider = pkcs11)", K::kString, 0, 0,
+     &FieldOf<&Config::keys, &KeysSettings::pkcs11_module>},
+    {"keys.pkcs11_token_label", "the label of the token holding the root key's wrapping key",
+     K::kString, 0, 0, &FieldOf<&Config::keys, &KeysSettings::pkcs11_token_label>},
+    {"keys.pkcs11_key_label", "the label of the AES key in that token that wraps the root key",
+     K::kString, 0, 0, &FieldOf<&Config::keys, &KeysSettings::pkcs11_key_label>},
     {"keys.unseal_passphrase_file",
-     "file holding the unseal passphrase (mode 0600); empty: $STRONGROOM_UNSEAL_PASSPHRASE, or "
-     "start sealed",
+     "file holding the unseal passphrase, or the token PIN with keys.provider = pkcs11 (mode "
+     "0600); empty: $STRONGROOM_UNSEAL_PASSPHRASE, or start sealed",
      K::kString, 0, 0, &FieldOf<&Config::keys, &KeysSettings::unseal_passphrase_file>},
     {"keys.unseal_attempts_per_minute", "failed unseal attempts allowed per minute (burst)",
      K::kInteger, 1, 600, &FieldOf<&Config::keys, &KeysSettings::unseal_attempts_per_minute>},
@@ -624,6 +634,34 @@ Result<Config> ConfigBuilder::Finish() const {
     return Fail(ErrorCode::kInvalidArgument,
                 origin("waf.mode") + ": waf.mode must be blocking or detection_only, not '" +
                     c.waf.mode + "'");
+  }
+  if (c.keys.provider != "sealed_file" && c.keys.provider != "pkcs11") {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("keys.provider") + ": keys.provider must be sealed_file or pkcs11, not '" +
+                    c.keys.provider + "'");
+  }
+  if (c.keys.provider == "pkcs11") {
+    for (const auto& [key, value] : {std::pair<std::string_view, const std::string*>{
+                                         "keys.pkcs11_module", &c.keys.pkcs11_module},
+                                     {"keys.pkcs11_token_label", &c.keys.pkcs11_token_label},
+                                     {"keys.pkcs11_key_label", &c.keys.pkcs11_key_label}}) {
+      if (value->empty()) {
+        return Fail(ErrorCode::kInvalidArgument, origin("keys.provider") +
+                                                     ": keys.provider is pkcs11 but " +
+                                                     std::string(key) + " is not set");
+      }
+    }
+  }
+  // p11-kit resolves a relative module path against its own module directory, not ours.
+  if (!c.keys.pkcs11_module.empty() && !std::filesystem::path(c.keys.pkcs11_module).is_absolute()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("keys.pkcs11_module") + ": keys.pkcs11_module must be an absolute path");
+  }
+  // A token's label is 32 bytes in CK_TOKEN_INFO.
+  if (c.keys.pkcs11_token_label.size() > 32) {
+    return Fail(ErrorCode::kInvalidArgument,
+                origin("keys.pkcs11_token_label") +
+                    ": keys.pkcs11_token_label is longer than a PKCS#11 token label (32 bytes)");
   }
   if (c.auth.totp_issuer.empty() || c.auth.totp_issuer.size() > 64) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -109,6 +109,13 @@ struct WafConfig {
 };
 
 struct KeysSettings {
+  // Where the root key is kept (docs/keys.md): "sealed_file" (keys/root.sealed, opened with a
+  // passphrase) or "pkcs11" (keys/root.p11, opened by a key inside an HSM and the token's PIN).
+  std::string provider = "sealed_file";
+  std::string pkcs11_module;
+  std::string pkcs11_token_label;
+  std::string pkcs11_key_label = "strongroom-root-wrap";
+  // The unseal secret: the passphrase, or the token's PIN with provider "pkcs11".
   std::string unseal_passphrase_file;
   std::int64_t unseal_attempts_per_minute = 5;
   // Subject key entries a KEK rotation's background re-wrap examines per second (0: no pacing).

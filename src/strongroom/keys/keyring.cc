@@ -610,12 +610,19 @@ class CopiedRootKeyProvider final : public RootKeyProvider {
  public:
   explicit CopiedRootKeyProvider(std::span<const std::uint8_t> root_key) : root_key_(root_key) {}
   std::string_view kind() const override { return "copied_root_key"; }
+  // Kept in memory only: no file, and nothing can be put in it.
+  const std::filesystem::path& file() const override { return no_file_; }
   Result<SecretBytes> Unseal(std::span<const std::uint8_t> /*secret*/) const override {
     return SecretBytes(root_key_.reveal());
+  }
+  Result<void> Adopt(std::span<const std::uint8_t> /*root*/,
+                     std::span<const std::uint8_t> /*secret*/) const override {
+    return Fail(ErrorCode::kFailedPrecondition, "a copied root key is kept nowhere");
   }
 
  private:
   SecretBytes root_key_;
+  std::filesystem::path no_file_;
 };
 }  // namespace
 

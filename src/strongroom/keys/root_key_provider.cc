@@ -9,6 +9,11 @@ Result<SecretBytes> SealedFileRootKeyProvider::Unseal(std::span<const std::uint8
   return UnsealKeyFile(file_, secret);
 }
 
+Result<void> SealedFileRootKeyProvider::Adopt(std::span<const std::uint8_t> root,
+                                              std::span<const std::uint8_t> secret) const {
+  return SealRootKeyFile(file_, root, secret);
+}
+
 Result<SecretBytes> ReadPassphraseFile(const std::filesystem::path& file) {
   return ReadPrivateFile(file, "passphrase file");
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <string>
 #include <vector>
 
 #include "strongroom/base/files.h"
@@ -63,7 +64,22 @@ Result<void> WriteSealed(const std::filesystem::path& path, std::span<const std:
 Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
                                         std::span<const std::uint8_t> passphrase,
                                         const crypto::Argon2idParams& params) {
+  auto root = crypto::RandomSecret(kRootKeySize);
+  if (!root) return std::unexpected(root.error());
+  if (auto sealed = SealRootKeyFile(path, root->reveal(), passphrase, params); !sealed) {
+    return std::unexpected(sealed.error());
+  }
+  return std::move(*root);
+}
+
+Result<void> SealRootKeyFile(const std::filesystem::path& path, std::span<const std::uint8_t> root,
+                             std::span<const std::uint8_t> passphrase,
+                             const crypto::Argon2idParams& params) {
   if (passphrase.empty()) return Fail(ErrorCode::kInvalidArgument, "the unseal passphrase is empty");
+  if (root.size() != kRootKeySize) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "a root key is " + std::to_string(kRootKeySize) + " bytes");
+  }
   const std::uint64_t memory_kib = params.memory_bytes >> 10;
   if (!WithinBounds(params.iterations, memory_kib)) {
     return Fail(ErrorCode::kInvalidArgument, "sealing parameters outside the accepted bounds");
@@ -72,12 +88,7 @@ Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
   if (std::filesystem::exists(path, ec) || ec) {
     return Fail(ErrorCode::kAlreadyExists, "refusing to replace sealed key file " + path.string());
   }
-  auto root = crypto::RandomSecret(kRootKeySize);
-  if (!root) return std::unexpected(root.error());
-  if (auto written = WriteSealed(path, root->reveal(), passphrase, params); !written) {
-    return std::unexpected(written.error());
-  }
-  return std::move(*root);
+  return WriteSealed(path, root, passphrase, params);
 }
 
 Result<void> ResealKeyFile(const std::filesystem::path& path,

@@ -29,6 +29,13 @@ Result<SecretBytes> CreateSealedKeyFile(const std::filesystem::path& path,
                                         std::span<const std::uint8_t> passphrase,
                                         const crypto::Argon2idParams& params = kDefaultSealingParams);
 
+// Seals an existing root key (moving it here from another root key provider) under
+// `passphrase` and writes `path` (0600, atomically). Errors as CreateSealedKeyFile, and
+// invalid_argument for a root key that is not kRootKeySize bytes.
+Result<void> SealRootKeyFile(const std::filesystem::path& path, std::span<const std::uint8_t> root,
+                             std::span<const std::uint8_t> passphrase,
+                             const crypto::Argon2idParams& params = kDefaultSealingParams);
+
 // Root key re-keying: re-seals the same root key under `new_passphrase` (fresh salt and nonce,
 // `params`) and replaces `path` atomically. Nothing under the root key changes: no KEK, data key
 // or backup key is touched. Errors as UnsealKeyFile for the old passphrase; invalid_argument for
