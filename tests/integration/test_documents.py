@@ -324,6 +324,24 @@ class DocumentsTest(ServerTestCase):
         wait_until(lambda: len(self.server.events("http.stream_aborted")) >= 3,
                    what="three aborted streams logged")
         self.assertEqual(len(self.server.events("http.stream_aborted")), 3)
+        # Each cut download has two audit entries under one request id: the 200 written before
+        # the first byte left, then the cut (500, its code, rule stream_aborted), written before
+        # the connection was cut.
+        auditor = self.server.principal_token("doc-auditor", ["auditor"], kind="user",
+                                              scopes=["audit:read"])["token"]
+        status, page = self.server.api("GET", "/v1/audit?action=document.read&limit=500",
+                                       token=auditor)
+        self.assertEqual(status, 200, page)
+        for doc in (docs[0], docs[1], docs[2]):
+            entries = [e for e in page["entries"] if doc in e["resource"].get("ids", [])]
+            self.assertEqual([e["outcome"] for e in entries],
+                             [{"status": 200, "code": "ok"},
+                              {"status": 500, "code": "data_loss",
+                               "details": {"path": "", "rule": "stream_aborted"}}], doc)
+            self.assertEqual(entries[0]["request_id"], entries[1]["request_id"])
+        for doc in (docs[3], docs[4], docs[5]):  # refused before the answer began: one entry
+            entries = [e for e in page["entries"] if doc in e["resource"].get("ids", [])]
+            self.assertEqual([e["outcome"]["status"] for e in entries], [500], doc)
         # The untouched document still reads in full.
         self.assertEqual(self.download(other)[2], payload(3 * CHUNK + 100, seed=b"other"))
 

@@ -285,6 +285,64 @@ class AuditGate final : public http::ResponseGate {
   audit::Event event_;
 };
 
+// A streamed answer's entry is made before its first byte leaves (AuditGate), saying 200. When
+// the server's own source fails part-way (a damaged chunk, a store error) the client gets a body
+// cut short, and a second entry with the same request id says so: status 500, the error's code
+// and the rule `stream_aborted`. A client that goes away is not recorded again: what it got is
+// what the first entry allowed. Read() runs on a worker, so waiting for the entry is allowed;
+// the cut waits for it, so the entry is durable by the time the client sees the cut.
+class AuditedSource final : public http::BodySource {
+ public:
+  AuditedSource(audit::Trail& trail, std::unique_ptr<http::BodySource> inner,
+                std::uint64_t body_length, bool chunked, audit::Event event)
+      : trail_(trail),
+        inner_(std::move(inner)),
+        remaining_(body_length),
+        chunked_(chunked),
+        event_(std::move(event)) {}
+
+  Result<std::size_t> Read(std::span<std::uint8_t> out) override {
+    Result<std::size_t> read = Fail(ErrorCode::kInternal, "body source threw");
+    try {
+      read = inner_->Read(out);
+    } catch (const std::exception&) {  // the server cuts the stream for it (http/server.cc)
+      RecordCut("internal");
+      throw;
+    }
+    if (!read) {
+      RecordCut(ErrorCodeName(read.error().code()));
+      return read;
+    }
+    // Cut by the server as well: a sized body that ends early or runs past its length.
+    if ((*read == 0 && !chunked_ && remaining_ > 0) || (!chunked_ && *read > remaining_)) {
+      RecordCut("short_body");
+      return read;
+    }
+    if (!chunked_) remaining_ -= *read;
+    return read;
+  }
+
+ private:
+  void RecordCut(std::string_view code) {
+    if (cut_) return;
+    cut_ = true;
+    event_.time = {};
+    event_.status = 500;
+    event_.code = std::string(code);
+    event_.detail_path.clear();
+    event_.detail_rule = "stream_aborted";
+    // A refusal is logged by the trail itself (audit.write_failed); the stream is cut anyway.
+    (void)trail_.AppendAndWait(std::move(event_));
+  }
+
+  audit::Trail& trail_;
+  std::unique_ptr<http::BodySource> inner_;
+  std::uint64_t remaining_;
+  bool chunked_;
+  audit::Event event_;
+  bool cut_ = false;
+};
+
 // An upload's answer exists only once its body has been read: the entry is made then.
 class AuditedSink final : public http::BodySink {
  public:
@@ -441,6 +499,11 @@ void HoldForAudit(const VaultApi& api, http::Response& response, audit::Event ev
     response.body_sink =
         std::make_unique<AuditedSink>(api, route, std::move(response.body_sink), std::move(event));
     return;
+  }
+  if (response.body_source) {
+    response.body_source =
+        std::make_unique<AuditedSource>(api.trail, std::move(response.body_source),
+                                        response.body_length, response.body_chunked, event);
   }
   response.gate = std::make_unique<AuditGate>(api.trail, std::move(event));
 }
