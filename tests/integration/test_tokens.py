@@ -197,6 +197,53 @@ actions = ["detokenize"]
         self.assertEqual(answers[0]["error"]["details"],
                          {"path": "$.tokens[0]", "rule": "unknown_token"})
 
+    def test_a_subjects_choices_decide_the_detokenizing_of_its_tokens(self):
+        """A restricted subject's tokens, and one it shares with another subject, are not turned
+        back for billing, as its data is not read for billing; the tenant's own token is."""
+        self.grant()
+        subject = self.server.api("POST", "/v1/subjects", {})[1]["id"]
+        other = self.server.api("POST", "/v1/subjects", {})[1]["id"]
+
+        def tokenize_for(who, kind, value):
+            status, made = self.server.api("POST", "/v1/tokenize", {
+                "kind": kind, "values": [value], "subject_id": who}, token=self.app)
+            self.assertEqual(status, 200, made)
+            return made["tokens"][0]
+
+        own = tokenize_for(subject, "random", "restricted person's value")
+        shared = tokenize_for(subject, "deterministic", "a value two people hold")
+        self.assertEqual(tokenize_for(other, "deterministic", "a value two people hold"), shared)
+        loose = self.tokenize("random", ["nobody's in particular"])[1]["tokens"][0]
+        status, back = self.detokenize([own, shared, loose], purpose="billing")
+        self.assertEqual(status, 200, back)
+
+        status, state = self.server.api("PUT", "/v1/subjects/%s/processing" % subject,
+                                        {"restricted": True, "objections": []})
+        self.assertEqual(status, 200, state)
+        for tokens, at in (([loose, own], "$.tokens[1]"), ([shared], "$.tokens[0]")):
+            status, body = self.detokenize(tokens, purpose="billing")
+            self.assertEqual(status, 403, body)
+            self.assertEqual(body["error"]["details"], {"path": at, "rule": "restricted"})
+            self.assertNotIn("restricted person's value", json.dumps(body))
+        status, back = self.detokenize([loose], purpose="billing")
+        self.assertEqual((status, back["values"]), (200, ["nobody's in particular"]))
+        # The refusal is audited with the subject's rule.
+        auditor = self.server.principal_token("token-auditor", ["auditor"], kind="user",
+                                              scopes=["audit:read"])["token"]
+        status, page = self.server.api("GET", "/v1/audit?action=tokenization.detokenize&limit=50",
+                                       token=auditor)
+        self.assertEqual(status, 200, page)
+        refused = [e["outcome"] for e in page["entries"] if e["outcome"]["status"] == 403]
+        self.assertEqual(refused[-1], {"status": 403, "code": "permission_denied",
+                                       "details": {"path": "$.tokens[0]", "rule": "restricted"}})
+
+        status, state = self.server.api("PUT", "/v1/subjects/%s/processing" % subject,
+                                        {"restricted": False, "objections": []})
+        self.assertEqual(status, 200, state)
+        status, back = self.detokenize([own, shared], purpose="billing")
+        self.assertEqual((status, back["values"]),
+                         (200, ["restricted person's value", "a value two people hold"]))
+
     def test_erasing_a_subject_takes_the_tokens_of_its_values(self):
         """Tokens made for a subject (its record's tokenized view, a tokenize naming it) go
         with its erasure; a token another subject holds too, and the tenant's own, stay."""

@@ -402,7 +402,14 @@ void AddTokenRoutes(http::Router& router, const VaultApi& api) {
                          return spec != nullptr &&
                                 (*policy)->FieldView(read, *spec) == privacy::View::kPlain;
                        };
-                       return api.tokens.Detokenize(who.tenant, *body, readable);
+                       // A token of a subject's value: only where the subject's choices allow
+                       // the caller's purpose, as for reading its data.
+                       auto policy = api.policies.For(who.tenant);
+                       if (!policy) return Result<json::object>(std::unexpected(policy.error()));
+                       const auto subject_readable = [&](std::string_view subject) {
+                         return CheckSubjectChoices(api, **policy, request, who, subject);
+                       };
+                       return api.tokens.Detokenize(who.tenant, *body, readable, subject_readable);
                      })));
 }
 

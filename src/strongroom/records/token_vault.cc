@@ -6,6 +6,7 @@
 #include <array>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <limits>
 #include <vector>
 
 #include "strongroom/barrier/data_barrier.h"
@@ -351,7 +352,8 @@ Result<json::object> TokenVault::Tokenize(std::string_view tenant, const json::v
 }
 
 Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json::value& body,
-                                            const FieldReadable& readable) {
+                                            const FieldReadable& readable,
+                                            const SubjectReadable& subject_readable) {
   auto o = internal::BodyObject(body);
   if (!o) return std::unexpected(o.error());
   for (const auto& member : **o) {
@@ -389,10 +391,35 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
     }
     // Never issued, issued to another tenant, or not a token at all: the same answer, which
     // does not echo the token (it may be a value pasted by mistake).
-    if (!stored) {
+    const auto unknown = [&path] {
       Error missing(ErrorCode::kNotFound, "no such token in this tenant");
       missing.At(path, "unknown_token");
       return std::unexpected(missing);
+    };
+    if (!stored) return unknown();
+    // A token of a subject's value gives back no more than reading the subject's data would:
+    // every subject linked to it must allow the caller's purpose (a shared deterministic token
+    // is refused if any of them does not). One whose erasure is under way or whose grace period
+    // hides it answers as if the token did not exist.
+    const std::string holders = Join({tenant, token}) + "/";
+    Result<void> weighed;
+    auto scanned = internal::ScanPrefix(
+        store_, kTokenHolders, holders, "", std::numeric_limits<std::size_t>::max(),
+        [&](std::string_view holder, const storage::Bytes&) {
+          if (holder == kTenantHolder) return true;
+          if (seal_.gate().IsErased(tenant, holder)) {  // being erased, or in its grace period
+            weighed = Fail(ErrorCode::kNotFound, "no such subject");
+            return false;
+          }
+          weighed = subject_readable(holder);
+          return weighed.has_value();
+        });
+    if (!scanned) return std::unexpected(scanned.error());
+    if (!weighed) {
+      if (weighed.error().code() == ErrorCode::kNotFound) return unknown();
+      Error refused = weighed.error();
+      if (refused.code() == ErrorCode::kPermissionDenied) refused.At(path, refused.rule());
+      return std::unexpected(refused);
     }
     auto opened = barrier.DecryptTo(
         tenant, kTokenSubject, {tenant, kTokenCollection, token, kTokenField}, *stored, buffer);

@@ -94,12 +94,19 @@ class TokenVault {
   // Whether the caller may read (collection, field) plain: asked for tokens of record fields.
   using FieldReadable =
       std::function<Result<bool>(std::string_view collection, std::string_view field)>;
+  // Whether the caller's purpose may read `subject`'s data (its restriction, objections and
+  // consents): permission_denied with the rule "restricted", "objected" or "consent_required";
+  // not_found for a subject that is gone or hidden by a grace period.
+  using SubjectReadable = std::function<Result<void>(std::string_view subject)>;
   // {"tokens": ["tkr_…", …]} -> {"values": [...]}, in order. not_found at "$.tokens[i]" for a
-  // token this tenant never issued (or that is not a token); invalid_argument (rule
-  // "not_reversible") for a one-way token; permission_denied (rule "field_not_readable") for a
-  // field's token when `readable` says no. All or nothing: no value is given on an error.
+  // token this tenant never issued (or that is not a token), and for one linked to a subject
+  // that is gone or hidden; invalid_argument (rule "not_reversible") for a one-way token;
+  // permission_denied (rule "field_not_readable") for a field's token when `readable` says no,
+  // and (the subject's rule) for a token linked to a subject whose choices `subject_readable`
+  // says forbid it. All or nothing: no value is given on an error.
   Result<boost::json::object> Detokenize(std::string_view tenant, const boost::json::value& body,
-                                         const FieldReadable& readable);
+                                         const FieldReadable& readable,
+                                         const SubjectReadable& subject_readable);
   // The token a "tokenized" view shows for `value` of (collection, field) of a record of
   // `subject` ("": a record without one), stored and linked to the subject if new (a write on a
   // read, once per distinct value and subject: would_block on an I/O thread then). For a

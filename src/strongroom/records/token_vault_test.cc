@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 
 #include "strongroom/barrier/data_barrier.h"
@@ -58,10 +59,11 @@ class TokenVaultTest : public ::testing::Test {
                                   std::string_view tenant = "ten_acme") {
     json::array list;
     for (auto& t : tokens) list.emplace_back(t);
-    return vault_->Detokenize(tenant, json::object{{"tokens", std::move(list)}}, readable_);
+    return vault_->Detokenize(tenant, json::object{{"tokens", std::move(list)}}, readable_,
+                              subject_readable_);
   }
   Result<json::object> DetokenizeBody(std::string_view body) {
-    return vault_->Detokenize("ten_acme", json::parse(body), readable_);
+    return vault_->Detokenize("ten_acme", json::parse(body), readable_, subject_readable_);
   }
   static void ExpectError(const Result<json::object>& result, ErrorCode code, std::string_view path,
                           std::string_view rule) {
@@ -89,6 +91,17 @@ class TokenVaultTest : public ::testing::Test {
                                                   "sub_BBBBBBBBBBBBBBBBBBBBBB"};
   TokenVault::SubjectExists exists_ = [this](std::string_view subject) {
     return Result<bool>(subjects_.contains(subject));
+  };
+  // What the subjects' choices say of the caller's purpose (the API asks the policy): the
+  // subjects in `refusals_` answer that error; the others allow it.
+  std::map<std::string, Error, std::less<>> refusals_;
+  std::vector<std::string> asked_;
+  TokenVault::SubjectReadable subject_readable_ = [this](std::string_view subject) -> Result<void> {
+    asked_.emplace_back(subject);
+    if (auto it = refusals_.find(subject); it != refusals_.end()) {
+      return std::unexpected(it->second);
+    }
+    return {};
   };
   bool Stored(std::string_view space, const std::string& key) {
     auto found = profiles_->Get(space, key);
@@ -413,6 +426,64 @@ TEST_F(TokenVaultTest, RefusesCardNumbersAndBadRequests) {
   seal_->Seal();
   ExpectError(Tokenize("random", {"a"}), ErrorCode::kSealed, "", "");
   ExpectError(Detokenize({"tkr_AAAAAAAAAAAAAAAAAAAAAA"}), ErrorCode::kSealed, "", "");
+}
+
+// Detokenizing a subject's token answers no more than reading the subject's data: its choices
+// (restriction, objection, consent) are weighed for each subject linked to the token.
+TEST_F(TokenVaultTest, TheChoicesOfEverySubjectLinkedToATokenDecideItsDetokenizing) {
+  const auto tokens_of = [&](std::string_view kind, json::array values, std::string_view subject) {
+    json::object body{{"kind", kind}, {"values", std::move(values)}};
+    if (!subject.empty()) body["subject_id"] = subject;
+    auto answer = vault_->Tokenize("ten_acme", body, exists_);
+    EXPECT_TRUE(answer) << answer.error().message();
+    std::vector<std::string> out;
+    for (const auto& t : answer->at("tokens").as_array()) out.emplace_back(t.as_string());
+    return out;
+  };
+  const std::string alices = tokens_of("random", {"alice's value"}, kAlice)[0];
+  const std::string shared = tokens_of("deterministic", {"same"}, kAlice)[0];
+  ASSERT_EQ(tokens_of("deterministic", {"same"}, kBob)[0], shared);
+  const std::string bobs = tokens_of("random", {"bob's value"}, kBob)[0];
+  const std::string tenants = tokens_of("random", {"the tenant's"}, "")[0];
+
+  auto all = Detokenize({alices, shared, bobs, tenants});
+  ASSERT_TRUE(all) << all.error().message();
+  EXPECT_EQ(all->at("values"),
+            (json::array{"alice's value", "same", "bob's value", "the tenant's"}));
+  // Each linked subject was asked once per token; the tenant's token asked nobody.
+  std::sort(asked_.begin(), asked_.end());
+  EXPECT_EQ(asked_, (std::vector<std::string>{std::string(kAlice), std::string(kAlice),
+                                              std::string(kBob), std::string(kBob)}));
+
+  // Alice restricted her data: her token and the one she shares are refused, with her rule at
+  // the token's path; Bob's and the tenant's still come back.
+  Error restricted(ErrorCode::kPermissionDenied, "the data subject's data is restricted");
+  restricted.At("subject", "restricted");
+  refusals_.emplace(std::string(kAlice), restricted);
+  ExpectError(Detokenize({bobs, alices}), ErrorCode::kPermissionDenied, "$.tokens[1]",
+              "restricted");
+  ExpectError(Detokenize({shared}), ErrorCode::kPermissionDenied, "$.tokens[0]", "restricted");
+  auto others = Detokenize({bobs, tenants});
+  ASSERT_TRUE(others);
+  EXPECT_EQ(others->at("values"), (json::array{"bob's value", "the tenant's"}));
+
+  // A subject being erased, or hidden by a grace period: as if its token did not exist.
+  refusals_.clear();
+  refusals_.emplace(std::string(kBob), Error(ErrorCode::kNotFound, "no such subject"));
+  ExpectError(Detokenize({bobs}), ErrorCode::kNotFound, "$.tokens[0]", "unknown_token");
+  ExpectError(Detokenize({shared}), ErrorCode::kNotFound, "$.tokens[0]", "unknown_token");
+  // The gate hides a subject whose erasure is under way or in its grace period, whatever its
+  // choices say.
+  refusals_.clear();
+  seal_->gate().MarkErased("ten_acme", kAlice);
+  ExpectError(Detokenize({alices}), ErrorCode::kNotFound, "$.tokens[0]", "unknown_token");
+  seal_->gate().Unerase("ten_acme", kAlice);
+  // Any other failure passes through as it is (a sealed vault, a store error).
+  refusals_.clear();
+  refusals_.emplace(std::string(kAlice), Error(ErrorCode::kUnavailable, "store busy"));
+  auto failed = Detokenize({alices});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code(), ErrorCode::kUnavailable);
 }
 
 }  // namespace
