@@ -177,10 +177,10 @@ void BM_TokenizedFieldView(benchmark::State& state) {
 }
 BENCHMARK(BM_TokenizedFieldView)->Arg(0)->Arg(1);
 
-// Detokenizing one random token. Arg 0: a token the tenant holds alone (tokenized without a
-// subject): the holders' scan finds only the tenant. 1: a token linked to a subject, whose
-// choices are then asked about (here a function that allows; the server's asks its in-memory
-// choices cache, one hash lookup).
+// Detokenizing one random token. Arg 0: made without a subject (a random token has no holder
+// row then: the holders' scan finds nothing). 1: linked to a subject, whose choices are then
+// asked about (here a function that allows; the server's is the policy over its choices
+// cache).
 void BM_Detokenize(benchmark::State& state) {
   Vault& v = TheVault();
   json::object request{{"kind", "random"}, {"values", json::array{"a value to turn back"}}};
@@ -200,7 +200,7 @@ void BM_Detokenize(benchmark::State& state) {
     benchmark::DoNotOptimize(values);
   }
   state.SetItemsProcessed(state.iterations());
-  state.SetLabel(state.range(0) == 1 ? "linked to a subject" : "the tenant's");
+  state.SetLabel(state.range(0) == 1 ? "linked to a subject" : "no subject");
 }
 BENCHMARK(BM_Detokenize)->Arg(0)->Arg(1);
 

@@ -199,7 +199,8 @@ actions = ["detokenize"]
 
     def test_a_subjects_choices_decide_the_detokenizing_of_its_tokens(self):
         """A restricted subject's tokens, and one it shares with another subject, are not turned
-        back for billing, as its data is not read for billing; the tenant's own token is."""
+        back for billing, as its data is not read for billing (a shared one without saying what
+        the subject chose); the tenant's own token is."""
         self.grant()
         subject = self.server.api("POST", "/v1/subjects", {})[1]["id"]
         other = self.server.api("POST", "/v1/subjects", {})[1]["id"]
@@ -213,17 +214,19 @@ actions = ["detokenize"]
         own = tokenize_for(subject, "random", "restricted person's value")
         shared = tokenize_for(subject, "deterministic", "a value two people hold")
         self.assertEqual(tokenize_for(other, "deterministic", "a value two people hold"), shared)
-        loose = self.tokenize("random", ["nobody's in particular"])[1]["tokens"][0]
+        # The tenant's own (deterministic, so the tenant is recorded as its holder).
+        loose = self.tokenize("deterministic", ["nobody's in particular"])[1]["tokens"][0]
         status, back = self.detokenize([own, shared, loose], purpose="billing")
         self.assertEqual(status, 200, back)
 
         status, state = self.server.api("PUT", "/v1/subjects/%s/processing" % subject,
                                         {"restricted": True, "objections": []})
         self.assertEqual(status, 200, state)
-        for tokens, at in (([loose, own], "$.tokens[1]"), ([shared], "$.tokens[0]")):
+        for tokens, at, rule in (([loose, own], "$.tokens[1]", "restricted"),
+                                 ([shared], "$.tokens[0]", "subject_choices")):
             status, body = self.detokenize(tokens, purpose="billing")
             self.assertEqual(status, 403, body)
-            self.assertEqual(body["error"]["details"], {"path": at, "rule": "restricted"})
+            self.assertEqual(body["error"]["details"], {"path": at, "rule": rule})
             self.assertNotIn("restricted person's value", json.dumps(body))
         status, back = self.detokenize([loose], purpose="billing")
         self.assertEqual((status, back["values"]), (200, ["nobody's in particular"]))
@@ -234,8 +237,11 @@ actions = ["detokenize"]
                                        token=auditor)
         self.assertEqual(status, 200, page)
         refused = [e["outcome"] for e in page["entries"] if e["outcome"]["status"] == 403]
-        self.assertEqual(refused[-1], {"status": 403, "code": "permission_denied",
-                                       "details": {"path": "$.tokens[0]", "rule": "restricted"}})
+        self.assertEqual(refused[-2:], [
+            {"status": 403, "code": "permission_denied",
+             "details": {"path": "$.tokens[1]", "rule": "restricted"}},
+            {"status": 403, "code": "permission_denied",
+             "details": {"path": "$.tokens[0]", "rule": "subject_choices"}}])
 
         status, state = self.server.api("PUT", "/v1/subjects/%s/processing" % subject,
                                         {"restricted": False, "objections": []})

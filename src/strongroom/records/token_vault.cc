@@ -378,6 +378,7 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
   json::array values;
   std::vector<std::uint8_t> buffer;
   const auto wipe = [&buffer] { explicit_bzero(buffer.data(), buffer.size()); };
+  HolderDecisions decided;  // each subject asked once per call, however many tokens it holds
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string_view token = list[i].get_string();
     const std::string path = JsonPathIndex("$.tokens", i);
@@ -397,30 +398,6 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
       return std::unexpected(missing);
     };
     if (!stored) return unknown();
-    // A token of a subject's value gives back no more than reading the subject's data would:
-    // every subject linked to it must allow the caller's purpose (a shared deterministic token
-    // is refused if any of them does not). One whose erasure is under way or whose grace period
-    // hides it answers as if the token did not exist.
-    const std::string holders = Join({tenant, token}) + "/";
-    Result<void> weighed;
-    auto scanned = internal::ScanPrefix(
-        store_, kTokenHolders, holders, "", std::numeric_limits<std::size_t>::max(),
-        [&](std::string_view holder, const storage::Bytes&) {
-          if (holder == kTenantHolder) return true;
-          if (seal_.gate().IsErased(tenant, holder)) {  // being erased, or in its grace period
-            weighed = Fail(ErrorCode::kNotFound, "no such subject");
-            return false;
-          }
-          weighed = subject_readable(holder);
-          return weighed.has_value();
-        });
-    if (!scanned) return std::unexpected(scanned.error());
-    if (!weighed) {
-      if (weighed.error().code() == ErrorCode::kNotFound) return unknown();
-      Error refused = weighed.error();
-      if (refused.code() == ErrorCode::kPermissionDenied) refused.At(path, refused.rule());
-      return std::unexpected(refused);
-    }
     auto opened = barrier.DecryptTo(
         tenant, kTokenSubject, {tenant, kTokenCollection, token, kTokenField}, *stored, buffer);
     if (!opened) {
@@ -452,11 +429,78 @@ Result<json::object> TokenVault::Detokenize(std::string_view tenant, const json:
         return std::unexpected(denied);
       }
     }
+    // After the field's own check, so that the subjects' choices are told only to a caller who
+    // may read the field.
+    auto weighed = WeighHolders(tenant, token, path, subject_readable, decided);
+    if (!weighed) {
+      if (weighed.error().code() == ErrorCode::kNotFound) return unknown();
+      return std::unexpected(weighed.error());
+    }
     values.push_back(*value);
   }
   json::object answer;
   answer["values"] = std::move(values);
   return answer;
+}
+
+Result<void> TokenVault::WeighHolders(std::string_view tenant, std::string_view token,
+                                      const std::string& path,
+                                      const SubjectReadable& subject_readable,
+                                      HolderDecisions& decided) {
+  std::size_t holders = 0, present = 0;
+  bool tenant_holds = false;
+  std::optional<Error> refusal;
+  Result<void> failure;
+  auto scanned = internal::ScanPrefix(
+      store_, kTokenHolders, Join({tenant, token}) + "/", "",
+      std::numeric_limits<std::size_t>::max(), [&](std::string_view holder, const storage::Bytes&) {
+        ++holders;
+        if (holder == kTenantHolder) {
+          tenant_holds = true;
+          return true;
+        }
+        // Being erased or in its grace period: already as gone as its erasure will make it.
+        if (seal_.gate().IsErased(tenant, holder)) return true;
+        auto it = decided.find(holder);
+        if (it == decided.end()) {
+          it = decided.emplace(std::string(holder), subject_readable(holder)).first;
+        }
+        const Result<void>& decision = it->second;
+        if (decision) {
+          ++present;
+          return true;
+        }
+        switch (decision.error().code()) {
+          case ErrorCode::kNotFound:  // a link left by a subject that is gone
+            return true;
+          case ErrorCode::kPermissionDenied:
+            ++present;
+            if (!refusal) refusal = decision.error();
+            return true;
+          default:
+            failure = std::unexpected(decision.error());
+            return false;
+        }
+      });
+  if (!scanned) return std::unexpected(scanned.error());
+  if (!failure) return failure;
+  // Linked only to subjects that are gone or going: as after their erasure, no such token.
+  if (holders > 0 && present == 0 && !tenant_holds) {
+    return Fail(ErrorCode::kNotFound, "no such token in this tenant");
+  }
+  if (!refusal) return {};
+  // The subject's own rule only where the token is that subject's alone: a token the tenant or
+  // another subject holds too would otherwise tell its other holders (or whoever tokenizes a
+  // guessed value) what that subject chose.
+  if (holders == 1) {
+    Error refused = *refusal;
+    refused.At(path, refused.rule());
+    return std::unexpected(refused);
+  }
+  Error refused(ErrorCode::kPermissionDenied,
+                "a data subject this value belongs to does not allow this purpose");
+  refused.At(path, "subject_choices");
+  return std::unexpected(refused);
 }
 
 Result<std::string> TokenVault::TokenizeField(std::string_view tenant, std::string_view collection,

@@ -40,6 +40,7 @@
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -99,11 +100,13 @@ class TokenVault {
   // not_found for a subject that is gone or hidden by a grace period.
   using SubjectReadable = std::function<Result<void>(std::string_view subject)>;
   // {"tokens": ["tkr_…", …]} -> {"values": [...]}, in order. not_found at "$.tokens[i]" for a
-  // token this tenant never issued (or that is not a token), and for one linked to a subject
-  // that is gone or hidden; invalid_argument (rule "not_reversible") for a one-way token;
-  // permission_denied (rule "field_not_readable") for a field's token when `readable` says no,
-  // and (the subject's rule) for a token linked to a subject whose choices `subject_readable`
-  // says forbid it. All or nothing: no value is given on an error.
+  // token this tenant never issued (or that is not a token), and for one linked only to
+  // subjects that are gone or hidden by the gate; invalid_argument (rule "not_reversible") for
+  // a one-way token; permission_denied (rule "field_not_readable") for a field's token when
+  // `readable` says no, then for a token one of whose subjects' choices `subject_readable` says
+  // forbid it: the subject's rule if the token is that subject's alone, else the rule
+  // "subject_choices". Each subject is asked once per call. All or nothing: no value is given
+  // on an error.
   Result<boost::json::object> Detokenize(std::string_view tenant, const boost::json::value& body,
                                          const FieldReadable& readable,
                                          const SubjectReadable& subject_readable);
@@ -117,6 +120,13 @@ class TokenVault {
 
  private:
   storage::Store& store_;
+  // Detokenize's check of the subjects linked to `token` (docs/tokenization.md); `decided`
+  // remembers each subject's answer for the rest of the call.
+  using HolderDecisions = std::map<std::string, Result<void>, std::less<>>;
+  Result<void> WeighHolders(std::string_view tenant, std::string_view token,
+                            const std::string& path, const SubjectReadable& subject_readable,
+                            HolderDecisions& decided);
+
   barrier::SealState& seal_;
 };
 
