@@ -172,7 +172,7 @@ class Server:
     def default_token(self, path):
         """The app's token for record and subject calls, else the admin's."""
         data = path.startswith("/v1/subjects") or (path.startswith("/v1/collections/") and
-                                                   "/records" in path)
+                                                   ("/records" in path or "/archive" in path))
         return (self.app_token or self.admin_token) if data else self.admin_token
 
     def api(self, method, path, body=None, token=None, raw=None, headers=None):

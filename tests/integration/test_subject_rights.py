@@ -783,6 +783,202 @@ days = 365
 """
 
 
+ARCHIVE_POLICY = CHOICES_POLICY.replace('require_consent = ["marketing"]\n', "") + """
+[[retention]]
+name = "old activity"
+collections = ["@activity"]
+days = 30
+archive_days = 100
+
+[[retention]]
+name = "people"
+collections = ["people"]
+days = 1
+archive_days = 30
+"""
+
+# Debian's libfaketime (scripts/install-deps --test installs it), whatever the architecture.
+FAKETIME_LIB = (glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") or ["libfaketime missing"])[0]
+
+
+class ArchiveTest(ServerTestCase):
+    """Retention's archive (archive_days): what a rule lets expire leaves the live data for the
+    archive, where it is read only for the purpose legal (in the caller's views, audited), is
+    exported with the subject's data, is deleted archive_days later, and is erased with its
+    subject. Records expire a day after their last change: the second pass runs two days on
+    (libfaketime moves the server's wall clock)."""
+
+    def run_pass(self):
+        server = self.server
+        status, answer = server.api("POST", "/v1/retention/run", {}, token=server.admin_token)
+        self.assertEqual(status, 202, answer)
+        for _ in range(200):  # bounded: 10 s
+            status, state = server.api("GET", "/v1/retention", token=server.admin_token)
+            self.assertEqual(status, 200, state)
+            if state["pass"] and state["pass"]["state"] in ("done", "failed"):
+                self.assertEqual(state["pass"]["state"], "done", state)
+                return state
+            time.sleep(0.05)
+        self.fail("the retention pass did not finish: %s" % state)
+
+    def legal(self, path, purpose="legal"):
+        headers = {"Strongroom-Purpose": purpose} if purpose else {}
+        return self.server.api("GET", path, headers=headers)
+
+    def rows(self, store, space):
+        with sqlite3.connect("file:%s?mode=ro" % os.path.join(self.server.data_dir, store),
+                             uri=True) as db:
+            return db.execute("SELECT COUNT(*) FROM kv WHERE space = ?",
+                              (space.encode(),)).fetchone()[0]
+
+    def test_expired_data_is_archived_read_only_for_legal_exported_and_erased(self):
+        self.server = server = self.make_server()
+        status, answer = server.api("PUT", "/v1/policy", {"document": ARCHIVE_POLICY},
+                                    token=server.admin_token)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(server.api("POST", "/v1/collections", PEOPLE,
+                                    token=server.admin_token)[0], 201)
+        alice = server.api("POST", "/v1/subjects", {})[1]["id"]
+        bob = server.api("POST", "/v1/subjects", {})[1]["id"]
+        records = {}
+        for subject, email in ((alice, "alice.archive@example.org"),
+                               (bob, "bob.archive@example.org")):
+            status, record = server.api("POST", "/v1/collections/people/records", {
+                "subject_id": subject, "fields": {"email": email, "note": "kept for claims"}})
+            self.assertEqual(status, 201, record)
+            records[subject] = record["id"]
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        events = [{"type": "visit.logged", "occurred_at": rfc3339(now - datetime.timedelta(days=d)),
+                   "data": {"room": "r%d" % d}} for d in (400, 31, 29, 0)]
+        self.assertEqual(server.api("POST", "/v1/subjects/%s/activity" % alice,
+                                    {"events": events})[0], 201)
+
+        status, state = server.api("GET", "/v1/retention", token=server.admin_token)
+        self.assertEqual([(r["name"], r["days"], r["archive_days"]) for r in state["rules"]],
+                         [("old activity", 30, 100), ("people", 1, 30)])
+        cutoff = parse(state["rules"][0]["archive_cutoff"])
+        self.assertLess(abs((datetime.datetime.utcnow() - datetime.timedelta(days=130) -
+                             cutoff).total_seconds()), 60)
+
+        # Now: r400 and r31 leave the live events for the archive; r400, past 30 + 100 days,
+        # leaves the archive too. The records (a day to go) stay.
+        done = self.run_pass()["pass"]
+        self.assertEqual((done["archived"], done["purged"]), (2, 1), done)
+        self.assertEqual(done["purges"], [
+            {"rule": "old activity", "data": "@activity", "action": "archive", "count": 2},
+            {"rule": "old activity", "data": "@activity", "action": "purge_archived",
+             "count": 1}])
+        status, page = server.api("GET", "/v1/subjects/%s/activity" % alice)
+        self.assertEqual([e["data"]["room"] for e in page["events"]], ["r29", "r0"])
+        path = "/v1/subjects/%s/archive/activity" % alice
+        status, page = self.legal(path)
+        self.assertEqual(status, 200, page)
+        self.assertEqual([(e["data"]["room"], e["archived"]) for e in page["events"]],
+                         [("r31", True)])
+        for purpose in (None, "support"):
+            status, refused = self.legal(path, purpose)
+            self.assertEqual((status, refused["error"]["code"]), (403, "permission_denied"))
+            self.assertEqual(refused["error"]["details"],
+                             {"path": "header:strongroom-purpose", "rule": "archive_legal_only"})
+        self.assertEqual(self.rows("activity.db", "archived_events"), 1)
+
+        # Two days on, both records have expired: archived, with r29 (31 days old now).
+        server.stop()
+        server.env.update({"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "+2d",
+                           "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
+        server.start()
+        done = self.run_pass()["pass"]
+        self.assertEqual((done["archived"], done["purged"]), (3, 0), done)
+        record_path = "/v1/collections/people/records/" + records[alice]
+        self.assertEqual(server.api("GET", record_path)[0], 404)
+        status, found = server.api("POST", "/v1/collections/people/records/search",
+                                   {"field": "email", "value": "alice.archive@example.org"})
+        self.assertEqual((status, found["records"]), (200, []))
+        archived_path = "/v1/collections/people/archive/" + records[alice]
+        status, refused = self.legal(archived_path, None)
+        self.assertEqual((status, refused["error"]["details"]["rule"]),
+                         (403, "archive_legal_only"))
+        # The administrators, who run the vault, read no archive either (the policy's rules).
+        status, refused = server.api("GET", archived_path, token=server.admin_token,
+                                     headers={"Strongroom-Purpose": "legal"})
+        self.assertEqual((status, refused["error"]["details"]["rule"]), (403, "denied"))
+        status, record = self.legal(archived_path)
+        self.assertEqual(status, 200, record)
+        self.assertEqual((record["fields"]["email"], record["archived"], record["subject_id"]),
+                         ("alice.archive@example.org", True, alice))
+        self.assertEqual(record["views"]["email"], "plain")
+        status, page = self.legal("/v1/collections/people/archive?subject=" + alice)
+        self.assertEqual([r["id"] for r in page["records"]], [records[alice]])
+        status, page = self.legal("/v1/collections/people/archive?limit=1")
+        self.assertEqual((status, len(page["records"])), (200, 1), page)
+        status, rest = self.legal("/v1/collections/people/archive?cursor=" + page["next_cursor"])
+        self.assertEqual(sorted(r["id"] for r in page["records"] + rest["records"]),
+                         sorted(records.values()))
+        for bad, status_code, where in (
+                ("?subject=sub_AAAAAAAAAAAAAAAAAAAAAA", 404, None),
+                ("?limit=zero", 400, "limit"), ("?cursor=x", 400, "cursor"),
+                ("?colour=red", 400, "colour")):
+            status, error = self.legal("/v1/collections/people/archive" + bad)
+            self.assertEqual(status, status_code, (bad, error))
+            if where:
+                self.assertEqual(error["error"]["details"]["path"], where, error)
+        self.assertEqual(self.legal("/v1/collections/nowhere/archive/" + records[alice])[0], 404)
+        self.assertEqual(self.legal("/v1/collections/people/archive/rec_nothing")[0], 404)
+        self.assertEqual(self.rows("profiles.db", "archived_records"), 2)
+        self.assertEqual(self.rows("profiles.db", "records"), 0)
+        # Archived, the values are ciphertext in the file and nowhere in the log.
+        with open(os.path.join(server.data_dir, "profiles.db"), "rb") as f:
+            self.assertNotIn(b"alice.archive@example.org", f.read())
+        self.assertNotIn("alice.archive@example.org", server.log_text())
+        self.assertNotIn("kept for claims", server.log_text())
+
+        # The export holds the archived record and events, marked, and nothing of Bob's.
+        status, _, body = server.request(
+            "GET", "/v1/subjects/%s/export" % alice,
+            headers={"Authorization": "Bearer " + server.app_token})
+        self.assertEqual(status, 200, body)
+        lines = [json.loads(l) for l in body.split(b"\n") if l]
+        exported = [l["record"] for l in lines if l.get("kind") == "record"]
+        self.assertEqual([(r["id"], r.get("archived")) for r in exported],
+                         [(records[alice], True)])
+        self.assertEqual([(l["event"]["data"]["room"], l["event"].get("archived"))
+                          for l in lines if l.get("kind") == "event"],
+                         [("r0", None), ("r31", True), ("r29", True)])
+        self.assertEqual(lines[0]["counts"]["records"], 1)
+        self.assertEqual(lines[0]["counts"]["activity_events"], 3)
+        self.assertNotIn(b"bob.archive", body)
+
+        # Audited: the reads with their purpose and record, the refusals with their rule, the
+        # moves in the system's bulk entries.
+        auditor = server.principal_token("the-auditor", ["auditor"], kind="user",
+                                         scopes=["audit:read"])["token"]
+        status, page = server.api("GET", "/v1/audit?action=record.read_archived", token=auditor)
+        self.assertEqual([(e["outcome"]["status"], e.get("purpose")) for e in page["entries"]],
+                         [(403, None), (403, "legal"), (200, "legal"), (404, "legal"),
+                          (404, "legal")])
+        self.assertEqual(page["entries"][2]["resource"]["ids"], [records[alice]])
+        status, page = server.api("GET", "/v1/audit?action=retention.purge", token=auditor)
+        self.assertEqual([e["resource"]["target"] for e in page["entries"]], [
+            "rule 'old activity': 2 archived from @activity; rule 'old activity': 1 purged from "
+            "the archive of @activity",
+            "rule 'people': 2 archived from people; rule 'old activity': 1 archived from "
+            "@activity"])
+        metrics = server.metrics_text()
+        self.assertIn('strongroom_retention_archived_total{data="records"} 2', metrics)
+        self.assertIn('strongroom_retention_archived_total{data="activity"} 1', metrics)
+
+        # Erasing Alice reaches her archived record and events; Bob's stay.
+        status, erased = server.api("DELETE", "/v1/subjects/" + alice)
+        self.assertEqual(status, 200, erased)
+        self.assertEqual((erased["destroyed"]["records"],
+                          erased["destroyed"]["activity_events"]), (1, 3), erased)
+        self.assertEqual(self.rows("profiles.db", "archived_records"), 1)
+        self.assertEqual(self.rows("profiles.db", "archived_by_subject"), 1)
+        self.assertEqual(self.rows("activity.db", "archived_events"), 0)
+        self.assertEqual(self.legal(archived_path)[0], 404)
+        self.assertEqual(self.legal("/v1/collections/people/archive/" + records[bob])[0], 200)
+
+
 class RetentionTest(ServerTestCase):
     """Retention ([[retention]] in the tenant's policy): a pass on demand deletes exactly what
     expired (here activity events whose occurred_at is past 30 days; records written now are
@@ -846,7 +1042,7 @@ class RetentionTest(ServerTestCase):
         done = state["pass"]
         self.assertEqual((done["state"], done["dry_run"], done["purged"]), ("done", True, 2), done)
         self.assertEqual(done["purges"], [{"rule": "old activity", "data": "@activity",
-                                           "count": 2}])
+                                           "action": "purge", "count": 2}])
         self.assertEqual(self.event_times(), ["r400", "r31", "r29", "r0"])
 
         state = self.run_pass(None)

@@ -150,7 +150,9 @@ std::optional<PolicyGate> PolicyGateOf(std::string_view audit_action, const Requ
     if (verb == "create" || verb == "append" || verb == "upload") {
       return PolicyGate{Action::kCreate, resource};
     }
-    if (verb == "read" || verb == "list") return PolicyGate{Action::kRead, resource};
+    if (verb == "read" || verb == "list" || verb == "read_archived" || verb == "list_archived") {
+      return PolicyGate{Action::kRead, resource};
+    }
     if (verb == "update") return PolicyGate{Action::kUpdate, resource};
     // Erasing a subject deletes everything held about it: the delete action on @subjects; so
     // does cancelling a scheduled erasure (who may erase may change their mind).

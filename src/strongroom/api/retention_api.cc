@@ -31,7 +31,8 @@ json::value PassJson(const std::optional<RetentionJob::Pass>& pass) {
                                                              : "done";
   json::array purges;
   for (const auto& p : pass->purges) {
-    purges.push_back(json::object{{"rule", p.rule}, {"data", p.data}, {"count", p.count}});
+    purges.push_back(
+        json::object{{"rule", p.rule}, {"data", p.data}, {"action", p.action}, {"count", p.count}});
   }
   json::object out{{"state", state},
                    {"trigger", pass->trigger},
@@ -40,6 +41,7 @@ json::value PassJson(const std::optional<RetentionJob::Pass>& pass) {
                    {"finished_at", or_null(pass->finished_at)},
                    {"scanned", pass->scanned},
                    {"purged", pass->purged},
+                   {"archived", pass->archived},
                    {"unreadable", pass->unreadable},
                    {"held", pass->held},
                    {"purges", std::move(purges)}};
@@ -70,8 +72,14 @@ json::object RuleJson(const records::RetentionRule& rule,
                              return records::CategoryName(static_cast<records::Category>(i));
                            })},
       {"days", rule.days},
-      // What is older than this (by the time the rule counts from) is deleted by the next pass.
-      {"cutoff", FormatRfc3339(now - std::chrono::days(rule.days))}};
+      {"archive_days", rule.archive_days},
+      // What is older than this (by the time the rule counts from) is deleted, or archived, by
+      // the next pass; with an archive, what is older than archive_cutoff leaves the archive.
+      {"cutoff", FormatRfc3339(now - std::chrono::days(rule.days))},
+      {"archive_cutoff",
+       rule.archive_days == 0
+           ? json::value(nullptr)
+           : json::value(FormatRfc3339(now - std::chrono::days(rule.days + rule.archive_days)))}};
 }
 
 Result<RetentionJob*> Job(const VaultApi& api) {

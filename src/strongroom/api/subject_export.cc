@@ -142,7 +142,9 @@ class ExportStream final : public http::BodySource {
     kProcessing,
     kConsents,
     kRecords,
+    kArchivedRecords,  // retention's archive (docs/privacy.md): held, so exported
     kActivity,
+    kArchivedActivity,
     kDocuments,
     kAudit,
     kSignature,
@@ -191,9 +193,13 @@ class ExportStream final : public http::BodySource {
         stage_ = Stage::kRecords;
         return {};
       case Stage::kRecords:
-        return ProduceRecords();
+        return ProduceRecords(false);
+      case Stage::kArchivedRecords:
+        return ProduceRecords(true);
       case Stage::kActivity:
-        return ProduceActivity();
+        return ProduceActivity(false);
+      case Stage::kArchivedActivity:
+        return ProduceActivity(true);
       case Stage::kDocuments:
         return ProduceDocuments();
       case Stage::kAudit:
@@ -224,9 +230,10 @@ class ExportStream final : public http::BodySource {
     return {};
   }
 
-  Result<void> ProduceRecords() {
+  // The live records, then the archived ones (marked "archived": true).
+  Result<void> ProduceRecords(bool archived) {
     auto page = api_.service.ListSubjectRecords(setup_.tenant, setup_.subject,
-                                                records::Page{kRecordPage, cursor_});
+                                                records::Page{kRecordPage, cursor_}, archived);
     if (!page) return std::unexpected(page.error());
     for (auto& item : page->at("records").as_array()) {
       json::object& record = item.as_object();
@@ -239,7 +246,7 @@ class ExportStream final : public http::BodySource {
       Emit(json::object{{"kind", "record"}, {"record", std::move(record)}});
       ++counts_.records;
     }
-    NextPage(page->at("next_cursor"), Stage::kActivity);
+    NextPage(page->at("next_cursor"), archived ? Stage::kActivity : Stage::kArchivedRecords);
     return {};
   }
 
@@ -276,20 +283,21 @@ class ExportStream final : public http::BodySource {
     return true;
   }
 
-  Result<void> ProduceActivity() {
+  // The live events, then the archived ones (marked "archived": true).
+  Result<void> ProduceActivity(bool archived) {
     if (!setup_.activity_allowed) {
       Emit(json::object{{"kind", "withheld"}, {"section", "activity"}});
       stage_ = Stage::kDocuments;
       return {};
     }
     auto page = api_.service.ListActivity(setup_.tenant, setup_.subject, "", "",
-                                          records::Page{kEventPage, cursor_});
+                                          records::Page{kEventPage, cursor_}, archived);
     if (!page) return std::unexpected(page.error());
     for (auto& event : page->at("events").as_array()) {
       Emit(json::object{{"kind", "event"}, {"event", std::move(event)}});
       ++counts_.events;
     }
-    NextPage(page->at("next_cursor"), Stage::kDocuments);
+    NextPage(page->at("next_cursor"), archived ? Stage::kDocuments : Stage::kArchivedActivity);
     return {};
   }
 

@@ -180,6 +180,23 @@ Result<std::vector<std::pair<std::string, std::string>>> AllowedQuery(
   return query;
 }
 
+// Archived data is read only for the purpose legal (docs/privacy.md, "The archive"): GDPR art.
+// 17(3)(e) and 18(2) keep it for legal claims, and nothing else may reach it.
+Result<void> RequireLegalPurpose(const Request& request) {
+  if (request.headers->Get(kPurposeHeader).value_or("") == records::kLegalPurpose) return {};
+  Error refused(ErrorCode::kPermissionDenied,
+                "archived data is read only for the purpose legal: state it in the "
+                "Strongroom-Purpose header");
+  refused.At("header:strongroom-purpose", "archive_legal_only");
+  return std::unexpected(refused);
+}
+
+// The page a listing of the archive asks for, once its purpose is legal.
+Result<records::Page> LegalPage(const Request& request, const Query& query) {
+  if (auto legal = RequireLegalPurpose(request); !legal) return std::unexpected(legal.error());
+  return PageFrom(query);
+}
+
 // A data call without a body: f(tenant, request) after checking the query parameters.
 template <typename F>
 http::Handler WithQuery(const VaultApi& api, std::initializer_list<std::string_view> allowed, F f) {
@@ -465,6 +482,24 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
              RecordWithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
                return s.GetRecord(t, r.PathParam("collection"), r.PathParam("id"));
              }));
+  // The archive (docs/privacy.md, "The archive"): what retention moved out of the live data,
+  // read only for the purpose legal, in the caller's views like live records.
+  router.Add(Method::kGet, "/v1/collections/{collection}/archive", http::Execution::kWorker,
+             RecordWithQuery(api, {"subject", "limit", "cursor"},
+                             [&s](std::string_view t, const Query& q, const Request& r) {
+                               auto page = LegalPage(r, q);
+                               if (!page)
+                                 return Result<json::object>(std::unexpected(page.error()));
+                               return s.ListArchivedRecords(t, r.PathParam("collection"),
+                                                            QueryValue(q, "subject"), *page);
+                             }));
+  router.Add(Method::kGet, "/v1/collections/{collection}/archive/{id}", http::Execution::kWorker,
+             RecordWithQuery(api, {}, [&s](std::string_view t, const Query&, const Request& r) {
+               if (auto legal = RequireLegalPurpose(r); !legal) {
+                 return Result<json::object>(std::unexpected(legal.error()));
+               }
+               return s.GetArchivedRecord(t, r.PathParam("collection"), r.PathParam("id"));
+             }));
   router.Add(Method::kPatch, "/v1/collections/{collection}/records/{id}", http::Execution::kWorker,
              RecordWithBody(api, 200, policy::Action::kUpdate,
                             [&s](std::string_view t, const json::value& b, const Request& r) {
@@ -577,6 +612,16 @@ void AddDataRoutes(http::Router& router, const VaultApi& api) {
                                     return s.ListActivity(t, r.PathParam("id"),
                                                           QueryValue(q, "from"),
                                                           QueryValue(q, "to"), *page);
+                                  }));
+  router.Add(Method::kGet, "/v1/subjects/{id}/archive/activity", http::Execution::kWorker,
+             SubjectDataWithQuery(api, {"from", "to", "limit", "cursor"},
+                                  [&s](std::string_view t, const Query& q, const Request& r) {
+                                    auto page = LegalPage(r, q);
+                                    if (!page)
+                                      return Result<json::object>(std::unexpected(page.error()));
+                                    return s.ListActivity(t, r.PathParam("id"),
+                                                          QueryValue(q, "from"),
+                                                          QueryValue(q, "to"), *page, true);
                                   }));
   AddDocumentRoutes(router, api);
 }

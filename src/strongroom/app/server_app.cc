@@ -696,14 +696,17 @@ int RunServer(const config::Config& config, const std::function<Result<config::C
            [&trail](const records::RetentionJob::Pass& pass) {
              // What was deleted is audited, also by a pass that then failed or was stopped; a
              // pass that deleted nothing is only logged (privacy.retention_failed if it failed).
-             if (pass.dry_run || pass.purged == 0) return;
+             if (pass.dry_run || (pass.purged == 0 && pass.archived == 0)) return;
              audit::Event event;
              event.tenant = pass.tenant;
              event.action = "retention.purge";
              std::string summary;
              for (const auto& purge : pass.purges) {
                if (!summary.empty()) summary += "; ";
-               summary += "rule '" + purge.rule + "': " + std::to_string(purge.count) + " in " +
+               summary += "rule '" + purge.rule + "': " + std::to_string(purge.count) +
+                          (purge.action == "archive"          ? " archived from "
+                           : purge.action == "purge_archived" ? " purged from the archive of "
+                                                              : " in ") +
                           purge.data;
              }
              event.target = summary;

@@ -13,7 +13,8 @@ namespace {
 bool IsDataRead(std::string_view action) {
   return action == "record.read" || action == "record.list" || action == "record.search" ||
          action == "subject.read" || action == "activity.list" || action == "document.read" ||
-         action == "document.list";
+         action == "document.list" || action == "record.read_archived" ||
+         action == "record.list_archived" || action == "activity.list_archived";
 }
 
 }  // namespace

@@ -125,6 +125,17 @@ class Parser {
         }
       }
     }
+    // Archived data is read only for the purpose legal: a document that archives must let a
+    // request state it, or its archive could never be read.
+    for (const auto& rule : doc.retention) {
+      if (rule.archive_days > 0 && std::find(doc.purposes.begin(), doc.purposes.end(),
+                                             records::kLegalPurpose) == doc.purposes.end()) {
+        return LineError(rule.line, "retention '" + rule.name +
+                                        "': archive_days needs the purpose 'legal' in the "
+                                        "document's purposes list (archived data is read only "
+                                        "for it)");
+      }
+    }
     for (const Rule& rule : doc.rules) {
       for (const auto& purpose : rule.purposes) {
         if (std::find(doc.purposes.begin(), doc.purposes.end(), purpose) == doc.purposes.end()) {
@@ -215,10 +226,17 @@ class Parser {
         }
         rule.days = days->get();
         has_days = true;
+      } else if (k == "archive_days") {
+        const auto* days = node.as_integer();
+        if (days == nullptr || days->get() < 1 || days->get() > records::kMaxRetentionDays) {
+          return ErrorAt(node.source(), "archive_days must be a whole number of days from 1 to " +
+                                            std::to_string(records::kMaxRetentionDays));
+        }
+        rule.archive_days = days->get();
       } else {
         return ErrorAt(key.source(), "unknown key '" + std::string(k) +
                                          "' in a retention rule (expected name, collections, "
-                                         "grades, categories or days)");
+                                         "grades, categories, days or archive_days)");
       }
     }
     if (rule.name.empty()) rule.name = "retention at line " + std::to_string(rule.line);
@@ -229,6 +247,13 @@ class Parser {
                                       "every one, \"@activity\", \"@documents\")");
     }
     if (!has_days) return LineError(rule.line, label + "days is required");
+    if (rule.archive_days > 0 && std::find(rule.collections.begin(), rule.collections.end(),
+                                           records::kDocumentsData) != rule.collections.end()) {
+      // Documents have no archive yet (docs/privacy.md): refused rather than purged at once.
+      return LineError(rule.line, label +
+                                      "archive_days: documents are not archived; give "
+                                      "@documents a rule of its own without archive_days");
+    }
     if (rule.NarrowsFields()) {
       for (const auto& c : rule.collections) {
         if (c.starts_with('@')) {

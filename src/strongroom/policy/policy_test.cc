@@ -348,7 +348,7 @@ TEST(IpNetworkTest, ParsesNetworksOfBothFamiliesAndRefusesNonsense) {
 }
 
 TEST(PolicyTest, RetentionRulesParseWithTheirScopeAndDays) {
-  auto document = ParseDocument(R"(
+  auto document = ParseDocument(R"(purposes = ["legal"]
 [[retention]]
 name = "visit notes"
 collections = ["visits", "notes"]
@@ -364,9 +364,12 @@ days = 90
 name = "everything else"
 collections = ["*"]
 days = 3650
+archive_days = 1825
 )");
   ASSERT_TRUE(document) << document.error().message();
   ASSERT_EQ(document->retention.size(), 3u);
+  EXPECT_EQ(document->retention[0].archive_days, 0);
+  EXPECT_EQ(document->retention[2].archive_days, 1825);
   const auto& notes = document->retention[0];
   EXPECT_EQ(notes.name, "visit notes");
   EXPECT_EQ(notes.line, 2);
@@ -410,7 +413,23 @@ TEST(PolicyTest, RetentionRulesAreRefusedWhenTheyCouldPurgeWhatNobodyMeant) {
             "line 2: collections: \"*\" stands alone");
   EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\ndays = 30\nkeep = true\n"),
             "line 4: unknown key 'keep' in a retention rule (expected name, collections, grades, "
-            "categories or days)");
+            "categories, days or archive_days)");
+  // The archive: a count of days, records and activity only, readable for `legal` only.
+  const std::string legal = "purposes = [\"legal\"]\n";
+  EXPECT_EQ(ParseError(legal + "[[retention]]\ncollections = [\"visits\"]\ndays = 30\n"
+                               "archive_days = 0\n"),
+            "line 5: archive_days must be a whole number of days from 1 to 36500");
+  EXPECT_EQ(ParseError(legal + "[[retention]]\ncollections = [\"visits\"]\ndays = 30\n"
+                               "archive_days = \"1y\"\n"),
+            "line 5: archive_days must be a whole number of days from 1 to 36500");
+  EXPECT_EQ(ParseError(legal + "[[retention]]\ncollections = [\"visits\", \"@documents\"]\n"
+                               "days = 30\narchive_days = 365\n"),
+            "line 2: retention 'retention at line 2': archive_days: documents are not archived; "
+            "give @documents a rule of its own without archive_days");
+  EXPECT_EQ(ParseError("purposes = [\"support\"]\n[[retention]]\nname = \"visits\"\n"
+                       "collections = [\"visits\"]\ndays = 30\narchive_days = 365\n"),
+            "line 2: retention 'visits': archive_days needs the purpose 'legal' in the "
+            "document's purposes list (archived data is read only for it)");
   EXPECT_EQ(ParseError("[[retention]]\nname = \"a\"\ncollections = [\"x\"]\ndays = 1\n"
                        "[[retention]]\nname = \"a\"\ncollections = [\"y\"]\ndays = 2\n"),
             "line 5: retention 'a': the name is used twice");

@@ -18,6 +18,13 @@ observe::Counter& PurgedCounter(observe::MetricsRegistry& metrics, std::string_v
                             {{"data", std::string(data)}});
 }
 
+observe::Counter& ArchivedCounter(observe::MetricsRegistry& metrics, std::string_view data) {
+  return metrics.GetCounter("strongroom_retention_archived_total",
+                            "Entries moved into the archive because a retention rule with "
+                            "archive_days let them expire, by kind",
+                            {{"data", std::string(data)}});
+}
+
 // Passes asked for and not yet run (one per tenant at most).
 constexpr std::size_t kMaxQueuedRequests = 64;
 
@@ -31,6 +38,8 @@ RetentionJob::RetentionJob(VaultService& vault, DocumentService& documents, Opti
       purged_records_(PurgedCounter(metrics, "records")),
       purged_events_(PurgedCounter(metrics, "activity")),
       purged_documents_(PurgedCounter(metrics, "documents")),
+      archived_records_(ArchivedCounter(metrics, "records")),
+      archived_events_(ArchivedCounter(metrics, "activity")),
       scanned_(
           metrics.GetCounter("strongroom_retention_scanned_total",
                              "Entries retention passes examined (progress of a running pass)")),
@@ -137,6 +146,7 @@ RetentionJob::Pass RetentionJob::RunPass(const TenantRules& tenant, std::string 
 
   const std::span<const RetentionRule> rules = tenant.rules;
   std::uint64_t purged_by_kind[3] = {0, 0, 0};  // records, activity, documents
+  std::uint64_t archived_by_kind[3] = {0, 0, 0};  // (documents have no archive yet)
   SweepControl control{.now = options_.clock(),
                        .batch = options_.batch,
                        .dry_run = dry_run,
@@ -153,10 +163,20 @@ RetentionJob::Pass RetentionJob::RunPass(const TenantRules& tenant, std::string 
   Result<void> first_error;
   const auto account = [&](const Result<void>& swept, const SweepResult& result,
                            std::string_view data, std::size_t kind) {
-    for (std::size_t i = 0; i < result.purged.size(); ++i) {
-      if (result.purged[i] == 0) continue;
-      pass.purges.push_back({rules[i].name, std::string(data), result.purged[i]});
-      purged_by_kind[kind] += result.purged[i];
+    for (const auto& [counts, action] :
+         {std::pair{&result.purged, std::string_view("purge")},
+          std::pair{&result.archived, std::string_view("archive")},
+          std::pair{&result.archive_purged, std::string_view("purge_archived")}}) {
+      for (std::size_t i = 0; i < counts->size(); ++i) {
+        const std::uint64_t count = (*counts)[i];
+        if (count == 0) continue;
+        pass.purges.push_back({rules[i].name, std::string(data), count, action});
+        if (action == "archive") {
+          archived_by_kind[kind] += count;
+        } else {
+          purged_by_kind[kind] += count;
+        }
+      }
     }
     pass.unreadable += result.unreadable;
     pass.held += result.held;
@@ -194,13 +214,16 @@ RetentionJob::Pass RetentionJob::RunPass(const TenantRules& tenant, std::string 
   // The total from the sweeps' own counts (the progress sum misses a batch whose write failed
   // after some of its documents were deleted).
   pass.purged = purged_by_kind[0] + purged_by_kind[1] + purged_by_kind[2];
+  pass.archived = archived_by_kind[0] + archived_by_kind[1] + archived_by_kind[2];
   if (!dry_run) {
     purged_records_.Increment(purged_by_kind[0]);
     purged_events_.Increment(purged_by_kind[1]);
     purged_documents_.Increment(purged_by_kind[2]);
+    archived_records_.Increment(archived_by_kind[0]);
+    archived_events_.Increment(archived_by_kind[1]);
     // The deleted pages were zeroed (secure_delete); their images leave the write-ahead logs
-    // now, not at the next automatic checkpoint.
-    if (pass.purged > 0) {
+    // now, not at the next automatic checkpoint. (A move deletes the live rows too.)
+    if (pass.purged > 0 || pass.archived > 0) {
       vault_.CheckpointStores();
       documents_.CheckpointStore();
     }

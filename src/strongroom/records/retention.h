@@ -16,7 +16,10 @@
 //
 // What each pass purged is reported to `notify` (the server writes one audit entry per pass, a
 // bulk entry with counts by rule, never ids) and kept as the tenant's last pass (Status).
-// Metrics: strongroom_retention_purged_total{data}, strongroom_retention_scanned_total,
+// A rule with archive_days moves what it let expire into the archive instead, and deletes it
+// from there archive_days later (docs/privacy.md, "The archive").
+// Metrics: strongroom_retention_purged_total{data}, strongroom_retention_archived_total{data},
+// strongroom_retention_scanned_total,
 // strongroom_retention_passes_running, strongroom_retention_failed_passes_total,
 // strongroom_retention_last_pass_timestamp_seconds.
 //
@@ -58,11 +61,14 @@ class RetentionJob {
     std::uint64_t policy_version = 0;  // of the document the rules are from
     std::vector<RetentionRule> rules;
   };
-  // What one rule let expire in one kind of data during a pass.
+  // What one rule let expire in one kind of data during a pass, and what became of it.
   struct Purge {
     std::string rule;
     std::string data;  // a record collection, "@activity" or "@documents"
     std::uint64_t count = 0;
+    // "purge": deleted; "archive": moved into the archive; "purge_archived": deleted from the
+    // archive, its archive_days over.
+    std::string_view action = "purge";
   };
   struct Pass {
     std::string tenant;
@@ -72,7 +78,9 @@ class RetentionJob {
     std::string started_at;   // RFC 3339; "" while queued
     std::string finished_at;  // "" while running
     std::uint64_t scanned = 0;
-    std::uint64_t purged = 0;      // the sum of `purges` (would be, in a dry run)
+    std::uint64_t purged = 0;      // deleted, from the live data or the archive (would be, in
+                                   // a dry run): the sum of `purges` but "archive"
+    std::uint64_t archived = 0;    // moved into the archive: the sum of "archive" purges
     std::uint64_t unreadable = 0;  // entries whose time did not parse: left alone
     std::uint64_t held = 0;        // expired entries of restricted subjects: kept
     std::vector<Purge> purges;     // only those with a count
@@ -140,6 +148,8 @@ class RetentionJob {
   observe::Counter& purged_records_;
   observe::Counter& purged_events_;
   observe::Counter& purged_documents_;
+  observe::Counter& archived_records_;
+  observe::Counter& archived_events_;
   observe::Counter& scanned_;
   observe::Counter& failed_;
   observe::Gauge& running_;

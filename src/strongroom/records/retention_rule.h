@@ -32,6 +32,10 @@ struct RetentionRule {
   // Kept this many days: a record after its last change (updated_at), an activity event after
   // it occurred (occurred_at), a document after its upload (created_at).
   std::int64_t days = 0;
+  // Then kept this many days more in the archive (0: deleted at once). Archived data leaves the
+  // live spaces (no list, search or index finds it) and is read only for the purpose `legal`
+  // (docs/privacy.md, "The archive"). Records and activity only.
+  std::int64_t archive_days = 0;
 
   // Does it name this record collection ("*" names them all)?
   bool NamesCollection(std::string_view collection) const {

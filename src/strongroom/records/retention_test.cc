@@ -396,5 +396,170 @@ days = 30
   EXPECT_EQ(pass.error_code, "sealed");
 }
 
+// The archive: a rule with archive_days moves what it let expire out of the live spaces (no
+// read, list, search or subject listing finds it) into the archive, where it still decrypts,
+// and deletes it from there archive_days later; a restricted subject's archived data is held
+// there too; a dry run moves and deletes nothing; a rule that stops archiving empties the
+// archive of what its own days let expire.
+TEST_F(RetentionTest, ARuleWithAnArchiveMovesExpiredDataThereAndDeletesItLater) {
+  auto made = vault_->CreateCollection(kTenant, json::parse(R"({"name": "people", "fields": [
+      {"name": "email", "type": "email", "indexed": true,
+       "classification": {"grade": "confidential", "category": "contact"}}]})"));
+  ASSERT_TRUE(made) << made.error().message();
+  const std::string person = Record("people", R"({"email": "ada@example.com"})");
+  const std::string contact = Record("contacts", R"({"note": "no rule names contacts"})");
+  const auto ago = [this](int d) { return FormatRfc3339(now_ - days(d)); };
+  const auto start = now_;
+  Event(ago(40));
+  Event(ago(1));
+  const auto rules = Rules(R"(purposes = ["legal"]
+[[retention]]
+name = "people"
+collections = ["people"]
+days = 30
+archive_days = 60
+
+[[retention]]
+name = "events"
+collections = ["@activity"]
+days = 30
+archive_days = 60
+)");
+  ASSERT_EQ(rules.size(), 2u);
+  const auto archived_events = [this] {
+    auto listed =
+        vault_->ListActivity(kTenant, subject_, "", "", Page{.limit = 200, .cursor = ""}, true);
+    EXPECT_TRUE(listed) << listed.error().message();
+    std::vector<std::string> at;
+    for (const auto& e : listed ? listed->at("events").as_array() : json::array{}) {
+      EXPECT_TRUE(e.at("archived").as_bool());
+      // "…T12:00:00.000000Z": the whole seconds ago() wrote.
+      at.push_back(std::string(e.at("occurred_at").as_string()).substr(0, 19) + "Z");
+    }
+    return at;
+  };
+  const auto rows = [this](std::size_t store, std::string_view space) {
+    auto scanned = stores_[store]->Scan(space, "", 100);
+    EXPECT_TRUE(scanned);
+    return scanned ? scanned->size() : 0;
+  };
+  auto job = MakeJob();
+
+  // Now: the 40-day-old event is archived, the rest is kept.
+  auto pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.error, "");
+  EXPECT_EQ(pass.archived, 1u);
+  EXPECT_EQ(pass.purged, 0u);
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].rule, "events");
+  EXPECT_EQ(pass.purges[0].data, "@activity");
+  EXPECT_EQ(pass.purges[0].action, "archive");
+  EXPECT_EQ(EventCount(), 1u);
+  EXPECT_EQ(archived_events(), std::vector<std::string>{FormatRfc3339(start - days(40))});
+  EXPECT_EQ(rows(2, "events"), 1u);
+  EXPECT_EQ(rows(2, "archived_events"), 1u);
+
+  // 31 days on: the person's record goes to the archive with its subject link, its index
+  // entry leaves; the other event is archived too.
+  now_ = start + days(31);
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.error, "");
+  EXPECT_EQ(pass.archived, 2u);
+  EXPECT_EQ(pass.purged, 0u);
+  EXPECT_FALSE(RecordExists("people", person));
+  EXPECT_TRUE(RecordExists("contacts", contact));
+  auto found = vault_->SearchRecords(
+      kTenant, "people", json::parse(R"({"field": "email", "value": "ada@example.com"})"));
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_TRUE(found->at("records").as_array().empty());
+  auto live = vault_->ListSubjectRecords(kTenant, subject_, Page{.limit = 10, .cursor = ""});
+  ASSERT_TRUE(live);
+  ASSERT_EQ(live->at("records").as_array().size(), 1u);  // the contact only
+  auto archived = vault_->GetArchivedRecord(kTenant, "people", person);
+  ASSERT_TRUE(archived) << archived.error().message();
+  EXPECT_EQ(archived->at("fields").at("email").as_string(), "ada@example.com");
+  EXPECT_TRUE(archived->at("archived").as_bool());
+  EXPECT_EQ(vault_->GetArchivedRecord(kTenant, "contacts", contact).error().code(),
+            ErrorCode::kNotFound);
+  for (const std::string_view subject : {std::string_view(subject_), std::string_view()}) {
+    auto listed =
+        vault_->ListArchivedRecords(kTenant, "people", subject, Page{.limit = 10, .cursor = ""});
+    ASSERT_TRUE(listed) << listed.error().message();
+    ASSERT_EQ(listed->at("records").as_array().size(), 1u);
+    EXPECT_EQ(listed->at("records").as_array()[0].at("id").as_string(), person);
+  }
+  auto by_subject =
+      vault_->ListSubjectRecords(kTenant, subject_, Page{.limit = 10, .cursor = ""}, true);
+  ASSERT_TRUE(by_subject);
+  EXPECT_EQ(by_subject->at("records").as_array().size(), 1u);
+  auto counts = vault_->CountSubjectData(kTenant, subject_);
+  ASSERT_TRUE(counts);
+  EXPECT_EQ(counts->at("records").to_number<std::int64_t>(), 2);  // live and archived
+  EXPECT_EQ(counts->at("activity_events").to_number<std::int64_t>(), 2);
+  EXPECT_EQ(rows(1, "index"), 0u);
+  EXPECT_EQ(rows(1, "by_subject"), 1u);
+  EXPECT_EQ(rows(1, "archived_records"), 1u);
+  EXPECT_EQ(rows(1, "archived_by_subject"), 1u);
+  EXPECT_EQ(EventCount(), 0u);
+  EXPECT_EQ(archived_events().size(), 2u);
+  // The archived envelope keeps no blind-index hash.
+  auto raw = stores_[1]->Scan("archived_records", "", 1);
+  ASSERT_TRUE(raw && raw->size() == 1);
+  EXPECT_EQ(std::string(raw->at(0).value.begin(), raw->at(0).value.end()).find("\"index\""),
+            std::string::npos);
+
+  // 51 days on, the first event is 91 days old: past 30 + 60, it leaves the archive. A
+  // restricted subject's archived data would be held: the subject is restricted first.
+  now_ = start + days(51);
+  const std::vector<std::string> purposes{"legal"};
+  ASSERT_TRUE(vault_->SetProcessing(kTenant, subject_,
+                                    json::parse(R"({"restricted": true, "objections": []})"),
+                                    purposes, "prn_dpo"));
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 0u);
+  EXPECT_EQ(pass.held, 1u);
+  ASSERT_TRUE(vault_->SetProcessing(kTenant, subject_,
+                                    json::parse(R"({"restricted": false, "objections": []})"),
+                                    purposes, "prn_dpo"));
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", true);  // dry run
+  EXPECT_EQ(pass.purged, 1u);
+  EXPECT_EQ(archived_events().size(), 2u);
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 1u);
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].action, "purge_archived");
+  EXPECT_EQ(archived_events(), std::vector<std::string>{FormatRfc3339(start - days(1))});
+  EXPECT_TRUE(vault_->GetArchivedRecord(kTenant, "people", person));  // 51 days: kept
+
+  // The rule stops archiving: what its 30 days let expire leaves the archive at the next pass.
+  const auto no_archive = Rules(R"(
+[[retention]]
+name = "people"
+collections = ["people"]
+days = 30
+
+[[retention]]
+name = "events"
+collections = ["@activity"]
+days = 30
+)");
+  pass = job.RunPass({std::string(kTenant), 2, no_archive}, "test", false);
+  EXPECT_EQ(pass.error, "");
+  EXPECT_EQ(pass.purged, 2u);
+  EXPECT_EQ(pass.archived, 0u);
+  EXPECT_EQ(vault_->GetArchivedRecord(kTenant, "people", person).error().code(),
+            ErrorCode::kNotFound);
+  EXPECT_TRUE(archived_events().empty());
+  EXPECT_EQ(rows(1, "archived_records"), 0u);
+  EXPECT_EQ(rows(1, "archived_by_subject"), 0u);
+  EXPECT_EQ(rows(2, "archived_events"), 0u);
+  EXPECT_TRUE(RecordExists("contacts", contact));
+  const std::string text = metrics_.RenderText();
+  EXPECT_NE(text.find("strongroom_retention_archived_total{data=\"records\"} 1"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("strongroom_retention_archived_total{data=\"activity\"} 2"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace strongroom::records

@@ -30,6 +30,11 @@ inline constexpr std::string_view kProcessing = "processing";    // activity
 inline constexpr std::string_view kDocuments = "documents";      // documents
 inline constexpr std::string_view kChunks = "chunks";            // documents
 inline constexpr std::string_view kUploads = "uploads";          // documents
+// The archive (retention's stage before the purge, docs/privacy.md "The archive"): what a rule
+// with archive_days let expire, in the store of its kind, out of the live spaces.
+inline constexpr std::string_view kArchivedRecords = "archived_records";       // profiles
+inline constexpr std::string_view kArchivedBySubject = "archived_by_subject";  // profiles
+inline constexpr std::string_view kArchivedEvents = "archived_events";         // activity
 
 std::string Now();  // RFC 3339, UTC
 // An activity event's key part for its time: 16 hex digits of (micros + 2^62), so that keys

@@ -109,6 +109,19 @@ Result<void> PurgeProfiles(storage::Store& profiles, std::string_view tenant,
     }
     if (auto done = deleter.Delete(kBySubject, link); !done) return done;
   }
+  // Its archived records (retention's archive): the record and its link.
+  auto archived = KeysUnder(profiles, internal::kArchivedBySubject, prefix);
+  if (!archived) return std::unexpected(archived.error());
+  for (const std::string& link : *archived) {
+    const std::string_view rest = std::string_view(link).substr(prefix.size());
+    const auto slash = rest.find('/');
+    if (slash != std::string_view::npos) {
+      const std::string record_key = Join({tenant, rest.substr(0, slash), rest.substr(slash + 1)});
+      if (auto done = deleter.Delete(internal::kArchivedRecords, record_key); !done) return done;
+      ++counts.records;
+    }
+    if (auto done = deleter.Delete(internal::kArchivedBySubject, link); !done) return done;
+  }
   if (auto flushed = deleter.Flush(); !flushed) return flushed;
   // The tokens made of its values (token_vault.h): every link goes, and each token that no
   // other subject (nor the tenant) holds goes with it. One batch per token, under the token's
@@ -143,11 +156,17 @@ Result<void> PurgeActivity(storage::Store& activity, std::string_view tenant,
                            std::string_view subject, privacy::ErasureCounts& counts) {
   auto events = KeysUnder(activity, kEvents, Join({tenant, subject}) + "/");
   if (!events) return std::unexpected(events.error());
+  auto archived = KeysUnder(activity, internal::kArchivedEvents, Join({tenant, subject}) + "/");
+  if (!archived) return std::unexpected(archived.error());
   auto consents = KeysUnder(activity, internal::kConsents, Join({tenant, subject}) + "/");
   if (!consents) return std::unexpected(consents.error());
   Deleter deleter(activity);
   for (const std::string& key : *events) {
     if (auto done = deleter.Delete(kEvents, key); !done) return done;
+    ++counts.activity_events;
+  }
+  for (const std::string& key : *archived) {
+    if (auto done = deleter.Delete(internal::kArchivedEvents, key); !done) return done;
     ++counts.activity_events;
   }
   for (const std::string& key : *consents) {
@@ -258,7 +277,9 @@ Result<std::set<std::pair<std::string, std::string>>> OrphanSubjects(ErasureStor
   for (const auto& [store, space] :
        {std::pair<storage::Store*, std::string_view>{&stores.profiles, kBySubject},
         {&stores.profiles, kTokenLinks},
+        {&stores.profiles, internal::kArchivedBySubject},
         {&stores.activity, kEvents},
+        {&stores.activity, internal::kArchivedEvents},
         {&stores.activity, internal::kConsents},
         {&stores.activity, internal::kProcessing},
         {&stores.documents, kDocuments},

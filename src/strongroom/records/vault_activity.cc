@@ -202,7 +202,7 @@ Result<boost::json::object> VaultService::AppendActivity(std::string_view tenant
 Result<boost::json::object> VaultService::ListActivity(std::string_view tenant,
                                                        std::string_view subject,
                                                        std::string_view from, std::string_view to,
-                                                       const Page& page) {
+                                                       const Page& page, bool archived) {
   auto keys = Keys();
   if (!keys) return std::unexpected(keys.error());
   auto limit = PageLimit(page);
@@ -236,8 +236,8 @@ Result<boost::json::object> VaultService::ListActivity(std::string_view tenant,
   std::string last;
   Result<void> failure;
   auto scanned = ScanPrefix(
-      stores_.activity, kEvents, Join({tenant, subject}) + "/", start, *limit,
-      [&](std::string_view suffix, const storage::Bytes& value) {
+      stores_.activity, archived ? kArchivedEvents : kEvents, Join({tenant, subject}) + "/", start,
+      *limit, [&](std::string_view suffix, const storage::Bytes& value) {
         const std::string_view time_key = suffix.substr(0, 16);
         if (!end.empty() && time_key >= end) return false;
         const std::string_view id = suffix.size() > 17 ? suffix.substr(17) : std::string_view();
@@ -260,6 +260,7 @@ Result<boost::json::object> VaultService::ListActivity(std::string_view tenant,
             {"recorded_at", envelope->contains("recorded_at") ? envelope->at("recorded_at")
                                                               : json::value(nullptr)},
             {"data", (*parsed)["data"]}};
+        if (archived) event["archived"] = true;
         events.push_back(std::move(event));
         last = suffix;
         return true;

@@ -287,12 +287,70 @@ Result<boost::json::object> VaultService::GetRecord(std::string_view tenant,
 Result<boost::json::object> VaultService::LoadRecord(barrier::VaultKeys& keys,
                                                      std::string_view tenant,
                                                      std::string_view collection,
-                                                     std::string_view id) {
+                                                     std::string_view id, bool archived) {
   if (!IsId(id, "rec_")) return Fail(ErrorCode::kNotFound, "no such record");
-  auto stored = stores_.profiles.Get(kRecords, Join({tenant, collection, id}));
+  auto stored =
+      stores_.profiles.Get(archived ? kArchivedRecords : kRecords, Join({tenant, collection, id}));
   if (!stored) return std::unexpected(stored.error());
   if (!*stored) return Fail(ErrorCode::kNotFound, "no such record");
-  return DecryptRecord(keys, tenant, collection, id, **stored);
+  auto record = DecryptRecord(keys, tenant, collection, id, **stored);
+  if (record && archived) (*record)["archived"] = true;
+  return record;
+}
+
+Result<boost::json::object> VaultService::GetArchivedRecord(std::string_view tenant,
+                                                            std::string_view collection,
+                                                            std::string_view id) {
+  auto open = OpenCollection(tenant, collection);
+  if (!open) return std::unexpected(open.error());
+  return LoadRecord(*open->keys, tenant, collection, id, true);
+}
+
+Result<boost::json::object> VaultService::ListArchivedRecords(std::string_view tenant,
+                                                              std::string_view collection,
+                                                              std::string_view subject,
+                                                              const Page& page) {
+  auto open = OpenCollection(tenant, collection);
+  if (!open) return std::unexpected(open.error());
+  auto limit = PageLimit(page);
+  if (!limit) return std::unexpected(limit.error());
+  if (!page.cursor.empty() && !IsId(page.cursor, "rec_")) {
+    return FailAt("cursor", "format", "cursor is not one this API issued");
+  }
+  if (!subject.empty()) {
+    if (auto exists = SubjectExists(tenant, subject); !exists) {
+      return std::unexpected(exists.error());
+    }
+  }
+  json::array items;
+  std::string last;
+  Result<void> failure;
+  std::size_t seen = 0;
+  // The whole collection's archive, or the subject's links into it (both by record id).
+  const bool by_subject = !subject.empty();
+  auto scanned = ScanPrefix(
+      stores_.profiles, by_subject ? kArchivedBySubject : kArchivedRecords,
+      (by_subject ? Join({tenant, subject, collection}) : Join({tenant, collection})) + "/",
+      page.cursor, *limit, [&](std::string_view id, const storage::Bytes& value) {
+        ++seen;
+        last = id;
+        auto record = by_subject ? LoadRecord(*open->keys, tenant, collection, id, true)
+                                 : DecryptRecord(*open->keys, tenant, collection, id, value);
+        // Deleted since it was listed, or of a subject being erased: left out.
+        if (!record && record.error().code() == ErrorCode::kNotFound) return true;
+        if (!record) {
+          failure = std::unexpected(record.error());
+          return false;
+        }
+        (*record)["archived"] = true;
+        items.push_back(std::move(*record));
+        return true;
+      });
+  if (!scanned) return std::unexpected(scanned.error());
+  if (!failure) return std::unexpected(failure.error());
+  json::object out{{"records", std::move(items)}};
+  out["next_cursor"] = seen == *limit ? json::value(last) : nullptr;
+  return out;
 }
 
 Result<boost::json::object> VaultService::UpdateRecord(std::string_view tenant,
@@ -474,7 +532,7 @@ Result<boost::json::object> VaultService::ListRecords(std::string_view tenant,
 
 Result<boost::json::object> VaultService::ListSubjectRecords(std::string_view tenant,
                                                              std::string_view subject,
-                                                             const Page& page) {
+                                                             const Page& page, bool archived) {
   auto keys = Keys();
   if (!keys) return std::unexpected(keys.error());
   auto limit = PageLimit(page);
@@ -487,24 +545,24 @@ Result<boost::json::object> VaultService::ListSubjectRecords(std::string_view te
   Result<void> failure;
   std::size_t seen = 0;
   // The subject's links: <tenant>/<subject>/<collection>/<record id>.
-  auto scanned = ScanPrefix(stores_.profiles, kBySubject, Join({tenant, subject}) + "/",
-                            page.cursor, *limit, [&](std::string_view link, const storage::Bytes&) {
-                              ++seen;
-                              last = link;
-                              const auto slash = link.find('/');
-                              if (slash == std::string_view::npos) return true;
-                              auto record = LoadRecord(**keys, tenant, link.substr(0, slash),
-                                                       link.substr(slash + 1));
-                              // Deleted since its link was read: left out.
-                              if (!record && record.error().code() == ErrorCode::kNotFound)
-                                return true;
-                              if (!record) {
-                                failure = std::unexpected(record.error());
-                                return false;
-                              }
-                              items.push_back(std::move(*record));
-                              return true;
-                            });
+  auto scanned = ScanPrefix(
+      stores_.profiles, archived ? kArchivedBySubject : kBySubject, Join({tenant, subject}) + "/",
+      page.cursor, *limit, [&](std::string_view link, const storage::Bytes&) {
+        ++seen;
+        last = link;
+        const auto slash = link.find('/');
+        if (slash == std::string_view::npos) return true;
+        auto record =
+            LoadRecord(**keys, tenant, link.substr(0, slash), link.substr(slash + 1), archived);
+        // Deleted since its link was read: left out.
+        if (!record && record.error().code() == ErrorCode::kNotFound) return true;
+        if (!record) {
+          failure = std::unexpected(record.error());
+          return false;
+        }
+        items.push_back(std::move(*record));
+        return true;
+      });
   if (!scanned) return std::unexpected(scanned.error());
   if (!failure) return std::unexpected(failure.error());
   json::object out{{"records", std::move(items)}};
@@ -518,13 +576,15 @@ Result<boost::json::object> VaultService::CountSubjectData(std::string_view tena
     return std::unexpected(exists.error());
   }
   const std::string prefix = Join({tenant, subject}) + "/";
-  json::object counts;
+  json::object counts{{"records", 0}, {"activity_events", 0}, {"consents", 0}};
   for (const auto& [store, space, name] :
        {std::tuple<storage::Store*, std::string_view, std::string_view>{&stores_.profiles,
                                                                         kBySubject, "records"},
+        {&stores_.profiles, kArchivedBySubject, "records"},
         {&stores_.activity, kEvents, "activity_events"},
+        {&stores_.activity, kArchivedEvents, "activity_events"},
         {&stores_.activity, kConsents, "consents"}}) {
-    std::uint64_t count = 0;
+    std::uint64_t count = counts[name].to_number<std::uint64_t>();
     auto scanned = ScanPrefix(*store, space, prefix, "", std::numeric_limits<std::size_t>::max(),
                               [&](std::string_view, const storage::Bytes&) {
                                 ++count;

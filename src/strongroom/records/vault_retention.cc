@@ -117,6 +117,8 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
                                         std::span<const RetentionRule> rules,
                                         const SweepControl& control, SweepResult& result) {
   result.purged.resize(rules.size());
+  result.archived.resize(rules.size());
+  result.archive_purged.resize(rules.size());
   std::vector<int> candidates;
   for (std::size_t i = 0; i < rules.size(); ++i) {
     if (rules[i].NamesCollection(collection)) candidates.push_back(static_cast<int>(i));
@@ -124,8 +126,9 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
   if (candidates.empty()) return {};
   auto schema = LoadSchema(tenant, collection);
   if (!schema) return std::unexpected(schema.error());
-  // The rule a stored record expires under, when it has expired (-1: kept).
-  const auto expired_under = [&](const json::object& envelope, bool& unreadable) {
+  // The rule a stored record expires under, when it has expired (-1: kept). In the archive it
+  // expires `archive_days` later (a rule since changed to archive nothing: at once).
+  const auto expired_under = [&](const json::object& envelope, bool archived, bool& unreadable) {
     const int rule = GoverningRule(rules, candidates, **schema, envelope);
     if (rule < 0) return -1;
     const auto updated = UpdatedAt(envelope);
@@ -133,13 +136,17 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
       unreadable = true;
       return -1;
     }
-    return *updated < Cutoff(control, rules[static_cast<std::size_t>(rule)]) ? rule : -1;
+    const RetentionRule& r = rules[static_cast<std::size_t>(rule)];
+    const auto cutoff = Cutoff(control, r) - std::chrono::days(archived ? r.archive_days : 0);
+    return *updated < cutoff ? rule : -1;
   };
-
-  const auto held = [&](const json::object& envelope) {
+  const auto subject_of = [](const json::object& envelope) -> std::string_view {
     const auto* subject = envelope.if_contains("subject");
-    return control.held != nullptr && subject != nullptr && subject->is_string() &&
-           control.held->contains(std::string_view(subject->get_string()));
+    if (subject == nullptr || !subject->is_string()) return {};
+    return subject->get_string();
+  };
+  const auto held = [&](const json::object& envelope) {
+    return control.held != nullptr && control.held->contains(subject_of(envelope));
   };
 
   const std::string prefix = Join({tenant, collection}) + "/";
@@ -154,7 +161,7 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
                                 after = id;
                                 auto envelope = ParseStored(value, "record");
                                 bool unreadable = !envelope;
-                                if (envelope && expired_under(*envelope, unreadable) >= 0) {
+                                if (envelope && expired_under(*envelope, false, unreadable) >= 0) {
                                   if (held(*envelope)) {
                                     ++result.held;
                                   } else {
@@ -167,7 +174,7 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
     if (!scanned) return std::unexpected(scanned.error());
     result.scanned += seen;
 
-    std::size_t purged = 0;
+    std::size_t gone = 0;
     if (!expired.empty()) {
       // The records' locks, each stripe once and in address order (UpdateRecord and DeleteRecord
       // take one at a time, so no order of theirs can deadlock with this). Under them each
@@ -183,8 +190,13 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
       std::vector<std::unique_lock<std::mutex>> locks;
       locks.reserve(stripes.size());
       for (auto* stripe : stripes) locks.emplace_back(*stripe);
+      // A record moved to the archive writes a row of its subject: the subject is held in the
+      // gate (after the record lock, as UpdateRecord does) until the batch is durable, so an
+      // erasure either waits and then finds the archived row, or came first (the record is
+      // left to it).
+      barrier::SubjectGate::WriteGuard guard;
       storage::WriteBatch batch;
-      std::vector<int> purged_under;
+      std::vector<int> purged_under, archived_under;
       for (const auto& id : expired) {
         auto stored = stores_.profiles.Get(kRecords, prefix + id);
         if (!stored) return std::unexpected(stored.error());
@@ -192,19 +204,72 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
         auto envelope = ParseStored(**stored, "record");
         if (!envelope) continue;  // counted as unreadable by the scan
         bool unreadable = false;
-        const int rule = expired_under(*envelope, unreadable);
+        const int rule = expired_under(*envelope, false, unreadable);
         if (rule < 0) continue;
-        purged_under.push_back(rule);
-        if (!control.dry_run) DeleteRecordRows(tenant, collection, id, *envelope, batch);
+        if (rules[static_cast<std::size_t>(rule)].archive_days == 0) {
+          purged_under.push_back(rule);
+          if (!control.dry_run) DeleteRecordRows(tenant, collection, id, *envelope, batch);
+          continue;
+        }
+        const std::string_view subject = subject_of(*envelope);
+        if (subject.empty()) continue;  // not a record this service wrote: left alone
+        if (!control.dry_run) {
+          seal_.gate().Enter(guard, tenant, subject);
+          if (seal_.gate().IsErased(tenant, subject)) continue;  // its erasure deletes it
+          ArchiveRecordRows(tenant, collection, id, *envelope, batch);
+        }
+        archived_under.push_back(rule);
       }
-      if (!control.dry_run && !purged_under.empty()) {
+      if (!control.dry_run && !batch.empty()) {
         if (auto written = stores_.profiles.Write(std::move(batch)); !written) return written;
       }
       locks.clear();
       for (const int rule : purged_under) ++result.purged[static_cast<std::size_t>(rule)];
-      purged = purged_under.size();
+      for (const int rule : archived_under) ++result.archived[static_cast<std::size_t>(rule)];
+      gone = purged_under.size() + archived_under.size();
     }
-    if (control.pace && !control.pace(seen, purged)) {
+    if (control.pace && !control.pace(seen, gone)) {
+      result.stopped = true;
+      return {};
+    }
+    if (seen < batch_size) break;
+  }
+
+  // The archive: its rows are never changed (only deleted, here or by an erasure), so they are
+  // deleted without a lock or a second read.
+  after.clear();
+  for (;;) {  // bounded as above
+    storage::WriteBatch batch;
+    std::size_t seen = 0;
+    std::vector<int> gone_under;
+    auto scanned = ScanPrefix(
+        stores_.profiles, kArchivedRecords, prefix, after, batch_size,
+        [&](std::string_view id, const storage::Bytes& value) {
+          ++seen;
+          after = id;
+          auto envelope = ParseStored(value, "archived record");
+          bool unreadable = !envelope;
+          const int rule = envelope ? expired_under(*envelope, true, unreadable) : -1;
+          if (unreadable) ++result.unreadable;
+          if (rule < 0) return true;
+          if (held(*envelope)) {
+            ++result.held;
+            return true;
+          }
+          gone_under.push_back(rule);
+          if (!control.dry_run) {
+            batch.Delete(kArchivedRecords, prefix + std::string(id));
+            batch.Delete(kArchivedBySubject, Join({tenant, subject_of(*envelope), collection, id}));
+          }
+          return true;
+        });
+    if (!scanned) return std::unexpected(scanned.error());
+    result.scanned += seen;
+    if (!control.dry_run && !batch.empty()) {
+      if (auto written = stores_.profiles.Write(std::move(batch)); !written) return written;
+    }
+    for (const int rule : gone_under) ++result.archive_purged[static_cast<std::size_t>(rule)];
+    if (control.pace && !control.pace(seen, gone_under.size())) {
       result.stopped = true;
       return {};
     }
@@ -212,61 +277,114 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
   }
 }
 
+void VaultService::ArchiveRecordRows(std::string_view tenant, std::string_view collection,
+                                     std::string_view id, const json::object& envelope,
+                                     storage::WriteBatch& batch) {
+  DeleteRecordRows(tenant, collection, id, envelope, batch);
+  // The envelope as it was (its ciphertext stays bound to this tenant, collection, record and
+  // field), less its blind-index hashes: nothing searches the archive.
+  json::object archived = envelope;
+  archived.erase("index");
+  batch.Put(kArchivedRecords, Join({tenant, collection, id}), Serialize(archived));
+  batch.Put(kArchivedBySubject, Join({tenant, envelope.at("subject").as_string(), collection, id}),
+            {});
+}
+
 Result<void> VaultService::SweepActivity(std::string_view tenant,
                                          std::span<const RetentionRule> rules,
                                          const SweepControl& control, SweepResult& result) {
   result.purged.resize(rules.size());
+  result.archived.resize(rules.size());
+  result.archive_purged.resize(rules.size());
   const int governing = ShortestRuleNaming(rules, kActivityData);
   if (governing < 0) return {};
-  const auto cutoff = Cutoff(control, rules[static_cast<std::size_t>(governing)]);
-  const std::string cutoff_key = TimeKey(
-      std::chrono::duration_cast<std::chrono::microseconds>(cutoff.time_since_epoch()).count());
+  const RetentionRule& rule = rules[static_cast<std::size_t>(governing)];
+  const auto key_of = [](Clock::time_point t) {
+    return TimeKey(
+        std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
+  };
+  const auto cutoff = Cutoff(control, rule);
+  // Expired live events are moved to the archive when the rule keeps an archive; archived ones
+  // expire archive_days later (a rule since changed to archive nothing: at once).
+  const bool archive = rule.archive_days > 0;
+  struct Stage {
+    std::string_view space;
+    std::string cutoff_key;
+    std::vector<std::uint64_t>& counts;
+  };
+  const Stage stages[] = {{kEvents, key_of(cutoff), archive ? result.archived : result.purged},
+                          {kArchivedEvents, key_of(cutoff - std::chrono::days(rule.archive_days)),
+                           result.archive_purged}};
 
   // Keys are "<subject>/<time key>/<event id>" under the tenant, each subject's in time order.
   const std::string prefix = std::string(tenant) + "/";
   const std::size_t batch_size = std::max<std::size_t>(control.batch, 1);
-  std::string after;
-  for (;;) {  // bounded: every scan moves `after` forward; one that sees nothing ends it
-    storage::WriteBatch batch;
-    std::size_t seen = 0, purged = 0;
-    auto scanned =
-        ScanPrefix(stores_.activity, kEvents, prefix, after, batch_size,
-                   [&](std::string_view key, const storage::Bytes&) {
-                     ++seen;
-                     after = key;
-                     const auto slash = key.find('/');
-                     if (slash == std::string_view::npos || key.size() < slash + 1 + 16) {
-                       ++result.unreadable;
-                       return true;
-                     }
-                     const std::string_view time_key = key.substr(slash + 1, 16);
-                     if (time_key < cutoff_key && control.held != nullptr &&
-                         control.held->contains(key.substr(0, slash))) {
-                       ++result.held;
-                       return true;
-                     }
-                     if (time_key < cutoff_key) {
-                       ++purged;
-                       if (!control.dry_run) batch.Delete(kEvents, prefix + std::string(key));
-                       return true;
-                     }
-                     // The rest of this subject's events are later still: go on at the next subject
-                     // ('g' sorts after every hex digit of a time key).
-                     after = std::string(key.substr(0, slash)) + "/g";
-                     return false;
-                   });
-    if (!scanned) return std::unexpected(scanned.error());
-    result.scanned += seen;
-    if (purged > 0 && !control.dry_run) {
-      if (auto written = stores_.activity.Write(std::move(batch)); !written) return written;
+  for (const Stage& stage : stages) {
+    const bool move = archive && stage.space == kEvents;
+    std::string after;
+    for (;;) {  // bounded: every scan moves `after` forward; one that sees nothing ends it
+      storage::WriteBatch batch;
+      std::vector<std::pair<std::string, storage::Bytes>> moving;  // (key under tenant, value)
+      std::size_t seen = 0, expired = 0;
+      auto scanned =
+          ScanPrefix(stores_.activity, stage.space, prefix, after, batch_size,
+                     [&](std::string_view key, const storage::Bytes& value) {
+                       ++seen;
+                       after = key;
+                       const auto slash = key.find('/');
+                       if (slash == std::string_view::npos || key.size() < slash + 1 + 16) {
+                         ++result.unreadable;
+                         return true;
+                       }
+                       const std::string_view time_key = key.substr(slash + 1, 16);
+                       if (time_key < stage.cutoff_key && control.held != nullptr &&
+                           control.held->contains(key.substr(0, slash))) {
+                         ++result.held;
+                         return true;
+                       }
+                       if (time_key < stage.cutoff_key) {
+                         ++expired;
+                         if (control.dry_run) return true;
+                         if (move) {
+                           moving.emplace_back(key, value);
+                         } else {
+                           batch.Delete(stage.space, prefix + std::string(key));
+                         }
+                         return true;
+                       }
+                       // The rest of this subject's events are later still: go on at the next
+                       // subject
+                       // ('g' sorts after every hex digit of a time key).
+                       after = std::string(key.substr(0, slash)) + "/g";
+                       return false;
+                     });
+      if (!scanned) return std::unexpected(scanned.error());
+      result.scanned += seen;
+      // Moving writes rows of the events' subjects: each is held in the gate until the batch is
+      // durable (an erasure waits for it and then finds them, or came first: left to it).
+      barrier::SubjectGate::WriteGuard guard;
+      for (auto& [key, value] : moving) {
+        const std::string_view subject = std::string_view(key).substr(0, key.find('/'));
+        seal_.gate().Enter(guard, tenant, subject);
+        if (seal_.gate().IsErased(tenant, subject)) {
+          --expired;
+          continue;
+        }
+        batch.Delete(kEvents, prefix + key);
+        batch.Put(kArchivedEvents, prefix + key, std::move(value));
+      }
+      if (!batch.empty()) {
+        if (auto written = stores_.activity.Write(std::move(batch)); !written) return written;
+      }
+      stage.counts[static_cast<std::size_t>(governing)] += expired;
+      if (control.pace && !control.pace(seen, expired)) {
+        result.stopped = true;
+        return {};
+      }
+      if (seen == 0) break;
     }
-    result.purged[static_cast<std::size_t>(governing)] += purged;
-    if (control.pace && !control.pace(seen, purged)) {
-      result.stopped = true;
-      return {};
-    }
-    if (seen == 0) return {};
   }
+  return {};
 }
 
 }  // namespace strongroom::records

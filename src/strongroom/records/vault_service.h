@@ -75,6 +75,10 @@ struct SweepControl {
 // the sweep was given) let expire first.
 struct SweepResult {
   std::vector<std::uint64_t> purged;
+  // Moved into the archive (rules[i] has archive_days), and deleted from the archive (its
+  // archive_days over), by rule like `purged`. A dry run counts them as it counts purges.
+  std::vector<std::uint64_t> archived;
+  std::vector<std::uint64_t> archive_purged;
   std::uint64_t scanned = 0;
   std::uint64_t unreadable = 0;  // entries whose time did not parse: left alone
   std::uint64_t held = 0;        // expired entries of held subjects: left alone
@@ -117,11 +121,12 @@ class VaultService {
   Result<boost::json::object> ListRecords(std::string_view tenant, std::string_view collection,
                                           const Page& page);
   // The subject's records in every collection, decrypted, ordered by collection then id:
-  // {"records": [...], "next_cursor"} (the cursor is this call's own, for the export).
+  // {"records": [...], "next_cursor"} (the cursor is this call's own, for the export); with
+  // `archived`, its records in the archive.
   Result<boost::json::object> ListSubjectRecords(std::string_view tenant, std::string_view subject,
-                                                 const Page& page);
+                                                 const Page& page, bool archived = false);
   // How much is held about the subject, from the stores' keys (nothing decrypted):
-  // {"records", "activity_events", "consents"}.
+  // {"records", "activity_events", "consents"}, the archived records and events included.
   Result<boost::json::object> CountSubjectData(std::string_view tenant, std::string_view subject);
   // {"field": "email", "value": "..."}: exact match on an indexed field through its blind index.
   Result<boost::json::object> SearchRecords(std::string_view tenant, std::string_view collection,
@@ -184,10 +189,22 @@ class VaultService {
   // subject at its first event still kept.
   Result<void> SweepActivity(std::string_view tenant, std::span<const RetentionRule> rules,
                              const SweepControl& control, SweepResult& result);
-  // Events with from <= occurred_at < to (RFC 3339; either may be empty), oldest first.
+  // Events with from <= occurred_at < to (RFC 3339; either may be empty), oldest first; with
+  // `archived`, those in the archive (each marked "archived": true).
   Result<boost::json::object> ListActivity(std::string_view tenant, std::string_view subject,
                                            std::string_view from, std::string_view to,
-                                           const Page& page);
+                                           const Page& page, bool archived = false);
+
+  // The archive (docs/privacy.md, "The archive"): records a retention rule with archive_days
+  // moved out of the live spaces, decrypted like live ones and marked "archived": true. The
+  // API reads them only for the purpose `legal`. One record (not_found when it is not there).
+  Result<boost::json::object> GetArchivedRecord(std::string_view tenant,
+                                                std::string_view collection, std::string_view id);
+  // {"records": [...], "next_cursor"}: the collection's archived records by id, or only the
+  // subject's when `subject` is not empty (not_found for a subject that does not exist).
+  Result<boost::json::object> ListArchivedRecords(std::string_view tenant,
+                                                  std::string_view collection,
+                                                  std::string_view subject, const Page& page);
 
  private:
   struct PreparedRecord;
@@ -202,9 +219,11 @@ class VaultService {
   // The stored subject, or nullopt (also for text that is not a subject id).
   Result<std::optional<storage::Bytes>> FindSubject(std::string_view tenant, std::string_view id);
   Result<void> SubjectExists(std::string_view tenant, std::string_view id);  // not_found
-  // Reads and decrypts one record; not_found if there is none.
+  // Reads and decrypts one record (from the archive with `archived`, and marked so); not_found
+  // if there is none.
   Result<boost::json::object> LoadRecord(barrier::VaultKeys& keys, std::string_view tenant,
-                                         std::string_view collection, std::string_view id);
+                                         std::string_view collection, std::string_view id,
+                                         bool archived = false);
   Result<std::shared_ptr<const Schema>> LoadSchema(std::string_view tenant, std::string_view name);
   Result<void> RequireSubject(std::string_view tenant, std::string_view subject,
                               const std::string& path);
@@ -223,6 +242,11 @@ class VaultService {
   static void DeleteRecordRows(std::string_view tenant, std::string_view collection,
                                std::string_view id, const boost::json::object& envelope,
                                storage::WriteBatch& batch);
+  // Adds to `batch` the move of a stored record into the archive: DeleteRecordRows, then its
+  // envelope (less its blind-index hashes) and its subject's link under the archive spaces.
+  static void ArchiveRecordRows(std::string_view tenant, std::string_view collection,
+                                std::string_view id, const boost::json::object& envelope,
+                                storage::WriteBatch& batch);
   Result<boost::json::object> DecryptRecord(barrier::VaultKeys& keys, std::string_view tenant,
                                             std::string_view collection, std::string_view id,
                                             const storage::Bytes& stored);
