@@ -1,7 +1,8 @@
 // Retention (issue 9, records/retention.h), in process (Google Benchmark): a pass deleting
 // `range(0)` expired records of one collection (each a 3-field record with a blind index), and
 // the same number of expired activity events, against the peer a deployment without retention
-// would use: deleting the same records one VaultService::DeleteRecord at a time. Every store
+// would use: deleting the same records one VaultService::DeleteRecord at a time; and a pass
+// moving the records into the archive (archive_days) instead. Every store
 // write is durable (WAL, synchronous=FULL), as in the server. The records are written before
 // each timed part (paused timing) and the pass's clock is moved on two days, past `days = 1`.
 // bench/retention.sh runs it.
@@ -61,6 +62,10 @@ struct Vault {
                 "[[retention]]\nname = \"people\"\ncollections = [\"people\"]\ndays = 1\n"
                 "[[retention]]\nname = \"activity\"\ncollections = [\"@activity\"]\ndays = 1\n")
                 ->retention;
+    archive_rules = policy::ParseDocument(
+                        "purposes = [\"legal\"]\n[[retention]]\nname = \"people\"\n"
+                        "collections = [\"people\"]\ndays = 1\narchive_days = 30\n")
+                        ->retention;
   }
   ~Vault() {
     documents.reset();
@@ -108,6 +113,7 @@ struct Vault {
   std::unique_ptr<records::DocumentService> documents;
   std::string subject;
   std::vector<records::RetentionRule> rules;
+  std::vector<records::RetentionRule> archive_rules;  // people: archived, not deleted
   int next = 0;
 };
 
@@ -149,6 +155,34 @@ void BM_RetentionPassRecords(benchmark::State& state) {
   TimePasses(state, [](Vault& v, int n) { (void)v.Preload(n); });
 }
 BENCHMARK(BM_RetentionPassRecords)
+    ->Arg(10'000)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// The archive stage: the same expired records moved into the archive (one write per batch:
+// the live rows deleted, the archived envelope and its subject link put) rather than deleted.
+// The archive is emptied (untimed) after each pass, so every pass scans the same amount.
+void BM_RetentionPassArchivesRecords(benchmark::State& state) {
+  Vault& v = TheVault();
+  observe::MetricsRegistry metrics;
+  auto job = MakeJob(v, metrics);
+  for (auto _ : state) {
+    state.PauseTiming();
+    (void)v.Preload(static_cast<int>(state.range(0)));
+    state.ResumeTiming();
+    const auto pass = job.RunPass({"bench", 1, v.archive_rules}, "bench", false);
+    state.PauseTiming();
+    if (!pass.error.empty() || pass.archived != static_cast<std::uint64_t>(state.range(0))) {
+      state.SkipWithError(("pass: " + pass.error).c_str());
+    }
+    (void)job.RunPass({"bench", 1, v.rules}, "bench", false);  // rules without an archive
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_RetentionPassArchivesRecords)
     ->Arg(10'000)
     ->Iterations(1)
     ->Repetitions(3)

@@ -95,6 +95,9 @@ Result<void> RecordViews::ApplyToRecord(json::object& record, bool whole) const 
           code == ErrorCode::kPermissionDenied ? allowed.error().rule() : "unavailable";
     }
   }
+  const auto* archived_flag = record.if_contains("archived");
+  const bool archived =
+      archived_flag != nullptr && archived_flag->is_bool() && archived_flag->get_bool();
   json::object shown;
   for (const auto& spec : schema_->fields) {
     auto* value = values.if_contains(spec.name);
@@ -107,7 +110,10 @@ Result<void> RecordViews::ApplyToRecord(json::object& record, bool whole) const 
       continue;
     }
     // Break-glass shows better what the caller sees; it never opens a withheld field.
-    const View shown_as = grant_ != nullptr && grant_->Covers(spec.name) ? View::kPlain : *view;
+    View shown_as = grant_ != nullptr && grant_->Covers(spec.name) ? View::kPlain : *view;
+    // An archived value is read for the purpose legal only: a token of it could be detokenized
+    // for another purpose later, so the archive shows it masked instead.
+    if (shown_as == View::kTokenized && archived) shown_as = View::kMasked;
     if (value == nullptr) continue;
     switch (shown_as) {
       case View::kPlain:

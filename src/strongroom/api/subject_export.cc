@@ -109,6 +109,9 @@ class ExportStream final : public http::BodySource {
     json::object subject_line, processing_line;
     json::array consents;
     bool activity_allowed = false, documents_allowed = false;
+    // Retention's archive is read only for the legal purposes: `legal`, or `subject-request`
+    // (the subject's own right of access reaches what is kept of it).
+    bool archive_allowed = false;
     std::uint64_t audit_first = 0, audit_end = 0;
   };
 
@@ -232,6 +235,11 @@ class ExportStream final : public http::BodySource {
 
   // The live records, then the archived ones (marked "archived": true).
   Result<void> ProduceRecords(bool archived) {
+    if (archived && !setup_.archive_allowed) {
+      Emit(json::object{{"kind", "withheld"}, {"section", "archive"}});
+      stage_ = Stage::kActivity;
+      return {};
+    }
     auto page = api_.service.ListSubjectRecords(setup_.tenant, setup_.subject,
                                                 records::Page{kRecordPage, cursor_}, archived);
     if (!page) return std::unexpected(page.error());
@@ -285,6 +293,10 @@ class ExportStream final : public http::BodySource {
 
   // The live events, then the archived ones (marked "archived": true).
   Result<void> ProduceActivity(bool archived) {
+    if (archived && !setup_.archive_allowed) {  // (said once, at the archived records)
+      stage_ = Stage::kDocuments;
+      return {};
+    }
     if (!setup_.activity_allowed) {
       Emit(json::object{{"kind", "withheld"}, {"section", "activity"}});
       stage_ = Stage::kDocuments;
@@ -453,6 +465,7 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
   if (auto chosen = CheckSubjectChoices(api, **policy, request, who, subject); !chosen) {
     return std::unexpected(chosen.error());
   }
+  const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
   auto counts = api.service.CountSubjectData(who.tenant, subject);
   if (!counts) return std::unexpected(counts.error());
   auto subject_object = api.service.GetSubject(who.tenant, subject);
@@ -494,7 +507,7 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
       .policy = *policy,
       .context = CallContext(request, who, policy::Action::kExport, ""),
       .roles = who.roles,
-      .purpose = std::string(request.headers->Get(kPurposeHeader).value_or("")),
+      .purpose = std::string(purpose),
       .signer = std::move(*signer),
       .header = json::object{{"format", kFormat},
                              {"tenant", who.tenant},
@@ -508,6 +521,8 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
       .consents = std::move(consents->at("history").as_array()),
       .activity_allowed = may_export(kActivityResource),
       .documents_allowed = may_export(kDocumentsResource),
+      .archive_allowed =
+          purpose == records::kLegalPurpose || purpose == records::kSubjectRequestPurpose,
       .audit_first = audit_first,
       .audit_end = audit_end};
   http::Response r;

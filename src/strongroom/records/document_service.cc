@@ -441,7 +441,7 @@ Result<void> DocumentService::SweepExpired(std::string_view tenant,
       ++purged;
     }
     result.purged[static_cast<std::size_t>(governing)] += purged;
-    if (control.pace && !control.pace(seen, purged)) {
+    if (control.pace && !control.pace(seen, purged, 0)) {
       result.stopped = true;
       return {};
     }

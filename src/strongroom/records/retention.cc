@@ -153,9 +153,10 @@ RetentionJob::Pass RetentionJob::RunPass(const TenantRules& tenant, std::string 
                        .held = nullptr,
                        .pace = nullptr};
   // Progress: the tenant's state follows each batch.
-  control.pace = [&](std::size_t scanned, std::size_t purged) {
+  control.pace = [&](std::size_t scanned, std::size_t purged, std::size_t archived) {
     pass.scanned += scanned;
     pass.purged += purged;
+    pass.archived += archived;
     Publish(pass);
     return Pace(scanned);
   };

@@ -51,6 +51,49 @@ struct RetentionRule {
   }
 };
 
+inline std::int64_t TotalDays(const RetentionRule& rule) { return rule.days + rule.archive_days; }
+
+// When data that several rules apply to expires: the shortest wins, at each stage. `live` (the
+// rule with the fewest `days`; of equals, the fewest in all) says when the data leaves the live
+// spaces; `whole` (the fewest `days + archive_days`; of equals, the fewest `days`) when it is
+// deleted, from the archive or, when that time has come already, at once. The data is archived
+// in between only when `whole` ends after `live`. -1: no rule applies (kept).
+struct RetentionBounds {
+  int live = -1;
+  int whole = -1;
+
+  void Consider(std::span<const RetentionRule> rules, int i) {
+    const auto& r = rules[static_cast<std::size_t>(i)];
+    const auto at = [&](int j) -> const RetentionRule& {
+      return rules[static_cast<std::size_t>(j)];
+    };
+    if (live < 0 || r.days < at(live).days ||
+        (r.days == at(live).days && TotalDays(r) < TotalDays(at(live)))) {
+      live = i;
+    }
+    if (whole < 0 || TotalDays(r) < TotalDays(at(whole)) ||
+        (TotalDays(r) == TotalDays(at(whole)) && r.days < at(whole).days)) {
+      whole = i;
+    }
+  }
+  bool Archives(std::span<const RetentionRule> rules) const {
+    return live >= 0 && TotalDays(rules[static_cast<std::size_t>(whole)]) >
+                            rules[static_cast<std::size_t>(live)].days;
+  }
+};
+
+// The bounds of the rules naming `data` ("@activity", "@documents").
+inline RetentionBounds BoundsNaming(std::span<const RetentionRule> rules, std::string_view data) {
+  RetentionBounds bounds;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const auto& names = rules[i].collections;
+    if (std::find(names.begin(), names.end(), data) != names.end()) {
+      bounds.Consider(rules, static_cast<int>(i));
+    }
+  }
+  return bounds;
+}
+
 // The index of the rule with the shortest `days` among those naming `data` ("@activity",
 // "@documents"): the one that decides how long that data is kept. -1: none names it.
 inline int ShortestRuleNaming(std::span<const RetentionRule> rules, std::string_view data) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/json/parse.hpp>
 #include <chrono>
 #include <mutex>
@@ -410,8 +411,17 @@ TEST_F(RetentionTest, ARuleWithAnArchiveMovesExpiredDataThereAndDeletesItLater) 
   const std::string contact = Record("contacts", R"({"note": "no rule names contacts"})");
   const auto ago = [this](int d) { return FormatRfc3339(now_ - days(d)); };
   const auto start = now_;
+  Event(ago(100));  // past 30 + 60 days already: deleted at once, never archived
   Event(ago(40));
   Event(ago(1));
+  // A second subject's old event: the archive's sweep goes on past the first subject's kept
+  // ones to it (whichever sorts first).
+  auto other = vault_->CreateSubject(kTenant, json::parse("{}"));
+  ASSERT_TRUE(other);
+  const std::string first = subject_;
+  subject_ = std::string(other->at("id").as_string());
+  Event(ago(45));
+  subject_ = first;
   const auto rules = Rules(R"(purposes = ["legal"]
 [[retention]]
 name = "people"
@@ -445,19 +455,26 @@ archive_days = 60
   };
   auto job = MakeJob();
 
-  // Now: the 40-day-old event is archived, the rest is kept.
-  auto pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
-  EXPECT_EQ(pass.error, "");
-  EXPECT_EQ(pass.archived, 1u);
-  EXPECT_EQ(pass.purged, 0u);
-  ASSERT_EQ(pass.purges.size(), 1u);
-  EXPECT_EQ(pass.purges[0].rule, "events");
-  EXPECT_EQ(pass.purges[0].data, "@activity");
-  EXPECT_EQ(pass.purges[0].action, "archive");
+  // Now: the 40- and 45-day-old events are archived, the 100-day-old one deleted, the rest
+  // kept; a dry run first counts the same and changes nothing.
+  for (const bool dry_run : {true, false}) {
+    auto pass = job.RunPass({std::string(kTenant), 1, rules}, "test", dry_run);
+    EXPECT_EQ(pass.error, "");
+    EXPECT_EQ(pass.archived, 2u);
+    EXPECT_EQ(pass.purged, 1u);
+    ASSERT_EQ(pass.purges.size(), 2u);
+    EXPECT_EQ(pass.purges[0].rule, "events");
+    EXPECT_EQ(pass.purges[0].data, "@activity");
+    EXPECT_EQ(pass.purges[0].action, "purge");
+    EXPECT_EQ(pass.purges[0].count, 1u);
+    EXPECT_EQ(pass.purges[1].action, "archive");
+    EXPECT_EQ(pass.purges[1].count, 2u);
+    EXPECT_EQ(rows(2, "events"), dry_run ? 4u : 1u);
+  }
   EXPECT_EQ(EventCount(), 1u);
   EXPECT_EQ(archived_events(), std::vector<std::string>{FormatRfc3339(start - days(40))});
-  EXPECT_EQ(rows(2, "events"), 1u);
-  EXPECT_EQ(rows(2, "archived_events"), 1u);
+  EXPECT_EQ(rows(2, "archived_events"), 2u);
+  RetentionJob::Pass pass;
 
   // 31 days on: the person's record goes to the archive with its subject link, its index
   // entry leaves; the other event is archived too.
@@ -502,22 +519,25 @@ archive_days = 60
   EXPECT_EQ(rows(1, "archived_by_subject"), 1u);
   EXPECT_EQ(EventCount(), 0u);
   EXPECT_EQ(archived_events().size(), 2u);
+  EXPECT_EQ(rows(2, "archived_events"), 3u);
   // The archived envelope keeps no blind-index hash.
   auto raw = stores_[1]->Scan("archived_records", "", 1);
   ASSERT_TRUE(raw && raw->size() == 1);
   EXPECT_EQ(std::string(raw->at(0).value.begin(), raw->at(0).value.end()).find("\"index\""),
             std::string::npos);
 
-  // 51 days on, the first event is 91 days old: past 30 + 60, it leaves the archive. A
-  // restricted subject's archived data would be held: the subject is restricted first.
+  // 51 days on, the first subject's 40-day-old event is 91 days old and the second's 96: past
+  // 30 + 60, they leave the archive. A restricted subject's archived data would be held: the
+  // first subject is restricted first.
   now_ = start + days(51);
   const std::vector<std::string> purposes{"legal"};
   ASSERT_TRUE(vault_->SetProcessing(kTenant, subject_,
                                     json::parse(R"({"restricted": true, "objections": []})"),
                                     purposes, "prn_dpo"));
   pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
-  EXPECT_EQ(pass.purged, 0u);
+  EXPECT_EQ(pass.purged, 1u);  // the second subject's
   EXPECT_EQ(pass.held, 1u);
+  EXPECT_EQ(rows(2, "archived_events"), 2u);
   ASSERT_TRUE(vault_->SetProcessing(kTenant, subject_,
                                     json::parse(R"({"restricted": false, "objections": []})"),
                                     purposes, "prn_dpo"));
@@ -528,6 +548,7 @@ archive_days = 60
   EXPECT_EQ(pass.purged, 1u);
   ASSERT_EQ(pass.purges.size(), 1u);
   EXPECT_EQ(pass.purges[0].action, "purge_archived");
+  EXPECT_EQ(pass.purges[0].rule, "events");
   EXPECT_EQ(archived_events(), std::vector<std::string>{FormatRfc3339(start - days(1))});
   EXPECT_TRUE(vault_->GetArchivedRecord(kTenant, "people", person));  // 51 days: kept
 
@@ -557,8 +578,95 @@ days = 30
   const std::string text = metrics_.RenderText();
   EXPECT_NE(text.find("strongroom_retention_archived_total{data=\"records\"} 1"), std::string::npos)
       << text;
-  EXPECT_NE(text.find("strongroom_retention_archived_total{data=\"activity\"} 2"),
+  EXPECT_NE(text.find("strongroom_retention_archived_total{data=\"activity\"} 3"),
             std::string::npos);
+}
+
+// Of several rules, the shortest wins at each stage: the fewest days decide when a record leaves
+// the live data, the fewest days + archive_days when it is deleted; and a move holds the
+// subject's gate stripe only until its write is durable, so an erasure asked for while the pass
+// paces itself goes through at once.
+TEST_F(RetentionTest, EachStageOfTheArchiveKeepsToTheShortestRule) {
+  const std::string visit = Record("visits", R"({"note": "x", "diagnosis": "y"})");
+  const auto rules = Rules(R"(purposes = ["legal"]
+[[retention]]
+name = "archive early"
+collections = ["visits"]
+days = 10
+archive_days = 100
+
+[[retention]]
+name = "health"
+collections = ["visits"]
+categories = ["health"]
+days = 40
+
+[[retention]]
+name = "events"
+collections = ["@activity"]
+days = 10
+archive_days = 100
+)");
+  auto job = MakeJob();
+  now_ += days(11);
+  auto pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].rule, "archive early");
+  EXPECT_EQ(pass.purges[0].action, "archive");
+  EXPECT_FALSE(RecordExists("visits", visit));
+  now_ += days(30);  // 41 days: "health" (40 in all) deletes it, long before 10 + 100
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].rule, "health");
+  EXPECT_EQ(pass.purges[0].action, "purge_archived");
+  EXPECT_EQ(vault_->GetArchivedRecord(kTenant, "visits", visit).error().code(),
+            ErrorCode::kNotFound);
+
+  // The gate: a pass paced between batches holds no stripe, so the erasure of the subject
+  // whose record or event it just moved is not held up (the gate's Erase waits for writes).
+  const auto erasable_while_paced = [&](const auto& sweep, SweepResult& result) {
+    std::atomic<bool> erased{false};
+    bool while_paced = false;
+    std::thread eraser;
+    SweepControl control{
+        .now = now_, .batch = 1, .dry_run = false, .held = nullptr, .pace = nullptr};
+    control.pace = [&](std::size_t, std::size_t, std::size_t archived) {
+      if (archived > 0 && !eraser.joinable()) {
+        eraser = std::thread([&] {
+          seal_->gate().Erase(kTenant, subject_);
+          erased = true;
+        });
+        for (int i = 0; i < 200 && !erased; ++i) {  // bounded: 2 s
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        while_paced = erased;
+      }
+      return true;
+    };
+    EXPECT_TRUE(sweep(control, result));
+    EXPECT_TRUE(eraser.joinable());
+    if (eraser.joinable()) eraser.join();  // (a held stripe would have let it finish only now)
+    seal_->gate().Unerase(kTenant, subject_);
+    return while_paced;
+  };
+  const std::string other = Record("visits", R"({"note": "z"})");
+  now_ += days(11);
+  SweepResult records;
+  EXPECT_TRUE(erasable_while_paced(
+      [&](const SweepControl& c, SweepResult& r) {
+        return vault_->SweepRecords(kTenant, "visits", rules, c, r).has_value();
+      },
+      records));
+  EXPECT_EQ(records.archived.at(0), 1u);
+  EXPECT_TRUE(vault_->GetArchivedRecord(kTenant, "visits", other));
+  Event(FormatRfc3339(now_ - days(20)));
+  SweepResult events;
+  EXPECT_TRUE(erasable_while_paced(
+      [&](const SweepControl& c, SweepResult& r) {
+        return vault_->SweepActivity(kTenant, rules, c, r).has_value();
+      },
+      events));
+  EXPECT_EQ(events.archived.at(2), 1u);
 }
 
 }  // namespace

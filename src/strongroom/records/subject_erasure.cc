@@ -117,8 +117,14 @@ Result<void> PurgeProfiles(storage::Store& profiles, std::string_view tenant,
     const auto slash = rest.find('/');
     if (slash != std::string_view::npos) {
       const std::string record_key = Join({tenant, rest.substr(0, slash), rest.substr(slash + 1)});
-      if (auto done = deleter.Delete(internal::kArchivedRecords, record_key); !done) return done;
-      ++counts.records;
+      // Counted only when it is there (an erasure resumed after its delete was written finds
+      // the link alone).
+      auto stored = profiles.Get(internal::kArchivedRecords, record_key);
+      if (!stored) return std::unexpected(stored.error());
+      if (*stored) {
+        if (auto done = deleter.Delete(internal::kArchivedRecords, record_key); !done) return done;
+        ++counts.records;
+      }
     }
     if (auto done = deleter.Delete(internal::kArchivedBySubject, link); !done) return done;
   }

@@ -19,22 +19,17 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-Clock::time_point Cutoff(const SweepControl& control, const RetentionRule& rule) {
-  return control.now - std::chrono::days(rule.days);
-}
-
-// The rule (an index into `rules`) under which the stored record expires first, or -1 when no
-// rule keeps it. Rules with grades or categories apply to a record holding a field they match.
-int GoverningRule(std::span<const RetentionRule> rules, std::span<const int> candidates,
-                  const Schema& schema, const json::object& envelope) {
+// The bounds of the rules of `candidates` that apply to the stored record: rules with grades or
+// categories apply to a record holding a field they match.
+RetentionBounds RecordBounds(std::span<const RetentionRule> rules, std::span<const int> candidates,
+                             const Schema& schema, const json::object& envelope) {
   const json::object* fields = nullptr;
   if (const auto* f = envelope.if_contains("fields"); f != nullptr && f->is_object()) {
     fields = &f->get_object();
   }
-  int governing = -1;
+  RetentionBounds bounds;
   for (const int i : candidates) {
     const RetentionRule& rule = rules[static_cast<std::size_t>(i)];
-    if (governing >= 0 && rules[static_cast<std::size_t>(governing)].days <= rule.days) continue;
     bool applies = !rule.NarrowsFields();
     if (!applies && fields != nullptr) {
       for (const auto& member : *fields) {
@@ -45,9 +40,26 @@ int GoverningRule(std::span<const RetentionRule> rules, std::span<const int> can
         }
       }
     }
-    if (applies) governing = i;
+    if (applies) bounds.Consider(rules, i);
   }
-  return governing;
+  return bounds;
+}
+
+// What becomes of an entry of time `t` under `bounds` (docs/privacy.md, "The archive"): kept,
+// moved into the archive (under the `live` rule) or deleted (under the rule whose time came:
+// `whole` once days + archive_days have passed). An archived entry is only kept or deleted.
+struct Fate {
+  enum Kind { kKeep, kArchive, kPurge } kind = kKeep;
+  int rule = -1;
+};
+Fate FateOf(std::span<const RetentionRule> rules, const RetentionBounds& bounds,
+            Clock::time_point now, Clock::time_point t, bool archived) {
+  if (bounds.live < 0) return {};
+  const auto& live = rules[static_cast<std::size_t>(bounds.live)];
+  const auto& whole = rules[static_cast<std::size_t>(bounds.whole)];
+  if (t < now - std::chrono::days(TotalDays(whole))) return {Fate::kPurge, bounds.whole};
+  if (archived || t >= now - std::chrono::days(live.days)) return {};
+  return {bounds.Archives(rules) ? Fate::kArchive : Fate::kPurge, bounds.live};
 }
 
 std::optional<Clock::time_point> UpdatedAt(const json::object& envelope) {
@@ -126,19 +138,16 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
   if (candidates.empty()) return {};
   auto schema = LoadSchema(tenant, collection);
   if (!schema) return std::unexpected(schema.error());
-  // The rule a stored record expires under, when it has expired (-1: kept). In the archive it
-  // expires `archive_days` later (a rule since changed to archive nothing: at once).
-  const auto expired_under = [&](const json::object& envelope, bool archived, bool& unreadable) {
-    const int rule = GoverningRule(rules, candidates, **schema, envelope);
-    if (rule < 0) return -1;
+  // What becomes of a stored record (live, or in the archive) under the rules.
+  const auto fate_of = [&](const json::object& envelope, bool archived, bool& unreadable) {
+    const auto bounds = RecordBounds(rules, candidates, **schema, envelope);
+    if (bounds.live < 0) return Fate{};
     const auto updated = UpdatedAt(envelope);
     if (!updated) {
       unreadable = true;
-      return -1;
+      return Fate{};
     }
-    const RetentionRule& r = rules[static_cast<std::size_t>(rule)];
-    const auto cutoff = Cutoff(control, r) - std::chrono::days(archived ? r.archive_days : 0);
-    return *updated < cutoff ? rule : -1;
+    return FateOf(rules, bounds, control.now, *updated, archived);
   };
   const auto subject_of = [](const json::object& envelope) -> std::string_view {
     const auto* subject = envelope.if_contains("subject");
@@ -161,7 +170,8 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
                                 after = id;
                                 auto envelope = ParseStored(value, "record");
                                 bool unreadable = !envelope;
-                                if (envelope && expired_under(*envelope, false, unreadable) >= 0) {
+                                if (envelope &&
+                                    fate_of(*envelope, false, unreadable).kind != Fate::kKeep) {
                                   if (held(*envelope)) {
                                     ++result.held;
                                   } else {
@@ -174,7 +184,7 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
     if (!scanned) return std::unexpected(scanned.error());
     result.scanned += seen;
 
-    std::size_t gone = 0;
+    std::size_t purged = 0, archived = 0;
     if (!expired.empty()) {
       // The records' locks, each stripe once and in address order (UpdateRecord and DeleteRecord
       // take one at a time, so no order of theirs can deadlock with this). Under them each
@@ -204,10 +214,10 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
         auto envelope = ParseStored(**stored, "record");
         if (!envelope) continue;  // counted as unreadable by the scan
         bool unreadable = false;
-        const int rule = expired_under(*envelope, false, unreadable);
-        if (rule < 0) continue;
-        if (rules[static_cast<std::size_t>(rule)].archive_days == 0) {
-          purged_under.push_back(rule);
+        const Fate fate = fate_of(*envelope, false, unreadable);
+        if (fate.kind == Fate::kKeep) continue;
+        if (fate.kind == Fate::kPurge) {
+          purged_under.push_back(fate.rule);
           if (!control.dry_run) DeleteRecordRows(tenant, collection, id, *envelope, batch);
           continue;
         }
@@ -218,7 +228,7 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
           if (seal_.gate().IsErased(tenant, subject)) continue;  // its erasure deletes it
           ArchiveRecordRows(tenant, collection, id, *envelope, batch);
         }
-        archived_under.push_back(rule);
+        archived_under.push_back(fate.rule);
       }
       if (!control.dry_run && !batch.empty()) {
         if (auto written = stores_.profiles.Write(std::move(batch)); !written) return written;
@@ -226,9 +236,10 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
       locks.clear();
       for (const int rule : purged_under) ++result.purged[static_cast<std::size_t>(rule)];
       for (const int rule : archived_under) ++result.archived[static_cast<std::size_t>(rule)];
-      gone = purged_under.size() + archived_under.size();
-    }
-    if (control.pace && !control.pace(seen, gone)) {
+      purged = purged_under.size();
+      archived = archived_under.size();
+    }  // (the gate and the locks are released here, before any pacing)
+    if (control.pace && !control.pace(seen, purged, archived)) {
       result.stopped = true;
       return {};
     }
@@ -249,14 +260,14 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
           after = id;
           auto envelope = ParseStored(value, "archived record");
           bool unreadable = !envelope;
-          const int rule = envelope ? expired_under(*envelope, true, unreadable) : -1;
+          const Fate fate = envelope ? fate_of(*envelope, true, unreadable) : Fate{};
           if (unreadable) ++result.unreadable;
-          if (rule < 0) return true;
+          if (fate.kind == Fate::kKeep) return true;
           if (held(*envelope)) {
             ++result.held;
             return true;
           }
-          gone_under.push_back(rule);
+          gone_under.push_back(fate.rule);
           if (!control.dry_run) {
             batch.Delete(kArchivedRecords, prefix + std::string(id));
             batch.Delete(kArchivedBySubject, Join({tenant, subject_of(*envelope), collection, id}));
@@ -269,7 +280,7 @@ Result<void> VaultService::SweepRecords(std::string_view tenant, std::string_vie
       if (auto written = stores_.profiles.Write(std::move(batch)); !written) return written;
     }
     for (const int rule : gone_under) ++result.archive_purged[static_cast<std::size_t>(rule)];
-    if (control.pace && !control.pace(seen, gone_under.size())) {
+    if (control.pace && !control.pace(seen, gone_under.size(), 0)) {
       result.stopped = true;
       return {};
     }
@@ -296,88 +307,90 @@ Result<void> VaultService::SweepActivity(std::string_view tenant,
   result.purged.resize(rules.size());
   result.archived.resize(rules.size());
   result.archive_purged.resize(rules.size());
-  const int governing = ShortestRuleNaming(rules, kActivityData);
-  if (governing < 0) return {};
-  const RetentionRule& rule = rules[static_cast<std::size_t>(governing)];
-  const auto key_of = [](Clock::time_point t) {
+  const RetentionBounds bounds = BoundsNaming(rules, kActivityData);
+  if (bounds.live < 0) return {};
+  const auto key_of = [&](const RetentionRule& rule, bool whole) {
+    const auto cutoff = control.now - std::chrono::days(whole ? TotalDays(rule) : rule.days);
     return TimeKey(
-        std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
+        std::chrono::duration_cast<std::chrono::microseconds>(cutoff.time_since_epoch()).count());
   };
-  const auto cutoff = Cutoff(control, rule);
-  // Expired live events are moved to the archive when the rule keeps an archive; archived ones
-  // expire archive_days later (a rule since changed to archive nothing: at once).
-  const bool archive = rule.archive_days > 0;
-  struct Stage {
-    std::string_view space;
-    std::string cutoff_key;
-    std::vector<std::uint64_t>& counts;
-  };
-  const Stage stages[] = {{kEvents, key_of(cutoff), archive ? result.archived : result.purged},
-                          {kArchivedEvents, key_of(cutoff - std::chrono::days(rule.archive_days)),
-                           result.archive_purged}};
+  const auto& live = rules[static_cast<std::size_t>(bounds.live)];
+  const auto& whole = rules[static_cast<std::size_t>(bounds.whole)];
+  // Events before `purge_key` are deleted (from the live events or the archive: `whole`'s days
+  // and archive days are over); live events before `live_key` are archived when the rules keep
+  // an archive, else deleted (under `live`).
+  const std::string live_key = key_of(live, false);
+  const std::string purge_key = key_of(whole, true);
+  const bool archive = bounds.Archives(rules);
 
   // Keys are "<subject>/<time key>/<event id>" under the tenant, each subject's in time order.
   const std::string prefix = std::string(tenant) + "/";
   const std::size_t batch_size = std::max<std::size_t>(control.batch, 1);
-  for (const Stage& stage : stages) {
-    const bool move = archive && stage.space == kEvents;
+  for (const std::string_view space : {kEvents, kArchivedEvents}) {
+    const bool archived_stage = space == kArchivedEvents;
+    const std::string& expiry_key = archived_stage ? purge_key : live_key;
     std::string after;
     for (;;) {  // bounded: every scan moves `after` forward; one that sees nothing ends it
       storage::WriteBatch batch;
       std::vector<std::pair<std::string, storage::Bytes>> moving;  // (key under tenant, value)
-      std::size_t seen = 0, expired = 0;
-      auto scanned =
-          ScanPrefix(stores_.activity, stage.space, prefix, after, batch_size,
-                     [&](std::string_view key, const storage::Bytes& value) {
-                       ++seen;
-                       after = key;
-                       const auto slash = key.find('/');
-                       if (slash == std::string_view::npos || key.size() < slash + 1 + 16) {
-                         ++result.unreadable;
-                         return true;
-                       }
-                       const std::string_view time_key = key.substr(slash + 1, 16);
-                       if (time_key < stage.cutoff_key && control.held != nullptr &&
-                           control.held->contains(key.substr(0, slash))) {
-                         ++result.held;
-                         return true;
-                       }
-                       if (time_key < stage.cutoff_key) {
-                         ++expired;
-                         if (control.dry_run) return true;
-                         if (move) {
-                           moving.emplace_back(key, value);
-                         } else {
-                           batch.Delete(stage.space, prefix + std::string(key));
-                         }
-                         return true;
-                       }
-                       // The rest of this subject's events are later still: go on at the next
-                       // subject
-                       // ('g' sorts after every hex digit of a time key).
-                       after = std::string(key.substr(0, slash)) + "/g";
-                       return false;
-                     });
+      std::size_t seen = 0;
+      std::vector<int> purged_under;
+      auto scanned = ScanPrefix(
+          stores_.activity, space, prefix, after, batch_size,
+          [&](std::string_view key, const storage::Bytes& value) {
+            ++seen;
+            after = key;
+            const auto slash = key.find('/');
+            if (slash == std::string_view::npos || key.size() < slash + 1 + 16) {
+              ++result.unreadable;
+              return true;
+            }
+            const std::string_view time_key = key.substr(slash + 1, 16);
+            if (time_key >= expiry_key) {
+              // The rest of this subject's events are later still: go on at the next subject
+              // ('g' sorts after every hex digit of a time key).
+              after = std::string(key.substr(0, slash)) + "/g";
+              return false;
+            }
+            if (control.held != nullptr && control.held->contains(key.substr(0, slash))) {
+              ++result.held;
+              return true;
+            }
+            if (!archived_stage && archive && time_key >= purge_key) {
+              moving.emplace_back(key, value);  // (a dry run counts them below)
+              return true;
+            }
+            purged_under.push_back(archived_stage || time_key < purge_key ? bounds.whole
+                                                                          : bounds.live);
+            if (!control.dry_run) batch.Delete(space, prefix + std::string(key));
+            return true;
+          });
       if (!scanned) return std::unexpected(scanned.error());
       result.scanned += seen;
-      // Moving writes rows of the events' subjects: each is held in the gate until the batch is
-      // durable (an erasure waits for it and then finds them, or came first: left to it).
-      barrier::SubjectGate::WriteGuard guard;
-      for (auto& [key, value] : moving) {
-        const std::string_view subject = std::string_view(key).substr(0, key.find('/'));
-        seal_.gate().Enter(guard, tenant, subject);
-        if (seal_.gate().IsErased(tenant, subject)) {
-          --expired;
-          continue;
+      std::size_t archived = 0;
+      {
+        // Moving writes rows of the events' subjects: each is held in the gate until the batch
+        // is durable (an erasure waits for it and then finds them, or came first: left to it),
+        // and released before any pacing.
+        barrier::SubjectGate::WriteGuard guard;
+        for (auto& [key, value] : moving) {
+          const std::string_view subject = std::string_view(key).substr(0, key.find('/'));
+          if (!control.dry_run) {
+            seal_.gate().Enter(guard, tenant, subject);
+            if (seal_.gate().IsErased(tenant, subject)) continue;
+            batch.Delete(kEvents, prefix + key);
+            batch.Put(kArchivedEvents, prefix + key, std::move(value));
+          }
+          ++archived;
         }
-        batch.Delete(kEvents, prefix + key);
-        batch.Put(kArchivedEvents, prefix + key, std::move(value));
+        if (!batch.empty()) {
+          if (auto written = stores_.activity.Write(std::move(batch)); !written) return written;
+        }
       }
-      if (!batch.empty()) {
-        if (auto written = stores_.activity.Write(std::move(batch)); !written) return written;
-      }
-      stage.counts[static_cast<std::size_t>(governing)] += expired;
-      if (control.pace && !control.pace(seen, expired)) {
+      auto& purged = archived_stage ? result.archive_purged : result.purged;
+      for (const int rule : purged_under) ++purged[static_cast<std::size_t>(rule)];
+      result.archived[static_cast<std::size_t>(bounds.live)] += archived;
+      if (control.pace && !control.pace(seen, purged_under.size(), archived)) {
         result.stopped = true;
         return {};
       }

@@ -61,15 +61,15 @@ inline constexpr std::size_t kMaxPageSize = 200;
 inline constexpr std::size_t kMaxBatchItems = 100;
 
 // How a retention sweep (records/retention.h) runs: it compares against `now`, handles
-// `batch` entries per store write, and after each batch asks `pace` (with what the batch scanned
-// and purged) whether to go on: false stops it there.
+// `batch` entries per store write, and after each batch asks `pace` (with what the batch scanned,
+// deleted and moved into the archive) whether to go on: false stops it there.
 struct SweepControl {
   std::chrono::system_clock::time_point now;
   std::size_t batch = 256;
   bool dry_run = false;  // count what would be purged, delete nothing
   // Subjects whose data is kept whatever its age (restricted ones); null: none.
   const std::set<std::string, std::less<>>* held = nullptr;
-  std::function<bool(std::size_t scanned, std::size_t purged)> pace;
+  std::function<bool(std::size_t scanned, std::size_t purged, std::size_t archived)> pace;
 };
 // What a sweep did, added to across sweeps: `purged[i]` counts the entries rules[i] (of the span
 // the sweep was given) let expire first.
