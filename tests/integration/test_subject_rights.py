@@ -803,6 +803,12 @@ name = "people"
 collections = ["people"]
 days = 1
 archive_days = 30
+
+[[retention]]
+name = "scans"
+collections = ["@documents"]
+days = 1
+archive_days = 30
 """
 
 # Debian's libfaketime (scripts/install-deps --test installs it), whatever the architecture.
@@ -860,10 +866,17 @@ class ArchiveTest(ServerTestCase):
                    "data": {"room": "r%d" % d}} for d in (400, 31, 29, 0)]
         self.assertEqual(server.api("POST", "/v1/subjects/%s/activity" % alice,
                                     {"events": events})[0], 201)
+        scan = b"%PDF-1.4 archived scan " + os.urandom(70000)  # two chunks
+        status, _, body = server.request(
+            "POST", "/v1/subjects/%s/documents" % alice, body=scan,
+            headers={"Authorization": "Bearer " + server.app_token,
+                     "Content-Type": "application/pdf"})
+        self.assertEqual(status, 201, body)
+        document = json.loads(body)["id"]
 
         status, state = server.api("GET", "/v1/retention", token=server.admin_token)
         self.assertEqual([(r["name"], r["days"], r["archive_days"]) for r in state["rules"]],
-                         [("old activity", 30, 100), ("people", 1, 30)])
+                         [("old activity", 30, 100), ("people", 1, 30), ("scans", 1, 30)])
         cutoff = parse(state["rules"][0]["archive_cutoff"])
         self.assertLess(abs((datetime.datetime.utcnow() - datetime.timedelta(days=130) -
                              cutoff).total_seconds()), 60)
@@ -895,7 +908,24 @@ class ArchiveTest(ServerTestCase):
                            "FAKETIME_DONT_FAKE_MONOTONIC": "1"})
         server.start()
         done = self.run_pass()["pass"]
-        self.assertEqual((done["archived"], done["purged"]), (3, 0), done)
+        self.assertEqual((done["archived"], done["purged"]), (4, 0), done)
+        # The document: out of the live listing, downloaded from the archive for legal only.
+        status, page = server.api("GET", "/v1/subjects/%s/documents" % alice)
+        self.assertEqual((status, page["documents"]), (200, []))
+        status, page = self.legal("/v1/subjects/%s/archive/documents" % alice)
+        self.assertEqual([(d["id"], d["archived"]) for d in page["documents"]],
+                         [(document, True)])
+        download = "/v1/subjects/%s/archive/documents/%s" % (alice, document)
+        status, _, body = server.request("GET", download,
+                                         headers={"Authorization": "Bearer " + server.app_token})
+        self.assertEqual(status, 403, body)
+        self.assertEqual(json.loads(body)["error"]["details"]["rule"], "archive_legal_only")
+        status, _, body = server.request("GET", download,
+                                         headers={"Authorization": "Bearer " + server.app_token,
+                                                  "Strongroom-Purpose": "legal"})
+        self.assertEqual((status, body), (200, scan))
+        self.assertEqual(server.api("GET", "/v1/subjects/%s/documents/%s" % (alice, document))[0],
+                         404)
         record_path = "/v1/collections/people/records/" + records[alice]
         self.assertEqual(server.api("GET", record_path)[0], 404)
         status, found = server.api("POST", "/v1/collections/people/records/search",
@@ -961,7 +991,7 @@ class ArchiveTest(ServerTestCase):
 
         body, lines = export("support")
         self.assertIn({"kind": "withheld", "section": "archive"}, lines)
-        self.assertEqual([l for l in lines if l.get("kind") == "record"], [])
+        self.assertEqual([l for l in lines if l.get("kind") in ("record", "document")], [])
         self.assertNotIn(b"alice.archive", body)
         self.assertEqual([l["event"]["data"]["room"] for l in lines if l.get("kind") == "event"],
                          ["r0"])
@@ -969,6 +999,10 @@ class ArchiveTest(ServerTestCase):
         # nothing of Bob's.
         body, lines = export("subject-request")
         self.assertNotIn({"kind": "withheld", "section": "archive"}, lines)
+        self.assertEqual([(l["document"]["id"], l["document"]["archived"]) for l in lines
+                          if l.get("kind") == "document"], [(document, True)])
+        self.assertEqual(b"".join(base64.b64decode(l["data"]) for l in lines
+                                  if l.get("kind") == "document_chunk"), scan)
         exported = [l["record"] for l in lines if l.get("kind") == "record"]
         self.assertEqual([(r["id"], r.get("archived")) for r in exported],
                          [(records[alice], True)])
@@ -993,16 +1027,19 @@ class ArchiveTest(ServerTestCase):
             "rule 'old activity': 1 in @activity; rule 'old activity': 1 archived from "
             "@activity",
             "rule 'people': 2 archived from people; rule 'old activity': 1 archived from "
-            "@activity"])
+            "@activity; rule 'scans': 1 archived from @documents"])
         metrics = server.metrics_text()
         self.assertIn('strongroom_retention_archived_total{data="records"} 2', metrics)
         self.assertIn('strongroom_retention_archived_total{data="activity"} 1', metrics)
+        self.assertIn('strongroom_retention_archived_total{data="documents"} 1', metrics)
 
         # Erasing Alice reaches her archived record and events; Bob's stay.
         status, erased = server.api("DELETE", "/v1/subjects/" + alice)
         self.assertEqual(status, 200, erased)
-        self.assertEqual((erased["destroyed"]["records"],
-                          erased["destroyed"]["activity_events"]), (1, 3), erased)
+        self.assertEqual((erased["destroyed"]["records"], erased["destroyed"]["activity_events"],
+                          erased["destroyed"]["documents"]), (1, 3, 1), erased)
+        self.assertEqual(self.rows("documents.db", "archived_documents"), 0)
+        self.assertEqual(self.rows("documents.db", "chunks"), 0)
         self.assertEqual(self.rows("profiles.db", "archived_records"), 1)
         self.assertEqual(self.rows("profiles.db", "archived_by_subject"), 1)
         self.assertEqual(self.rows("activity.db", "archived_events"), 0)

@@ -149,6 +149,7 @@ class ExportStream final : public http::BodySource {
     kActivity,
     kArchivedActivity,
     kDocuments,
+    kArchivedDocuments,
     kAudit,
     kSignature,
     kDone
@@ -204,7 +205,9 @@ class ExportStream final : public http::BodySource {
       case Stage::kArchivedActivity:
         return ProduceActivity(true);
       case Stage::kDocuments:
-        return ProduceDocuments();
+        return ProduceDocuments(false);
+      case Stage::kArchivedDocuments:
+        return ProduceDocuments(true);
       case Stage::kAudit:
         return ProduceAudit();
       case Stage::kSignature: {
@@ -314,9 +317,10 @@ class ExportStream final : public http::BodySource {
   }
 
   // One document's description, then its content a chunk per call.
-  Result<void> ProduceDocuments() {
-    if (!setup_.documents_allowed) {
-      Emit(json::object{{"kind", "withheld"}, {"section", "documents"}});
+  // The live documents, then the archived ones (marked "archived": true).
+  Result<void> ProduceDocuments(bool archived) {
+    if (!setup_.documents_allowed || (archived && !setup_.archive_allowed)) {
+      if (!archived) Emit(json::object{{"kind", "withheld"}, {"section", "documents"}});
       stage_ = Stage::kAudit;
       return {};
     }
@@ -338,8 +342,8 @@ class ExportStream final : public http::BodySource {
       return {};
     }
     if (documents_.empty() && !documents_done_) {
-      auto page =
-          api_.documents.List(setup_.tenant, setup_.subject, records::Page{kRecordPage, cursor_});
+      auto page = api_.documents.List(setup_.tenant, setup_.subject,
+                                      records::Page{kRecordPage, cursor_}, archived);
       if (!page) return std::unexpected(page.error());
       for (auto& document : page->at("documents").as_array()) {
         documents_.push_back(std::move(document.as_object()));
@@ -353,13 +357,14 @@ class ExportStream final : public http::BodySource {
     }
     if (documents_.empty()) {
       cursor_.clear();
-      stage_ = Stage::kAudit;
+      documents_done_ = false;
+      stage_ = archived ? Stage::kAudit : Stage::kArchivedDocuments;
       return {};
     }
     json::object document = std::move(documents_.front());
     documents_.erase(documents_.begin());
     document_id_ = document.at("id").as_string();
-    auto reader = api_.documents.Open(setup_.tenant, setup_.subject, document_id_);
+    auto reader = api_.documents.Open(setup_.tenant, setup_.subject, document_id_, archived);
     // Deleted since it was listed: left out.
     if (!reader && reader.error().code() == ErrorCode::kNotFound) return {};
     if (!reader) return std::unexpected(reader.error());

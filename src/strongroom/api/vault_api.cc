@@ -347,31 +347,51 @@ void AddDocumentRoutes(http::Router& router, const VaultApi& api) {
                                       return Result<json::object>(std::unexpected(page.error()));
                                     return d.List(t, r.PathParam("id"), *page);
                                   }));
-  router.Add(
-      Method::kGet, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
-      Guarded(api, Access::kRead, true,
-              [&api, &d](const Request& request, const auth::Caller& who) -> Result<Answer> {
-                if (!request.query.empty()) {
-                  return FailAt("query", "unknown_parameter", "this call takes no query");
-                }
-                if (auto allowed = CheckSubjectChoices(api, request, who, request.PathParam("id"));
-                    !allowed) {
-                  return std::unexpected(allowed.error());
-                }
-                auto reader = d.Open(who.tenant, request.PathParam("id"), request.PathParam("doc"));
-                if (!reader) return std::unexpected(reader.error());
-                Response r;
-                // The stored type goes in a header (content_type must be a constant). The file
-                // is an attachment in a sandbox, never rendered as part of a page of ours.
-                r.headers.emplace_back("Content-Type", (*reader)->content_type());
-                r.headers.emplace_back("Content-Disposition", "attachment");
-                r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; sandbox");
-                r.headers.emplace_back(
-                    "Repr-Digest", "sha-256=:" + crypto::Base64Encode((*reader)->sha256()) + ":");
-                r.body_length = (*reader)->size();
-                r.body_source = std::make_unique<DocumentSource>(std::move(*reader));
-                return Answer(std::move(r));
-              }));
+  // A download, live or from retention's archive (purpose legal only).
+  const auto download = [&api, &d](bool archived) {
+    return Guarded(
+        api, Access::kRead, true,
+        [&api, &d, archived](const Request& request, const auth::Caller& who) -> Result<Answer> {
+          if (!request.query.empty()) {
+            return FailAt("query", "unknown_parameter", "this call takes no query");
+          }
+          if (archived) {
+            if (auto legal = RequireLegalPurpose(request); !legal) {
+              return std::unexpected(legal.error());
+            }
+          }
+          if (auto allowed = CheckSubjectChoices(api, request, who, request.PathParam("id"));
+              !allowed) {
+            return std::unexpected(allowed.error());
+          }
+          auto reader =
+              d.Open(who.tenant, request.PathParam("id"), request.PathParam("doc"), archived);
+          if (!reader) return std::unexpected(reader.error());
+          Response r;
+          // The stored type goes in a header (content_type must be a constant). The file is an
+          // attachment in a sandbox, never rendered as part of a page of ours.
+          r.headers.emplace_back("Content-Type", (*reader)->content_type());
+          r.headers.emplace_back("Content-Disposition", "attachment");
+          r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; sandbox");
+          r.headers.emplace_back("Repr-Digest",
+                                 "sha-256=:" + crypto::Base64Encode((*reader)->sha256()) + ":");
+          r.body_length = (*reader)->size();
+          r.body_source = std::make_unique<DocumentSource>(std::move(*reader));
+          return Answer(std::move(r));
+        });
+  };
+  router.Add(Method::kGet, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
+             download(false));
+  router.Add(Method::kGet, "/v1/subjects/{id}/archive/documents", http::Execution::kWorker,
+             SubjectDataWithQuery(api, {"limit", "cursor"},
+                                  [&d](std::string_view t, const Query& q, const Request& r) {
+                                    auto page = LegalPage(r, q);
+                                    if (!page)
+                                      return Result<json::object>(std::unexpected(page.error()));
+                                    return d.List(t, r.PathParam("id"), *page, true);
+                                  }));
+  router.Add(Method::kGet, "/v1/subjects/{id}/archive/documents/{doc}", http::Execution::kWorker,
+             download(true));
   router.Add(Method::kDelete, "/v1/subjects/{id}/documents/{doc}", http::Execution::kWorker,
              Guarded(api, Access::kWrite, true,
                      [&d](const Request& request, const auth::Caller& who) -> Result<Answer> {

@@ -14,7 +14,8 @@ bool IsDataRead(std::string_view action) {
   return action == "record.read" || action == "record.list" || action == "record.search" ||
          action == "subject.read" || action == "activity.list" || action == "document.read" ||
          action == "document.list" || action == "record.read_archived" ||
-         action == "record.list_archived" || action == "activity.list_archived";
+         action == "record.list_archived" || action == "activity.list_archived" ||
+         action == "document.read_archived" || action == "document.list_archived";
 }
 
 }  // namespace

@@ -247,13 +247,6 @@ class Parser {
                                       "every one, \"@activity\", \"@documents\")");
     }
     if (!has_days) return LineError(rule.line, label + "days is required");
-    if (rule.archive_days > 0 && std::find(rule.collections.begin(), rule.collections.end(),
-                                           records::kDocumentsData) != rule.collections.end()) {
-      // Documents have no archive yet (docs/privacy.md): refused rather than purged at once.
-      return LineError(rule.line, label +
-                                      "archive_days: documents are not archived; give "
-                                      "@documents a rule of its own without archive_days");
-    }
     if (rule.NarrowsFields()) {
       for (const auto& c : rule.collections) {
         if (c.starts_with('@')) {

@@ -414,7 +414,7 @@ TEST(PolicyTest, RetentionRulesAreRefusedWhenTheyCouldPurgeWhatNobodyMeant) {
   EXPECT_EQ(ParseError("[[retention]]\ncollections = [\"visits\"]\ndays = 30\nkeep = true\n"),
             "line 4: unknown key 'keep' in a retention rule (expected name, collections, grades, "
             "categories, days or archive_days)");
-  // The archive: a count of days, records and activity only, readable for `legal` only.
+  // The archive: a count of days, readable for `legal` only.
   const std::string legal = "purposes = [\"legal\"]\n";
   EXPECT_EQ(ParseError(legal + "[[retention]]\ncollections = [\"visits\"]\ndays = 30\n"
                                "archive_days = 0\n"),
@@ -422,10 +422,6 @@ TEST(PolicyTest, RetentionRulesAreRefusedWhenTheyCouldPurgeWhatNobodyMeant) {
   EXPECT_EQ(ParseError(legal + "[[retention]]\ncollections = [\"visits\"]\ndays = 30\n"
                                "archive_days = \"1y\"\n"),
             "line 5: archive_days must be a whole number of days from 1 to 36500");
-  EXPECT_EQ(ParseError(legal + "[[retention]]\ncollections = [\"visits\", \"@documents\"]\n"
-                               "days = 30\narchive_days = 365\n"),
-            "line 2: retention 'retention at line 2': archive_days: documents are not archived; "
-            "give @documents a rule of its own without archive_days");
   EXPECT_EQ(ParseError("purposes = [\"support\"]\n[[retention]]\nname = \"visits\"\n"
                        "collections = [\"visits\"]\ndays = 30\narchive_days = 365\n"),
             "line 2: retention 'visits': archive_days needs the purpose 'legal' in the "

@@ -325,14 +325,15 @@ Result<json::object> DocumentService::Describe(barrier::VaultKeys& keys, std::st
 
 Result<std::unique_ptr<DocumentReader>> DocumentService::Open(std::string_view tenant,
                                                               std::string_view subject,
-                                                              std::string_view id) {
+                                                              std::string_view id, bool archived) {
   auto keys = Keys();
   if (!keys) return std::unexpected(keys.error());
   if (auto exists = SubjectExists(tenant, subject); !exists) {
     return std::unexpected(exists.error());
   }
   if (!IsDocumentId(id)) return Fail(ErrorCode::kNotFound, "no such document");
-  auto stored = documents_.Get(kDocuments, Join({tenant, subject, id}));
+  auto stored =
+      documents_.Get(archived ? kArchivedDocuments : kDocuments, Join({tenant, subject, id}));
   if (!stored) return std::unexpected(stored.error());
   if (!*stored) return Fail(ErrorCode::kNotFound, "no such document");
   auto manifest = ParseStored(**stored, "document");
@@ -358,21 +359,30 @@ Result<std::unique_ptr<DocumentReader>> DocumentService::Open(std::string_view t
 }
 
 Result<json::object> DocumentService::List(std::string_view tenant, std::string_view subject,
-                                           const Page& page) {
+                                           const Page& page, bool archived) {
   auto keys = Keys();
   if (!keys) return std::unexpected(keys.error());
   if (auto exists = SubjectExists(tenant, subject); !exists) {
     return std::unexpected(exists.error());
   }
-  return StoredObjectPage(
-      documents_, kDocuments, Join({tenant, subject}) + "/", page, "documents", &IsDocumentId,
-      [&](const json::object& manifest) { return Describe(**keys, tenant, manifest, nullptr); });
+  return StoredObjectPage(documents_, archived ? kArchivedDocuments : kDocuments,
+                          Join({tenant, subject}) + "/", page, "documents", &IsDocumentId,
+                          [&](const json::object& manifest) -> Result<json::object> {
+                            auto described = Describe(**keys, tenant, manifest, nullptr);
+                            if (described && archived) (*described)["archived"] = true;
+                            return described;
+                          });
+}
+
+std::mutex& DocumentService::DocumentLock(std::string_view id) {
+  return document_locks_[std::hash<std::string_view>{}(id) % document_locks_.size()];
 }
 
 Result<void> DocumentService::Delete(std::string_view tenant, std::string_view subject,
                                      std::string_view id) {
   if (auto exists = SubjectExists(tenant, subject); !exists) return exists;
   if (!IsDocumentId(id)) return Fail(ErrorCode::kNotFound, "no such document");
+  const std::lock_guard lock(DocumentLock(id));
   const std::string key = Join({tenant, subject, id});
   auto stored = documents_.Get(kDocuments, key);
   if (!stored) return std::unexpected(stored.error());
@@ -380,7 +390,9 @@ Result<void> DocumentService::Delete(std::string_view tenant, std::string_view s
   auto manifest = ParseStored(**stored, "document");
   if (!manifest) return std::unexpected(manifest.error());
   storage::WriteBatch batch;
-  if (auto rows = DeleteDocumentRows(tenant, key, id, *manifest, batch); !rows) return rows;
+  if (auto rows = DeleteDocumentRows(tenant, kDocuments, key, id, *manifest, batch); !rows) {
+    return rows;
+  }
   return documents_.Write(std::move(batch));  // secure_delete: the pages are zeroed
 }
 
@@ -388,65 +400,103 @@ Result<void> DocumentService::SweepExpired(std::string_view tenant,
                                            std::span<const RetentionRule> rules,
                                            const SweepControl& control, SweepResult& result) {
   result.purged.resize(rules.size());
-  const int governing = ShortestRuleNaming(rules, kDocumentsData);
-  if (governing < 0) return {};
-  const auto cutoff =
-      control.now - std::chrono::days(rules[static_cast<std::size_t>(governing)].days);
-  // Keys are "<subject>/<document>" under the tenant; a document is deleted in a write of its
-  // own (it may have a thousand chunks).
+  result.archived.resize(rules.size());
+  result.archive_purged.resize(rules.size());
+  const RetentionBounds bounds = BoundsNaming(rules, kDocumentsData);
+  if (bounds.live < 0) return {};
+  const auto& live = rules[static_cast<std::size_t>(bounds.live)];
+  const auto& whole = rules[static_cast<std::size_t>(bounds.whole)];
+  // Before `purge_cutoff` a document is deleted (live or archived: `whole`'s days and archive
+  // days are over); a live one before `live_cutoff` is archived when the rules keep an archive,
+  // else deleted (under `live`).
+  const auto live_cutoff = control.now - std::chrono::days(live.days);
+  const auto purge_cutoff = control.now - std::chrono::days(TotalDays(whole));
+  const bool archive = bounds.Archives(rules);
+  // Keys are "<subject>/<document>" under the tenant; a document is deleted or moved in a write
+  // of its own (it may have a thousand chunks), under its lock and re-read there.
   const std::string prefix = std::string(tenant) + "/";
   const std::size_t batch_size = std::max<std::size_t>(control.batch, 1);
-  std::string after;
-  for (;;) {  // bounded: every page moves `after` forward, and a short page ends it
-    std::vector<std::pair<std::string, json::object>> expired;
-    std::size_t seen = 0;
-    auto scanned = ScanPrefix(
-        documents_, kDocuments, prefix, after, batch_size,
-        [&](std::string_view key, const storage::Bytes& value) {
-          ++seen;
-          after = key;
-          auto manifest = ParseStored(value, "document");
-          const auto* at = manifest ? manifest->if_contains("created_at") : nullptr;
-          const auto created =
-              at != nullptr && at->is_string() ? ParseRfc3339(at->get_string()) : std::nullopt;
-          const std::string_view subject = key.substr(0, key.find('/'));
-          if (!created) {
-            ++result.unreadable;
-          } else if (*created >= cutoff) {
+  for (const std::string_view space : {kDocuments, kArchivedDocuments}) {
+    const bool archived_stage = space == kArchivedDocuments;
+    std::string after;
+    for (;;) {  // bounded: every page moves `after` forward, and a short page ends it
+      std::vector<std::string> expired;
+      std::size_t seen = 0;
+      auto scanned = ScanPrefix(
+          documents_, space, prefix, after, batch_size,
+          [&](std::string_view key, const storage::Bytes& value) {
+            ++seen;
+            after = key;
+            auto manifest = ParseStored(value, "document");
+            const auto* at = manifest ? manifest->if_contains("created_at") : nullptr;
+            const auto created =
+                at != nullptr && at->is_string() ? ParseRfc3339(at->get_string()) : std::nullopt;
+            const std::string_view subject = key.substr(0, key.find('/'));
+            if (!created) {
+              ++result.unreadable;
+            } else if (*created >= (archived_stage ? purge_cutoff : live_cutoff)) {
+              return true;
+            } else if (control.held != nullptr && control.held->contains(subject)) {
+              ++result.held;
+            } else {
+              expired.emplace_back(key);
+            }
             return true;
-          } else if (control.held != nullptr && control.held->contains(subject)) {
-            ++result.held;
-          } else {
-            expired.emplace_back(key, std::move(*manifest));
+          });
+      if (!scanned) return std::unexpected(scanned.error());
+      result.scanned += seen;
+      std::size_t purged = 0, archived = 0;
+      for (const auto& key : expired) {
+        const auto slash = key.find('/');
+        const std::string_view subject = std::string_view(key).substr(0, slash);
+        const std::string_view id = std::string_view(key).substr(slash + 1);
+        const std::lock_guard lock(DocumentLock(id));
+        auto stored = documents_.Get(space, prefix + key);
+        if (!stored) return std::unexpected(stored.error());
+        if (!*stored) continue;  // deleted meanwhile
+        auto manifest = ParseStored(**stored, "document");
+        if (!manifest) continue;  // counted as unreadable by the scan
+        const auto* at = manifest->if_contains("created_at");
+        const auto created =
+            at != nullptr && at->is_string() ? ParseRfc3339(at->get_string()) : std::nullopt;
+        if (!created) continue;
+        const bool move = !archived_stage && archive && *created >= purge_cutoff;
+        storage::WriteBatch batch;
+        barrier::SubjectGate::WriteGuard guard;  // a move writes a row of the subject
+        if (move) {
+          if (!control.dry_run) {
+            seal_.gate().Enter(guard, tenant, subject);
+            if (seal_.gate().IsErased(tenant, subject)) continue;  // its erasure deletes it
+            batch.Delete(kDocuments, prefix + key);
+            batch.Put(kArchivedDocuments, prefix + key, std::move(**stored));
           }
-          return true;
-        });
-    if (!scanned) return std::unexpected(scanned.error());
-    result.scanned += seen;
-    std::size_t purged = 0;
-    for (const auto& [key, manifest] : expired) {
-      const auto slash = key.find('/');
-      const std::string_view id = std::string_view(key).substr(slash + 1);
-      storage::WriteBatch batch;
-      if (auto rows = DeleteDocumentRows(tenant, prefix + key, id, manifest, batch); !rows) {
-        ++result.unreadable;
-        continue;
-      }
-      if (!control.dry_run) {
-        if (auto written = documents_.Write(std::move(batch)); !written) {
-          result.purged[static_cast<std::size_t>(governing)] += purged;
-          return written;
+        } else if (auto rows =
+                       DeleteDocumentRows(tenant, space, prefix + key, id, *manifest, batch);
+                   !rows) {
+          ++result.unreadable;
+          continue;
+        }
+        if (!control.dry_run) {
+          if (auto written = documents_.Write(std::move(batch)); !written) return written;
+        }
+        if (move) {
+          ++archived;
+          ++result.archived[static_cast<std::size_t>(bounds.live)];
+        } else {
+          ++purged;
+          const int rule = archived_stage || *created < purge_cutoff ? bounds.whole : bounds.live;
+          ++(archived_stage ? result.archive_purged
+                            : result.purged)[static_cast<std::size_t>(rule)];
         }
       }
-      ++purged;
+      if (control.pace && !control.pace(seen, purged, archived)) {
+        result.stopped = true;
+        return {};
+      }
+      if (seen < batch_size) break;
     }
-    result.purged[static_cast<std::size_t>(governing)] += purged;
-    if (control.pace && !control.pace(seen, purged, 0)) {
-      result.stopped = true;
-      return {};
-    }
-    if (seen < batch_size) return {};
   }
+  return {};
 }
 
 void DocumentService::CheckpointStore() {
@@ -456,15 +506,16 @@ void DocumentService::CheckpointStore() {
   }
 }
 
-Result<void> DocumentService::DeleteDocumentRows(std::string_view tenant, const std::string& key,
-                                                 std::string_view id, const json::object& manifest,
+Result<void> DocumentService::DeleteDocumentRows(std::string_view tenant, std::string_view space,
+                                                 const std::string& key, std::string_view id,
+                                                 const json::object& manifest,
                                                  storage::WriteBatch& batch) {
   const auto* chunks = manifest.if_contains("chunks");
   if (chunks == nullptr || !chunks->is_int64() || chunks->get_int64() < 1 ||
       static_cast<std::uint64_t>(chunks->get_int64()) > barrier::kMaxDocumentChunks) {
     return Fail(ErrorCode::kDataLoss, "a stored document manifest is malformed");
   }
-  batch.Delete(kDocuments, key);
+  batch.Delete(space, key);
   DeleteChunks(tenant, id, 0, static_cast<std::uint64_t>(chunks->get_int64()), batch);
   return {};
 }

@@ -9,6 +9,9 @@
 //                                               (content type, size, plaintext SHA-256)
 //   chunks     "<tenant>/<document>/<index>"    the chunks (barrier/document_cipher.h)
 //   uploads    "<tenant>/<subject>/<document>"  present while an upload is unfinished
+//   archived_documents  "<tenant>/<subject>/<document>"  the manifest of a document retention
+//                                               moved into the archive (its chunks stay where
+//                                               they are; docs/privacy.md "The archive")
 //
 // An upload's chunks are written in durable batches of kChunksPerWrite as they arrive; the
 // manifest is written last, in one batch that also clears the upload marker, and only then is the
@@ -18,9 +21,11 @@
 // Thread-safe; a DocumentUpload or DocumentReader is used by one thread at a time. Borrows the
 // stores and the seal state, which must outlive it and every upload and reader it made.
 
+#include <array>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -130,16 +135,20 @@ class DocumentService {
                                                       std::string_view content_type);
   // Opens a document for reading: checks the manifest, the key and the first chunk, so a
   // document damaged at the start fails here, before anything is sent.
+  // With `archived`, one in retention's archive (read for the purpose legal only: the API's).
   Result<std::unique_ptr<DocumentReader>> Open(std::string_view tenant, std::string_view subject,
-                                               std::string_view id);
-  // {"documents": [descriptions], "next_cursor"}.
+                                               std::string_view id, bool archived = false);
+  // {"documents": [descriptions], "next_cursor"}; with `archived`, those in the archive (each
+  // marked "archived": true).
   Result<boost::json::object> List(std::string_view tenant, std::string_view subject,
-                                   const Page& page);
+                                   const Page& page, bool archived = false);
   Result<void> Delete(std::string_view tenant, std::string_view subject, std::string_view id);
   // Deletes the chunks of uploads a crash cut short; returns how many uploads it cleared.
   Result<std::size_t> SweepAbandonedUploads();
   // Retention (records/retention.h): deletes the tenant's documents uploaded longer ago than the
-  // shortest `days` of the rules naming "@documents" (by created_at; nothing is decrypted).
+  // shortest `days` of the rules naming "@documents" (by created_at; nothing is decrypted), or
+  // moves them into the archive when the rules keep one (archive_days), and deletes archived
+  // ones once their days and archive days are over (RetentionBounds).
   Result<void> SweepExpired(std::string_view tenant, std::span<const RetentionRule> rules,
                             const SweepControl& control, SweepResult& result);
   // Checkpoints the documents store (as VaultService::CheckpointStores).
@@ -152,16 +161,22 @@ class DocumentService {
   // Decrypts a manifest's metadata into a description; fills the reader fields if given.
   Result<boost::json::object> Describe(barrier::VaultKeys& keys, std::string_view tenant,
                                        const boost::json::object& manifest, DocumentReader* reader);
-  // Adds the deletion of the document stored at `key` (its manifest) and its chunks to `batch`;
-  // data_loss for a manifest without a valid chunk count.
-  static Result<void> DeleteDocumentRows(std::string_view tenant, const std::string& key,
-                                         std::string_view id, const boost::json::object& manifest,
+  // Adds the deletion of the document whose manifest is at `key` of `space` and of its chunks
+  // to `batch`; data_loss for a manifest without a valid chunk count.
+  static Result<void> DeleteDocumentRows(std::string_view tenant, std::string_view space,
+                                         const std::string& key, std::string_view id,
+                                         const boost::json::object& manifest,
                                          storage::WriteBatch& batch);
+  // Serialises a DELETE of a document with retention's move or deletion of it, so that neither
+  // acts on a manifest the other has just removed (the archive would keep a document without
+  // its chunks).
+  std::mutex& DocumentLock(std::string_view id);
 
   storage::Store& metadata_;
   storage::Store& documents_;
   barrier::SealState& seal_;
   const std::uint64_t max_document_bytes_;
+  std::array<std::mutex, 64> document_locks_;
 };
 
 }  // namespace strongroom::records

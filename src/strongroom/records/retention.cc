@@ -40,6 +40,7 @@ RetentionJob::RetentionJob(VaultService& vault, DocumentService& documents, Opti
       purged_documents_(PurgedCounter(metrics, "documents")),
       archived_records_(ArchivedCounter(metrics, "records")),
       archived_events_(ArchivedCounter(metrics, "activity")),
+      archived_documents_(ArchivedCounter(metrics, "documents")),
       scanned_(
           metrics.GetCounter("strongroom_retention_scanned_total",
                              "Entries retention passes examined (progress of a running pass)")),
@@ -146,7 +147,7 @@ RetentionJob::Pass RetentionJob::RunPass(const TenantRules& tenant, std::string 
 
   const std::span<const RetentionRule> rules = tenant.rules;
   std::uint64_t purged_by_kind[3] = {0, 0, 0};  // records, activity, documents
-  std::uint64_t archived_by_kind[3] = {0, 0, 0};  // (documents have no archive yet)
+  std::uint64_t archived_by_kind[3] = {0, 0, 0};
   SweepControl control{.now = options_.clock(),
                        .batch = options_.batch,
                        .dry_run = dry_run,
@@ -222,6 +223,7 @@ RetentionJob::Pass RetentionJob::RunPass(const TenantRules& tenant, std::string 
     purged_documents_.Increment(purged_by_kind[2]);
     archived_records_.Increment(archived_by_kind[0]);
     archived_events_.Increment(archived_by_kind[1]);
+    archived_documents_.Increment(archived_by_kind[2]);
     // The deleted pages were zeroed (secure_delete); their images leave the write-ahead logs
     // now, not at the next automatic checkpoint. (A move deletes the live rows too.)
     if (pass.purged > 0 || pass.archived > 0) {

@@ -150,6 +150,7 @@ class RetentionJob {
   observe::Counter& purged_documents_;
   observe::Counter& archived_records_;
   observe::Counter& archived_events_;
+  observe::Counter& archived_documents_;
   observe::Counter& scanned_;
   observe::Counter& failed_;
   observe::Gauge& running_;

@@ -34,7 +34,7 @@ struct RetentionRule {
   std::int64_t days = 0;
   // Then kept this many days more in the archive (0: deleted at once). Archived data leaves the
   // live spaces (no list, search or index finds it) and is read only for the purpose `legal`
-  // (docs/privacy.md, "The archive"). Records and activity only.
+  // (docs/privacy.md, "The archive").
   std::int64_t archive_days = 0;
 
   // Does it name this record collection ("*" names them all)?

@@ -669,5 +669,60 @@ archive_days = 100
   EXPECT_EQ(events.archived.at(2), 1u);
 }
 
+// Documents: archived with their manifest moved (the chunks stay, under the same key), read from
+// the archive, not deletable there through the API, and deleted with their chunks later.
+TEST_F(RetentionTest, DocumentsAreArchivedReadThereAndDeletedWithTheirChunksLater) {
+  const std::string document = Document();
+  const auto rules = Rules(R"(purposes = ["legal"]
+[[retention]]
+name = "scans"
+collections = ["@documents"]
+days = 10
+archive_days = 20
+)");
+  const auto rows = [this](std::string_view space) {
+    auto scanned = stores_[3]->Scan(space, "", 100);
+    EXPECT_TRUE(scanned);
+    return scanned ? scanned->size() : 0;
+  };
+  auto job = MakeJob();
+  now_ += days(11);
+  auto pass = job.RunPass({std::string(kTenant), 1, rules}, "test", true);  // dry run
+  EXPECT_EQ(pass.archived, 1u);
+  EXPECT_EQ(DocumentCount(), 1u);
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.error, "");
+  EXPECT_EQ(pass.archived, 1u);
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].data, "@documents");
+  EXPECT_EQ(pass.purges[0].action, "archive");
+  EXPECT_EQ(DocumentCount(), 0u);
+  EXPECT_EQ(documents_->Open(kTenant, subject_, document).error().code(), ErrorCode::kNotFound);
+  auto listed = documents_->List(kTenant, subject_, Page{.limit = 10, .cursor = ""}, true);
+  ASSERT_TRUE(listed) << listed.error().message();
+  ASSERT_EQ(listed->at("documents").as_array().size(), 1u);
+  EXPECT_TRUE(listed->at("documents").as_array()[0].at("archived").as_bool());
+  auto reader = documents_->Open(kTenant, subject_, document, true);
+  ASSERT_TRUE(reader) << reader.error().message();
+  std::vector<std::uint8_t> out(16);
+  auto read = (*reader)->Read(out);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(std::string(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(*read)), "scan");
+  reader->reset();
+  EXPECT_EQ(documents_->Delete(kTenant, subject_, document).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(rows("documents"), 0u);
+  EXPECT_EQ(rows("archived_documents"), 1u);
+  EXPECT_EQ(rows("chunks"), 1u);
+
+  now_ += days(20);  // 31 days: past 10 + 20
+  pass = job.RunPass({std::string(kTenant), 1, rules}, "test", false);
+  EXPECT_EQ(pass.purged, 1u);
+  ASSERT_EQ(pass.purges.size(), 1u);
+  EXPECT_EQ(pass.purges[0].action, "purge_archived");
+  EXPECT_EQ(rows("archived_documents"), 0u);
+  EXPECT_EQ(rows("chunks"), 0u);
+  EXPECT_NE(metrics_.RenderText().find("strongroom_retention_archived_total{data=\"documents\"} 1"),
+            std::string::npos);
+}
 }  // namespace
 }  // namespace strongroom::records

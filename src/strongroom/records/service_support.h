@@ -35,6 +35,7 @@ inline constexpr std::string_view kUploads = "uploads";          // documents
 inline constexpr std::string_view kArchivedRecords = "archived_records";       // profiles
 inline constexpr std::string_view kArchivedBySubject = "archived_by_subject";  // profiles
 inline constexpr std::string_view kArchivedEvents = "archived_events";         // activity
+inline constexpr std::string_view kArchivedDocuments = "archived_documents";   // documents
 
 std::string Now();  // RFC 3339, UTC
 // An activity event's key part for its time: 16 hex digits of (micros + 2^62), so that keys

@@ -192,8 +192,9 @@ Result<void> PurgeDocuments(storage::Store& documents, std::string_view tenant,
                             std::string_view subject, privacy::ErasureCounts& counts) {
   const std::string prefix = Join({tenant, subject}) + "/";
   Deleter deleter(documents);
-  // Finished documents and unfinished uploads: both name their chunks by document id.
-  for (const std::string_view space : {kDocuments, kUploads}) {
+  // Finished documents, archived ones and unfinished uploads: each names its chunks by
+  // document id.
+  for (const std::string_view space : {kDocuments, internal::kArchivedDocuments, kUploads}) {
     auto names = KeysUnder(documents, space, prefix);
     if (!names) return std::unexpected(names.error());
     for (const std::string& key : *names) {
@@ -205,7 +206,7 @@ Result<void> PurgeDocuments(storage::Store& documents, std::string_view tenant,
         ++counts.document_chunks;
       }
       if (auto done = deleter.Delete(space, key); !done) return done;
-      if (space == kDocuments) ++counts.documents;
+      if (space != kUploads) ++counts.documents;
     }
   }
   return deleter.Flush();
@@ -289,6 +290,7 @@ Result<std::set<std::pair<std::string, std::string>>> OrphanSubjects(ErasureStor
         {&stores.activity, internal::kConsents},
         {&stores.activity, internal::kProcessing},
         {&stores.documents, kDocuments},
+        {&stores.documents, internal::kArchivedDocuments},
         {&stores.documents, kUploads}}) {
     if (auto done = collect(*store, space); !done) return std::unexpected(done.error());
   }
