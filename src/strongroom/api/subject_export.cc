@@ -109,9 +109,7 @@ class ExportStream final : public http::BodySource {
     json::object subject_line, processing_line;
     json::array consents;
     bool activity_allowed = false, documents_allowed = false;
-    // Retention's archive is read only for the legal purposes: `legal`, or `subject-request`
-    // (the subject's own right of access reaches what is kept of it).
-    bool archive_allowed = false;
+    bool archive_allowed = false;  // retention's archive (StartExport says when)
     std::uint64_t audit_first = 0, audit_end = 0;
   };
 
@@ -471,7 +469,12 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
     return std::unexpected(chosen.error());
   }
   const std::string_view purpose = request.headers->Get(kPurposeHeader).value_or("");
-  auto counts = api.service.CountSubjectData(who.tenant, subject);
+  // Retention's archive is read only for the legal purposes: `legal`, or `subject-request` (the
+  // subject's own right of access reaches what is kept of it). Otherwise it is left out, and
+  // not even counted.
+  const bool archive_allowed =
+      purpose == records::kLegalPurpose || purpose == records::kSubjectRequestPurpose;
+  auto counts = api.service.CountSubjectData(who.tenant, subject, archive_allowed);
   if (!counts) return std::unexpected(counts.error());
   auto subject_object = api.service.GetSubject(who.tenant, subject);
   if (!subject_object) return std::unexpected(subject_object.error());
@@ -484,14 +487,17 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
     return (*policy)->Decide(CallContext(request, who, policy::Action::kExport, resource)).allowed;
   };
   std::uint64_t documents = 0;
-  for (std::string cursor;;) {
-    auto page =
-        api.documents.List(who.tenant, subject, records::Page{records::kMaxPageSize, cursor});
-    if (!page) return std::unexpected(page.error());
-    documents += page->at("documents").as_array().size();
-    const auto& next = page->at("next_cursor");
-    if (!next.is_string()) break;
-    cursor = next.as_string();
+  for (const bool archived : {false, true}) {
+    if (archived && !archive_allowed) break;
+    for (std::string cursor;;) {
+      auto page = api.documents.List(who.tenant, subject,
+                                     records::Page{records::kMaxPageSize, cursor}, archived);
+      if (!page) return std::unexpected(page.error());
+      documents += page->at("documents").as_array().size();
+      const auto& next = page->at("next_cursor");
+      if (!next.is_string()) break;
+      cursor = next.as_string();
+    }
   }
   auto keys = api.seal.keys();
   if (keys == nullptr) return Fail(ErrorCode::kSealed, "the vault is sealed; unseal it first");
@@ -526,8 +532,7 @@ Result<Answer> StartExport(const VaultApi& api, const Request& request, const au
       .consents = std::move(consents->at("history").as_array()),
       .activity_allowed = may_export(kActivityResource),
       .documents_allowed = may_export(kDocumentsResource),
-      .archive_allowed =
-          purpose == records::kLegalPurpose || purpose == records::kSubjectRequestPurpose,
+      .archive_allowed = archive_allowed,
       .audit_first = audit_first,
       .audit_end = audit_end};
   http::Response r;

@@ -462,6 +462,13 @@ Result<void> DocumentService::SweepExpired(std::string_view tenant,
         if (!created) continue;
         const bool move = !archived_stage && archive && *created >= purge_cutoff;
         storage::WriteBatch batch;
+        // A manifest without a valid chunk count could never be deleted from the archive: it
+        // stays where it is, counted unreadable (as the delete path does).
+        if (storage::WriteBatch check;
+            move && !DeleteDocumentRows(tenant, space, prefix + key, id, *manifest, check)) {
+          ++result.unreadable;
+          continue;
+        }
         barrier::SubjectGate::WriteGuard guard;  // a move writes a row of the subject
         if (move) {
           if (!control.dry_run) {

@@ -571,7 +571,8 @@ Result<boost::json::object> VaultService::ListSubjectRecords(std::string_view te
 }
 
 Result<boost::json::object> VaultService::CountSubjectData(std::string_view tenant,
-                                                           std::string_view subject) {
+                                                           std::string_view subject,
+                                                           bool with_archive) {
   if (auto exists = SubjectExists(tenant, subject); !exists) {
     return std::unexpected(exists.error());
   }
@@ -584,6 +585,7 @@ Result<boost::json::object> VaultService::CountSubjectData(std::string_view tena
         {&stores_.activity, kEvents, "activity_events"},
         {&stores_.activity, kArchivedEvents, "activity_events"},
         {&stores_.activity, kConsents, "consents"}}) {
+    if (!with_archive && (space == kArchivedBySubject || space == kArchivedEvents)) continue;
     std::uint64_t count = counts[name].to_number<std::uint64_t>();
     auto scanned = ScanPrefix(*store, space, prefix, "", std::numeric_limits<std::size_t>::max(),
                               [&](std::string_view, const storage::Bytes&) {

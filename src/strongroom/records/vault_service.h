@@ -126,8 +126,10 @@ class VaultService {
   Result<boost::json::object> ListSubjectRecords(std::string_view tenant, std::string_view subject,
                                                  const Page& page, bool archived = false);
   // How much is held about the subject, from the stores' keys (nothing decrypted):
-  // {"records", "activity_events", "consents"}, the archived records and events included.
-  Result<boost::json::object> CountSubjectData(std::string_view tenant, std::string_view subject);
+  // {"records", "activity_events", "consents"}, the archived records and events included
+  // unless `with_archive` is false.
+  Result<boost::json::object> CountSubjectData(std::string_view tenant, std::string_view subject,
+                                               bool with_archive = true);
   // {"field": "email", "value": "..."}: exact match on an indexed field through its blind index.
   Result<boost::json::object> SearchRecords(std::string_view tenant, std::string_view collection,
                                             const boost::json::value& body);
