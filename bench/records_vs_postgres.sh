@@ -31,7 +31,7 @@ as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$
 cleanup() {
   [ -n "${sr_pid:-}" ] && kill "$sr_pid" 2>/dev/null && wait "$sr_pid" 2>/dev/null || true
   [ -d "$work/pg/data" ] && as_postgres "$pgbin/pg_ctl" -D "$work/pg/data" -m fast stop >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ -n "${KEEP_WORK:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -41,7 +41,10 @@ export STRONGROOM_UNSEAL_PASSPHRASE="benchmark-only passphrase"
 "$bin" init --data-dir "$work/vault" --output json >"$work/init.json" 2>/dev/null
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["admin_token"])' "$work/init.json")
 sr_port=$(free_port)
+# The traffic guard and the web application firewall off, as in bench/lib.sh: wrk from one
+# address would (rightly) be throttled and banned; bench/guard.sh measures what both cost.
 "$bin" serve --data-dir "$work/vault" --listen "127.0.0.1:$sr_port" \
+  --guard-enabled false --waf-enabled false \
   --metrics-listen "127.0.0.1:$(free_port)" --log-file "$work/strongroom.log" 2>"$work/strongroom.stderr" &
 sr_pid=$!
 base=https://127.0.0.1:$sr_port

@@ -14,6 +14,7 @@
 #include "strongroom/base/blocking.h"
 #include "strongroom/storage/read_cache.h"
 #include "strongroom/storage/sqlite_support.h"
+#include "strongroom/storage/sqlite_wal_vfs.h"
 
 namespace strongroom::storage {
 
@@ -81,7 +82,9 @@ class SqliteStore final : public Store {
     if (options.read_cache_bytes > 0) {
       store->cache_ = std::make_unique<ReadCache>(options.read_cache_bytes);
     }
-    auto writer = OpenDb(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    // The writer's WAL page writes are gathered into one write per commit (sqlite_wal_vfs.h),
+    // which is correct only with synchronous=FULL, set below before the first transaction.
+    auto writer = OpenDb(file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, WalCoalescingVfs());
     if (!writer) return std::unexpected(writer.error());
     store->writer_ = std::move(*writer);
     // Before WAL mode is set: in WAL mode the page size of a database can no longer change.
@@ -89,16 +92,21 @@ class SqliteStore final : public Store {
     if (auto done = Exec(store->writer_.get(), page_size.c_str()); !done) {
       return std::unexpected(done.error());
     }
+    // A rowid table, not WITHOUT ROWID: values are records of ~1.5 KB, far above the ~200 bytes
+    // (1/20 of a page) SQLite recommends for WITHOUT ROWID rows. Rows now append to the table's
+    // last page and only the small (space, key) entry lands at a random index position: 25%
+    // fewer page writes per record (docs/performance.md).
+    const char* const create_kv =
+        "CREATE TABLE IF NOT EXISTS kv (space BLOB NOT NULL, key BLOB NOT NULL,"
+        " value BLOB NOT NULL, seq INTEGER NOT NULL DEFAULT 0, UNIQUE (space, key))";
     for (const char* sql :
          {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA secure_delete=ON",
-          // A rowid table, not WITHOUT ROWID: values are records of ~1.5 KB,
-          // far above the ~200 bytes (1/20 of a page) SQLite recommends for
-          // WITHOUT ROWID rows. Rows now append to the table's last page and
-          // only the small (space, key) entry lands at a random index position:
-          // 25% fewer page writes per record (docs/performance.md).
-          "CREATE TABLE IF NOT EXISTS kv (space BLOB NOT NULL, key BLOB NOT NULL,"
-          " value BLOB NOT NULL, seq INTEGER NOT NULL DEFAULT 0,"
-          " UNIQUE (space, key))"}) {
+          // The savepoint of each batch in a group commit keeps the pages it changes in a
+          // statement journal, which past 64 KiB SQLite spills to a temporary file in /var/tmp:
+          // a file created, written page by page and deleted at every commit, holding store
+          // pages outside the vault's directory. In memory it is neither (its size is bounded
+          // by one commit's group).
+          "PRAGMA temp_store=MEMORY", create_kv}) {
       if (auto done = Exec(store->writer_.get(), sql); !done) return std::unexpected(done.error());
     }
     // Another process (`strongroom backup`) may hold the write lock for a moment to prune
@@ -296,6 +304,7 @@ class SqliteStore final : public Store {
     sqlite3_reset(next);
     if (!has_seq) {
       (void)Exec(db, "ROLLBACK");
+      (void)FlushWalBuffer(db);
       for (Pending* p : group) p->result = std::unexpected(SqliteError("seq", seq_rc));
       return;
     }
@@ -313,6 +322,9 @@ class SqliteStore final : public Store {
     }
     if (auto committed = Exec(db, "COMMIT"); !committed) {
       (void)Exec(db, "ROLLBACK");
+      // Frames the transaction spilled stay in the WAL's buffer until the next write; write them
+      // out now, as SQLite would have, before another connection truncates the WAL.
+      (void)FlushWalBuffer(db);
       for (Pending* p : group) {
         if (p->result) p->result = committed;
       }

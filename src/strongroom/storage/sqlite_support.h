@@ -33,9 +33,10 @@ struct StmtFinalizer {
 using Db = std::unique_ptr<sqlite3, DbCloser>;
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-inline Result<Db> OpenDb(const std::filesystem::path& file, int flags) {
+// vfs: null for SQLite's default, or a registered VFS's name (sqlite_wal_vfs.h).
+inline Result<Db> OpenDb(const std::filesystem::path& file, int flags, const char* vfs = nullptr) {
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(file.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(file.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, vfs);
   Db db(raw);
   if (rc != SQLITE_OK) return std::unexpected(SqliteError("open " + file.string(), rc));
   sqlite3_extended_result_codes(db.get(), 0);
