@@ -41,8 +41,8 @@ def read_entries(audit_dir):
         at = 0
         while at + 4 <= len(data):
             (n,) = struct.unpack(">I", data[at:at + 4])
-            if at + 4 + n > len(data):
-                break
+            if n == 0 or at + 4 + n > len(data):
+                break  # the end: zeros the writer reserved ahead, or a torn frame
             raw = data[at + 4:at + 4 + n]
             out.append((raw, json.loads(raw)))
             at += 4 + n
@@ -172,6 +172,14 @@ class AuditTest(ServerTestCase):
         self.assertTrue(report["ok"])
         self.assertEqual(report["entries"], len(entries))
         self.assertEqual(report["vouched"], len(entries))  # the stop signed a last checkpoint
+        # The segment being written ends in zeros reserved ahead of the entries; the report says
+        # where the entries end, and nothing was taken for a torn tail.
+        seg_dir = os.path.join(self.audit_dir(server), "segments")
+        with open(os.path.join(seg_dir, sorted(os.listdir(seg_dir))[-1]), "rb") as f:
+            data = f.read()
+        self.assertFalse(report["torn_tail"])
+        self.assertEqual(report["end_offset"], len(data.rstrip(b"\0")))
+        self.assertGreater(len(data), report["end_offset"])
         # Proofs from the files alone, checked against the last signed checkpoint.
         with open(os.path.join(self.audit_dir(server), "checkpoints.log")) as f:
             last = json.loads(f.read().splitlines()[-1])

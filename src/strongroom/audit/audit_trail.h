@@ -11,8 +11,10 @@
 //
 // Group commit: Append() only queues; one writer thread encodes every queued entry, chains it to
 // the one before (its "prev" is that entry's leaf hash), writes the lot, fdatasyncs once and only
-// then calls each entry's completion with its sequence number. A write or sync that fails is
-// cut off the file again and every entry of it completes with audit_unavailable; the next batch
+// then calls each entry's completion with its sequence number. It writes over zeros it reserved
+// (and made durable) ahead of the entries, so that a sync does not also commit a new file size;
+// a segment's reserved zeros are cut off when the next segment starts. A write or sync that fails
+// is cut off the file again and every entry of it completes with audit_unavailable; the next batch
 // tries again, so service resumes when the disk does. The queue (the spool) is bounded: when it
 // is full, Append() fails at once.
 //
@@ -75,7 +77,7 @@ struct TrailOptions {
   // The first look at the disk and at retention, this long after Open (then every 10 s): a
   // server's first log line must be the one naming its ports.
   std::chrono::milliseconds chores_delay{10'000};
-  std::size_t spool_entries = 65'536;      // queued, not yet durable; more are refused
+  std::size_t spool_entries = 65'536;  // queued, not yet durable; more are refused
   // The signer, or null while the vault is sealed. Called on the writer thread.
   std::function<std::shared_ptr<const crypto::Ed25519Signer>()> signer;
   std::function<std::chrono::system_clock::time_point()> clock = std::chrono::system_clock::now;
@@ -180,6 +182,7 @@ class Trail {
   bool RotationDue(std::uint64_t bytes) const;  // writer thread
   void WriteBatch(std::vector<Pending>& batch);
   Result<void> WriteFrames(const std::string& frames);
+  void ReserveAhead();  // keeps zeros written and durable ahead of the entries
   void Probe();
   void MarkFailed(const Error& failure);
   Result<void> StartSegment(std::uint64_t first_seq);
@@ -201,8 +204,11 @@ class Trail {
 
   // Writer-thread state (only the writer touches these after Load()).
   int fd_ = -1;
-  std::uint64_t file_size_ = 0;  // durable bytes of the current segment
-  bool repair_needed_ = false;   // a failed write may have left bytes past file_size_
+  std::uint64_t file_size_ = 0;  // durable bytes of the current segment's frames
+  // The segment file's size: file_size_, then zeros reserved ahead of the entries.
+  std::uint64_t allocated_end_ = 0;
+  std::chrono::steady_clock::time_point reserve_retry_at_;  // after a failed reservation
+  bool repair_needed_ = false;      // a failed write may have left bytes past file_size_
   std::string segment_first_time_;  // the current segment's first entry's time, as stored
   Hash prev_{};
 
@@ -211,7 +217,7 @@ class Trail {
   std::mutex checkpoint_mu_;
   std::mutex archive_mu_;
   std::atomic<bool> stopping_archive_{false};  // Stop() cuts a long copy short
-  std::string published_key_id_;  // the key public-key.json names
+  std::string published_key_id_;               // the key public-key.json names
 
   // The durable tree (published by the writer after each fsync).
   mutable std::mutex tree_mu_;
@@ -222,7 +228,7 @@ class Trail {
   std::vector<Hash> base_peaks_;
   // levels_[k]: nodes of 2^(k+8) leaves, from node base_ >> (k+8) on; blocks_ from base_ too.
   std::vector<std::vector<Hash>> levels_;
-  std::vector<Hash> tail_leaves_;          // leaf hashes of the unfinished last block
+  std::vector<Hash> tail_leaves_;  // leaf hashes of the unfinished last block
   struct BlockStart {
     std::uint32_t segment;
     std::uint64_t offset;

@@ -70,6 +70,35 @@ class TrailTest : public ::testing::Test {
     for (int i = from; i < from + n; ++i) ASSERT_TRUE(trail.AppendAndWait(ReadEvent(i)));
   }
 
+  static std::string ReadBytes(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  // Where a segment's entries end: its size without the zeros reserved after them.
+  static std::uint64_t FramesEnd(const fs::path& segment) {
+    const std::string bytes = ReadBytes(segment);
+    const auto last = bytes.find_last_not_of('\0');
+    return last == std::string::npos ? 0 : last + 1;
+  }
+  // Segments of 64 KiB, so reservations of 64 KiB; one entry written: its segment is that entry,
+  // then 64 KiB of reserved zeros.
+  static TrailOptions SmallSegments(TrailOptions o) {
+    o.segment_bytes = 64 << 10;
+    return o;
+  }
+  std::pair<std::unique_ptr<Trail>, fs::path> OneEntryThenZeros() {
+    auto trail = OpenTrail(SmallSegments(Options()));
+    Fill(*trail, 1);
+    fs::path segment = ListSegments(dir_ / "audit")->back().path;
+    EXPECT_EQ(fs::file_size(segment), FramesEnd(segment) + (64u << 10));
+    return {std::move(trail), std::move(segment)};
+  }
+  static void WriteAt(const fs::path& file, std::uint64_t offset, std::string_view bytes) {
+    std::fstream out(file, std::ios::binary | std::ios::in | std::ios::out);
+    out.seekp(static_cast<std::streamoff>(offset));
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+
   VerifyReport Verify(std::vector<Checkpoint> pinned = {}) {
     VerifyOptions v;
     v.dir = dir_ / "audit";
@@ -89,6 +118,7 @@ class TrailTest : public ::testing::Test {
         const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
         const std::size_t n =
             (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) | (std::size_t{p[2]} << 8) | p[3];
+        if (n == 0) break;  // the zeros the writer reserved ahead of its entries
         out.push_back(bytes.substr(at + 4, n));
         at += 4 + n;
       }
@@ -311,24 +341,140 @@ TEST_F(TrailTest, EachTamperingIsCaughtAtTheRightEntry) {
   EXPECT_NE(report.reason.find("signature"), std::string::npos) << report.reason;
 }
 
-TEST_F(TrailTest, TornTailIsCutAndWritingGoesOn) {
-  { Fill(*OpenTrail(Options()), 10); }
-  const auto last = ListSegments(dir_ / "audit")->back().path;
-  {
-    std::ofstream torn(last, std::ios::binary | std::ios::app);
-    torn.write("\x00\x00\x01\x00{\"v\":1,\"seq\":10", 18);  // a frame the crash cut short
-  }
+// The writer keeps zeros reserved and durable ahead of its entries, so that a batch's fsync does
+// not also commit a new file size: the file does not grow while entries land in that space, the
+// trail verifies with the zeros at its end, and a finished segment keeps none of them.
+TEST_F(TrailTest, WritesOverZerosReservedAhead) {
+  auto [trail, first] = OneEntryThenZeros();
+  const auto reserved_size = fs::file_size(first);
+  Fill(*trail, 20, 1);
+  EXPECT_EQ(fs::file_size(first), reserved_size);  // written over the zeros, not appended
   auto report = Verify();
-  EXPECT_TRUE(report.ok);
-  EXPECT_TRUE(report.torn_tail);
-  auto trail = OpenTrail(Options());
-  EXPECT_EQ(trail->size(), 10u);
-  Fill(*trail, 5, 10);
+  EXPECT_TRUE(report.ok) << report.reason;
+  EXPECT_FALSE(report.torn_tail);
+  EXPECT_EQ(report.entries, 21u);
+  EXPECT_EQ(report.end_offset, FramesEnd(first));
+  // On to the next segments: every finished one ends with its last entry.
+  Fill(*trail, 600, 21);
+  trail.reset();
+  const auto segments = *ListSegments(dir_ / "audit");
+  ASSERT_GE(segments.size(), 3u);
+  for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
+    EXPECT_EQ(fs::file_size(segments[i].path), FramesEnd(segments[i].path)) << i;
+    EXPECT_EQ(ReadBytes(segments[i].path).back(), '}') << i;
+  }
+  EXPECT_GT(fs::file_size(segments.back().path), FramesEnd(segments.back().path));
+  report = Verify();
+  EXPECT_TRUE(report.ok) << report.reason;
+  EXPECT_EQ(report.entries, 621u);
+  // Reopened, the trail writes on at the entries' end, over the same zeros.
+  trail = OpenTrail(SmallSegments(Options()));
+  Fill(*trail, 3, 621);
   trail.reset();
   report = Verify();
   EXPECT_TRUE(report.ok) << report.reason;
+  EXPECT_EQ(report.entries, 624u);
+}
+
+// A reservation the disk refuses (here: the file-size limit) costs no entry, and its zeros are
+// given back: a disk that full needs the space for entries.
+TEST_F(TrailTest, FailedReservationGivesItsSpaceBack) {
+  auto [trail, segment] = OneEntryThenZeros();
+  const auto reserved = fs::file_size(segment);
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  rlimit tight = old;
+  tight.rlim_cur = reserved + 1000;  // the next reservation gets 1,000 bytes, then EFBIG
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
+  int next = 1;
+  // Into the reserved space until less than a quarter of it is left: then the writer tries to
+  // reserve more, after that entry's completion.
+  while (reserved - FramesEnd(segment) >= (16u << 10) && next < 1000) {
+    ASSERT_TRUE(trail->AppendAndWait(ReadEvent(next++)));
+  }
+  // The writer takes this one after the failed reservation, which does not retry within 1 s.
+  ASSERT_TRUE(trail->AppendAndWait(ReadEvent(next++)));
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_EQ(fs::file_size(segment), reserved);
+  EXPECT_TRUE(trail->stats().available);
+  EXPECT_EQ(trail->stats().failed, 0u);
+  trail.reset();
+  const auto report = Verify();
+  EXPECT_TRUE(report.ok) << report.reason;
+  EXPECT_EQ(report.entries, static_cast<std::uint64_t>(next));
+}
+
+// A crash while a batch was being written leaves a frame cut short at the end of the file, a
+// frame with zeros in it (it was written over the reserved zeros; an entry is JSON, never a zero
+// byte), or zeros where a frame should start with pieces of the batch after them. Each is a torn
+// tail: never acknowledged, cut at the next start, and the trail writes on from there.
+TEST_F(TrailTest, TornTailIsCutAndWritingGoesOn) {
+  enum class Tear { kCutShortAtTheEnd, kZerosInAFrame, kZerosThenPieces };
+  for (const Tear tear : {Tear::kCutShortAtTheEnd, Tear::kZerosInAFrame, Tear::kZerosThenPieces}) {
+    SCOPED_TRACE(static_cast<int>(tear));
+    fs::remove_all(dir_);
+    { Fill(*OpenTrail(Options()), 10); }
+    const fs::path last = ListSegments(dir_ / "audit")->back().path;
+    const std::uint64_t end = FramesEnd(last);
+    const std::uint64_t size = fs::file_size(last);
+    ASSERT_GT(size, end + 1000);  // zeros reserved ahead
+    const std::string_view frame("\x00\x00\x01\x00{\"v\":1,\"seq\":10", 18);
+    switch (tear) {
+      case Tear::kCutShortAtTheEnd:  // the reserved zeros used up, the last frame unfinished
+        fs::resize_file(last, end);
+        WriteAt(last, end, frame);
+        break;
+      case Tear::kZerosInAFrame:
+        WriteAt(last, end, frame);
+        break;
+      case Tear::kZerosThenPieces:
+        WriteAt(last, end + 512, "{\"v\":1,\"seq\":11}");
+        break;
+    }
+    auto report = Verify();
+    EXPECT_TRUE(report.ok) << report.reason;
+    EXPECT_TRUE(report.torn_tail);
+    EXPECT_EQ(report.torn_offset, end);
+    EXPECT_EQ(report.entries, 10u);
+    auto trail = OpenTrail(Options());
+    EXPECT_EQ(trail->size(), 10u);
+    Fill(*trail, 5, 10);
+    trail.reset();
+    report = Verify();
+    EXPECT_TRUE(report.ok) << report.reason;
+    EXPECT_FALSE(report.torn_tail);
+    EXPECT_EQ(report.entries, 15u);
+  }
+}
+
+// Zeros are a torn write only at the very end: the last entry altered (no zero byte) is damage,
+// not a torn tail, and so are zeros inside an entry of a finished segment.
+TEST_F(TrailTest, ZerosElsewhereAreDamage) {
+  { Fill(*OpenTrail(Options()), 10); }
+  const fs::path last = ListSegments(dir_ / "audit")->back().path;
+  WriteAt(last, FramesEnd(last) - 3, "X");  // inside the last entry's final member
+  auto report = Verify();
+  EXPECT_FALSE(report.ok);
   EXPECT_FALSE(report.torn_tail);
-  EXPECT_EQ(report.entries, 15u);
+  // Nothing follows the last entry to chain to it: the checkpoint signed at the stop catches it.
+  EXPECT_NE(report.reason.find("do not match the checkpoint of size 10"), std::string::npos)
+      << report.reason;
+
+  fs::remove_all(dir_);
+  {
+    auto trail = OpenTrail(Options());
+    Fill(*trail, 300);
+  }
+  const auto segments = *ListSegments(dir_ / "audit");
+  ASSERT_GE(segments.size(), 2u);
+  const fs::path finished = segments.front().path;
+  WriteAt(finished, FramesEnd(finished) - 3, std::string_view("\0", 1));
+  report = Verify();
+  EXPECT_FALSE(report.ok);
+  EXPECT_FALSE(report.torn_tail);
+  ASSERT_TRUE(report.first_bad.has_value());
+  EXPECT_EQ(*report.first_bad, 255u) << report.reason;  // the first segment's last entry
 }
 
 // A disk that refuses writes (here: the file-size limit, EFBIG) fails every entry with
@@ -336,7 +482,8 @@ TEST_F(TrailTest, TornTailIsCutAndWritingGoesOn) {
 TEST_F(TrailTest, FailsClosedThenRecovers) {
   auto trail = OpenTrail(Options());
   Fill(*trail, 3);
-  const auto size_now = fs::file_size(ListSegments(dir_ / "audit")->back().path);
+  // Past the entries' end (the reserved zeros after it need no new space, and would be used).
+  const auto size_now = FramesEnd(ListSegments(dir_ / "audit")->back().path);
   std::signal(SIGXFSZ, SIG_IGN);
   rlimit old{};
   ::getrlimit(RLIMIT_FSIZE, &old);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -256,6 +257,20 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
         length = (std::uint32_t{data[offset]} << 24) | (std::uint32_t{data[offset + 1]} << 16) |
                  (std::uint32_t{data[offset + 2]} << 8) | std::uint32_t{data[offset + 3]};
       }
+      if (last_segment && (left < 4 || length == 0)) {
+        // The end of the frames. Past it: zeros the writer reserved ahead of its entries (a clean
+        // end), or also pieces of a batch a crash left on the disk out of order (never
+        // acknowledged: a torn tail like a frame cut short).
+        const bool reserved =
+            std::all_of(data + offset, data + bytes->size(), [](std::uint8_t b) { return b == 0; });
+        if (reserved) break;
+        if (left >= 4 && !suspect) {
+          report.torn_tail = true;
+          report.torn_segment = s;
+          report.torn_offset = offset;
+          break;
+        }
+      }
       if (left >= 4 && (length == 0 || length > kMaxEntryBytes)) {
         fail(suspect ? *suspect - 1 : index, "entry " + std::to_string(index) + ": frame length " +
                                                  std::to_string(length) + " is impossible (" +
@@ -276,6 +291,14 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
         break;
       }
       const std::span<const std::uint8_t> entry(data + offset + 4, length);
+      if (last_segment && !suspect && std::memchr(entry.data(), 0, entry.size()) != nullptr) {
+        // An entry is JSON text, which holds no zero byte: this frame was written over reserved
+        // zeros and did not reach the disk whole (a crash mid-write; never acknowledged).
+        report.torn_tail = true;
+        report.torn_segment = s;
+        report.torn_offset = offset;
+        break;
+      }
       const Hash leaf = LeafHash(entry);
       auto head = ReadEntryHead(entry);
       if (suspect) {
@@ -291,7 +314,9 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
         break;
       }
       if (!head) {
-        fail(index, "entry " + std::to_string(index) + ": " + head.error().message());
+        fail(index, "entry " + std::to_string(index) + ": " + head.error().message() + " (" +
+                        segment.path.filename().string() + " at byte " + std::to_string(offset) +
+                        ")");
         break;
       }
       if (head->seq != index) {
@@ -319,6 +344,7 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
       offset += 4 + length;
       check_pins(leaf);
     }
+    if (last_segment) report.end_offset = report.torn_tail ? report.torn_offset : offset;
   }
   if (suspect && !failed) {
     // The altered entry was the last: the earliest candidate is named.

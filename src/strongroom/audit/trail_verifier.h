@@ -70,10 +70,13 @@ struct VerifyReport {
   bool signatures_checked = false;
   std::optional<std::uint64_t> first_bad;  // set when !ok
   std::string reason;                      // why (when !ok), operator-facing
-  // A last frame cut short (a crash mid-write; never acknowledged): where it starts.
+  // A last frame cut short or written only in part (a crash mid-write; never acknowledged):
+  // where it starts.
   bool torn_tail = false;
   std::size_t torn_segment = 0;
   std::uint64_t torn_offset = 0;
+  // Where the last segment's whole frames end (the writer's zeros reserved ahead may follow).
+  std::uint64_t end_offset = 0;
 };
 
 // Called for every good entry, in order: its index, leaf hash, segment number and byte offset.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -269,12 +270,36 @@ Result<StoreStream> BackupStore(std::string_view name, storage::SqliteSnapshot& 
   return stream;
 }
 
+// The end of `fd`'s first `size` bytes once the zeros they end with are left out (read
+// backwards a page at a time).
+Result<std::uint64_t> EndBeforeZeros(int fd, std::uint64_t size, const fs::path& file) {
+  std::array<char, 4096> page{};
+  while (size > 0) {
+    const std::uint64_t from = (size - 1) / page.size() * page.size();
+    const auto length = static_cast<std::size_t>(size - from);
+    ssize_t n;
+    do {
+      n = ::pread(fd, page.data(), length, static_cast<off_t>(from));
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(length)) {
+      return Fail(ErrorCode::kUnavailable, file.string() + " shrank or failed while read");
+    }
+    for (std::size_t i = length; i > 0; --i) {
+      if (page[i - 1] != 0) return from + i;
+    }
+    size = from;
+  }
+  return 0;
+}
+
 // Copies one file: whole, or only what it grew by when its first `base->size` bytes are still
 // what the base backup holds (an audit segment, the checkpoint log). nullopt if the file went
-// away meanwhile (a segment moved to the archive).
+// away meanwhile (a segment moved to the archive). With `zero_tail`, the zeros the file ends
+// with are left out: the audit writer's reserved space (audit_trail.h), which carries nothing
+// and would otherwise change the copied prefix of the next incremental.
 Result<std::optional<FileStream>> BackupFile(const std::string& relative, const fs::path& file,
                                              const FileStream* base, BackupKeys& keys,
-                                             PieceWriter& writer) {
+                                             PieceWriter& writer, bool zero_tail) {
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0 && errno == ENOENT) return std::optional<FileStream>();
   if (fd < 0) {
@@ -288,7 +313,12 @@ Result<std::optional<FileStream>> BackupFile(const std::string& relative, const 
   struct stat info {};
   if (::fstat(fd, &info) != 0) return Fail(ErrorCode::kInternal, "cannot stat " + file.string());
   // Exactly the size seen now: a segment being appended to is copied up to here.
-  const std::uint64_t size = static_cast<std::uint64_t>(info.st_size);
+  std::uint64_t size = static_cast<std::uint64_t>(info.st_size);
+  if (zero_tail) {
+    auto end = EndBeforeZeros(fd, size, file);
+    if (!end) return std::unexpected(end.error());
+    size = *end;
+  }
   std::vector<std::uint8_t> buffer(
       std::min<std::uint64_t>(kPieceBytes, std::max<std::uint64_t>(size, 1)));
   auto read_exact = [&](std::uint64_t offset, std::size_t length) -> Result<void> {
@@ -494,7 +524,7 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
   auto copy = [&](const std::string& relative, const fs::path& file) -> Result<void> {
     const auto found = base_files.find(relative);
     auto stream = BackupFile(relative, file, found == base_files.end() ? nullptr : found->second,
-                             keys, writer);
+                             keys, writer, relative.starts_with("audit/segments/"));
     if (!stream) return std::unexpected(stream.error());
     if (*stream) manifest.files.push_back(std::move(**stream));
     return {};

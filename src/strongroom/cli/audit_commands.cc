@@ -178,7 +178,8 @@ int AuditCommands::RunVerify() {
               << (report.first_bad ? std::to_string(*report.first_bad) : std::string("null"))
               << ",\"reason\":" << JsonString(report.reason)
               << ",\"archived_checkpoints\":" << report.archived_checkpoints
-              << ",\"torn_tail\":" << (report.torn_tail ? "true" : "false") << "}\n";
+              << ",\"torn_tail\":" << (report.torn_tail ? "true" : "false")
+              << ",\"end_offset\":" << report.end_offset << "}\n";
   } else if (report.ok) {
     const std::uint64_t end = report.first + report.entries;
     std::cout << "ok: " << report.entries << " entries (" << report.first << " to " << end
@@ -193,7 +194,10 @@ int AuditCommands::RunVerify() {
                 << report.archived_checkpoints
                 << " checkpoints cover only those: verify with --archive-dir)";
     }
-    if (report.torn_tail) std::cout << "; a last frame cut short by a crash was ignored";
+    if (report.torn_tail) {
+      std::cout << "; a last frame a crash left unfinished was ignored (the entries end at byte "
+                << report.end_offset << " of the last segment)";
+    }
     std::cout << "\n";
   } else {
     std::cout << "TAMPERED: first bad entry " << *report.first_bad << ": " << report.reason << "\n";
