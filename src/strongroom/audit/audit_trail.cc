@@ -429,8 +429,10 @@ Result<void> Trail::WriteFrames(const std::string& frames) {
   }
   // A failed batch is cut off at once (with the zeros reserved after it), so that a restart
   // cannot find its frames (they were answered 503); if even that fails, before the next write.
+  // The cut is synced: the batch was written inside the file's durable size, so pages of it
+  // that reached the disk would otherwise be there again after a power loss.
   auto cut = [this] {
-    repair_needed_ = ::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0;
+    repair_needed_ = ::ftruncate(fd_, static_cast<off_t>(file_size_)) != 0 || ::fdatasync(fd_) != 0;
     allocated_end_ = file_size_;
   };
   if (auto written = WriteAll(fd_, frames, file_size_); !written) {
@@ -454,9 +456,11 @@ Result<void> Trail::WriteFrames(const std::string& frames) {
 // a batch that grows the file also makes ext4 commit its journal (another write, a flush, and
 // a wake-up of its journal thread). On this VM that halves the system time of each sync and
 // cuts its latency by a fifth (docs/performance.md, "Audit"). PostgreSQL zero-fills its WAL
-// segments for the same reason. Runs after the batch's completions, so no answer waits for it;
-// when it fails (a full disk) the space is given back and batches grow the file themselves,
-// as they would without it, and on a disk below audit.min_free_bytes it is not tried.
+// segments for the same reason. Runs after the batch's completions, so the answers of that
+// batch are already released; entries that arrive meanwhile wait for it (one write of zeros and
+// one sync that does commit a new size, every ~768 KiB of entries), as they would wait for a
+// sync. When it fails (a full disk) the space is given back and batches grow the file
+// themselves, as without it; below the low-disk mark (audit.min_free_mib) it is not tried.
 void Trail::ReserveAhead() {
   // Small segments (tests) reserve no more than a segment holds.
   const std::uint64_t chunk = std::min(kReserveBytes, options_.segment_bytes);
@@ -465,10 +469,11 @@ void Trail::ReserveAhead() {
   if (now < reserve_retry_at_) return;
   // Below the low-disk mark (audit.disk_low) the space is left to the entries themselves.
   struct statvfs fs_stats {};
-  const bool room = ::fstatvfs(fd_, &fs_stats) == 0 &&
-                    static_cast<std::uint64_t>(fs_stats.f_bavail) * fs_stats.f_frsize >=
-                        options_.min_free_bytes + chunk;
-  if (!room) {
+  const std::uint64_t free_bytes =
+      ::fstatvfs(fd_, &fs_stats) == 0
+          ? static_cast<std::uint64_t>(fs_stats.f_bavail) * fs_stats.f_frsize
+          : 0;
+  if (free_bytes < options_.min_free_bytes || free_bytes - options_.min_free_bytes < chunk) {
     reserve_retry_at_ = now + kReserveRetry;
     return;
   }

@@ -93,9 +93,10 @@ struct TrailOptions {
 class Trail {
  public:
   // Opens (creating when absent) the trail in options.dir, reads every segment back and checks
-  // the chain and the latest checkpoint. A frame cut short by a crash at the very end (never
-  // acknowledged) is removed; any other damage is data_loss, naming the first bad entry: a trail
-  // that does not verify is not written to (run `strongroom audit verify`).
+  // the chain and the latest checkpoint. A torn tail (a batch a crash left unfinished at the end
+  // of the last segment, never acknowledged: docs/formats/audit-v1.md) is cut off; any other
+  // damage is data_loss, naming the first bad entry: a trail that does not verify is not written
+  // to (run `strongroom audit verify`).
   static Result<std::unique_ptr<Trail>> Open(TrailOptions options);
   ~Trail();  // writes what is queued, then stops the writer
   Trail(const Trail&) = delete;

@@ -57,6 +57,7 @@ class TrailTest : public ::testing::Test {
     o.checkpoint_entries = 100;
     o.segment_bytes = 16 << 10;  // several segments in a few hundred entries
     o.signer = [] { return TestSigner(); };
+    o.min_free_bytes = 0;  // the writer reserves zeros ahead on any disk the tests run on
     return o;
   }
 
@@ -80,17 +81,23 @@ class TrailTest : public ::testing::Test {
     const auto last = bytes.find_last_not_of('\0');
     return last == std::string::npos ? 0 : last + 1;
   }
-  // Segments of 64 KiB, so reservations of 64 KiB; one entry written: its segment is that entry,
-  // then 64 KiB of reserved zeros.
+  // Segments of 64 KiB, so reservations of 64 KiB; two entries written: their segment is those
+  // entries, then the 64 KiB of zeros reserved after the first. (The reservation follows the
+  // first entry's completion; the writer takes the second only after it.)
   static TrailOptions SmallSegments(TrailOptions o) {
     o.segment_bytes = 64 << 10;
     return o;
   }
-  std::pair<std::unique_ptr<Trail>, fs::path> OneEntryThenZeros() {
+  std::pair<std::unique_ptr<Trail>, fs::path> TwoEntriesThenZeros() {
     auto trail = OpenTrail(SmallSegments(Options()));
-    Fill(*trail, 1);
+    Fill(*trail, 2);
     fs::path segment = ListSegments(dir_ / "audit")->back().path;
-    EXPECT_EQ(fs::file_size(segment), FramesEnd(segment) + (64u << 10));
+    const std::string bytes = ReadBytes(segment);
+    const std::uint64_t first_frame =
+        4 + ((std::uint64_t{static_cast<unsigned char>(bytes[2])} << 8) |
+             static_cast<unsigned char>(bytes[3]));
+    EXPECT_EQ(bytes.size(), first_frame + (64u << 10));
+    EXPECT_GT(bytes.size(), FramesEnd(segment));
     return {std::move(trail), std::move(segment)};
   }
   static void WriteAt(const fs::path& file, std::uint64_t offset, std::string_view bytes) {
@@ -345,9 +352,9 @@ TEST_F(TrailTest, EachTamperingIsCaughtAtTheRightEntry) {
 // not also commit a new file size: the file does not grow while entries land in that space, the
 // trail verifies with the zeros at its end, and a finished segment keeps none of them.
 TEST_F(TrailTest, WritesOverZerosReservedAhead) {
-  auto [trail, first] = OneEntryThenZeros();
+  auto [trail, first] = TwoEntriesThenZeros();
   const auto reserved_size = fs::file_size(first);
-  Fill(*trail, 20, 1);
+  Fill(*trail, 19, 2);
   EXPECT_EQ(fs::file_size(first), reserved_size);  // written over the zeros, not appended
   auto report = Verify();
   EXPECT_TRUE(report.ok) << report.reason;
@@ -379,7 +386,7 @@ TEST_F(TrailTest, WritesOverZerosReservedAhead) {
 // A reservation the disk refuses (here: the file-size limit) costs no entry, and its zeros are
 // given back: a disk that full needs the space for entries.
 TEST_F(TrailTest, FailedReservationGivesItsSpaceBack) {
-  auto [trail, segment] = OneEntryThenZeros();
+  auto [trail, segment] = TwoEntriesThenZeros();
   const auto reserved = fs::file_size(segment);
   std::signal(SIGXFSZ, SIG_IGN);
   rlimit old{};
@@ -387,19 +394,19 @@ TEST_F(TrailTest, FailedReservationGivesItsSpaceBack) {
   rlimit tight = old;
   tight.rlim_cur = reserved + 1000;  // the next reservation gets 1,000 bytes, then EFBIG
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &tight), 0);
-  int next = 1;
+  int next = 2;
   // Into the reserved space until less than a quarter of it is left: then the writer tries to
   // reserve more, after that entry's completion.
   while (reserved - FramesEnd(segment) >= (16u << 10) && next < 1000) {
     ASSERT_TRUE(trail->AppendAndWait(ReadEvent(next++)));
   }
-  // The writer takes this one after the failed reservation, which does not retry within 1 s.
+  // The writer takes this one after the failed reservation.
   ASSERT_TRUE(trail->AppendAndWait(ReadEvent(next++)));
-  ::setrlimit(RLIMIT_FSIZE, &old);
-  EXPECT_EQ(fs::file_size(segment), reserved);
   EXPECT_TRUE(trail->stats().available);
   EXPECT_EQ(trail->stats().failed, 0u);
-  trail.reset();
+  trail.reset();  // under the limit still: a retry of the reservation fails the same way
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_EQ(fs::file_size(segment), reserved);
   const auto report = Verify();
   EXPECT_TRUE(report.ok) << report.reason;
   EXPECT_EQ(report.entries, static_cast<std::uint64_t>(next));
@@ -410,11 +417,24 @@ TEST_F(TrailTest, FailedReservationGivesItsSpaceBack) {
 // byte), or zeros where a frame should start with pieces of the batch after them. Each is a torn
 // tail: never acknowledged, cut at the next start, and the trail writes on from there.
 TEST_F(TrailTest, TornTailIsCutAndWritingGoesOn) {
-  enum class Tear { kCutShortAtTheEnd, kZerosInAFrame, kZerosThenPieces };
-  for (const Tear tear : {Tear::kCutShortAtTheEnd, Tear::kZerosInAFrame, Tear::kZerosThenPieces}) {
+  enum class Tear { kCutShortAtTheEnd, kZerosInAFrame, kZerosThenPieces, kLengthsFirstSector };
+  for (const Tear tear : {Tear::kCutShortAtTheEnd, Tear::kZerosInAFrame, Tear::kZerosThenPieces,
+                          Tear::kLengthsFirstSector}) {
     SCOPED_TRACE(static_cast<int>(tear));
     fs::remove_all(dir_);
-    { Fill(*OpenTrail(Options()), 10); }
+    {
+      auto trail = OpenTrail(Options());
+      Fill(*trail, 9);
+      Event tenth = ReadEvent(9);
+      if (tear == Tear::kLengthsFirstSector) {
+        // The tenth entry padded (its request id) to end 3 bytes before a sector boundary.
+        tenth.time = std::chrono::system_clock::now();
+        const std::uint64_t frame = 4 + EncodeEntry(9, Hash{}, tenth).size();
+        const std::uint64_t ends = FramesEnd(ListSegments(dir_ / "audit")->back().path) + frame;
+        tenth.request_id += std::string((509 + 512 - ends % 512) % 512, 'x');
+      }
+      ASSERT_TRUE(trail->AppendAndWait(tenth));
+    }
     const fs::path last = ListSegments(dir_ / "audit")->back().path;
     const std::uint64_t end = FramesEnd(last);
     const std::uint64_t size = fs::file_size(last);
@@ -431,6 +451,16 @@ TEST_F(TrailTest, TornTailIsCutAndWritingGoesOn) {
       case Tear::kZerosThenPieces:
         WriteAt(last, end + 512, "{\"v\":1,\"seq\":11}");
         break;
+      case Tear::kLengthsFirstSector: {
+        // A frame whose length's first 3 bytes were in a sector left unwritten: the length reads
+        // as its last byte alone, and the short entry does not parse.
+        ASSERT_EQ((end + 3) % 512, 0u);
+        std::string short_entry = "{\"v\":1,\"seq\":10,\"time\":\"2026-11-24T";
+        short_entry.resize(100, 'a');
+        WriteAt(last, end, std::string(3, '\0') + static_cast<char>(short_entry.size()));
+        WriteAt(last, end + 4, short_entry);
+        break;
+      }
     }
     auto report = Verify();
     EXPECT_TRUE(report.ok) << report.reason;
@@ -439,6 +469,7 @@ TEST_F(TrailTest, TornTailIsCutAndWritingGoesOn) {
     EXPECT_EQ(report.entries, 10u);
     auto trail = OpenTrail(Options());
     EXPECT_EQ(trail->size(), 10u);
+    EXPECT_EQ(fs::file_size(last), end);  // cut at the torn frame
     Fill(*trail, 5, 10);
     trail.reset();
     report = Verify();

@@ -33,6 +33,19 @@ std::string Describe(const Pin& pin) {
          pin.checkpoint.time + " (" + pin.source + ")";
 }
 
+// Whether a frame's 4-byte length at `offset` crosses a 512-byte boundary (the unit a disk
+// writes whole) with only zeros before it: what a power loss leaves when the sector holding the
+// length's first bytes was not written and the next one was.
+bool LengthTornAtSector(const std::uint8_t* frame, std::uint64_t offset) {
+  constexpr std::uint64_t kSector = 512;
+  for (std::uint64_t k = 1; k < 4; ++k) {
+    if ((offset + k) % kSector == 0) {
+      return std::all_of(frame, frame + k, [](std::uint8_t b) { return b == 0; });
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<std::vector<SegmentFile>> ListSegments(const fs::path& dir) {
@@ -311,6 +324,14 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
                             : "entry " + std::to_string(*suspect) +
                                   " was altered (it does not chain to entry " +
                                   std::to_string(*suspect - 1) + ")");
+        break;
+      }
+      if (!head && last_segment && LengthTornAtSector(data + offset, offset)) {
+        // The length's first bytes were in a 512-byte sector that a power loss left unwritten
+        // (zeros) and the rest in one that was written: it reads short, and the entry is cut.
+        report.torn_tail = true;
+        report.torn_segment = s;
+        report.torn_offset = offset;
         break;
       }
       if (!head) {

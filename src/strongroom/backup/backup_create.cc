@@ -271,7 +271,8 @@ Result<StoreStream> BackupStore(std::string_view name, storage::SqliteSnapshot& 
 }
 
 // The end of `fd`'s first `size` bytes once the zeros they end with are left out (read
-// backwards a page at a time).
+// backwards a page at a time). The file may shrink meanwhile: the audit writer cuts a segment's
+// zeros when the next segment starts; the scan then goes on from the new end.
 Result<std::uint64_t> EndBeforeZeros(int fd, std::uint64_t size, const fs::path& file) {
   std::array<char, 4096> page{};
   while (size > 0) {
@@ -281,6 +282,13 @@ Result<std::uint64_t> EndBeforeZeros(int fd, std::uint64_t size, const fs::path&
     do {
       n = ::pread(fd, page.data(), length, static_cast<off_t>(from));
     } while (n < 0 && errno == EINTR);
+    if (n >= 0 && n != static_cast<ssize_t>(length)) {
+      struct stat now {};
+      if (::fstat(fd, &now) == 0 && static_cast<std::uint64_t>(now.st_size) < size) {
+        size = static_cast<std::uint64_t>(now.st_size);
+        continue;
+      }
+    }
     if (n != static_cast<ssize_t>(length)) {
       return Fail(ErrorCode::kUnavailable, file.string() + " shrank or failed while read");
     }
