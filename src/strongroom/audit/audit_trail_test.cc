@@ -100,6 +100,16 @@ class TrailTest : public ::testing::Test {
     EXPECT_GT(bytes.size(), FramesEnd(segment));
     return {std::move(trail), std::move(segment)};
   }
+  // Appends entry `i` (the trail holds 0 to i-1) with its request id padded so that the frames
+  // end `bytes_before` bytes before a 512-byte sector boundary.
+  void AppendEndingBeforeSector(Trail& trail, int i, std::uint64_t bytes_before = 3) {
+    Event event = ReadEvent(i);
+    event.time = std::chrono::system_clock::now();
+    const std::uint64_t frame = 4 + EncodeEntry(i, Hash{}, event).size();
+    const std::uint64_t ends = FramesEnd(ListSegments(dir_ / "audit")->back().path) + frame;
+    event.request_id += std::string((512 - bytes_before + 512 - ends % 512) % 512, 'x');
+    ASSERT_TRUE(trail.AppendAndWait(event));
+  }
   static void WriteAt(const fs::path& file, std::uint64_t offset, std::string_view bytes) {
     std::fstream out(file, std::ios::binary | std::ios::in | std::ios::out);
     out.seekp(static_cast<std::streamoff>(offset));
@@ -425,15 +435,11 @@ TEST_F(TrailTest, TornTailIsCutAndWritingGoesOn) {
     {
       auto trail = OpenTrail(Options());
       Fill(*trail, 9);
-      Event tenth = ReadEvent(9);
       if (tear == Tear::kLengthsFirstSector) {
-        // The tenth entry padded (its request id) to end 3 bytes before a sector boundary.
-        tenth.time = std::chrono::system_clock::now();
-        const std::uint64_t frame = 4 + EncodeEntry(9, Hash{}, tenth).size();
-        const std::uint64_t ends = FramesEnd(ListSegments(dir_ / "audit")->back().path) + frame;
-        tenth.request_id += std::string((509 + 512 - ends % 512) % 512, 'x');
+        AppendEndingBeforeSector(*trail, 9);
+      } else {
+        Fill(*trail, 1, 9);
       }
-      ASSERT_TRUE(trail->AppendAndWait(tenth));
     }
     const fs::path last = ListSegments(dir_ / "audit")->back().path;
     const std::uint64_t end = FramesEnd(last);
@@ -491,6 +497,24 @@ TEST_F(TrailTest, ZerosElsewhereAreDamage) {
   // Nothing follows the last entry to chain to it: the checkpoint signed at the stop catches it.
   EXPECT_NE(report.reason.find("do not match the checkpoint of size 10"), std::string::npos)
       << report.reason;
+
+  // A whole entry 1 byte before a sector boundary whose last byte was altered: the length's first
+  // byte is 0 for any length, so that zero says nothing of a torn write: damage.
+  fs::remove_all(dir_);
+  {
+    auto trail = OpenTrail(Options());
+    Fill(*trail, 9);
+    AppendEndingBeforeSector(*trail, 9, 1);
+    Fill(*trail, 1, 10);
+  }
+  const fs::path segment = ListSegments(dir_ / "audit")->back().path;
+  ASSERT_EQ((FramesEnd(segment) - Entries().back().size() - 4 + 1) % 512, 0u);
+  WriteAt(segment, FramesEnd(segment) - 1, "]");
+  report = Verify();
+  EXPECT_FALSE(report.ok);
+  EXPECT_FALSE(report.torn_tail);
+  ASSERT_TRUE(report.first_bad.has_value());
+  EXPECT_EQ(*report.first_bad, 10u) << report.reason;
 
   fs::remove_all(dir_);
   {

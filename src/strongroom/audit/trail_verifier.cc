@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <span>
+#include <string_view>
 
 #include "strongroom/audit/audit_entry.h"
 
@@ -33,17 +35,22 @@ std::string Describe(const Pin& pin) {
          pin.checkpoint.time + " (" + pin.source + ")";
 }
 
-// Whether a frame's 4-byte length at `offset` crosses a 512-byte boundary (the unit a disk
-// writes whole) with only zeros before it: what a power loss leaves when the sector holding the
-// length's first bytes was not written and the next one was.
-bool LengthTornAtSector(const std::uint8_t* frame, std::uint64_t offset) {
+// Whether the frame at `offset` is what a power loss leaves when the 512-byte sector (the unit a
+// disk writes whole) holding the first 3 bytes of its length was not written and the next one
+// was: a frame 3 bytes before a boundary, those 3 bytes zero, and what follows written, so the
+// entry begins as entry `index` does. Only 3: every entry is over 255 bytes, so a whole length's
+// third byte is never 0; 1 or 2 bytes before a boundary, zeros are what a length under 64 KiB
+// holds anyway, and an entry there that does not parse was damaged, not torn.
+bool LengthTornAtSector(std::span<const std::uint8_t> frame, std::uint64_t offset,
+                        std::uint64_t index) {
   constexpr std::uint64_t kSector = 512;
-  for (std::uint64_t k = 1; k < 4; ++k) {
-    if ((offset + k) % kSector == 0) {
-      return std::all_of(frame, frame + k, [](std::uint8_t b) { return b == 0; });
-    }
+  if ((offset + 3) % kSector != 0 || frame.size() < 4 || frame[0] != 0 || frame[1] != 0 ||
+      frame[2] != 0) {
+    return false;
   }
-  return false;
+  const std::string prefix = R"({"v":1,"seq":)" + std::to_string(index) + ",";
+  const std::string_view entry(reinterpret_cast<const char*>(frame.data()) + 4, frame.size() - 4);
+  return entry.starts_with(prefix);
 }
 
 }  // namespace
@@ -326,7 +333,8 @@ VerifyReport VerifyTrail(const VerifyOptions& options, const EntryFn& on_entry) 
                                   std::to_string(*suspect - 1) + ")");
         break;
       }
-      if (!head && last_segment && LengthTornAtSector(data + offset, offset)) {
+      if (!head && last_segment &&
+          LengthTornAtSector({data + offset, 4 + std::size_t{length}}, offset, index)) {
         // The length's first bytes were in a 512-byte sector that a power loss left unwritten
         // (zeros) and the rest in one that was written: it reads short, and the entry is cut.
         report.torn_tail = true;

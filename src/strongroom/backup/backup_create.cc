@@ -275,6 +275,7 @@ Result<StoreStream> BackupStore(std::string_view name, storage::SqliteSnapshot& 
 // zeros when the next segment starts; the scan then goes on from the new end.
 Result<std::uint64_t> EndBeforeZeros(int fd, std::uint64_t size, const fs::path& file) {
   std::array<char, 4096> page{};
+  int regrown = 0;  // short reads of a file that was cut and grew back meanwhile
   while (size > 0) {
     const std::uint64_t from = (size - 1) / page.size() * page.size();
     const auto length = static_cast<std::size_t>(size - from);
@@ -284,8 +285,9 @@ Result<std::uint64_t> EndBeforeZeros(int fd, std::uint64_t size, const fs::path&
     } while (n < 0 && errno == EINTR);
     if (n >= 0 && n != static_cast<ssize_t>(length)) {
       struct stat now {};
-      if (::fstat(fd, &now) == 0 && static_cast<std::uint64_t>(now.st_size) < size) {
-        size = static_cast<std::uint64_t>(now.st_size);
+      if (::fstat(fd, &now) == 0 &&
+          (static_cast<std::uint64_t>(now.st_size) < size || ++regrown <= 3)) {
+        size = std::min(size, static_cast<std::uint64_t>(now.st_size));
         continue;
       }
     }
