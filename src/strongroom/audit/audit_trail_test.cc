@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "strongroom/audit/trail_verifier.h"
+#include "strongroom/base/files.h"
 #include "strongroom/crypto/encoding.h"
 
 namespace strongroom::audit {
@@ -71,10 +72,7 @@ class TrailTest : public ::testing::Test {
     for (int i = from; i < from + n; ++i) ASSERT_TRUE(trail.AppendAndWait(ReadEvent(i)));
   }
 
-  static std::string ReadBytes(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  }
+  static std::string ReadBytes(const fs::path& file) { return ReadWholeFile(file).value(); }
   // Where a segment's entries end: its size without the zeros reserved after them.
   static std::uint64_t FramesEnd(const fs::path& segment) {
     const std::string bytes = ReadBytes(segment);
