@@ -8,10 +8,16 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <deque>
 #include <map>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
 
 #include "strongroom/backup/backup_engine.h"
 #include "strongroom/backup/backup_internal.h"
+#include "strongroom/backup/piece_checker.h"
 #include "strongroom/base/files.h"
 #include "strongroom/base/time.h"
 #include "strongroom/crypto/digest.h"
@@ -78,28 +84,54 @@ class TargetSet {
     return {};
   }
 
-  void Write(std::string_view name, std::span<const std::uint8_t> bytes) {
-    for (Target& target : targets_) {
+  // Writes `bytes` as the file `name` on every target still taking the backup; returns the files
+  // written, for the checker to sync and read back (piece_checker.h).
+  std::vector<PieceChecker::File> Write(std::string_view name,
+                                        std::span<const std::uint8_t> bytes) {
+    std::vector<PieceChecker::File> files;
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      Target& target = targets_[i];
       if (!target.ok) continue;
-      if (auto written = WriteFileRange(target.partial / name, 0, bytes, /*exclusive=*/true);
-          !written) {
+      fs::path path = target.partial / name;
+      auto written = CreateAndWrite(path, bytes);
+      if (!written) {
         Drop(target, written.error().message());
+        continue;
       }
+      files.push_back(PieceChecker::File{i, std::move(path), std::move(*written)});
     }
+    return files;
+  }
+
+  // A file on target `index` did not sync or read back as written: the target is dropped.
+  void Failed(std::size_t index, const Error& error) {
+    if (targets_[index].ok) Drop(targets_[index], error.message());
   }
 
   bool any_ok() const {
     return std::any_of(targets_.begin(), targets_.end(), [](const Target& t) { return t.ok; });
   }
 
-  // Read every file back, make the directory durable, then rename it into place: a backup that
-  // does not read back as written never appears under its name.
-  void Commit(const Manifest& manifest, std::string_view json, std::string_view signature) {
+  // Writes, syncs and reads back the signature and the manifest (every piece has been checked),
+  // makes the directory durable, then renames it into place: a backup that does not read back as
+  // written never appears under its name.
+  void Commit(std::span<const std::uint8_t> json, std::span<const std::uint8_t> signature) {
+    std::vector<std::uint8_t> scratch;
+    auto write_checked = [&](const fs::path& file,
+                             std::span<const std::uint8_t> bytes) -> Result<void> {
+      auto written = CreateAndWrite(file, bytes);
+      if (!written) return std::unexpected(written.error());
+      return SyncAndReadBack(std::move(*written), file, bytes, scratch);
+    };
     for (Target& target : targets_) {
       if (!target.ok) continue;
       std::error_code ec;
-      if (auto checked = CheckWritten(target.partial, manifest, json, signature); !checked) {
-        Drop(target, "read back: " + checked.error().message());
+      if (auto done = write_checked(target.partial / kSignatureFile, signature); !done) {
+        Drop(target, done.error().message());
+        continue;
+      }
+      if (auto done = write_checked(target.partial / kManifestFile, json); !done) {
+        Drop(target, done.error().message());
         continue;
       }
       if (auto synced = SyncDirectory(target.partial); !synced) {
@@ -135,59 +167,20 @@ class TargetSet {
     fs::remove_all(target.partial, ec);
   }
 
-  // What was written is what the manifest names: each piece read back from the disk (the page
-  // cache dropped first where the kernel allows), its SHA-256 compared.
-  static Result<void> CheckWritten(const fs::path& dir, const Manifest& manifest,
-                                   std::string_view json, std::string_view signature) {
-    // Streamed through SHA-256 in 256 KiB reads into one buffer: no piece-sized allocation.
-    std::vector<std::uint8_t> buffer(256 << 10);
-    auto check = [&](const std::string& name, std::string_view expected_hex,
-                     std::uint64_t expected_bytes) -> Result<void> {
-      const fs::path file = dir / name;
-      const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-      if (fd < 0) return Fail(ErrorCode::kDataLoss, "cannot open " + file.string() + " again");
-      (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-      crypto::Sha256Hasher hasher;
-      std::uint64_t size = 0;
-      for (;;) {
-        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          ::close(fd);
-          if (n < 0) return Fail(ErrorCode::kDataLoss, "cannot read " + file.string() + " back");
-          break;
-        }
-        hasher.Update(std::span(buffer.data(), static_cast<std::size_t>(n)));
-        size += static_cast<std::uint64_t>(n);
-      }
-      if (size != expected_bytes || crypto::HexEncode(hasher.Finish()) != expected_hex) {
-        return Fail(ErrorCode::kDataLoss, file.string() + " differs from what was written");
-      }
-      return {};
-    };
-    if (auto ok = check(std::string(kManifestFile), Sha256Hex(json), json.size()); !ok) return ok;
-    if (auto ok = check(std::string(kSignatureFile), Sha256Hex(signature), signature.size()); !ok) {
-      return ok;
-    }
-    auto pieces = [&](const std::vector<PieceRef>& refs) -> Result<void> {
-      for (const PieceRef& piece : refs) {
-        if (auto ok = check(piece.file, piece.sha256, piece.bytes); !ok) return ok;
-      }
-      return {};
-    };
-    for (const StoreStream& store : manifest.stores) {
-      if (auto ok = pieces(store.pieces); !ok) return ok;
-    }
-    for (const FileStream& file : manifest.files) {
-      if (auto ok = pieces(file.pieces); !ok) return ok;
-    }
-    return {};
-  }
-
   std::vector<Target> targets_;
 };
 
-// Encrypts pieces and hands them to the targets, numbering the files.
+// A piece from PieceWriter::StartPiece until the checker is done with it.
+struct Piece {
+  std::string name;
+  std::vector<std::uint8_t> bytes;
+  std::uint64_t ticket = 0;  // the checker's
+};
+
+// Encrypts pieces, writes them to the targets (numbering the files) and hands them to the
+// checker, which hashes, syncs and reads them back on its thread meanwhile. Pieces whose check is
+// pending hold their buffers: past kInFlightBytes of them, Emit waits for the oldest; Finish
+// waits for all. So about three piece buffers (12 MiB) are in use at most, reused all along.
 class PieceWriter {
  public:
   PieceWriter(PieceCipher cipher, TargetSet& targets, const ProgressFn& progress,
@@ -198,23 +191,85 @@ class PieceWriter {
         cancelled_(cancelled),
         total_(total) {}
 
-  Result<PieceRef> Emit(std::string_view stream, std::uint64_t index, bool final,
-                        std::span<const std::uint8_t> plaintext) {
+  // The buffer of the next piece: PieceCipher::kPieceHeaderBytes bytes, to which the caller
+  // appends the piece's plaintext (about `expected_bytes`) before Emit. Calling it again before
+  // Emit starts the same buffer over.
+  std::vector<std::uint8_t>& StartPiece(std::size_t expected_bytes) {
+    if (!current_) {
+      current_.emplace();
+      // A big piece takes a checked piece's buffer (fresh memory costs a page fault per 4 KiB);
+      // a small one gets its own, so that it holds no big buffer back.
+      if (expected_bytes >= kPieceBytes / 2 && !spare_.empty()) {
+        current_->bytes = std::move(spare_.back());
+        spare_.pop_back();
+      } else {
+        current_->bytes.reserve(PieceCipher::kPieceHeaderBytes + expected_bytes +
+                                crypto::Aes256Gcm::kTagSize);
+      }
+    }
+    current_->bytes.resize(PieceCipher::kPieceHeaderBytes);
+    return current_->bytes;
+  }
+
+  // Seals the started piece in place, writes it to the targets and queues its check.
+  Result<PieceRef> Emit(std::string_view stream, std::uint64_t index, bool final) {
     if (auto go_on = internal::CheckCancelled(cancelled_); !go_on) {
       return std::unexpected(go_on.error());
     }
-    if (auto sealed = cipher_.SealInto(stream, index, final, plaintext, sealed_); !sealed) {
+    if (!current_) return Fail(ErrorCode::kInternal, "backup piece emitted before it was started");
+    Piece piece = std::move(*current_);
+    current_.reset();
+    if (auto sealed = cipher_.SealInPlace(stream, index, final, piece.bytes); !sealed) {
       return std::unexpected(sealed.error());
     }
     char name[32];
     (void)std::snprintf(name, sizeof name, "%06llu.piece",
                         static_cast<unsigned long long>(++count_));
-    targets_.Write(name, sealed_);
+    piece.name = name;
+    auto files = targets_.Write(piece.name, piece.bytes);
     if (!targets_.any_ok()) return Fail(ErrorCode::kUnavailable, "no backup target is writable");
-    bytes_ += sealed_.size();
-    return PieceRef{name, sealed_.size(), Sha256Hex(sealed_)};
+    piece.ticket = checker_.Submit(piece.bytes, std::move(files));
+    PieceRef ref{piece.name, piece.bytes.size(), {}};  // its SHA-256 comes with FillHashes
+    bytes_ += piece.bytes.size();
+    in_flight_bytes_ += piece.bytes.size();
+    in_flight_.push_back(std::move(piece));
+    while (in_flight_bytes_ > kInFlightBytes) {
+      if (auto collected = CollectOldest(); !collected) return std::unexpected(collected.error());
+    }
+    return ref;
   }
 
+  // Waits until every piece emitted is checked.
+  Result<void> Finish() {
+    while (!in_flight_.empty()) {
+      if (auto collected = CollectOldest(); !collected) return collected;
+    }
+    return {};
+  }
+
+  // After Finish: sets the SHA-256 of every piece the manifest names (each taken by the checker
+  // from the bytes written).
+  Result<void> FillHashes(Manifest& manifest) const {
+    auto fill = [&](std::vector<PieceRef>& pieces) -> Result<void> {
+      for (PieceRef& piece : pieces) {
+        const auto found = sha256_.find(piece.file);
+        if (found == sha256_.end()) {
+          return Fail(ErrorCode::kInternal, "piece " + piece.file + " was never hashed");
+        }
+        piece.sha256 = found->second;
+      }
+      return {};
+    };
+    for (StoreStream& store : manifest.stores) {
+      if (auto filled = fill(store.pieces); !filled) return filled;
+    }
+    for (FileStream& file : manifest.files) {
+      if (auto filled = fill(file.pieces); !filled) return filled;
+    }
+    return {};
+  }
+
+  // Plaintext bytes read so far, for the progress callback.
   void Advance(std::uint64_t plaintext_bytes) {
     done_ += plaintext_bytes;
     if (progress_) progress_(std::min(done_, total_), total_);
@@ -224,15 +279,36 @@ class PieceWriter {
   std::uint64_t plaintext_bytes() const { return done_; }
 
  private:
+  // Two full pieces and the small ones around them may wait for the checker (with the one being
+  // filled, three big buffers): enough for the checker to sync one while hashing the next.
+  static constexpr std::uint64_t kInFlightBytes = 2 * kPieceBytes + kPieceBytes / 2;
+
+  Result<void> CollectOldest() {
+    Piece piece = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    in_flight_bytes_ -= piece.bytes.size();
+    PieceChecker::Outcome outcome = checker_.Wait(piece.ticket);
+    sha256_[piece.name] = std::move(outcome.sha256);
+    for (const auto& [target, error] : outcome.failed) targets_.Failed(target, error);
+    if (piece.bytes.capacity() >= kPieceBytes) spare_.push_back(std::move(piece.bytes));
+    if (!targets_.any_ok()) return Fail(ErrorCode::kUnavailable, "no backup target is writable");
+    return {};
+  }
+
   PieceCipher cipher_;
-  std::vector<std::uint8_t> sealed_;  // the piece being written, its buffer reused
   TargetSet& targets_;
+  std::optional<Piece> current_;  // started, not yet emitted
+  std::deque<Piece> in_flight_;   // emitted, check pending, oldest first
+  std::uint64_t in_flight_bytes_ = 0;
+  std::vector<std::vector<std::uint8_t>> spare_;  // checked big pieces' buffers, reused
   const ProgressFn& progress_;
   const CancelFn& cancelled_;
   std::uint64_t total_;
   std::uint64_t count_ = 0;
   std::uint64_t bytes_ = 0;
   std::uint64_t done_ = 0;
+  std::map<std::string, std::string, std::less<>> sha256_;  // of the checked pieces, by file
+  PieceChecker checker_;  // last: stopped before the pieces' bytes it may still read go away
 };
 
 Result<StoreStream> BackupStore(std::string_view name, storage::SqliteSnapshot& snapshot,
@@ -245,21 +321,22 @@ Result<StoreStream> BackupStore(std::string_view name, storage::SqliteSnapshot& 
   stream.since = base != nullptr ? base->seq : 0;
   stream.page_size = position.page_size;
   const std::string stream_name = StoreStreamName(name);
-  std::vector<std::uint8_t> buffer;
-  buffer.reserve(kPieceBytes + (64 << 10));
+  // Entries are gathered straight into the piece's buffer, which is sealed in place.
+  std::vector<std::uint8_t>* buffer = &writer.StartPiece(kPieceBytes);
   auto flush = [&](bool final) -> Result<void> {
-    auto piece = writer.Emit(stream_name, stream.pieces.size(), final, buffer);
+    auto piece = writer.Emit(stream_name, stream.pieces.size(), final);
     if (!piece) return std::unexpected(piece.error());
     stream.pieces.push_back(std::move(*piece));
-    buffer.clear();
+    if (!final) buffer = &writer.StartPiece(kPieceBytes);
     return {};
   };
   const storage::ChangeFn each = [&](const storage::Change& change) -> Result<void> {
     ++(change.is_delete ? stream.deletes : stream.puts);
-    const std::size_t before = buffer.size();
-    internal::AppendChange(buffer, change);
-    writer.Advance(buffer.size() - before);
-    return buffer.size() >= kPieceBytes ? flush(false) : Result<void>();
+    const std::size_t before = buffer->size();
+    internal::AppendChange(*buffer, change);
+    writer.Advance(buffer->size() - before);
+    return buffer->size() - PieceCipher::kPieceHeaderBytes >= kPieceBytes ? flush(false)
+                                                                          : Result<void>();
   };
   auto read =
       base != nullptr ? snapshot.ForEachChangeSince(base->seq, each) : snapshot.ForEachEntry(each);
@@ -329,20 +406,22 @@ Result<std::optional<FileStream>> BackupFile(const std::string& relative, const 
     if (!end) return std::unexpected(end.error());
     size = *end;
   }
-  std::vector<std::uint8_t> buffer(
-      std::min<std::uint64_t>(kPieceBytes, std::max<std::uint64_t>(size, 1)));
-  auto read_exact = [&](std::uint64_t offset, std::size_t length) -> Result<void> {
+  // Each chunk is read straight into its piece's buffer (sealed in place), after the header.
+  auto read_exact = [&](std::uint64_t offset,
+                        std::size_t length) -> Result<std::span<const std::uint8_t>> {
+    std::vector<std::uint8_t>& piece = writer.StartPiece(length);
+    piece.resize(PieceCipher::kPieceHeaderBytes + length);
+    std::uint8_t* into = piece.data() + PieceCipher::kPieceHeaderBytes;
     std::size_t got = 0;
     while (got < length) {
-      const ssize_t n =
-          ::pread(fd, buffer.data() + got, length - got, static_cast<off_t>(offset + got));
+      const ssize_t n = ::pread(fd, into + got, length - got, static_cast<off_t>(offset + got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         return Fail(ErrorCode::kUnavailable, file.string() + " shrank or failed while read");
       }
       got += static_cast<std::size_t>(n);
     }
-    return {};
+    return std::span<const std::uint8_t>(into, length);
   };
   FileStream stream;
   stream.path = relative;
@@ -351,10 +430,11 @@ Result<std::optional<FileStream>> BackupFile(const std::string& relative, const 
   if (base != nullptr && base->size > 0 && base->size <= size) {
     crypto::Sha256Hasher prefix;
     for (std::uint64_t at = 0; at < base->size;) {
-      const std::size_t length = std::min<std::uint64_t>(buffer.size(), base->size - at);
-      if (auto done = read_exact(at, length); !done) return std::unexpected(done.error());
-      prefix.Update(std::span<const std::uint8_t>(buffer.data(), length));
-      whole.Update(std::span<const std::uint8_t>(buffer.data(), length));
+      const std::size_t length = std::min<std::uint64_t>(kPieceBytes, base->size - at);
+      auto chunk = read_exact(at, length);
+      if (!chunk) return std::unexpected(chunk.error());
+      prefix.Update(*chunk);
+      whole.Update(*chunk);
       at += length;
     }
     auto digest = keys.FileDigest(prefix.Finish());
@@ -368,12 +448,12 @@ Result<std::optional<FileStream>> BackupFile(const std::string& relative, const 
   const std::string stream_name = FileStreamName(relative);
   std::uint64_t at = stream.offset;
   do {
-    const std::size_t length = std::min<std::uint64_t>(buffer.size(), size - at);
-    if (auto done = read_exact(at, length); !done) return std::unexpected(done.error());
-    const std::span<const std::uint8_t> chunk(buffer.data(), length);
-    whole.Update(chunk);
+    const std::size_t length = std::min<std::uint64_t>(kPieceBytes, size - at);
+    auto chunk = read_exact(at, length);
+    if (!chunk) return std::unexpected(chunk.error());
+    whole.Update(*chunk);
     at += length;
-    auto piece = writer.Emit(stream_name, stream.pieces.size(), at == size, chunk);
+    auto piece = writer.Emit(stream_name, stream.pieces.size(), at == size);
     if (!piece) return std::unexpected(piece.error());
     stream.pieces.push_back(std::move(*piece));
     writer.Advance(length);
@@ -519,7 +599,14 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
   const auto vault_files = ListVaultFiles(options.vault);
   std::error_code ec;
   for (const auto& [relative, file] : vault_files) total += fs::file_size(file, ec);
-  PieceWriter writer(std::move(*cipher), targets, options.progress, options.cancelled, total);
+  std::optional<PieceWriter> started;
+  try {
+    started.emplace(std::move(*cipher), targets, options.progress, options.cancelled, total);
+  } catch (const std::system_error& e) {  // the checker's thread did not start (no resources)
+    return fail(Error(ErrorCode::kUnavailable,
+                      std::string("cannot start the backup's checker thread: ") + e.what()));
+  }
+  PieceWriter& writer = *started;
 
   for (std::size_t i = 0; i < snapshots.size(); ++i) {
     auto stream = BackupStore(kStoreNames[i], *snapshots[i], base_stores[i], writer);
@@ -548,6 +635,8 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
   for (const auto& [relative, file] : ListVaultFiles(options.vault)) {
     if (auto copied = copy(relative, file); !copied) return fail(copied.error());
   }
+  if (auto settled = writer.Finish(); !settled) return fail(settled.error());
+  if (auto filled = writer.FillHashes(manifest); !filled) return fail(filled.error());
   manifest.bytes = writer.bytes();
   const std::string json = SerializeManifest(manifest);
   const std::string signature = keys.Sign(json);
@@ -555,9 +644,7 @@ Result<CreateReport> CreateBackup(const CreateOptions& options, BackupKeys& keys
     return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()),
                                          text.size());
   };
-  targets.Write(kSignatureFile, as_bytes(signature));
-  targets.Write(kManifestFile, as_bytes(json));
-  targets.Commit(manifest, json, signature);
+  targets.Commit(as_bytes(json), as_bytes(signature));
   if (!targets.any_ok()) {
     return fail(Error(ErrorCode::kUnavailable, "no backup target took backup " + *id));
   }

@@ -12,9 +12,11 @@
 // Stores are snapshotted data first, metadata last: every key a record needs was committed before
 // the record, so the metadata snapshot holds the keys of every record in the others.
 //
-// Targets: a backup is written to each target as <target>/.<id>.partial/, every file fsynced,
-// then renamed to <target>/<id>/ and read back (each piece's SHA-256 against the manifest). A
-// target that fails is reported and the others go on; the backup fails only if no target took it.
+// Targets: a backup is written to each target as <target>/.<id>.partial/, every file fdatasync'ed
+// and read back from the disk (compared byte for byte with what was written, from which the
+// manifest's SHA-256 was taken; piece_checker.h, on a second thread), then the directory renamed
+// to <target>/<id>/. A target that
+// fails is reported and the others go on; the backup fails only if no target took it.
 // An incremental is based on the newest backup whose signature verifies on any target.
 //
 // Functions are blocking (disk, CPU); call them from a thread that may block. A target is locked

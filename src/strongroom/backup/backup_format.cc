@@ -204,24 +204,28 @@ std::vector<std::uint8_t> PieceCipher::Aad(std::string_view stream, std::uint64_
 Result<std::vector<std::uint8_t>> PieceCipher::Seal(std::string_view stream, std::uint64_t index,
                                                     bool final,
                                                     std::span<const std::uint8_t> plaintext) {
-  std::vector<std::uint8_t> out;
-  if (auto sealed = SealInto(stream, index, final, plaintext, out); !sealed) {
+  std::vector<std::uint8_t> out(kPieceHeaderBytes);
+  out.insert(out.end(), plaintext.begin(), plaintext.end());
+  if (auto sealed = SealInPlace(stream, index, final, out); !sealed) {
     return std::unexpected(sealed.error());
   }
   return out;
 }
 
-Result<void> PieceCipher::SealInto(std::string_view stream, std::uint64_t index, bool final,
-                                   std::span<const std::uint8_t> plaintext,
-                                   std::vector<std::uint8_t>& out) {
+Result<void> PieceCipher::SealInPlace(std::string_view stream, std::uint64_t index, bool final,
+                                      std::vector<std::uint8_t>& piece) {
   constexpr std::size_t kNonce = crypto::Aes256Gcm::kNonceSize;
-  out.resize(kNonce + plaintext.size() + crypto::Aes256Gcm::kTagSize);
-  if (auto nonce = crypto::NextNonce(std::span<std::uint8_t, kNonce>(out.data(), kNonce)); !nonce) {
+  static_assert(kPieceHeaderBytes == kNonce);
+  if (piece.size() < kNonce) return Fail(ErrorCode::kInternal, "piece without room for a nonce");
+  const std::size_t plaintext_bytes = piece.size() - kNonce;
+  piece.resize(piece.size() + crypto::Aes256Gcm::kTagSize);
+  if (auto nonce = crypto::NextNonce(std::span<std::uint8_t, kNonce>(piece.data(), kNonce));
+      !nonce) {
     return std::unexpected(nonce.error());
   }
-  return aead_.Seal(std::span<const std::uint8_t, kNonce>(out.data(), kNonce),
-                    Aad(stream, index, final), plaintext,
-                    std::span<std::uint8_t>(out).subspan(kNonce));
+  const std::span<std::uint8_t> body = std::span<std::uint8_t>(piece).subspan(kNonce);
+  return aead_.Seal(std::span<const std::uint8_t, kNonce>(piece.data(), kNonce),
+                    Aad(stream, index, final), body.first(plaintext_bytes), body);
 }
 
 Result<std::vector<std::uint8_t>> PieceCipher::Open(std::string_view stream, std::uint64_t index,

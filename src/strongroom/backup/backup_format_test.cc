@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,39 @@ TEST(PieceCipher, APieceOpensOnlyWhereItWasSealed) {
   (*sealed)[20] ^= 1;
   EXPECT_FALSE(cipher->Open("store:profiles", 3, false, *sealed).has_value());
   EXPECT_FALSE(cipher->Open("store:profiles", 3, false, std::vector<std::uint8_t>(27)).has_value());
+}
+
+TEST(PieceCipher, SealsInPlaceWhatOpensAsThePlaintext) {
+  auto cipher = PieceCipher::Create(Key(7), "b1");
+  ASSERT_TRUE(cipher.has_value());
+  std::vector<std::uint8_t> plain(100'000);
+  for (std::size_t i = 0; i < plain.size(); ++i) plain[i] = static_cast<std::uint8_t>(i * 31);
+  // The header's bytes are the caller's to leave as they are: they become the nonce.
+  std::vector<std::uint8_t> piece(PieceCipher::kPieceHeaderBytes, 0xee);
+  piece.insert(piece.end(), plain.begin(), plain.end());
+  ASSERT_TRUE(cipher->SealInPlace("file:audit/x", 0, true, piece).has_value());
+  ASSERT_EQ(piece.size(), 12 + plain.size() + 16);
+  // Encrypted where it lay: no run of the plaintext is left in the buffer.
+  EXPECT_EQ(std::search(piece.begin(), piece.end(), plain.begin() + 500, plain.begin() + 532),
+            piece.end());
+  auto opened = cipher->Open("file:audit/x", 0, true, piece);
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_EQ(*opened, plain);
+  auto elsewhere = cipher->Open("file:audit/x", 1, true, piece);
+  ASSERT_FALSE(elsewhere.has_value());
+  EXPECT_EQ(elsewhere.error().code(), ErrorCode::kDataLoss);
+  // Nothing but the header: an empty piece, which opens as empty.
+  std::vector<std::uint8_t> empty(PieceCipher::kPieceHeaderBytes);
+  ASSERT_TRUE(cipher->SealInPlace("store:activity", 0, true, empty).has_value());
+  EXPECT_EQ(empty.size(), 28u);
+  auto opened_empty = cipher->Open("store:activity", 0, true, empty);
+  ASSERT_TRUE(opened_empty.has_value());
+  EXPECT_TRUE(opened_empty->empty());
+  // No room for the nonce: refused, never written past.
+  std::vector<std::uint8_t> short_piece(PieceCipher::kPieceHeaderBytes - 1);
+  auto refused = cipher->SealInPlace("store:activity", 0, true, short_piece);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kInternal);
 }
 
 TEST(BackupKeys, TheDataKeyUnwrapsOnlyUnderTheSameRootKeyAndBackup) {

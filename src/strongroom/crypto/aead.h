@@ -30,7 +30,8 @@ class Aes256Gcm {
   Aes256Gcm& operator=(Aes256Gcm&&) noexcept;
 
   // Encrypts `plaintext` bound to `aad` into `out` = ciphertext || tag.
-  // `out.size()` must be `plaintext.size() + kTagSize`.
+  // `out.size()` must be `plaintext.size() + kTagSize`. `out` may start where `plaintext` does
+  // (in place: OpenSSL allows it), and must not otherwise overlap it.
   Result<void> Seal(Nonce nonce, std::span<const std::uint8_t> aad,
                     std::span<const std::uint8_t> plaintext, std::span<std::uint8_t> out);
 
