@@ -327,7 +327,8 @@ class BackupTest(ServerTestCase):
         env["STRONGROOM_UNSEAL_PASSPHRASE"] = PASSPHRASE
         done = subprocess.run(
             ["strace", "-f", "-qq", "-y", "-o", trace, "-e", "signal=none", "-e",
-             "trace=openat,pwrite64,fdatasync,read,rename", BIN, "backup", "create", "--full",
+             "trace=openat,pwrite64,fdatasync,fadvise64,read,rename,renameat,renameat2", BIN,
+             "backup", "create", "--full",
              "--data-dir", self.server.data_dir, "--target", self.targets[0], "--target",
              self.targets[1], "--output", "json"],
             capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
@@ -337,16 +338,18 @@ class BackupTest(ServerTestCase):
         renamed = set()
         # "PID call(FD</path>, ..." or "PID openat(AT_FDCWD</cwd>, "/path", ..." (strace -f -y).
         call = re.compile(r"^(?:\d+ +)?(\w+)\((?:\d+<([^>]*)>|[^,]*, \"([^\"]*)\")")
-        rename = re.compile(r"^(?:\d+ +)?rename\(\"([^\"]*)\", ")
+        rename = re.compile(r"^(?:\d+ +)?rename(?:at2?)?\((?:[^,\"]*, )?\"([^\"]*)\", ")
         for line in open(trace):
             match = call.match(line)
             if not match or re.search(r"= -1 \w+", line):
                 continue
             name, path = match.group(1), match.group(2) or match.group(3)
-            if name == "rename":
+            if name in ("rename", "renameat", "renameat2"):
                 renamed.add(rename.match(line).group(1))
             elif ".partial/" in path and not any(path.startswith(r + "/") for r in renamed):
                 step = {"pwrite64": "write", "fdatasync": "sync", "read": "read"}.get(name)
+                if name == "fadvise64" and "POSIX_FADV_DONTNEED" in line:
+                    step = "drop"  # the page cache dropped: the read-back comes from the disk
                 if name == "openat":
                     step = "open-read" if "O_RDONLY" in line else "create"
                 if step and steps.setdefault(path, [])[-1:] != [step]:
@@ -359,7 +362,7 @@ class BackupTest(ServerTestCase):
             self.assertGreater(len(files), 3)
             for name in files:
                 self.assertEqual(steps.get(os.path.join(partial, name)),
-                                 ["create", "write", "sync", "open-read", "read"], name)
+                                 ["create", "write", "sync", "open-read", "drop", "read"], name)
         # Any other step after the rename would have been left out above: none is expected.
         self.assertEqual(len(steps), sum(len(os.listdir(os.path.join(t, backup_id)))
                                          for t in self.targets))

@@ -179,8 +179,11 @@ struct Piece {
 
 // Encrypts pieces, writes them to the targets (numbering the files) and hands them to the
 // checker, which hashes, syncs and reads them back on its thread meanwhile. Pieces whose check is
-// pending hold their buffers: past kInFlightBytes of them, Emit waits for the oldest; Finish
-// waits for all. So about three piece buffers (12 MiB) are in use at most, reused all along.
+// pending hold their buffers and a descriptor per target: past kInFlightBytes or
+// kInFlightPieces of them, Emit waits for the oldest; Finish waits for all. So about three big
+// piece buffers (12 MiB) are in use at most, reused all along, and at most kInFlightPieces
+// descriptors per target are open (an incremental writes a small piece for each unchanged audit
+// segment: hundreds in an old vault).
 class PieceWriter {
  public:
   PieceWriter(PieceCipher cipher, TargetSet& targets, const ProgressFn& progress,
@@ -233,7 +236,7 @@ class PieceWriter {
     bytes_ += piece.bytes.size();
     in_flight_bytes_ += piece.bytes.size();
     in_flight_.push_back(std::move(piece));
-    while (in_flight_bytes_ > kInFlightBytes) {
+    while (in_flight_bytes_ > kInFlightBytes || in_flight_.size() > kInFlightPieces) {
       if (auto collected = CollectOldest(); !collected) return std::unexpected(collected.error());
     }
     return ref;
@@ -253,7 +256,7 @@ class PieceWriter {
     auto fill = [&](std::vector<PieceRef>& pieces) -> Result<void> {
       for (PieceRef& piece : pieces) {
         const auto found = sha256_.find(piece.file);
-        if (found == sha256_.end()) {
+        if (found == sha256_.end() || found->second.empty()) {
           return Fail(ErrorCode::kInternal, "piece " + piece.file + " was never hashed");
         }
         piece.sha256 = found->second;
@@ -282,6 +285,7 @@ class PieceWriter {
   // Two full pieces and the small ones around them may wait for the checker (with the one being
   // filled, three big buffers): enough for the checker to sync one while hashing the next.
   static constexpr std::uint64_t kInFlightBytes = 2 * kPieceBytes + kPieceBytes / 2;
+  static constexpr std::size_t kInFlightPieces = 16;
 
   Result<void> CollectOldest() {
     Piece piece = std::move(in_flight_.front());

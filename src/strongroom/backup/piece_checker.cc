@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 
 #include "strongroom/crypto/digest.h"
 #include "strongroom/crypto/encoding.h"
@@ -51,23 +52,35 @@ Result<void> SyncAndReadBack(OwnedFd written, const fs::path& file,
     return Fail(ErrorCodeForErrno(err), "cannot sync " + file.string() + ": " + ErrnoMessage(err));
   }
   OwnedFd reading(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (reading.get() < 0)
-    return Fail(ErrorCode::kDataLoss, "cannot open " + file.string() + " again");
+  if (reading.get() < 0) {
+    // Gone from the target is a backup lost; anything else (EMFILE, EACCES...) says what it is.
+    const int err = errno;
+    return Fail(err == ENOENT ? ErrorCode::kDataLoss : ErrorCodeForErrno(err),
+                "cannot open " + file.string() + " again: " + ErrnoMessage(err));
+  }
   (void)::posix_fadvise(reading.get(), 0, 0, POSIX_FADV_DONTNEED);
   scratch.resize(256 << 10);
+  // Every byte compared, up to the end of the file: a file longer than what was written differs
+  // as much as one that is shorter or altered.
   std::size_t at = 0;
+  bool same = true;
   for (;;) {
     const ssize_t n = ::read(reading.get(), scratch.data(), scratch.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Fail(ErrorCode::kDataLoss, "cannot read " + file.string() + " back");
+    if (n < 0) {
+      const int err = errno;
+      return Fail(ErrorCode::kDataLoss,
+                  "cannot read " + file.string() + " back: " + ErrnoMessage(err));
+    }
     if (n == 0) break;
     const auto got = static_cast<std::size_t>(n);
     if (got > expected.size() - at || std::memcmp(scratch.data(), expected.data() + at, got) != 0) {
+      same = false;
       break;
     }
     at += got;
   }
-  if (at != expected.size()) {
+  if (!same || at != expected.size()) {
     return Fail(ErrorCode::kDataLoss, file.string() + " differs from what was written");
   }
   return {};
@@ -111,11 +124,22 @@ void PieceChecker::Run(const std::stop_token& stop) {
     queue_.pop_front();
     lock.unlock();
     Outcome outcome;
-    outcome.sha256 = crypto::HexEncode(crypto::Sha256(job.bytes));
-    for (File& file : job.files) {
-      if (auto checked = SyncAndReadBack(std::move(file.written), file.path, job.bytes, scratch);
-          !checked) {
-        outcome.failed.emplace_back(file.target, checked.error());
+    try {
+      outcome.sha256 = crypto::HexEncode(crypto::Sha256(job.bytes));
+      for (File& file : job.files) {
+        if (auto checked = SyncAndReadBack(std::move(file.written), file.path, job.bytes, scratch);
+            !checked) {
+          outcome.failed.emplace_back(file.target, checked.error());
+        }
+      }
+    } catch (
+        const std::exception& e) {  // bad_alloc: fail the piece on every target, not the process
+      outcome.sha256.clear();
+      outcome.failed.clear();
+      for (const File& file : job.files) {
+        outcome.failed.emplace_back(
+            file.target,
+            Error(ErrorCode::kInternal, std::string("backup check failed: ") + e.what()));
       }
     }
     lock.lock();

@@ -69,7 +69,7 @@ class PieceChecker {
     OwnedFd written;
   };
   struct Outcome {
-    std::string sha256;                                 // of the bytes, lowercase hex
+    std::string sha256;  // of the bytes, lowercase hex; empty if the check itself failed
     std::vector<std::pair<std::size_t, Error>> failed;  // (target, why) for each file that failed
   };
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -121,6 +122,30 @@ TEST(PieceChecker, AFileThatDoesNotReadBackAsWrittenFailsItsTargetAlone) {
   }
 }
 
+TEST(PieceChecker, ReadsToTheEndOfTheFile) {
+  // Written bytes a whole number of read buffers (256 KiB) long, or none: one byte more on the
+  // disk is still a difference, found only by reading on to the end.
+  const strongroom::testing::ScratchDir scratch;
+  const std::vector<std::uint8_t> exact(256 << 10, 0x11);
+  const std::vector<std::uint8_t> none;
+  for (const auto* expected : {&exact, &none}) {
+    const fs::path file = scratch / (expected->empty() ? "none.piece" : "exact.piece");
+    auto written = CreateAndWrite(file, *expected);
+    ASSERT_TRUE(written.has_value());
+    std::ofstream(file, std::ios::app | std::ios::binary) << "x";
+    std::vector<std::uint8_t> buffer;
+    auto checked = SyncAndReadBack(std::move(*written), file, *expected, buffer);
+    ASSERT_FALSE(checked.has_value()) << file;
+    EXPECT_EQ(checked.error().code(), ErrorCode::kDataLoss);
+    EXPECT_NE(checked.error().message().find("differs from what was written"), std::string::npos);
+    // And as written, it passes.
+    fs::remove(file);
+    auto again = CreateAndWrite(file, *expected);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_TRUE(SyncAndReadBack(std::move(*again), file, *expected, buffer).has_value()) << file;
+  }
+}
+
 TEST(PieceChecker, CreateAndWriteNeverReplacesAFile) {
   const strongroom::testing::ScratchDir scratch;
   const fs::path dir = scratch.path();
@@ -132,17 +157,23 @@ TEST(PieceChecker, CreateAndWriteNeverReplacesAFile) {
 }
 
 TEST(PieceChecker, StopsWithPiecesStillQueued) {
-  // 64 pieces of 1 MiB queued, none waited for: the destructor stops after the piece in hand
-  // and joins (a hang or a read of freed memory would show here, under ASan in CI).
+  // 64 pieces of 1 MiB queued, none waited for: the destructor returns (it stops after the piece
+  // in hand and joins its thread; a hang would time the test out), and every descriptor handed
+  // over is closed, checked or not.
+  auto open_descriptors = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator());
+  };
   const strongroom::testing::ScratchDir scratch;
   const std::vector<fs::path> dirs = Dirs(scratch, {"t"});
   std::vector<std::uint8_t> piece(1 << 20, 0x5a);
+  const auto before = open_descriptors();
   {
     PieceChecker checker;
     for (int i = 0; i < 64; ++i) {
       (void)checker.Submit(piece, WriteTo(dirs, std::to_string(i) + ".piece", piece));
     }
   }
+  EXPECT_EQ(open_descriptors(), before);
   PieceChecker idle;  // and one that never got any work
 }
 
