@@ -181,9 +181,9 @@ struct Piece {
 // checker, which hashes, syncs and reads them back on its thread meanwhile. Pieces whose check is
 // pending hold their buffers and a descriptor per target: past kInFlightBytes or
 // kInFlightPieces of them, Emit waits for the oldest; Finish waits for all. So about three big
-// piece buffers (12 MiB) are in use at most, reused all along, and at most kInFlightPieces
-// descriptors per target are open (an incremental writes a small piece for each unchanged audit
-// segment: hundreds in an old vault).
+// piece buffers (12 MiB) are in use at most, reused all along, and at most kInFlightPieces + 1
+// piece descriptors per target are open (an incremental writes a small piece for each unchanged
+// audit segment: hundreds in an old vault).
 class PieceWriter {
  public:
   PieceWriter(PieceCipher cipher, TargetSet& targets, const ProgressFn& progress,
