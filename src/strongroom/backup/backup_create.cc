@@ -397,10 +397,7 @@ Result<std::optional<FileStream>> BackupFile(const std::string& relative, const 
     return Fail(ErrorCodeForErrno(errno),
                 "cannot open " + file.string() + ": " + ErrnoMessage(errno));
   }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  const OwnedFd closer(fd);
   struct stat info {};
   if (::fstat(fd, &info) != 0) return Fail(ErrorCode::kInternal, "cannot stat " + file.string());
   // Exactly the size seen now: a segment being appended to is copied up to here.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 
+#include "strongroom/base/files.h"
 #include "strongroom/crypto/digest.h"
 #include "strongroom/crypto/encoding.h"
 
@@ -27,16 +28,8 @@ Result<OwnedFd> CreateAndWrite(const fs::path& file, std::span<const std::uint8_
     return Fail(ErrorCodeForErrno(err),
                 "cannot create " + file.string() + ": " + ErrnoMessage(err));
   }
-  for (std::size_t at = 0; at < bytes.size();) {
-    const ssize_t n =
-        ::pwrite(fd.get(), bytes.data() + at, bytes.size() - at, static_cast<off_t>(at));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      return Fail(ErrorCodeForErrno(err),
-                  "cannot write " + file.string() + ": " + ErrnoMessage(err));
-    }
-    at += static_cast<std::size_t>(n);
+  if (auto written = WriteAll(fd.get(), bytes, 0, file); !written) {
+    return std::unexpected(written.error());
   }
   // Only a hint (ignored where unsupported), so that the disk writes while the next piece is
   // prepared: the fdatasync in SyncAndReadBack is what makes the file durable and reports errors.

@@ -19,7 +19,12 @@ Result<void> Errno(const std::string& what, const std::filesystem::path& path) {
   return Fail(ErrorCodeForErrno(err), what + " " + path.string() + ": " + ErrnoMessage(err));
 }
 
-// pwrite of all of `bytes` at `offset` (EINTR and short writes retried).
+std::span<const std::uint8_t> AsBytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
+}  // namespace
+
 Result<void> WriteAll(int fd, std::span<const std::uint8_t> bytes, std::uint64_t offset,
                       const std::filesystem::path& path) {
   while (!bytes.empty()) {
@@ -31,12 +36,6 @@ Result<void> WriteAll(int fd, std::span<const std::uint8_t> bytes, std::uint64_t
   }
   return {};
 }
-
-std::span<const std::uint8_t> AsBytes(std::string_view text) {
-  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-
-}  // namespace
 
 Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
                                  mode_t mode) {

@@ -19,6 +19,11 @@ namespace strongroom {
 Result<void> WriteFileAtomically(const std::filesystem::path& path, std::string_view content,
                                  mode_t mode);
 
+// pwrite of all of `bytes` at `offset` of the open `fd` (EINTR and short writes retried);
+// `path` names the file in the error.
+Result<void> WriteAll(int fd, std::span<const std::uint8_t> bytes, std::uint64_t offset,
+                      const std::filesystem::path& path);
+
 // Writes `content` at `offset` of `path` (mode 0600 if created; with `exclusive`, `path` must not
 // exist yet), then fdatasync: durable when it returns. Symbolic links are refused.
 Result<void> WriteFileRange(const std::filesystem::path& path, std::uint64_t offset,
