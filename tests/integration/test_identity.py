@@ -18,6 +18,17 @@ ALICE_PASSWORD = "violet tractor umbrella quietly 1987"
 COOKIE = "__Host-strongroom_session"
 
 
+def thread_stats(pid):
+    """(niceness, minor page faults) of each thread of process `pid`, from /proc (stat(5))."""
+    stats = []
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        with open(os.path.join(task_dir, tid, "stat")) as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # fields[0] is field 3 of stat(5)
+        stats.append((int(fields[16]), int(fields[7])))  # field 19: nice; field 10: minflt
+    return stats
+
+
 def basic(user, secret):
     return "Basic " + base64.b64encode(("%s:%s" % (user, secret)).encode()).decode()
 
@@ -321,13 +332,7 @@ class CredentialPoolTest(ServerTestCase):
         server = self.make_server("--auth-credential-nice", "7")
 
         def nice_values():
-            values = []
-            task_dir = "/proc/%d/task" % server.proc.pid
-            for tid in os.listdir(task_dir):
-                with open(os.path.join(task_dir, tid, "stat")) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                values.append(int(fields[16]))  # field 19 of stat(5): nice
-            return values
+            return [nice for nice, _ in thread_stats(server.proc.pid)]
 
         self.assertNotIn(7, nice_values())  # not before it has run a sign-in
         body = json.dumps({"username": "nobody", "password": "some wrong password"})
@@ -337,6 +342,31 @@ class CredentialPoolTest(ServerTestCase):
         values = nice_values()
         self.assertEqual(values.count(7), 1, values)  # the one credential thread, alone
         self.assertEqual(set(values) - {7}, {0}, values)
+
+    def test_the_credential_thread_keeps_argon2s_memory_between_sign_ins(self):
+        """Every sign-in runs Argon2id over 19 MiB (4,864 pages). The credential thread keeps
+        that memory (crypto/argon2_memory.h): it faults it in at the first sign-in only."""
+        server = self.make_server("--auth-credential-nice", "7")  # 7 tells the thread apart
+
+        def credential_thread_faults():
+            faults = [minflt for nice, minflt in thread_stats(server.proc.pid) if nice == 7]
+            self.assertEqual(len(faults), 1)
+            return faults[0]
+
+        body = json.dumps({"username": "nobody", "password": "some wrong password"})
+
+        def sign_in():  # an unknown name runs Argon2id like a known one
+            status, _, _ = server.request("POST", "/v1/auth/login", body=body,
+                                          headers={"Content-Type": "application/json"})
+            self.assertEqual(status, 401)
+
+        sign_in()
+        first = credential_thread_faults()
+        self.assertGreaterEqual(first, 4864)  # the first sign-in did map and fault it in
+        for _ in range(4):
+            sign_in()
+        later = credential_thread_faults() - first
+        self.assertLess(later, 4 * 4864 // 8, "faults over 4 more sign-ins")
 
 
 class EnumerationTimingTest(ServerTestCase):

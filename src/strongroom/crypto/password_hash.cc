@@ -5,6 +5,8 @@
 #include <array>
 #include <optional>
 
+#include "strongroom/crypto/argon2_memory.h"
+
 namespace strongroom::crypto {
 namespace {
 
@@ -39,6 +41,7 @@ Result<std::string> HashPassword(std::string_view password, const Argon2idParams
   if (!InRange(params))
     return Fail(ErrorCode::kInvalidArgument, "Argon2id parameters out of range");
   std::array<char, crypto_pwhash_STRBYTES> out{};
+  const internal::LendKeptArgon2Memory lend;  // on a thread that keeps it (argon2_memory.h)
   if (crypto_pwhash_str_alg(out.data(), password.data(), password.size(), params.iterations,
                             params.memory_bytes, crypto_pwhash_ALG_ARGON2ID13) != 0) {
     return Fail(ErrorCode::kResourceExhausted, "Argon2id could not allocate its memory");
@@ -55,6 +58,7 @@ Result<bool> VerifyPassword(std::string_view phc, std::string_view password) {
                                                     crypto_pwhash_MEMLIMIT_MIN) < 0) {
     return Fail(ErrorCode::kInvalidArgument, "not an Argon2id password hash");
   }
+  const internal::LendKeptArgon2Memory lend;
   return crypto_pwhash_str_verify(terminated->data(), password.data(), password.size()) == 0;
 }
 

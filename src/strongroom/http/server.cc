@@ -30,6 +30,7 @@
 #include <unordered_map>
 
 #include "strongroom/base/blocking.h"
+#include "strongroom/crypto/argon2_memory.h"
 #include "strongroom/crypto/encoding.h"
 #include "strongroom/crypto/random.h"
 #include "strongroom/http/error_response.h"
@@ -38,12 +39,16 @@
 namespace strongroom::http {
 namespace {
 
-// Raises the calling thread's niceness once (Linux applies setpriority to one thread when given
-// its id). Raising needs no privilege; a failure only leaves the thread at the normal priority.
-void LowerThreadPriorityOnce(int nice) {
+// Readies a credential thread once, at its first sign-in: it keeps Argon2id's memory between
+// hashes (crypto/argon2_memory.h: half of each hash, on a VM, is mapping fresh memory), and its
+// niceness is raised (Linux applies setpriority to one thread when given its id). Raising needs
+// no privilege; a failure only leaves the thread at the normal priority.
+void PrepareCredentialThreadOnce(int nice) {
   thread_local bool done = false;
-  if (done || nice <= 0) return;
+  if (done) return;
   done = true;
+  crypto::KeepArgon2MemoryOnThisThread();
+  if (nice <= 0) return;
   const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
   if (::setpriority(PRIO_PROCESS, tid, nice) != 0) {
     observe::Warn("http.credential_priority_unchanged", {{"errno", static_cast<std::int64_t>(errno)}});
@@ -556,7 +561,7 @@ class ApiSession : public std::enable_shared_from_this<ApiSession> {
       return Finish(std::move(busy), true);
     }
     asio::post(server_.credential_workers, [self = shared_from_this()] {
-      LowerThreadPriorityOnce(self->options_.credential_nice);
+      PrepareCredentialThreadOnce(self->options_.credential_nice);
       Response response = self->ScreenThenInvoke();
       self->server_.credential_pending.fetch_sub(1);
       asio::post(self->stream_.get_executor(),
