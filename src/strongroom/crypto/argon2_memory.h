@@ -5,12 +5,14 @@
 // Where a page fault is expensive (this project's reference VM: ~1.4 µs each, 4,864 per hash),
 // faulting the fresh pages in and unmapping them is more than half of every hash: 12.5 ms a
 // hash against 5.4 ms when the memory is kept (docs/performance.md, "Identity"). A thread that
-// calls KeepArgon2MemoryOnThisThread() keeps one mapping, lends it to each Argon2id it runs
-// through HashPassword/VerifyPassword (password_hash.h), and wipes it after each one; other
-// threads, and every other mapping, are left exactly as they were.
+// calls KeepArgon2MemoryOnThisThread() keeps one mapping (as large as the largest memory cost it
+// has served), lends it to each Argon2id it runs through HashPassword/VerifyPassword
+// (password_hash.h), and wipes it after each one. On other threads those hashes map fresh
+// memory as before, now kept out of core dumps; every other mapping is left exactly as it was.
 //
 // Ownership: the kept mapping belongs to its thread and is unmapped when the thread ends; it is
-// excluded from core dumps (MADV_DONTDUMP). Nothing here is shared between threads.
+// excluded from core dumps (MADV_DONTDUMP) and zero in a forked child (MADV_WIPEONFORK).
+// Nothing here is shared between threads.
 
 #include <cstddef>
 #include <cstdint>
@@ -18,8 +20,8 @@
 
 namespace strongroom::crypto {
 
-// From now on, Argon2id password hashes on the calling thread reuse one mapping (as large as the
-// last hash's memory cost) instead of a fresh one each. For threads that run many hashes for
+// From now on, Argon2id password hashes on the calling thread reuse one mapping instead of a
+// fresh one each. For threads that run many hashes for
 // the life of the process (the credential pool), not for one-off callers: the memory stays
 // until the thread ends. Idempotent.
 void KeepArgon2MemoryOnThisThread();
@@ -30,8 +32,9 @@ std::span<const std::uint8_t> KeptArgon2MemoryForTesting();
 
 namespace internal {
 
-// Marks the Argon2id call of password_hash.cc on this thread: only inside it is an anonymous
-// mapping of the kept size lent instead of made. Not reentrant (Argon2id does not call itself).
+// Marks libsodium's Argon2id call in password_hash.cc on this thread: only inside it is Argon2's
+// mapping (private, anonymous, read-write, whole 1 KiB blocks) the kept one, or a fresh one kept
+// out of core dumps. Not reentrant (Argon2id does not call itself).
 class LendKeptArgon2Memory {
  public:
   LendKeptArgon2Memory();

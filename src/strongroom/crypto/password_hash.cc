@@ -41,9 +41,13 @@ Result<std::string> HashPassword(std::string_view password, const Argon2idParams
   if (!InRange(params))
     return Fail(ErrorCode::kInvalidArgument, "Argon2id parameters out of range");
   std::array<char, crypto_pwhash_STRBYTES> out{};
-  const internal::LendKeptArgon2Memory lend;  // on a thread that keeps it (argon2_memory.h)
-  if (crypto_pwhash_str_alg(out.data(), password.data(), password.size(), params.iterations,
-                            params.memory_bytes, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+  int status = 0;
+  {
+    const internal::LendKeptArgon2Memory lend;  // Argon2id's memory (argon2_memory.h)
+    status = crypto_pwhash_str_alg(out.data(), password.data(), password.size(), params.iterations,
+                                   params.memory_bytes, crypto_pwhash_ALG_ARGON2ID13);
+  }
+  if (status != 0) {
     return Fail(ErrorCode::kResourceExhausted, "Argon2id could not allocate its memory");
   }
   return std::string(out.data());
