@@ -15,12 +15,6 @@ namespace strongroom::backup {
 
 namespace fs = std::filesystem;
 
-OwnedFd::~OwnedFd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-bool OwnedFd::Close() { return ::close(std::exchange(fd_, -1)) == 0; }
-
 Result<OwnedFd> CreateAndWrite(const fs::path& file, std::span<const std::uint8_t> bytes) {
   OwnedFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (fd.get() < 0) {
@@ -55,8 +49,10 @@ Result<void> SyncAndReadBack(OwnedFd written, const fs::path& file,
   scratch.resize(256 << 10);
   // Every byte compared, up to the end of the file: a file longer than what was written differs
   // as much as one that is shorter or altered.
+  const auto differs = [&] {
+    return Fail(ErrorCode::kDataLoss, file.string() + " differs from what was written");
+  };
   std::size_t at = 0;
-  bool same = true;
   for (;;) {
     const ssize_t n = ::read(reading.get(), scratch.data(), scratch.size());
     if (n < 0 && errno == EINTR) continue;
@@ -68,14 +64,11 @@ Result<void> SyncAndReadBack(OwnedFd written, const fs::path& file,
     if (n == 0) break;
     const auto got = static_cast<std::size_t>(n);
     if (got > expected.size() - at || std::memcmp(scratch.data(), expected.data() + at, got) != 0) {
-      same = false;
-      break;
+      return differs();
     }
     at += got;
   }
-  if (!same || at != expected.size()) {
-    return Fail(ErrorCode::kDataLoss, file.string() + " differs from what was written");
-  }
+  if (at != expected.size()) return differs();
   return {};
 }
 

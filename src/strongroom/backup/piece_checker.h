@@ -29,25 +29,9 @@
 #include <vector>
 
 #include "strongroom/base/error.h"
+#include "strongroom/base/files.h"
 
 namespace strongroom::backup {
-
-// An open file descriptor, closed once.
-class OwnedFd {
- public:
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&&) = delete;
-  OwnedFd(const OwnedFd&) = delete;
-  OwnedFd& operator=(const OwnedFd&) = delete;
-  ~OwnedFd();
-  int get() const { return fd_; }
-  // Closes now and says whether close succeeded (it can report a write error, e.g. on NFS).
-  bool Close();
-
- private:
-  int fd_;
-};
 
 // Creates `file` (which must not exist) holding `bytes` and starts its write-back without
 // waiting for it. The descriptor is for SyncAndReadBack.

@@ -12,6 +12,13 @@
 #include <utility>
 
 namespace strongroom {
+
+OwnedFd::~OwnedFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool OwnedFd::Close() { return ::close(std::exchange(fd_, -1)) == 0; }
+
 namespace {
 
 Result<void> Errno(const std::string& what, const std::filesystem::path& path) {

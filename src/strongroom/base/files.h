@@ -1,5 +1,6 @@
 #pragma once
-// Small file helpers with the durability Strongroom needs. Stateless; thread-safe.
+// Small file helpers with the durability Strongroom needs. The functions are stateless and
+// thread-safe; an OwnedFd belongs to one owner at a time.
 
 #include <sys/types.h>
 
@@ -8,11 +9,29 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "strongroom/base/error.h"
 #include "strongroom/base/secret.h"
 
 namespace strongroom {
+
+// An open file descriptor, closed once (when destroyed, or by Close).
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd();
+  int get() const { return fd_; }
+  // Closes now and says whether close succeeded (it can report a write error, e.g. on NFS).
+  bool Close();
+
+ private:
+  int fd_;
+};
 
 // Writes `content` to `path` so that a crash leaves either the old file or the complete new one:
 // temp file in the same directory (created with `mode`), fsync, rename, fsync of the directory.

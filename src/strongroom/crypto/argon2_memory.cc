@@ -63,6 +63,15 @@ bool IsArgon2Request(void* address, std::size_t length, int protection, int flag
          (flags & ~MAP_POPULATE) == (MAP_PRIVATE | MAP_ANONYMOUS);
 }
 
+// A fresh mapping for Argon2, out of core dumps: password-derived blocks do not belong in one
+// (libsodium asks the same with MAP_NOCORE, which Linux does not have). Best effort, like
+// SecretBytes.
+void* MapOutOfCoreDumps(std::size_t length, int protection, int flags) {
+  void* mapped = __real_mmap(nullptr, length, protection, flags, -1, 0);
+  if (mapped != MAP_FAILED) (void)::madvise(mapped, length, MADV_DONTDUMP);
+  return mapped;
+}
+
 bool Overlaps(const void* address, std::size_t length, const void* base, std::size_t size) {
   const auto begin = reinterpret_cast<std::uintptr_t>(address);
   const auto kept = reinterpret_cast<std::uintptr_t>(base);
@@ -109,18 +118,13 @@ extern "C" void* __wrap_mmap(void* address, std::size_t length, int protection, 
     return __real_mmap(address, length, protection, flags, fd, offset);
   }
   if (!t_memory.keep || t_memory.lent) {
-    // Password-derived blocks do not belong in a core dump (libsodium asks the same with
-    // MAP_NOCORE, which Linux does not have). Best effort, like SecretBytes.
-    void* mapped = __real_mmap(nullptr, length, protection, flags, -1, 0);
-    if (mapped != MAP_FAILED) (void)::madvise(mapped, length, MADV_DONTDUMP);
-    return mapped;
+    return strongroom::crypto::MapOutOfCoreDumps(length, protection, flags);
   }
   if (t_memory.base == nullptr || t_memory.size < length) {  // the first hash, or a larger cost
     if (t_memory.base != nullptr) (void)__real_munmap(t_memory.base, t_memory.size);
     t_memory.base = nullptr;
-    void* mapped = __real_mmap(nullptr, length, protection, flags, -1, 0);
+    void* mapped = strongroom::crypto::MapOutOfCoreDumps(length, protection, flags);
     if (mapped == MAP_FAILED) return mapped;
-    (void)::madvise(mapped, length, MADV_DONTDUMP);
     (void)::madvise(mapped, length, MADV_WIPEONFORK);  // a child process sees zeros
     t_memory.base = mapped;
     t_memory.size = length;

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "strongroom/crypto/password_hash.h"
 
@@ -47,9 +49,9 @@ bool AllZero(std::span<const std::uint8_t> bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }
 
-// Whether any mapping of this process covers `address` (neighbouring mappings may share a line).
-bool Mapped(const void* address) {
-  const auto wanted = reinterpret_cast<std::uintptr_t>(address);
+// The process's mappings as [start, end) pairs, from /proc/self/maps.
+std::vector<std::pair<std::uintptr_t, std::uintptr_t>> Mappings() {
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> ranges;
   std::ifstream maps("/proc/self/maps");
   for (std::string line; std::getline(maps, line);) {
     std::uintptr_t start = 0;
@@ -57,22 +59,25 @@ bool Mapped(const void* address) {
     char dash = 0;
     std::istringstream range(line);
     range >> std::hex >> start >> dash >> end;
-    if (wanted >= start && wanted < end) return true;
+    ranges.emplace_back(start, end);
   }
-  return false;
+  return ranges;
+}
+
+// Whether any mapping covers `address` (neighbouring mappings may share a line).
+bool Mapped(const void* address) {
+  const auto wanted = reinterpret_cast<std::uintptr_t>(address);
+  return std::ranges::any_of(Mappings(),
+                             [&](const auto& r) { return wanted >= r.first && wanted < r.second; });
 }
 
 // Whether exactly this range is a mapping of its own (the kept one is: its flags differ from
 // its neighbours').
 bool MappedExactly(std::span<const std::uint8_t> range) {
-  std::ostringstream wanted;
-  wanted << std::hex << reinterpret_cast<std::uintptr_t>(range.data()) << '-'
-         << reinterpret_cast<std::uintptr_t>(range.data() + range.size()) << ' ';
-  std::ifstream maps("/proc/self/maps");
-  for (std::string line; std::getline(maps, line);) {
-    if (line.starts_with(wanted.str())) return true;
-  }
-  return false;
+  const auto start = reinterpret_cast<std::uintptr_t>(range.data());
+  return std::ranges::any_of(Mappings(), [&](const auto& r) {
+    return r.first == start && r.second == start + range.size();
+  });
 }
 
 TEST(Argon2MemoryTest, AKeepingThreadFaultsItsMemoryInOnceNotAtEveryHash) {
